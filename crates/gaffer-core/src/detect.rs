@@ -1,0 +1,1 @@
+//! Agent state detection from pane screens (the observation issue fills this in).

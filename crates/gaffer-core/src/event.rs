@@ -1,0 +1,225 @@
+//! Coordinator events: the reference's nine types plus gaffer's own.
+
+use crate::time::{self, Timestamp};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The type of a coordinator event. Unknown names read from elsewhere are kept as `Other`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum CoordinatorEventType {
+    /// An agent became WAITING.
+    AgentIdle,
+    /// An agent became GENERATING or THINKING.
+    AgentBusy,
+    /// An agent entered ERROR.
+    AgentError,
+    /// An agent left ERROR.
+    AgentRecovered,
+    /// Overlapping reservations were found.
+    ConflictDetected,
+    /// A conflict went away.
+    ConflictResolved,
+    /// Work was assigned to an agent.
+    WorkAssigned,
+    /// A digest was sent.
+    DigestSent,
+    /// Sending a digest failed.
+    DigestFailed,
+    /// An agent refused or could not take an assignment.
+    AssignmentRefused,
+    /// A prompt was not taken up by the agent after a retry.
+    PromptStalled,
+    /// Agent Mail could not be reached; reservation-dependent actions stop.
+    MailDegraded,
+    /// Agent Mail is reachable again.
+    MailRecovered,
+    /// The work source (beads, bv, br) could not be read.
+    WorkSourceDegraded,
+    /// The work source is readable again.
+    WorkSourceRecovered,
+    /// A holder was asked to release a reservation.
+    ConflictReleaseRequested,
+    /// An assigned bead was closed.
+    WorkCompleted,
+    /// An agent waits on a human (permission, trust or question dialog).
+    AgentBlocked,
+    /// An agent hit a rate limit.
+    AgentRateLimited,
+    /// An agent was busy without progress past the threshold.
+    AgentStalled,
+    /// An agent's process exited.
+    AgentExited,
+    /// Test results were recorded.
+    TestRunRecorded,
+    /// Any other type name.
+    Other(String),
+}
+
+const NAMED: [(&str, CoordinatorEventType); 22] = [
+    ("agent_idle", CoordinatorEventType::AgentIdle),
+    ("agent_busy", CoordinatorEventType::AgentBusy),
+    ("agent_error", CoordinatorEventType::AgentError),
+    ("agent_recovered", CoordinatorEventType::AgentRecovered),
+    ("conflict_detected", CoordinatorEventType::ConflictDetected),
+    ("conflict_resolved", CoordinatorEventType::ConflictResolved),
+    ("work_assigned", CoordinatorEventType::WorkAssigned),
+    ("digest_sent", CoordinatorEventType::DigestSent),
+    ("digest_failed", CoordinatorEventType::DigestFailed),
+    (
+        "assignment_refused",
+        CoordinatorEventType::AssignmentRefused,
+    ),
+    ("prompt_stalled", CoordinatorEventType::PromptStalled),
+    ("mail_degraded", CoordinatorEventType::MailDegraded),
+    ("mail_recovered", CoordinatorEventType::MailRecovered),
+    (
+        "work_source_degraded",
+        CoordinatorEventType::WorkSourceDegraded,
+    ),
+    (
+        "work_source_recovered",
+        CoordinatorEventType::WorkSourceRecovered,
+    ),
+    (
+        "conflict_release_requested",
+        CoordinatorEventType::ConflictReleaseRequested,
+    ),
+    ("work_completed", CoordinatorEventType::WorkCompleted),
+    ("agent_blocked", CoordinatorEventType::AgentBlocked),
+    ("agent_rate_limited", CoordinatorEventType::AgentRateLimited),
+    ("agent_stalled", CoordinatorEventType::AgentStalled),
+    ("agent_exited", CoordinatorEventType::AgentExited),
+    ("test_run_recorded", CoordinatorEventType::TestRunRecorded),
+];
+
+impl CoordinatorEventType {
+    /// Every named type (not `Other`).
+    pub fn all() -> impl Iterator<Item = CoordinatorEventType> {
+        NAMED.iter().map(|(_, t)| t.clone())
+    }
+
+    /// The wire name, e.g. `work_assigned`.
+    pub fn as_str(&self) -> &str {
+        if let CoordinatorEventType::Other(s) = self {
+            return s;
+        }
+        NAMED
+            .iter()
+            .find(|(_, t)| t == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("unknown")
+    }
+
+    /// The type for a wire name.
+    pub fn from_name(name: &str) -> CoordinatorEventType {
+        NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| CoordinatorEventType::Other(name.to_string()))
+    }
+}
+
+impl fmt::Display for CoordinatorEventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for CoordinatorEventType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for CoordinatorEventType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(CoordinatorEventType::from_name(&s))
+    }
+}
+
+/// One event from the coordinator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoordinatorEvent {
+    /// What happened.
+    #[serde(rename = "type")]
+    pub event_type: CoordinatorEventType,
+    /// When.
+    #[serde(with = "time::rfc3339")]
+    pub timestamp: Timestamp,
+    /// The pane id of the agent concerned.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub agent_id: String,
+    /// Type-specific details.
+    #[serde(
+        default,
+        skip_serializing_if = "Map::is_empty",
+        deserialize_with = "time::null_as_default"
+    )]
+    pub details: Map<String, Value>,
+}
+
+impl CoordinatorEvent {
+    /// A new event with no agent and no details.
+    pub fn new(event_type: CoordinatorEventType, timestamp: Timestamp) -> Self {
+        CoordinatorEvent {
+            event_type,
+            timestamp,
+            agent_id: String::new(),
+            details: Map::new(),
+        }
+    }
+
+    /// Sets the agent id.
+    pub fn with_agent(mut self, agent_id: impl Into<String>) -> Self {
+        self.agent_id = agent_id.into();
+        self
+    }
+
+    /// Adds one detail.
+    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(key.to_string(), value.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for t in CoordinatorEventType::all() {
+            assert_eq!(CoordinatorEventType::from_name(t.as_str()), t);
+        }
+        let other = CoordinatorEventType::from_name("future_kind");
+        assert_eq!(other, CoordinatorEventType::Other("future_kind".into()));
+        assert_eq!(serde_json::to_string(&other).unwrap(), "\"future_kind\"");
+    }
+
+    #[test]
+    fn reference_types_present() {
+        let names: Vec<String> = CoordinatorEventType::all()
+            .map(|t| t.as_str().to_string())
+            .collect();
+        for n in [
+            "agent_idle",
+            "agent_busy",
+            "agent_error",
+            "agent_recovered",
+            "conflict_detected",
+            "conflict_resolved",
+            "work_assigned",
+            "digest_sent",
+            "digest_failed",
+            "assignment_refused",
+            "prompt_stalled",
+            "mail_degraded",
+            "work_source_degraded",
+        ] {
+            assert!(names.iter().any(|x| x == n), "missing {n}");
+        }
+    }
+}

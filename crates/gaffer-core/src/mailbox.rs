@@ -1,0 +1,1 @@
+//! The `Mailbox` port: Agent Mail operations (the Agent Mail issue fills this in).

@@ -1,0 +1,276 @@
+//! Extracting file paths and capability tags from task text (spec/coordinator.md §3.5).
+//!
+//! Both keep the reference's documented examples, and fix its false positives:
+//! - a URL (`http://x`, `www.x`) or a common slash phrase (`and/or`, `input/output`) is not a file;
+//! - tags match whole words (with plural and verb endings), so `address` is not `add`, `latest`
+//!   is not `test` and `checkout` is not `check`.
+
+const TRIM_CHARS: &[char] = &[',', ';', ':', '(', ')', '[', ']', '{', '}', '"', '\'', '`'];
+
+const FILE_EXTENSIONS: &[&str] = &[
+    ".go", ".ts", ".js", ".py", ".rs", ".md", ".yaml", ".yml", ".json", ".toml",
+];
+
+/// Slash phrases of ordinary prose that are not paths.
+const SLASH_PHRASES: &[&str] = &[
+    "and/or",
+    "either/or",
+    "input/output",
+    "i/o",
+    "read/write",
+    "yes/no",
+    "on/off",
+    "true/false",
+    "pass/fail",
+    "client/server",
+    "he/she",
+    "his/her",
+    "him/her",
+    "s/he",
+    "w/o",
+    "n/a",
+    "and/",
+    "or/",
+    "start/stop",
+    "open/close",
+    "get/set",
+    "push/pull",
+    "before/after",
+    "win/loss",
+    "plus/minus",
+];
+
+/// File paths and globs mentioned in a task's title and description, in order, duplicates kept.
+///
+/// A word (split on whitespace, trimmed of `,;:()[]{}"'` and backticks, and of trailing `.` so
+/// that `.env` keeps its dot) of at least 3
+/// characters counts when it contains `/` or `\`, ends with a known source extension, contains
+/// `*`, or starts with `.`; URLs and slash phrases of prose do not count.
+pub fn extract_mentioned_files(title: &str, description: &str) -> Vec<String> {
+    let text = format!("{title} {description}");
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(TRIM_CHARS)
+                .trim_end_matches(['.', ',', ';', ':'])
+        })
+        .filter(|w| w.len() >= 3 && looks_like_path(w))
+        .map(str::to_string)
+        .collect()
+}
+
+fn looks_like_path(w: &str) -> bool {
+    let lower = w.to_lowercase();
+    if lower.contains("://") || lower.starts_with("www.") || lower.starts_with("mailto:") {
+        return false;
+    }
+    if SLASH_PHRASES.contains(&lower.as_str()) {
+        return false;
+    }
+    w.contains('/')
+        || w.contains('\\')
+        || FILE_EXTENSIONS.iter().any(|ext| w.ends_with(ext))
+        || w.contains('*')
+        || (w.starts_with('.') && w.len() > 1)
+}
+
+/// Tags and the keywords (single words or phrases) that signal them.
+const TAG_KEYWORDS: &[(&str, &[&str])] = &[
+    (
+        "testing",
+        &[
+            "test",
+            "tests",
+            "testing",
+            "unittest",
+            "unit test",
+            "e2e",
+            "qa",
+            "coverage",
+        ],
+    ),
+    (
+        "architecture",
+        &[
+            "refactor",
+            "restructure",
+            "redesign",
+            "architecture",
+            "pattern",
+            "design",
+        ],
+    ),
+    (
+        "documentation",
+        &[
+            "document",
+            "documentation",
+            "readme",
+            "docs",
+            "docstring",
+            "comment",
+        ],
+    ),
+    (
+        "implementation",
+        &["implement", "add", "create", "build", "feature", "develop"],
+    ),
+    ("review", &["review", "audit", "inspect", "check"]),
+    ("bugs", &["fix", "bug", "patch", "error", "crash"]),
+];
+
+/// Endings accepted after a keyword: `tests`, `fixes`, `added`, `created`, `building`.
+const SUFFIXES: &[&str] = &["", "s", "es", "ed", "d", "ing", "ings", "er", "ers"];
+
+fn word_matches(word: &str, keyword: &str) -> bool {
+    let Some(rest) = word.strip_prefix(keyword) else {
+        return false;
+    };
+    if SUFFIXES.contains(&rest) {
+        return true;
+    }
+    // doubled final consonant: "bugged", "patched" is covered above; "fixxed" is not a word.
+    let last = keyword.chars().last();
+    rest.len() > 1
+        && last.is_some_and(|c| rest.starts_with(c))
+        && SUFFIXES.contains(&&rest[c_len(last)..])
+}
+
+fn c_len(c: Option<char>) -> usize {
+    c.map(char::len_utf8).unwrap_or(0)
+}
+
+/// Capability tags of a task, sorted: `testing`, `architecture`, `documentation`,
+/// `implementation`, `review`, `bugs`. Keywords match whole words, with common endings.
+pub fn extract_task_tags(title: &str, description: &str) -> Vec<String> {
+    let text = format!("{title} {description}").to_lowercase();
+    let words: Vec<&str> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut tags: Vec<String> = TAG_KEYWORDS
+        .iter()
+        .filter(|(_, keywords)| keywords.iter().any(|k| phrase_in(&words, k)))
+        .map(|(tag, _)| tag.to_string())
+        .collect();
+    tags.sort();
+    tags
+}
+
+fn phrase_in(words: &[&str], phrase: &str) -> bool {
+    let parts: Vec<&str> = phrase.split(' ').collect();
+    if parts.is_empty() || words.len() < parts.len() {
+        return false;
+    }
+    words.windows(parts.len()).any(|win| {
+        win.iter().zip(&parts).enumerate().all(|(i, (w, p))| {
+            if i + 1 == parts.len() {
+                word_matches(w, p)
+            } else {
+                w == p
+            }
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(s: &str) -> Vec<String> {
+        extract_mentioned_files(s, "")
+    }
+
+    #[test]
+    fn mentioned_files_reference_table() {
+        assert_eq!(
+            files("Fix bug in internal/cli/send.go"),
+            vec!["internal/cli/send.go"]
+        );
+        assert_eq!(
+            files("Update README.md and config.yaml"),
+            vec!["README.md", "config.yaml"]
+        );
+        assert_eq!(files("Refactor src/**/*.ts files"), vec!["src/**/*.ts"]);
+        assert_eq!(
+            files("Edit (main.go), then lib.rs."),
+            vec!["main.go", "lib.rs"]
+        );
+        assert_eq!(files("Check .env handling"), vec![".env"]);
+        assert_eq!(files("a/b"), vec!["a/b"]);
+        assert!(files("go to the store").is_empty());
+        assert!(files("Fix it").is_empty());
+    }
+
+    #[test]
+    fn mentioned_files_uses_description_and_keeps_duplicates() {
+        let got = extract_mentioned_files("Touch a.rs", "then `a.rs` and docs/x.md");
+        assert_eq!(got, vec!["a.rs", "a.rs", "docs/x.md"]);
+    }
+
+    #[test]
+    fn urls_and_slash_phrases_are_not_files() {
+        // The reference counted all of these.
+        assert!(files("see http://x").is_empty());
+        assert!(files("see https://example.com/a/b.md").is_empty());
+        assert!(files("tests and/or docs").is_empty());
+        assert!(files("handle input/output errors").is_empty());
+        assert_eq!(files("see http://x and fix src/x.rs"), vec!["src/x.rs"]);
+    }
+
+    fn tags(s: &str) -> Vec<String> {
+        extract_task_tags(s, "")
+    }
+
+    #[test]
+    fn task_tags_reference_examples() {
+        assert_eq!(
+            tags("Add unit tests for parser"),
+            vec!["implementation", "testing"]
+        );
+        assert_eq!(tags("Refactor the auth module"), vec!["architecture"]);
+        assert_eq!(tags("Fix crash in login"), vec!["bugs"]);
+        assert_eq!(tags("Update README"), vec!["documentation"]);
+        assert!(tags("").is_empty());
+    }
+
+    #[test]
+    fn task_tags_every_keyword() {
+        for (tag, keywords) in TAG_KEYWORDS {
+            for k in *keywords {
+                assert!(
+                    tags(&format!("please {k} now")).contains(&tag.to_string()),
+                    "{k} -> {tag}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn task_tags_no_substring_false_positives() {
+        // The reference tagged each of these through substrings.
+        assert!(
+            tags("Update the mailing address").is_empty(),
+            "address is not add"
+        );
+        assert!(
+            tags("Bump to the latest version").is_empty(),
+            "latest is not test"
+        );
+        assert!(
+            tags("Speed up git checkout").is_empty(),
+            "checkout is not check"
+        );
+        assert!(tags("Aqua theme colours").is_empty(), "aqua is not qa");
+        assert!(tags("Rebuild caches").is_empty(), "rebuild is not build");
+        assert!(tags("Prefix the ids").is_empty(), "prefix is not fix");
+    }
+
+    #[test]
+    fn task_tags_inflections() {
+        assert_eq!(tags("Fixes the parser"), vec!["bugs"]);
+        assert_eq!(tags("Added retries"), vec!["implementation"]);
+        assert_eq!(tags("Testing the bugged path"), vec!["bugs", "testing"]);
+        assert_eq!(tags("Reviewing checks"), vec!["review"]);
+        assert_eq!(tags("Write unit-tests"), vec!["testing"]);
+    }
+}

@@ -1,0 +1,1 @@
+//! The `WorkSource` port: ready work, triage and claims (the work-source issue fills this in).

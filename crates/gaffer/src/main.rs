@@ -1,0 +1,63 @@
+//! The gaffer binary: parses the command line, calls the runtime, prints.
+
+mod cli;
+mod commands;
+mod config_load;
+mod error;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use error::ExitError;
+use gaffer_core::exit;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::SUCCESS
+                }
+                _ => exit::USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    init_tracing();
+    let json = cli.global.json;
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(err) => {
+            let (code, kind, message) = match err.downcast_ref::<ExitError>() {
+                Some(e) => (e.code, e.kind, e.message.clone()),
+                None => (exit::FAILURE, "failure", format!("{err:#}")),
+            };
+            if json {
+                let body =
+                    serde_json::json!({"error": {"code": code, "kind": kind, "message": message}});
+                eprintln!("{body}");
+            } else {
+                eprintln!("error: {message}");
+            }
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GAFFER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Config { action } => commands::config::run(&cli.global, action),
+        other => Err(ExitError::not_implemented(other.name()).into()),
+    }
+}

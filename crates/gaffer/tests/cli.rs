@@ -1,0 +1,247 @@
+//! Drives the real binary: help, version, exit codes, config diagnostics.
+
+use gaffer_core::exit;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gaffer(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gaffer"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("xdg"))
+        .env("HOME", dir)
+        .env_remove("AGENT_MAIL_URL")
+        .envs(
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with("GAFFER_"))
+                .map(|(k, _)| (k, String::new())),
+        )
+        .output()
+        .expect("gaffer runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join(".git")).expect("marker");
+    dir
+}
+
+const COMMANDS: [&str; 17] = [
+    "run",
+    "status",
+    "explain",
+    "assign",
+    "suggest",
+    "conflicts",
+    "digest",
+    "quality",
+    "triage",
+    "send",
+    "spawn",
+    "watch",
+    "dashboard",
+    "serve",
+    "demo",
+    "config",
+    "mail",
+];
+
+#[test]
+fn help_lists_every_command_with_a_description() {
+    let dir = project();
+    let out = gaffer(dir.path(), &["--help"]);
+    assert_eq!(out.status.code(), Some(exit::SUCCESS));
+    let text = stdout(&out);
+    for cmd in COMMANDS {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{cmd} ")))
+            .unwrap_or_else(|| panic!("--help lacks {cmd}:\n{text}"));
+        assert!(
+            line.split_whitespace().count() > 2,
+            "{cmd} has no description: {line}"
+        );
+    }
+    assert!(text.contains("--json"));
+}
+
+#[test]
+fn version() {
+    let dir = project();
+    let out = gaffer(dir.path(), &["--version"]);
+    assert_eq!(out.status.code(), Some(exit::SUCCESS));
+    assert!(stdout(&out).starts_with("gaffer "));
+}
+
+#[test]
+fn usage_error_exit_code() {
+    let dir = project();
+    let out = gaffer(dir.path(), &["--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(exit::USAGE));
+    let out = gaffer(dir.path(), &["frobnicate"]);
+    assert_eq!(out.status.code(), Some(exit::USAGE));
+}
+
+#[test]
+fn config_check_misspelled_key_names_key_and_line() {
+    let dir = project();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "[coordinator]\nauto_assign = true\nidle_treshold = 10\n",
+    )
+    .unwrap();
+    let out = gaffer(dir.path(), &["config", "check", "c.toml"]);
+    assert_eq!(out.status.code(), Some(exit::SUCCESS), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("c.toml:3"), "{err}");
+    assert!(err.contains("coordinator.idle_treshold"), "{err}");
+    assert!(
+        err.contains("did you mean `coordinator.idle_threshold`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn config_check_bad_duration_is_a_config_error() {
+    let dir = project();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "[coordinator]\nauto_assign = true\n\ndigest_interval = \"ten minutes\"\n",
+    )
+    .unwrap();
+    let out = gaffer(dir.path(), &["config", "check", "c.toml"]);
+    assert_eq!(out.status.code(), Some(exit::CONFIG));
+    let err = stderr(&out);
+    assert!(err.contains("c.toml:4"), "{err}");
+    assert!(err.contains("coordinator.digest_interval"), "{err}");
+    assert!(err.contains("invalid duration"), "{err}");
+
+    let out = gaffer(dir.path(), &["--json", "config", "check", "c.toml"]);
+    assert_eq!(out.status.code(), Some(exit::CONFIG));
+    let v: serde_json::Value =
+        serde_json::from_str(stderr(&out).trim()).expect("JSON error on stderr");
+    assert_eq!(v["error"]["code"], exit::CONFIG);
+    assert_eq!(v["error"]["kind"], "config");
+}
+
+#[test]
+fn project_file_env_and_flags_layer_in_order() {
+    let dir = project();
+    std::fs::create_dir_all(dir.path().join(".gaffer")).unwrap();
+    std::fs::write(
+        dir.path().join(".gaffer/config.toml"),
+        "[coordinator]\npoll_interval = \"2s\"\nhuman_agent = \"Ann\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("xdg/gaffer")).unwrap();
+    std::fs::write(
+        dir.path().join("xdg/gaffer/config.toml"),
+        "[coordinator]\npoll_interval = \"9s\"\nauto_assign = true\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gaffer"))
+        .args([
+            "--json",
+            "--set",
+            "coordinator.human_agent=Bob",
+            "config",
+            "show",
+        ])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .env("GAFFER_ASSIGN__STRATEGY", "quality")
+        .env_remove("AGENT_MAIL_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(exit::SUCCESS), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        v["config"]["coordinator"]["poll_interval"], "2s",
+        "project beats user"
+    );
+    assert_eq!(
+        v["config"]["coordinator"]["auto_assign"], true,
+        "user applies"
+    );
+    assert_eq!(
+        v["config"]["coordinator"]["human_agent"], "Bob",
+        "flag beats project"
+    );
+    assert_eq!(v["config"]["assign"]["strategy"], "quality", "env applies");
+    let kinds: Vec<&str> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["defaults", "user", "project", "env", "flag"]);
+}
+
+#[test]
+fn bad_env_value_is_a_config_error_naming_the_variable() {
+    let dir = project();
+    let out = Command::new(env!("CARGO_BIN_EXE_gaffer"))
+        .args(["config", "show"])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .env("GAFFER_COORDINATOR__POLL_INTERVAL", "fast")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(exit::CONFIG));
+    assert!(
+        stderr(&out).contains("GAFFER_COORDINATOR__POLL_INTERVAL"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn config_init_writes_a_clean_file_once() {
+    let dir = project();
+    let out = gaffer(dir.path(), &["config", "init"]);
+    assert_eq!(out.status.code(), Some(exit::SUCCESS), "{}", stderr(&out));
+    let path = dir.path().join(".gaffer/config.toml");
+    assert!(path.exists());
+    let out = gaffer(dir.path(), &["config", "check", ".gaffer/config.toml"]);
+    assert_eq!(out.status.code(), Some(exit::SUCCESS));
+    assert!(stdout(&out).contains("0 warnings"), "{}", stdout(&out));
+    let again = gaffer(dir.path(), &["config", "init"]);
+    assert_eq!(again.status.code(), Some(exit::FAILURE));
+    assert!(stderr(&again).contains("--force"));
+    let forced = gaffer(dir.path(), &["config", "init", "--force"]);
+    assert_eq!(forced.status.code(), Some(exit::SUCCESS));
+}
+
+#[test]
+fn readme_documents_every_exit_code() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    for (code, name, _) in exit::ALL {
+        assert!(
+            readme.contains(&format!("| {code} | `{name}` |")),
+            "README lacks exit code {code} ({name})"
+        );
+    }
+}
+
+#[test]
+fn every_command_has_help_and_unbuilt_ones_say_so() {
+    let dir = project();
+    for cmd in COMMANDS {
+        let out = gaffer(dir.path(), &[cmd, "--help"]);
+        assert_eq!(out.status.code(), Some(exit::SUCCESS), "{cmd} --help");
+    }
+    let out = gaffer(dir.path(), &["dashboard"]);
+    assert_eq!(out.status.code(), Some(exit::NOT_IMPLEMENTED));
+    assert!(stderr(&out).contains("not built yet"), "{}", stderr(&out));
+}
