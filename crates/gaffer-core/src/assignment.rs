@@ -155,6 +155,14 @@ pub struct AssignmentScoreBreakdown {
     pub profile_tag_bonus: f64,
     /// Persona focus-pattern matches.
     pub focus_pattern_bonus: f64,
+    /// gaffer: the agent's recorded quality (tests, errors) relative to the average; absent
+    /// from the reference, omitted when zero.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub quality_bonus: f64,
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl AssignmentScoreBreakdown {
@@ -165,6 +173,7 @@ impl AssignmentScoreBreakdown {
             + self.critical_path_bonus
             + self.profile_tag_bonus
             + self.focus_pattern_bonus
+            + self.quality_bonus
             - self.file_overlap_penalty
             - self.context_penalty
     }

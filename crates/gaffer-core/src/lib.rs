@@ -5,6 +5,7 @@
 //! (NTM `internal/coordinator` v1.7.0) exactly.
 
 pub mod agent;
+pub mod assign;
 pub mod assignment;
 pub mod beads;
 pub mod config;

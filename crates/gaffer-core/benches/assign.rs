@@ -1,0 +1,164 @@
+//! Assignment benchmarks. `cargo bench -p gaffer-core --bench assign` prints figures;
+//! without `--bench` (as under `cargo test`) it runs one small round and exits.
+//!
+//! - global assignment of 200 agents × 5,000 beads (target ≤ 50 ms);
+//! - one full decision pass over 64 agents, 2,000 beads and 5,000 reservations (target ≤ 10 ms).
+
+use gaffer_core::assign::{PlanOptions, ReservationMap, matching, plan_assignments};
+use gaffer_core::time::parse_rfc3339;
+use gaffer_core::triage::{TriageBreakdown, TriageRecommendation};
+use gaffer_core::{AgentState, AgentStatus, AssignmentStrategy, Persona};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() % 10_000) as f64 / 10_000.0
+    }
+}
+
+fn agents(n: usize, rng: &mut Rng) -> Vec<AgentState> {
+    let now = parse_rfc3339("2026-01-01T00:00:00Z").unwrap_or_default();
+    (0..n)
+        .map(|i| {
+            let ty = ["cc", "cod", "gmi"][i % 3];
+            let mut a = AgentState::new(format!("%{i}"), i as i64, ty, now);
+            a.status = AgentStatus::Waiting;
+            a.agent_mail_name = format!("Agent{i}");
+            a.context_usage = rng.unit() * 95.0;
+            a.assignments = (rng.next() % 3) as i64;
+            if i % 4 == 0 {
+                a.profile = Some(Persona {
+                    name: format!("p{i}"),
+                    tags: vec!["testing".into(), "bugs".into()],
+                    focus_patterns: vec![format!("src/mod{}/**", i % 50)],
+                    ..Default::default()
+                });
+            }
+            a
+        })
+        .collect()
+}
+
+fn beads(n: usize, rng: &mut Rng) -> Vec<TriageRecommendation> {
+    let types = ["task", "bug", "feature", "chore", "epic"];
+    (0..n)
+        .map(|i| TriageRecommendation {
+            id: format!("bd-{i}"),
+            title: format!(
+                "Fix crash in src/mod{}/file{}.rs and add tests",
+                i % 50,
+                i % 97
+            ),
+            issue_type: types[i % types.len()].into(),
+            status: "open".into(),
+            priority: (rng.next() % 5) as i64,
+            score: 0.05 + rng.unit() * 0.6,
+            breakdown: Some(TriageBreakdown {
+                pagerank: rng.unit() * 0.2,
+                blocker_ratio: rng.unit() * 0.13,
+                time_to_impact: rng.unit() * 0.08,
+                ..Default::default()
+            }),
+            unblocks_ids: (0..(rng.next() % 6)).map(|k| format!("bd-x{k}")).collect(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn reservations(n: usize, holders: usize, rng: &mut Rng) -> ReservationMap {
+    let mut map = ReservationMap::new();
+    for i in 0..n {
+        let h = format!("Agent{}", rng.next() as usize % holders);
+        let pat = match i % 3 {
+            0 => format!("src/mod{}/file{}.rs", rng.next() % 50, rng.next() % 97),
+            1 => format!("docs/d{}/**", rng.next() % 500),
+            _ => format!("lib/l{}/*.rs", rng.next() % 1000),
+        };
+        map.entry(h).or_default().push(pat);
+    }
+    map
+}
+
+fn time<T>(iters: u32, mut f: impl FnMut() -> T) -> (Duration, Duration) {
+    let mut samples: Vec<Duration> = (0..iters)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(f());
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    (samples[samples.len() / 2], samples[samples.len() - 1])
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let (n_agents, n_beads, n_res, iters) = if bench {
+        (200, 5000, 5000, 7)
+    } else {
+        (8, 40, 40, 1)
+    };
+
+    let ag = agents(n_agents, &mut rng);
+    let bd = beads(n_beads, &mut rng);
+    let empty = ReservationMap::new();
+    let (p50, max) = time(iters, || {
+        plan_assignments(
+            &bd,
+            &ag,
+            AssignmentStrategy::Speed,
+            &empty,
+            &PlanOptions::default(),
+        )
+    });
+    println!(
+        "global assignment {n_agents} agents x {n_beads} beads (speed): p50 {p50:?}, max {max:?} (target <= 50ms)"
+    );
+
+    // Matching alone vs the reference's greedy, on the same score matrix.
+    let w: Vec<f64> = (0..n_agents * n_beads).map(|_| rng.unit()).collect();
+    let weight = |a: usize, b: usize| Some(w[a * n_beads + b]);
+    let (g50, _) = time(iters, || {
+        matching::greedy_matching(n_agents, n_beads, weight)
+    });
+    let (h50, _) = time(iters, || {
+        matching::max_weight_matching(n_agents, n_beads, weight)
+    });
+    let gt = matching::total(
+        &matching::greedy_matching(n_agents, n_beads, weight),
+        weight,
+    );
+    let ht = matching::total(
+        &matching::max_weight_matching(n_agents, n_beads, weight),
+        weight,
+    );
+    println!(
+        "matching only: hungarian p50 {h50:?} vs greedy p50 {g50:?}; total weight {ht:.3} vs {gt:.3}"
+    );
+
+    let (n_agents, n_beads) = if bench { (64, 2000) } else { (4, 20) };
+    let ag = agents(n_agents, &mut rng);
+    let bd = beads(n_beads, &mut rng);
+    let res = reservations(n_res, n_agents, &mut rng);
+    let (p50, max) = time(iters, || {
+        plan_assignments(
+            &bd,
+            &ag,
+            AssignmentStrategy::Balanced,
+            &res,
+            &PlanOptions::default(),
+        )
+    });
+    println!(
+        "decision pass {n_agents} agents x {n_beads} beads x {n_res} reservations (balanced): p50 {p50:?}, max {max:?} (target <= 10ms)"
+    );
+}

@@ -1,0 +1,385 @@
+//! Choosing assignments: the five strategies over global matching, and the reference's two
+//! entry points, `assign_tasks` and `score_and_select_assignments` (spec/coordinator.md §3.3–3.4).
+
+use super::backoff::BackoffBook;
+use super::matching::max_weight_matching;
+use super::paths;
+use super::score::{
+    BeadFacts, ReservationMap, confidence, reason, scan_holders, score_pair, score_with_facts,
+};
+use crate::agent::AgentState;
+use crate::assignment::{
+    Assignment, AssignmentScoreBreakdown, AssignmentStrategy, ScoreConfig, ScoredAssignment,
+    WorkAssignment,
+};
+use crate::status::AgentStatus;
+use crate::text::extract_mentioned_files;
+use crate::time::Timestamp;
+use crate::triage::{TriageRecommendation, TriageResponse};
+use std::collections::BTreeMap;
+
+/// Highest context usage (percent) at which an agent is still available.
+pub const MAX_CONTEXT_FOR_WORK: f64 = 90.0;
+
+/// The score configuration a strategy implies, starting from the defaults (spec §3.4 step 3).
+pub fn strategy_config(strategy: AssignmentStrategy) -> ScoreConfig {
+    let mut c = ScoreConfig::default();
+    match strategy {
+        AssignmentStrategy::Balanced | AssignmentStrategy::Dependency => {
+            c.penalize_file_overlap = true;
+            c.prefer_critical_path = true;
+        }
+        AssignmentStrategy::Speed => {
+            c.penalize_file_overlap = false;
+            c.use_agent_profiles = false;
+            c.prefer_critical_path = false;
+        }
+        AssignmentStrategy::Quality => {
+            c.use_agent_profiles = true;
+            c.profile_tag_boost_weight = 0.25;
+            c.focus_pattern_boost_weight = 0.15;
+            c.prefer_critical_path = true;
+        }
+        AssignmentStrategy::RoundRobin => {}
+    }
+    c
+}
+
+/// Whether an agent can take work in a scoring pass: WAITING and context ≤ 90%.
+pub fn is_available(agent: &AgentState) -> bool {
+    agent.status == AgentStatus::Waiting && agent.context_usage <= MAX_CONTEXT_FOR_WORK
+}
+
+/// Whether an agent is a *fresh* WAITING agent: available, healthy, and idle for at least
+/// `idle_threshold_secs` (measured from its last screen change).
+pub fn is_fresh_waiting(agent: &AgentState, now: Timestamp, idle_threshold_secs: f64) -> bool {
+    let idle = (now - agent.last_activity).num_milliseconds() as f64 / 1000.0;
+    is_available(agent) && agent.healthy && idle >= idle_threshold_secs
+}
+
+/// Whether a recommendation can be handed to an agent: open, unclaimed, not blocked, not an
+/// epic (a container).
+pub fn is_claimable(rec: &TriageRecommendation) -> bool {
+    (rec.status == "open" || rec.status == "ready")
+        && rec.assignee.as_deref().is_none_or(str::is_empty)
+        && !rec.is_blocked()
+        && !rec.issue_type.eq_ignore_ascii_case("epic")
+}
+
+/// A reservation index lookup: the holders whose patterns overlap a file.
+pub type HoldersOf<'a> = dyn Fn(&str) -> Vec<String> + 'a;
+
+/// Everything a planning pass needs beyond the reference's four arguments.
+#[derive(Clone, Default)]
+pub struct PlanOptions<'a> {
+    /// Pairs still backing off are not offered. Keys are agent pane ids.
+    pub backoff: Option<&'a BackoffBook>,
+    /// The moment of planning (for back-off and `assigned_at`).
+    pub now: Option<Timestamp>,
+    /// Agent quality scores (0–100) by pane id, from the quality monitor.
+    pub agent_quality: BTreeMap<String, f64>,
+    /// Override the strategy's score configuration.
+    pub config: Option<ScoreConfig>,
+    /// A reservation index: the holders whose patterns overlap a file. Without one, the
+    /// reservation map is scanned.
+    pub holders_of: Option<&'a HoldersOf<'a>>,
+}
+
+/// The weight of agent quality in scores: ±0.10 at the extremes (±0.20 under `quality`).
+fn quality_bonus(strategy: AssignmentStrategy, q: Option<f64>) -> f64 {
+    let Some(q) = q else { return 0.0 };
+    let span = if strategy == AssignmentStrategy::Quality {
+        0.20
+    } else {
+        0.10
+    };
+    ((q.clamp(0.0, 100.0) - 50.0) / 50.0) * span
+}
+
+/// For each file of a bead, the indices of agents whose persona focus covers it.
+fn focus_owners(files: &[String], agents: &[&AgentState]) -> Vec<Vec<usize>> {
+    files
+        .iter()
+        .map(|f| {
+            agents
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| {
+                    a.profile.as_ref().is_some_and(|p| {
+                        p.focus_patterns
+                            .iter()
+                            .any(|pat| paths::focus_covers(pat, f))
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether a persona's focus limits agent `a` away from a task: the task's files are all owned
+/// (by focus pattern) by other candidate agents' personas, and none by this agent's.
+fn outside_scope(a: usize, owners: &[Vec<usize>]) -> bool {
+    if owners.is_empty() {
+        return false;
+    }
+    if owners.iter().any(|o| o.contains(&a)) {
+        return false;
+    }
+    owners.iter().all(|o| o.iter().any(|&i| i != a))
+}
+
+/// Plans assignments with a strategy: filters available agents and unblocked beads, scores every
+/// pair, and selects a matching. Each agent gets at most one bead and each bead one agent.
+pub fn plan_assignments(
+    beads: &[TriageRecommendation],
+    agents: &[AgentState],
+    strategy: AssignmentStrategy,
+    reservations: &ReservationMap,
+    options: &PlanOptions<'_>,
+) -> Vec<Assignment> {
+    let mut available: Vec<&AgentState> = agents.iter().filter(|a| is_available(a)).collect();
+    available.sort_by(|a, b| a.pane_id.cmp(&b.pane_id));
+    let open: Vec<&TriageRecommendation> = beads.iter().filter(|b| !b.is_blocked()).collect();
+    if available.is_empty() || open.is_empty() {
+        return Vec::new();
+    }
+    if strategy == AssignmentStrategy::RoundRobin {
+        return round_robin(&open, &available);
+    }
+    let config = options.config.unwrap_or_else(|| strategy_config(strategy));
+    let holders_of = |f: &str| match options.holders_of {
+        Some(index) => index(f),
+        None => scan_holders(reservations, f),
+    };
+    let facts: Vec<BeadFacts> = open.iter().map(|b| BeadFacts::new(b, holders_of)).collect();
+    let any_focus = available.iter().any(|a| {
+        a.profile
+            .as_ref()
+            .is_some_and(|p| !p.focus_patterns.is_empty())
+    });
+    let owners: Vec<Vec<Vec<usize>>> = facts
+        .iter()
+        .map(|f| {
+            if any_focus {
+                focus_owners(&f.files, &available)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+
+    // Score every allowed pair; keep only totals (NaN = not allowed), and recompute the
+    // breakdown for the chosen pairs.
+    let quality = |agent: &AgentState| {
+        quality_bonus(strategy, options.agent_quality.get(&agent.pane_id).copied())
+    };
+    let breakdown_of = |ai: usize, bi: usize| {
+        let mut b = score_with_facts(available[ai], open[bi], &facts[bi], &config);
+        b.quality_bonus = quality(available[ai]);
+        b
+    };
+    let mut totals: Vec<f64> = Vec::with_capacity(available.len() * open.len());
+    for (ai, agent) in available.iter().enumerate() {
+        for (bi, bead) in open.iter().enumerate() {
+            let backing_off = match (options.backoff, options.now) {
+                (Some(book), Some(now)) => book.is_backing_off(&agent.pane_id, &bead.id, now),
+                _ => false,
+            };
+            if backing_off || outside_scope(ai, &owners[bi]) {
+                totals.push(f64::NAN);
+                continue;
+            }
+            let total = breakdown_of(ai, bi).total();
+            totals.push(if total > 0.0 { total } else { f64::NAN });
+        }
+    }
+    let n_beads = open.len();
+    let at = |a: usize, b: usize| Some(totals[a * n_beads + b]).filter(|t| !t.is_nan());
+
+    // Strategy-specific weights and bead sets.
+    let load = |a: &AgentState| a.assignments.max(0) as f64;
+    let allowed_beads: Vec<bool> = match strategy {
+        AssignmentStrategy::Dependency => {
+            let mut order: Vec<usize> = (0..n_beads)
+                .filter(|&b| (0..available.len()).any(|a| at(a, b).is_some()))
+                .collect();
+            order.sort_by(|&x, &y| {
+                let best = |b: usize| {
+                    (0..available.len())
+                        .filter_map(|a| at(a, b))
+                        .fold(f64::MIN, f64::max)
+                };
+                open[y]
+                    .unblocks_ids
+                    .len()
+                    .cmp(&open[x].unblocks_ids.len())
+                    .then(open[x].priority.cmp(&open[y].priority))
+                    .then(best(y).total_cmp(&best(x)))
+                    .then(x.cmp(&y))
+            });
+            let mut allowed = vec![false; n_beads];
+            for &b in order.iter().take(available.len()) {
+                allowed[b] = true;
+            }
+            allowed
+        }
+        _ => vec![true; n_beads],
+    };
+    let weight = |a: usize, b: usize| -> Option<f64> {
+        if !allowed_beads[b] {
+            return None;
+        }
+        let total = at(a, b)?;
+        let w = match strategy {
+            // Less-loaded agents first: each active assignment costs 0.25.
+            AssignmentStrategy::Balanced => total - 0.25 * load(available[a]),
+            _ => total,
+        };
+        // Keep every positive-score pair selectable even when the load term pushes it down.
+        Some(w.max(1e-9))
+    };
+    let pairs = max_weight_matching(available.len(), n_beads, weight);
+
+    let mut result: Vec<Assignment> = pairs
+        .into_iter()
+        .filter_map(|(a, b)| {
+            let total = at(a, b)?;
+            let breakdown = breakdown_of(a, b);
+            let bead = open[b];
+            let part = match strategy {
+                AssignmentStrategy::Dependency => {
+                    let n = bead.unblocks_ids.len();
+                    (n > 0).then(|| format!("unblocks {n} tasks"))
+                }
+                AssignmentStrategy::Quality => Some("best capability match".to_string()),
+                AssignmentStrategy::Balanced => Some("even workload distribution".to_string()),
+                AssignmentStrategy::Speed => Some("fastest available agent".to_string()),
+                AssignmentStrategy::RoundRobin => None,
+            };
+            Some(Assignment {
+                bead: bead.clone(),
+                agent: available[a].clone(),
+                score: total,
+                reason: reason(part, &breakdown),
+                confidence: confidence(total, &breakdown),
+                breakdown,
+            })
+        })
+        .collect();
+    result.sort_by(|x, y| {
+        y.score
+            .total_cmp(&x.score)
+            .then(x.agent.pane_id.cmp(&y.agent.pane_id))
+    });
+    result
+}
+
+fn round_robin(beads: &[&TriageRecommendation], agents: &[&AgentState]) -> Vec<Assignment> {
+    let n = agents.len();
+    beads
+        .iter()
+        .enumerate()
+        .map(|(i, bead)| {
+            let k = i % n;
+            let agent = agents[k];
+            Assignment {
+                bead: (*bead).clone(),
+                agent: agent.clone(),
+                score: 1.0,
+                reason: format!(
+                    "round-robin assignment: bead {} → agent {} ({})",
+                    i + 1,
+                    k + 1,
+                    agent.agent_type
+                ),
+                confidence: 1.0,
+                breakdown: AssignmentScoreBreakdown {
+                    base_score: 1.0,
+                    ..Default::default()
+                },
+            }
+        })
+        .collect()
+}
+
+/// Reference `AssignTasks`: matches beads to available agents with a strategy.
+/// Unlike the reference, every strategy but round-robin selects by global matching.
+pub fn assign_tasks(
+    beads: &[TriageRecommendation],
+    agents: &[AgentState],
+    strategy: AssignmentStrategy,
+    reservations: &ReservationMap,
+) -> Vec<Assignment> {
+    plan_assignments(
+        beads,
+        agents,
+        strategy,
+        reservations,
+        &PlanOptions::default(),
+    )
+}
+
+/// Reference `ScoreAndSelectAssignments`: scores every pair of idle agent and unblocked
+/// recommendation with `config`, and selects the best total set (global matching, not the
+/// reference's greedy walk). Sorted by score, highest first.
+pub fn score_and_select_assignments(
+    idle_agents: &[AgentState],
+    triage: &TriageResponse,
+    config: &ScoreConfig,
+    reservations: &ReservationMap,
+    now: Timestamp,
+) -> Vec<ScoredAssignment> {
+    let recs: Vec<&TriageRecommendation> = triage
+        .triage
+        .recommendations
+        .iter()
+        .filter(|r| !r.is_blocked())
+        .collect();
+    let mut agents: Vec<&AgentState> = idle_agents.iter().collect();
+    agents.sort_by(|a, b| a.pane_id.cmp(&b.pane_id));
+    let scored: Vec<Vec<(AssignmentScoreBreakdown, f64)>> = agents
+        .iter()
+        .map(|a| {
+            recs.iter()
+                .map(|r| {
+                    let b = score_pair(a, r, config, reservations);
+                    let t = b.total();
+                    (b, t)
+                })
+                .collect()
+        })
+        .collect();
+    let pairs = max_weight_matching(agents.len(), recs.len(), |a, r| Some(scored[a][r].1));
+    let mut out: Vec<ScoredAssignment> = pairs
+        .into_iter()
+        .map(|(a, r)| {
+            let (breakdown, total) = scored[a][r];
+            let agent = agents[a];
+            let rec = recs[r];
+            ScoredAssignment {
+                assignment: WorkAssignment {
+                    bead_id: rec.id.clone(),
+                    bead_title: rec.title.clone(),
+                    agent_pane_id: agent.pane_id.clone(),
+                    agent_mail_name: agent.agent_mail_name.clone(),
+                    agent_type: agent.agent_type.clone(),
+                    assigned_at: now,
+                    priority: rec.priority,
+                    score: total,
+                    files_to_reserve: extract_mentioned_files(&rec.title, ""),
+                },
+                recommendation: rec.clone(),
+                agent: agent.clone(),
+                total_score: total,
+                score_breakdown: breakdown,
+            }
+        })
+        .collect();
+    out.sort_by(|x, y| {
+        y.total_score
+            .total_cmp(&x.total_score)
+            .then(x.agent.pane_id.cmp(&y.agent.pane_id))
+    });
+    out
+}
