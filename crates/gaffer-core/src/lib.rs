@@ -13,6 +13,7 @@ pub mod conflict;
 pub mod digest;
 pub mod event;
 pub mod exit;
+pub mod messages;
 pub mod pane;
 pub mod persona;
 pub mod quality;
@@ -21,6 +22,7 @@ pub mod status;
 pub mod test_report;
 pub mod text;
 pub mod time;
+pub mod transitions;
 pub mod triage;
 
 // Observation (issue: observation).
