@@ -1,0 +1,584 @@
+//! The ledger: assignments and events in `.gaffer/state.db` (SQLite, WAL).
+//!
+//! Every assignment is written before it is acted on and updated after each step, so a crash
+//! can neither run it twice nor lose it. A unique index makes every bead go to at most one
+//! agent at a time, across restarts: a bead with an offered, delivered, working or done entry
+//! cannot be offered again.
+
+use gaffer_core::assign::{BackoffBook, BackoffEntry, BackoffReason};
+use gaffer_core::event::CoordinatorEvent;
+use gaffer_core::time::{Timestamp, format_rfc3339, parse_rfc3339};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Why the ledger failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// SQLite failed.
+    #[error("ledger database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// A stored row could not be read back.
+    #[error("ledger row {0}: {1}")]
+    Corrupt(i64, String),
+    /// A transition that the state machine does not allow.
+    #[error("assignment {id}: cannot go from {from} to {to}")]
+    BadTransition {
+        /// Row id.
+        id: i64,
+        /// Current state.
+        from: AssignmentState,
+        /// Wanted state.
+        to: AssignmentState,
+    },
+    /// No such assignment.
+    #[error("no assignment {0}")]
+    NotFound(i64),
+}
+
+/// The life of an assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentState {
+    /// Written, being carried out (claim, reserve, deliver).
+    Offered,
+    /// The prompt reached the agent (it left WAITING).
+    Delivered,
+    /// The agent is seen working on it.
+    Working,
+    /// The bead was closed.
+    Done,
+    /// A step failed, or the agent stalled; undone.
+    Failed,
+    /// The agent declined it.
+    Refused,
+}
+
+impl AssignmentState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentState::Offered => "offered",
+            AssignmentState::Delivered => "delivered",
+            AssignmentState::Working => "working",
+            AssignmentState::Done => "done",
+            AssignmentState::Failed => "failed",
+            AssignmentState::Refused => "refused",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<AssignmentState> {
+        Some(match s {
+            "offered" => AssignmentState::Offered,
+            "delivered" => AssignmentState::Delivered,
+            "working" => AssignmentState::Working,
+            "done" => AssignmentState::Done,
+            "failed" => AssignmentState::Failed,
+            "refused" => AssignmentState::Refused,
+            _ => return None,
+        })
+    }
+
+    /// Offered, delivered or working.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            AssignmentState::Offered | AssignmentState::Delivered | AssignmentState::Working
+        )
+    }
+
+    /// Whether `self → to` is allowed.
+    pub fn can_become(self, to: AssignmentState) -> bool {
+        use AssignmentState::*;
+        match self {
+            Offered => matches!(to, Delivered | Working | Done | Failed | Refused),
+            Delivered => matches!(to, Working | Done | Failed | Refused),
+            Working => matches!(to, Done | Failed | Refused),
+            Done | Failed | Refused => false,
+        }
+    }
+}
+
+impl std::fmt::Display for AssignmentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A new assignment to record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAssignment {
+    /// Bead id.
+    pub bead_id: String,
+    /// Bead title.
+    pub bead_title: String,
+    /// Target pane.
+    pub agent_pane_id: String,
+    /// The agent's Agent Mail name.
+    pub agent_name: String,
+    /// Agent type code.
+    pub agent_type: String,
+    /// Total score.
+    pub score: f64,
+    /// Files to reserve.
+    pub files: Vec<String>,
+}
+
+/// A stored assignment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignmentRecord {
+    /// Row id.
+    pub id: i64,
+    /// What was assigned.
+    #[serde(flatten)]
+    pub assignment: NewAssignment,
+    /// Where it is.
+    pub state: AssignmentState,
+    /// Reservations actually granted.
+    pub reserved: Vec<String>,
+    /// Whether the bead was claimed in the work source.
+    pub claimed: bool,
+    /// Why it failed, when it did.
+    pub error: String,
+    /// When offered.
+    #[serde(with = "gaffer_core::time::rfc3339")]
+    pub created_at: Timestamp,
+    /// Last change.
+    #[serde(with = "gaffer_core::time::rfc3339")]
+    pub updated_at: Timestamp,
+}
+
+/// The outcome of offering a bead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Offer {
+    /// Recorded with this id.
+    Created(i64),
+    /// The bead already has an active or finished assignment.
+    Taken(AssignmentRecord),
+}
+
+/// The SQLite ledger.
+pub struct Ledger {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS assignments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bead_id TEXT NOT NULL,
+    bead_title TEXT NOT NULL,
+    agent_pane_id TEXT NOT NULL,
+    agent_name TEXT NOT NULL,
+    agent_type TEXT NOT NULL,
+    score REAL NOT NULL,
+    files TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reserved TEXT NOT NULL DEFAULT '[]',
+    claimed INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_live_assignment_per_bead
+    ON assignments(bead_id) WHERE state IN ('offered','delivered','working','done');
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL,
+    type TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS backoff (
+    agent TEXT NOT NULL,
+    bead TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    until TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (agent, bead)
+);
+";
+
+fn ts(t: &Timestamp) -> String {
+    format_rfc3339(t)
+}
+
+impl Ledger {
+    /// Opens (creating) the ledger at `path`, in WAL mode.
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// An in-memory ledger, for tests and dry runs.
+    pub fn open_in_memory() -> Result<Ledger, LedgerError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Ledger, LedgerError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Ledger { conn })
+    }
+
+    /// Records an offer, unless the bead already has a live (offered, delivered, working or
+    /// done) assignment.
+    pub fn offer(&mut self, a: &NewAssignment, now: Timestamp) -> Result<Offer, LedgerError> {
+        let tx = self.conn.transaction()?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM assignments WHERE bead_id = ?1 AND state IN ('offered','delivered','working','done')",
+                params![a.bead_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = existing {
+            drop(tx);
+            return Ok(Offer::Taken(self.get(id)?));
+        }
+        let files = serde_json::to_string(&a.files).unwrap_or_else(|_| "[]".into());
+        tx.execute(
+            "INSERT INTO assignments (bead_id, bead_title, agent_pane_id, agent_name, agent_type, score, files, state, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'offered', ?8, ?8)",
+            params![a.bead_id, a.bead_title, a.agent_pane_id, a.agent_name, a.agent_type, a.score, files, ts(&now)],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Offer::Created(id))
+    }
+
+    /// Moves an assignment to a new state, checking the transition.
+    pub fn set_state(
+        &mut self,
+        id: i64,
+        to: AssignmentState,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        let rec = self.get(id)?;
+        if rec.state == to {
+            return Ok(());
+        }
+        if !rec.state.can_become(to) {
+            return Err(LedgerError::BadTransition {
+                id,
+                from: rec.state,
+                to,
+            });
+        }
+        self.conn.execute(
+            "UPDATE assignments SET state = ?1, error = CASE WHEN ?2 = '' THEN error ELSE ?2 END, updated_at = ?3 WHERE id = ?4",
+            params![to.as_str(), error, ts(&now), id],
+        )?;
+        Ok(())
+    }
+
+    /// Records that the bead was claimed in the work source.
+    pub fn set_claimed(
+        &mut self,
+        id: i64,
+        claimed: bool,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE assignments SET claimed = ?1, updated_at = ?2 WHERE id = ?3",
+            params![claimed as i64, ts(&now), id],
+        )?;
+        Ok(())
+    }
+
+    /// Records the reservations granted.
+    pub fn set_reserved(
+        &mut self,
+        id: i64,
+        reserved: &[String],
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        let json = serde_json::to_string(reserved).unwrap_or_else(|_| "[]".into());
+        self.conn.execute(
+            "UPDATE assignments SET reserved = ?1, updated_at = ?2 WHERE id = ?3",
+            params![json, ts(&now), id],
+        )?;
+        Ok(())
+    }
+
+    fn decode(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AssignmentRecord, LedgerError>> {
+        let id: i64 = r.get(0)?;
+        let text = |i: usize| r.get::<_, String>(i);
+        let (files, state, reserved, created, updated) =
+            (text(7)?, text(8)?, text(9)?, text(12)?, text(13)?);
+        let assignment = NewAssignment {
+            bead_id: text(1)?,
+            bead_title: text(2)?,
+            agent_pane_id: text(3)?,
+            agent_name: text(4)?,
+            agent_type: text(5)?,
+            score: r.get(6)?,
+            files: Vec::new(),
+        };
+        let claimed: i64 = r.get(10)?;
+        let error = text(11)?;
+        let bad = |what: &str| LedgerError::Corrupt(id, what.to_string());
+        let record = || -> Result<AssignmentRecord, LedgerError> {
+            Ok(AssignmentRecord {
+                id,
+                assignment: NewAssignment {
+                    files: serde_json::from_str(&files).map_err(|_| bad("files"))?,
+                    ..assignment.clone()
+                },
+                state: AssignmentState::parse(&state).ok_or_else(|| bad("unknown state"))?,
+                reserved: serde_json::from_str(&reserved).map_err(|_| bad("reserved"))?,
+                claimed: claimed != 0,
+                error: error.clone(),
+                created_at: parse_rfc3339(&created).map_err(|_| bad("created_at"))?,
+                updated_at: parse_rfc3339(&updated).map_err(|_| bad("updated_at"))?,
+            })
+        };
+        Ok(record())
+    }
+
+    const COLUMNS: &'static str = "id, bead_id, bead_title, agent_pane_id, agent_name, agent_type, score, files, state, reserved, claimed, error, created_at, updated_at";
+
+    fn query(
+        &self,
+        where_clause: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<AssignmentRecord>, LedgerError> {
+        let sql = format!(
+            "SELECT {} FROM assignments {where_clause} ORDER BY id",
+            Self::COLUMNS
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(args, Self::decode)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    /// One assignment.
+    pub fn get(&self, id: i64) -> Result<AssignmentRecord, LedgerError> {
+        self.query("WHERE id = ?1", &[&id])?
+            .into_iter()
+            .next()
+            .ok_or(LedgerError::NotFound(id))
+    }
+
+    /// Offered, delivered and working assignments.
+    pub fn active(&self) -> Result<Vec<AssignmentRecord>, LedgerError> {
+        self.query("WHERE state IN ('offered','delivered','working')", &[])
+    }
+
+    /// Every assignment of a bead.
+    pub fn by_bead(&self, bead: &str) -> Result<Vec<AssignmentRecord>, LedgerError> {
+        self.query("WHERE bead_id = ?1", &[&bead])
+    }
+
+    /// Every assignment.
+    pub fn all(&self) -> Result<Vec<AssignmentRecord>, LedgerError> {
+        self.query("", &[])
+    }
+
+    /// Appends an event to the log; returns its id.
+    pub fn record_event(&mut self, e: &CoordinatorEvent) -> Result<i64, LedgerError> {
+        let json = serde_json::to_string(e).unwrap_or_else(|_| "{}".into());
+        self.conn.execute(
+            "INSERT INTO events (ts, type, agent_id, json) VALUES (?1, ?2, ?3, ?4)",
+            params![ts(&e.timestamp), e.event_type.as_str(), e.agent_id, json],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Events after `after_id`, oldest first, with their ids. Rows that no longer parse are
+    /// skipped and counted.
+    pub fn events_since(
+        &self,
+        after_id: i64,
+    ) -> Result<(Vec<(i64, CoordinatorEvent)>, usize), LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, json FROM events WHERE id > ?1 ORDER BY id")?;
+        let rows = stmt.query_map(params![after_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let (mut out, mut bad) = (Vec::new(), 0);
+        for r in rows {
+            let (id, json) = r?;
+            match serde_json::from_str(&json) {
+                Ok(e) => out.push((id, e)),
+                Err(_) => bad += 1,
+            }
+        }
+        Ok((out, bad))
+    }
+
+    /// Stores one back-off entry.
+    pub fn save_backoff(
+        &mut self,
+        agent: &str,
+        bead: &str,
+        e: &BackoffEntry,
+    ) -> Result<(), LedgerError> {
+        let reason = serde_json::to_value(e.reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.conn.execute(
+            "INSERT INTO backoff (agent, bead, failures, until, reason) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(agent, bead) DO UPDATE SET failures = ?3, until = ?4, reason = ?5",
+            params![agent, bead, e.failures, ts(&e.until), reason],
+        )?;
+        Ok(())
+    }
+
+    /// Loads every back-off entry into `book`.
+    pub fn load_backoff(&self, book: &mut BackoffBook) -> Result<(), LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT agent, bead, failures, until, reason FROM backoff")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, u32>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        for r in rows {
+            let (agent, bead, failures, until, reason) = r?;
+            let Ok(until) = parse_rfc3339(&until) else {
+                continue;
+            };
+            let reason: BackoffReason = serde_json::from_value(serde_json::Value::String(reason))
+                .unwrap_or(BackoffReason::Stalled);
+            book.restore(
+                &agent,
+                &bead,
+                BackoffEntry {
+                    failures,
+                    until,
+                    reason,
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gaffer_core::event::CoordinatorEventType;
+
+    fn now() -> Timestamp {
+        parse_rfc3339("2026-01-01T00:00:00Z").unwrap()
+    }
+
+    fn new(bead: &str, pane: &str) -> NewAssignment {
+        NewAssignment {
+            bead_id: bead.into(),
+            bead_title: "T".into(),
+            agent_pane_id: pane.into(),
+            agent_name: "Blue".into(),
+            agent_type: "cc".into(),
+            score: 0.5,
+            files: vec!["src/a.rs".into()],
+        }
+    }
+
+    #[test]
+    fn a_bead_goes_to_one_agent() {
+        let mut l = Ledger::open_in_memory().unwrap();
+        let Offer::Created(id) = l.offer(&new("b1", "%1"), now()).unwrap() else {
+            panic!("created")
+        };
+        match l.offer(&new("b1", "%2"), now()).unwrap() {
+            Offer::Taken(r) => assert_eq!(r.assignment.agent_pane_id, "%1"),
+            other => panic!("{other:?}"),
+        }
+        l.set_state(id, AssignmentState::Delivered, "", now())
+            .unwrap();
+        l.set_state(id, AssignmentState::Done, "", now()).unwrap();
+        assert!(
+            matches!(l.offer(&new("b1", "%2"), now()).unwrap(), Offer::Taken(_)),
+            "done beads stay taken"
+        );
+        let Offer::Created(id2) = l.offer(&new("b2", "%1"), now()).unwrap() else {
+            panic!()
+        };
+        l.set_state(id2, AssignmentState::Failed, "stalled", now())
+            .unwrap();
+        assert!(
+            matches!(l.offer(&new("b2", "%3"), now()).unwrap(), Offer::Created(_)),
+            "failed beads can be offered again"
+        );
+        assert_eq!(l.by_bead("b2").unwrap().len(), 2);
+        assert_eq!(l.by_bead("b2").unwrap()[0].error, "stalled");
+    }
+
+    #[test]
+    fn transitions_are_checked() {
+        let mut l = Ledger::open_in_memory().unwrap();
+        let Offer::Created(id) = l.offer(&new("b1", "%1"), now()).unwrap() else {
+            panic!()
+        };
+        l.set_state(id, AssignmentState::Refused, "no", now())
+            .unwrap();
+        let err = l
+            .set_state(id, AssignmentState::Working, "", now())
+            .unwrap_err();
+        assert!(matches!(err, LedgerError::BadTransition { .. }));
+        assert!(l.active().unwrap().is_empty());
+    }
+
+    #[test]
+    fn survives_reopen_and_keeps_events_and_backoff() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".gaffer/state.db");
+        {
+            let mut l = Ledger::open(&path).unwrap();
+            let Offer::Created(id) = l.offer(&new("b1", "%1"), now()).unwrap() else {
+                panic!()
+            };
+            l.set_claimed(id, true, now()).unwrap();
+            l.set_reserved(id, &["src/a.rs".into()], now()).unwrap();
+            l.record_event(
+                &CoordinatorEvent::new(CoordinatorEventType::WorkAssigned, now())
+                    .with_detail("bead_id", "b1"),
+            )
+            .unwrap();
+            let mut book = BackoffBook::new(
+                std::time::Duration::from_secs(60),
+                std::time::Duration::from_secs(600),
+            );
+            book.record("%2", "b9", BackoffReason::Refused, now());
+            let (a, b, e) = book
+                .entries()
+                .next()
+                .map(|(a, b, e)| (a.to_string(), b.to_string(), e.clone()))
+                .unwrap();
+            l.save_backoff(&a, &b, &e).unwrap();
+        }
+        let l = Ledger::open(&path).unwrap();
+        let active = l.active().unwrap();
+        assert_eq!(active.len(), 1);
+        assert!(active[0].claimed);
+        assert_eq!(active[0].reserved, vec!["src/a.rs".to_string()]);
+        let (events, bad) = l.events_since(0).unwrap();
+        assert_eq!((events.len(), bad), (1, 0));
+        assert_eq!(events[0].1.details["bead_id"], "b1");
+        let mut book = BackoffBook::new(
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(600),
+        );
+        l.load_backoff(&mut book).unwrap();
+        assert!(book.is_backing_off("%2", "b9", now()));
+    }
+}
