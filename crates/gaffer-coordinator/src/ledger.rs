@@ -155,7 +155,7 @@ pub enum Offer {
     /// Recorded with this id.
     Created(i64),
     /// The bead already has an active or finished assignment.
-    Taken(AssignmentRecord),
+    Taken(Box<AssignmentRecord>),
 }
 
 /// The SQLite ledger.
@@ -239,7 +239,7 @@ impl Ledger {
             .optional()?;
         if let Some(id) = existing {
             drop(tx);
-            return Ok(Offer::Taken(self.get(id)?));
+            return Ok(Offer::Taken(Box::new(self.get(id)?)));
         }
         let files = serde_json::to_string(&a.files).unwrap_or_else(|_| "[]".into());
         tx.execute(
