@@ -108,42 +108,46 @@ fn main() {
         (8, 40, 40, 1)
     };
 
+    // GAFFER_BENCH_ONLY=decision runs only the decision pass (for profiling).
+    let only_decision = std::env::var("GAFFER_BENCH_ONLY").is_ok_and(|v| v == "decision");
     let ag = agents(n_agents, &mut rng);
     let bd = beads(n_beads, &mut rng);
     let empty = ReservationMap::new();
-    let (p50, max) = time(iters, || {
-        plan_assignments(
-            &bd,
-            &ag,
-            AssignmentStrategy::Speed,
-            &empty,
-            &PlanOptions::default(),
-        )
-    });
-    println!(
-        "global assignment {n_agents} agents x {n_beads} beads (speed): p50 {p50:?}, max {max:?} (target <= 50ms)"
-    );
+    if !only_decision {
+        let (p50, max) = time(iters, || {
+            plan_assignments(
+                &bd,
+                &ag,
+                AssignmentStrategy::Speed,
+                &empty,
+                &PlanOptions::default(),
+            )
+        });
+        println!(
+            "global assignment {n_agents} agents x {n_beads} beads (speed): p50 {p50:?}, max {max:?} (target <= 50ms)"
+        );
 
-    // Matching alone vs the reference's greedy, on the same score matrix.
-    let w: Vec<f64> = (0..n_agents * n_beads).map(|_| rng.unit()).collect();
-    let weight = |a: usize, b: usize| Some(w[a * n_beads + b]);
-    let (g50, _) = time(iters, || {
-        matching::greedy_matching(n_agents, n_beads, weight)
-    });
-    let (h50, _) = time(iters, || {
-        matching::max_weight_matching(n_agents, n_beads, weight)
-    });
-    let gt = matching::total(
-        &matching::greedy_matching(n_agents, n_beads, weight),
-        weight,
-    );
-    let ht = matching::total(
-        &matching::max_weight_matching(n_agents, n_beads, weight),
-        weight,
-    );
-    println!(
-        "matching only: hungarian p50 {h50:?} vs greedy p50 {g50:?}; total weight {ht:.3} vs {gt:.3}"
-    );
+        // Matching alone vs the reference's greedy, on the same score matrix.
+        let w: Vec<f64> = (0..n_agents * n_beads).map(|_| rng.unit()).collect();
+        let weight = |a: usize, b: usize| Some(w[a * n_beads + b]);
+        let (g50, _) = time(iters, || {
+            matching::greedy_matching(n_agents, n_beads, weight)
+        });
+        let (h50, _) = time(iters, || {
+            matching::max_weight_matching(n_agents, n_beads, weight)
+        });
+        let gt = matching::total(
+            &matching::greedy_matching(n_agents, n_beads, weight),
+            weight,
+        );
+        let ht = matching::total(
+            &matching::max_weight_matching(n_agents, n_beads, weight),
+            weight,
+        );
+        println!(
+            "matching only: hungarian p50 {h50:?} vs greedy p50 {g50:?}; total weight {ht:.3} vs {gt:.3}"
+        );
+    }
 
     let (n_agents, n_beads) = if bench { (64, 2000) } else { (4, 20) };
     let ag = agents(n_agents, &mut rng);

@@ -4,9 +4,7 @@
 use super::backoff::BackoffBook;
 use super::matching::max_weight_matching;
 use super::paths;
-use super::score::{
-    BeadFacts, ReservationMap, confidence, reason, scan_holders, score_pair, score_with_facts,
-};
+use super::score::{BeadFacts, ReservationMap, confidence, reason, score_pair, score_with_facts};
 use crate::agent::AgentState;
 use crate::assignment::{
     Assignment, AssignmentScoreBreakdown, AssignmentStrategy, ScoreConfig, ScoredAssignment,
@@ -148,9 +146,16 @@ pub fn plan_assignments(
         return round_robin(&open, &available);
     }
     let config = options.config.unwrap_or_else(|| strategy_config(strategy));
-    let holders_of = |f: &str| match options.holders_of {
-        Some(index) => index(f),
-        None => scan_holders(reservations, f),
+    let index = match options.holders_of {
+        Some(_) => None,
+        None => Some(paths::ReservationIndex::new(reservations.iter().flat_map(
+            |(h, pats)| pats.iter().map(move |p| (h.as_str(), p.as_str())),
+        ))),
+    };
+    let holders_of = |f: &str| match (options.holders_of, &index) {
+        (Some(lookup), _) => lookup(f),
+        (None, Some(index)) => index.holders(f),
+        (None, None) => Vec::new(),
     };
     let facts: Vec<BeadFacts> = open.iter().map(|b| BeadFacts::new(b, holders_of)).collect();
     let any_focus = available.iter().any(|a| {
