@@ -6,7 +6,9 @@
 //! cannot be offered again.
 
 use gaffer_core::assign::{BackoffBook, BackoffEntry, BackoffReason};
-use gaffer_core::event::CoordinatorEvent;
+use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
+use gaffer_core::quality::{ScanMetrics, TestRunMetrics};
+use gaffer_core::quality_monitor::QualityMonitor;
 use gaffer_core::time::{Timestamp, format_rfc3339, parse_rfc3339};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -187,6 +189,14 @@ CREATE TABLE IF NOT EXISTS events (
     ts TEXT NOT NULL,
     type TEXT NOT NULL,
     agent_id TEXT NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS test_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scans (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     json TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS backoff (
@@ -418,6 +428,66 @@ impl Ledger {
         Ok((out, bad))
     }
 
+    /// Appends a test run.
+    pub fn record_test_run(&mut self, run: &TestRunMetrics) -> Result<(), LedgerError> {
+        let json = serde_json::to_string(run).unwrap_or_else(|_| "{}".into());
+        self.conn
+            .execute("INSERT INTO test_runs (json) VALUES (?1)", params![json])?;
+        Ok(())
+    }
+
+    /// Appends a scan result.
+    pub fn record_scan(&mut self, scan: &ScanMetrics) -> Result<(), LedgerError> {
+        let json = serde_json::to_string(scan).unwrap_or_else(|_| "{}".into());
+        self.conn
+            .execute("INSERT INTO scans (json) VALUES (?1)", params![json])?;
+        Ok(())
+    }
+
+    fn json_rows<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+    ) -> Result<Vec<T>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT json FROM {table} ORDER BY id"))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Ok(v) = serde_json::from_str(&r?) {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rebuilds the quality monitor from stored test runs, scans and agent events.
+    pub fn quality_monitor(&self, ubs_available: bool) -> Result<QualityMonitor, LedgerError> {
+        let mut q = QualityMonitor::new(ubs_available);
+        for scan in self.json_rows::<ScanMetrics>("scans")? {
+            q.record_scan(scan);
+        }
+        for run in self.json_rows::<TestRunMetrics>("test_runs")? {
+            q.record_test_run(run);
+        }
+        let (events, _) = self.events_since(0)?;
+        for (_, e) in events {
+            let agent_type = e
+                .details
+                .get("agent_type")
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            match e.event_type {
+                CoordinatorEventType::AgentError => {
+                    q.record_agent_error(&e.agent_id, agent_type, e.timestamp)
+                }
+                CoordinatorEventType::AgentRecovered => q.record_agent_recovery(&e.agent_id),
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+
     /// Stores one back-off entry.
     pub fn save_backoff(
         &mut self,
@@ -475,7 +545,6 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gaffer_core::event::CoordinatorEventType;
 
     fn now() -> Timestamp {
         parse_rfc3339("2026-01-01T00:00:00Z").unwrap()
@@ -521,6 +590,31 @@ mod tests {
         );
         assert_eq!(l.by_bead("b2").unwrap().len(), 2);
         assert_eq!(l.by_bead("b2").unwrap()[0].error, "stalled");
+    }
+
+    #[test]
+    fn quality_is_rebuilt_from_rows_and_events() {
+        let mut l = Ledger::open_in_memory().unwrap();
+        l.record_test_run(&TestRunMetrics {
+            timestamp: now(),
+            agent_pane_id: "%1".into(),
+            passed: 9,
+            failed: 1,
+            skipped: 0,
+            duration: 5,
+            package: String::new(),
+        })
+        .unwrap();
+        l.record_event(
+            &CoordinatorEvent::new(CoordinatorEventType::AgentError, now())
+                .with_agent("%1")
+                .with_detail("agent_type", "cc"),
+        )
+        .unwrap();
+        let q = l.quality_monitor(false).unwrap();
+        let m = q.agent_metrics("%1").unwrap();
+        assert_eq!((m.tests_passed, m.tests_failed, m.error_count), (9, 1, 1));
+        assert_eq!(q.summary(now()).test_pass_rate, 90.0);
     }
 
     #[test]

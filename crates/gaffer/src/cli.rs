@@ -57,8 +57,27 @@ pub enum Command {
     Conflicts,
     /// Produce a session digest (agents, work, alerts).
     Digest,
-    /// Show quality signals: scans, test pass rates, trends.
-    Quality,
+    /// Show quality signals: scans, test pass rates, trends; record test results.
+    Quality {
+        #[command(subcommand)]
+        action: Option<QualityAction>,
+    },
+    /// Report an assigned bead as done (agents run this when they finish).
+    Done {
+        /// The bead id.
+        bead: String,
+        /// What was done.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Decline an assigned bead (agents run this when they cannot take it).
+    Refuse {
+        /// The bead id.
+        bead: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Rank the project's beads: bv's triage, computed natively when bv is absent.
     Triage,
     /// Deliver a prompt to agent panes, verifying that the agent picked it up.
@@ -80,6 +99,39 @@ pub enum Command {
     },
     /// Agent Mail: inbox, messages and reservations.
     Mail,
+}
+
+/// `gaffer quality` actions.
+#[derive(Debug, Subcommand)]
+pub enum QualityAction {
+    /// Show the quality summary, trends and per-agent scores (the default).
+    Show,
+    /// Record test results from runner output (cargo test, nextest, JUnit XML, go test -json)
+    /// or from counts.
+    RecordTests {
+        /// A file with the runner's output; `-` for stdin. Omit when giving counts.
+        file: Option<std::path::PathBuf>,
+        /// The agent pane that ran the tests, e.g. %3.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Package or suite name.
+        #[arg(long, default_value = "")]
+        package: String,
+        /// Tests passed (instead of a file).
+        #[arg(long)]
+        passed: Option<i64>,
+        /// Tests failed (instead of a file).
+        #[arg(long)]
+        failed: Option<i64>,
+        /// Tests skipped (instead of a file).
+        #[arg(long, default_value_t = 0)]
+        skipped: i64,
+        /// Run time in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        duration_ms: i64,
+    },
+    /// Run the `ubs` bug scanner on the project and record its findings.
+    Scan,
 }
 
 /// `gaffer config` actions.
@@ -114,7 +166,9 @@ impl Command {
             Command::Suggest { .. } => "suggest",
             Command::Conflicts => "conflicts",
             Command::Digest => "digest",
-            Command::Quality => "quality",
+            Command::Quality { .. } => "quality",
+            Command::Done { .. } => "done",
+            Command::Refuse { .. } => "refuse",
             Command::Triage => "triage",
             Command::Send => "send",
             Command::Spawn => "spawn",

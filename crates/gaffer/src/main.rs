@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod config_load;
 mod error;
+mod state;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -58,6 +59,9 @@ fn init_tracing() {
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Config { action } => commands::config::run(&cli.global, action),
+        Command::Quality { action } => commands::quality::run(&cli.global, action),
+        Command::Done { bead, reason } => commands::report::done(&cli.global, &bead, &reason),
+        Command::Refuse { bead, reason } => commands::report::refuse(&cli.global, &bead, &reason),
         other => Err(ExitError::not_implemented(other.name()).into()),
     }
 }

@@ -34,8 +34,10 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
-const COMMANDS: [&str; 17] = [
+const COMMANDS: [&str; 19] = [
     "run",
+    "done",
+    "refuse",
     "status",
     "explain",
     "assign",

@@ -1,0 +1,85 @@
+//! `gaffer done BEAD` and `gaffer refuse BEAD`: an agent reports the end of its assignment.
+
+use crate::cli::GlobalArgs;
+use crate::config_load;
+use crate::error::ExitError;
+use crate::state;
+use gaffer_coordinator::ledger::{AssignmentRecord, AssignmentState, Ledger};
+use gaffer_core::assign::{BackoffBook, BackoffReason};
+use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
+use gaffer_core::exit;
+use serde_json::json;
+use std::time::Duration;
+
+fn active_for(ledger: &Ledger, bead: &str) -> Result<AssignmentRecord, ExitError> {
+    ledger
+        .by_bead(bead)
+        .map_err(|e| ExitError::failure(e.to_string()))?
+        .into_iter()
+        .rev()
+        .find(|r| r.state.is_active())
+        .ok_or_else(|| ExitError {
+            code: exit::NOT_FOUND,
+            kind: "not_found",
+            message: format!("bead {bead} has no active assignment"),
+        })
+}
+
+/// Marks the bead's active assignment done.
+pub fn done(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i32> {
+    let mut ledger = state::open_ledger(global)?;
+    let rec = active_for(&ledger, bead)?;
+    let now = chrono::Utc::now();
+    ledger.set_state(rec.id, AssignmentState::Done, "", now)?;
+    ledger.record_event(
+        &CoordinatorEvent::new(CoordinatorEventType::WorkCompleted, now)
+            .with_agent(rec.assignment.agent_pane_id.clone())
+            .with_detail("bead_id", bead)
+            .with_detail("reason", reason)
+            .with_detail("reported_by", "agent"),
+    )?;
+    print_result(global, bead, "done", &rec);
+    Ok(exit::SUCCESS)
+}
+
+/// Marks the bead's active assignment refused, and backs the agent off from it.
+pub fn refuse(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i32> {
+    let config = config_load::load(global)?.config;
+    let mut ledger = state::open_ledger(global)?;
+    let rec = active_for(&ledger, bead)?;
+    let now = chrono::Utc::now();
+    ledger.set_state(rec.id, AssignmentState::Refused, reason, now)?;
+    let mut book = BackoffBook::new(Duration::from_secs(60), config.assign.max_backoff);
+    ledger.load_backoff(&mut book)?;
+    book.record(
+        &rec.assignment.agent_pane_id,
+        bead,
+        BackoffReason::Refused,
+        now,
+    );
+    if let Some(entry) = book.entry(&rec.assignment.agent_pane_id, bead) {
+        ledger.save_backoff(&rec.assignment.agent_pane_id, bead, entry)?;
+    }
+    ledger.record_event(
+        &CoordinatorEvent::new(CoordinatorEventType::AssignmentRefused, now)
+            .with_agent(rec.assignment.agent_pane_id.clone())
+            .with_detail("bead_id", bead)
+            .with_detail("reason", reason),
+    )?;
+    print_result(global, bead, "refused", &rec);
+    Ok(exit::SUCCESS)
+}
+
+fn print_result(global: &GlobalArgs, bead: &str, state: &str, rec: &AssignmentRecord) {
+    if global.json {
+        println!(
+            "{}",
+            json!({"bead_id": bead, "state": state, "agent_pane_id": rec.assignment.agent_pane_id})
+        );
+    } else {
+        println!(
+            "{bead}: {state} (was assigned to {})",
+            rec.assignment.agent_pane_id
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! `gaffer quality` and `gaffer done/refuse` against a real ledger in a temp project.
+
+use gaffer_coordinator::ledger::{AssignmentState, Ledger, NewAssignment, Offer};
+use gaffer_core::exit;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gaffer(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gaffer"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("xdg"))
+        .env_remove("AGENT_MAIL_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Some(s) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(s.as_bytes())
+            .expect("write");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait")
+}
+
+fn project() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join(".git")).unwrap();
+    d
+}
+
+#[test]
+fn record_tests_from_cargo_output_and_counts_then_show() {
+    let d = project();
+    let cargo_out = "test result: ok. 8 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out\n";
+    let o = gaffer(
+        d.path(),
+        &["quality", "record-tests", "-", "--agent", "%3"],
+        Some(cargo_out),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(exit::SUCCESS),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("8 passed, 2 failed, 1 skipped (cargo-test) for %3")
+    );
+    let o = gaffer(
+        d.path(),
+        &[
+            "--json",
+            "quality",
+            "record-tests",
+            "--passed",
+            "10",
+            "--failed",
+            "0",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(exit::SUCCESS));
+    let o = gaffer(d.path(), &["--json", "quality"], None);
+    assert_eq!(o.status.code(), Some(exit::SUCCESS));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["total_test_runs"], 2);
+    assert_eq!(v["summary"]["tests_passed_all"], 18);
+    assert_eq!(v["summary"]["test_pass_rate"], 90.0);
+    assert_eq!(v["agents"]["%3"]["tests_failed"], 2);
+    // 100 × (0.5 + 0.5 × 0.8) = 90
+    assert_eq!(v["agent_scores"]["%3"], 90.0);
+}
+
+#[test]
+fn record_tests_rejects_garbage_and_bad_usage() {
+    let d = project();
+    let o = gaffer(
+        d.path(),
+        &["quality", "record-tests", "-"],
+        Some("hello world"),
+    );
+    assert_eq!(o.status.code(), Some(exit::FAILURE));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no test results found"));
+    let o = gaffer(d.path(), &["quality", "record-tests"], None);
+    assert_eq!(o.status.code(), Some(exit::USAGE));
+    let o = gaffer(d.path(), &["quality", "scan"], None);
+    if !std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("ubs").is_file()))
+    {
+        assert_eq!(o.status.code(), Some(exit::UNAVAILABLE));
+    }
+}
+
+#[test]
+fn done_and_refuse_update_the_ledger() {
+    let d = project();
+    let db = d.path().join(".gaffer/state.db");
+    let now = chrono::Utc::now();
+    {
+        let mut l = Ledger::open(&db).unwrap();
+        for (bead, pane) in [("b1", "%1"), ("b2", "%2")] {
+            let a = NewAssignment {
+                bead_id: bead.into(),
+                bead_title: "T".into(),
+                agent_pane_id: pane.into(),
+                agent_name: String::new(),
+                agent_type: "cc".into(),
+                score: 0.5,
+                files: vec![],
+            };
+            assert!(matches!(l.offer(&a, now).unwrap(), Offer::Created(_)));
+        }
+    }
+    let o = gaffer(d.path(), &["done", "b1", "--reason", "fixed"], None);
+    assert_eq!(
+        o.status.code(),
+        Some(exit::SUCCESS),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = gaffer(
+        d.path(),
+        &["--json", "refuse", "b2", "--reason", "not my area"],
+        None,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(exit::SUCCESS),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = gaffer(d.path(), &["done", "b1"], None);
+    assert_eq!(o.status.code(), Some(exit::NOT_FOUND), "already done");
+    let l = Ledger::open(&db).unwrap();
+    assert_eq!(l.by_bead("b1").unwrap()[0].state, AssignmentState::Done);
+    assert_eq!(l.by_bead("b2").unwrap()[0].state, AssignmentState::Refused);
+    let mut book = gaffer_core::assign::BackoffBook::new(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(600),
+    );
+    l.load_backoff(&mut book).unwrap();
+    assert!(book.is_backing_off("%2", "b2", chrono::Utc::now()));
+    let (events, _) = l.events_since(0).unwrap();
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|(_, e)| e.event_type.as_str().to_string())
+        .collect();
+    assert_eq!(kinds, ["work_completed", "assignment_refused"]);
+}
