@@ -5,6 +5,11 @@ set -euo pipefail
 
 need=()
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# The real Agent Mail server (scripts/agentmail.sh) runs in a Python venv and needs curl and git.
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v git >/dev/null 2>&1 || need+=(git)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -1,1 +1,538 @@
-//! Glob matching and pattern intersection for reservations (the Agent Mail issue fills this in).
+//! Glob matching and pattern intersection for file reservations.
+//!
+//! Patterns are relative to the project root and read segment by segment (`/` separates):
+//! - `*` matches any run of characters inside one segment, `?` one character, never `/`;
+//! - `[abc]`, `[a-z]`, `[!a]` / `[^a]` are character classes inside one segment;
+//! - a whole segment `**` matches zero or more segments (`src/**`, `**/x.rs`, `a/**/b`);
+//!   `**` inside a longer segment (`a**b`) acts as `*`;
+//! - a pattern whose last segment has no wildcard also covers everything under it (a
+//!   directory): `docs` matches `docs/b.md`; a trailing `/` means the same;
+//! - `\` escapes the next character; `./`, a leading `/` and empty segments are ignored.
+//!
+//! Patterns are anchored at the root: `*.rs` matches `a.rs` but not `src/a.rs` (unlike
+//! gitignore, where a slash-free pattern floats). Write `**/*.rs` for every `.rs` file.
+//!
+//! [`overlaps`] decides whether two patterns match a common path, by searching the product of
+//! both patterns (segment by segment, then character by character inside a segment), and
+//! [`intersection_witness`] returns such a path.
+
+use std::collections::HashSet;
+
+/// A set of characters that one pattern character accepts (never `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CharSet {
+    /// When true, every character except those in `ranges`.
+    negated: bool,
+    /// Inclusive ranges.
+    ranges: Vec<(char, char)>,
+}
+
+impl CharSet {
+    fn any() -> Self {
+        CharSet {
+            negated: true,
+            ranges: Vec::new(),
+        }
+    }
+
+    fn lit(c: char) -> Self {
+        CharSet {
+            negated: false,
+            ranges: vec![(c, c)],
+        }
+    }
+
+    fn contains(&self, c: char) -> bool {
+        if c == '/' {
+            return false;
+        }
+        let inside = self.ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi);
+        inside != self.negated
+    }
+
+    /// A character in both sets, if any.
+    fn common(&self, other: &CharSet) -> Option<char> {
+        match (self.negated, other.negated) {
+            (false, false) => {
+                for &(a, b) in &self.ranges {
+                    for &(c, d) in &other.ranges {
+                        let (lo, hi) = (a.max(c), b.min(d));
+                        if lo <= hi {
+                            if lo != '/' {
+                                return Some(lo);
+                            }
+                            if lo < hi {
+                                return char::from_u32(lo as u32 + 1);
+                            }
+                        }
+                    }
+                }
+                None
+            }
+            (false, true) => other.first_in(self),
+            (true, false) => self.first_in(other),
+            (true, true) => {
+                let candidates = ('a'..='z').chain('0'..='9').chain('A'..='Z');
+                candidates
+                    .into_iter()
+                    .find(|&c| self.contains(c) && other.contains(c))
+            }
+        }
+    }
+
+    /// For a negated `self`: a character of the positive set `pos` that `self` accepts.
+    fn first_in(&self, pos: &CharSet) -> Option<char> {
+        for &(lo, hi) in &pos.ranges {
+            let mut c = lo as u32;
+            while c <= hi as u32 {
+                let Some(ch) = char::from_u32(c) else {
+                    c += 1;
+                    continue;
+                };
+                if self.contains(ch) {
+                    return Some(ch);
+                }
+                // jump past the excluded range that holds ch
+                let next = self
+                    .ranges
+                    .iter()
+                    .filter(|&&(a, b)| a <= ch && ch <= b)
+                    .map(|&(_, b)| b as u32 + 1)
+                    .max()
+                    .unwrap_or(c + 1);
+                c = next.max(c + 1);
+            }
+        }
+        None
+    }
+}
+
+/// One element of a segment pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    /// One character from the set.
+    One(CharSet),
+    /// Any run of characters (not `/`).
+    Star,
+}
+
+/// One segment of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seg {
+    /// `**`: zero or more whole segments.
+    Globstar,
+    /// A segment with only literal characters (fast path).
+    Lit(String),
+    /// A segment with wildcards.
+    Glob(Vec<Tok>),
+}
+
+/// A compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    segs: Vec<Seg>,
+    /// Number of leading literal segments.
+    literal_len: usize,
+}
+
+/// Whether `s` holds a wildcard (`*`, `?`, `[`) that is not escaped.
+pub fn has_wildcard(s: &str) -> bool {
+    let mut esc = false;
+    for c in s.chars() {
+        if esc {
+            esc = false;
+            continue;
+        }
+        match c {
+            '\\' => esc = true,
+            '*' | '?' | '[' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Splits a path or pattern into its non-empty segments, dropping `.` segments.
+pub fn segments(s: &str) -> impl Iterator<Item = &str> {
+    s.split('/').filter(|p| !p.is_empty() && *p != ".")
+}
+
+fn parse_class(chars: &[char], start: usize) -> Option<(CharSet, usize)> {
+    // chars[start] == '['
+    let mut i = start + 1;
+    let mut negated = false;
+    if i < chars.len() && (chars[i] == '!' || chars[i] == '^') {
+        negated = true;
+        i += 1;
+    }
+    let mut ranges = Vec::new();
+    let mut first = true;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == ']' && !first {
+            return Some((CharSet { negated, ranges }, i + 1));
+        }
+        first = false;
+        let lo = if c == '\\' && i + 1 < chars.len() {
+            i += 1;
+            chars[i]
+        } else {
+            c
+        };
+        if i + 2 < chars.len() && chars[i + 1] == '-' && chars[i + 2] != ']' {
+            let hi = chars[i + 2];
+            if lo <= hi {
+                ranges.push((lo, hi));
+            }
+            i += 3;
+        } else {
+            ranges.push((lo, lo));
+            i += 1;
+        }
+    }
+    None
+}
+
+fn parse_segment(seg: &str) -> Seg {
+    if seg == "**" {
+        return Seg::Globstar;
+    }
+    if !has_wildcard(seg) {
+        return Seg::Lit(seg.replace('\\', ""));
+    }
+    let chars: Vec<char> = seg.chars().collect();
+    let mut toks = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '*' => {
+                if toks.last() != Some(&Tok::Star) {
+                    toks.push(Tok::Star);
+                }
+                i += 1;
+            }
+            '?' => {
+                toks.push(Tok::One(CharSet::any()));
+                i += 1;
+            }
+            '[' => match parse_class(&chars, i) {
+                Some((set, next)) => {
+                    toks.push(Tok::One(set));
+                    i = next;
+                }
+                None => {
+                    toks.push(Tok::One(CharSet::lit('[')));
+                    i += 1;
+                }
+            },
+            '\\' if i + 1 < chars.len() => {
+                toks.push(Tok::One(CharSet::lit(chars[i + 1])));
+                i += 2;
+            }
+            c => {
+                toks.push(Tok::One(CharSet::lit(c)));
+                i += 1;
+            }
+        }
+    }
+    Seg::Glob(toks)
+}
+
+impl Pattern {
+    /// Compiles a pattern (never fails: a malformed class is taken literally).
+    pub fn new(pattern: &str) -> Pattern {
+        let mut segs: Vec<Seg> = Vec::new();
+        for s in segments(pattern) {
+            let seg = parse_segment(s);
+            if seg == Seg::Globstar && segs.last() == Some(&Seg::Globstar) {
+                continue;
+            }
+            segs.push(seg);
+        }
+        // A literal last segment (or a trailing '/') may name a directory: cover what is below.
+        let dir = pattern.ends_with('/') || matches!(segs.last(), Some(Seg::Lit(_)));
+        if dir && segs.last() != Some(&Seg::Globstar) {
+            segs.push(Seg::Globstar);
+        }
+        let literal_len = segs.iter().take_while(|s| matches!(s, Seg::Lit(_))).count();
+        Pattern { segs, literal_len }
+    }
+
+    /// The leading literal segments (`src/core` for `src/core/*.rs`), used for indexing.
+    pub fn literal_prefix(&self) -> impl Iterator<Item = &str> {
+        self.segs[..self.literal_len]
+            .iter()
+            .filter_map(|s| match s {
+                Seg::Lit(l) => Some(l.as_str()),
+                _ => None,
+            })
+    }
+
+    /// Whether the pattern has no wildcard at all (apart from its implied directory cover).
+    pub fn is_literal(&self) -> bool {
+        self.literal_len + 1 >= self.segs.len()
+            && self.segs[self.literal_len..]
+                .iter()
+                .all(|s| *s == Seg::Globstar)
+    }
+
+    /// Whether the pattern matches the file path `path`.
+    pub fn matches(&self, path: &str) -> bool {
+        let parts: Vec<&str> = segments(path).collect();
+        match_segs(&self.segs, &parts)
+    }
+
+    /// Whether the pattern matches the path given as segments.
+    pub fn matches_segments(&self, parts: &[&str]) -> bool {
+        match_segs(&self.segs, parts)
+    }
+
+    /// Whether some path matches both patterns.
+    pub fn overlaps(&self, other: &Pattern) -> bool {
+        self.witness(other).is_some()
+    }
+
+    /// A path that both patterns match, if any.
+    pub fn witness(&self, other: &Pattern) -> Option<String> {
+        // quick reject on the literal prefixes
+        let n = self.literal_len.min(other.literal_len);
+        for i in 0..n {
+            if self.segs[i] != other.segs[i] {
+                return None;
+            }
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        if path_product(&self.segs, &other.segs, 0, 0, &mut seen, &mut out) {
+            out.reverse();
+            Some(out.join("/"))
+        } else {
+            None
+        }
+    }
+}
+
+fn match_segs(segs: &[Seg], parts: &[&str]) -> bool {
+    match segs.first() {
+        None => parts.is_empty(),
+        Some(Seg::Globstar) => {
+            let rest = &segs[1..];
+            if rest.is_empty() {
+                return true;
+            }
+            (0..=parts.len()).any(|k| match_segs(rest, &parts[k..]))
+        }
+        Some(seg) => match parts.first() {
+            Some(p) if seg_matches(seg, p) => match_segs(&segs[1..], &parts[1..]),
+            _ => false,
+        },
+    }
+}
+
+fn seg_matches(seg: &Seg, s: &str) -> bool {
+    match seg {
+        Seg::Globstar => true,
+        Seg::Lit(l) => l == s,
+        Seg::Glob(toks) => {
+            let chars: Vec<char> = s.chars().collect();
+            toks_match(toks, &chars)
+        }
+    }
+}
+
+/// Wildcard match with single-star backtracking.
+fn toks_match(toks: &[Tok], s: &[char]) -> bool {
+    let (mut t, mut i) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        match toks.get(t) {
+            Some(Tok::Star) => {
+                star = Some((t, i));
+                t += 1;
+            }
+            Some(Tok::One(set)) if set.contains(s[i]) => {
+                t += 1;
+                i += 1;
+            }
+            _ => match star {
+                Some((st, si)) => {
+                    t = st + 1;
+                    i = si + 1;
+                    star = Some((st, si + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    toks[t..].iter().all(|k| *k == Tok::Star)
+}
+
+fn seg_toks(seg: &Seg) -> Vec<Tok> {
+    match seg {
+        Seg::Globstar => vec![Tok::Star],
+        Seg::Lit(l) => l.chars().map(|c| Tok::One(CharSet::lit(c))).collect(),
+        Seg::Glob(t) => t.clone(),
+    }
+}
+
+/// A non-empty segment both segment patterns match, if any.
+fn seg_witness(a: &Seg, b: &Seg) -> Option<String> {
+    match (a, b) {
+        (Seg::Lit(x), Seg::Lit(y)) => (x == y).then(|| x.clone()),
+        (Seg::Lit(x), other) | (other, Seg::Lit(x)) => seg_matches(other, x).then(|| x.clone()),
+        _ => {
+            let (ta, tb) = (seg_toks(a), seg_toks(b));
+            let mut seen = HashSet::new();
+            let mut out = Vec::new();
+            if tok_product(&ta, &tb, 0, 0, false, &mut seen, &mut out) {
+                out.reverse();
+                Some(out.into_iter().collect())
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Depth-first search in the product of two segment automata; `out` collects the consumed
+/// characters in reverse on success.
+fn tok_product(
+    a: &[Tok],
+    b: &[Tok],
+    p: usize,
+    q: usize,
+    nonempty: bool,
+    seen: &mut HashSet<(usize, usize, bool)>,
+    out: &mut Vec<char>,
+) -> bool {
+    if !seen.insert((p, q, nonempty)) {
+        return false;
+    }
+    if p == a.len() && q == b.len() && nonempty {
+        return true;
+    }
+    // consume one character on both sides
+    if p < a.len() && q < b.len() {
+        let (sa, pa) = match &a[p] {
+            Tok::Star => (CharSet::any(), p),
+            Tok::One(s) => (s.clone(), p + 1),
+        };
+        let (sb, qb) = match &b[q] {
+            Tok::Star => (CharSet::any(), q),
+            Tok::One(s) => (s.clone(), q + 1),
+        };
+        if let Some(c) = sa.common(&sb) {
+            if tok_product(a, b, pa, qb, true, seen, out) {
+                out.push(c);
+                return true;
+            }
+        }
+    }
+    // a star may match nothing more
+    if p < a.len() && a[p] == Tok::Star && tok_product(a, b, p + 1, q, nonempty, seen, out) {
+        return true;
+    }
+    if q < b.len() && b[q] == Tok::Star && tok_product(a, b, p, q + 1, nonempty, seen, out) {
+        return true;
+    }
+    false
+}
+
+fn path_product(
+    a: &[Seg],
+    b: &[Seg],
+    i: usize,
+    j: usize,
+    seen: &mut HashSet<(usize, usize)>,
+    out: &mut Vec<String>,
+) -> bool {
+    if !seen.insert((i, j)) {
+        return false;
+    }
+    if i == a.len() && j == b.len() {
+        return true;
+    }
+    let ga = a.get(i) == Some(&Seg::Globstar);
+    let gb = b.get(j) == Some(&Seg::Globstar);
+    // both consume one segment
+    if i < a.len() && j < b.len() && !ga && !gb {
+        if let Some(w) = seg_witness(&a[i], &b[j]) {
+            if path_product(a, b, i + 1, j + 1, seen, out) {
+                out.push(w);
+                return true;
+            }
+        }
+    }
+    // a's ** swallows one concrete segment of b
+    if ga && j < b.len() && !gb {
+        if let Some(w) = seg_witness(&Seg::Globstar, &b[j]) {
+            if path_product(a, b, i, j + 1, seen, out) {
+                out.push(w);
+                return true;
+            }
+        }
+    }
+    if gb && i < a.len() && !ga {
+        if let Some(w) = seg_witness(&a[i], &Seg::Globstar) {
+            if path_product(a, b, i + 1, j, seen, out) {
+                out.push(w);
+                return true;
+            }
+        }
+    }
+    // a ** matches no more segments
+    if ga && path_product(a, b, i + 1, j, seen, out) {
+        return true;
+    }
+    if gb && path_product(a, b, i, j + 1, seen, out) {
+        return true;
+    }
+    false
+}
+
+/// Whether `pattern` matches the file path `path`.
+pub fn matches(pattern: &str, path: &str) -> bool {
+    Pattern::new(pattern).matches(path)
+}
+
+/// Whether two patterns match at least one common path.
+pub fn overlaps(a: &str, b: &str) -> bool {
+    Pattern::new(a).overlaps(&Pattern::new(b))
+}
+
+/// A path that both patterns match, if they overlap.
+pub fn intersection_witness(a: &str, b: &str) -> Option<String> {
+    Pattern::new(a).witness(&Pattern::new(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert!(matches("a[bc]d", "abd"));
+        assert!(!matches("a[!bc]d", "abd"));
+        assert!(matches("a[^bc]d", "axd"));
+        assert!(matches("f[0-9].rs", "f7.rs"));
+        assert!(!matches("f[0-9].rs", "fx.rs"));
+        assert!(matches("a[]]b", "a]b"));
+        assert!(matches("a[b", "a[b"), "unclosed class is literal");
+        assert!(matches(r"a\*b", "a*b"));
+        assert!(!matches(r"a\*b", "axb"));
+    }
+
+    #[test]
+    fn witness_matches_both() {
+        for (a, b) in [
+            ("src/**", "src/a.rs"),
+            ("docs/*.md", "docs/a.md"),
+            ("**/*.rs", "src/**/mod.rs"),
+            ("a*b", "*c*"),
+            ("[a-c]x", "[!a]?"),
+        ] {
+            let w = intersection_witness(a, b).unwrap_or_else(|| panic!("{a} vs {b}"));
+            assert!(matches(a, &w) && matches(b, &w), "{a} {b} -> {w}");
+        }
+    }
+}

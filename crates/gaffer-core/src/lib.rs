@@ -30,6 +30,7 @@ pub mod detect;
 pub mod panes;
 
 // Agent Mail and conflicts (issue: Agent Mail).
+pub mod conflicts;
 pub mod glob;
 pub mod mailbox;
 

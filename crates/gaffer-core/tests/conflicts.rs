@@ -1,0 +1,311 @@
+//! ConflictDetector: true overlap, exclusive/shared, stable ids, priorities, failing closed.
+//! The mailbox here is an in-memory stand-in (pure logic under test).
+
+use chrono::{Duration, TimeZone, Utc};
+use gaffer_core::conflicts::{ConflictDetector, ConflictError, ReservationIndex};
+use gaffer_core::mailbox::*;
+use gaffer_core::time::Timestamp;
+use std::collections::HashMap;
+
+fn now() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 11, 29, 4, 0, 0)
+        .single()
+        .unwrap()
+}
+
+fn res(id: i64, agent: &str, pattern: &str, exclusive: bool) -> Reservation {
+    Reservation {
+        id,
+        agent_name: agent.into(),
+        path_pattern: pattern.into(),
+        exclusive,
+        reason: format!("r{id}"),
+        created_ts: Some(now() - Duration::minutes(5)),
+        expires_ts: now() + Duration::hours(1),
+        released_ts: None,
+    }
+}
+
+struct Fixed(Result<Vec<Reservation>, MailError>);
+
+impl Mailbox for Fixed {
+    fn ensure_project(&self, _: &str) -> Result<ProjectInfo, MailError> {
+        unimplemented!()
+    }
+    fn register_agent(&self, _: &str, _: &AgentRegistration) -> Result<AgentInfo, MailError> {
+        unimplemented!()
+    }
+    fn send_message(&self, _: &str, _: &OutgoingMessage) -> Result<SentMessage, MailError> {
+        unimplemented!()
+    }
+    fn fetch_inbox(
+        &self,
+        _: &str,
+        _: &str,
+        _: &InboxQuery,
+    ) -> Result<Vec<InboxMessage>, MailError> {
+        unimplemented!()
+    }
+    fn acknowledge(&self, _: &str, _: &str, _: i64) -> Result<(), MailError> {
+        unimplemented!()
+    }
+    fn mark_read(&self, _: &str, _: &str, _: i64) -> Result<(), MailError> {
+        unimplemented!()
+    }
+    fn reserve_paths(&self, _: &str, _: &ReserveRequest) -> Result<ReserveResult, MailError> {
+        unimplemented!()
+    }
+    fn release(&self, _: &str, _: &str, _: &[String]) -> Result<usize, MailError> {
+        unimplemented!()
+    }
+    fn renew(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[String],
+        _: std::time::Duration,
+    ) -> Result<usize, MailError> {
+        unimplemented!()
+    }
+    fn list_reservations(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: bool,
+    ) -> Result<Vec<Reservation>, MailError> {
+        self.0.clone()
+    }
+    fn health(&self) -> Result<MailHealth, MailError> {
+        unimplemented!()
+    }
+}
+
+fn detect(rs: Vec<Reservation>) -> Vec<gaffer_core::conflicts::DetectedConflict> {
+    let mb = Fixed(Ok(rs));
+    ConflictDetector::new(&mb, "/p")
+        .detect_conflicts(now())
+        .unwrap()
+}
+
+#[test]
+fn true_overlap_between_different_patterns() {
+    let cs = detect(vec![
+        res(1, "GreenCastle", "src/**", true),
+        res(2, "BlueLake", "src/a.rs", true),
+    ]);
+    assert_eq!(cs.len(), 1);
+    let c = &cs[0];
+    assert_eq!(c.conflict.pattern, "src/** & src/a.rs");
+    assert!(c.overlap.starts_with("src/a.rs"), "{}", c.overlap);
+    let names: Vec<&str> = c
+        .conflict
+        .holders
+        .iter()
+        .map(|h| h.agent_name.as_str())
+        .collect();
+    assert_eq!(names, ["BlueLake", "GreenCastle"]);
+}
+
+#[test]
+fn same_pattern_conflict_uses_the_pattern_as_overlap() {
+    let cs = detect(vec![
+        res(1, "A", "docs/*.md", true),
+        res(2, "B", "docs/*.md", false),
+    ]);
+    assert_eq!(cs.len(), 1);
+    assert_eq!(cs[0].conflict.pattern, "docs/*.md");
+    assert_eq!(cs[0].overlap, "docs/*.md");
+}
+
+#[test]
+fn shared_with_shared_and_same_agent_never_conflict() {
+    assert!(
+        detect(vec![
+            res(1, "A", "docs/**", false),
+            res(2, "B", "docs/a.md", false)
+        ])
+        .is_empty()
+    );
+    assert!(
+        detect(vec![
+            res(1, "A", "src/**", true),
+            res(2, "A", "src/a.rs", true)
+        ])
+        .is_empty()
+    );
+    // shared vs exclusive does conflict
+    assert_eq!(
+        detect(vec![
+            res(1, "A", "docs/**", false),
+            res(2, "B", "docs/a.md", true)
+        ])
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn disjoint_patterns_do_not_conflict() {
+    let rs = vec![
+        res(1, "A", "a/*", true),
+        res(2, "B", "a/b/*.rs", true),
+        res(3, "C", "*.rs", true),
+        res(4, "D", "*.md", true),
+        res(5, "E", "src/*.go", true),
+        res(6, "F", "src/a/b.go", true),
+    ];
+    assert!(detect(rs).is_empty());
+}
+
+#[test]
+fn expired_and_released_reservations_are_ignored() {
+    let mut old = res(1, "A", "src/**", true);
+    old.expires_ts = now() - Duration::seconds(1);
+    let mut released = res(2, "C", "src/**", true);
+    released.released_ts = Some(now() - Duration::minutes(1));
+    assert!(detect(vec![old, released, res(3, "B", "src/a.rs", true)]).is_empty());
+}
+
+#[test]
+fn ids_are_stable_and_content_derived() {
+    let a = detect(vec![
+        res(1, "A", "src/**", true),
+        res(2, "B", "src/a.rs", true),
+    ]);
+    let mut rs = vec![res(7, "B", "src/a.rs", true), res(9, "A", "src/**", true)];
+    rs[0].created_ts = Some(now() - Duration::hours(3));
+    let b = detect(rs);
+    assert_eq!(a[0].conflict.id, b[0].conflict.id);
+    assert!(a[0].conflict.id.starts_with("conflict-"));
+    let c = detect(vec![
+        res(1, "A", "src/**", true),
+        res(2, "C", "src/a.rs", true),
+    ]);
+    assert_ne!(a[0].conflict.id, c[0].conflict.id);
+}
+
+#[test]
+fn holders_carry_priority_and_details() {
+    let mb = Fixed(Ok(vec![
+        res(1, "A", "src/**", true),
+        res(2, "B", "src/a.rs", true),
+    ]));
+    let prio = HashMap::from([("A".to_string(), 1), ("B".to_string(), 3)]);
+    let cs = ConflictDetector::new(&mb, "/p")
+        .with_priorities(prio)
+        .detect_conflicts(now())
+        .unwrap();
+    let a = cs[0]
+        .conflict
+        .holders
+        .iter()
+        .find(|h| h.agent_name == "A")
+        .unwrap();
+    assert_eq!(a.priority, 1);
+    assert_eq!(a.reason, "r1");
+    assert_eq!(a.expires_at, now() + Duration::hours(1));
+    let b = cs[0]
+        .conflict
+        .holders
+        .iter()
+        .find(|h| h.agent_name == "B")
+        .unwrap();
+    assert_eq!(b.priority, 3);
+}
+
+#[test]
+fn unreadable_reservations_fail_closed() {
+    let mb = Fixed(Err(MailError::Unavailable("connection refused".into())));
+    let d = ConflictDetector::new(&mb, "/p");
+    match d.detect_conflicts(now()) {
+        Err(ConflictError::Unknown(MailError::Unavailable(_))) => {}
+        other => panic!("expected Unknown, got {other:?}"),
+    }
+    assert!(matches!(
+        d.check_path_conflict("src/a.rs", "A", now()),
+        Err(ConflictError::Unknown(_))
+    ));
+}
+
+#[test]
+fn check_path_conflict_finds_other_holders() {
+    let mb = Fixed(Ok(vec![
+        res(1, "A", "src/**", true),
+        res(2, "B", "src/*.rs", false),
+        res(3, "C", "docs/**", true),
+        res(4, "D", "**/*.rs", true),
+        res(5, "E", "src/lib", true),
+    ]));
+    let d = ConflictDetector::new(&mb, "/p");
+    let c = d
+        .check_path_conflict("src/main.rs", "A", now())
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.conflict.file_path, "src/main.rs");
+    let names: Vec<&str> = c
+        .conflict
+        .holders
+        .iter()
+        .map(|h| h.agent_name.as_str())
+        .collect();
+    assert_eq!(names, ["B", "D"]);
+    let c = d
+        .check_path_conflict("src/lib/x/y.c", "Z", now())
+        .unwrap()
+        .unwrap();
+    let names: Vec<&str> = c
+        .conflict
+        .holders
+        .iter()
+        .map(|h| h.agent_name.as_str())
+        .collect();
+    assert_eq!(names, ["A", "E"]);
+    assert!(
+        d.check_path_conflict("README.md", "A", now())
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        d.check_path_conflict("docs/a.md", "C", now())
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn index_agrees_with_brute_force() {
+    // every pair of generated reservations: the index must find exactly the overlapping ones
+    let pats = [
+        "src/**",
+        "src/a.rs",
+        "src/*.rs",
+        "src/b/c.rs",
+        "docs",
+        "docs/*.md",
+        "**/*.md",
+        "*.rs",
+        "src/b/**",
+        "a/*",
+        "a/b/c",
+        "x",
+        "src/[ab].rs",
+    ];
+    let mut rs = Vec::new();
+    for (i, p) in pats.iter().enumerate() {
+        rs.push(res(i as i64, &format!("Agent{}", i % 4), p, i % 3 != 0));
+    }
+    let cs = ReservationIndex::new(&rs, now()).detect_conflicts(now(), &|_| 0);
+    let mut want = 0;
+    for (i, a) in rs.iter().enumerate() {
+        for b in &rs[i + 1..] {
+            if a.agent_name != b.agent_name
+                && (a.exclusive || b.exclusive)
+                && gaffer_core::glob::overlaps(&a.path_pattern, &b.path_pattern)
+            {
+                want += 1;
+            }
+        }
+    }
+    assert_eq!(cs.len(), want);
+    assert!(want > 5);
+}

@@ -1,0 +1,279 @@
+//! The conflict algebra: path matching with segment semantics, pattern intersection, and a
+//! property test (disjoint patterns share no generated path; a witness matches both).
+
+use gaffer_core::glob::{Pattern, intersection_witness, matches, overlaps};
+
+/// The reference's `matchesPattern` cases (coordinator spec §4, Agent Mail spec §4).
+/// `(pattern, path, reference result, our result, note)`; where they differ, the note says why.
+const REFERENCE_CASES: &[(&str, &str, bool, bool, &str)] = &[
+    // exact match
+    ("src/main.rs", "src/main.rs", true, true, ""),
+    ("src/main.rs", "src/main.go", false, false, ""),
+    // directory pattern: pattern + "/" as a prefix of the path
+    ("docs", "docs/b.md", true, true, ""),
+    ("src/core", "src/core/a/b.rs", true, true, ""),
+    (
+        "src/co",
+        "src/core/a.rs",
+        false,
+        false,
+        "a string prefix is not a directory",
+    ),
+    // `**`: prefix before it, suffix after it
+    ("src/**", "src/a.rs", true, true, ""),
+    ("src/**", "src/a/b/c.rs", true, true, ""),
+    ("src/**", "lib/a.rs", false, false, ""),
+    ("src/**/*.rs", "src/a/b.rs", true, true, ""),
+    (
+        "src/**/*.rs",
+        "src/b.rs",
+        true,
+        true,
+        "`**` may match zero segments",
+    ),
+    ("src/**/*.rs", "src/a/b.go", false, false, ""),
+    ("**/*.rs", "deep/down/x.rs", true, true, ""),
+    ("src/**/mod.rs", "src/a/mod.rs", true, true, ""),
+    (
+        "src/**/mod.rs",
+        "src/a/xmod.rs",
+        true,
+        false,
+        "reference: literal suffix test; mod.rs is a whole segment",
+    ),
+    // single `*`: the parts between stars in order, first as prefix, last as suffix
+    ("src/*.go", "src/a.go", true, true, ""),
+    (
+        "src/*.go",
+        "src/a/b.go",
+        true,
+        false,
+        "reference defect: its `*` crosses `/`",
+    ),
+    (
+        "*.md",
+        "docs/a.md",
+        true,
+        false,
+        "reference defect: `*` crosses `/`; write **/*.md",
+    ),
+    ("src/*_test.go", "src/x_test.go", true, true, ""),
+    ("src/*_test.go", "src/x_test.rs", false, false, ""),
+    ("a*b*c", "axxbyyc", true, true, ""),
+    ("a*b*c", "acb", false, false, ""),
+    // the server's one-directional gitwildmatch cases, now symmetric overlap (see overlap cases)
+    ("src/*.rs", "src/lib.rs", true, true, ""),
+];
+
+#[test]
+fn reference_matching_cases() {
+    for &(pattern, path, reference, ours, note) in REFERENCE_CASES {
+        assert_eq!(
+            matches(pattern, path),
+            ours,
+            "{pattern} vs {path} (reference said {reference}; {note})"
+        );
+        if reference != ours {
+            assert!(
+                !note.is_empty(),
+                "a difference must be documented: {pattern} {path}"
+            );
+        }
+    }
+}
+
+#[test]
+fn segment_semantics() {
+    assert!(matches("a/*", "a/b"));
+    assert!(!matches("a/*", "a/b/c"));
+    assert!(matches("a/?.rs", "a/x.rs"));
+    assert!(!matches("a/?.rs", "a/xy.rs"));
+    assert!(!matches("a?b", "a/b"), "`?` never matches `/`");
+    assert!(matches("a/**/b", "a/b"));
+    assert!(matches("a/**/b", "a/x/y/b"));
+    assert!(!matches("a/**/b", "a/x/y/c"));
+    assert!(
+        matches("docs/", "docs/x/y.md"),
+        "a trailing slash is a directory"
+    );
+    assert!(
+        matches("./src//a.rs", "src/a.rs"),
+        "`./` and `//` are ignored"
+    );
+    assert!(matches("/src/a.rs", "src/a.rs"), "leading `/` is the root");
+    assert!(matches("src", "src"));
+    assert!(matches("f[a-c]o", "fbo"));
+    assert!(!matches("f[!a-c]o", "fbo"));
+}
+
+/// `(a, b, overlap?)`, checked both ways round.
+const OVERLAP_CASES: &[(&str, &str, bool)] = &[
+    // from the issue
+    ("src/**", "src/a.rs", true),
+    ("docs/*.md", "docs/a.md", true),
+    ("a/*", "a/b/c", false),
+    ("*.rs", "*.md", false),
+    // the server's one-directional misses
+    ("docs/a.md", "docs/*.md", true),
+    ("src/*.rs", "src/**", true),
+    ("docs", "docs/b.md", true),
+    // literals
+    ("a.rs", "a.rs", true),
+    ("a.rs", "b.rs", false),
+    ("src/a.rs", "src/a.rs/x", true),
+    ("src", "srcx/a.rs", false),
+    ("src", "src", true),
+    // star vs star
+    ("src/*.rs", "src/*.rs", true),
+    ("src/a*", "src/*b", true),
+    ("src/a*", "src/b*", false),
+    ("src/*a", "src/*b", false),
+    ("*.test.ts", "*.ts", true),
+    ("*.ts", "*.tsx", false),
+    ("x*y*z", "*q*", true),
+    ("a*", "*a", true),
+    ("ab*", "*ba", true),
+    ("abc", "a*c", true),
+    ("abc", "a*d", false),
+    // question marks
+    ("?", "??", false),
+    ("??", "a*", true),
+    ("?.rs", "ab.rs", false),
+    ("?.rs", "*.rs", true),
+    // classes
+    ("[ab].rs", "[bc].rs", true),
+    ("[ab].rs", "[cd].rs", false),
+    ("[!a].rs", "a.rs", false),
+    ("[!a].rs", "[a-c].rs", true),
+    ("[a-c]", "[!a-c]", false),
+    ("[0-9]x", "5*", true),
+    // globstars
+    ("**", "anything/at/all", true),
+    ("**/*.rs", "*.md", false),
+    ("**/*.rs", "src/lib.rs", true),
+    ("**/*.rs", "src/**/*.go", false),
+    ("**/test/**", "src/test/a.rs", true),
+    ("**/test/**", "src/tests/*.rs", false),
+    ("**/test/**", "src/tests/a.rs", true), // a.rs could be a directory holding test/
+    ("a/**/z", "a/b/**", true),
+    ("a/**/z", "b/**", false),
+    ("a/**/b/**/c", "a/x/b/y/c", true),
+    ("a/**/b/*.rs", "a/b/c/*.rs", false),
+    ("a/**/b/*.rs", "a/q/b/d.rs", true),
+    ("**/a/*", "**/b/*", false), // the second-to-last segment cannot be both
+    ("**/a/**", "**/b/*", true),
+    ("**/a", "**/b", true), // both may be directories: a/b
+    ("**/*.a", "**/*.b", false),
+    // depth
+    ("a/*/c", "a/b/*", true),
+    ("a/*/c", "a/b", true),
+    ("a/*", "a/*/*", false),
+    ("*/*", "*", false),
+    ("*/*", "x/**", true),
+    ("src/*/mod.rs", "src/a/b/mod.rs", false),
+    ("src/*/mod.rs", "src/*/mod.rs/x", true),
+    // directory covers
+    ("crates/core", "crates/*/src/*.rs", true),
+    ("crates/core", "crates/mail/**", false),
+    ("crates/", "crates/a.rs", true),
+];
+
+#[test]
+fn overlap_cases_both_ways() {
+    assert!(OVERLAP_CASES.len() >= 40);
+    for &(a, b, want) in OVERLAP_CASES {
+        assert_eq!(overlaps(a, b), want, "{a} vs {b}");
+        assert_eq!(overlaps(b, a), want, "{b} vs {a}");
+        if want {
+            let w = intersection_witness(a, b).expect("witness");
+            assert!(matches(a, &w) && matches(b, &w), "{a} {b}: witness {w}");
+        }
+    }
+}
+
+/// A small fixed-seed PRNG (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[(self.next() % xs.len() as u64) as usize]
+    }
+    fn upto(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const PATH_SEGS: &[&str] = &["a", "b", "ab", "ba", "aa", "a.rs", "b.md", "x", "ab.rs"];
+const PAT_SEGS: &[&str] = &[
+    "a", "b", "ab", "a.rs", "b.md", "*", "**", "?", "a*", "*b", "*.rs", "*.md", "[ab]", "[!a]",
+    "?b", "a?", "*a*", "[a-b]*", "x",
+];
+
+fn gen_pattern(rng: &mut Rng) -> String {
+    let n = 1 + rng.upto(3);
+    let segs: Vec<&str> = (0..n).map(|_| rng.pick(PAT_SEGS)).collect();
+    let mut p = segs.join("/");
+    if rng.upto(8) == 0 {
+        p.push('/');
+    }
+    p
+}
+
+fn all_paths() -> Vec<String> {
+    // every path of 1..=4 segments over PATH_SEGS
+    let mut out: Vec<String> = PATH_SEGS.iter().map(|s| s.to_string()).collect();
+    let mut last = out.clone();
+    for _ in 0..3 {
+        let mut next = Vec::new();
+        for p in &last {
+            for s in PATH_SEGS {
+                next.push(format!("{p}/{s}"));
+            }
+        }
+        out.extend(next.iter().cloned());
+        last = next;
+    }
+    out
+}
+
+#[test]
+fn property_disjoint_patterns_share_no_path_and_witnesses_match() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let paths = all_paths();
+    let mut disjoint = 0;
+    let mut overlapping = 0;
+    for _ in 0..600 {
+        let (a, b) = (gen_pattern(&mut rng), gen_pattern(&mut rng));
+        let (pa, pb) = (Pattern::new(&a), Pattern::new(&b));
+        match pa.witness(&pb) {
+            None => {
+                disjoint += 1;
+                assert!(!pb.overlaps(&pa), "asymmetric: {a} {b}");
+                for p in &paths {
+                    assert!(
+                        !(pa.matches(p) && pb.matches(p)),
+                        "{a} and {b} reported disjoint, but both match {p}"
+                    );
+                }
+            }
+            Some(w) => {
+                overlapping += 1;
+                assert!(pb.overlaps(&pa), "asymmetric: {a} {b}");
+                assert!(
+                    pa.matches(&w) && pb.matches(&w),
+                    "witness {w} of {a} and {b} does not match both"
+                );
+            }
+        }
+    }
+    assert!(
+        disjoint > 50 && overlapping > 50,
+        "generator covers both outcomes"
+    );
+}
