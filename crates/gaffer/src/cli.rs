@@ -60,7 +60,7 @@ pub enum Command {
     /// Show quality signals: scans, test pass rates, trends.
     Quality,
     /// Rank the project's beads: bv's triage, computed natively when bv is absent.
-    Triage,
+    Triage(crate::commands::triage::TriageArgs),
     /// Deliver a prompt to agent panes, verifying that the agent picked it up.
     Send,
     /// Start a tmux session with titled agent panes.
@@ -115,7 +115,7 @@ impl Command {
             Command::Conflicts => "conflicts",
             Command::Digest => "digest",
             Command::Quality => "quality",
-            Command::Triage => "triage",
+            Command::Triage(_) => "triage",
             Command::Send => "send",
             Command::Spawn => "spawn",
             Command::Watch => "watch",
