@@ -79,7 +79,7 @@ pub enum Command {
         reason: String,
     },
     /// Rank the project's beads: bv's triage, computed natively when bv is absent.
-    Triage,
+    Triage(crate::commands::triage::TriageArgs),
     /// Deliver a prompt to agent panes, verifying that the agent picked it up.
     Send,
     /// Start a tmux session with titled agent panes.
@@ -169,7 +169,7 @@ impl Command {
             Command::Quality { .. } => "quality",
             Command::Done { .. } => "done",
             Command::Refuse { .. } => "refuse",
-            Command::Triage => "triage",
+            Command::Triage(_) => "triage",
             Command::Send => "send",
             Command::Spawn => "spawn",
             Command::Watch => "watch",

@@ -1,0 +1,377 @@
+//! The `br` (beads_rust) work source: claims, closes and the ready set through the real CLI
+//! (spec/beads.md §3.6, §6). gaffer never writes `beads.db` itself.
+
+use crate::bv::BvSource;
+use crate::native::NativeSource;
+use crate::process::{self, RunError};
+use crate::reader::BeadsProject;
+use gaffer_core::beads::Issue;
+use gaffer_core::time::Timestamp;
+use gaffer_core::triage::TriageResponse;
+use gaffer_core::work_source::{ClaimOutcome, CloseOutcome, WorkSource, WorkSourceError};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// br's exit codes.
+pub mod exit {
+    /// Internal error.
+    pub const INTERNAL: i32 = 1;
+    /// Database error.
+    pub const DATABASE: i32 = 2;
+    /// Issue not found or ambiguous.
+    pub const ISSUE: i32 = 3;
+    /// Validation failed (e.g. a lost claim).
+    pub const VALIDATION: i32 = 4;
+    /// Dependency error (a cycle).
+    pub const DEPENDENCY: i32 = 5;
+    /// Sync/JSONL error or an `--if-unchanged` conflict.
+    pub const SYNC: i32 = 6;
+    /// Config error.
+    pub const CONFIG: i32 = 7;
+    /// I/O error.
+    pub const IO: i32 = 8;
+}
+
+/// Per-call timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts when br reports a locked or busy database.
+const ATTEMPTS: usize = 6;
+
+/// br's JSON error envelope, `{"error":{code,message,hint,retryable,context}}` on stdout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrError {
+    /// Exit code.
+    pub exit_code: Option<i32>,
+    /// Machine code, e.g. `VALIDATION_FAILED`.
+    pub code: String,
+    /// Message.
+    pub message: String,
+    /// Whether a retry may succeed.
+    pub retryable: bool,
+}
+
+/// Ready set, claims and closes through `br`; triage from `bv` when it is on PATH, else native.
+#[derive(Debug, Clone)]
+pub struct BrSource {
+    /// The project.
+    pub project: BeadsProject,
+    /// The br executable.
+    pub program: PathBuf,
+    /// Per-call timeout.
+    pub timeout: Duration,
+    /// Where the triage comes from.
+    pub bv: Option<BvSource>,
+}
+
+enum Reply {
+    Ok(Value),
+    Err(BrError),
+}
+
+impl BrSource {
+    /// A br source when `br` is on PATH (triage from bv when it is on PATH too).
+    pub fn detect(project: BeadsProject) -> Option<Self> {
+        let program = process::which("br")?;
+        let bv = BvSource::detect(project.clone());
+        Some(BrSource {
+            project,
+            program,
+            timeout: DEFAULT_TIMEOUT,
+            bv,
+        })
+    }
+
+    /// A br source running `program`, with native triage.
+    pub fn with_program(project: BeadsProject, program: PathBuf) -> Self {
+        BrSource {
+            project,
+            program,
+            timeout: DEFAULT_TIMEOUT,
+            bv: None,
+        }
+    }
+
+    /// Runs `br args…` and reads its JSON reply or error envelope.
+    fn call(&self, args: &[&str]) -> Result<Reply, WorkSourceError> {
+        let mut last = None;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis((50u64 << attempt).min(800)));
+            }
+            let out = match process::run(
+                &self.program,
+                args,
+                &self.project.root,
+                &[
+                    ("NO_COLOR", "1".to_string()),
+                    ("RUST_LOG", "error".to_string()),
+                ],
+                self.timeout,
+            ) {
+                Ok(out) => out,
+                Err(RunError::Timeout) => {
+                    return Err(WorkSourceError::Timeout {
+                        tool: "br".into(),
+                        seconds: self.timeout.as_secs_f64(),
+                    });
+                }
+                Err(RunError::Spawn(e)) => {
+                    return Err(WorkSourceError::Unavailable {
+                        tool: "br".into(),
+                        message: format!("{}: {e}", self.program.display()),
+                    });
+                }
+            };
+            let parsed = process::lenient_json(&out.stdout);
+            if let Ok(v) = &parsed
+                && let Some(err) = v.get("error").filter(|e| e.is_object())
+            {
+                let e = BrError {
+                    exit_code: out.code,
+                    code: err
+                        .get("code")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    message: err
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    retryable: err
+                        .get("retryable")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                };
+                if is_locked(&e.message) {
+                    last = Some(Reply::Err(e));
+                    continue;
+                }
+                return Ok(Reply::Err(e));
+            }
+            if out.code == Some(0) {
+                return parsed.map(Reply::Ok).map_err(|m| WorkSourceError::Parse {
+                    tool: "br".into(),
+                    message: m,
+                });
+            }
+            let message = if out.stderr.trim().is_empty() {
+                out.stdout.trim().to_string()
+            } else {
+                out.stderr.trim().to_string()
+            };
+            let e = BrError {
+                exit_code: out.code,
+                code: String::new(),
+                message: message.chars().take(1000).collect(),
+                retryable: false,
+            };
+            if is_locked(&e.message) {
+                last = Some(Reply::Err(e));
+                continue;
+            }
+            return Ok(Reply::Err(e));
+        }
+        Ok(last.unwrap_or(Reply::Err(BrError {
+            exit_code: None,
+            code: String::new(),
+            message: "no attempt ran".into(),
+            retryable: false,
+        })))
+    }
+}
+
+fn is_locked(msg: &str) -> bool {
+    let m = msg.to_lowercase();
+    m.contains("database is locked") || m.contains("database is busy")
+}
+
+fn failed(e: BrError) -> WorkSourceError {
+    WorkSourceError::Failed {
+        tool: "br".into(),
+        exit_code: e.exit_code,
+        code: e.code,
+        message: e.message,
+        retryable: e.retryable,
+    }
+}
+
+fn not_found(e: &BrError) -> bool {
+    e.exit_code == Some(exit::ISSUE) || e.code.contains("NOT_FOUND")
+}
+
+/// A list reply: a raw array, or an envelope with `issues`, `beads` or `items`.
+pub fn list_of(v: Value) -> Result<Vec<Value>, WorkSourceError> {
+    match v {
+        Value::Array(a) => Ok(a),
+        Value::Object(mut o) => {
+            for key in ["issues", "beads", "items"] {
+                if let Some(Value::Array(a)) = o.remove(key) {
+                    return Ok(a);
+                }
+            }
+            if o.is_empty() {
+                Ok(Vec::new())
+            } else {
+                Err(WorkSourceError::Parse {
+                    tool: "br".into(),
+                    message: "expected a list of issues".into(),
+                })
+            }
+        }
+        Value::Null => Ok(Vec::new()),
+        _ => Err(WorkSourceError::Parse {
+            tool: "br".into(),
+            message: "expected a list of issues".into(),
+        }),
+    }
+}
+
+/// The holder named in a lost-claim message (`… already assigned to agent-1`).
+pub fn holder_from(message: &str) -> Option<String> {
+    let at = message.find("already assigned to ")? + "already assigned to ".len();
+    let who: String = message[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != ',' && *c != ';')
+        .collect();
+    let who = who.trim_end_matches('.').to_string();
+    (!who.is_empty()).then_some(who)
+}
+
+impl WorkSource for BrSource {
+    fn name(&self) -> &'static str {
+        "br"
+    }
+
+    fn triage(&self, now: Timestamp) -> Result<TriageResponse, WorkSourceError> {
+        match &self.bv {
+            Some(bv) => bv.triage(now),
+            None => NativeSource::new(self.project.clone()).triage(now),
+        }
+    }
+
+    fn ready(&self, _now: Timestamp) -> Result<Vec<Issue>, WorkSourceError> {
+        match self.call(&["ready", "--json", "--limit", "0"])? {
+            Reply::Ok(v) => list_of(v)?
+                .into_iter()
+                .map(|item| {
+                    serde_json::from_value(item).map_err(|e| WorkSourceError::Parse {
+                        tool: "br".into(),
+                        message: format!("ready item: {e}"),
+                    })
+                })
+                .collect(),
+            Reply::Err(e) => Err(failed(e)),
+        }
+    }
+
+    fn claim(&self, id: &str, actor: &str) -> Result<ClaimOutcome, WorkSourceError> {
+        let reply = self.call(&["update", id, "--claim", "--actor", actor, "--json"])?;
+        if let Some(bv) = &self.bv {
+            bv.invalidate();
+        }
+        match reply {
+            Reply::Ok(v) => {
+                let first = list_of(v)?.into_iter().next();
+                let assignee = first
+                    .as_ref()
+                    .and_then(|f| f.get("assignee"))
+                    .and_then(Value::as_str)
+                    .unwrap_or(actor)
+                    .to_string();
+                Ok(ClaimOutcome::Claimed {
+                    id: id.to_string(),
+                    assignee,
+                })
+            }
+            Reply::Err(e) if e.message.contains("already assigned") => {
+                Ok(ClaimOutcome::AlreadyClaimed {
+                    id: id.to_string(),
+                    holder: holder_from(&e.message),
+                    message: e.message,
+                })
+            }
+            Reply::Err(e) if not_found(&e) => Err(WorkSourceError::NotFound {
+                id: id.to_string(),
+                message: e.message,
+            }),
+            Reply::Err(e) if e.exit_code == Some(exit::VALIDATION) => {
+                Ok(ClaimOutcome::NotClaimable {
+                    id: id.to_string(),
+                    reason: e.message,
+                })
+            }
+            Reply::Err(e) => Err(failed(e)),
+        }
+    }
+
+    fn close(&self, id: &str, reason: &str) -> Result<CloseOutcome, WorkSourceError> {
+        let reply = self.call(&["close", id, "--reason", reason, "--json"])?;
+        if let Some(bv) = &self.bv {
+            bv.invalidate();
+        }
+        match reply {
+            Reply::Ok(v) => {
+                let ids = |key: &str| -> Vec<String> {
+                    v.get(key)
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.get("id").and_then(Value::as_str))
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let closed = ids("closed");
+                if !closed.is_empty() && !closed.iter().any(|c| c == id) {
+                    return Err(WorkSourceError::Parse {
+                        tool: "br".into(),
+                        message: format!("close of {id} reported {closed:?}"),
+                    });
+                }
+                Ok(CloseOutcome::Closed {
+                    id: id.to_string(),
+                    unblocked: ids("unblocked"),
+                })
+            }
+            Reply::Err(e) if not_found(&e) => Err(WorkSourceError::NotFound {
+                id: id.to_string(),
+                message: e.message,
+            }),
+            Reply::Err(e) if e.exit_code == Some(exit::VALIDATION) => {
+                Ok(CloseOutcome::NotClosable {
+                    id: id.to_string(),
+                    reason: e.message,
+                })
+            }
+            Reply::Err(e) => Err(failed(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holder_is_read_from_the_lost_claim_message() {
+        assert_eq!(
+            holder_from("Validation failed: claim: issue demo-qtf already assigned to agent-1"),
+            Some("agent-1".to_string())
+        );
+        assert_eq!(holder_from("something else"), None);
+    }
+
+    #[test]
+    fn lists_are_read_from_arrays_and_envelopes() {
+        let a = list_of(serde_json::json!([{"id": "x"}])).expect("array");
+        assert_eq!(a.len(), 1);
+        let e = list_of(serde_json::json!({"issues": [{"id": "x"}, {"id": "y"}], "total": 2}))
+            .expect("envelope");
+        assert_eq!(e.len(), 2);
+        assert!(list_of(serde_json::json!({})).expect("empty").is_empty());
+        assert!(list_of(serde_json::json!("nope")).is_err());
+    }
+}

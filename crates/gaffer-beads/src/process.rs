@@ -1,0 +1,133 @@
+//! Running an external tool with a deadline.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a finished tool printed.
+#[derive(Debug, Clone)]
+pub struct ToolOutput {
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Why a tool produced no output.
+#[derive(Debug)]
+pub enum RunError {
+    /// It could not be started.
+    Spawn(std::io::Error),
+    /// It ran past the deadline and was killed.
+    Timeout,
+}
+
+/// Finds an executable named `name` on `PATH`.
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}
+
+/// Runs `program args…` in `dir` with stdin closed, killing it after `timeout`.
+pub fn run(
+    program: &Path,
+    args: &[&str],
+    dir: &Path,
+    envs: &[(&str, String)],
+    timeout: Duration,
+) -> Result<ToolOutput, RunError> {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    let out_reader = child.stdout.take().map(|mut s| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf);
+            buf
+        })
+    });
+    let err_reader = child.stderr.take().map(|mut s| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf);
+            buf
+        })
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => {
+                let _ = child.kill();
+                break child.wait().ok();
+            }
+        }
+    };
+    let Some(status) = status else {
+        // Readers finish once the pipes close; a grandchild holding them is not waited for.
+        return Err(RunError::Timeout);
+    };
+    let collect = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
+        h.and_then(|h| h.join().ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    Ok(ToolOutput {
+        code: status.code(),
+        stdout: collect(out_reader),
+        stderr: collect(err_reader),
+    })
+}
+
+/// Parses JSON from a tool's stdout leniently: surrounding whitespace and any non-JSON lines
+/// before the first `{` or `[` line are ignored.
+pub fn lenient_json(stdout: &str) -> Result<serde_json::Value, String> {
+    let trimmed = stdout.trim();
+    if let Ok(v) = serde_json::from_str(trimmed) {
+        return Ok(v);
+    }
+    let start = trimmed
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .find(|&i| matches!(trimmed[i..].chars().next(), Some('{') | Some('[')));
+    match start {
+        Some(i) => serde_json::from_str(&trimmed[i..]).map_err(|e| e.to_string()),
+        None => match serde_json::from_str::<serde_json::Value>(trimmed) {
+            Ok(v) => Ok(v),
+            Err(e) if trimmed.is_empty() => Err(format!("empty output ({e})")),
+            Err(e) => Err(e.to_string()),
+        },
+    }
+}

@@ -1,0 +1,259 @@
+//! Finding the beads project and reading `.beads/issues.jsonl` tolerantly (spec/beads.md §3).
+
+use gaffer_core::beads::Issue;
+use gaffer_core::time::Timestamp;
+use gaffer_core::triage::HealthCounts;
+use gaffer_core::triage_engine::{self, graph::BeadGraph};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Data files in the order tools prefer them.
+pub const DATA_FILES: [&str; 3] = ["issues.jsonl", "beads.jsonl", "beads.base.jsonl"];
+
+/// A reader failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// No `.beads/` in the directory or any ancestor.
+    #[error("no .beads/ directory in {0} or any parent (run `br init` first)")]
+    NoProject(PathBuf),
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A beads project: the directory that holds `.beads/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BeadsProject {
+    /// The project root.
+    pub root: PathBuf,
+    /// `<root>/.beads`.
+    pub beads_dir: PathBuf,
+}
+
+impl BeadsProject {
+    /// Finds the nearest `.beads/` in `start` or an ancestor.
+    pub fn discover(start: &Path) -> Result<Self, ReadError> {
+        let start_abs = if start.is_absolute() {
+            start.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map(|d| d.join(start))
+                .unwrap_or_else(|_| start.to_path_buf())
+        };
+        find_root(&start_abs)
+            .map(Self::at)
+            .ok_or(ReadError::NoProject(start_abs))
+    }
+
+    /// The project rooted at `root` (no check that `.beads/` exists).
+    pub fn at(root: PathBuf) -> Self {
+        let beads_dir = root.join(".beads");
+        BeadsProject { root, beads_dir }
+    }
+
+    /// The data file: the first of [`DATA_FILES`] that exists, else `issues.jsonl`.
+    pub fn jsonl_path(&self) -> PathBuf {
+        DATA_FILES
+            .iter()
+            .map(|f| self.beads_dir.join(f))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| self.beads_dir.join(DATA_FILES[0]))
+    }
+
+    /// Reads the issues. A missing data file is an empty project.
+    pub fn load(&self) -> Result<LoadedIssues, ReadError> {
+        let path = self.jsonl_path();
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let mut loaded = parse_issues(&bytes);
+                loaded.path = Some(path);
+                Ok(loaded)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LoadedIssues {
+                path: Some(path),
+                ..LoadedIssues::default()
+            }),
+            Err(source) => Err(ReadError::Io { path, source }),
+        }
+    }
+}
+
+/// The nearest directory at or above `start` that contains a `.beads/` directory.
+pub fn find_root(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|d| d.join(".beads").is_dir())
+        .map(Path::to_path_buf)
+}
+
+/// A line that was skipped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+impl std::fmt::Display for SkippedLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+/// The issues of a data file, with the lines that could not be read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadedIssues {
+    /// The file read, if any.
+    pub path: Option<PathBuf>,
+    /// Issues in file order; for a duplicate id the last line wins (at the first one's place).
+    pub issues: Vec<Issue>,
+    /// Lines skipped, with their reasons.
+    pub skipped: Vec<SkippedLine>,
+}
+
+impl LoadedIssues {
+    /// The dependency graph (§4.1).
+    pub fn graph(&self) -> BeadGraph<'_> {
+        BeadGraph::new(&self.issues)
+    }
+
+    /// The native ready set (br's rule), sorted by id.
+    pub fn ready_ids(&self, now: Timestamp) -> Vec<String> {
+        triage_engine::ready_ids(&self.issues, now)
+    }
+
+    /// The ready issues, sorted by id.
+    pub fn ready(&self, now: Timestamp) -> Vec<Issue> {
+        let ids: std::collections::HashSet<String> = self.ready_ids(now).into_iter().collect();
+        let mut out: Vec<Issue> = self
+            .issues
+            .iter()
+            .filter(|i| ids.contains(&i.id))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    /// The counts of §4.5.
+    pub fn counts(&self, now: Timestamp) -> HealthCounts {
+        triage_engine::health_counts(&self.issues, now)
+    }
+}
+
+/// Parses JSONL bytes. Blank lines are ignored; a line that is not UTF-8, not JSON, not an
+/// object, or lacks a non-empty `id` is skipped and reported; every other line loads.
+pub fn parse_issues(bytes: &[u8]) -> LoadedIssues {
+    let mut out = LoadedIssues::default();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (n, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line_no = n + 1;
+        let mut raw = raw;
+        if n == 0 && raw.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            raw = &raw[3..];
+        }
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let skip = |reason: String| SkippedLine {
+            line: line_no,
+            reason,
+        };
+        let issue: Issue = match serde_json::from_slice(raw) {
+            Ok(issue) => issue,
+            Err(e) => {
+                let reason = if std::str::from_utf8(raw).is_err() {
+                    "not valid UTF-8".to_string()
+                } else {
+                    format!("invalid issue JSON: {e}")
+                };
+                out.skipped.push(skip(reason));
+                continue;
+            }
+        };
+        if issue.id.trim().is_empty() {
+            out.skipped.push(skip("empty id".to_string()));
+            continue;
+        }
+        match seen.get(&issue.id) {
+            Some(&at) => out.issues[at] = issue,
+            None => {
+                seen.insert(issue.id.clone(), out.issues.len());
+                out.issues.push(issue);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_lines_are_skipped_with_line_and_reason() {
+        let text = b"{\"id\":\"a-1\",\"title\":\"one\"}\n\nnot json\n{\"title\":\"no id\"}\n{\"id\":\"\",\"title\":\"x\"}\n[1,2]\n{\"id\":\"a-2\",\"title\":\"two\",\"priority\":\"high\"}\n{\"id\":\"a-3\",\"title\":\"three\"}\n";
+        let l = parse_issues(text);
+        let ids: Vec<&str> = l.issues.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["a-1", "a-3"]);
+        let lines: Vec<usize> = l.skipped.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [3, 4, 5, 6, 7]);
+        assert!(
+            l.skipped[0].reason.contains("invalid issue JSON"),
+            "{:?}",
+            l.skipped
+        );
+        assert!(l.skipped[1].reason.contains("id"), "{:?}", l.skipped[1]);
+        assert_eq!(l.skipped[2].reason, "empty id");
+        assert!(
+            l.skipped[4].reason.contains("invalid type"),
+            "{:?}",
+            l.skipped[4]
+        );
+    }
+
+    #[test]
+    fn non_utf8_and_bom_and_crlf_are_handled() {
+        let mut text = vec![0xEF, 0xBB, 0xBF];
+        text.extend_from_slice(b"{\"id\":\"a-1\",\"title\":\"one\"}\r\n");
+        text.extend_from_slice(&[b'{', 0xff, 0xfe, b'}', b'\n']);
+        text.extend_from_slice(b"{\"id\":\"a-2\",\"title\":\"two\"}");
+        let l = parse_issues(&text);
+        assert_eq!(l.issues.len(), 2);
+        assert_eq!(l.skipped.len(), 1);
+        assert_eq!(l.skipped[0].line, 2);
+        assert_eq!(l.skipped[0].reason, "not valid UTF-8");
+    }
+
+    #[test]
+    fn duplicate_ids_last_line_wins() {
+        let text = b"{\"id\":\"a-1\",\"title\":\"old\"}\n{\"id\":\"a-2\",\"title\":\"b\"}\n{\"id\":\"a-1\",\"title\":\"new\"}\n";
+        let l = parse_issues(text);
+        assert_eq!(l.issues.len(), 2);
+        assert_eq!(l.issues[0].title, "new");
+    }
+
+    #[test]
+    fn root_is_found_in_an_ancestor() {
+        let dir = std::env::temp_dir().join(format!("gaffer-beads-root-{}", std::process::id()));
+        let deep = dir.join("a/b/c");
+        std::fs::create_dir_all(&deep).expect("mkdir");
+        std::fs::create_dir_all(dir.join(".beads")).expect("mkdir");
+        let p = BeadsProject::discover(&deep).expect("found");
+        assert_eq!(p.root, dir);
+        let loaded = p.load().expect("empty project loads");
+        assert!(loaded.issues.is_empty());
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(matches!(
+            BeadsProject::discover(Path::new("/")),
+            Err(ReadError::NoProject(_))
+        ));
+    }
+}

@@ -1,0 +1,222 @@
+//! `gaffer triage`: the project's beads ranked like `bv --robot-triage`, natively when bv is
+//! absent.
+
+use crate::cli::GlobalArgs;
+use crate::error::ExitError;
+use clap::{Args, ValueEnum};
+use gaffer_beads::{BeadsProject, BvSource, NativeSource};
+use gaffer_core::exit;
+use gaffer_core::time::{Timestamp, format_rfc3339, parse_rfc3339};
+use gaffer_core::triage::TriageResponse;
+use gaffer_core::work_source::{WorkSource, WorkSourceError};
+use std::path::PathBuf;
+
+/// `gaffer triage` arguments.
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    /// Compute as of this instant (RFC 3339), for reproducible output. Default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Where the ranking comes from: bv when it is on PATH (auto), or always native.
+    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    pub source: Source,
+}
+
+/// Triage source choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Source {
+    /// `bv --robot-triage` when bv is on PATH, else native.
+    Auto,
+    /// Always the native triage.
+    Native,
+    /// Always bv (fails when it is missing).
+    Bv,
+}
+
+fn usage(message: String) -> ExitError {
+    ExitError {
+        code: exit::USAGE,
+        kind: "usage",
+        message,
+    }
+}
+
+fn source_error(e: WorkSourceError) -> ExitError {
+    let (code, kind) = match &e {
+        WorkSourceError::Unavailable { .. }
+        | WorkSourceError::Timeout { .. }
+        | WorkSourceError::Failed { .. } => (exit::UNAVAILABLE, "unavailable"),
+        WorkSourceError::NotFound { .. } => (exit::NOT_FOUND, "not_found"),
+        WorkSourceError::Parse { .. } | WorkSourceError::Io { .. } => (exit::FAILURE, "failure"),
+    };
+    ExitError {
+        code,
+        kind,
+        message: e.to_string(),
+    }
+}
+
+/// Runs `gaffer triage`.
+pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
+    let now: Timestamp = match &args.now {
+        Some(raw) => parse_rfc3339(raw)
+            .map_err(|e| usage(format!("--now {raw:?} is not an RFC 3339 time: {e}")))?,
+        None => Timestamp::from(std::time::SystemTime::now()),
+    };
+    let start = match &global.project {
+        Some(p) => p.clone(),
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    };
+    let project = BeadsProject::discover(&start).map_err(|e| ExitError {
+        code: exit::NOT_FOUND,
+        kind: "not_found",
+        message: e.to_string(),
+    })?;
+    let loaded = project
+        .load()
+        .map_err(|e| ExitError::failure(e.to_string()))?;
+    for s in &loaded.skipped {
+        let file = loaded
+            .path
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        eprintln!("warning: {file}: skipped {s}");
+    }
+    let bv = match args.source {
+        Source::Native => None,
+        Source::Auto => BvSource::detect(project.clone()),
+        Source::Bv => Some(BvSource::detect(project.clone()).ok_or_else(|| ExitError {
+            code: exit::UNAVAILABLE,
+            kind: "unavailable",
+            message: "bv is not on PATH".to_string(),
+        })?),
+    };
+    let started = std::time::Instant::now();
+    let (source_name, mut resp): (&str, TriageResponse) = match &bv {
+        Some(bv) => ("bv", bv.triage(now).map_err(source_error)?),
+        None => {
+            let native = NativeSource::new(project.clone());
+            let t = gaffer_core::triage_engine::triage_with(&loaded.issues, now, &native.options);
+            ("native", t.response)
+        }
+    };
+    if source_name == "native" {
+        resp.triage.meta.compute_time_ms = started.elapsed().as_millis() as i64;
+    }
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(&resp)?);
+    } else {
+        print!("{}", render(&resp, source_name, &project, &loaded.skipped));
+    }
+    Ok(exit::SUCCESS)
+}
+
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// The readable ranked table.
+fn render(
+    resp: &TriageResponse,
+    source: &str,
+    project: &BeadsProject,
+    skipped: &[gaffer_beads::SkippedLine],
+) -> String {
+    use std::fmt::Write;
+    let t = &resp.triage;
+    let q = &t.quick_ref;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Triage of {} ({source}) at {}",
+        project.root.display(),
+        format_rfc3339(&resp.generated_at)
+    );
+    let _ = writeln!(
+        out,
+        "{} issues: {} not closed, {} actionable, {} in progress, {} blocked by dependencies",
+        t.meta.issue_count,
+        q.not_closed_count,
+        q.actionable_count,
+        q.in_progress_count,
+        q.not_actionable_count
+    );
+    if t.recommendations.is_empty() {
+        let _ = writeln!(out, "\nNothing to rank: no open issues.");
+    } else {
+        let idw = t
+            .recommendations
+            .iter()
+            .map(|r| r.id.chars().count())
+            .max()
+            .unwrap_or(2)
+            .max(2);
+        let _ = writeln!(
+            out,
+            "\n{:>3}  {:<idw$}  {:>6}  {:<2}  {:<8}  {:<11}  {:<40}  NOTES",
+            "#", "ID", "SCORE", "P", "TYPE", "STATUS", "TITLE"
+        );
+        for (k, r) in t.recommendations.iter().enumerate() {
+            let mut notes = Vec::new();
+            if !r.blocked_by.is_empty() {
+                notes.push(format!("blocked by {}", r.blocked_by.join(", ")));
+            }
+            if !r.unblocks_ids.is_empty() {
+                notes.push(format!("unblocks {}", r.unblocks_ids.join(", ")));
+            }
+            if let Some(a) = &r.assignee {
+                notes.push(format!("@{a}"));
+            }
+            let _ = writeln!(
+                out,
+                "{:>3}  {:<idw$}  {:>6.4}  P{:<1}  {:<8}  {:<11}  {:<40}  {}",
+                k + 1,
+                r.id,
+                r.score,
+                r.priority,
+                cut(&r.issue_type, 8),
+                cut(&r.status, 11),
+                cut(&r.title, 40),
+                notes.join("; ")
+            );
+        }
+    }
+    if !q.top_picks.is_empty() {
+        let _ = writeln!(out, "\nTop picks:");
+        for p in &q.top_picks {
+            let why = p.reasons.first().cloned().unwrap_or_default();
+            let _ = writeln!(out, "  {}  {:.4}  {}  ({why})", p.id, p.score, p.title);
+        }
+    }
+    if !t.quick_wins.is_empty() {
+        let wins: Vec<String> = t
+            .quick_wins
+            .iter()
+            .map(|w| format!("{} ({})", w.id, w.reason))
+            .collect();
+        let _ = writeln!(out, "Quick wins: {}", wins.join(", "));
+    }
+    if !t.blockers_to_clear.is_empty() {
+        let b: Vec<String> = t
+            .blockers_to_clear
+            .iter()
+            .map(|b| format!("{} (unblocks {})", b.id, b.unblocks_count))
+            .collect();
+        let _ = writeln!(out, "Blockers to clear: {}", b.join(", "));
+    }
+    if !skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "Skipped {} bad line(s) in the beads file (see warnings).",
+            skipped.len()
+        );
+    }
+    out
+}
