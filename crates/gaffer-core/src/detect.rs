@@ -37,7 +37,11 @@ pub struct Verdict {
     /// Percent of the context window used, when the screen shows it.
     pub context_usage: Option<f64>,
     /// When a shown rate limit resets, when the screen says.
-    #[serde(default, with = "time::rfc3339_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::rfc3339_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rate_limit_reset: Option<Timestamp>,
     /// When the screen was captured.
     #[serde(with = "time::rfc3339")]
