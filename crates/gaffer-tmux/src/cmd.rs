@@ -302,12 +302,13 @@ fn poll_step(elapsed: Duration) -> Duration {
     }
 }
 
-/// An exact-match session target: tmux resolves bare names by prefix, `=name` does not.
+/// An exact-match session target: tmux resolves bare names by prefix, `=name` does not; the
+/// trailing `:` makes it valid where a window or pane is expected too.
 pub fn exact_session(session: &str) -> String {
     if session.starts_with(['$', '@', '%', '=']) {
         session.to_string()
     } else {
-        format!("={session}")
+        format!("={session}:")
     }
 }
 
@@ -350,7 +351,7 @@ mod tests {
 
     #[test]
     fn exact_targets() {
-        assert_eq!(exact_session("proj"), "=proj");
+        assert_eq!(exact_session("proj"), "=proj:");
         assert_eq!(exact_session("%3"), "%3");
         assert_eq!(exact_session("=p"), "=p");
     }

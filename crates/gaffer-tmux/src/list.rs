@@ -22,6 +22,7 @@ const FIELDS: &[&str] = &[
     "cursor_x",
     "cursor_y",
     "window_activity",
+    "@gaffer_title",
     "pane_title",
 ];
 
@@ -110,7 +111,13 @@ impl ListFormat {
                 cursor_x: int(11)?.max(0) as u32,
                 cursor_y: int(12)?.max(0) as u32,
                 window_activity: int(13)?,
-                title: f[14].to_string(),
+                // The title gaffer gave the pane (a pane option no program in it can change)
+                // wins over tmux's pane title, which OSC 0/2 can rewrite on tmux < 3.4.
+                title: if f[14].is_empty() {
+                    f[15].to_string()
+                } else {
+                    f[14].to_string()
+                },
                 ..PaneInfo::default()
             };
             if !info.pane_id.starts_with('%') {
@@ -150,6 +157,7 @@ mod tests {
             "2",
             "39",
             "1795925076",
+            "",
             title,
         ]
         .iter()
@@ -166,7 +174,7 @@ mod tests {
             assert!(s.contains(&format!("#{{{name}}}")));
         }
         assert_eq!(f.args(None)[1], "-a");
-        assert_eq!(f.args(Some("p"))[3], "=p");
+        assert_eq!(f.args(Some("p"))[3], "=p:");
     }
 
     #[test]
@@ -228,6 +236,17 @@ mod tests {
             assert_eq!(panes[0].pane_id, "%3");
             assert_eq!(panes[1].title, "second");
         }
+    }
+
+    #[test]
+    fn gaffer_title_option_wins() {
+        let f = ListFormat::new("tok");
+        let mut fields = base("✳ Testing");
+        fields[14] = "p__cod_3".into();
+        let out = record(&f, &fields.iter().map(String::as_str).collect::<Vec<_>>());
+        let p = &f.parse(&out).unwrap()[0];
+        assert_eq!(p.title, "p__cod_3");
+        assert_eq!(p.agent_type, "cod");
     }
 
     #[test]

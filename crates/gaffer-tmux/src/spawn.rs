@@ -120,8 +120,10 @@ pub fn spawn(
     }
     let mut counts: std::collections::HashMap<&str, u32> = Default::default();
     let mut out = Vec::new();
-    // One command list titles every pane and types every launch command.
-    let mut args: Vec<String> = Vec::new();
+    // One command list titles every pane (tmux title plus the `@gaffer_title` pane option, which
+    // programs in the pane cannot change), a second one types every launch command.
+    let mut titles: Vec<String> = Vec::new();
+    let mut launches: Vec<String> = Vec::new();
     for (a, pane) in agents.iter().zip(&pane_ids) {
         let n = counts.entry(a.agent_type.as_str()).or_insert(0);
         *n += 1;
@@ -129,24 +131,24 @@ pub fn spawn(
         let launch = format!("cd {} && {}", shell_quote(&dir_s), a.command);
         for part in [
             vec!["select-pane", "-t", pane, "-T", &title],
-            vec!["set-option", "-p", "-t", pane, "allow-set-title", "off"],
+            vec!["set-option", "-p", "-t", pane, "@gaffer_title", &title],
         ] {
-            args.extend(part.into_iter().map(String::from));
-            args.push(";".into());
+            titles.extend(part.into_iter().map(String::from));
+            titles.push(";".into());
         }
-        args.extend(
+        launches.extend(
             ["send-keys", "-t", pane, "-l", "--"]
                 .into_iter()
                 .map(String::from),
         );
-        args.push(tmux_literal(&launch));
-        args.push(";".into());
-        args.extend(
+        launches.push(tmux_literal(&launch));
+        launches.push(";".into());
+        launches.extend(
             ["send-keys", "-t", pane, "Enter"]
                 .into_iter()
                 .map(String::from),
         );
-        args.push(";".into());
+        launches.push(";".into());
         out.push(SpawnedPane {
             pane_id: pane.clone(),
             title,
@@ -154,9 +156,33 @@ pub fn spawn(
             index: *n,
         });
     }
-    args.pop();
-    if !args.is_empty() {
-        tmux.run(&args)?;
+    titles.pop();
+    launches.pop();
+    if !titles.is_empty() {
+        tmux.run(&titles)?;
+        // `allow-set-title` exists from tmux 3.4; older servers refuse it (the `@gaffer_title`
+        // option still holds the title there).
+        let mut lock: Vec<String> = Vec::new();
+        for pane in &pane_ids {
+            lock.extend(
+                [
+                    "set-option",
+                    "-p",
+                    "-t",
+                    pane,
+                    "allow-set-title",
+                    "off",
+                    ";",
+                ]
+                .into_iter()
+                .map(String::from),
+            );
+        }
+        lock.pop();
+        if let Err(e) = tmux.run(&lock) {
+            tracing::debug!(error = %e, "allow-set-title not supported; relying on @gaffer_title");
+        }
+        tmux.run(&launches)?;
     }
     Ok(out)
 }
