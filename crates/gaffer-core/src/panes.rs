@@ -1,2 +1,239 @@
-//! The `Panes` port: what the core needs from a terminal multiplexer (the observation issue
-//! fills this in).
+//! The `Panes` port: what the coordinator needs from a terminal multiplexer.
+//!
+//! Pure types and one trait; the tmux adapter (`gaffer-tmux`) implements it. Time comes in as
+//! values ([`Timestamp`]); nothing here does IO.
+
+use crate::pane::PaneIdentity;
+use crate::time::{self, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Metadata of one pane, from one listing of every pane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PaneInfo {
+    /// Session name.
+    pub session: String,
+    /// Window index within the session.
+    pub window_index: i64,
+    /// Pane index within its window.
+    pub pane_index: i64,
+    /// Pane id, e.g. `%3`.
+    pub pane_id: String,
+    /// Pane title as tmux reports it.
+    pub title: String,
+    /// `pane_current_command` (process name of the foreground process).
+    pub current_command: String,
+    /// Pid of the pane's first process.
+    pub pid: u32,
+    /// Width in cells.
+    pub width: u32,
+    /// Height in cells.
+    pub height: u32,
+    /// Whether this is the active pane of its window.
+    pub active: bool,
+    /// Whether the pane's process has exited (remain-on-exit).
+    pub dead: bool,
+    /// Lines in the pane's history (scrolled off the top).
+    pub history_size: u64,
+    /// Cursor column.
+    pub cursor_x: u32,
+    /// Cursor row.
+    pub cursor_y: u32,
+    /// Last activity of the pane's window, Unix seconds (window-scoped, second resolution).
+    pub window_activity: i64,
+    /// Agent type code from the title, with the command fallback (`user` for a plain pane).
+    pub agent_type: String,
+    /// 1-based index per type (0 for `user`).
+    pub agent_index: u32,
+    /// Model alias or persona name from the title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// Tags from the title.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+impl PaneInfo {
+    /// Fills the identity fields from a parsed title.
+    pub fn with_identity(mut self, id: PaneIdentity) -> Self {
+        self.agent_type = id.agent_type;
+        self.agent_index = id.index;
+        self.variant = id.variant;
+        self.tags = id.tags;
+        self
+    }
+
+    /// Whether the pane holds an agent (its type is not `user`).
+    pub fn is_agent(&self) -> bool {
+        !self.agent_type.is_empty() && self.agent_type != crate::pane::USER_TYPE
+    }
+}
+
+/// One pane's screen at one observation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObservedPane {
+    /// The pane's metadata.
+    pub info: PaneInfo,
+    /// The captured screen (history budget plus visible rows, trailing blank rows removed).
+    pub screen: String,
+    /// Whether the content differs from the previous observation of this pane.
+    pub content_changed: bool,
+    /// Whether the screen was captured in this observation (false: reused, unchanged).
+    pub captured: bool,
+    /// The last time the pane's content was seen to change (its activity clock).
+    #[serde(with = "time::rfc3339")]
+    pub last_change: Timestamp,
+}
+
+/// How the panes were observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObserveMode {
+    /// Through a control-mode client: no process per cycle.
+    Control,
+    /// Batched polling: one listing plus at most one batched capture per cycle.
+    Polling,
+}
+
+/// One observation of every pane in scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaneSnapshot {
+    /// When the observation was made.
+    #[serde(with = "time::rfc3339")]
+    pub observed_at: Timestamp,
+    /// How it was made.
+    pub mode: ObserveMode,
+    /// Every pane in scope, agents and others.
+    pub panes: Vec<ObservedPane>,
+    /// Panes seen in the previous observation that are gone now (killed pane or session).
+    pub vanished: Vec<String>,
+    /// Problems met while observing (session gone, control client died, …); the observation
+    /// is still valid for what it holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// What a delivery probe saw after the prompt was submitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeResult {
+    /// The agent left WAITING: it took the prompt.
+    LeftWaiting,
+    /// The agent is still WAITING (or nothing could be told yet).
+    StillWaiting,
+}
+
+/// Timing of a verified delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryOptions {
+    /// Pause between the paste and the Enter key.
+    pub settle: Duration,
+    /// How long to wait for the agent to leave WAITING after each Enter.
+    pub deadline: Duration,
+    /// Pause between probes.
+    pub probe_interval: Duration,
+    /// Extra attempts (Enter again, then wait again) after the first one fails.
+    pub retries: u32,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            settle: Duration::from_millis(200),
+            deadline: Duration::from_secs(5),
+            probe_interval: Duration::from_millis(100),
+            retries: 1,
+        }
+    }
+}
+
+/// The result of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// The agent left WAITING before a deadline.
+    Delivered,
+    /// The text was pasted and submitted but the agent never left WAITING.
+    PromptStalled,
+}
+
+/// A delivery report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryReport {
+    /// Target pane id.
+    pub pane_id: String,
+    /// Outcome.
+    pub outcome: DeliveryOutcome,
+    /// Number of attempts (Enter presses) made.
+    pub attempts: u32,
+    /// Bytes of text delivered.
+    pub bytes: usize,
+    /// Time from the start of the paste to confirmation (or to giving up), milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// Errors of a `Panes` implementation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PanesError {
+    /// The multiplexer (server, socket, binary) cannot be reached.
+    #[error("multiplexer unavailable: {0}")]
+    Unavailable(String),
+    /// A pane or session does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A command timed out.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// Anything else.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What the coordinator needs from a terminal multiplexer.
+pub trait Panes: Send + Sync {
+    /// Metadata of every pane in scope, from one listing.
+    fn list_panes(&self) -> Result<Vec<PaneInfo>, PanesError>;
+
+    /// The screens of the given panes (history budget plus visible rows), in one batch.
+    /// Panes that vanished are left out of the result.
+    fn capture(&self, pane_ids: &[String]) -> Result<Vec<(String, String)>, PanesError>;
+
+    /// One observation: every pane's metadata, with screens captured only for panes whose
+    /// content may have changed, and a per-pane activity clock.
+    fn observe(&self) -> Result<PaneSnapshot, PanesError>;
+
+    /// Verified delivery: paste `text` into the pane, press Enter after a settle, and call
+    /// `probe` until it reports that the agent left WAITING or the deadline passes; retry
+    /// as `opts` says, then report `PromptStalled`.
+    fn deliver(
+        &self,
+        pane_id: &str,
+        text: &str,
+        opts: &DeliveryOptions,
+        probe: &mut dyn FnMut() -> ProbeResult,
+    ) -> Result<DeliveryReport, PanesError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_fills_fields() {
+        let info = PaneInfo::default().with_identity(crate::pane::parse_title("p__cc_2_opus[a]"));
+        assert!(info.is_agent());
+        assert_eq!(info.agent_type, "cc");
+        assert_eq!(info.agent_index, 2);
+        assert_eq!(info.variant.as_deref(), Some("opus"));
+        let user = PaneInfo::default().with_identity(crate::pane::parse_title("zsh"));
+        assert!(!user.is_agent());
+    }
+
+    #[test]
+    fn outcome_names() {
+        assert_eq!(
+            serde_json::to_string(&DeliveryOutcome::PromptStalled).unwrap(),
+            "\"prompt_stalled\""
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! The adapter against a real tmux server on a private socket.
+
+mod common;
+
+use common::{Server, q, sim_binary, wait_until};
+use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome, ObserveMode, Panes, ProbeResult};
+use gaffer_tmux::spawn::{AgentSpec, spawn};
+use gaffer_tmux::{TmuxOptions, TmuxPanes};
+use std::time::Duration;
+
+fn polling(server: &Server, session: Option<&str>) -> TmuxPanes {
+    let mut o = TmuxOptions::new(server.socket(), session.map(String::from));
+    o.control_mode = false;
+    TmuxPanes::new(o)
+}
+
+#[test]
+fn one_listing_and_one_batch_per_cycle() {
+    let s = Server::new("poll");
+    let a = s.session("p", "sh -c 'echo alpha; exec sleep 600'");
+    let b = s.split("p", "sh -c 'echo beta; exec sleep 600'");
+    let c = s.split("p", "sh -c 'echo gamma; exec sleep 600'");
+    s.title(&a, "p__cc_1");
+    s.title(&b, "p__cod_1");
+    s.title(&c, "p__gmi_1");
+    let panes = polling(&s, Some("p"));
+    assert!(wait_until(Duration::from_secs(5), || {
+        panes
+            .capture(std::slice::from_ref(&c))
+            .map(|v| v.iter().any(|(_, t)| t.contains("gamma")))
+            .unwrap_or(false)
+    }));
+    let before = panes.tmux().processes_spawned();
+    let snap = panes.observe().unwrap();
+    assert_eq!(
+        panes.tmux().processes_spawned() - before,
+        2,
+        "list + one batch"
+    );
+    assert_eq!(snap.mode, ObserveMode::Polling);
+    assert_eq!(snap.panes.len(), 3);
+    let by = |id: &str| snap.panes.iter().find(|p| p.info.pane_id == id).unwrap();
+    assert!(by(&a).screen.contains("alpha"));
+    assert!(by(&b).screen.contains("beta"));
+    assert!(by(&c).screen.contains("gamma"));
+    assert_eq!(by(&a).info.agent_type, "cc");
+    assert_eq!(by(&b).info.agent_type, "cod");
+    assert!(by(&a).content_changed);
+    // Quiet panes: once a second has passed since the capture, nothing is captured again.
+    std::thread::sleep(Duration::from_millis(1100));
+    let _ = panes.observe().unwrap();
+    let before = panes.tmux().processes_spawned();
+    let snap2 = panes.observe().unwrap();
+    assert_eq!(panes.tmux().processes_spawned() - before, 1, "list only");
+    assert!(
+        snap2
+            .panes
+            .iter()
+            .all(|p| !p.captured && !p.content_changed)
+    );
+    assert!(snap2.panes.iter().any(|p| p.screen.contains("beta")));
+    // The activity clock did not move for quiet panes.
+    assert_eq!(by(&a).last_change, snap2.panes[0].last_change);
+}
+
+#[test]
+fn batched_capture_survives_a_vanished_pane() {
+    let s = Server::new("vanish");
+    let a = s.session("v", "sh -c 'echo one; exec sleep 600'");
+    let b = s.split("v", "sh -c 'echo two; exec sleep 600'");
+    let panes = polling(&s, Some("v"));
+    assert!(wait_until(Duration::from_secs(5), || {
+        panes
+            .capture_batch(&[a.clone(), b.clone()])
+            .map(|v| v.len() == 2 && v[1].screen.contains("two"))
+            .unwrap_or(false)
+    }));
+    let caps = panes
+        .capture_batch(&[a.clone(), "%999".into(), b.clone()])
+        .unwrap();
+    let ids: Vec<&str> = caps.iter().map(|c| c.pane_id.as_str()).collect();
+    assert_eq!(ids, vec![a.as_str(), b.as_str()]);
+    assert!(caps[0].screen.contains("one"));
+}
+
+#[test]
+fn control_mode_steady_state_spawns_nothing_and_sees_output() {
+    let s = Server::new("ctl");
+    let a = s.session("c", "sh");
+    s.title(&a, "c__cc_1");
+    let panes = TmuxPanes::new(TmuxOptions::new(s.socket(), Some("c".into())));
+    let first = panes.observe().unwrap();
+    assert_eq!(first.mode, ObserveMode::Control, "{:?}", first.problems);
+    let _ = panes.observe().unwrap();
+    let before = panes.tmux().processes_spawned();
+    for _ in 0..5 {
+        let snap = panes.observe().unwrap();
+        assert_eq!(snap.mode, ObserveMode::Control);
+    }
+    assert_eq!(
+        panes.tmux().processes_spawned(),
+        before,
+        "no process per cycle"
+    );
+    s.run(&["send-keys", "-t", &a, "-l", "echo marker-$((6*7))"]);
+    s.run(&["send-keys", "-t", &a, "Enter"]);
+    assert!(wait_until(Duration::from_secs(5), || {
+        let snap = panes.observe().unwrap();
+        snap.panes[0].screen.contains("marker-42")
+    }));
+    assert_eq!(
+        panes.tmux().processes_spawned(),
+        before,
+        "output seen without a process"
+    );
+}
+
+#[test]
+fn killed_pane_and_session_are_reported_and_observation_recovers() {
+    let s = Server::new("kill");
+    let a = s.session("k", "sh -c 'echo a; exec sleep 600'");
+    let b = s.split("k", "sh -c 'echo b; exec sleep 600'");
+    s.title(&a, "k__cc_1");
+    s.title(&b, "k__cc_2");
+    let mut o = TmuxOptions::new(s.socket(), Some("k".into()));
+    o.reattach_every = Duration::from_millis(200);
+    let panes = TmuxPanes::new(o);
+    assert_eq!(panes.observe().unwrap().panes.len(), 2);
+    s.run(&["kill-pane", "-t", &b]);
+    let snap = panes.observe().unwrap();
+    assert_eq!(snap.vanished, vec![b.clone()]);
+    assert_eq!(snap.panes.len(), 1);
+    // Keep the server alive with another session, kill ours.
+    s.session("other", "sleep 600");
+    s.run(&["kill-session", "-t", "=k"]);
+    let snap = panes.observe().unwrap();
+    assert!(snap.panes.is_empty());
+    assert_eq!(snap.vanished, vec![a.clone()]);
+    assert!(!snap.problems.is_empty());
+    // Still running while the session is gone.
+    for _ in 0..3 {
+        let snap = panes.observe().unwrap();
+        assert!(snap.panes.is_empty());
+    }
+    // The session comes back: observation picks it up, in control mode again.
+    let n = s.session("k", "sh -c 'echo reborn; exec sleep 600'");
+    s.title(&n, "k__cc_1");
+    assert!(wait_until(Duration::from_secs(5), || {
+        let snap = panes.observe().unwrap();
+        snap.mode == ObserveMode::Control
+            && snap.panes.len() == 1
+            && snap.panes[0].screen.contains("reborn")
+    }));
+    // The whole server dies: reported, not a crash.
+    s.run(&["kill-server"]);
+    let snap = panes.observe().unwrap();
+    assert!(snap.panes.is_empty());
+    assert!(!snap.problems.is_empty());
+}
+
+#[test]
+fn control_client_death_falls_back_to_polling() {
+    let s = Server::new("fallback");
+    let a = s.session("f", "sh -c 'echo fb; exec sleep 600'");
+    s.title(&a, "f__cc_1");
+    let mut o = TmuxOptions::new(s.socket(), Some("f".into()));
+    o.reattach_every = Duration::from_secs(60);
+    let panes = TmuxPanes::new(o);
+    assert_eq!(panes.observe().unwrap().mode, ObserveMode::Control);
+    panes.drop_control();
+    let snap = panes.observe().unwrap();
+    assert_eq!(snap.mode, ObserveMode::Polling);
+    assert!(snap.panes[0].screen.contains("fb"));
+}
+
+fn sim_state(log: &std::path::Path) -> String {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["state"].as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn prompts(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["prompt"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn hostile_text_arrives_exactly() {
+    let sim = sim_binary();
+    let dir = std::env::temp_dir().join(format!(
+        "gaffer-deliver-{}",
+        gaffer_tmux::cmd::unique_token()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = Server::new("deliver");
+    let big: String = (0..20 * 1024)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect::<String>()
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i % 100 == 99 { '\n' } else { c })
+        .collect();
+    let texts: Vec<String> = vec![
+        "plain prompt".into(),
+        "ends with a semicolon;".into(),
+        "a;b ; c \\; d;".into(),
+        "line one\nline two\n\nline four".into(),
+        "C-c".into(),
+        "Enter".into(),
+        "press C-c then Enter then Escape".into(),
+        "unicode: ünïcødé ✳ 日本語 🚀".into(),
+        "quotes 'single' \"double\" $HOME `x` #{pane_id}".into(),
+        big,
+    ];
+    for (agent, n) in [("cc", 0), ("cod", 1), ("gmi", 2)] {
+        let log = dir.join(format!("{agent}.prompts.jsonl"));
+        let states = dir.join(format!("{agent}.states.jsonl"));
+        let cmd = format!(
+            "{} --agent {agent} --work-secs 0.3 --log {} --state-log {}",
+            q(&sim.display().to_string()),
+            q(&log.display().to_string()),
+            q(&states.display().to_string())
+        );
+        let pane = if n == 0 {
+            s.session("d", &cmd)
+        } else {
+            s.split("d", &cmd)
+        };
+        let panes = polling(&s, Some("d"));
+        assert!(
+            wait_until(Duration::from_secs(10), || sim_state(&states) == "waiting"),
+            "sim did not start"
+        );
+        // Every agent gets the short hostile texts; the 20 KB text goes to Claude.
+        let mine: Vec<&String> = if agent == "cc" {
+            texts.iter().collect()
+        } else {
+            texts.iter().take(texts.len() - 1).collect()
+        };
+        for (i, text) in mine.iter().enumerate() {
+            assert!(
+                wait_until(Duration::from_secs(10), || sim_state(&states) == "waiting"),
+                "{agent}: sim back to waiting before text {i}"
+            );
+            let count = prompts(&log).len();
+            let states_ref = &states;
+            let mut probe = || {
+                if sim_state(states_ref) != "waiting" || prompts(&log).len() > count {
+                    ProbeResult::LeftWaiting
+                } else {
+                    ProbeResult::StillWaiting
+                }
+            };
+            let report = panes
+                .deliver(&pane, text, &DeliveryOptions::default(), &mut probe)
+                .unwrap();
+            assert_eq!(
+                report.outcome,
+                DeliveryOutcome::Delivered,
+                "{agent}: text {i}"
+            );
+            assert!(wait_until(Duration::from_secs(5), || prompts(&log).len() > count));
+            let got = prompts(&log);
+            assert_eq!(
+                got.last().map(String::as_str),
+                Some(text.as_str()),
+                "{agent}: text {i}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn undelivered_prompt_is_stalled() {
+    let s = Server::new("stall");
+    // `cat` ignores nothing but never "leaves waiting": the probe says so.
+    let pane = s.session("st", "cat >/dev/null");
+    let panes = polling(&s, Some("st"));
+    let opts = DeliveryOptions {
+        settle: Duration::from_millis(50),
+        deadline: Duration::from_millis(300),
+        probe_interval: Duration::from_millis(50),
+        retries: 1,
+    };
+    let r = panes
+        .deliver(&pane, "hello", &opts, &mut || ProbeResult::StillWaiting)
+        .unwrap();
+    assert_eq!(r.outcome, DeliveryOutcome::PromptStalled);
+    assert_eq!(r.attempts, 2);
+    // A missing pane is an error, not a stall.
+    assert!(
+        panes
+            .deliver("%999", "x", &opts, &mut || ProbeResult::StillWaiting)
+            .is_err()
+    );
+}
+
+#[test]
+fn spawn_titles_panes_and_locks_titles() {
+    let s = Server::new("spawn");
+    let dir = std::env::temp_dir();
+    let agents = vec![
+        AgentSpec {
+            agent_type: "cc".into(),
+            variant: None,
+            command: "printf '\\033]2;hijacked\\007'; echo started-cc; sleep 600".into(),
+        },
+        AgentSpec {
+            agent_type: "cc".into(),
+            variant: Some("opus".into()),
+            command: "echo started-cc2; sleep 600".into(),
+        },
+        AgentSpec {
+            agent_type: "cod".into(),
+            variant: None,
+            command: "echo started-cod; sleep 600".into(),
+        },
+    ];
+    let made = spawn(s_tmux(&s), "sp", &dir, &agents, (160, 48)).unwrap();
+    let titles: Vec<&str> = made.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(titles, vec!["sp__cc_1", "sp__cc_2_opus", "sp__cod_1"]);
+    let panes = polling(&s, Some("sp"));
+    assert!(wait_until(Duration::from_secs(5), || {
+        let snap = panes.observe().unwrap();
+        snap.panes.iter().all(|p| p.screen.contains("started"))
+    }));
+    let snap = panes.observe().unwrap();
+    let types: Vec<(String, u32)> = snap
+        .panes
+        .iter()
+        .map(|p| (p.info.agent_type.clone(), p.info.agent_index))
+        .collect();
+    assert!(types.contains(&("cc".into(), 1)));
+    assert!(types.contains(&("cc".into(), 2)));
+    assert!(types.contains(&("cod".into(), 1)));
+    // The OSC title the first agent printed did not replace the title.
+    assert!(
+        snap.panes
+            .iter()
+            .all(|p| !p.info.title.contains("hijacked"))
+    );
+    let opt = s.run(&[
+        "show-options",
+        "-p",
+        "-t",
+        &made[0].pane_id,
+        "@gaffer_title",
+    ]);
+    assert!(opt.contains("sp__cc_1"), "{opt}");
+    // The same session twice is refused.
+    assert!(spawn(s_tmux(&s), "sp", &dir, &agents, (160, 48)).is_err());
+}
+
+fn s_tmux(s: &Server) -> &gaffer_tmux::cmd::Tmux {
+    &s.tmux
+}
