@@ -6,37 +6,9 @@ pub fn focus_covers(pattern: &str, path: &str) -> bool {
     overlaps(pattern, path)
 }
 
-/// Whether two patterns can match a common path.
+/// Whether two patterns can match a common path (the glob algebra's true intersection).
 pub fn overlaps(a: &str, b: &str) -> bool {
-    naive_overlap(a, b)
-}
-
-fn is_dir_prefix(dir: &str, path: &str) -> bool {
-    path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
-}
-
-/// Stand-in until the glob algebra lands: literal equality, directory prefixes, and a `**`
-/// or trailing `*` prefix test.
-fn naive_overlap(a: &str, b: &str) -> bool {
-    fn prefix(p: &str) -> &str {
-        match p.find(['*', '?', '[', '{']) {
-            Some(i) => &p[..i],
-            None => p,
-        }
-    }
-    let (a, b) = (a.trim_end_matches('/'), b.trim_end_matches('/'));
-    if a == b {
-        return true;
-    }
-    let (pa, pb) = (prefix(a), prefix(b));
-    let a_glob = pa.len() != a.len();
-    let b_glob = pb.len() != b.len();
-    match (a_glob, b_glob) {
-        (false, false) => is_dir_prefix(a, b) || is_dir_prefix(b, a),
-        (true, false) => b.starts_with(pa),
-        (false, true) => a.starts_with(pb),
-        (true, true) => pa.starts_with(pb) || pb.starts_with(pa),
-    }
+    crate::glob::overlaps(a, b)
 }
 
 /// The directory part of a pattern's literal prefix: everything up to and including the last

@@ -112,15 +112,18 @@ pub fn score_pair(
         map.insert(agent.pane_id.clone(), agent.reservations.clone());
     }
     let facts = BeadFacts::new(rec, |f| scan_holders(&map, f));
-    score_with_facts(agent, rec, &facts, config)
+    score_with_facts(agent, rec, &facts, config, None)
 }
 
 /// Scores one pair from precomputed bead facts.
+/// `focus_matches`, when given, is the number of the task's files the agent's focus patterns
+/// cover (precomputed by the caller); otherwise it is computed here.
 pub fn score_with_facts(
     agent: &AgentState,
     rec: &TriageRecommendation,
     facts: &BeadFacts,
     config: &ScoreConfig,
+    focus_matches: Option<usize>,
 ) -> AssignmentScoreBreakdown {
     let mut b = AssignmentScoreBreakdown {
         base_score: rec.score,
@@ -141,16 +144,18 @@ pub fn score_with_facts(
                 }
             }
             if !profile.focus_patterns.is_empty() && !facts.files.is_empty() {
-                let matches = facts
-                    .files
-                    .iter()
-                    .filter(|f| {
-                        profile
-                            .focus_patterns
-                            .iter()
-                            .any(|p| paths::focus_covers(p, f))
-                    })
-                    .count();
+                let matches = focus_matches.unwrap_or_else(|| {
+                    facts
+                        .files
+                        .iter()
+                        .filter(|f| {
+                            profile
+                                .focus_patterns
+                                .iter()
+                                .any(|p| paths::focus_covers(p, f))
+                        })
+                        .count()
+                });
                 if matches > 0 {
                     b.focus_pattern_bonus =
                         matches as f64 / facts.files.len() as f64 * config.effective_focus_weight();

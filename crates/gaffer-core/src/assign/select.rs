@@ -95,20 +95,15 @@ fn quality_bonus(strategy: AssignmentStrategy, q: Option<f64>) -> f64 {
 }
 
 /// For each file of a bead, the indices of agents whose persona focus covers it.
-fn focus_owners(files: &[String], agents: &[&AgentState]) -> Vec<Vec<usize>> {
+fn focus_owners(files: &[String], focus: &[Vec<crate::glob::Pattern>]) -> Vec<Vec<usize>> {
     files
         .iter()
         .map(|f| {
-            agents
+            let file = crate::glob::Pattern::new(f);
+            focus
                 .iter()
                 .enumerate()
-                .filter(|(_, a)| {
-                    a.profile.as_ref().is_some_and(|p| {
-                        p.focus_patterns
-                            .iter()
-                            .any(|pat| paths::focus_covers(pat, f))
-                    })
-                })
+                .filter(|(_, pats)| pats.iter().any(|p| p.overlaps(&file)))
                 .map(|(i, _)| i)
                 .collect()
         })
@@ -163,16 +158,31 @@ pub fn plan_assignments(
             .as_ref()
             .is_some_and(|p| !p.focus_patterns.is_empty())
     });
+    let focus: Vec<Vec<crate::glob::Pattern>> = available
+        .iter()
+        .map(|a| {
+            a.profile
+                .iter()
+                .flat_map(|p| {
+                    p.focus_patterns
+                        .iter()
+                        .map(|f| crate::glob::Pattern::new(f))
+                })
+                .collect()
+        })
+        .collect();
     let owners: Vec<Vec<Vec<usize>>> = facts
         .iter()
         .map(|f| {
             if any_focus {
-                focus_owners(&f.files, &available)
+                focus_owners(&f.files, &focus)
             } else {
                 Vec::new()
             }
         })
         .collect();
+    let focus_matches =
+        |ai: usize, bi: usize| owners[bi].iter().filter(|o| o.contains(&ai)).count();
 
     // Score every allowed pair; keep only totals (NaN = not allowed), and recompute the
     // breakdown for the chosen pairs.
@@ -180,7 +190,13 @@ pub fn plan_assignments(
         quality_bonus(strategy, options.agent_quality.get(&agent.pane_id).copied())
     };
     let breakdown_of = |ai: usize, bi: usize| {
-        let mut b = score_with_facts(available[ai], open[bi], &facts[bi], &config);
+        let mut b = score_with_facts(
+            available[ai],
+            open[bi],
+            &facts[bi],
+            &config,
+            Some(focus_matches(ai, bi)),
+        );
         b.quality_bonus = quality(available[ai]);
         b
     };
