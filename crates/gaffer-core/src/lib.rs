@@ -8,6 +8,7 @@ pub mod agent;
 pub mod assign;
 pub mod assignment;
 pub mod beads;
+pub mod clock;
 pub mod config;
 pub mod conflict;
 pub mod digest;

@@ -1,0 +1,397 @@
+//! The runtime with fake adapters and a fake clock: assignment, delivery, completion, stalls,
+//! fail-closed reservations, conflicts, digests and crash recovery.
+
+mod support;
+
+use gaffer_coordinator::ledger::{AssignmentState, Ledger, NewAssignment, Offer};
+use gaffer_core::config::GafferConfig;
+use gaffer_core::event::CoordinatorEvent;
+use gaffer_core::status::AgentStatus;
+use std::sync::mpsc::Receiver;
+use support::*;
+
+fn kinds(rx: &Receiver<CoordinatorEvent>) -> Vec<String> {
+    rx.try_iter()
+        .map(|e| e.event_type.as_str().to_string())
+        .collect()
+}
+
+fn long_idle() -> gaffer_core::time::Timestamp {
+    t0() - chrono::Duration::seconds(120)
+}
+
+#[test]
+fn idle_agents_get_the_ready_beads_exactly_once() {
+    let r = rig();
+    let rx = r.coord.events().subscribe();
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.world.add("%2", "cod", AgentStatus::Waiting, long_idle());
+    r.world.add("%3", "gmi", AgentStatus::Generating, t0());
+    r.work.add("b1", "Implement the parser", 0.6);
+    r.work.add("b2", "Tidy the docs", 0.4);
+    r.work.add("b3", "Third thing", 0.2);
+    r.coord.update_state();
+    let results = r.coord.assign_now(None, false).unwrap();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(results.iter().all(|x| x.success), "{results:?}");
+    let ledger = r.coord.assignments().unwrap();
+    assert_eq!(ledger.len(), 2);
+    assert!(
+        ledger
+            .iter()
+            .all(|x| x.state == AssignmentState::Delivered && x.assignment.agent_pane_id != "%3")
+    );
+    let delivered = r.world.delivered.lock().unwrap().clone();
+    assert_eq!(delivered.len(), 2);
+    assert!(
+        delivered
+            .iter()
+            .all(|(_, text)| text.starts_with("gaffer assigned you b"))
+    );
+    assert_eq!(kinds(&rx), ["work_assigned", "work_assigned"]);
+    assert_eq!(r.work.claims.lock().unwrap().len(), 2);
+
+    // The next round gives nothing more: both agents are busy and the beads are taken.
+    r.coord.update_state();
+    assert!(r.coord.assign_now(None, false).unwrap().is_empty());
+    // Even when both agents look idle again, the delivered beads are not offered twice.
+    r.clock.advance(5);
+    r.world.set("%1", AgentStatus::Waiting, long_idle());
+    r.coord.update_state();
+    let again = r.coord.assign_now(None, false).unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|x| x.assignment.as_ref().is_some_and(|a| a.bead_id == "b3")),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn only_fresh_waiting_agents_get_work() {
+    let r = rig();
+    r.world.add("%1", "cc", AgentStatus::Waiting, t0()); // idle for 0 s
+    r.world
+        .add("%2", "cc", AgentStatus::RateLimited, long_idle());
+    r.world.add("%3", "cc", AgentStatus::Blocked, long_idle());
+    r.work.add("b1", "Task", 0.5);
+    r.coord.update_state();
+    assert!(r.coord.assign_now(None, false).unwrap().is_empty());
+    r.clock.advance(31);
+    r.coord.update_state();
+    let res = r.coord.assign_now(None, false).unwrap();
+    assert_eq!(res.len(), 1);
+    assert_eq!(res[0].assignment.as_ref().unwrap().agent_pane_id, "%1");
+}
+
+#[test]
+fn a_stalled_prompt_is_undone_backed_off_and_given_to_another_agent() {
+    let r = rig();
+    let rx = r.coord.events().subscribe();
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.world
+        .responsive
+        .lock()
+        .unwrap()
+        .insert("%1".into(), false);
+    r.work.add("b1", "Fix src/a.rs", 0.5);
+    r.coord.update_state();
+    let res = r.coord.assign_now(None, false).unwrap();
+    assert_eq!(res.len(), 1);
+    assert!(!res[0].success);
+    assert!(
+        res[0].error.starts_with("prompt_stalled"),
+        "{}",
+        res[0].error
+    );
+    let rec = &r.coord.assignments().unwrap()[0];
+    assert_eq!(rec.state, AssignmentState::Failed);
+    // Its reservation was released.
+    assert!(
+        r.mail
+            .reservations
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|x| x.released_ts.is_some())
+    );
+    assert_eq!(kinds(&rx), ["prompt_stalled"]);
+    // The same agent backs off from the bead; a second agent gets it.
+    r.world.add("%2", "cc", AgentStatus::Waiting, long_idle());
+    r.coord.update_state();
+    let res = r.coord.assign_now(None, false).unwrap();
+    assert_eq!(res.len(), 1);
+    assert_eq!(res[0].assignment.as_ref().unwrap().agent_pane_id, "%2");
+    assert!(res[0].success);
+}
+
+#[test]
+fn completion_and_stall_are_noticed() {
+    let r = rig();
+    let rx = r.coord.events().subscribe();
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.world.add("%2", "cod", AgentStatus::Waiting, long_idle());
+    r.work.add("b1", "One", 0.6);
+    r.work.add("b2", "Two", 0.5);
+    r.coord.update_state();
+    assert_eq!(r.coord.assign_now(None, false).unwrap().len(), 2);
+    r.coord.update_state(); // both busy → working
+    let by_pane = |p: &str| {
+        r.coord
+            .assignments()
+            .unwrap()
+            .into_iter()
+            .find(|a| a.assignment.agent_pane_id == p)
+            .unwrap()
+    };
+    assert_eq!(by_pane("%1").state, AssignmentState::Working);
+    let b_of_1 = by_pane("%1").assignment.bead_id.clone();
+    // %1 finishes: its bead is closed.
+    r.work.close(&b_of_1);
+    r.clock.advance(10);
+    r.world.set(
+        "%1",
+        AgentStatus::Waiting,
+        r.clock.0.lock().unwrap().to_owned(),
+    );
+    // %2 goes idle with its bead still open, for longer than the idle threshold.
+    r.world.set("%2", AgentStatus::Waiting, t0());
+    r.clock.advance(40);
+    r.coord.update_state();
+    assert_eq!(by_pane("%1").state, AssignmentState::Done);
+    let stalled = by_pane("%2");
+    assert_eq!(stalled.state, AssignmentState::Failed);
+    assert!(stalled.error.starts_with("stalled"), "{}", stalled.error);
+    let k = kinds(&rx);
+    assert!(k.contains(&"work_completed".to_string()), "{k:?}");
+    assert!(k.contains(&"assignment_refused".to_string()), "{k:?}");
+}
+
+#[test]
+fn unreadable_reservations_fail_closed() {
+    let r = rig();
+    let rx = r.coord.events().subscribe();
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.world.add("%2", "cc", AgentStatus::Waiting, long_idle());
+    r.work.add("files", "Edit src/lib.rs", 0.9);
+    r.work.add("nofiles", "Think about naming", 0.3);
+    *r.mail.down.lock().unwrap() = true;
+    r.coord.update_state();
+    let res = r.coord.assign_now(None, false).unwrap();
+    let beads: Vec<String> = res
+        .iter()
+        .filter_map(|x| x.assignment.as_ref().map(|a| a.bead_id.clone()))
+        .collect();
+    assert_eq!(
+        beads,
+        ["nofiles"],
+        "a task that needs reservations must wait"
+    );
+    assert!(kinds(&rx).contains(&"mail_degraded".to_string()));
+    let d = r.coord.generate_digest();
+    assert!(
+        d.sources
+            .iter()
+            .any(|s| s.name == "reservations" && s.status == "degraded"),
+        "{:?}",
+        d.sources
+    );
+    // Recovery: the mailbox is back, the task is assigned.
+    *r.mail.down.lock().unwrap() = false;
+    r.clock.advance(60);
+    r.coord.update_state();
+    let res = r.coord.assign_now(None, false).unwrap();
+    assert!(
+        res.iter()
+            .any(|x| x.assignment.as_ref().is_some_and(|a| a.bead_id == "files") && x.success),
+        "{res:?}"
+    );
+    assert!(kinds(&rx).contains(&"mail_recovered".to_string()));
+}
+
+#[test]
+fn overlapping_reservations_are_caught_notified_and_negotiated() {
+    let mut cfg = GafferConfig::default();
+    cfg.coordinator.conflict_negotiate = true;
+    let r = rig_with(Ledger::open_in_memory().unwrap(), cfg, true);
+    let rx = r.coord.events().subscribe();
+    r.mail.hold("BlueLake", "src/**", t0());
+    r.mail
+        .hold("GreenHill", "src/a.rs", t0() + chrono::Duration::seconds(5));
+    r.mail.hold("RedFox", "docs/*.md", t0());
+    let found = r.coord.detect_conflicts().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].overlap, "src/a.rs");
+    let k = kinds(&rx);
+    assert_eq!(k, ["conflict_detected", "conflict_release_requested"]);
+    let sent = r.mail.sent.lock().unwrap().clone();
+    assert!(
+        sent[0]
+            .subject
+            .starts_with("⚠️ Reservation Conflict Detected")
+    );
+    assert_eq!(sent[0].to.len(), 2);
+    // The later reserver (GreenHill) is the requester; BlueLake is asked to release.
+    assert_eq!(sent[1].to, ["BlueLake"]);
+    assert!(sent[1].ack_required);
+    // Detecting again does not repeat the notification.
+    r.coord.detect_conflicts().unwrap();
+    assert!(kinds(&rx).is_empty());
+    // Once released, the conflict is resolved.
+    for x in r.mail.reservations.lock().unwrap().iter_mut() {
+        if x.agent_name == "BlueLake" {
+            x.released_ts = Some(t0());
+        }
+    }
+    assert!(r.coord.detect_conflicts().unwrap().is_empty());
+    assert_eq!(kinds(&rx), ["conflict_resolved"]);
+}
+
+#[test]
+fn digest_counts_match_the_ledger_and_sources() {
+    let r = rig();
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.world.add("%2", "cod", AgentStatus::Error, t0());
+    r.work.add("b1", "One", 0.6);
+    r.work.add("b2", "Two", 0.5);
+    r.work.close("b2");
+    r.coord.update_state();
+    let d = r.coord.send_digest().unwrap();
+    assert_eq!((d.agent_count, d.idle_count, d.error_count), (2, 1, 1));
+    let w = d.work_summary.clone().unwrap();
+    assert_eq!((w.pending_tasks, w.completed_today), (1, 1));
+    assert_eq!(w.top_ready, ["b1"]);
+    let sent = r.mail.sent.lock().unwrap().clone();
+    assert_eq!(sent.last().unwrap().to, ["Human"]);
+    assert_eq!(
+        sent.last().unwrap().importance,
+        gaffer_core::mailbox::Importance::Urgent
+    );
+    // The work source breaks: the digest says so instead of showing zeros.
+    *r.work.broken.lock().unwrap() = true;
+    let _ = r.coord.assign_now(None, false);
+    assert!(
+        r.coord.generate_digest().work_summary.is_some(),
+        "issues are still readable"
+    );
+}
+
+#[test]
+fn restart_after_a_crash_assigns_no_bead_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    // A previous run died after writing the offer, before delivery.
+    {
+        let mut l = Ledger::open(&db).unwrap();
+        let a = NewAssignment {
+            bead_id: "b1".into(),
+            bead_title: "One".into(),
+            agent_pane_id: "%1".into(),
+            agent_name: String::new(),
+            agent_type: "cc".into(),
+            score: 0.5,
+            files: vec![],
+        };
+        assert!(matches!(l.offer(&a, t0()).unwrap(), Offer::Created(_)));
+        // And one that was delivered before the crash.
+        let b = NewAssignment {
+            bead_id: "b2".into(),
+            agent_pane_id: "%2".into(),
+            ..a
+        };
+        let Offer::Created(id) = l.offer(&b, t0()).unwrap() else {
+            panic!()
+        };
+        l.set_state(id, AssignmentState::Delivered, "", t0())
+            .unwrap();
+    }
+    let mut r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.world.add("%2", "cc", AgentStatus::Generating, t0());
+    r.world.add("%3", "cc", AgentStatus::Waiting, long_idle());
+    r.work.add("b1", "One", 0.6);
+    r.work.add("b2", "Two", 0.5);
+    r.coord.start().unwrap();
+    r.coord.stop();
+    let recs = r.coord.assignments().unwrap();
+    assert_eq!(
+        recs[0].state,
+        AssignmentState::Failed,
+        "interrupted offer is closed"
+    );
+    let res = r.coord.assign_now(None, false).unwrap();
+    let beads: Vec<String> = res
+        .iter()
+        .filter_map(|x| x.assignment.as_ref().map(|a| a.bead_id.clone()))
+        .collect();
+    assert_eq!(
+        beads,
+        ["b1"],
+        "b2 is still with %2; only b1 is offered again"
+    );
+    let live: Vec<_> = r
+        .coord
+        .assignments()
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.state.is_active())
+        .collect();
+    assert_eq!(live.len(), 2);
+}
+
+#[test]
+fn start_clamps_and_stop_is_idempotent() {
+    let mut cfg = GafferConfig::default();
+    cfg.coordinator.poll_interval = std::time::Duration::from_millis(10);
+    let mut r = rig_with(Ledger::open_in_memory().unwrap(), cfg, false);
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    let notices = r.coord.start().unwrap();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(
+        r.coord.config().coordinator.poll_interval,
+        std::time::Duration::from_secs(5)
+    );
+    assert_eq!(
+        r.coord.get_agents().len(),
+        1,
+        "state is ready when start returns"
+    );
+    r.coord.stop();
+    r.coord.stop();
+    r.coord.start().unwrap();
+    r.coord.stop();
+}
+
+#[test]
+fn state_changes_become_events() {
+    let r = rig();
+    let rx = r.coord.events().subscribe();
+    r.world.add("%1", "cc", AgentStatus::Generating, t0());
+    r.coord.update_state();
+    r.world.set("%1", AgentStatus::Waiting, t0());
+    r.coord.update_state();
+    r.world.set("%1", AgentStatus::Error, t0());
+    r.coord.update_state();
+    r.world.set("%1", AgentStatus::Waiting, t0());
+    r.coord.update_state();
+    assert_eq!(kinds(&rx), ["agent_idle", "agent_error", "agent_idle"]);
+    assert_eq!(
+        r.coord.quality().agent_metrics("%1").unwrap().error_count,
+        1
+    );
+}
+
+#[test]
+fn suggest_does_not_assign() {
+    let r = rig();
+    r.world.add("%1", "cc", AgentStatus::Generating, t0());
+    r.work.add("b1", "One", 0.6);
+    r.coord.update_state();
+    let s = r.coord.suggest_assignment("%1").unwrap().unwrap();
+    assert_eq!(s.bead_id, "b1");
+    assert!(r.coord.assignments().unwrap().is_empty());
+    assert!(matches!(
+        r.coord.suggest_assignment("%9"),
+        Err(gaffer_coordinator::CoordinatorError::AgentNotFound(_))
+    ));
+}
