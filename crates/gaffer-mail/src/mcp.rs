@@ -225,7 +225,9 @@ fn transport_error(url: &str, e: ureq::Error) -> MailError {
         ureq::Error::BadUri(_) | ureq::Error::Http(_) => {
             MailError::Invalid(format!("bad Agent Mail URL {url}: {e}"))
         }
-        ureq::Error::Protocol(_) => MailError::Protocol(format!("{url}: {e}")),
+        ureq::Error::Protocol(_) | ureq::Error::BodyExceedsLimit(_) => {
+            MailError::Protocol(format!("{url}: {e}"))
+        }
         other => MailError::Unavailable(format!("{url}: {other}")),
     }
 }
