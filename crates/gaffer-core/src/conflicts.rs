@@ -15,6 +15,7 @@ use crate::time::{Timestamp, zero_time};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 /// A small fast hasher for the index's string keys (not DoS-resistant; keys are local).
 #[derive(Default)]
@@ -61,15 +62,38 @@ pub struct DetectedConflict {
 #[derive(Debug)]
 struct Group {
     pattern: String,
-    compiled: Pattern,
+    compiled: OnceLock<Pattern>,
     /// agent name -> (exclusive on this pattern, indices into `reservations`)
     agents: Vec<(String, (bool, Vec<usize>))>,
 }
 
+/// A trie node: one literal path prefix. Children are found through `ReservationIndex::child`
+/// by (parent, hash of segment); a hash collision only merges two siblings, which costs extra
+/// comparisons but never hides an overlap.
 #[derive(Debug, Default)]
 struct Node {
-    children: FxMap<String, usize>,
     groups: Vec<usize>,
+    first_child: Option<usize>,
+    next_sibling: Option<usize>,
+}
+
+fn seg_hash(seg: &str) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(seg.as_bytes());
+    h.write_u8(0xff);
+    h.finish()
+}
+
+/// The leading segments of `pattern` that are plain literals (no wildcard, no escape), as the
+/// index keys them. Stopping early is safe: a pattern filed higher is compared with more.
+fn literal_prefix(pattern: &str) -> impl Iterator<Item = &str> {
+    segments(pattern).take_while(|s| !s.contains(['*', '?', '[', '\\']))
+}
+
+impl Group {
+    fn compiled(&self) -> &Pattern {
+        self.compiled.get_or_init(|| Pattern::new(&self.pattern))
+    }
 }
 
 /// Active reservations indexed by literal pattern prefix.
@@ -78,6 +102,7 @@ pub struct ReservationIndex {
     reservations: Vec<Reservation>,
     groups: Vec<Group>,
     nodes: Vec<Node>,
+    child: FxMap<(usize, u64), usize>,
     /// Groups in depth-first trie order; each node's own groups come before its subtree.
     order: Vec<usize>,
     /// For each group, its position in `order`.
@@ -125,7 +150,7 @@ impl ReservationIndex {
                 .or_insert_with(|| {
                     groups.push(Group {
                         pattern: r.path_pattern.clone(),
-                        compiled: Pattern::new(&r.path_pattern),
+                        compiled: OnceLock::new(),
                         agents: Vec::new(),
                     });
                     groups.len() - 1
@@ -146,16 +171,22 @@ impl ReservationIndex {
             g.agents.sort_by(|a, b| a.0.cmp(&b.0));
         }
         let mut nodes = vec![Node::default()];
+        let mut child: FxMap<(usize, u64), usize> = FxMap::default();
         let mut node_of = Vec::with_capacity(groups.len());
         for (gi, g) in groups.iter().enumerate() {
             let mut n = 0;
-            for seg in g.compiled.literal_prefix() {
-                n = match nodes[n].children.get(seg) {
+            for seg in literal_prefix(&g.pattern) {
+                let key = (n, seg_hash(seg));
+                n = match child.get(&key) {
                     Some(&c) => c,
                     None => {
-                        nodes.push(Node::default());
-                        let c = nodes.len() - 1;
-                        nodes[n].children.insert(seg.to_string(), c);
+                        let c = nodes.len();
+                        nodes.push(Node {
+                            next_sibling: nodes[n].first_child,
+                            ..Node::default()
+                        });
+                        nodes[n].first_child = Some(c);
+                        child.insert(key, c);
                         c
                     }
                 };
@@ -174,8 +205,10 @@ impl ReservationIndex {
             }
             order.extend_from_slice(&nodes[n].groups);
             stack.push((n, true));
-            for &c in nodes[n].children.values() {
-                stack.push((c, false));
+            let mut c = nodes[n].first_child;
+            while let Some(ci) = c {
+                stack.push((ci, false));
+                c = nodes[ci].next_sibling;
             }
         }
         let mut position = vec![0; groups.len()];
@@ -186,6 +219,7 @@ impl ReservationIndex {
             reservations,
             groups,
             nodes,
+            child,
             order,
             position,
             subtree_end,
@@ -264,7 +298,7 @@ impl ReservationIndex {
                 if !cross_conflict_possible(g, h) {
                     continue;
                 }
-                let Some(witness) = g.compiled.witness(&h.compiled) else {
+                let Some(witness) = g.compiled().witness(h.compiled()) else {
                     continue;
                 };
                 out.push(self.cross(g, h, witness, now, priority));
@@ -353,7 +387,7 @@ impl ReservationIndex {
                 if !g.agents.iter().any(|(a, _)| a != exclude_agent) {
                     continue;
                 }
-                if !g.compiled.matches_segments(&parts) {
+                if !g.compiled().matches_segments(&parts) {
                     continue;
                 }
                 for (a, (_, idx)) in &g.agents {
@@ -366,7 +400,7 @@ impl ReservationIndex {
             }
             node = parts
                 .get(depth)
-                .and_then(|seg| self.nodes[n].children.get(*seg).copied());
+                .and_then(|seg| self.child.get(&(n, seg_hash(seg))).copied());
             depth += 1;
         }
         if holders.is_empty() {

@@ -303,7 +303,7 @@ impl Pattern {
         }
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        if path_product(&self.segs, &other.segs, 0, 0, &mut seen, &mut out) {
+        if path_product(&self.segs, &other.segs, 0, 0, false, &mut seen, &mut out) {
             out.reverse();
             Some(out.join("/"))
         } else {
@@ -438,53 +438,46 @@ fn tok_product(
     false
 }
 
+/// Depth-first search in the product of two segment-level automata; `out` collects the
+/// witness segments in reverse on success. A witness has at least one segment.
 fn path_product(
     a: &[Seg],
     b: &[Seg],
     i: usize,
     j: usize,
-    seen: &mut HashSet<(usize, usize)>,
+    nonempty: bool,
+    seen: &mut HashSet<(usize, usize, bool)>,
     out: &mut Vec<String>,
 ) -> bool {
-    if !seen.insert((i, j)) {
+    if !seen.insert((i, j, nonempty)) {
         return false;
     }
-    if i == a.len() && j == b.len() {
+    if i == a.len() && j == b.len() && nonempty {
         return true;
     }
     let ga = a.get(i) == Some(&Seg::Globstar);
     let gb = b.get(j) == Some(&Seg::Globstar);
     // both consume one segment
-    if i < a.len() && j < b.len() && !ga && !gb {
-        if let Some(w) = seg_witness(&a[i], &b[j]) {
-            if path_product(a, b, i + 1, j + 1, seen, out) {
-                out.push(w);
-                return true;
-            }
-        }
-    }
-    // a's ** swallows one concrete segment of b
-    if ga && j < b.len() && !gb {
-        if let Some(w) = seg_witness(&Seg::Globstar, &b[j]) {
-            if path_product(a, b, i, j + 1, seen, out) {
-                out.push(w);
-                return true;
-            }
-        }
-    }
-    if gb && i < a.len() && !ga {
-        if let Some(w) = seg_witness(&a[i], &Seg::Globstar) {
-            if path_product(a, b, i + 1, j, seen, out) {
-                out.push(w);
-                return true;
-            }
+    let step = match (i < a.len(), j < b.len(), ga, gb) {
+        (true, true, false, false) => seg_witness(&a[i], &b[j]).map(|w| (w, i + 1, j + 1)),
+        // a's ** swallows one concrete segment of b, or the other way round
+        (_, true, true, false) => seg_witness(&Seg::Globstar, &b[j]).map(|w| (w, i, j + 1)),
+        (true, _, false, true) => seg_witness(&a[i], &Seg::Globstar).map(|w| (w, i + 1, j)),
+        // both ** take one segment
+        (_, _, true, true) => Some(("x".to_string(), i, j)),
+        _ => None,
+    };
+    if let Some((w, ni, nj)) = step {
+        if path_product(a, b, ni, nj, true, seen, out) {
+            out.push(w);
+            return true;
         }
     }
     // a ** matches no more segments
-    if ga && path_product(a, b, i + 1, j, seen, out) {
+    if ga && path_product(a, b, i + 1, j, nonempty, seen, out) {
         return true;
     }
-    if gb && path_product(a, b, i, j + 1, seen, out) {
+    if gb && path_product(a, b, i, j + 1, nonempty, seen, out) {
         return true;
     }
     false
@@ -530,8 +523,11 @@ mod tests {
             ("**/*.rs", "src/**/mod.rs"),
             ("a*b", "*c*"),
             ("[a-c]x", "[!a]?"),
+            ("**", "**"),
+            ("src/**", "src/**"),
         ] {
             let w = intersection_witness(a, b).unwrap_or_else(|| panic!("{a} vs {b}"));
+            assert!(!w.is_empty());
             assert!(matches(a, &w) && matches(b, &w), "{a} {b} -> {w}");
         }
     }

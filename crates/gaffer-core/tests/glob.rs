@@ -242,6 +242,64 @@ fn all_paths() -> Vec<String> {
     out
 }
 
+/// An independent oracle for matching: the pattern as a regex over "/seg/seg…" (handles the
+/// generator's alphabet: literals, `*`, `?`, `**`, `[ab]`, `[!a]`, `[a-b]`).
+fn oracle(pattern: &str) -> regex::Regex {
+    let segs: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+    let mut re = String::from("^");
+    for s in &segs {
+        if *s == "**" {
+            re.push_str("(?:/[^/]+)*");
+            continue;
+        }
+        re.push('/');
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '*' => re.push_str("[^/]*"),
+                '?' => re.push_str("[^/]"),
+                '[' => {
+                    re.push('[');
+                    if chars.peek() == Some(&'!') {
+                        chars.next();
+                        re.push_str("^/");
+                    }
+                    for c in chars.by_ref() {
+                        re.push(c);
+                        if c == ']' {
+                            break;
+                        }
+                    }
+                }
+                c => re.push_str(&regex::escape(&c.to_string())),
+            }
+        }
+    }
+    let last_literal = segs.last().is_some_and(|s| !s.contains(['*', '?', '[']));
+    if pattern.ends_with('/') || last_literal {
+        re.push_str("(?:/[^/]+)*");
+    }
+    re.push('$');
+    regex::Regex::new(&re).expect("oracle regex")
+}
+
+#[test]
+fn matcher_agrees_with_a_regex_oracle() {
+    let mut rng = Rng(0x0DDB_1A5E_5BAD_5EED);
+    let paths = all_paths();
+    for _ in 0..150 {
+        let p = gen_pattern(&mut rng);
+        let (pat, re) = (Pattern::new(&p), oracle(&p));
+        for path in &paths {
+            assert_eq!(
+                pat.matches(path),
+                re.is_match(&format!("/{path}")),
+                "{p} vs {path}"
+            );
+        }
+    }
+}
+
 #[test]
 fn property_disjoint_patterns_share_no_path_and_witnesses_match() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -255,9 +313,11 @@ fn property_disjoint_patterns_share_no_path_and_witnesses_match() {
             None => {
                 disjoint += 1;
                 assert!(!pb.overlaps(&pa), "asymmetric: {a} {b}");
+                let (ra, rb) = (oracle(&a), oracle(&b));
                 for p in &paths {
+                    let p = format!("/{p}");
                     assert!(
-                        !(pa.matches(p) && pb.matches(p)),
+                        !(ra.is_match(&p) && rb.is_match(&p)),
                         "{a} and {b} reported disjoint, but both match {p}"
                     );
                 }
@@ -265,8 +325,12 @@ fn property_disjoint_patterns_share_no_path_and_witnesses_match() {
             Some(w) => {
                 overlapping += 1;
                 assert!(pb.overlaps(&pa), "asymmetric: {a} {b}");
+                let w2 = format!("/{w}");
                 assert!(
-                    pa.matches(&w) && pb.matches(&w),
+                    pa.matches(&w)
+                        && pb.matches(&w)
+                        && oracle(&a).is_match(&w2)
+                        && oracle(&b).is_match(&w2),
                     "witness {w} of {a} and {b} does not match both"
                 );
             }

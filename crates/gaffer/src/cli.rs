@@ -98,7 +98,129 @@ pub enum Command {
         action: ConfigAction,
     },
     /// Agent Mail: inbox, messages and reservations.
-    Mail,
+    Mail(MailArgs),
+}
+
+/// `gaffer mail`: the backend is the Agent Mail server when `--mail-url` or `AGENT_MAIL_URL`
+/// (config `mail.url`) is set, else the embedded mailbox in the project's `.gaffer/state.db`.
+#[derive(Debug, Args)]
+pub struct MailArgs {
+    /// Agent Mail server URL, e.g. http://127.0.0.1:8765/mcp/ (bearer from AGENT_MAIL_TOKEN).
+    #[arg(long, global = true, value_name = "URL")]
+    pub mail_url: Option<String>,
+    #[command(subcommand)]
+    pub action: MailAction,
+}
+
+/// `gaffer mail` actions.
+#[derive(Debug, Subcommand)]
+pub enum MailAction {
+    /// Reserve paths or globs for an agent (advisory; exit 1 when they clash).
+    Reserve {
+        /// The reserving agent.
+        #[arg(long)]
+        agent: String,
+        /// Time to live in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// Shared instead of exclusive.
+        #[arg(long)]
+        shared: bool,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Paths or globs (`src/**`, `docs/*.md`).
+        #[arg(required = true)]
+        patterns: Vec<String>,
+    },
+    /// Release an agent's reservations (the given patterns exactly, or all).
+    Release {
+        /// The agent.
+        #[arg(long)]
+        agent: String,
+        /// Patterns to release; none means all.
+        patterns: Vec<String>,
+    },
+    /// Extend an agent's active reservations.
+    Renew {
+        /// The agent.
+        #[arg(long)]
+        agent: String,
+        /// Seconds to add (at least 60).
+        #[arg(long, default_value_t = 1800)]
+        extend: u64,
+        /// Patterns to renew; none means all.
+        patterns: Vec<String>,
+    },
+    /// List reservations (active ones unless --all).
+    Reservations {
+        /// Only this agent's.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Include released and expired ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List conflicts: overlapping reservations of different agents (exit 1 when any).
+    Conflicts,
+    /// Send a message.
+    Send {
+        /// Sender.
+        #[arg(long)]
+        from: String,
+        /// Recipients.
+        #[arg(long, required = true, num_args = 1..)]
+        to: Vec<String>,
+        /// Subject.
+        #[arg(long)]
+        subject: String,
+        /// Markdown body.
+        #[arg(long)]
+        body: String,
+        /// low, normal, high or urgent.
+        #[arg(long, default_value = "normal")]
+        importance: String,
+        /// Ask recipients to acknowledge.
+        #[arg(long)]
+        ack: bool,
+        /// Thread id.
+        #[arg(long)]
+        thread: Option<String>,
+    },
+    /// Show an agent's inbox, newest first.
+    Inbox {
+        /// The agent.
+        #[arg(long)]
+        agent: String,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Acknowledge a message.
+    Ack {
+        /// The acknowledging agent.
+        #[arg(long)]
+        agent: String,
+        /// Message id.
+        id: i64,
+    },
+    /// Register an agent (prints the granted name; use it from then on).
+    Register {
+        /// Wanted adjective+noun name (e.g. GreenCastle); generated when absent or invalid.
+        #[arg(long)]
+        name: Option<String>,
+        /// Program, e.g. claude-code.
+        #[arg(long)]
+        program: String,
+        /// Model.
+        #[arg(long)]
+        model: String,
+        /// Task description.
+        #[arg(long, default_value = "")]
+        task: String,
+    },
+    /// Check that the mailbox answers.
+    Health,
 }
 
 /// `gaffer quality` actions.
@@ -177,7 +299,7 @@ impl Command {
             Command::Serve => "serve",
             Command::Demo => "demo",
             Command::Config { .. } => "config",
-            Command::Mail => "mail",
+            Command::Mail(_) => "mail",
         }
     }
 }

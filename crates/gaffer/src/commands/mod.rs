@@ -4,3 +4,4 @@ pub mod config;
 pub mod quality;
 pub mod report;
 pub mod triage;
+pub mod mail;

@@ -1,0 +1,417 @@
+//! `McpMailbox`: the real MCP Agent Mail server over HTTP (spec agentmail.md §2–3).
+//!
+//! Every call is one stateless JSON-RPC POST (`tools/call` or `resources/read`), with no MCP
+//! handshake. The bearer header is sent only when a token is set. Replies are unwrapped from
+//! `structuredContent`, from `{"result": [...]}`, or from the text content; `isError` replies
+//! and HTTP/transport failures become typed [`MailError`]s. Each call has a timeout; transient
+//! failures (connection refused, HTTP 5xx, "busy") are retried a bounded number of times.
+//! `is_available` caches the health probe. Plain `http://` only: `https://` would need ureq's
+//! `rustls` feature, which is left out to keep the build lean.
+
+use crate::wire;
+use gaffer_core::mailbox::*;
+use serde_json::{Value, json};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The default server URL.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8765/mcp/";
+
+/// Tuning of the client.
+#[derive(Debug, Clone)]
+pub struct McpOptions {
+    /// Timeout of each HTTP exchange.
+    pub timeout: Duration,
+    /// Extra tries after a transient failure.
+    pub retries: u32,
+    /// Pause before the first retry; doubled each time.
+    pub backoff: Duration,
+    /// How long a successful health probe is trusted.
+    pub available_ttl: Duration,
+    /// How long a failed health probe is trusted.
+    pub unavailable_ttl: Duration,
+}
+
+impl Default for McpOptions {
+    fn default() -> Self {
+        McpOptions {
+            timeout: Duration::from_secs(10),
+            retries: 2,
+            backoff: Duration::from_millis(150),
+            available_ttl: Duration::from_secs(30),
+            unavailable_ttl: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A client for the real Agent Mail server.
+pub struct McpMailbox {
+    url: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+    opts: McpOptions,
+    next_id: AtomicU64,
+    available: Mutex<Option<(Instant, bool)>>,
+}
+
+impl std::fmt::Debug for McpMailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpMailbox")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+/// The base URL with a trailing `/`.
+pub fn normalize_url(url: &str) -> String {
+    let url = url.trim();
+    if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    }
+}
+
+/// Percent-escapes everything but unreserved characters (like Go's `url.PathEscape` of a path,
+/// where `/` becomes `%2F`).
+pub fn path_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl McpMailbox {
+    /// A client for `url` (e.g. `http://127.0.0.1:8765/mcp/`); `token` adds a bearer header.
+    pub fn new(url: &str, token: Option<String>, opts: McpOptions) -> Self {
+        let url = normalize_url(url);
+        let loopback = url.contains("://127.0.0.1")
+            || url.contains("://localhost")
+            || url.contains("://[::1]");
+        let mut cfg = ureq::Agent::config_builder()
+            .timeout_global(Some(opts.timeout))
+            .timeout_connect(Some(opts.timeout.min(Duration::from_secs(3))))
+            .http_status_as_error(false);
+        if loopback {
+            cfg = cfg.proxy(None);
+        }
+        McpMailbox {
+            url,
+            token: token.filter(|t| !t.is_empty()),
+            agent: cfg.build().into(),
+            opts,
+            next_id: AtomicU64::new(1),
+            available: Mutex::new(None),
+        }
+    }
+
+    /// From `AGENT_MAIL_URL`-style settings: `url`, and the token from `AGENT_MAIL_TOKEN`.
+    pub fn from_env(url: &str, timeout: Duration) -> Self {
+        let token = std::env::var("AGENT_MAIL_TOKEN").ok();
+        McpMailbox::new(
+            url,
+            token,
+            McpOptions {
+                timeout,
+                ..McpOptions::default()
+            },
+        )
+    }
+
+    /// The server URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn set_available(&self, ok: bool) {
+        if let Ok(mut g) = self.available.lock() {
+            *g = Some((Instant::now(), ok));
+        }
+    }
+
+    /// Whether the server answers `health_check`; cached (30 s when up, 2 s when down).
+    pub fn is_available(&self) -> bool {
+        if let Ok(g) = self.available.lock() {
+            if let Some((at, ok)) = *g {
+                let ttl = if ok {
+                    self.opts.available_ttl
+                } else {
+                    self.opts.unavailable_ttl
+                };
+                if at.elapsed() < ttl {
+                    return ok;
+                }
+            }
+        }
+        self.health().is_ok()
+    }
+
+    /// One JSON-RPC exchange, retried on transient failures.
+    fn rpc(&self, method: &str, params: Value) -> Result<Value, MailError> {
+        let mut delay = self.opts.backoff;
+        let mut attempt = 0;
+        loop {
+            let r = self.rpc_once(method, &params);
+            match &r {
+                Ok(_) => self.set_available(true),
+                Err(MailError::Unavailable(_)) | Err(MailError::Timeout(_)) => {
+                    self.set_available(false)
+                }
+                Err(_) => self.set_available(true),
+            }
+            // Timeouts are not retried: the budget is spent already.
+            let retry = matches!(r, Err(MailError::Unavailable(_))) && attempt < self.opts.retries;
+            if !retry {
+                return r;
+            }
+            attempt += 1;
+            tracing::debug!(method, attempt, "agent mail: transient failure, retrying");
+            std::thread::sleep(delay);
+            delay *= 2;
+        }
+    }
+
+    fn rpc_once(&self, method: &str, params: &Value) -> Result<Value, MailError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let mut req = self
+            .agent
+            .post(&self.url)
+            .header("Content-Type", "application/json");
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut resp = req
+            .send_json(&body)
+            .map_err(|e| transport_error(&self.url, e))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| transport_error(&self.url, e))?;
+        wire::decode_response(status, &text)
+    }
+
+    /// Calls a tool and unwraps its result.
+    pub fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, MailError> {
+        let result = self.rpc("tools/call", json!({"name": name, "arguments": arguments}))?;
+        wire::unwrap_tool_result(name, result)
+    }
+
+    /// Reads a resource and parses its text as JSON.
+    pub fn read_resource(&self, uri: &str) -> Result<Value, MailError> {
+        let result = self.rpc("resources/read", json!({"uri": uri}))?;
+        wire::unwrap_resource(result)
+    }
+}
+
+fn transport_error(url: &str, e: ureq::Error) -> MailError {
+    match e {
+        ureq::Error::Timeout(t) => MailError::Timeout(format!("{url}: no answer in time ({t:?})")),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            MailError::Timeout(format!("{url}: {io}"))
+        }
+        ureq::Error::Io(io) => MailError::Unavailable(format!("{url}: {io}")),
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+            MailError::Unavailable(format!("{url}: cannot connect ({e})"))
+        }
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) => {
+            MailError::Invalid(format!("bad Agent Mail URL {url}: {e}"))
+        }
+        ureq::Error::Protocol(_) | ureq::Error::BodyExceedsLimit(_) => {
+            MailError::Protocol(format!("{url}: {e}"))
+        }
+        other => MailError::Unavailable(format!("{url}: {other}")),
+    }
+}
+
+fn opt_args(v: &mut Value, key: &str, value: Value) {
+    if let Some(o) = v.as_object_mut() {
+        o.insert(key.to_string(), value);
+    }
+}
+
+impl Mailbox for McpMailbox {
+    fn ensure_project(&self, project: &str) -> Result<ProjectInfo, MailError> {
+        let v = self.call_tool("ensure_project", json!({"human_key": project}))?;
+        wire::from_value(v)
+    }
+
+    fn register_agent(
+        &self,
+        project: &str,
+        reg: &AgentRegistration,
+    ) -> Result<AgentInfo, MailError> {
+        let mut args = json!({
+            "project_key": project,
+            "program": reg.program,
+            "model": reg.model,
+            "task_description": reg.task_description,
+        });
+        if let Some(n) = reg.name.as_ref().filter(|n| !n.is_empty()) {
+            opt_args(&mut args, "name", json!(n));
+        }
+        let v = self.call_tool("register_agent", args)?;
+        wire::from_value(v)
+    }
+
+    fn send_message(&self, project: &str, msg: &OutgoingMessage) -> Result<SentMessage, MailError> {
+        let mut args = json!({
+            "project_key": project,
+            "sender_name": msg.sender,
+            "to": msg.to,
+            "subject": msg.subject,
+            "body_md": msg.body_md,
+            "importance": msg.importance.as_str(),
+        });
+        if !msg.cc.is_empty() {
+            opt_args(&mut args, "cc", json!(msg.cc));
+        }
+        if msg.ack_required {
+            opt_args(&mut args, "ack_required", json!(true));
+        }
+        if let Some(t) = msg.thread_id.as_ref().filter(|t| !t.is_empty()) {
+            opt_args(&mut args, "thread_id", json!(t));
+        }
+        let v = self.call_tool("send_message", args)?;
+        wire::sent_message(&v)
+    }
+
+    fn fetch_inbox(
+        &self,
+        project: &str,
+        agent: &str,
+        query: &InboxQuery,
+    ) -> Result<Vec<InboxMessage>, MailError> {
+        let mut args = json!({
+            "project_key": project,
+            "agent_name": agent,
+            "limit": query.limit.clamp(1, 1000),
+        });
+        if query.urgent_only {
+            opt_args(&mut args, "urgent_only", json!(true));
+        }
+        if query.include_bodies {
+            opt_args(&mut args, "include_bodies", json!(true));
+        }
+        let v = self.call_tool("fetch_inbox", args)?;
+        wire::list(v)?.iter().map(wire::inbox_message).collect()
+    }
+
+    fn acknowledge(&self, project: &str, agent: &str, message_id: i64) -> Result<(), MailError> {
+        let args = json!({"project_key": project, "agent_name": agent, "message_id": message_id});
+        self.call_tool("acknowledge_message", args).map(|_| ())
+    }
+
+    fn mark_read(&self, project: &str, agent: &str, message_id: i64) -> Result<(), MailError> {
+        let args = json!({"project_key": project, "agent_name": agent, "message_id": message_id});
+        self.call_tool("mark_message_read", args).map(|_| ())
+    }
+
+    fn reserve_paths(
+        &self,
+        project: &str,
+        req: &ReserveRequest,
+    ) -> Result<ReserveResult, MailError> {
+        if req.paths.is_empty() {
+            return Err(MailError::Invalid("no paths to reserve".into()));
+        }
+        let mut args = json!({
+            "project_key": project,
+            "agent_name": req.agent,
+            "paths": req.paths,
+            "ttl_seconds": req.ttl.as_secs().max(1),
+            "exclusive": req.exclusive,
+        });
+        if !req.reason.is_empty() {
+            opt_args(&mut args, "reason", json!(req.reason));
+        }
+        let v = self.call_tool("file_reservation_paths", args)?;
+        wire::reserve_result(&v, &req.agent)
+    }
+
+    fn release(&self, project: &str, agent: &str, paths: &[String]) -> Result<usize, MailError> {
+        let mut args = json!({"project_key": project, "agent_name": agent});
+        if !paths.is_empty() {
+            opt_args(&mut args, "paths", json!(paths));
+        }
+        let v = self.call_tool("release_file_reservations", args)?;
+        Ok(wire::count(&v, "released"))
+    }
+
+    fn renew(
+        &self,
+        project: &str,
+        agent: &str,
+        paths: &[String],
+        extend: Duration,
+    ) -> Result<usize, MailError> {
+        let mut args = json!({
+            "project_key": project,
+            "agent_name": agent,
+            "extend_seconds": extend.as_secs().max(1),
+        });
+        if !paths.is_empty() {
+            opt_args(&mut args, "paths", json!(paths));
+        }
+        let v = self.call_tool("renew_file_reservations", args)?;
+        Ok(wire::count(&v, "renewed"))
+    }
+
+    fn list_reservations(
+        &self,
+        project: &str,
+        agent: Option<&str>,
+        active_only: bool,
+    ) -> Result<Vec<Reservation>, MailError> {
+        let uri = format!(
+            "resource://file_reservations/{}?active_only={active_only}&format=json",
+            path_escape(project)
+        );
+        let v = self.read_resource(&uri)?;
+        let all: Vec<Reservation> = wire::list(v)?
+            .iter()
+            .map(wire::reservation)
+            .collect::<Result<_, _>>()?;
+        Ok(all
+            .into_iter()
+            .filter(|r| agent.is_none_or(|a| r.agent_name == a))
+            .collect())
+    }
+
+    fn health(&self) -> Result<MailHealth, MailError> {
+        let r = self.call_tool("health_check", json!({}));
+        let v = match r {
+            Ok(v) => v,
+            Err(e) => {
+                self.set_available(false);
+                return Err(e);
+            }
+        };
+        let status = v
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let ok = status == "ok";
+        self.set_available(ok);
+        if !ok {
+            return Err(MailError::Unavailable(format!(
+                "{}: health_check says {status:?}",
+                self.url
+            )));
+        }
+        Ok(MailHealth {
+            status,
+            backend: "agent-mail".into(),
+            location: self.url.clone(),
+        })
+    }
+}

@@ -1,0 +1,298 @@
+//! `gaffer mail …`: Agent Mail from the command line (agents in panes may run these too).
+//!
+//! Backend: the server at `--mail-url`, else `AGENT_MAIL_URL` / config `mail.url`, else the
+//! embedded mailbox in `<project>/.gaffer/state.db`. The project key is the project root.
+
+use crate::cli::{GlobalArgs, MailAction, MailArgs};
+use crate::config_load;
+use crate::error::ExitError;
+use gaffer_core::conflicts::{ConflictDetector, ConflictError};
+use gaffer_core::exit;
+use gaffer_core::mailbox::*;
+use serde::Serialize;
+use serde_json::json;
+use std::time::Duration;
+
+fn mail_error(e: MailError) -> ExitError {
+    let code = match e {
+        MailError::NotFound(_) => exit::NOT_FOUND,
+        MailError::Unavailable(_) | MailError::Timeout(_) => exit::UNAVAILABLE,
+        _ => exit::FAILURE,
+    };
+    ExitError {
+        code,
+        kind: e.kind(),
+        message: format!("agent mail: {e}"),
+    }
+}
+
+fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Runs a mail action and returns the exit code.
+pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
+    let loaded = config_load::load(global)?;
+    let root = loaded.project_root.clone();
+    let root = std::fs::canonicalize(&root).unwrap_or(root);
+    let url = args
+        .mail_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| gaffer_mail::configured_url(&loaded.config.mail.url));
+    let mb =
+        gaffer_mail::open(url.as_deref(), &root, loaded.config.mail.timeout).map_err(mail_error)?;
+    let project = root.display().to_string();
+    if !matches!(args.action, MailAction::Health) {
+        mb.ensure_project(&project).map_err(mail_error)?;
+    }
+    let mb: &dyn gaffer_core::mailbox::Mailbox = mb.as_ref();
+    let json = global.json;
+    match args.action {
+        MailAction::Reserve {
+            agent,
+            ttl,
+            shared,
+            reason,
+            patterns,
+        } => {
+            let r = mb
+                .reserve_paths(
+                    &project,
+                    &ReserveRequest {
+                        agent,
+                        paths: patterns,
+                        ttl: Duration::from_secs(ttl.max(1)),
+                        exclusive: !shared,
+                        reason,
+                    },
+                )
+                .map_err(mail_error)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                for g in &r.granted {
+                    let kind = if g.exclusive { "exclusive" } else { "shared" };
+                    println!("granted #{} {} ({kind})", g.id, g.path_pattern);
+                }
+                for c in &r.conflicts {
+                    for h in &c.holders {
+                        eprintln!(
+                            "conflict: {} overlaps {} held by {}",
+                            c.path, h.path_pattern, h.agent_name
+                        );
+                    }
+                }
+            }
+            Ok(if r.conflicts.is_empty() {
+                exit::SUCCESS
+            } else {
+                exit::FAILURE
+            })
+        }
+        MailAction::Release { agent, patterns } => {
+            let n = mb
+                .release(&project, &agent, &patterns)
+                .map_err(mail_error)?;
+            if json {
+                print_json(&json!({"released": n}))?;
+            } else {
+                println!("released {n}");
+            }
+            Ok(exit::SUCCESS)
+        }
+        MailAction::Renew {
+            agent,
+            extend,
+            patterns,
+        } => {
+            let n = mb
+                .renew(&project, &agent, &patterns, Duration::from_secs(extend))
+                .map_err(mail_error)?;
+            if json {
+                print_json(&json!({"renewed": n}))?;
+            } else {
+                println!("renewed {n}");
+            }
+            Ok(exit::SUCCESS)
+        }
+        MailAction::Reservations { agent, all } => {
+            let rs = mb
+                .list_reservations(&project, agent.as_deref(), !all)
+                .map_err(mail_error)?;
+            if json {
+                print_json(&rs)?;
+            } else {
+                for r in &rs {
+                    let kind = if r.exclusive { "exclusive" } else { "shared" };
+                    let state = if r.released_ts.is_some() {
+                        "released"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "#{} {} {} {kind} {state} until {} {}",
+                        r.id,
+                        r.agent_name,
+                        r.path_pattern,
+                        gaffer_core::time::format_rfc3339(&r.expires_ts),
+                        r.reason
+                    );
+                }
+            }
+            Ok(exit::SUCCESS)
+        }
+        MailAction::Conflicts => {
+            let det = ConflictDetector::new(mb, project.clone());
+            let cs = det
+                .detect_conflicts(chrono::Utc::now())
+                .map_err(|e| match e {
+                    ConflictError::Unknown(inner) => ExitError {
+                        code: exit::UNAVAILABLE,
+                        kind: "unknown",
+                        message: format!("{}", ConflictError::Unknown(inner)),
+                    },
+                })?;
+            if json {
+                print_json(&cs)?;
+            } else if cs.is_empty() {
+                println!("no conflicts");
+            } else {
+                for c in &cs {
+                    let names: Vec<&str> = c
+                        .conflict
+                        .holders
+                        .iter()
+                        .map(|h| h.agent_name.as_str())
+                        .collect();
+                    println!(
+                        "{} {}: {} (e.g. {})",
+                        c.conflict.id,
+                        c.conflict.pattern,
+                        names.join(", "),
+                        c.overlap
+                    );
+                }
+            }
+            Ok(if cs.is_empty() {
+                exit::SUCCESS
+            } else {
+                exit::FAILURE
+            })
+        }
+        MailAction::Send {
+            from,
+            to,
+            subject,
+            body,
+            importance,
+            ack,
+            thread,
+        } => {
+            let importance = Importance::parse(&importance).ok_or_else(|| ExitError {
+                code: exit::USAGE,
+                kind: "usage",
+                message: format!("--importance {importance}: expected low, normal, high or urgent"),
+            })?;
+            let sent = mb
+                .send_message(
+                    &project,
+                    &OutgoingMessage {
+                        sender: from,
+                        to,
+                        cc: Vec::new(),
+                        subject,
+                        body_md: body,
+                        importance,
+                        ack_required: ack,
+                        thread_id: thread,
+                    },
+                )
+                .map_err(mail_error)?;
+            if json {
+                print_json(&sent)?;
+            } else {
+                println!("sent message {}", sent.id);
+            }
+            Ok(exit::SUCCESS)
+        }
+        MailAction::Inbox { agent, limit } => {
+            let msgs = mb
+                .fetch_inbox(
+                    &project,
+                    &agent,
+                    &InboxQuery {
+                        limit,
+                        ..InboxQuery::default()
+                    },
+                )
+                .map_err(mail_error)?;
+            if json {
+                print_json(&msgs)?;
+            } else if msgs.is_empty() {
+                println!("no messages");
+            } else {
+                for m in &msgs {
+                    let ack = if m.ack_required { " [ack]" } else { "" };
+                    println!(
+                        "#{} {} from {} [{}]{ack}: {}",
+                        m.id,
+                        gaffer_core::time::format_rfc3339(&m.created_ts),
+                        m.from,
+                        m.importance.as_str(),
+                        m.subject
+                    );
+                    if let Some(b) = &m.body_md {
+                        for line in b.lines() {
+                            println!("    {line}");
+                        }
+                    }
+                }
+            }
+            Ok(exit::SUCCESS)
+        }
+        MailAction::Ack { agent, id } => {
+            mb.acknowledge(&project, &agent, id).map_err(mail_error)?;
+            if json {
+                print_json(&json!({"acknowledged": id}))?;
+            } else {
+                println!("acknowledged {id}");
+            }
+            Ok(exit::SUCCESS)
+        }
+        MailAction::Register {
+            name,
+            program,
+            model,
+            task,
+        } => {
+            let a = mb
+                .register_agent(
+                    &project,
+                    &AgentRegistration {
+                        name,
+                        program,
+                        model,
+                        task_description: task,
+                    },
+                )
+                .map_err(mail_error)?;
+            if json {
+                print_json(&a)?;
+            } else {
+                println!("{}", a.name);
+            }
+            Ok(exit::SUCCESS)
+        }
+        MailAction::Health => {
+            let h = mb.health().map_err(mail_error)?;
+            if json {
+                print_json(&h)?;
+            } else {
+                println!("{} {} {}", h.status, h.backend, h.location);
+            }
+            Ok(exit::SUCCESS)
+        }
+    }
+}
