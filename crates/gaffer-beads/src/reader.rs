@@ -148,46 +148,101 @@ impl LoadedIssues {
     }
 }
 
-/// Parses JSONL bytes. Blank lines are ignored; a line that is not UTF-8, not JSON, not an
-/// object, or lacks a non-empty `id` is skipped and reported; every other line loads.
-pub fn parse_issues(bytes: &[u8]) -> LoadedIssues {
-    let mut out = LoadedIssues::default();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for (n, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line_no = n + 1;
-        let mut raw = raw;
-        if n == 0 && raw.starts_with(&[0xEF, 0xBB, 0xBF]) {
-            raw = &raw[3..];
-        }
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let skip = |reason: String| SkippedLine {
+/// One line's outcome: an issue, a skip, or nothing (blank).
+enum Line {
+    Issue(Box<Issue>),
+    Skip(SkippedLine),
+    Blank,
+}
+
+fn parse_line(n: usize, raw: &[u8]) -> Line {
+    let line_no = n + 1;
+    let mut raw = raw;
+    if n == 0 && raw.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        raw = &raw[3..];
+    }
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Line::Blank;
+    }
+    let skip = |reason: String| {
+        Line::Skip(SkippedLine {
             line: line_no,
             reason,
-        };
-        let issue: Issue = match serde_json::from_slice(raw) {
-            Ok(issue) => issue,
-            Err(e) => {
-                let reason = if std::str::from_utf8(raw).is_err() {
-                    "not valid UTF-8".to_string()
-                } else {
-                    format!("invalid issue JSON: {e}")
-                };
-                out.skipped.push(skip(reason));
-                continue;
+        })
+    };
+    match serde_json::from_slice::<Issue>(raw) {
+        Ok(issue) if issue.id.trim().is_empty() => skip("empty id".to_string()),
+        Ok(issue) => Line::Issue(Box::new(issue)),
+        Err(e) => {
+            if std::str::from_utf8(raw).is_err() {
+                skip("not valid UTF-8".to_string())
+            } else {
+                skip(format!("invalid issue JSON: {e}"))
             }
-        };
-        if issue.id.trim().is_empty() {
-            out.skipped.push(skip("empty id".to_string()));
-            continue;
         }
-        match seen.get(&issue.id) {
-            Some(&at) => out.issues[at] = issue,
-            None => {
-                seen.insert(issue.id.clone(), out.issues.len());
-                out.issues.push(issue);
-            }
+    }
+}
+
+/// Files with more lines than this are parsed on several threads.
+const PARALLEL_LINES: usize = 2000;
+
+/// Parses JSONL bytes. Blank lines are ignored; a line that is not UTF-8, not JSON, not an
+/// object, or lacks a non-empty `id` is skipped and reported; every other line loads. Large
+/// files are parsed on up to four threads; the result does not depend on it.
+pub fn parse_issues(bytes: &[u8]) -> LoadedIssues {
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(4);
+    let parsed: Vec<Line> = if lines.len() > PARALLEL_LINES && threads > 1 {
+        let chunk = lines.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = lines
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .enumerate()
+                            .map(|(k, raw)| parse_line(c * chunk + k, raw))
+                            .collect::<Vec<Line>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .enumerate()
+                .flat_map(|(c, h)| {
+                    h.join().unwrap_or_else(|_| {
+                        // A panicking parser thread: redo its part here.
+                        let from = c * chunk;
+                        let to = (from + chunk).min(lines.len());
+                        (from..to).map(|k| parse_line(k, lines[k])).collect()
+                    })
+                })
+                .collect()
+        })
+    } else {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(k, raw)| parse_line(k, raw))
+            .collect()
+    };
+    let mut out = LoadedIssues::default();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for line in parsed {
+        match line {
+            Line::Blank => {}
+            Line::Skip(s) => out.skipped.push(s),
+            Line::Issue(issue) => match seen.get(&issue.id) {
+                Some(&at) => out.issues[at] = *issue,
+                None => {
+                    seen.insert(issue.id.clone(), out.issues.len());
+                    out.issues.push(*issue);
+                }
+            },
         }
     }
     out

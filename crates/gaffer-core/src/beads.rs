@@ -6,7 +6,10 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// One beads issue. Optional fields are omitted when empty, as `br` writes them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+///
+/// Deserialization is hand-written (see [`de`]) rather than derived with `#[serde(flatten)]`,
+/// which buffers every record and made reading a large `issues.jsonl` several times slower.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct Issue {
     /// `<prefix>-<hash>`, or `<parent>.<n>` for children.
     pub id: String,
@@ -125,6 +128,133 @@ pub struct Issue {
     /// Every other field (`compaction_level`, `original_size`, bd extensions, …), preserved.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
+}
+
+mod de {
+    //! The hand-written `Deserialize` of [`Issue`](super::Issue): the same rules as the derive
+    //! (defaults, `null` lists read as empty, unknown fields kept in `extra`) without buffering.
+
+    use super::*;
+    use serde::de::{self, Deserializer, MapAccess, Visitor};
+    use std::borrow::Cow;
+    use std::fmt;
+
+    struct Key<'a>(Cow<'a, str>);
+
+    impl<'de> Deserialize<'de> for Key<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Key<'de>;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a field name")
+                }
+                fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Borrowed(v)))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v.to_string())))
+                }
+                fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v)))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    struct Ts(Option<Timestamp>);
+
+    impl<'de> Deserialize<'de> for Ts {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            time::rfc3339_opt::deserialize(d).map(Ts)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Issue {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_map(IssueVisitor)
+        }
+    }
+
+    struct IssueVisitor;
+
+    impl<'de> Visitor<'de> for IssueVisitor {
+        type Value = Issue;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a beads issue object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Issue, A::Error> {
+            let mut issue = Issue {
+                status: default_status(),
+                priority: default_priority(),
+                issue_type: default_type(),
+                ..Issue::default()
+            };
+            let (mut has_id, mut has_title) = (false, false);
+            while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                match key.as_ref() {
+                    "id" => {
+                        issue.id = map.next_value()?;
+                        has_id = true;
+                    }
+                    "title" => {
+                        issue.title = map.next_value()?;
+                        has_title = true;
+                    }
+                    "description" => issue.description = map.next_value()?,
+                    "design" => issue.design = map.next_value()?,
+                    "acceptance_criteria" => issue.acceptance_criteria = map.next_value()?,
+                    "prerequisites" => issue.prerequisites = map.next_value()?,
+                    "notes" => issue.notes = map.next_value()?,
+                    "status" => issue.status = map.next_value()?,
+                    "priority" => issue.priority = map.next_value()?,
+                    "issue_type" => issue.issue_type = map.next_value()?,
+                    "assignee" => issue.assignee = map.next_value()?,
+                    "owner" => issue.owner = map.next_value()?,
+                    "created_by" => issue.created_by = map.next_value()?,
+                    "estimated_minutes" => issue.estimated_minutes = map.next_value()?,
+                    "created_at" => issue.created_at = map.next_value::<Ts>()?.0,
+                    "updated_at" => issue.updated_at = map.next_value::<Ts>()?.0,
+                    "closed_at" => issue.closed_at = map.next_value::<Ts>()?.0,
+                    "close_reason" => issue.close_reason = map.next_value()?,
+                    "due_at" => issue.due_at = map.next_value::<Ts>()?.0,
+                    "defer_until" => issue.defer_until = map.next_value::<Ts>()?.0,
+                    "external_ref" => issue.external_ref = map.next_value()?,
+                    "source_repo" => issue.source_repo = map.next_value()?,
+                    "ephemeral" => issue.ephemeral = map.next_value()?,
+                    "pinned" => issue.pinned = map.next_value()?,
+                    "is_template" => issue.is_template = map.next_value()?,
+                    "labels" => {
+                        issue.labels = map.next_value::<Option<Vec<String>>>()?.unwrap_or_default()
+                    }
+                    "dependencies" => {
+                        issue.dependencies = map
+                            .next_value::<Option<Vec<Dependency>>>()?
+                            .unwrap_or_default()
+                    }
+                    "comments" => {
+                        issue.comments = map
+                            .next_value::<Option<Vec<Comment>>>()?
+                            .unwrap_or_default()
+                    }
+                    _ => {
+                        let value: Value = map.next_value()?;
+                        issue.extra.insert(key.into_owned(), value);
+                    }
+                }
+            }
+            if !has_id {
+                return Err(de::Error::missing_field("id"));
+            }
+            if !has_title {
+                return Err(de::Error::missing_field("title"));
+            }
+            Ok(issue)
+        }
+    }
 }
 
 fn default_status() -> String {

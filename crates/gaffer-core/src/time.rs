@@ -97,15 +97,39 @@ pub mod rfc3339_opt {
         }
     }
 
-    /// Reads a string or `null`.
+    /// Reads a string or `null` (without copying the string when the input allows).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
-        let raw = Option::<String>::deserialize(d)?;
-        match raw {
-            None => Ok(None),
-            Some(raw) if raw.is_empty() => Ok(None),
-            Some(raw) => parse_rfc3339(&raw)
+        d.deserialize_option(OptVisitor)
+    }
+
+    struct OptVisitor;
+
+    impl<'de> serde::de::Visitor<'de> for OptVisitor {
+        type Value = Option<Timestamp>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an RFC 3339 timestamp or null")
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+
+        fn visit_str<E: serde::de::Error>(self, raw: &str) -> Result<Self::Value, E> {
+            if raw.is_empty() {
+                return Ok(None);
+            }
+            parse_rfc3339(raw)
                 .map(Some)
-                .map_err(|e| serde::de::Error::custom(format!("bad timestamp {raw:?}: {e}"))),
+                .map_err(|e| E::custom(format!("bad timestamp {raw:?}: {e}")))
         }
     }
 }
