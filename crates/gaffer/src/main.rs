@@ -64,6 +64,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Refuse { bead, reason } => commands::report::refuse(&cli.global, &bead, &reason),
         Command::Triage(args) => commands::triage::run(&cli.global, args),
         Command::Mail(args) => commands::mail::run(&cli.global, args),
+        Command::Explain(args) => commands::explain::run(&cli.global, &args),
         other => Err(ExitError::not_implemented(other.name()).into()),
     }
 }

@@ -5,3 +5,4 @@ pub mod quality;
 pub mod report;
 pub mod triage;
 pub mod mail;
+pub mod explain;
