@@ -1,0 +1,228 @@
+use super::*;
+use crate::time::parse_rfc3339;
+
+fn at() -> Timestamp {
+    parse_rfc3339("2026-11-29T10:00:00Z").unwrap()
+}
+
+fn detect(kind: &str, screen: &str, cmd: &str) -> Verdict {
+    Detector::builtin().detect(&ScreenInput {
+        agent_type: kind,
+        screen,
+        current_command: cmd,
+        observed_at: at(),
+    })
+}
+
+#[test]
+fn builtin_rules_all_compile() {
+    for (kind, text) in BUILTIN_RULES {
+        let k = compile(&format!("{kind}.toml"), text).unwrap();
+        assert_eq!(k.kind, kind);
+        assert!(!k.rules.is_empty());
+    }
+    assert_eq!(Detector::builtin().kinds.len(), 4);
+}
+
+#[test]
+fn claude_idle_and_busy() {
+    let idle = "● Done.\n\n✻ Cooked for 2m 10s\n\n────────\n❯ \n────────\n  ⏵⏵ bypass permissions on (shift+tab to cycle)";
+    let v = detect("cc", idle, "claude");
+    assert_eq!(v.status, AgentStatus::Waiting, "{v:?}");
+    let busy = "● Read(x)\n\n✻ Scurrying… (12s · ↓ 1.2k tokens · esc to interrupt)\n\n────────\n❯ \n────────\n  ⏵⏵ bypass permissions on (shift+tab to cycle)      Context left until auto-compact: 12%";
+    let v = detect("cc", busy, "claude");
+    assert_eq!(v.status, AgentStatus::Generating, "{v:?}");
+    assert_eq!(v.context_usage, Some(88.0));
+    assert_eq!(v.rule, "cc.busy.spinner");
+}
+
+#[test]
+fn malformed_override_names_file_line_key() {
+    let bad = "kind = \"cc\"\n[[rule]]\nid = \"x\"\nstatus = \"WAITING\"\npriority = 1\nregion = \"bottom\"\npatterns = ['(unclosed']\nconfidence = 0.5\nreason = \"r\"\n";
+    let err = Detector::with_overrides(&[("cc".into(), bad.into())]).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("cc.toml:7: key `rule[0].patterns`"),
+        "{msg}"
+    );
+    let err = Detector::with_overrides(&[("cc".into(), "kind = \"cc\"\nbogus = 1\n".into())])
+        .unwrap_err();
+    assert!(err.to_string().contains("cc.toml:2"), "{err}");
+    let err = Detector::with_overrides(&[(
+        "cc".into(),
+        "kind = \"cc\"\n[[rule]]\nid = \"x\"\nstatus = \"SLEEPY\"\npriority = 1\nregion = \"bottom\"\npatterns = ['a']\nconfidence = 0.5\nreason = \"r\"\n".into(),
+    )])
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("cc.toml:4: key `rule[0].status`"),
+        "{err}"
+    );
+    assert!(matches!(
+        Detector::with_overrides(&[("vim".into(), "kind='vim'".into())]),
+        Err(RulesError::UnknownKind(_))
+    ));
+}
+
+#[test]
+fn override_replaces_one_kind() {
+    let text = "kind = \"cc\"\n[[rule]]\nid = \"my.busy\"\nstatus = \"GENERATING\"\npriority = 1\nregion = \"screen\"\npatterns = ['HELLO']\nconfidence = 0.5\nreason = \"custom\"\n";
+    let d = Detector::with_overrides(&[("cc".into(), text.into())]).unwrap();
+    let input = ScreenInput {
+        agent_type: "cc",
+        screen: "x\nHELLO\ny",
+        current_command: "",
+        observed_at: at(),
+    };
+    assert_eq!(d.detect(&input).rule, "my.busy");
+    // other kinds keep the builtin rules
+    assert_eq!(d.kind_rules("cod").unwrap().kind, "cod");
+    assert!(d.kind_rules("cod").unwrap().rules.len() > 3);
+}
+
+#[test]
+fn rate_limit_resets() {
+    let t = at();
+    let r = parse_rate_limit_reset("try again in 2 hours 13 minutes.", t).unwrap();
+    assert_eq!(r, t + chrono::Duration::minutes(133));
+    let r = parse_rate_limit_reset("Your quota will reset after 2h13m.]", t).unwrap();
+    assert_eq!(r, t + chrono::Duration::minutes(133));
+    let r = parse_rate_limit_reset("You've hit your limit · resets 4:30pm (UTC)", t).unwrap();
+    assert_eq!(crate::time::format_rfc3339(&r), "2026-11-29T16:30:00Z");
+    // earlier clock time: tomorrow
+    let r = parse_rate_limit_reset("resets 9am", t).unwrap();
+    assert_eq!(crate::time::format_rfc3339(&r), "2026-11-30T09:00:00Z");
+    // named zone we cannot convert: no guess
+    assert_eq!(
+        parse_rate_limit_reset("resets 3pm (Europe/Berlin)", t),
+        None
+    );
+    assert_eq!(parse_rate_limit_reset("nothing here", t), None);
+}
+
+#[test]
+fn shells_are_recognised() {
+    for s in ["bash", "-zsh", "/bin/sh", "fish", "dash"] {
+        assert!(is_shell_command(s), "{s}");
+    }
+    for s in ["claude", "node", "codex", "", "bashtop"] {
+        assert!(!is_shell_command(s), "{s}");
+    }
+}
+
+#[test]
+fn fingerprint_ignores_spinner_and_counters() {
+    let a = "✻ Scurrying… (3s · ↓ 1.2k tokens · esc to interrupt)";
+    let b = "✶ Scurrying… (4s · ↓ 1.6k tokens · esc to interrupt)";
+    assert_eq!(activity_fingerprint(a), activity_fingerprint(b));
+    assert_ne!(
+        activity_fingerprint(a),
+        activity_fingerprint("● Read(src/lib.rs)\n✶ Scurrying… (4s)")
+    );
+}
+
+mod tracker_tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn v(status: AgentStatus, secs: i64, conf: f64) -> Verdict {
+        Verdict {
+            status,
+            reason: String::new(),
+            rule: String::new(),
+            evidence: vec![],
+            confidence: conf,
+            context_usage: None,
+            rate_limit_reset: None,
+            observed_at: at() + chrono::Duration::seconds(secs),
+        }
+    }
+
+    fn tracker() -> AgentTracker {
+        AgentTracker::new(TrackerConfig {
+            stall_threshold: Duration::from_secs(30),
+            confirm_observations: 2,
+        })
+    }
+
+    #[test]
+    fn first_verdict_adopted_and_flicker_filtered() {
+        let mut t = tracker();
+        let o = t.observe(v(AgentStatus::Generating, 0, 0.95), true);
+        assert_eq!(o.status, AgentStatus::Generating);
+        assert!(o.changed);
+        // one WAITING frame between spinner redraws is not adopted
+        let o = t.observe(v(AgentStatus::Waiting, 1, 0.9), true);
+        assert_eq!(o.status, AgentStatus::Generating);
+        assert_eq!(o.pending, Some(AgentStatus::Waiting));
+        let o = t.observe(v(AgentStatus::Generating, 2, 0.95), true);
+        assert_eq!(o.status, AgentStatus::Generating);
+        assert_eq!(o.pending, None);
+        // two in a row are
+        t.observe(v(AgentStatus::Waiting, 3, 0.9), true);
+        let o = t.observe(v(AgentStatus::Waiting, 4, 0.9), false);
+        assert_eq!(o.status, AgentStatus::Waiting);
+        assert_eq!(o.previous, Some(AgentStatus::Generating));
+        assert_eq!(
+            crate::time::format_rfc3339(&o.since),
+            "2026-11-29T10:00:04Z"
+        );
+    }
+
+    #[test]
+    fn urgent_states_are_immediate() {
+        for s in [
+            AgentStatus::Error,
+            AgentStatus::Exited,
+            AgentStatus::Blocked,
+            AgentStatus::RateLimited,
+        ] {
+            let mut t = tracker();
+            t.observe(v(AgentStatus::Waiting, 0, 0.9), true);
+            let o = t.observe(v(s, 1, 0.9), true);
+            assert_eq!(o.status, s);
+        }
+        // a strong busy verdict is immediate too; a weak one waits
+        let mut t = tracker();
+        t.observe(v(AgentStatus::Waiting, 0, 0.9), true);
+        assert_eq!(
+            t.observe(v(AgentStatus::Generating, 1, 0.6), true).status,
+            AgentStatus::Waiting
+        );
+        assert_eq!(
+            t.observe(v(AgentStatus::Generating, 2, 0.95), true).status,
+            AgentStatus::Generating
+        );
+    }
+
+    #[test]
+    fn stalls_and_recovers_and_activity_is_not_now() {
+        let mut t = tracker();
+        let o = t.observe(v(AgentStatus::Generating, 0, 0.95), true);
+        assert_eq!(o.last_activity, at());
+        let o = t.observe(v(AgentStatus::Generating, 10, 0.95), false);
+        assert_eq!(
+            o.last_activity,
+            at(),
+            "no change: activity stays at the last change"
+        );
+        assert_eq!(o.idle_for, Duration::from_secs(10));
+        let o = t.observe(v(AgentStatus::Generating, 31, 0.95), false);
+        assert_eq!(o.status, AgentStatus::Stalled);
+        let o = t.observe(v(AgentStatus::Thinking, 40, 0.95), false);
+        assert_eq!(o.status, AgentStatus::Stalled);
+        let o = t.observe(v(AgentStatus::Thinking, 41, 0.95), true);
+        assert_eq!(o.status, AgentStatus::Thinking);
+        assert_eq!(o.idle_for, Duration::ZERO);
+        // waiting never stalls
+        let mut t = tracker();
+        t.observe(v(AgentStatus::Waiting, 0, 0.9), true);
+        assert_eq!(
+            t.observe(v(AgentStatus::Waiting, 100, 0.9), false).status,
+            AgentStatus::Waiting
+        );
+        let json =
+            serde_json::to_value(t.observe(v(AgentStatus::Waiting, 101, 0.9), false)).unwrap();
+        assert_eq!(json["idle_for"], 101.0);
+        assert_eq!(json["status"], "WAITING");
+    }
+}
