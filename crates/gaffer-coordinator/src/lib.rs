@@ -1,1 +1,3 @@
-//! placeholder
+//! gaffer-coordinator: the runtime library (SessionCoordinator, loops, event bus, ledger).
+
+pub mod monitor;

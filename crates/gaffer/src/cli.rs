@@ -40,7 +40,10 @@ pub enum Command {
     /// Run the coordinator: observe panes, assign work, catch conflicts, send digests.
     Run,
     /// Show every agent's state, context usage and task.
-    Status,
+    Status {
+        #[command(flatten)]
+        tmux: TmuxArgs,
+    },
     /// Explain how an agent's state was detected: the rules, the evidence lines.
     Explain {
         /// Pane id (%3), pane title, or session:window.pane.
@@ -62,7 +65,7 @@ pub enum Command {
     /// Rank the project's beads: bv's triage, computed natively when bv is absent.
     Triage,
     /// Deliver a prompt to agent panes, verifying that the agent picked it up.
-    Send,
+    Send(SendArgs),
     /// Start a tmux session with titled agent panes.
     Spawn,
     /// Stream coordinator events as they happen.
@@ -80,6 +83,40 @@ pub enum Command {
     },
     /// Agent Mail: inbox, messages and reservations.
     Mail,
+}
+
+/// Which tmux server and session to observe (default: config `[tmux]`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TmuxArgs {
+    /// Session to observe (default: `[tmux] session`, else the project directory's name).
+    #[arg(long, value_name = "S")]
+    pub session: Option<String>,
+    /// tmux socket name (`tmux -L NAME`).
+    #[arg(long, value_name = "NAME")]
+    pub socket: Option<String>,
+    /// tmux socket path (`tmux -S PATH`); wins over --socket.
+    #[arg(long, value_name = "PATH")]
+    pub socket_path: Option<PathBuf>,
+}
+
+/// `gaffer send <pane|--type T|--all> TEXT`.
+#[derive(Debug, Args, Clone)]
+pub struct SendArgs {
+    /// `PANE TEXT`, or just `TEXT` with --type or --all. PANE is a pane id (%3) or title.
+    /// TEXT `-` reads the prompt from stdin.
+    #[arg(value_name = "PANE|TEXT", num_args = 1..=2, required = true)]
+    pub args: Vec<String>,
+    /// Send to every agent pane of this type (cc, cod, gmi, or an alias).
+    #[arg(long = "type", value_name = "TYPE", conflicts_with = "all")]
+    pub agent_type: Option<String>,
+    /// Send to every agent pane.
+    #[arg(long)]
+    pub all: bool,
+    /// How long to wait for the agent to leave WAITING after Enter.
+    #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = humantime::parse_duration)]
+    pub deadline: std::time::Duration,
+    #[command(flatten)]
+    pub tmux: TmuxArgs,
 }
 
 /// `gaffer config` actions.
@@ -108,7 +145,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Run => "run",
-            Command::Status => "status",
+            Command::Status { .. } => "status",
             Command::Explain { .. } => "explain",
             Command::Assign => "assign",
             Command::Suggest { .. } => "suggest",
@@ -116,7 +153,7 @@ impl Command {
             Command::Digest => "digest",
             Command::Quality => "quality",
             Command::Triage => "triage",
-            Command::Send => "send",
+            Command::Send(_) => "send",
             Command::Spawn => "spawn",
             Command::Watch => "watch",
             Command::Dashboard => "dashboard",
