@@ -300,3 +300,259 @@ impl AgentMonitor {
         lock(&self.inner).last.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use gaffer_core::panes::{
+        DeliveryOptions, DeliveryReport, ObservedPane, PaneSnapshot, ProbeResult,
+    };
+    use std::collections::VecDeque;
+
+    /// A scripted port: each `observe` returns the next snapshot.
+    struct Scripted {
+        snaps: Mutex<VecDeque<Result<PaneSnapshot, PanesError>>>,
+    }
+
+    impl Panes for Scripted {
+        fn list_panes(&self) -> Result<Vec<PaneInfo>, PanesError> {
+            Ok(Vec::new())
+        }
+        fn capture(&self, _: &[String]) -> Result<Vec<(String, String)>, PanesError> {
+            Ok(Vec::new())
+        }
+        fn observe(&self) -> Result<PaneSnapshot, PanesError> {
+            lock(&self.snaps)
+                .pop_front()
+                .unwrap_or_else(|| Err(PanesError::Unavailable("script ended".into())))
+        }
+        fn wait_for_activity(&self, _: Duration) -> bool {
+            true
+        }
+        fn deliver(
+            &self,
+            _: &str,
+            _: &str,
+            _: &DeliveryOptions,
+            _: &mut dyn FnMut() -> ProbeResult,
+        ) -> Result<DeliveryReport, PanesError> {
+            Err(PanesError::Failed("not scripted".into()))
+        }
+    }
+
+    fn fixture(kind: &str, name: &str) -> String {
+        let path = format!(
+            "{}/../gaffer-core/tests/screens/{kind}/{name}.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        match text.split_once("\n---\n") {
+            Some((_, screen)) => screen.to_string(),
+            None => text,
+        }
+    }
+
+    fn t(secs: i64) -> Timestamp {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0).single().unwrap()
+    }
+
+    fn pane(
+        id: &str,
+        title: &str,
+        cmd: &str,
+        screen: &str,
+        changed: bool,
+        last: i64,
+    ) -> ObservedPane {
+        let info = PaneInfo {
+            pane_id: id.into(),
+            title: title.into(),
+            current_command: cmd.into(),
+            session: "s".into(),
+            ..PaneInfo::default()
+        }
+        .with_identity(gaffer_core::pane::identify_pane(title, cmd));
+        ObservedPane {
+            info,
+            screen: screen.into(),
+            content_changed: changed,
+            captured: changed,
+            last_change: t(last),
+        }
+    }
+
+    fn snap(
+        at: i64,
+        panes: Vec<ObservedPane>,
+        vanished: &[&str],
+    ) -> Result<PaneSnapshot, PanesError> {
+        Ok(PaneSnapshot {
+            observed_at: t(at),
+            mode: ObserveMode::Polling,
+            panes,
+            vanished: vanished.iter().map(|s| s.to_string()).collect(),
+            problems: Vec::new(),
+        })
+    }
+
+    fn monitor(snaps: Vec<Result<PaneSnapshot, PanesError>>, stall: u64) -> AgentMonitor {
+        AgentMonitor::new(
+            Arc::new(Scripted {
+                snaps: Mutex::new(snaps.into()),
+            }),
+            Detector::builtin(),
+            MonitorConfig {
+                stall_threshold: Duration::from_secs(stall),
+                confirm_observations: 2,
+            },
+        )
+    }
+
+    #[test]
+    fn statuses_health_and_user_panes() {
+        let idle = fixture("cc", "idle_with_context");
+        let err = fixture("cod", "error_stream");
+        let m = monitor(
+            vec![snap(
+                100,
+                vec![
+                    pane("%1", "s__cc_1", "claude", &idle, true, 40),
+                    pane("%2", "s__cod_1", "codex", &err, true, 90),
+                    pane("%3", "host", "bash", "$ ls", true, 90),
+                ],
+                &[],
+            )],
+            120,
+        );
+        let all = m.get_all_agent_statuses().unwrap();
+        assert_eq!(all.len(), 2, "user panes are not agents");
+        let cc = &all["%1"];
+        assert_eq!(cc.status, AgentStatus::Waiting);
+        assert!(cc.healthy);
+        assert_eq!(cc.last_activity, t(40));
+        let cod = &all["%2"];
+        assert_eq!(cod.status, AgentStatus::Error);
+        assert!(!cod.healthy);
+        let last = m.last().unwrap();
+        let cc = last.agents.iter().find(|a| a.pane.pane_id == "%1").unwrap();
+        assert_eq!(cc.idle_seconds, 60.0);
+        let cod = last.agents.iter().find(|a| a.pane.pane_id == "%2").unwrap();
+        assert_eq!(cod.health.issues, vec!["agent in error state".to_string()]);
+    }
+
+    #[test]
+    fn health_thresholds() {
+        let base = AgentStatusResult {
+            status: AgentStatus::Generating,
+            context_usage: 85.0,
+            last_activity: t(0),
+            velocity: 0.0,
+            healthy: true,
+            error_message: String::new(),
+        };
+        assert!(
+            health_of("%1", "cc", &base, t(1)).issues.is_empty(),
+            "85 is not above 85"
+        );
+        let high = AgentStatusResult {
+            context_usage: 85.5,
+            ..base.clone()
+        };
+        assert_eq!(
+            health_of("%1", "cc", &high, t(1)).issues,
+            vec!["context usage high (>85%)".to_string()]
+        );
+        let stalled = AgentStatusResult {
+            status: AgentStatus::Stalled,
+            ..base.clone()
+        };
+        let h = health_of("%1", "cc", &stalled, t(1));
+        assert!(h.healthy);
+        assert_eq!(h.issues, vec!["agent appears stalled".to_string()]);
+        let gone = unobserved("pane %9 not found".into());
+        let h = health_of("%9", "cc", &gone, t(1));
+        assert!(!h.healthy);
+        assert_eq!(h.issues, vec!["pane %9 not found".to_string()]);
+    }
+
+    #[test]
+    fn busy_without_progress_becomes_stalled() {
+        let busy = fixture("cc", "busy_spinner");
+        let m = monitor(
+            vec![
+                snap(
+                    0,
+                    vec![pane("%1", "s__cc_1", "claude", &busy, true, 0)],
+                    &[],
+                ),
+                snap(
+                    5,
+                    vec![pane("%1", "s__cc_1", "claude", &busy, false, 0)],
+                    &[],
+                ),
+                snap(
+                    40,
+                    vec![pane("%1", "s__cc_1", "claude", &busy, false, 0)],
+                    &[],
+                ),
+            ],
+            30,
+        );
+        assert!(m.refresh().unwrap().agents[0].observation.status.is_busy());
+        assert!(m.refresh().unwrap().agents[0].observation.status.is_busy());
+        let r = m.refresh().unwrap();
+        assert_eq!(r.agents[0].observation.status, AgentStatus::Stalled);
+        assert_eq!(
+            r.agents[0].health.issues,
+            vec!["agent appears stalled".to_string()]
+        );
+    }
+
+    #[test]
+    fn missing_pane_and_port_errors_are_unhealthy_not_fatal() {
+        let idle = fixture("gmi", "idle_after_turn");
+        let m = monitor(
+            vec![
+                snap(0, vec![pane("%1", "s__gmi_1", "node", &idle, true, 0)], &[]),
+                snap(1, vec![], &["%1"]),
+                Err(PanesError::Unavailable("no server running".into())),
+            ],
+            30,
+        );
+        assert_eq!(m.get_agent_status("%1", "gmi").status, AgentStatus::Waiting);
+        let gone = m.get_agent_status("%1", "gmi");
+        assert!(!gone.healthy);
+        assert!(gone.error_message.contains("not found"));
+        let h = m.check_agent_health("%1", "gmi");
+        assert!(!h.healthy);
+        assert!(h.issues[0].contains("no server running"), "{:?}", h.issues);
+    }
+
+    #[test]
+    fn velocity_counts_characters_per_second() {
+        let m = monitor(
+            vec![
+                snap(
+                    0,
+                    vec![pane("%1", "s__cc_1", "claude", "abc", true, 0)],
+                    &[],
+                ),
+                snap(
+                    2,
+                    vec![pane("%1", "s__cc_1", "claude", "abcdefg", true, 2)],
+                    &[],
+                ),
+                snap(
+                    3,
+                    vec![pane("%1", "s__cc_1", "claude", "abcdefg", false, 2)],
+                    &[],
+                ),
+            ],
+            30,
+        );
+        assert_eq!(m.refresh().unwrap().agents[0].velocity, 0.0);
+        assert_eq!(m.refresh().unwrap().agents[0].velocity, 2.0);
+        assert_eq!(m.refresh().unwrap().agents[0].velocity, 0.0);
+    }
+}

@@ -9,7 +9,6 @@
 
 use gaffer_core::panes::Panes;
 use gaffer_tmux::cmd::{Socket, Tmux, unique_token};
-use gaffer_tmux::control::ControlEvent;
 use gaffer_tmux::{TmuxOptions, TmuxPanes};
 use std::time::{Duration, Instant};
 
@@ -249,7 +248,7 @@ fn cycle_bench(n: usize, cycles: usize) -> Result<(), String> {
 }
 
 /// Latency: panes print `tick <n> <ns>` every 0.5 s (a change of state with its own
-/// timestamp); an event-driven loop observes on each control-mode output event and records
+/// timestamp); an event-driven loop (`wait_for_activity`, then `observe`) records
 /// the time from the print to the observation that shows it.
 fn latency_bench(n: usize, samples: usize) -> Result<(), String> {
     let (server, _pid) = setup(n)?;
@@ -258,21 +257,17 @@ fn latency_bench(n: usize, samples: usize) -> Result<(), String> {
         Some("b".into()),
     ));
     let _ = panes.observe();
-    let Some(client) = panes.control_client() else {
+    if panes.control_client().is_none() {
         return Err("control mode unavailable".into());
-    };
-    let events = client.subscribe();
+    }
     let mut seen: std::collections::HashMap<String, u64> = Default::default();
     let mut lat: Vec<Duration> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while lat.len() < samples && Instant::now() < deadline {
-        match events.recv_timeout(Duration::from_secs(2)) {
-            Ok(ControlEvent::Output { .. }) => {}
-            Ok(_) => continue,
-            Err(_) => continue,
+        // The coordinator's event-driven loop: wake on output, observe.
+        if !panes.wait_for_activity(Duration::from_secs(2)) {
+            continue;
         }
-        // Coalesce a burst of events into one observation.
-        while events.try_recv().is_ok() {}
         let Ok(snap) = panes.observe() else { continue };
         let now = chrono::Utc::now();
         for p in snap.panes.iter().filter(|p| p.captured) {
