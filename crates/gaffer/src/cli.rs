@@ -45,10 +45,7 @@ pub enum Command {
         tmux: TmuxArgs,
     },
     /// Explain how an agent's state was detected: the rules, the evidence lines.
-    Explain {
-        /// Pane id (%3), pane title, or session:window.pane.
-        pane: Option<String>,
-    },
+    Explain(ExplainArgs),
     /// Assign ready work to idle agents now.
     Assign,
     /// Suggest the best task for an agent without assigning it.
@@ -119,6 +116,24 @@ pub struct SendArgs {
     pub tmux: TmuxArgs,
 }
 
+/// `gaffer explain` arguments.
+#[derive(Debug, Args, Clone)]
+pub struct ExplainArgs {
+    /// Pane id (%3), pane title, or session:window.pane (a live capture).
+    pub pane: Option<String>,
+    /// Agent kind of the screen: cc, cod, gmi or shell (needed with --file).
+    #[arg(long, value_name = "KIND")]
+    pub agent: Option<String>,
+    /// Explain a capture file instead of a live pane (`-` reads stdin).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// The pane's foreground command to assume, e.g. claude or bash (EXITED needs a shell).
+    #[arg(long, value_name = "CMD")]
+    pub command: Option<String>,
+    #[command(flatten)]
+    pub tmux: TmuxArgs,
+}
+
 /// `gaffer config` actions.
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
@@ -146,7 +161,7 @@ impl Command {
         match self {
             Command::Run => "run",
             Command::Status { .. } => "status",
-            Command::Explain { .. } => "explain",
+            Command::Explain(_) => "explain",
             Command::Assign => "assign",
             Command::Suggest { .. } => "suggest",
             Command::Conflicts => "conflicts",

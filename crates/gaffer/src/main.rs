@@ -58,6 +58,7 @@ fn init_tracing() {
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Config { action } => commands::config::run(&cli.global, action),
+        Command::Explain(args) => commands::explain::run(&cli.global, &args),
         Command::Status { tmux } => commands::status::run(&cli.global, &tmux),
         Command::Send(args) => commands::send::run(&cli.global, &args),
         other => Err(ExitError::not_implemented(other.name()).into()),

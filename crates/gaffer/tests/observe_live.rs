@@ -450,3 +450,62 @@ fn killed_pane_is_reported_and_monitor_keeps_running() {
     let all = m.get_all_agent_statuses().expect("all statuses");
     assert_eq!(all.len(), 1);
 }
+
+#[test]
+fn explain_live_pane() {
+    let dir = project();
+    let s = Server::new("explain");
+    let log = dir.path().join("p.jsonl");
+    let pane = s.agent(
+        "ex",
+        "ex__cod_1",
+        &sim_cmd("cod", "--start-state blocked", &log),
+    );
+    let args = [
+        "explain",
+        &pane,
+        "--socket",
+        &s.name,
+        "--session",
+        "ex",
+        "--json",
+    ];
+    let mut v = serde_json::Value::Null;
+    let ok = wait_until(Duration::from_secs(10), || {
+        let out = gaffer(dir.path(), &args);
+        v = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["status"] == "BLOCKED"
+    });
+    assert!(ok, "{v:#}");
+    for key in [
+        "reason",
+        "rule",
+        "evidence",
+        "confidence",
+        "context_usage",
+        "trace",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing");
+    }
+    assert_eq!(v["kind"], "cod");
+    // By title, readable.
+    let out = gaffer(
+        dir.path(),
+        &[
+            "explain",
+            "ex__cod_1",
+            "--socket",
+            &s.name,
+            "--session",
+            "ex",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(exit::SUCCESS));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BLOCKED"));
+    // Unknown pane.
+    let out = gaffer(
+        dir.path(),
+        &["explain", "%999", "--socket", &s.name, "--session", "ex"],
+    );
+    assert_eq!(out.status.code(), Some(exit::NOT_FOUND));
+}

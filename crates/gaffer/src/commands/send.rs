@@ -1,7 +1,7 @@
 //! `gaffer send <pane|--type T|--all> TEXT [--json]`: verified prompt delivery.
 
 use crate::cli::{GlobalArgs, SendArgs};
-use crate::commands::status::{connect, detector, not_found, unavailable};
+use crate::commands::status::{connect, detector, find_pane, not_found, unavailable};
 use crate::error::ExitError;
 use gaffer_core::detect::ScreenInput;
 use gaffer_core::exit;
@@ -46,11 +46,7 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
         .list_panes()
         .map_err(|e| unavailable(format!("listing panes: {e}")))?;
     let targets: Vec<PaneInfo> = match (&pane_arg, &args.agent_type) {
-        (Some(p), _) => panes
-            .into_iter()
-            .filter(|i| &i.pane_id == p || &i.title == p)
-            .take(1)
-            .collect(),
+        (Some(p), _) => find_pane(&panes, p).into_iter().collect(),
         (None, Some(t)) => {
             let want = canonical_agent_type(t);
             panes
@@ -68,7 +64,7 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
         })
         .into());
     }
-    let det = detector();
+    let det = detector()?;
     let opts = DeliveryOptions {
         deadline: args.deadline,
         ..DeliveryOptions::default()

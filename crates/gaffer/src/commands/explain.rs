@@ -1,0 +1,239 @@
+//! `gaffer explain`: how a screen's state was detected — every rule, matched or not, and why.
+
+use crate::cli::{ExplainArgs, GlobalArgs};
+use crate::error::ExitError;
+use gaffer_core::detect::{Detector, Explanation, ScreenInput, canonical_kind};
+use gaffer_core::exit;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The agent kinds that have rule files.
+const KINDS: [&str; 4] = ["cc", "cod", "gmi", "shell"];
+
+/// The user's rules directory: `$XDG_CONFIG_HOME/gaffer/rules` or `~/.config/gaffer/rules`.
+pub fn user_rules_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x).join("gaffer").join("rules"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/gaffer/rules"))
+}
+
+/// The detector with the user's rule overrides (`<rules dir>/<kind>.toml`) applied.
+pub fn load_detector() -> Result<Detector, ExitError> {
+    let Some(dir) = user_rules_dir() else {
+        return Ok(Detector::builtin());
+    };
+    load_detector_from(&dir)
+}
+
+fn load_detector_from(dir: &Path) -> Result<Detector, ExitError> {
+    let mut overrides = Vec::new();
+    for kind in KINDS {
+        let path = dir.join(format!("{kind}.toml"));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => overrides.push((kind.to_string(), text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ExitError::config(format!(
+                    "cannot read rules file {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Detector::with_overrides(&overrides)
+        .map_err(|e| ExitError::config(format!("rules override in {}: {e}", dir.display())))
+}
+
+/// A fixture file's header (`key: value` lines, then `---`), if it has one; and the screen.
+fn split_header(text: &str) -> (Vec<(String, String)>, &str) {
+    if let Some(pos) = text.find("\n---\n") {
+        let head = &text[..pos];
+        let lines: Vec<&str> = head.lines().collect();
+        let looks_like_header = !lines.is_empty()
+            && lines.len() <= 12
+            && lines.iter().all(|l| {
+                l.split_once(':').is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                })
+            });
+        if looks_like_header {
+            let kv = lines
+                .iter()
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect();
+            return (kv, &text[pos + 5..]);
+        }
+    }
+    (Vec::new(), text)
+}
+
+fn read_capture(path: &Path) -> Result<String, ExitError> {
+    if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| ExitError::failure(format!("cannot read stdin: {e}")))?;
+        return Ok(s);
+    }
+    let bytes = std::fs::read(path).map_err(|e| {
+        let (code, kind) = if e.kind() == std::io::ErrorKind::NotFound {
+            (exit::NOT_FOUND, "not_found")
+        } else {
+            (exit::FAILURE, "failure")
+        };
+        ExitError {
+            code,
+            kind,
+            message: format!("cannot read {}: {e}", path.display()),
+        }
+    })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn usage(message: impl Into<String>) -> ExitError {
+    ExitError {
+        code: exit::USAGE,
+        kind: "usage",
+        message: message.into(),
+    }
+}
+
+/// Runs `gaffer explain`.
+pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
+    let Some(file) = &args.file else {
+        if let Some(pane) = &args.pane {
+            let detector = load_detector()?;
+            let explanation = crate::commands::status::explain_live(global, args, pane, &detector)?;
+            return print(global, &explanation);
+        }
+        return Err(usage("give a pane, or --agent KIND --file FILE").into());
+    };
+    let Some(agent) = &args.agent else {
+        return Err(usage("--file needs --agent (cc, cod, gmi or shell)").into());
+    };
+    let kind = canonical_kind(agent);
+    if kind == "shell" && !matches!(agent.trim(), "shell" | "user" | "") {
+        tracing::info!(agent = %agent, "unknown agent kind: using the shell rules");
+    }
+    let detector = load_detector()?;
+    let text = read_capture(file)?;
+    let (header, screen) = split_header(&text);
+    let command = args.command.clone().unwrap_or_else(|| {
+        header
+            .iter()
+            .find(|(k, _)| k == "command")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    });
+    let screen = screen.trim_end();
+    let input = ScreenInput {
+        agent_type: agent,
+        screen,
+        current_command: &command,
+        observed_at: gaffer_core::Timestamp::from(std::time::SystemTime::now()),
+    };
+    let explanation = detector.explain(&input);
+    print(global, &explanation)
+}
+
+/// Prints an explanation as JSON or as the readable account.
+fn print(global: &GlobalArgs, explanation: &Explanation) -> anyhow::Result<i32> {
+    let body = if global.json {
+        format!("{}\n", serde_json::to_string_pretty(explanation)?)
+    } else {
+        render_text(explanation)
+    };
+    // a closed pipe (`| head`) is not an error worth a panic
+    let mut out = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut out, body.as_bytes());
+    let _ = std::io::Write::flush(&mut out);
+    Ok(exit::SUCCESS)
+}
+
+/// The readable account: the verdict, then every rule in evaluation order.
+pub fn render_text(e: &Explanation) -> String {
+    use std::fmt::Write;
+    let v = &e.verdict;
+    let mut s = String::new();
+    let rule = if v.rule.is_empty() { "none" } else { &v.rule };
+    let _ = writeln!(
+        s,
+        "status:     {}  (rule {rule}, confidence {:.2})",
+        v.status, v.confidence
+    );
+    let _ = writeln!(s, "reason:     {}", v.reason);
+    if v.evidence.is_empty() {
+        let _ = writeln!(s, "evidence:   none");
+    } else {
+        let _ = writeln!(s, "evidence:");
+        for line in &v.evidence {
+            let _ = writeln!(s, "    {line}");
+        }
+    }
+    match (v.context_usage, &e.context_evidence) {
+        (Some(u), Some(from)) => {
+            let _ = writeln!(s, "context:    {u:.0}% used  (from {from:?})");
+        }
+        (Some(u), None) => {
+            let _ = writeln!(s, "context:    {u:.0}% used");
+        }
+        (None, _) => {
+            let _ = writeln!(s, "context:    not shown");
+        }
+    }
+    if let Some(r) = &v.rate_limit_reset {
+        let _ = writeln!(s, "resets at:  {}", gaffer_core::time::format_rfc3339(r));
+    }
+    let command = if e.current_command.is_empty() {
+        "unknown"
+    } else {
+        &e.current_command
+    };
+    let composer = e
+        .composer_line
+        .map(|l| format!("line {l}"))
+        .unwrap_or_else(|| "not found".into());
+    let _ = writeln!(
+        s,
+        "kind:       {}   command: {command}   composer: {composer}",
+        e.kind
+    );
+    let _ = writeln!(s, "\nrules, in evaluation order:");
+    for t in &e.trace {
+        let mark = if t.chosen {
+            "=>"
+        } else if t.matched {
+            "+ "
+        } else {
+            "  "
+        };
+        let _ = writeln!(
+            s,
+            "{mark} {:<28} {:<12} prio {:>3}  [{}]",
+            t.rule,
+            t.status.as_str(),
+            t.priority,
+            t.region
+        );
+        let _ = writeln!(s, "       {}", t.why);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_split_only_when_it_looks_like_one() {
+        let (h, body) = split_header("status: WAITING\ncommand: bash\n---\n$ ls\n");
+        assert_eq!(h.len(), 2);
+        assert_eq!(body, "$ ls\n");
+        let raw = "some output\n---\nmore output\n";
+        let (h, body) = split_header(raw);
+        assert!(h.is_empty());
+        assert_eq!(body, raw);
+    }
+}
