@@ -3,6 +3,7 @@
 
 pub mod bus;
 pub mod ledger;
+pub mod monitor;
 pub mod observe;
 pub mod session;
 

@@ -202,6 +202,12 @@ pub trait Panes: Send + Sync {
     /// content may have changed, and a per-pane activity clock.
     fn observe(&self) -> Result<PaneSnapshot, PanesError>;
 
+    /// Blocks until a pane in scope may have changed, or `timeout` passes; returns whether
+    /// something happened. With an event source (tmux control mode) this wakes on the first
+    /// output, so an event-driven loop observes a change within milliseconds; without one it
+    /// waits the whole timeout and returns true (poll now).
+    fn wait_for_activity(&self, timeout: Duration) -> bool;
+
     /// Verified delivery: paste `text` into the pane, press Enter after a settle, and call
     /// `probe` until it reports that the agent left WAITING or the deadline passes; retry
     /// as `opts` says, then report `PromptStalled`.

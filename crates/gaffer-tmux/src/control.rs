@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// One parsed line of control-mode output.
@@ -186,6 +186,8 @@ struct Shared {
     topology_changed: bool,
     /// Event subscribers.
     subscribers: Vec<Sender<ControlEvent>>,
+    /// Count of output, topology and exit events so far.
+    seq: u64,
 }
 
 /// A running control-mode client attached to one session.
@@ -194,6 +196,7 @@ pub struct ControlClient {
     stdin: Mutex<Option<ChildStdin>>,
     child: Mutex<Child>,
     shared: Arc<Mutex<Shared>>,
+    cond: Arc<Condvar>,
     alive: Arc<AtomicBool>,
     timeout: Duration,
 }
@@ -233,14 +236,16 @@ impl ControlClient {
         let stderr = child.stderr.take();
         let stdin = child.stdin.take();
         let shared = Arc::new(Mutex::new(Shared::default()));
+        let cond = Arc::new(Condvar::new());
         let alive = Arc::new(AtomicBool::new(true));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
         {
             let shared = Arc::clone(&shared);
+            let cond = Arc::clone(&cond);
             let alive = Arc::clone(&alive);
             std::thread::Builder::new()
                 .name(format!("gaffer-tmux-control-{session}"))
-                .spawn(move || reader_loop(stdout, shared, alive, ready_tx))
+                .spawn(move || reader_loop(stdout, shared, cond, alive, ready_tx))
                 .map_err(|e| TmuxError::Spawn {
                     binary: "thread".into(),
                     message: e.to_string(),
@@ -251,6 +256,7 @@ impl ControlClient {
             stdin: Mutex::new(stdin),
             child: Mutex::new(child),
             shared,
+            cond,
             alive,
             timeout: tmux.timeout(),
         };
@@ -287,7 +293,30 @@ impl ControlClient {
         self.alive.load(Ordering::SeqCst)
     }
 
-    /// Subscribes to events.
+    /// The number of events so far (pass it to [`ControlClient::wait_events`]).
+    pub fn event_count(&self) -> u64 {
+        lock(&self.shared).seq
+    }
+
+    /// Waits until the event count differs from `seen`, the client dies, or `timeout` passes;
+    /// returns the event count then.
+    pub fn wait_events(&self, seen: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        let mut s = lock(&self.shared);
+        while s.seq == seen && self.is_alive() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            s = match self.cond.wait_timeout(s, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        s.seq
+    }
+
+    /// Subscribes to events. A subscriber must keep receiving: events queue up until read.
     pub fn subscribe(&self) -> Receiver<ControlEvent> {
         let (tx, rx) = mpsc::channel();
         lock(&self.shared).subscribers.push(tx);
@@ -381,6 +410,7 @@ pub fn quote_arg(s: &str) -> String {
 fn reader_loop(
     stdout: std::process::ChildStdout,
     shared: Arc<Mutex<Shared>>,
+    cond: Arc<Condvar>,
     alive: Arc<AtomicBool>,
     ready: Sender<Result<(), String>>,
 ) {
@@ -434,6 +464,8 @@ fn reader_loop(
                 let instant = Instant::now();
                 let mut s = lock(&shared);
                 s.dirty.insert(pane_id.clone(), at);
+                s.seq += 1;
+                cond.notify_all();
                 let ev = ControlEvent::Output {
                     pane_id,
                     bytes: data.len(),
@@ -445,6 +477,8 @@ fn reader_loop(
             ControlLine::Topology(t) => {
                 let mut s = lock(&shared);
                 s.topology_changed = true;
+                s.seq += 1;
+                cond.notify_all();
                 let ev = ControlEvent::Topology(t);
                 s.subscribers.retain(|tx| tx.send(ev.clone()).is_ok());
             }
@@ -469,6 +503,8 @@ fn reader_loop(
     }
     let ev = ControlEvent::Exit(exit_reason);
     s.subscribers.retain(|tx| tx.send(ev.clone()).is_ok());
+    s.seq += 1;
+    cond.notify_all();
     tracing::debug!("tmux control client ended");
 }
 

@@ -101,6 +101,8 @@ struct State {
 struct ControlSlot {
     client: Option<Arc<ControlClient>>,
     last_attempt: Option<Instant>,
+    /// The event count of the current client last seen by `wait_for_activity`.
+    seen: u64,
 }
 
 /// The tmux implementation of [`Panes`].
@@ -170,6 +172,7 @@ impl TmuxPanes {
         match ControlClient::attach(&self.tmux, session) {
             Ok(c) => {
                 let c = Arc::new(c);
+                slot.seen = 0;
                 slot.client = Some(Arc::clone(&c));
                 lock(&self.state).force_all = true;
                 tracing::debug!(session, "tmux control client attached");
@@ -537,6 +540,25 @@ impl Panes for TmuxPanes {
 
     fn observe(&self) -> Result<PaneSnapshot, PanesError> {
         self.observe_inner()
+    }
+
+    fn wait_for_activity(&self, timeout: Duration) -> bool {
+        // Attaches (or re-attaches) a control client when one can be.
+        let Some(client) = self.control_client() else {
+            std::thread::sleep(timeout);
+            return true;
+        };
+        let seen = lock(&self.control).seen;
+        let now = client.wait_events(seen, timeout);
+        let mut slot = lock(&self.control);
+        if slot
+            .client
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, &client))
+        {
+            slot.seen = now;
+        }
+        now != seen || !client.is_alive()
     }
 
     fn deliver(

@@ -363,3 +363,30 @@ fn spawn_titles_panes_and_locks_titles() {
 fn s_tmux(s: &Server) -> &gaffer_tmux::cmd::Tmux {
     &s.tmux
 }
+
+#[test]
+fn wait_for_activity_wakes_on_output_in_control_mode() {
+    let s = Server::new("wait");
+    let a = s.session("w", "sh");
+    s.title(&a, "w__cc_1");
+    let panes = TmuxPanes::new(TmuxOptions::new(s.socket(), Some("w".into())));
+    assert_eq!(panes.observe().unwrap().mode, ObserveMode::Control);
+    // Let the shell settle, then nothing happens: the wait times out.
+    std::thread::sleep(Duration::from_millis(500));
+    while panes.wait_for_activity(Duration::from_millis(300)) {}
+    let t = std::time::Instant::now();
+    assert!(!panes.wait_for_activity(Duration::from_millis(400)));
+    assert!(t.elapsed() >= Duration::from_millis(350));
+    // Output wakes it at once.
+    let sender = s.tmux.clone();
+    let pane = a.clone();
+    let h = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = sender.run(&["send-keys", "-t", &pane, "-l", "echo wake"]);
+        let _ = sender.run(&["send-keys", "-t", &pane, "Enter"]);
+    });
+    let t = std::time::Instant::now();
+    assert!(panes.wait_for_activity(Duration::from_secs(5)));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let _ = h.join();
+}

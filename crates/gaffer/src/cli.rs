@@ -40,7 +40,10 @@ pub enum Command {
     /// Run the coordinator: observe panes, assign work, catch conflicts, send digests.
     Run,
     /// Show every agent's state, context usage and task.
-    Status,
+    Status {
+        #[command(flatten)]
+        tmux: TmuxArgs,
+    },
     /// Explain how an agent's state was detected: the rules, the evidence lines.
     Explain(ExplainArgs),
     /// Assign ready work to idle agents now.
@@ -78,7 +81,7 @@ pub enum Command {
     /// Rank the project's beads: bv's triage, computed natively when bv is absent.
     Triage(crate::commands::triage::TriageArgs),
     /// Deliver a prompt to agent panes, verifying that the agent picked it up.
-    Send,
+    Send(SendArgs),
     /// Start a tmux session with titled agent panes.
     Spawn,
     /// Stream coordinator events as they happen.
@@ -253,6 +256,40 @@ pub enum QualityAction {
     Scan,
 }
 
+/// Which tmux server and session to observe (default: config `[tmux]`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TmuxArgs {
+    /// Session to observe (default: `[tmux] session`, else the project directory's name).
+    #[arg(long, value_name = "S")]
+    pub session: Option<String>,
+    /// tmux socket name (`tmux -L NAME`).
+    #[arg(long, value_name = "NAME")]
+    pub socket: Option<String>,
+    /// tmux socket path (`tmux -S PATH`); wins over --socket.
+    #[arg(long, value_name = "PATH")]
+    pub socket_path: Option<PathBuf>,
+}
+
+/// `gaffer send <pane|--type T|--all> TEXT`.
+#[derive(Debug, Args, Clone)]
+pub struct SendArgs {
+    /// `PANE TEXT`, or just `TEXT` with --type or --all. PANE is a pane id (%3) or title.
+    /// TEXT `-` reads the prompt from stdin.
+    #[arg(value_name = "PANE|TEXT", num_args = 1..=2, required = true)]
+    pub args: Vec<String>,
+    /// Send to every agent pane of this type (cc, cod, gmi, or an alias).
+    #[arg(long = "type", value_name = "TYPE", conflicts_with = "all")]
+    pub agent_type: Option<String>,
+    /// Send to every agent pane.
+    #[arg(long)]
+    pub all: bool,
+    /// How long to wait for the agent to leave WAITING after Enter.
+    #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = humantime::parse_duration)]
+    pub deadline: std::time::Duration,
+    #[command(flatten)]
+    pub tmux: TmuxArgs,
+}
+
 /// `gaffer explain` arguments.
 #[derive(Debug, Args, Clone)]
 pub struct ExplainArgs {
@@ -267,6 +304,8 @@ pub struct ExplainArgs {
     /// The pane's foreground command to assume, e.g. claude or bash (EXITED needs a shell).
     #[arg(long, value_name = "CMD")]
     pub command: Option<String>,
+    #[command(flatten)]
+    pub tmux: TmuxArgs,
 }
 
 /// `gaffer config` actions.
@@ -295,7 +334,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Run => "run",
-            Command::Status => "status",
+            Command::Status { .. } => "status",
             Command::Explain(_) => "explain",
             Command::Assign => "assign",
             Command::Suggest { .. } => "suggest",
@@ -305,7 +344,7 @@ impl Command {
             Command::Done { .. } => "done",
             Command::Refuse { .. } => "refuse",
             Command::Triage(_) => "triage",
-            Command::Send => "send",
+            Command::Send(_) => "send",
             Command::Spawn => "spawn",
             Command::Watch => "watch",
             Command::Dashboard => "dashboard",

@@ -65,6 +65,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Triage(args) => commands::triage::run(&cli.global, args),
         Command::Mail(args) => commands::mail::run(&cli.global, args),
         Command::Explain(args) => commands::explain::run(&cli.global, &args),
+        Command::Status { tmux } => commands::status::run(&cli.global, &tmux),
+        Command::Send(args) => commands::send::run(&cli.global, &args),
         other => Err(ExitError::not_implemented(other.name()).into()),
     }
 }

@@ -196,8 +196,13 @@ fn explain_errors_have_exit_codes() {
     assert_eq!(out.status.code(), Some(exit::NOT_FOUND));
     let out = gaffer(home.path(), &["explain", "--file", "/nonexistent/cap.txt"]);
     assert_eq!(out.status.code(), Some(exit::USAGE));
-    let out = gaffer(home.path(), &["--json", "explain", "%3"]);
-    assert_eq!(out.status.code(), Some(exit::NOT_IMPLEMENTED));
+    // A live pane on a private socket with no server: UNAVAILABLE (never the default server).
+    let socket = format!("gaffer-test-none-{}", std::process::id());
+    let out = gaffer(
+        home.path(),
+        &["--json", "explain", "%3", "--socket", &socket],
+    );
+    assert_eq!(out.status.code(), Some(exit::UNAVAILABLE));
     let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
-    assert_eq!(err["error"]["kind"], "not_implemented");
+    assert_eq!(err["error"]["kind"], "unavailable");
 }

@@ -103,15 +103,10 @@ fn usage(message: impl Into<String>) -> ExitError {
 /// Runs `gaffer explain`.
 pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
     let Some(file) = &args.file else {
-        if args.pane.is_some() {
-            return Err(ExitError {
-                code: exit::NOT_IMPLEMENTED,
-                kind: "not_implemented",
-                message: "`gaffer explain <pane>` (a live pane) is not built yet; \
-                          capture the pane and use --agent KIND --file FILE"
-                    .into(),
-            }
-            .into());
+        if let Some(pane) = &args.pane {
+            let detector = load_detector()?;
+            let explanation = crate::commands::status::explain_live(global, args, pane, &detector)?;
+            return print(global, &explanation);
         }
         return Err(usage("give a pane, or --agent KIND --file FILE").into());
     };
@@ -140,10 +135,15 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
         observed_at: gaffer_core::Timestamp::from(std::time::SystemTime::now()),
     };
     let explanation = detector.explain(&input);
+    print(global, &explanation)
+}
+
+/// Prints an explanation as JSON or as the readable account.
+fn print(global: &GlobalArgs, explanation: &Explanation) -> anyhow::Result<i32> {
     let body = if global.json {
-        format!("{}\n", serde_json::to_string_pretty(&explanation)?)
+        format!("{}\n", serde_json::to_string_pretty(explanation)?)
     } else {
-        render_text(&explanation)
+        render_text(explanation)
     };
     // a closed pipe (`| head`) is not an error worth a panic
     let mut out = std::io::stdout().lock();

@@ -1,8 +1,10 @@
 //! One module per command.
 
 pub mod config;
+pub mod explain;
+pub mod mail;
 pub mod quality;
 pub mod report;
+pub mod send;
+pub mod status;
 pub mod triage;
-pub mod mail;
-pub mod explain;

@@ -1,0 +1,558 @@
+//! AgentMonitor: every agent pane's status, idle time and health (spec coordinator.md §7),
+//! built on the `Panes` port, the detector and one `AgentTracker` per pane.
+//!
+//! One [`AgentMonitor::refresh`] is one observation cycle: the adapter lists every pane and
+//! captures only panes whose content may have changed; each agent pane's screen goes through
+//! the detector, and the verdict through the pane's tracker (hysteresis, STALLED).
+
+use chrono::Utc;
+use gaffer_core::agent::{AgentStatusResult, HealthCheck};
+use gaffer_core::detect::{AgentTracker, Detector, Observation, ScreenInput, TrackerConfig};
+use gaffer_core::panes::{ObserveMode, PaneInfo, Panes, PanesError};
+use gaffer_core::status::AgentStatus;
+use gaffer_core::time::{self, Timestamp};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Context usage above this percentage is a health issue.
+pub const CONTEXT_HIGH_PERCENT: f64 = 85.0;
+
+/// Monitor settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonitorConfig {
+    /// Busy with no content change for this long ⇒ STALLED.
+    pub stall_threshold: Duration,
+    /// Observations a new non-urgent status must persist before it is adopted.
+    pub confirm_observations: u32,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            stall_threshold: Duration::from_secs(120),
+            confirm_observations: 2,
+        }
+    }
+}
+
+impl From<&gaffer_core::config::DetectionConfig> for MonitorConfig {
+    fn from(c: &gaffer_core::config::DetectionConfig) -> Self {
+        MonitorConfig {
+            stall_threshold: c.stall_threshold,
+            confirm_observations: c.confirm_observations,
+        }
+    }
+}
+
+/// One agent pane after a refresh.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentReport {
+    /// The pane.
+    pub pane: PaneInfo,
+    /// Status after hysteresis and STALLED, with the raw verdict and its evidence.
+    pub observation: Observation,
+    /// The pane's last content change (the adapter's activity clock).
+    #[serde(with = "time::rfc3339")]
+    pub last_activity: Timestamp,
+    /// Seconds since the last content change.
+    pub idle_seconds: f64,
+    /// Output velocity, characters per second since the previous capture.
+    pub velocity: f64,
+    /// Health summary.
+    pub health: HealthCheck,
+}
+
+/// The result of one refresh.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonitorSnapshot {
+    /// When the panes were observed.
+    #[serde(with = "time::rfc3339")]
+    pub observed_at: Timestamp,
+    /// How they were observed.
+    pub mode: ObserveMode,
+    /// Agent panes, in listing order.
+    pub agents: Vec<AgentReport>,
+    /// Agent panes that vanished since the previous refresh.
+    pub vanished: Vec<String>,
+    /// Problems met while observing.
+    pub problems: Vec<String>,
+}
+
+struct Entry {
+    tracker: AgentTracker,
+    chars: usize,
+    at: Timestamp,
+    velocity: f64,
+}
+
+struct Inner {
+    entries: HashMap<String, Entry>,
+    last: Option<MonitorSnapshot>,
+}
+
+/// Tracks agent status through the `Panes` port and the detector.
+pub struct AgentMonitor {
+    panes: Arc<dyn Panes>,
+    detector: Detector,
+    cfg: MonitorConfig,
+    inner: Mutex<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The health of one agent from its status result (spec coordinator.md §7).
+pub fn health_of(
+    pane_id: &str,
+    agent_type: &str,
+    result: &AgentStatusResult,
+    at: Timestamp,
+) -> HealthCheck {
+    let mut issues = Vec::new();
+    if !result.healthy && !result.error_message.is_empty() {
+        issues.push(result.error_message.clone());
+    }
+    match result.status {
+        AgentStatus::Error => issues.push("agent in error state".to_string()),
+        AgentStatus::Stalled => issues.push("agent appears stalled".to_string()),
+        AgentStatus::Exited => issues.push("agent exited (the pane is a shell)".to_string()),
+        _ => {}
+    }
+    if result.context_usage > CONTEXT_HIGH_PERCENT {
+        issues.push(format!(
+            "context usage high (>{}%)",
+            CONTEXT_HIGH_PERCENT as u32
+        ));
+    }
+    HealthCheck {
+        pane_id: pane_id.to_string(),
+        agent_type: agent_type.to_string(),
+        healthy: result.healthy,
+        issues,
+        timestamp: at,
+    }
+}
+
+fn status_result(report: &AgentReport) -> AgentStatusResult {
+    let status = report.observation.status;
+    let healthy = !matches!(status, AgentStatus::Error | AgentStatus::Exited);
+    AgentStatusResult {
+        status,
+        context_usage: report.observation.verdict.context_usage.unwrap_or(0.0),
+        last_activity: report.last_activity,
+        velocity: report.velocity,
+        healthy,
+        error_message: String::new(),
+    }
+}
+
+fn unobserved(message: String) -> AgentStatusResult {
+    AgentStatusResult {
+        status: AgentStatus::Unknown,
+        context_usage: 0.0,
+        last_activity: time::zero_time(),
+        velocity: 0.0,
+        healthy: false,
+        error_message: message,
+    }
+}
+
+impl AgentMonitor {
+    /// A monitor over `panes`.
+    pub fn new(panes: Arc<dyn Panes>, detector: Detector, cfg: MonitorConfig) -> Self {
+        AgentMonitor {
+            panes,
+            detector,
+            cfg,
+            inner: Mutex::new(Inner {
+                entries: HashMap::new(),
+                last: None,
+            }),
+        }
+    }
+
+    /// The detector in use.
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// The port in use.
+    pub fn panes(&self) -> &Arc<dyn Panes> {
+        &self.panes
+    }
+
+    /// One observation cycle.
+    pub fn refresh(&self) -> Result<MonitorSnapshot, PanesError> {
+        let snap = self.panes.observe()?;
+        let mut inner = lock(&self.inner);
+        let mut agents = Vec::new();
+        for p in snap.panes.iter().filter(|p| p.info.is_agent()) {
+            let input = ScreenInput {
+                agent_type: &p.info.agent_type,
+                screen: &p.screen,
+                current_command: &p.info.current_command,
+                observed_at: snap.observed_at,
+            };
+            let verdict = self.detector.detect(&input);
+            let tcfg = TrackerConfig {
+                stall_threshold: self.cfg.stall_threshold,
+                confirm_observations: self.cfg.confirm_observations,
+            };
+            let chars = p.screen.chars().count();
+            let entry = inner
+                .entries
+                .entry(p.info.pane_id.clone())
+                .or_insert_with(|| Entry {
+                    tracker: AgentTracker::new(tcfg),
+                    chars,
+                    at: snap.observed_at,
+                    velocity: 0.0,
+                });
+            if p.captured && p.content_changed {
+                let dt = (snap.observed_at - entry.at).num_milliseconds() as f64 / 1000.0;
+                if dt > 0.0 {
+                    entry.velocity = chars.abs_diff(entry.chars) as f64 / dt;
+                }
+                entry.chars = chars;
+                entry.at = snap.observed_at;
+            } else if !p.content_changed {
+                entry.velocity = 0.0;
+            }
+            let observation = entry.tracker.observe(verdict, p.content_changed);
+            let last_activity = p.last_change.min(snap.observed_at);
+            let idle_seconds = (snap.observed_at - last_activity)
+                .to_std()
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            let mut report = AgentReport {
+                pane: p.info.clone(),
+                observation,
+                last_activity,
+                idle_seconds,
+                velocity: entry.velocity,
+                health: HealthCheck {
+                    pane_id: p.info.pane_id.clone(),
+                    agent_type: p.info.agent_type.clone(),
+                    healthy: true,
+                    issues: Vec::new(),
+                    timestamp: snap.observed_at,
+                },
+            };
+            report.health = health_of(
+                &p.info.pane_id,
+                &p.info.agent_type,
+                &status_result(&report),
+                snap.observed_at,
+            );
+            agents.push(report);
+        }
+        for v in &snap.vanished {
+            inner.entries.remove(v);
+        }
+        let out = MonitorSnapshot {
+            observed_at: snap.observed_at,
+            mode: snap.mode,
+            agents,
+            vanished: snap.vanished.clone(),
+            problems: snap.problems.clone(),
+        };
+        inner.last = Some(out.clone());
+        Ok(out)
+    }
+
+    /// The status of one agent pane (observes first).
+    pub fn get_agent_status(&self, pane_id: &str, agent_type: &str) -> AgentStatusResult {
+        let _ = agent_type;
+        match self.refresh() {
+            Ok(snap) => snap
+                .agents
+                .iter()
+                .find(|a| a.pane.pane_id == pane_id)
+                .map(status_result)
+                .unwrap_or_else(|| unobserved(format!("pane {pane_id} not found"))),
+            Err(e) => unobserved(e.to_string()),
+        }
+    }
+
+    /// The status of every agent pane, keyed by pane id (one observation).
+    pub fn get_all_agent_statuses(
+        &self,
+    ) -> Result<BTreeMap<String, AgentStatusResult>, PanesError> {
+        let snap = self.refresh()?;
+        Ok(snap
+            .agents
+            .iter()
+            .map(|a| (a.pane.pane_id.clone(), status_result(a)))
+            .collect())
+    }
+
+    /// A health summary for one agent (observes first).
+    pub fn check_agent_health(&self, pane_id: &str, agent_type: &str) -> HealthCheck {
+        let result = self.get_agent_status(pane_id, agent_type);
+        health_of(pane_id, agent_type, &result, Utc::now())
+    }
+
+    /// The last refresh, if any.
+    pub fn last(&self) -> Option<MonitorSnapshot> {
+        lock(&self.inner).last.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use gaffer_core::panes::{
+        DeliveryOptions, DeliveryReport, ObservedPane, PaneSnapshot, ProbeResult,
+    };
+    use std::collections::VecDeque;
+
+    /// A scripted port: each `observe` returns the next snapshot.
+    struct Scripted {
+        snaps: Mutex<VecDeque<Result<PaneSnapshot, PanesError>>>,
+    }
+
+    impl Panes for Scripted {
+        fn list_panes(&self) -> Result<Vec<PaneInfo>, PanesError> {
+            Ok(Vec::new())
+        }
+        fn capture(&self, _: &[String]) -> Result<Vec<(String, String)>, PanesError> {
+            Ok(Vec::new())
+        }
+        fn observe(&self) -> Result<PaneSnapshot, PanesError> {
+            lock(&self.snaps)
+                .pop_front()
+                .unwrap_or_else(|| Err(PanesError::Unavailable("script ended".into())))
+        }
+        fn wait_for_activity(&self, _: Duration) -> bool {
+            true
+        }
+        fn deliver(
+            &self,
+            _: &str,
+            _: &str,
+            _: &DeliveryOptions,
+            _: &mut dyn FnMut() -> ProbeResult,
+        ) -> Result<DeliveryReport, PanesError> {
+            Err(PanesError::Failed("not scripted".into()))
+        }
+    }
+
+    fn fixture(kind: &str, name: &str) -> String {
+        let path = format!(
+            "{}/../gaffer-core/tests/screens/{kind}/{name}.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        match text.split_once("\n---\n") {
+            Some((_, screen)) => screen.to_string(),
+            None => text,
+        }
+    }
+
+    fn t(secs: i64) -> Timestamp {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0).single().unwrap()
+    }
+
+    fn pane(
+        id: &str,
+        title: &str,
+        cmd: &str,
+        screen: &str,
+        changed: bool,
+        last: i64,
+    ) -> ObservedPane {
+        let info = PaneInfo {
+            pane_id: id.into(),
+            title: title.into(),
+            current_command: cmd.into(),
+            session: "s".into(),
+            ..PaneInfo::default()
+        }
+        .with_identity(gaffer_core::pane::identify_pane(title, cmd));
+        ObservedPane {
+            info,
+            screen: screen.into(),
+            content_changed: changed,
+            captured: changed,
+            last_change: t(last),
+        }
+    }
+
+    fn snap(
+        at: i64,
+        panes: Vec<ObservedPane>,
+        vanished: &[&str],
+    ) -> Result<PaneSnapshot, PanesError> {
+        Ok(PaneSnapshot {
+            observed_at: t(at),
+            mode: ObserveMode::Polling,
+            panes,
+            vanished: vanished.iter().map(|s| s.to_string()).collect(),
+            problems: Vec::new(),
+        })
+    }
+
+    fn monitor(snaps: Vec<Result<PaneSnapshot, PanesError>>, stall: u64) -> AgentMonitor {
+        AgentMonitor::new(
+            Arc::new(Scripted {
+                snaps: Mutex::new(snaps.into()),
+            }),
+            Detector::builtin(),
+            MonitorConfig {
+                stall_threshold: Duration::from_secs(stall),
+                confirm_observations: 2,
+            },
+        )
+    }
+
+    #[test]
+    fn statuses_health_and_user_panes() {
+        let idle = fixture("cc", "idle_with_context");
+        let err = fixture("cod", "error_stream");
+        let m = monitor(
+            vec![snap(
+                100,
+                vec![
+                    pane("%1", "s__cc_1", "claude", &idle, true, 40),
+                    pane("%2", "s__cod_1", "codex", &err, true, 90),
+                    pane("%3", "host", "bash", "$ ls", true, 90),
+                ],
+                &[],
+            )],
+            120,
+        );
+        let all = m.get_all_agent_statuses().unwrap();
+        assert_eq!(all.len(), 2, "user panes are not agents");
+        let cc = &all["%1"];
+        assert_eq!(cc.status, AgentStatus::Waiting);
+        assert!(cc.healthy);
+        assert_eq!(cc.last_activity, t(40));
+        let cod = &all["%2"];
+        assert_eq!(cod.status, AgentStatus::Error);
+        assert!(!cod.healthy);
+        let last = m.last().unwrap();
+        let cc = last.agents.iter().find(|a| a.pane.pane_id == "%1").unwrap();
+        assert_eq!(cc.idle_seconds, 60.0);
+        let cod = last.agents.iter().find(|a| a.pane.pane_id == "%2").unwrap();
+        assert_eq!(cod.health.issues, vec!["agent in error state".to_string()]);
+    }
+
+    #[test]
+    fn health_thresholds() {
+        let base = AgentStatusResult {
+            status: AgentStatus::Generating,
+            context_usage: 85.0,
+            last_activity: t(0),
+            velocity: 0.0,
+            healthy: true,
+            error_message: String::new(),
+        };
+        assert!(
+            health_of("%1", "cc", &base, t(1)).issues.is_empty(),
+            "85 is not above 85"
+        );
+        let high = AgentStatusResult {
+            context_usage: 85.5,
+            ..base.clone()
+        };
+        assert_eq!(
+            health_of("%1", "cc", &high, t(1)).issues,
+            vec!["context usage high (>85%)".to_string()]
+        );
+        let stalled = AgentStatusResult {
+            status: AgentStatus::Stalled,
+            ..base.clone()
+        };
+        let h = health_of("%1", "cc", &stalled, t(1));
+        assert!(h.healthy);
+        assert_eq!(h.issues, vec!["agent appears stalled".to_string()]);
+        let gone = unobserved("pane %9 not found".into());
+        let h = health_of("%9", "cc", &gone, t(1));
+        assert!(!h.healthy);
+        assert_eq!(h.issues, vec!["pane %9 not found".to_string()]);
+    }
+
+    #[test]
+    fn busy_without_progress_becomes_stalled() {
+        let busy = fixture("cc", "busy_spinner");
+        let m = monitor(
+            vec![
+                snap(
+                    0,
+                    vec![pane("%1", "s__cc_1", "claude", &busy, true, 0)],
+                    &[],
+                ),
+                snap(
+                    5,
+                    vec![pane("%1", "s__cc_1", "claude", &busy, false, 0)],
+                    &[],
+                ),
+                snap(
+                    40,
+                    vec![pane("%1", "s__cc_1", "claude", &busy, false, 0)],
+                    &[],
+                ),
+            ],
+            30,
+        );
+        assert!(m.refresh().unwrap().agents[0].observation.status.is_busy());
+        assert!(m.refresh().unwrap().agents[0].observation.status.is_busy());
+        let r = m.refresh().unwrap();
+        assert_eq!(r.agents[0].observation.status, AgentStatus::Stalled);
+        assert_eq!(
+            r.agents[0].health.issues,
+            vec!["agent appears stalled".to_string()]
+        );
+    }
+
+    #[test]
+    fn missing_pane_and_port_errors_are_unhealthy_not_fatal() {
+        let idle = fixture("gmi", "idle_after_turn");
+        let m = monitor(
+            vec![
+                snap(0, vec![pane("%1", "s__gmi_1", "node", &idle, true, 0)], &[]),
+                snap(1, vec![], &["%1"]),
+                Err(PanesError::Unavailable("no server running".into())),
+            ],
+            30,
+        );
+        assert_eq!(m.get_agent_status("%1", "gmi").status, AgentStatus::Waiting);
+        let gone = m.get_agent_status("%1", "gmi");
+        assert!(!gone.healthy);
+        assert!(gone.error_message.contains("not found"));
+        let h = m.check_agent_health("%1", "gmi");
+        assert!(!h.healthy);
+        assert!(h.issues[0].contains("no server running"), "{:?}", h.issues);
+    }
+
+    #[test]
+    fn velocity_counts_characters_per_second() {
+        let m = monitor(
+            vec![
+                snap(
+                    0,
+                    vec![pane("%1", "s__cc_1", "claude", "abc", true, 0)],
+                    &[],
+                ),
+                snap(
+                    2,
+                    vec![pane("%1", "s__cc_1", "claude", "abcdefg", true, 2)],
+                    &[],
+                ),
+                snap(
+                    3,
+                    vec![pane("%1", "s__cc_1", "claude", "abcdefg", false, 2)],
+                    &[],
+                ),
+            ],
+            30,
+        );
+        assert_eq!(m.refresh().unwrap().agents[0].velocity, 0.0);
+        assert_eq!(m.refresh().unwrap().agents[0].velocity, 2.0);
+        assert_eq!(m.refresh().unwrap().agents[0].velocity, 0.0);
+    }
+}

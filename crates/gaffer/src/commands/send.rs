@@ -1,0 +1,156 @@
+//! `gaffer send <pane|--type T|--all> TEXT [--json]`: verified prompt delivery.
+
+use crate::cli::{GlobalArgs, SendArgs};
+use crate::commands::status::{connect, detector, find_pane, not_found, unavailable};
+use crate::error::ExitError;
+use gaffer_core::detect::ScreenInput;
+use gaffer_core::exit;
+use gaffer_core::pane::canonical_agent_type;
+use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome, PaneInfo, Panes, ProbeResult};
+use gaffer_core::status::AgentStatus;
+use serde_json::json;
+use std::io::Read;
+
+fn usage(message: impl Into<String>) -> ExitError {
+    ExitError {
+        code: exit::USAGE,
+        kind: "usage",
+        message: message.into(),
+    }
+}
+
+/// Runs `gaffer send`.
+pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
+    let group = args.all || args.agent_type.is_some();
+    let (pane_arg, text_arg) = match (group, args.args.as_slice()) {
+        (true, [text]) => (None, text.clone()),
+        (false, [pane, text]) => (Some(pane.clone()), text.clone()),
+        (true, _) => return Err(usage("with --type or --all, give only TEXT").into()),
+        (false, _) => return Err(usage("give PANE and TEXT, or --type/--all and TEXT").into()),
+    };
+    let text = if text_arg == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| usage(format!("reading the prompt from stdin: {e}")))?;
+        s
+    } else {
+        text_arg
+    };
+    if text.is_empty() {
+        return Err(usage("the prompt is empty").into());
+    }
+    let conn = connect(global, &args.tmux)?;
+    let panes = conn
+        .panes
+        .list_panes()
+        .map_err(|e| unavailable(format!("listing panes: {e}")))?;
+    let targets: Vec<PaneInfo> = match (&pane_arg, &args.agent_type) {
+        (Some(p), _) => find_pane(&panes, p).into_iter().collect(),
+        (None, Some(t)) => {
+            let want = canonical_agent_type(t);
+            panes
+                .into_iter()
+                .filter(|i| i.is_agent() && canonical_agent_type(&i.agent_type) == want)
+                .collect()
+        }
+        (None, None) => panes.into_iter().filter(PaneInfo::is_agent).collect(),
+    };
+    if targets.is_empty() {
+        return Err(not_found(match (&pane_arg, &args.agent_type) {
+            (Some(p), _) => format!("no pane {p:?} in session {}", conn.session),
+            (None, Some(t)) => format!("no {t} agent panes in session {}", conn.session),
+            (None, None) => format!("no agent panes in session {}", conn.session),
+        })
+        .into());
+    }
+    let det = detector()?;
+    let opts = DeliveryOptions {
+        deadline: args.deadline,
+        ..DeliveryOptions::default()
+    };
+    let results: Vec<(PaneInfo, Result<gaffer_core::panes::DeliveryReport, String>)> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = targets
+                .iter()
+                .map(|info| {
+                    let panes = conn.panes.clone();
+                    let det = &det;
+                    let text = &text;
+                    let opts = &opts;
+                    scope.spawn(move || {
+                        let id = info.pane_id.clone();
+                        let mut probe = || {
+                            let Ok(caps) = panes.capture(std::slice::from_ref(&id)) else {
+                                return ProbeResult::StillWaiting;
+                            };
+                            let Some((_, screen)) = caps.first() else {
+                                return ProbeResult::StillWaiting;
+                            };
+                            let v = det.detect(&ScreenInput {
+                                agent_type: &info.agent_type,
+                                screen,
+                                current_command: &info.current_command,
+                                observed_at: chrono::Utc::now(),
+                            });
+                            if matches!(v.status, AgentStatus::Waiting | AgentStatus::Unknown) {
+                                ProbeResult::StillWaiting
+                            } else {
+                                ProbeResult::LeftWaiting
+                            }
+                        };
+                        let r = panes
+                            .deliver(&id, text, opts, &mut probe)
+                            .map_err(|e| e.to_string());
+                        (info.clone(), r)
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+    let all_ok = results
+        .iter()
+        .all(|(_, r)| matches!(r, Ok(rep) if rep.outcome == DeliveryOutcome::Delivered));
+    if global.json {
+        let items: Vec<_> = results
+            .iter()
+            .map(|(info, r)| match r {
+                Ok(rep) => json!({
+                    "pane_id": info.pane_id,
+                    "title": info.title,
+                    "agent_type": info.agent_type,
+                    "outcome": rep.outcome,
+                    "attempts": rep.attempts,
+                    "bytes": rep.bytes,
+                    "elapsed_ms": rep.elapsed_ms,
+                }),
+                Err(e) => json!({
+                    "pane_id": info.pane_id,
+                    "title": info.title,
+                    "agent_type": info.agent_type,
+                    "outcome": "error",
+                    "error": e,
+                }),
+            })
+            .collect();
+        println!("{}", json!({"session": conn.session, "deliveries": items}));
+    } else {
+        for (info, r) in &results {
+            match r {
+                Ok(rep) => println!(
+                    "{} {}: {} after {} attempt(s), {} ms",
+                    info.pane_id,
+                    info.title,
+                    match rep.outcome {
+                        DeliveryOutcome::Delivered => "delivered",
+                        DeliveryOutcome::PromptStalled => "prompt_stalled",
+                    },
+                    rep.attempts,
+                    rep.elapsed_ms
+                ),
+                Err(e) => println!("{} {}: error: {e}", info.pane_id, info.title),
+            }
+        }
+    }
+    Ok(if all_ok { exit::SUCCESS } else { exit::FAILURE })
+}

@@ -1,0 +1,511 @@
+//! Observation end to end on a private tmux server with gaffer-sim agents: the monitor sees
+//! state transitions live, `gaffer status` and `gaffer send` work on real panes, killed panes
+//! and sessions are reported.
+
+use gaffer_coordinator::monitor::{AgentMonitor, MonitorConfig};
+use gaffer_core::detect::Detector;
+use gaffer_core::exit;
+use gaffer_core::status::AgentStatus;
+use gaffer_tmux::cmd::{Socket, Tmux, unique_token};
+use gaffer_tmux::{TmuxOptions, TmuxPanes};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Server {
+    name: String,
+    tmux: Tmux,
+}
+
+impl Server {
+    fn new(tag: &str) -> Self {
+        let name = format!("gaffer-test-{tag}-{}", unique_token());
+        let tmux = Tmux::new(Socket::Name(name.clone()), Duration::from_secs(10));
+        Server { name, tmux }
+    }
+    fn run(&self, args: &[&str]) -> String {
+        self.tmux
+            .run(args)
+            .unwrap_or_else(|e| panic!("tmux {args:?}: {e}"))
+    }
+    /// Adds an agent pane running `cmd` to `session` (created when missing), titled.
+    fn agent(&self, session: &str, title: &str, cmd: &str) -> String {
+        let exists = self.tmux.has_session(session).unwrap_or(false);
+        // One window per agent: panes keep their size, so nothing is redrawn after a resize.
+        let id = if exists {
+            self.run(&[
+                "new-window",
+                "-t",
+                &format!("={session}:"),
+                "-P",
+                "-F",
+                "#{pane_id}",
+                cmd,
+            ])
+        } else {
+            self.run(&[
+                "new-session",
+                "-d",
+                "-s",
+                session,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                "-P",
+                "-F",
+                "#{pane_id}",
+                cmd,
+            ])
+        };
+        let id = id.trim().to_string();
+        self.run(&["select-pane", "-t", &id, "-T", title]);
+        self.run(&["set-option", "-p", "-t", &id, "@gaffer_title", title]);
+        id
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.tmux.kill_server();
+    }
+}
+
+fn sim_binary() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_gaffer"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let bin = dir.join("gaffer-sim");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "-p", "gaffer-sim", "--bin", "gaffer-sim"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "building gaffer-sim failed");
+    }
+    bin
+}
+
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn sim_cmd(agent: &str, extra: &str, log: &Path) -> String {
+    format!(
+        "{} --agent {agent} --log {} {extra}",
+        q(&sim_binary().display().to_string()),
+        q(&log.display().to_string())
+    )
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+fn prompts(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["prompt"].as_str().map(String::from))
+        .collect()
+}
+
+fn gaffer(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gaffer"))
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("xdg"))
+        .env("HOME", dir)
+        .env_remove("TMUX")
+        .envs(
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with("GAFFER_"))
+                .map(|(k, _)| (k, String::new())),
+        )
+        .output()
+        .expect("gaffer runs")
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join(".git")).expect("marker");
+    dir
+}
+
+fn monitor(server: &Server, session: &str) -> AgentMonitor {
+    let panes = TmuxPanes::new(TmuxOptions::new(
+        Socket::Name(server.name.clone()),
+        Some(session.into()),
+    ));
+    AgentMonitor::new(
+        Arc::new(panes),
+        Detector::builtin(),
+        MonitorConfig {
+            stall_threshold: Duration::from_secs(60),
+            confirm_observations: 2,
+        },
+    )
+}
+
+#[test]
+fn monitor_sees_state_transitions_live() {
+    let dir = project();
+    let s = Server::new("transitions");
+    let script = dir.path().join("script.txt");
+    std::fs::write(
+        &script,
+        "thinking 2\ngenerating 2\nblocked 2\nwaiting 2\nerror 2\n",
+    )
+    .unwrap();
+    let log = dir.path().join("p.jsonl");
+    let extra = format!(
+        "--start-state waiting --start-secs 2 --script {}",
+        q(&script.display().to_string())
+    );
+    let pane = s.agent("tr", "tr__cc_1", &sim_cmd("cc", &extra, &log));
+    let m = monitor(&s, "tr");
+    let mut seen: Vec<AgentStatus> = Vec::new();
+    let end = Instant::now() + Duration::from_secs(25);
+    while Instant::now() < end {
+        let snap = m.refresh().expect("refresh");
+        if let Some(a) = snap.agents.iter().find(|a| a.pane.pane_id == pane) {
+            if seen.last() != Some(&a.observation.status) {
+                seen.push(a.observation.status);
+            }
+        }
+        if seen.ends_with(&[AgentStatus::Waiting, AgentStatus::Error]) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let want = [
+        AgentStatus::Waiting,
+        AgentStatus::Thinking,
+        AgentStatus::Generating,
+        AgentStatus::Blocked,
+        AgentStatus::Waiting,
+        AgentStatus::Error,
+    ];
+    let mut it = seen.iter();
+    for w in want {
+        assert!(it.any(|s| *s == w), "{w:?} not seen in order: {seen:?}");
+    }
+}
+
+#[test]
+fn status_cli_reports_agents_and_errors() {
+    let dir = project();
+    let s = Server::new("status");
+    let log = dir.path().join("p.jsonl");
+    s.agent("st", "st__cc_1", &sim_cmd("cc", "--context-left 10", &log));
+    s.agent(
+        "st",
+        "st__cod_1",
+        &sim_cmd("cod", "--context-left 40", &log),
+    );
+    s.agent(
+        "st",
+        "st__gmi_1",
+        &sim_cmd("gmi", "--context-left 70", &log),
+    );
+    s.agent("st", "plain", "sh");
+    let args = ["status", "--socket", &s.name, "--session", "st", "--json"];
+    let mut v = serde_json::Value::Null;
+    let ok = wait_until(Duration::from_secs(15), || {
+        let out = gaffer(dir.path(), &args);
+        if out.status.code() != Some(exit::SUCCESS) {
+            return false;
+        }
+        v = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["agents"]
+            .as_array()
+            .is_some_and(|a| a.len() == 3 && a.iter().all(|x| x["status"] == "WAITING"))
+    });
+    assert!(ok, "{v:#}");
+    let agents = v["agents"].as_array().unwrap();
+    let by = |t: &str| agents.iter().find(|a| a["agent_type"] == t).unwrap();
+    assert_eq!(by("cc")["context_usage"], 90.0);
+    assert_eq!(by("cod")["context_usage"], 60.0);
+    assert_eq!(by("gmi")["context_usage"], 30.0);
+    for a in agents {
+        for key in [
+            "rule",
+            "reason",
+            "evidence",
+            "confidence",
+            "idle_seconds",
+            "healthy",
+        ] {
+            assert!(!a[key].is_null(), "{key} missing in {a}");
+        }
+    }
+    assert_eq!(by("cc")["healthy"], true);
+    assert!(
+        by("cc")["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i == "context usage high (>85%)"),
+        "{}",
+        by("cc")
+    );
+    // Human output.
+    let out = gaffer(
+        dir.path(),
+        &["status", "--socket", &s.name, "--session", "st"],
+    );
+    assert_eq!(out.status.code(), Some(exit::SUCCESS));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("st__cod_1") && text.contains("WAITING"),
+        "{text}"
+    );
+    // A missing session is NOT_FOUND; a dead server is UNAVAILABLE, as JSON on stderr.
+    let out = gaffer(
+        dir.path(),
+        &["status", "--socket", &s.name, "--session", "nope", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(exit::NOT_FOUND));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["error"]["kind"], "not_found");
+    let out = gaffer(
+        dir.path(),
+        &[
+            "status",
+            "--socket",
+            &format!("{}-none", s.name),
+            "--session",
+            "st",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(exit::UNAVAILABLE));
+}
+
+#[test]
+fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
+    let dir = project();
+    let s = Server::new("send");
+    let logs: Vec<PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("{i}.jsonl")))
+        .collect();
+    let cc = s.agent(
+        "sd",
+        "sd__cc_1",
+        &sim_cmd("cc", "--work-secs 1.5", &logs[0]),
+    );
+    s.agent(
+        "sd",
+        "sd__cod_1",
+        &sim_cmd("cod", "--work-secs 1.5", &logs[1]),
+    );
+    s.agent(
+        "sd",
+        "sd__gmi_1",
+        &sim_cmd("gmi", "--work-secs 1.5", &logs[2]),
+    );
+    let m = monitor(&s, "sd");
+    assert!(wait_until(Duration::from_secs(15), || {
+        m.refresh().is_ok_and(|snap| {
+            snap.agents.len() == 3
+                && snap
+                    .agents
+                    .iter()
+                    .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
+        })
+    }));
+    let hostile = "fix a;b; then\nrun `C-c` and Enter — ünï ✳;";
+    let out = gaffer(
+        dir.path(),
+        &[
+            "send",
+            "--socket",
+            &s.name,
+            "--session",
+            "sd",
+            &cc,
+            hostile,
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(exit::SUCCESS),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["deliveries"][0]["outcome"], "delivered");
+    assert_eq!(prompts(&logs[0]), vec![hostile.to_string()]);
+    // --type cod reaches only Codex.
+    assert!(wait_until(Duration::from_secs(10), || {
+        m.refresh().is_ok_and(|snap| {
+            snap.agents
+                .iter()
+                .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
+        })
+    }));
+    let out = gaffer(
+        dir.path(),
+        &[
+            "send",
+            "--socket",
+            &s.name,
+            "--session",
+            "sd",
+            "--type",
+            "codex",
+            "second",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(exit::SUCCESS));
+    assert_eq!(prompts(&logs[1]), vec!["second".to_string()]);
+    assert!(prompts(&logs[2]).is_empty());
+    // --all reaches every agent (after they are back at their composers).
+    assert!(wait_until(Duration::from_secs(10), || {
+        m.refresh().is_ok_and(|snap| {
+            snap.agents
+                .iter()
+                .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
+        })
+    }));
+    let out = gaffer(
+        dir.path(),
+        &[
+            "send",
+            "--socket",
+            &s.name,
+            "--session",
+            "sd",
+            "--all",
+            "third",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(exit::SUCCESS),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for l in &logs {
+        assert_eq!(prompts(l).last().map(String::as_str), Some("third"));
+    }
+    // Unknown pane: NOT_FOUND.
+    let out = gaffer(
+        dir.path(),
+        &["send", "--socket", &s.name, "--session", "sd", "%999", "x"],
+    );
+    assert_eq!(out.status.code(), Some(exit::NOT_FOUND));
+}
+
+#[test]
+fn killed_pane_is_reported_and_monitor_keeps_running() {
+    let dir = project();
+    let s = Server::new("killed");
+    let log = dir.path().join("p.jsonl");
+    let a = s.agent("kl", "kl__cc_1", &sim_cmd("cc", "", &log));
+    let b = s.agent("kl", "kl__cod_1", &sim_cmd("cod", "", &log));
+    let m = monitor(&s, "kl");
+    assert!(wait_until(Duration::from_secs(10), || {
+        m.refresh().is_ok_and(|snap| snap.agents.len() == 2)
+    }));
+    s.run(&["kill-pane", "-t", &b]);
+    let snap = m.refresh().expect("refresh after kill");
+    assert_eq!(snap.vanished, vec![b.clone()]);
+    assert_eq!(snap.agents.len(), 1);
+    let gone = m.get_agent_status(&b, "cod");
+    assert!(!gone.healthy);
+    assert_eq!(gone.status, AgentStatus::Unknown);
+    assert!(gone.error_message.contains("not found"));
+    let health = m.check_agent_health(&b, "cod");
+    assert!(!health.healthy && !health.issues.is_empty());
+    // The agent's process exits: the pane is a shell → EXITED, unhealthy.
+    let _ = a;
+    s.run(&["kill-session", "-t", "=kl"]);
+    s.agent("other", "x", "sleep 600");
+    let snap = m.refresh().expect("refresh after session kill");
+    assert!(snap.agents.is_empty());
+    assert!(!snap.problems.is_empty());
+    // A new session with the same name is picked up.
+    s.agent("kl", "kl__gmi_1", &sim_cmd("gmi", "", &log));
+    assert!(wait_until(Duration::from_secs(10), || {
+        m.refresh()
+            .is_ok_and(|snap| snap.agents.len() == 1 && snap.agents[0].pane.agent_type == "gmi")
+    }));
+    let all = m.get_all_agent_statuses().expect("all statuses");
+    assert_eq!(all.len(), 1);
+}
+
+#[test]
+fn explain_live_pane() {
+    let dir = project();
+    let s = Server::new("explain");
+    let log = dir.path().join("p.jsonl");
+    let pane = s.agent(
+        "ex",
+        "ex__cod_1",
+        &sim_cmd("cod", "--start-state blocked", &log),
+    );
+    let args = [
+        "explain",
+        &pane,
+        "--socket",
+        &s.name,
+        "--session",
+        "ex",
+        "--json",
+    ];
+    let mut v = serde_json::Value::Null;
+    let ok = wait_until(Duration::from_secs(10), || {
+        let out = gaffer(dir.path(), &args);
+        v = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["status"] == "BLOCKED"
+    });
+    assert!(ok, "{v:#}");
+    for key in [
+        "reason",
+        "rule",
+        "evidence",
+        "confidence",
+        "context_usage",
+        "trace",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing");
+    }
+    assert_eq!(v["kind"], "cod");
+    // By title, readable.
+    let out = gaffer(
+        dir.path(),
+        &[
+            "explain",
+            "ex__cod_1",
+            "--socket",
+            &s.name,
+            "--session",
+            "ex",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(exit::SUCCESS));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BLOCKED"));
+    // Unknown pane.
+    let out = gaffer(
+        dir.path(),
+        &["explain", "%999", "--socket", &s.name, "--session", "ex"],
+    );
+    assert_eq!(out.status.code(), Some(exit::NOT_FOUND));
+}
