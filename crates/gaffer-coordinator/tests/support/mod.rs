@@ -112,6 +112,10 @@ impl Panes for FakePanes {
     fn observe(&self) -> Result<PaneSnapshot, PanesError> {
         Err(PanesError::Failed("not used".into()))
     }
+    fn wait_for_activity(&self, timeout: Duration) -> bool {
+        std::thread::sleep(timeout);
+        true
+    }
     fn deliver(
         &self,
         pane_id: &str,
