@@ -111,6 +111,8 @@ struct State {
     last_reservations: Option<(Timestamp, Vec<Reservation>)>,
     backoff: BackoffBook,
     quality: QualityMonitor,
+    /// Agent Mail names registered for agent panes.
+    names: BTreeMap<String, String>,
 }
 
 struct Shared {
@@ -209,6 +211,7 @@ impl SessionCoordinator {
                 .map(|n| n.to_string())
                 .collect()
         };
+        self.shared.ensure_project();
         self.shared.recover_offers();
         self.shared.update_state();
         let cfg = self.config();
@@ -270,6 +273,11 @@ impl SessionCoordinator {
     /// Observes once now (what the monitor loop does each poll).
     pub fn update_state(&self) {
         self.shared.update_state();
+    }
+
+    /// Makes sure the project exists in Agent Mail (done by `start`).
+    pub fn ensure_project(&self) {
+        self.shared.ensure_project();
     }
 
     /// Copies of every tracked agent.
@@ -449,10 +457,12 @@ impl Shared {
                 problems: vec![e],
             },
         };
+        self.register_names(&obs);
         let active = lock(&self.ledger).active().unwrap_or_default();
         let mut events = Vec::new();
         {
             let mut st = lock(&self.state);
+            let names = st.names.clone();
             let seen: BTreeSet<String> = obs.agents.iter().map(|a| a.pane_id.clone()).collect();
             for o in &obs.agents {
                 let isnew = !st.agents.contains_key(&o.pane_id);
@@ -466,6 +476,9 @@ impl Shared {
                 agent.context_usage = o.context_usage;
                 agent.last_activity = o.last_activity;
                 agent.healthy = o.healthy && o.status != AgentStatus::Error;
+                if let Some(name) = names.get(&o.pane_id) {
+                    agent.agent_mail_name = name.clone();
+                }
                 let mine: Vec<&AssignmentRecord> = active
                     .iter()
                     .filter(|r| r.assignment.agent_pane_id == o.pane_id)
@@ -510,6 +523,50 @@ impl Shared {
             self.emit(e);
         }
         self.review_assignments(now);
+    }
+
+    /// Registers an Agent Mail identity for every agent pane that has none yet, so that
+    /// reservations and messages have a holder the server accepts. Failures are retried at the
+    /// next poll.
+    fn register_names(&self, obs: &AgentsObservation) {
+        let Some(mb) = &self.mailbox else { return };
+        let missing: Vec<(String, String)> = {
+            let st = lock(&self.state);
+            obs.agents
+                .iter()
+                .filter(|a| !st.names.contains_key(&a.pane_id))
+                .map(|a| (a.pane_id.clone(), a.agent_type.clone()))
+                .collect()
+        };
+        for (pane, agent_type) in missing {
+            let reg = gaffer_core::mailbox::AgentRegistration {
+                name: None,
+                program: format!("gaffer-pane-{agent_type}"),
+                model: agent_type.clone(),
+                task_description: format!(
+                    "agent in tmux pane {pane} of session {}",
+                    self.id.session
+                ),
+            };
+            match mb.register_agent(self.project(), &reg) {
+                Ok(info) => {
+                    lock(&self.state).names.insert(pane, info.name);
+                }
+                Err(e) => {
+                    self.mail_degraded(&e.to_string(), self.clock.now());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Ensures the project exists in Agent Mail (called at start).
+    fn ensure_project(&self) {
+        if let Some(mb) = &self.mailbox {
+            if let Err(e) = mb.ensure_project(self.project()) {
+                self.mail_degraded(&e.to_string(), self.clock.now());
+            }
+        }
     }
 
     /// Notices the end of assignments: the bead closed (done), the agent busy (working), the

@@ -38,7 +38,16 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the coordinator: observe panes, assign work, catch conflicts, send digests.
-    Run,
+    Run {
+        #[command(flatten)]
+        args: CoordArgs,
+        /// Assign work automatically (overrides `coordinator.auto_assign`).
+        #[arg(long)]
+        auto_assign: bool,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        exit_after: Option<u64>,
+    },
     /// Show every agent's state, context usage and task.
     Status {
         #[command(flatten)]
@@ -47,16 +56,39 @@ pub enum Command {
     /// Explain how an agent's state was detected: the rules, the evidence lines.
     Explain(ExplainArgs),
     /// Assign ready work to idle agents now.
-    Assign,
+    Assign {
+        #[command(flatten)]
+        args: CoordArgs,
+        /// Plan without acting.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Suggest the best task for an agent without assigning it.
     Suggest {
-        /// Pane to suggest for.
-        pane: Option<String>,
+        /// Pane to suggest for (%3 or a title).
+        pane: String,
+        #[command(flatten)]
+        args: CoordArgs,
     },
     /// List overlapping file reservations between agents.
-    Conflicts,
+    Conflicts {
+        #[command(flatten)]
+        args: CoordArgs,
+        /// Message the holders of each new conflict.
+        #[arg(long)]
+        notify: bool,
+        /// Ask the lower-priority holder to release.
+        #[arg(long)]
+        negotiate: bool,
+    },
     /// Produce a session digest (agents, work, alerts).
-    Digest,
+    Digest {
+        #[command(flatten)]
+        args: CoordArgs,
+        /// Send it to the human through Agent Mail.
+        #[arg(long)]
+        send: bool,
+    },
     /// Show quality signals: scans, test pass rates, trends; record test results.
     Quality {
         #[command(subcommand)]
@@ -85,7 +117,14 @@ pub enum Command {
     /// Start a tmux session with titled agent panes.
     Spawn,
     /// Stream coordinator events as they happen.
-    Watch,
+    Watch {
+        /// Print the events already recorded first.
+        #[arg(long)]
+        from_start: bool,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        exit_after: Option<u64>,
+    },
     /// Open the live terminal dashboard.
     Dashboard,
     /// Serve status and events over HTTP and SSE on loopback.
@@ -290,6 +329,19 @@ pub struct SendArgs {
     pub tmux: TmuxArgs,
 }
 
+/// Arguments of the coordinator commands.
+#[derive(Debug, Args, Clone)]
+pub struct CoordArgs {
+    #[command(flatten)]
+    pub tmux: TmuxArgs,
+    /// Agent Mail server URL (default: `AGENT_MAIL_URL`, else the embedded mailbox).
+    #[arg(long, value_name = "URL")]
+    pub mail_url: Option<String>,
+    /// Assignment strategy: balanced, speed, quality, dependency or round-robin.
+    #[arg(long, value_name = "S")]
+    pub strategy: Option<String>,
+}
+
 /// `gaffer explain` arguments.
 #[derive(Debug, Args, Clone)]
 pub struct ExplainArgs {
@@ -333,20 +385,20 @@ impl Command {
     /// The command's name as typed.
     pub fn name(&self) -> &'static str {
         match self {
-            Command::Run => "run",
+            Command::Run { .. } => "run",
             Command::Status { .. } => "status",
             Command::Explain(_) => "explain",
-            Command::Assign => "assign",
+            Command::Assign { .. } => "assign",
             Command::Suggest { .. } => "suggest",
-            Command::Conflicts => "conflicts",
-            Command::Digest => "digest",
+            Command::Conflicts { .. } => "conflicts",
+            Command::Digest { .. } => "digest",
             Command::Quality { .. } => "quality",
             Command::Done { .. } => "done",
             Command::Refuse { .. } => "refuse",
             Command::Triage(_) => "triage",
             Command::Send(_) => "send",
             Command::Spawn => "spawn",
-            Command::Watch => "watch",
+            Command::Watch { .. } => "watch",
             Command::Dashboard => "dashboard",
             Command::Serve => "serve",
             Command::Demo => "demo",

@@ -5,6 +5,7 @@ mod commands;
 mod config_load;
 mod error;
 mod state;
+mod wiring;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -59,6 +60,25 @@ fn init_tracing() {
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Config { action } => commands::config::run(&cli.global, action),
+        Command::Run {
+            args,
+            auto_assign,
+            exit_after,
+        } => commands::coordinate::run(&cli.global, &args, auto_assign, exit_after),
+        Command::Assign { args, dry_run } => {
+            commands::coordinate::assign(&cli.global, &args, dry_run)
+        }
+        Command::Suggest { pane, args } => commands::coordinate::suggest(&cli.global, &args, &pane),
+        Command::Conflicts {
+            args,
+            notify,
+            negotiate,
+        } => commands::coordinate::conflicts(&cli.global, &args, notify, negotiate),
+        Command::Digest { args, send } => commands::coordinate::digest(&cli.global, &args, send),
+        Command::Watch {
+            from_start,
+            exit_after,
+        } => commands::coordinate::watch(&cli.global, from_start, exit_after),
         Command::Quality { action } => commands::quality::run(&cli.global, action),
         Command::Done { bead, reason } => commands::report::done(&cli.global, &bead, &reason),
         Command::Refuse { bead, reason } => commands::report::refuse(&cli.global, &bead, &reason),

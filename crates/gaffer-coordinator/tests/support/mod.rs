@@ -262,6 +262,7 @@ pub struct FakeMail {
     pub reservations: Arc<Mutex<Vec<Reservation>>>,
     pub sent: Arc<Mutex<Vec<OutgoingMessage>>>,
     pub down: Arc<Mutex<bool>>,
+    pub registered: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeMail {

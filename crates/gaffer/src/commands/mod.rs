@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod config;
+pub mod coordinate;
 pub mod explain;
 pub mod mail;
 pub mod quality;

@@ -1,0 +1,324 @@
+//! The coordinator's commands: `run`, `assign`, `suggest`, `conflicts`, `digest`, `watch`.
+
+use crate::cli::{CoordArgs, GlobalArgs};
+use crate::error::ExitError;
+use crate::state;
+use crate::wiring::{self, Build, Built};
+use gaffer_core::assignment::AssignmentStrategy;
+use gaffer_core::digest::render_markdown;
+use gaffer_core::event::CoordinatorEvent;
+use gaffer_core::exit;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+fn build(global: &GlobalArgs, args: &CoordArgs) -> Result<Built, ExitError> {
+    wiring::build(Build {
+        global,
+        tmux: &args.tmux,
+        mail_url: args.mail_url.clone(),
+    })
+}
+
+fn strategy(s: &Option<String>) -> Result<Option<AssignmentStrategy>, ExitError> {
+    match s {
+        None => Ok(None),
+        Some(raw) => AssignmentStrategy::parse_strict(raw).map(Some).ok_or_else(|| ExitError {
+            code: exit::USAGE,
+            kind: "usage",
+            message: format!("unknown strategy {raw:?}; expected balanced, speed, quality, dependency or round-robin"),
+        }),
+    }
+}
+
+/// A one-line, readable rendering of an event.
+pub fn describe(e: &CoordinatorEvent) -> String {
+    let d = |k: &str| {
+        e.details
+            .get(k)
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_default()
+    };
+    let t = e.timestamp.format("%H:%M:%S");
+    let who = if e.agent_id.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", e.agent_id)
+    };
+    let what = match e.event_type.as_str() {
+        "agent_idle" | "agent_busy" | "agent_error" | "agent_recovered" | "agent_blocked"
+        | "agent_rate_limited" | "agent_stalled" | "agent_exited" => {
+            format!("{} → {}", d("prev_status"), d("new_status"))
+        }
+        "work_assigned" => format!(
+            "assigned {} \"{}\" (score {})",
+            d("bead_id"),
+            d("bead_title"),
+            d("score")
+        ),
+        "work_completed" => format!("completed {}", d("bead_id")),
+        "assignment_refused" => format!("{} ended: {}", d("bead_id"), d("reason")),
+        "prompt_stalled" => format!("prompt for {} was not taken up", d("bead_id")),
+        "conflict_detected" => format!(
+            "conflict on {} between {} (overlap {})",
+            d("pattern"),
+            d("holders"),
+            d("overlap")
+        ),
+        "conflict_release_requested" => {
+            format!("asked {} to release {}", d("holder"), d("pattern"))
+        }
+        "conflict_resolved" => format!("conflict on {} resolved", d("pattern")),
+        "digest_sent" => format!(
+            "digest sent ({} agents, {} alerts)",
+            d("agent_count"),
+            d("alert_count")
+        ),
+        "mail_degraded" | "work_source_degraded" | "digest_failed" => d("error"),
+        _ => serde_json::to_string(&e.details).unwrap_or_default(),
+    };
+    format!("{t} {:<22}{who} {what}", e.event_type.as_str())
+}
+
+fn print_event(global: &GlobalArgs, e: &CoordinatorEvent) {
+    if global.json {
+        if let Ok(line) = serde_json::to_string(e) {
+            println!("{line}");
+        }
+    } else {
+        println!("{}", describe(e));
+    }
+}
+
+/// Stops on Ctrl-C.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
+    flag
+}
+
+/// `gaffer run`: the coordinator in the foreground, printing events until Ctrl-C or
+/// `--exit-after`.
+pub fn run(
+    global: &GlobalArgs,
+    args: &CoordArgs,
+    auto_assign: bool,
+    exit_after: Option<u64>,
+) -> anyhow::Result<i32> {
+    let built = build(global, args)?;
+    let mut cfg = built.coordinator.config();
+    if auto_assign {
+        cfg.coordinator.auto_assign = true;
+    }
+    if let Some(s) = strategy(&args.strategy)? {
+        cfg.assign.strategy = s;
+    }
+    let mut coord = built.coordinator.with_config(cfg.clone());
+    let rx = coord.events().subscribe();
+    if !global.json {
+        eprintln!(
+            "gaffer: coordinating session {} ({} panes), mail: {}, work: {}, auto-assign {}",
+            built.connection.session,
+            coord.get_agents().len(),
+            built.mail_backend,
+            built.work_source,
+            if cfg.coordinator.auto_assign {
+                "on"
+            } else {
+                "off"
+            }
+        );
+        eprintln!("gaffer: project {}", built.project_root.display());
+    }
+    for n in coord.start()? {
+        eprintln!("note: {n}");
+    }
+    if !global.json {
+        eprintln!("gaffer: {} agents; Ctrl-C stops", coord.get_agents().len());
+    }
+    let stop = interrupt_flag();
+    let deadline = exit_after.map(|s| std::time::Instant::now() + Duration::from_secs(s));
+    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| std::time::Instant::now() < d) {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(e) => print_event(global, &e),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    coord.stop();
+    for e in rx.try_iter() {
+        print_event(global, &e);
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `gaffer assign`: one round now.
+pub fn assign(global: &GlobalArgs, args: &CoordArgs, dry_run: bool) -> anyhow::Result<i32> {
+    let built = build(global, args)?;
+    let coord = built.coordinator;
+    coord.ensure_project();
+    coord.update_state();
+    let results = coord.assign_now(strategy(&args.strategy)?, dry_run)?;
+    let failed = results.iter().filter(|r| !r.success).count();
+    if global.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"dry_run": dry_run, "results": results}))?
+        );
+    } else if results.is_empty() {
+        let idle = coord.get_idle_agents().len();
+        println!(
+            "nothing to assign ({idle} idle agents; {} agents in all)",
+            coord.get_agents().len()
+        );
+    } else {
+        for r in &results {
+            let a = r.assignment.as_ref();
+            let bead = a.map(|a| a.bead_id.as_str()).unwrap_or("?");
+            let pane = a.map(|a| a.agent_pane_id.as_str()).unwrap_or("?");
+            let score = a.map(|a| a.score).unwrap_or(0.0);
+            if r.success {
+                println!(
+                    "{} {bead} → {pane} (score {score:.2})",
+                    if dry_run { "would assign" } else { "assigned" }
+                );
+            } else {
+                println!("failed {bead} → {pane}: {}", r.error);
+            }
+        }
+    }
+    Ok(if failed > 0 {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// `gaffer suggest PANE`.
+pub fn suggest(global: &GlobalArgs, args: &CoordArgs, pane: &str) -> anyhow::Result<i32> {
+    let built = build(global, args)?;
+    let coord = built.coordinator;
+    coord.update_state();
+    let s = coord.suggest_assignment(pane).map_err(|e| match e {
+        gaffer_coordinator::CoordinatorError::AgentNotFound(p) => ExitError {
+            code: exit::NOT_FOUND,
+            kind: "not_found",
+            message: format!("agent not found: {p}"),
+        },
+        other => ExitError::failure(other.to_string()),
+    })?;
+    if global.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"pane_id": pane, "suggestion": s}))?
+        );
+    } else {
+        match s {
+            Some(w) => println!(
+                "{pane}: {} \"{}\" (P{}, score {:.2})",
+                w.bead_id, w.bead_title, w.priority, w.score
+            ),
+            None => println!("{pane}: nothing suitable"),
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `gaffer conflicts [--notify|--negotiate]`.
+pub fn conflicts(
+    global: &GlobalArgs,
+    args: &CoordArgs,
+    notify: bool,
+    negotiate: bool,
+) -> anyhow::Result<i32> {
+    let built = build(global, args)?;
+    let mut cfg = built.coordinator.config();
+    cfg.coordinator.conflict_notify = notify;
+    cfg.coordinator.conflict_negotiate = negotiate;
+    let coord = built.coordinator.with_config(cfg);
+    let found = coord.detect_conflicts().map_err(|e| ExitError {
+        code: exit::UNAVAILABLE,
+        kind: "unavailable",
+        message: format!("conflicts unknown: {e}"),
+    })?;
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+    } else if found.is_empty() {
+        println!("no conflicts");
+    } else {
+        for c in &found {
+            let holders: Vec<&str> = c
+                .conflict
+                .holders
+                .iter()
+                .map(|h| h.agent_name.as_str())
+                .collect();
+            println!(
+                "{}  {}  holders: {}  overlap: {}",
+                c.conflict.id,
+                c.conflict.pattern,
+                holders.join(", "),
+                c.overlap
+            );
+        }
+    }
+    Ok(if found.is_empty() {
+        exit::SUCCESS
+    } else {
+        exit::FAILURE
+    })
+}
+
+/// `gaffer digest [--send]`.
+pub fn digest(global: &GlobalArgs, args: &CoordArgs, send: bool) -> anyhow::Result<i32> {
+    let built = build(global, args)?;
+    let coord = built.coordinator;
+    coord.update_state();
+    let d = if send {
+        coord
+            .send_digest()
+            .map_err(|e| ExitError::failure(e.to_string()))?
+    } else {
+        coord.generate_digest()
+    };
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        print!("{}", render_markdown(&d, "gaffer"));
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `gaffer watch`: events from the project's ledger as they are recorded (by `gaffer run` or
+/// any other gaffer process), as JSON lines with `--json`.
+pub fn watch(
+    global: &GlobalArgs,
+    from_start: bool,
+    exit_after: Option<u64>,
+) -> anyhow::Result<i32> {
+    let ledger = state::open_ledger(global)?;
+    let (existing, _) = ledger.events_since(0)?;
+    let mut last = existing.last().map(|(id, _)| *id).unwrap_or(0);
+    if from_start {
+        for (_, e) in &existing {
+            print_event(global, e);
+        }
+    }
+    let stop = interrupt_flag();
+    let deadline = exit_after.map(|s| std::time::Instant::now() + Duration::from_secs(s));
+    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| std::time::Instant::now() < d) {
+        let (new, _) = ledger.events_since(last)?;
+        for (id, e) in new {
+            print_event(global, &e);
+            last = id;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Ok(exit::SUCCESS)
+}
