@@ -216,7 +216,7 @@ impl SessionCoordinator {
         self.shared.update_state();
         let cfg = self.config();
         let poll = cfg.coordinator.poll_interval;
-        self.spawn_loop("monitor", poll, |s| s.update_state());
+        self.spawn_monitor(poll);
         if cfg.coordinator.auto_assign {
             self.spawn_loop("assign", poll, |s| {
                 let _ = s.assign_round(None, false);
@@ -237,6 +237,37 @@ impl SessionCoordinator {
             });
         }
         Ok(notices)
+    }
+
+    /// The monitor loop: observes every poll interval, and sooner when the panes report
+    /// activity (tmux control mode), so a change of state becomes an event within moments.
+    fn spawn_monitor(&mut self, every: Duration) {
+        let shared = Arc::clone(&self.shared);
+        let min_gap = Duration::from_millis(100);
+        let handle = std::thread::Builder::new()
+            .name("gaffer-monitor".into())
+            .spawn(move || {
+                let mut last = std::time::Instant::now();
+                while shared.running.load(Ordering::SeqCst) {
+                    let remaining = every.saturating_sub(last.elapsed());
+                    // Wake on activity, but look at `stop` at least every 250 ms. An adapter without
+                    // an event source sleeps the whole timeout, so only an early return is activity.
+                    let slice = remaining.min(Duration::from_millis(250));
+                    let started = std::time::Instant::now();
+                    let active = shared.panes.wait_for_activity(slice)
+                        && started.elapsed() + Duration::from_millis(5) < slice;
+                    if !shared.running.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if last.elapsed() >= every || (active && last.elapsed() >= min_gap) {
+                        last = std::time::Instant::now();
+                        shared.update_state();
+                    }
+                }
+            });
+        if let Ok(h) = handle {
+            self.threads.push(h);
+        }
     }
 
     fn spawn_loop(&mut self, name: &str, every: Duration, body: fn(&Shared)) {
@@ -478,6 +509,14 @@ impl Shared {
                 agent.healthy = o.healthy && o.status != AgentStatus::Error;
                 if let Some(name) = names.get(&o.pane_id) {
                     agent.agent_mail_name = name.clone();
+                }
+                if !o.tags.is_empty() && agent.profile.is_none() {
+                    agent.profile = Some(gaffer_core::persona::Persona {
+                        name: o.variant.clone().unwrap_or_else(|| o.pane_id.clone()),
+                        agent_type: o.agent_type.clone(),
+                        tags: o.tags.clone(),
+                        ..Default::default()
+                    });
                 }
                 let mine: Vec<&AssignmentRecord> = active
                     .iter()

@@ -62,6 +62,8 @@ impl World {
                 error_message: String::new(),
                 rule: "test".into(),
                 rate_limit_reset: None,
+                tags: vec![],
+                variant: None,
             },
         );
         self.responsive.lock().unwrap().insert(pane.into(), true);
