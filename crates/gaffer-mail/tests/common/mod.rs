@@ -28,11 +28,16 @@ impl RealServer {
     /// Starts a server (on `port`, or a free one). In CI a failure panics; locally it returns
     /// `None` with a message, so machines without Python venv support can still run the rest.
     pub fn start(port: Option<u16>) -> Option<RealServer> {
+        Self::start_with_token(port, None)
+    }
+
+    /// Like `start`; with a token the server demands `Authorization: Bearer <token>`.
+    pub fn start_with_token(port: Option<u16>, token: Option<&str>) -> Option<RealServer> {
         let state = tempfile::Builder::new()
             .prefix("gaffer-agentmail-")
             .tempdir()
             .expect("temp dir");
-        match Self::launch(&state, port) {
+        match Self::launch(&state, port, token) {
             Ok(url) => {
                 let port = url
                     .trim_start_matches("http://127.0.0.1:")
@@ -52,14 +57,22 @@ impl RealServer {
         }
     }
 
-    fn launch(state: &tempfile::TempDir, port: Option<u16>) -> Result<String, String> {
+    fn launch(
+        state: &tempfile::TempDir,
+        port: Option<u16>,
+        token: Option<&str>,
+    ) -> Result<String, String> {
         let started = Instant::now();
-        let out = Command::new("bash")
-            .arg(script())
+        let mut cmd = Command::new("bash");
+        cmd.arg(script())
             .arg("start")
             .arg(state.path())
             .arg(port.map(|p| p.to_string()).unwrap_or_default())
-            .env_remove("AGENT_MAIL_TOKEN")
+            .env_remove("AGENT_MAIL_TOKEN");
+        if let Some(t) = token {
+            cmd.env("AGENT_MAIL_TOKEN", t);
+        }
+        let out = cmd
             .output()
             .map_err(|e| format!("cannot run agentmail.sh: {e}"))?;
         if !out.status.success() {
@@ -87,7 +100,7 @@ impl RealServer {
 
     /// Starts it again on the same port with the same state.
     pub fn restart(&self) {
-        Self::launch(&self.state, Some(self.port)).expect("restart");
+        Self::launch(&self.state, Some(self.port), None).expect("restart");
     }
 }
 
