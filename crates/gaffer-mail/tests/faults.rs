@@ -175,6 +175,12 @@ fn server_down_at_start_then_killed_mid_run_then_back() {
     proxy.set(Mode::Pass);
     assert!(via.health().is_ok());
 
+    // a transient 503 is retried transparently (bounded retries)
+    let seen = proxy.auth_seen.lock().unwrap().len();
+    proxy.set(Mode::BusyOnce);
+    assert!(via.health().is_ok(), "retried after 503");
+    assert_eq!(proxy.auth_seen.lock().unwrap().len(), seen + 2, "one retry");
+
     // the bearer header is sent only when a token is set
     assert!(proxy.auth_seen.lock().unwrap().iter().all(Option::is_none));
     let with_token = McpMailbox::new(&proxy.url, Some("s3cret".into()), opts(20_000));

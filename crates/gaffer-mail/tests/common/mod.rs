@@ -121,6 +121,8 @@ pub enum Mode {
     Garbage,
     /// Accept and never answer (until the mode changes, at most 30 s).
     Hang,
+    /// Answer HTTP 503 once, then pass.
+    BusyOnce,
 }
 
 /// A loopback HTTP proxy in front of `upstream` that injects faults.
@@ -205,8 +207,19 @@ fn handle(
             .then(|| v.trim().to_string())
     });
     auth.lock().unwrap().push(a);
-    let current = *mode.lock().unwrap();
+    let current = {
+        let mut m = mode.lock().unwrap();
+        let c = *m;
+        if c == Mode::BusyOnce {
+            *m = Mode::Pass;
+        }
+        c
+    };
     let reply: Vec<u8> = match current {
+        Mode::BusyOnce => {
+            let b = "busy";
+            format!("HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}", b.len()).into_bytes()
+        }
         Mode::Unauthorized => {
             let b = r#"{"detail":"Unauthorized"}"#;
             format!("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}", b.len()).into_bytes()
