@@ -12,6 +12,14 @@
 //! Patterns are anchored at the root: `*.rs` matches `a.rs` but not `src/a.rs` (unlike
 //! gitignore, where a slash-free pattern floats). Write `**/*.rs` for every `.rs` file.
 //!
+//! Against the reference coordinator's `matchesPattern` (cases in `tests/glob.rs`): exact
+//! matches, directory prefixes, `**` prefixes and ordered `*` parts are kept. Fixed: its `*`
+//! crossed `/` (`src/*.go` matched `src/a/b.go`; here it does not), its `**/x` suffix test was a
+//! string suffix (`src/**/mod.rs` matched `src/a/xmod.rs`), and it only compared a pattern with
+//! a path, so different overlapping patterns (`src/**` and `src/a.rs`) were never a conflict.
+//! The Agent Mail server 0.2.1 matches one way only (its `docs/a.md` does not clash with a
+//! request for `docs/*.md`); [`overlaps`] is symmetric.
+//!
 //! [`overlaps`] decides whether two patterns match a common path, by searching the product of
 //! both patterns (segment by segment, then character by character inside a segment), and
 //! [`intersection_witness`] returns such a path.
