@@ -240,6 +240,7 @@ fn handle(
             let Ok(mut up) = TcpStream::connect(("127.0.0.1", port)) else {
                 return;
             };
+            let _ = up.set_read_timeout(Some(Duration::from_secs(30)));
             let req = format!(
                 "POST /mcp/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
