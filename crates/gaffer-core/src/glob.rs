@@ -5,12 +5,22 @@
 //! - `[abc]`, `[a-z]`, `[!a]` / `[^a]` are character classes inside one segment;
 //! - a whole segment `**` matches zero or more segments (`src/**`, `**/x.rs`, `a/**/b`);
 //!   `**` inside a longer segment (`a**b`) acts as `*`;
-//! - a pattern whose last segment has no wildcard also covers everything under it (a
-//!   directory): `docs` matches `docs/b.md`; a trailing `/` means the same;
+//! - a directory pattern covers everything under it: `docs` matches `docs/b.md`. A pattern is
+//!   a directory when it ends in `/`, or when its last segment is a literal without a file
+//!   extension (`docs`, `src/core`, `.github`); `src/a.rs` names a file and covers nothing
+//!   below, so it does not clash with `**/*.md`;
 //! - `\` escapes the next character; `./`, a leading `/` and empty segments are ignored.
 //!
 //! Patterns are anchored at the root: `*.rs` matches `a.rs` but not `src/a.rs` (unlike
 //! gitignore, where a slash-free pattern floats). Write `**/*.rs` for every `.rs` file.
+//!
+//! Against the reference coordinator's `matchesPattern` (cases in `tests/glob.rs`): exact
+//! matches, directory prefixes, `**` prefixes and ordered `*` parts are kept. Fixed: its `*`
+//! crossed `/` (`src/*.go` matched `src/a/b.go`; here it does not), its `**/x` suffix test was a
+//! string suffix (`src/**/mod.rs` matched `src/a/xmod.rs`), and it only compared a pattern with
+//! a path, so different overlapping patterns (`src/**` and `src/a.rs`) were never a conflict.
+//! The Agent Mail server 0.2.1 matches one way only (its `docs/a.md` does not clash with a
+//! request for `docs/*.md`); [`overlaps`] is symmetric.
 //!
 //! [`overlaps`] decides whether two patterns match a common path, by searching the product of
 //! both patterns (segment by segment, then character by character inside a segment), and
@@ -152,6 +162,11 @@ pub fn has_wildcard(s: &str) -> bool {
     false
 }
 
+/// Whether a file name has an extension (`a.rs`, `x.tar.gz`; not `.github`, `docs`).
+pub fn has_extension(name: &str) -> bool {
+    name.rfind('.').is_some_and(|i| i > 0 && i + 1 < name.len())
+}
+
 /// Splits a path or pattern into its non-empty segments, dropping `.` segments.
 pub fn segments(s: &str) -> impl Iterator<Item = &str> {
     s.split('/').filter(|p| !p.is_empty() && *p != ".")
@@ -249,8 +264,10 @@ impl Pattern {
             }
             segs.push(seg);
         }
-        // A literal last segment (or a trailing '/') may name a directory: cover what is below.
-        let dir = pattern.ends_with('/') || matches!(segs.last(), Some(Seg::Lit(_)));
+        // A trailing '/' or a literal last segment without an extension names a directory:
+        // cover what is below.
+        let dir =
+            pattern.ends_with('/') || matches!(segs.last(), Some(Seg::Lit(l)) if !has_extension(l));
         if dir && segs.last() != Some(&Seg::Globstar) {
             segs.push(Seg::Globstar);
         }

@@ -202,6 +202,14 @@ pub enum MailAction {
     },
     /// List conflicts: overlapping reservations of different agents (exit 1 when any).
     Conflicts,
+    /// Whether a path is held by another agent (exit 1 when it is).
+    Check {
+        /// The asking agent (its own reservations do not count).
+        #[arg(long, default_value = "")]
+        agent: String,
+        /// A file path relative to the project root.
+        path: String,
+    },
     /// Send a message.
     Send {
         /// Sender.
