@@ -3,7 +3,7 @@
 
 use crate::bv::BvSource;
 use crate::native::NativeSource;
-use crate::process::{self, RunError};
+use crate::process;
 use crate::reader::BeadsProject;
 use gaffer_core::beads::Issue;
 use gaffer_core::time::Timestamp;
@@ -99,7 +99,8 @@ impl BrSource {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis((50u64 << attempt).min(800)));
             }
-            let out = match process::run(
+            let out = process::run_tool(
+                "br",
                 &self.program,
                 args,
                 &self.project.root,
@@ -108,21 +109,7 @@ impl BrSource {
                     ("RUST_LOG", "error".to_string()),
                 ],
                 self.timeout,
-            ) {
-                Ok(out) => out,
-                Err(RunError::Timeout) => {
-                    return Err(WorkSourceError::Timeout {
-                        tool: "br".into(),
-                        seconds: self.timeout.as_secs_f64(),
-                    });
-                }
-                Err(RunError::Spawn(e)) => {
-                    return Err(WorkSourceError::Unavailable {
-                        tool: "br".into(),
-                        message: format!("{}: {e}", self.program.display()),
-                    });
-                }
-            };
+            )?;
             let parsed = process::lenient_json(&out.stdout);
             if let Ok(v) = &parsed
                 && let Some(err) = v.get("error").filter(|e| e.is_object())

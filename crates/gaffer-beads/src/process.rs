@@ -111,6 +111,29 @@ pub fn run(
     })
 }
 
+/// Runs a tool like [`run`], turning a timeout or a failed start into the work-source error
+/// naming `tool`.
+pub fn run_tool(
+    tool: &str,
+    program: &Path,
+    args: &[&str],
+    dir: &Path,
+    envs: &[(&str, String)],
+    timeout: Duration,
+) -> Result<ToolOutput, gaffer_core::work_source::WorkSourceError> {
+    use gaffer_core::work_source::WorkSourceError;
+    run(program, args, dir, envs, timeout).map_err(|e| match e {
+        RunError::Timeout => WorkSourceError::Timeout {
+            tool: tool.into(),
+            seconds: timeout.as_secs_f64(),
+        },
+        RunError::Spawn(e) => WorkSourceError::Unavailable {
+            tool: tool.into(),
+            message: format!("{}: {e}", program.display()),
+        },
+    })
+}
+
 /// Parses JSON from a tool's stdout leniently: surrounding whitespace and any non-JSON lines
 /// before the first `{` or `[` line are ignored.
 pub fn lenient_json(stdout: &str) -> Result<serde_json::Value, String> {

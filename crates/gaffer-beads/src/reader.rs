@@ -1,9 +1,11 @@
 //! Finding the beads project and reading `.beads/issues.jsonl` tolerantly (spec/beads.md §3).
 
 use gaffer_core::beads::Issue;
+use gaffer_core::digest::WorkDigestSummary;
 use gaffer_core::time::Timestamp;
 use gaffer_core::triage::HealthCounts;
 use gaffer_core::triage_engine::{self, graph::BeadGraph};
+use gaffer_core::work_source::work_digest;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -145,6 +147,17 @@ impl LoadedIssues {
     /// The counts of §4.5.
     pub fn counts(&self, now: Timestamp) -> HealthCounts {
         triage_engine::health_counts(&self.issues, now)
+    }
+
+    /// The digest's work figures, ranked by the native triage: pending, in progress, blocked,
+    /// completed today and the best `top` ready ids.
+    pub fn digest(&self, now: Timestamp, top: usize) -> WorkDigestSummary {
+        let ranked: Vec<String> = triage_engine::triage(&self.issues, now)
+            .ranked
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        work_digest(&self.issues, &ranked, &self.ready_ids(now), now, top)
     }
 }
 
