@@ -178,9 +178,32 @@ fn real_br_read_rank_claim_race_and_close() {
     let t = src.triage(now()).expect("triage through the br source");
     assert!(t.triage.recommendations.iter().all(|r| r.id != schema));
 
+    // Closing again and claiming a closed issue are refusals, not errors.
+    match src
+        .close(&schema, "again")
+        .expect("second close is not an error")
+    {
+        CloseOutcome::NotClosable { id, reason } => {
+            assert_eq!(id, schema);
+            assert!(reason.contains("already closed"), "{reason}");
+        }
+        other => panic!("expected NotClosable, got {other:?}"),
+    }
+    match src
+        .claim(&schema, "agent-3")
+        .expect("claim of a closed issue")
+    {
+        ClaimOutcome::NotClaimable { id, .. } => assert_eq!(id, schema),
+        other => panic!("expected NotClaimable, got {other:?}"),
+    }
+
     // A missing issue is a typed error.
     match src.claim("demo-nope", "agent-1") {
         Err(WorkSourceError::NotFound { id, .. }) => assert_eq!(id, "demo-nope"),
         other => panic!("expected NotFound, got {other:?}"),
     }
+    assert!(matches!(
+        src.close("demo-nope", "x"),
+        Err(WorkSourceError::NotFound { .. }) | Ok(CloseOutcome::NotClosable { .. })
+    ));
 }
