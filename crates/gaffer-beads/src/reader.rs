@@ -243,22 +243,38 @@ pub fn parse_issues(bytes: &[u8]) -> LoadedIssues {
             .map(|(k, raw)| parse_line(k, raw))
             .collect()
     };
-    let mut out = LoadedIssues::default();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut issues: Vec<Issue> = Vec::with_capacity(parsed.len());
+    let mut skipped = Vec::new();
     for line in parsed {
         match line {
             Line::Blank => {}
-            Line::Skip(s) => out.skipped.push(s),
-            Line::Issue(issue) => match seen.get(&issue.id) {
-                Some(&at) => out.issues[at] = *issue,
-                None => {
-                    seen.insert(issue.id.clone(), out.issues.len());
-                    out.issues.push(*issue);
-                }
-            },
+            Line::Skip(s) => skipped.push(s),
+            Line::Issue(issue) => issues.push(*issue),
         }
     }
-    out
+    // A duplicate id: the last line wins, at the place of the first.
+    let mut first_at: HashMap<&str, usize> = HashMap::with_capacity(issues.len());
+    let mut replace: Vec<(usize, usize)> = Vec::new();
+    for (k, issue) in issues.iter().enumerate() {
+        if let Some(&at) = first_at.get(issue.id.as_str()) {
+            replace.push((at, k));
+        } else {
+            first_at.insert(issue.id.as_str(), k);
+        }
+    }
+    drop(first_at);
+    if !replace.is_empty() {
+        let mut slots: Vec<Option<Issue>> = issues.into_iter().map(Some).collect();
+        for (at, k) in replace {
+            slots[at] = slots[k].take();
+        }
+        issues = slots.into_iter().flatten().collect();
+    }
+    LoadedIssues {
+        path: None,
+        issues,
+        skipped,
+    }
 }
 
 #[cfg(test)]
