@@ -1,9 +1,11 @@
 //! Finding the beads project and reading `.beads/issues.jsonl` tolerantly (spec/beads.md §3).
 
 use gaffer_core::beads::Issue;
+use gaffer_core::digest::WorkDigestSummary;
 use gaffer_core::time::Timestamp;
 use gaffer_core::triage::HealthCounts;
 use gaffer_core::triage_engine::{self, graph::BeadGraph};
+use gaffer_core::work_source::work_digest;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -146,6 +148,17 @@ impl LoadedIssues {
     pub fn counts(&self, now: Timestamp) -> HealthCounts {
         triage_engine::health_counts(&self.issues, now)
     }
+
+    /// The digest's work figures, ranked by the native triage: pending, in progress, blocked,
+    /// completed today and the best `top` ready ids.
+    pub fn digest(&self, now: Timestamp, top: usize) -> WorkDigestSummary {
+        let ranked: Vec<String> = triage_engine::triage(&self.issues, now)
+            .ranked
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        work_digest(&self.issues, &ranked, &self.ready_ids(now), now, top)
+    }
 }
 
 /// One line's outcome: an issue, a skip, or nothing (blank).
@@ -230,22 +243,38 @@ pub fn parse_issues(bytes: &[u8]) -> LoadedIssues {
             .map(|(k, raw)| parse_line(k, raw))
             .collect()
     };
-    let mut out = LoadedIssues::default();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut issues: Vec<Issue> = Vec::with_capacity(parsed.len());
+    let mut skipped = Vec::new();
     for line in parsed {
         match line {
             Line::Blank => {}
-            Line::Skip(s) => out.skipped.push(s),
-            Line::Issue(issue) => match seen.get(&issue.id) {
-                Some(&at) => out.issues[at] = *issue,
-                None => {
-                    seen.insert(issue.id.clone(), out.issues.len());
-                    out.issues.push(*issue);
-                }
-            },
+            Line::Skip(s) => skipped.push(s),
+            Line::Issue(issue) => issues.push(*issue),
         }
     }
-    out
+    // A duplicate id: the last line wins, at the place of the first.
+    let mut first_at: HashMap<&str, usize> = HashMap::with_capacity(issues.len());
+    let mut replace: Vec<(usize, usize)> = Vec::new();
+    for (k, issue) in issues.iter().enumerate() {
+        if let Some(&at) = first_at.get(issue.id.as_str()) {
+            replace.push((at, k));
+        } else {
+            first_at.insert(issue.id.as_str(), k);
+        }
+    }
+    drop(first_at);
+    if !replace.is_empty() {
+        let mut slots: Vec<Option<Issue>> = issues.into_iter().map(Some).collect();
+        for (at, k) in replace {
+            slots[at] = slots[k].take();
+        }
+        issues = slots.into_iter().flatten().collect();
+    }
+    LoadedIssues {
+        path: None,
+        issues,
+        skipped,
+    }
 }
 
 #[cfg(test)]

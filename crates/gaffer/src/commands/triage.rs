@@ -2,9 +2,11 @@
 //! absent.
 
 use crate::cli::GlobalArgs;
+use crate::config_load;
 use crate::error::ExitError;
 use clap::{Args, ValueEnum};
 use gaffer_beads::{BeadsProject, BvSource, NativeSource};
+use gaffer_core::config::WorkSourceKind;
 use gaffer_core::exit;
 use gaffer_core::time::{Timestamp, format_rfc3339, parse_rfc3339};
 use gaffer_core::triage::TriageResponse;
@@ -17,9 +19,9 @@ pub struct TriageArgs {
     /// Compute as of this instant (RFC 3339), for reproducible output. Default: now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
-    /// Where the ranking comes from: bv when it is on PATH (auto), or always native.
-    #[arg(long, value_enum, default_value_t = Source::Auto)]
-    pub source: Source,
+    /// Where the ranking comes from (default: `[beads] source` of the config, `auto`).
+    #[arg(long, value_enum)]
+    pub source: Option<Source>,
 }
 
 /// Triage source choice.
@@ -83,7 +85,13 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
             .unwrap_or_default();
         eprintln!("warning: {file}: skipped {s}");
     }
-    let bv = match args.source {
+    let beads_config = config_load::load(global)?.config.beads;
+    let source = args.source.unwrap_or(match beads_config.source {
+        WorkSourceKind::Auto => Source::Auto,
+        WorkSourceKind::Native => Source::Native,
+        WorkSourceKind::Bv => Source::Bv,
+    });
+    let bv = match source {
         Source::Native => None,
         Source::Auto => BvSource::detect(project.clone()),
         Source::Bv => Some(BvSource::detect(project.clone()).ok_or_else(|| ExitError {
@@ -91,7 +99,11 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
             kind: "unavailable",
             message: "bv is not on PATH".to_string(),
         })?),
-    };
+    }
+    .map(|mut bv| {
+        bv.timeout = beads_config.timeout;
+        bv
+    });
     let started = std::time::Instant::now();
     let (source_name, mut resp): (&str, TriageResponse) = match &bv {
         Some(bv) => ("bv", bv.triage(now).map_err(source_error)?),
