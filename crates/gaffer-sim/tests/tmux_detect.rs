@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// A private tmux server, killed on drop (also when the test fails).
 struct Tmux {
     socket: String,
+    socket_path: Option<String>,
 }
 
 impl Tmux {
@@ -19,7 +20,10 @@ impl Tmux {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let socket = format!("gaffer-test-{tag}-{}-{nanos}", std::process::id());
-        let t = Tmux { socket };
+        let mut t = Tmux {
+            socket,
+            socket_path: None,
+        };
         let out = t.run(&[
             "-f",
             "/dev/null",
@@ -42,6 +46,8 @@ impl Tmux {
             "tmux new-session failed (is tmux installed? scripts/install-deps.sh): {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let path = t.run(&["display-message", "-p", "#{socket_path}"]).stdout;
+        t.socket_path = Some(String::from_utf8_lossy(&path).trim().to_string());
         t
     }
 
@@ -116,6 +122,10 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
+        // tmux may leave the socket file behind
+        if let Some(p) = self.socket_path.as_deref().filter(|p| !p.is_empty()) {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
