@@ -263,3 +263,39 @@ fn codex_states_are_detected_live() {
 fn gemini_states_are_detected_live() {
     walk_states("gmi");
 }
+
+#[test]
+fn start_state_and_script_drive_the_sim() {
+    let d = Detector::builtin();
+    let dir = tempfile_dir("script");
+    let script = dir.join("steps.txt");
+    std::fs::write(
+        &script,
+        "# after the start state: wait for a prompt, work, ask, then hit the limit\nwaiting\ngenerating 1.5\nblocked\nrate-limited\n",
+    )
+    .expect("script");
+    let t = Tmux::start("script");
+    t.literal(&format!(
+        "{} --agent cod --start-state error --script {}",
+        sim_bin().display(),
+        script.display()
+    ));
+    t.keys(&["Enter"]);
+    wait_for(&d, "cod", &t, AgentStatus::Error);
+    // a prompt moves the script on: waiting step, then the next prompt starts the work
+    t.literal("go");
+    t.keys(&["Enter"]);
+    wait_for(&d, "cod", &t, AgentStatus::Waiting);
+    t.literal("work now");
+    t.keys(&["Enter"]);
+    wait_for(&d, "cod", &t, AgentStatus::Generating);
+    wait_for(&d, "cod", &t, AgentStatus::Blocked);
+    t.literal("y");
+    let v = wait_for(&d, "cod", &t, AgentStatus::RateLimited);
+    assert!(v.rate_limit_reset.is_some(), "{v:?}");
+    // Ctrl-C twice on an empty composer quits
+    t.keys(&["C-c"]);
+    t.keys(&["C-c"]);
+    wait_for(&d, "cod", &t, AgentStatus::Exited);
+    let _ = std::fs::remove_dir_all(&dir);
+}
