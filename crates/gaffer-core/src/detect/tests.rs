@@ -266,3 +266,11 @@ fn newest_outcome_wins_between_rate_limit_and_error() {
         "{rl:?}"
     );
 }
+
+#[test]
+fn context_marker_wrapped_by_a_narrow_pane_is_read() {
+    let screen = "────\n❯ \n────\n  ⏵⏵ bypass permissions on (shift+tab to c\nycle)  Context left until auto-compact: 43\n%";
+    let v = detect("cc", screen, "claude");
+    assert_eq!(v.status, AgentStatus::Waiting);
+    assert_eq!(v.context_usage, Some(57.0));
+}
