@@ -51,19 +51,28 @@ pub(crate) fn context_usage(
     lines: &[&str],
     content: &[usize],
 ) -> (Option<f64>, Option<String>) {
+    let read = |text: &str, marker: &super::rules::ContextMarker| -> Option<f64> {
+        let c = marker.pattern.captures(text)?;
+        let n = c.get(1)?.as_str().parse::<f64>().ok()?;
+        (0.0..=100.0)
+            .contains(&n)
+            .then(|| meaning_to_usage(marker.meaning, n))
+    };
     for marker in &rules.context {
         let start = content.len().saturating_sub(marker.lines);
         for &i in content[start..].iter().rev() {
-            if let Some(c) = marker.pattern.captures(lines[i])
-                && let Some(m) = c.get(1)
-                && let Ok(n) = m.as_str().parse::<f64>()
-                && (0.0..=100.0).contains(&n)
-            {
-                return (
-                    Some(meaning_to_usage(marker.meaning, n)),
-                    Some(lines[i].trim().to_string()),
-                );
+            if let Some(u) = read(lines[i], marker) {
+                return (Some(u), Some(lines[i].trim().to_string()));
             }
+        }
+    }
+    // a narrow pane hard-wraps the footer: try the last lines joined back together
+    for marker in &rules.context {
+        let start = content.len().saturating_sub(marker.lines.min(4));
+        let joined: String = content[start..].iter().map(|&i| lines[i]).collect();
+        if let Some(u) = read(&joined, marker) {
+            let m = marker.pattern.find(&joined).map(|m| m.as_str().to_string());
+            return (Some(u), m);
         }
     }
     (None, None)
