@@ -405,6 +405,31 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
     for l in &logs {
         assert_eq!(prompts(l).last().map(String::as_str), Some("third"));
     }
+    // A busy agent is refused (exit 1, reason in the report); --force would send anyway.
+    let out = gaffer(
+        dir.path(),
+        &[
+            "send",
+            "--socket",
+            &s.name,
+            "--session",
+            "sd",
+            &cc,
+            "while busy",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(exit::FAILURE));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["deliveries"][0]["outcome"], "error");
+    assert!(
+        v["deliveries"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not WAITING"),
+        "{v}"
+    );
+    assert!(!prompts(&logs[0]).contains(&"while busy".to_string()));
     // Unknown pane: NOT_FOUND.
     let out = gaffer(
         dir.path(),
