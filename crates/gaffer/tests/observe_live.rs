@@ -145,6 +145,19 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
+/// Waits until the monitor sees `n` agents, all WAITING.
+fn all_waiting(m: &AgentMonitor, n: usize) -> bool {
+    wait_until(Duration::from_secs(15), || {
+        m.refresh().is_ok_and(|snap| {
+            snap.agents.len() == n
+                && snap
+                    .agents
+                    .iter()
+                    .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
+        })
+    })
+}
+
 fn monitor(server: &Server, session: &str) -> AgentMonitor {
     let panes = TmuxPanes::new(TmuxOptions::new(
         Socket::Name(server.name.clone()),
@@ -317,15 +330,7 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
         &sim_cmd("gmi", "--work-secs 1.5", &logs[2]),
     );
     let m = monitor(&s, "sd");
-    assert!(wait_until(Duration::from_secs(15), || {
-        m.refresh().is_ok_and(|snap| {
-            snap.agents.len() == 3
-                && snap
-                    .agents
-                    .iter()
-                    .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
-        })
-    }));
+    assert!(all_waiting(&m, 3));
     let hostile = "fix a;b; then\nrun `C-c` and Enter — ünï ✳;";
     let out = gaffer(
         dir.path(),
@@ -351,13 +356,7 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
     assert_eq!(v["deliveries"][0]["outcome"], "delivered");
     assert_eq!(prompts(&logs[0]), vec![hostile.to_string()]);
     // --type cod reaches only Codex.
-    assert!(wait_until(Duration::from_secs(10), || {
-        m.refresh().is_ok_and(|snap| {
-            snap.agents
-                .iter()
-                .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
-        })
-    }));
+    assert!(all_waiting(&m, 3));
     let out = gaffer(
         dir.path(),
         &[
@@ -376,13 +375,7 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
     assert_eq!(prompts(&logs[1]), vec!["second".to_string()]);
     assert!(prompts(&logs[2]).is_empty());
     // --all reaches every agent (after they are back at their composers).
-    assert!(wait_until(Duration::from_secs(10), || {
-        m.refresh().is_ok_and(|snap| {
-            snap.agents
-                .iter()
-                .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
-        })
-    }));
+    assert!(all_waiting(&m, 3));
     let out = gaffer(
         dir.path(),
         &[
