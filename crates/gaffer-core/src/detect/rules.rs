@@ -99,6 +99,8 @@ struct RawRule {
     composer: Option<Spanned<String>>,
     #[serde(default)]
     command: Option<Spanned<String>>,
+    #[serde(default)]
+    group: Option<String>,
     confidence: f64,
     reason: String,
 }
@@ -205,6 +207,9 @@ pub struct Rule {
     pub composer: ComposerCond,
     /// Command condition.
     pub command: CommandCond,
+    /// Rules of one group compete by recency: among those that match, the one whose evidence
+    /// is lowest on the screen wins (e.g. an error shown after a rate-limit message).
+    pub group: Option<String>,
     /// 0–1.
     pub confidence: f64,
     /// Why, in words.
@@ -466,6 +471,7 @@ pub fn compile(file: &str, text: &str) -> Result<KindRules, RulesError> {
             last_line: cx.set(&r.last_line, &k("last_line"))?,
             composer,
             command,
+            group: r.group.clone().filter(|g| !g.trim().is_empty()),
             confidence: r.confidence,
             reason: r.reason.clone(),
         });
