@@ -327,6 +327,10 @@ impl TmuxPanes {
             Some(Ok(p)) => Ok(p),
             Some(Err(e)) => {
                 problems.push(format!("control client: {e}; polling"));
+                // A client that failed (or hangs) is dropped; it is re-attached later.
+                if !matches!(e, TmuxError::NotFound(_)) {
+                    self.drop_control();
+                }
                 control = None;
                 dirty = None;
                 self.list_via(None)
@@ -371,6 +375,7 @@ impl TmuxPanes {
             Ok(c) => c,
             Err(e) if control.is_some() => {
                 problems.push(format!("control capture: {e}; polling"));
+                self.drop_control();
                 self.capture_via(None, &wanted).map_err(PanesError::from)?
             }
             Err(e) => return Err(e.into()),

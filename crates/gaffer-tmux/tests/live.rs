@@ -24,10 +24,13 @@ fn one_listing_and_one_batch_per_cycle() {
     s.title(&b, "p__cod_1");
     s.title(&c, "p__gmi_1");
     let panes = polling(&s, Some("p"));
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(10), || {
         panes
-            .capture(std::slice::from_ref(&c))
-            .map(|v| v.iter().any(|(_, t)| t.contains("gamma")))
+            .capture(&[a.clone(), b.clone(), c.clone()])
+            .map(|v| {
+                let all: String = v.iter().map(|(_, t)| t.as_str()).collect();
+                all.contains("alpha") && all.contains("beta") && all.contains("gamma")
+            })
             .unwrap_or(false)
     }));
     let before = panes.tmux().processes_spawned();
@@ -69,10 +72,10 @@ fn batched_capture_survives_a_vanished_pane() {
     let a = s.session("v", "sh -c 'echo one; exec sleep 600'");
     let b = s.split("v", "sh -c 'echo two; exec sleep 600'");
     let panes = polling(&s, Some("v"));
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(10), || {
         panes
             .capture_batch(&[a.clone(), b.clone()])
-            .map(|v| v.len() == 2 && v[1].screen.contains("two"))
+            .map(|v| v.len() == 2 && v[0].screen.contains("one") && v[1].screen.contains("two"))
             .unwrap_or(false)
     }));
     let caps = panes
@@ -104,7 +107,7 @@ fn control_mode_steady_state_spawns_nothing_and_sees_output() {
     );
     s.run(&["send-keys", "-t", &a, "-l", "echo marker-$((6*7))"]);
     s.run(&["send-keys", "-t", &a, "Enter"]);
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(10), || {
         let snap = panes.observe().unwrap();
         snap.panes[0].screen.contains("marker-42")
     }));
@@ -145,7 +148,7 @@ fn killed_pane_and_session_are_reported_and_observation_recovers() {
     // The session comes back: observation picks it up, in control mode again.
     let n = s.session("k", "sh -c 'echo reborn; exec sleep 600'");
     s.title(&n, "k__cc_1");
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(10), || {
         let snap = panes.observe().unwrap();
         snap.mode == ObserveMode::Control
             && snap.panes.len() == 1
@@ -267,7 +270,7 @@ fn hostile_text_arrives_exactly() {
                 DeliveryOutcome::Delivered,
                 "{agent}: text {i}"
             );
-            assert!(wait_until(Duration::from_secs(5), || prompts(&log).len() > count));
+            assert!(wait_until(Duration::from_secs(10), || prompts(&log).len() > count));
             let got = prompts(&log);
             assert_eq!(
                 got.last().map(String::as_str),
@@ -329,7 +332,7 @@ fn spawn_titles_panes_and_locks_titles() {
     let titles: Vec<&str> = made.iter().map(|p| p.title.as_str()).collect();
     assert_eq!(titles, vec!["sp__cc_1", "sp__cc_2_opus", "sp__cod_1"]);
     let panes = polling(&s, Some("sp"));
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(10), || {
         let snap = panes.observe().unwrap();
         snap.panes.iter().all(|p| p.screen.contains("started"))
     }));

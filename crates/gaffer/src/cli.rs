@@ -330,6 +330,9 @@ pub struct SendArgs {
     /// Send to every agent pane.
     #[arg(long)]
     pub all: bool,
+    /// Send even to an agent that is not WAITING (it may queue the prompt; no confirmation).
+    #[arg(long)]
+    pub force: bool,
     /// How long to wait for the agent to leave WAITING after Enter.
     #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = humantime::parse_duration)]
     pub deadline: std::time::Duration,
