@@ -866,6 +866,12 @@ impl Shared {
         if idle.is_empty() {
             return Ok(Vec::new());
         }
+        // Refusals recorded by other processes (`gaffer refuse`) back off here too.
+        {
+            let ledger = lock(&self.ledger);
+            let mut st = lock(&self.state);
+            let _ = ledger.load_backoff(&mut st.backoff);
+        }
         let mut work = self.assignable_work()?;
         let (reservations, mail_error) = self.reservation_map();
         if mail_error.is_some() {

@@ -395,3 +395,48 @@ fn suggest_does_not_assign() {
         Err(gaffer_coordinator::CoordinatorError::AgentNotFound(_))
     ));
 }
+
+#[test]
+fn a_refusal_recorded_by_another_process_backs_the_agent_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.work.add("b1", "One", 0.6);
+    r.coord.update_state();
+    assert_eq!(r.coord.assign_now(None, false).unwrap().len(), 1);
+    // The agent runs `gaffer refuse b1` in its pane: another process writes the ledger.
+    {
+        let mut other = Ledger::open(&db).unwrap();
+        let rec = other.active().unwrap().remove(0);
+        other
+            .set_state(rec.id, AssignmentState::Refused, "not my area", t0())
+            .unwrap();
+        let mut book = gaffer_core::assign::BackoffBook::new(
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(600),
+        );
+        book.record(
+            "%1",
+            "b1",
+            gaffer_core::assign::BackoffReason::Refused,
+            t0(),
+        );
+        other
+            .save_backoff("%1", "b1", book.entry("%1", "b1").unwrap())
+            .unwrap();
+    }
+    r.world.set("%1", AgentStatus::Waiting, long_idle());
+    r.coord.update_state();
+    assert!(
+        r.coord.assign_now(None, false).unwrap().is_empty(),
+        "backing off from the refused bead"
+    );
+    r.clock.advance(61);
+    r.coord.update_state();
+    assert_eq!(
+        r.coord.assign_now(None, false).unwrap().len(),
+        1,
+        "offered again after the back-off"
+    );
+}
