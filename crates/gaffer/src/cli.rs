@@ -115,7 +115,7 @@ pub enum Command {
     /// Deliver a prompt to agent panes, verifying that the agent picked it up.
     Send(SendArgs),
     /// Start a tmux session with titled agent panes.
-    Spawn,
+    Spawn(SpawnArgs),
     /// Stream coordinator events as they happen.
     Watch {
         /// Print the events already recorded first.
@@ -340,6 +340,32 @@ pub struct SendArgs {
     pub tmux: TmuxArgs,
 }
 
+/// `gaffer spawn` arguments.
+#[derive(Debug, Args, Clone)]
+pub struct SpawnArgs {
+    #[command(flatten)]
+    pub tmux: TmuxArgs,
+    /// Claude Code panes.
+    #[arg(long, default_value_t = 0)]
+    pub cc: u32,
+    /// Codex panes.
+    #[arg(long, default_value_t = 0)]
+    pub cod: u32,
+    /// Gemini panes.
+    #[arg(long, default_value_t = 0)]
+    pub gmi: u32,
+    /// An agent with its own launch command: TYPE[:VARIANT]=COMMAND (repeatable), e.g.
+    /// `cc:opus=claude --model opus`.
+    #[arg(long = "agent", value_name = "TYPE[:VARIANT]=CMD")]
+    pub agents: Vec<String>,
+    /// Start simulated agents (gaffer-sim) instead of the real CLIs, to try gaffer out.
+    #[arg(long)]
+    pub sim: bool,
+    /// Working directory of the panes (default: the project root).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
 /// Arguments of the coordinator commands.
 #[derive(Debug, Args, Clone)]
 pub struct CoordArgs {
@@ -408,7 +434,7 @@ impl Command {
             Command::Refuse { .. } => "refuse",
             Command::Triage(_) => "triage",
             Command::Send(_) => "send",
-            Command::Spawn => "spawn",
+            Command::Spawn(_) => "spawn",
             Command::Watch { .. } => "watch",
             Command::Dashboard => "dashboard",
             Command::Serve => "serve",

@@ -75,6 +75,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             negotiate,
         } => commands::coordinate::conflicts(&cli.global, &args, notify, negotiate),
         Command::Digest { args, send } => commands::coordinate::digest(&cli.global, &args, send),
+        Command::Spawn(args) => commands::spawn::run(&cli.global, &args),
         Command::Watch {
             from_start,
             exit_after,
