@@ -121,55 +121,67 @@ const TAG_KEYWORDS: &[(&str, &[&str])] = &[
 /// Endings accepted after a keyword: `tests`, `fixes`, `added`, `created`, `building`.
 const SUFFIXES: &[&str] = &["", "s", "es", "ed", "d", "ing", "ings", "er", "ers"];
 
-fn word_matches(word: &str, keyword: &str) -> bool {
-    let Some(rest) = word.strip_prefix(keyword) else {
-        return false;
-    };
-    if SUFFIXES.contains(&rest) {
-        return true;
-    }
-    // doubled final consonant: "bugged", "patched" is covered above; "fixxed" is not a word.
-    let last = keyword.chars().last();
-    rest.len() > 1
-        && last.is_some_and(|c| rest.starts_with(c))
-        && SUFFIXES.contains(&&rest[c_len(last)..])
+/// Keyword → tag, for single-word keywords (the phrase `unit test` is covered by `test`).
+fn keyword_tags() -> &'static std::collections::HashMap<&'static str, &'static str> {
+    static MAP: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static str>> =
+        std::sync::OnceLock::new();
+    MAP.get_or_init(|| {
+        TAG_KEYWORDS
+            .iter()
+            .flat_map(|(tag, kws)| {
+                kws.iter()
+                    .filter(|k| !k.contains(' '))
+                    .map(move |k| (*k, *tag))
+            })
+            .collect()
+    })
 }
 
-fn c_len(c: Option<char>) -> usize {
-    c.map(char::len_utf8).unwrap_or(0)
+/// The tag of one lowercase word: the word itself, or the word less a common ending (with a
+/// doubled final consonant undone: `bugged` → `bug`).
+fn word_tag(word: &str) -> Option<&'static str> {
+    let map = keyword_tags();
+    if let Some(t) = map.get(word) {
+        return Some(t);
+    }
+    for suffix in SUFFIXES.iter().filter(|s| !s.is_empty()) {
+        let Some(stem) = word.strip_suffix(suffix) else {
+            continue;
+        };
+        if let Some(t) = map.get(stem) {
+            return Some(t);
+        }
+        let mut chars = stem.chars().rev();
+        if let (Some(a), Some(b)) = (chars.next(), chars.next()) {
+            if a == b {
+                if let Some(t) = map.get(&stem[..stem.len() - a.len_utf8()]) {
+                    return Some(t);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Capability tags of a task, sorted: `testing`, `architecture`, `documentation`,
 /// `implementation`, `review`, `bugs`. Keywords match whole words, with common endings.
 pub fn extract_task_tags(title: &str, description: &str) -> Vec<String> {
-    let text = format!("{title} {description}").to_lowercase();
-    let words: Vec<&str> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let mut tags: Vec<String> = TAG_KEYWORDS
-        .iter()
-        .filter(|(_, keywords)| keywords.iter().any(|k| phrase_in(&words, k)))
-        .map(|(tag, _)| tag.to_string())
-        .collect();
-    tags.sort();
-    tags
-}
-
-fn phrase_in(words: &[&str], phrase: &str) -> bool {
-    let parts: Vec<&str> = phrase.split(' ').collect();
-    if parts.is_empty() || words.len() < parts.len() {
-        return false;
-    }
-    words.windows(parts.len()).any(|win| {
-        win.iter().zip(&parts).enumerate().all(|(i, (w, p))| {
-            if i + 1 == parts.len() {
-                word_matches(w, p)
-            } else {
-                w == p
+    let mut tags: Vec<&'static str> = Vec::new();
+    for text in [title, description] {
+        let lower = text.to_lowercase();
+        for word in lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            if let Some(t) = word_tag(word) {
+                if !tags.contains(&t) {
+                    tags.push(t);
+                }
             }
-        })
-    })
+        }
+    }
+    tags.sort_unstable();
+    tags.into_iter().map(str::to_string).collect()
 }
 
 #[cfg(test)]
