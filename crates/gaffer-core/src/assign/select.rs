@@ -224,8 +224,8 @@ pub fn plan_assignments(
         }
     }
     for ai in 0..available.len() {
-        for bi in 0..open.len() {
-            if backed_off.contains(&(ai, bi)) || outside_scope(ai, &owners[bi]) {
+        for (bi, bead_owners) in owners.iter().enumerate() {
+            if backed_off.contains(&(ai, bi)) || outside_scope(ai, bead_owners) {
                 totals.push(f64::NAN);
                 continue;
             }
