@@ -399,3 +399,29 @@ fn index_agrees_with_brute_force_on_generated_reservations() {
         }
     }
 }
+
+#[test]
+fn suffix_prefilter_never_hides_an_overlap() {
+    let cases = [
+        ("**/*.md", "docs/readme.md", true),
+        ("**/*.md", "docs/readme.rs", false),
+        ("src/*.[rR]s", "src/a.Rs", true),
+        ("src/*.r?", "src/a.rs", true),
+        ("src/a*", "src/abc.rs", true),
+        ("**/*.md", "docs", true), // a directory may hold .md files
+        ("**/*.md", "docs/", true),
+        ("**/*.md/**", "x.md/a.rs", true), // x.md/a.rs itself
+        ("**/*.md/*", "x.rs/a.rs", false),
+        ("**/*.md/**", "x.md/sub", true),
+    ];
+    for (glob, file, want) in cases {
+        let rs = vec![res(1, "A", glob, true), res(2, "B", file, true)];
+        let got = !detect(rs).is_empty();
+        assert_eq!(got, want, "{glob} vs {file}");
+        assert_eq!(
+            gaffer_core::glob::overlaps(glob, file),
+            want,
+            "{glob} vs {file}"
+        );
+    }
+}
