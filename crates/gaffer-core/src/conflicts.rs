@@ -226,8 +226,10 @@ impl ReservationIndex {
     /// Like [`ReservationIndex::new`], taking ownership (no copy).
     pub fn from_vec(mut reservations: Vec<Reservation>, now: Timestamp) -> ReservationIndex {
         reservations.retain(|r| r.is_active(now));
-        let mut by_pattern: FxMap<&str, usize> = FxMap::default();
-        let mut groups: Vec<Group> = Vec::new();
+        let n = reservations.len();
+        let mut by_pattern: FxMap<&str, usize> =
+            FxMap::with_capacity_and_hasher(n, Default::default());
+        let mut groups: Vec<Group> = Vec::with_capacity(n);
         for (i, r) in reservations.iter().enumerate() {
             let g = *by_pattern
                 .entry(r.path_pattern.as_str())
@@ -266,8 +268,10 @@ impl ReservationIndex {
                 });
             }
         }
-        let mut nodes = vec![Node::default()];
-        let mut child: FxMap<(usize, u64), usize> = FxMap::default();
+        let mut nodes = Vec::with_capacity(n + 1);
+        nodes.push(Node::default());
+        let mut child: FxMap<(usize, u64), usize> =
+            FxMap::with_capacity_and_hasher(n, Default::default());
         let mut node_of = Vec::with_capacity(groups.len());
         for (gi, g) in groups.iter().enumerate() {
             let mut n = 0;
