@@ -83,6 +83,43 @@ struct Group {
     compiled: OnceLock<Pattern>,
     /// Sorted by agent name.
     agents: Vec<Hold>,
+    /// The last segment when the pattern names exactly one file (no wildcard, no cover).
+    exact_name: Option<(usize, usize)>,
+    /// A literal suffix every matched path ends with (`.md` for `**/*.md`), when known.
+    suffix: Option<(usize, usize)>,
+}
+
+/// The byte range of the last segment when `pattern` names exactly one file: no wildcard, no
+/// escape, not a directory (no trailing `/`, the last segment has an extension).
+fn exact_name(pattern: &str) -> Option<(usize, usize)> {
+    if pattern.ends_with('/') || pattern.contains(['*', '?', '[', '\\']) {
+        return None;
+    }
+    let last = segments(pattern).last()?;
+    if !crate::glob::has_extension(last) {
+        return None;
+    }
+    let start = last.as_ptr() as usize - pattern.as_ptr() as usize;
+    Some((start, start + last.len()))
+}
+
+/// The byte range of a literal suffix that every path matched by `pattern` ends with: the
+/// characters after the last wildcard of a wildcard last segment (`.rs` of `src/*.rs`).
+fn literal_suffix(pattern: &str) -> Option<(usize, usize)> {
+    if pattern.ends_with('/') {
+        return None;
+    }
+    let last = segments(pattern).last()?;
+    if last == "**" || !last.contains(['*', '?', '[']) {
+        return None;
+    }
+    let cut = last.rfind(['*', '?', ']'])? + 1;
+    let tail = &last[cut..];
+    if tail.is_empty() || tail.contains(['[', '\\']) {
+        return None;
+    }
+    let start = tail.as_ptr() as usize - pattern.as_ptr() as usize;
+    Some((start, start + tail.len()))
 }
 
 /// A trie node: one literal path prefix. Children are found through `ReservationIndex::child`
@@ -119,6 +156,19 @@ impl ReservationIndex {
 
     fn compiled<'a>(&'a self, g: &'a Group) -> &'a Pattern {
         g.compiled.get_or_init(|| Pattern::new(self.pat(g)))
+    }
+
+    /// Cheap disjointness: one side names a single file whose name lacks the literal suffix
+    /// that everything the other side matches ends with.
+    fn suffix_rules_out(&self, g: &Group, h: &Group) -> bool {
+        let test = |file: &Group, glob: &Group| match (file.exact_name, glob.suffix) {
+            (Some((a, b)), Some((c, d))) => {
+                let name = &self.pat(file)[a..b];
+                !name.ends_with(&self.pat(glob)[c..d])
+            }
+            _ => false,
+        };
+        test(g, h) || test(h, g)
     }
 
     fn cross_conflict_possible(&self, g: &Group, h: &Group) -> bool {
@@ -176,8 +226,10 @@ impl ReservationIndex {
     /// Like [`ReservationIndex::new`], taking ownership (no copy).
     pub fn from_vec(mut reservations: Vec<Reservation>, now: Timestamp) -> ReservationIndex {
         reservations.retain(|r| r.is_active(now));
-        let mut by_pattern: FxMap<&str, usize> = FxMap::default();
-        let mut groups: Vec<Group> = Vec::new();
+        let n = reservations.len();
+        let mut by_pattern: FxMap<&str, usize> =
+            FxMap::with_capacity_and_hasher(n, Default::default());
+        let mut groups: Vec<Group> = Vec::with_capacity(n);
         for (i, r) in reservations.iter().enumerate() {
             let g = *by_pattern
                 .entry(r.path_pattern.as_str())
@@ -186,6 +238,8 @@ impl ReservationIndex {
                         first: i,
                         compiled: OnceLock::new(),
                         agents: Vec::new(),
+                        exact_name: exact_name(&r.path_pattern),
+                        suffix: literal_suffix(&r.path_pattern),
                     });
                     groups.len() - 1
                 });
@@ -214,8 +268,10 @@ impl ReservationIndex {
                 });
             }
         }
-        let mut nodes = vec![Node::default()];
-        let mut child: FxMap<(usize, u64), usize> = FxMap::default();
+        let mut nodes = Vec::with_capacity(n + 1);
+        nodes.push(Node::default());
+        let mut child: FxMap<(usize, u64), usize> =
+            FxMap::with_capacity_and_hasher(n, Default::default());
         let mut node_of = Vec::with_capacity(groups.len());
         for (gi, g) in groups.iter().enumerate() {
             let mut n = 0;
@@ -343,7 +399,7 @@ impl ReservationIndex {
             let end = self.subtree_end[self.node_of[gi]];
             for &hi in &self.order[start..end] {
                 let h = &self.groups[hi];
-                if !self.cross_conflict_possible(g, h) {
+                if !self.cross_conflict_possible(g, h) || self.suffix_rules_out(g, h) {
                     continue;
                 }
                 let Some(witness) = self.compiled(g).witness(self.compiled(h)) else {

@@ -309,8 +309,31 @@ impl Pattern {
         self.witness(other).is_some()
     }
 
+    /// Whether the pattern names exactly one path (no wildcard, no cover).
+    fn is_exact(&self) -> bool {
+        self.segs.iter().all(|s| matches!(s, Seg::Lit(_)))
+    }
+
+    fn exact_witness(&self, exact: &Pattern) -> Option<String> {
+        match_segs(&self.segs, &exact.segs).then(|| {
+            exact
+                .segs
+                .iter()
+                .map(|s| s.text())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+    }
+
     /// A path that both patterns match, if any.
     pub fn witness(&self, other: &Pattern) -> Option<String> {
+        // fast path: one side is a single file path
+        if other.is_exact() {
+            return self.exact_witness(other);
+        }
+        if self.is_exact() {
+            return other.exact_witness(self);
+        }
         // quick reject on the literal prefixes
         let n = self.literal_len.min(other.literal_len);
         for i in 0..n {
@@ -329,7 +352,27 @@ impl Pattern {
     }
 }
 
-fn match_segs(segs: &[Seg], parts: &[&str]) -> bool {
+/// A path segment to match: a `&str`, or a literal pattern segment.
+trait PathPart {
+    fn text(&self) -> &str;
+}
+
+impl PathPart for &str {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl PathPart for Seg {
+    fn text(&self) -> &str {
+        match self {
+            Seg::Lit(l) => l,
+            _ => "",
+        }
+    }
+}
+
+fn match_segs<P: PathPart>(segs: &[Seg], parts: &[P]) -> bool {
     match segs.first() {
         None => parts.is_empty(),
         Some(Seg::Globstar) => {
@@ -337,10 +380,15 @@ fn match_segs(segs: &[Seg], parts: &[&str]) -> bool {
             if rest.is_empty() {
                 return true;
             }
+            if !rest.contains(&Seg::Globstar) {
+                // the rest matches a fixed number of segments: only one split can work
+                return parts.len() >= rest.len()
+                    && match_segs(rest, &parts[parts.len() - rest.len()..]);
+            }
             (0..=parts.len()).any(|k| match_segs(rest, &parts[k..]))
         }
         Some(seg) => match parts.first() {
-            Some(p) if seg_matches(seg, p) => match_segs(&segs[1..], &parts[1..]),
+            Some(p) if seg_matches(seg, p.text()) => match_segs(&segs[1..], &parts[1..]),
             _ => false,
         },
     }
@@ -350,32 +398,31 @@ fn seg_matches(seg: &Seg, s: &str) -> bool {
     match seg {
         Seg::Globstar => true,
         Seg::Lit(l) => l == s,
-        Seg::Glob(toks) => {
-            let chars: Vec<char> = s.chars().collect();
-            toks_match(toks, &chars)
-        }
+        Seg::Glob(toks) => toks_match(toks, s),
     }
 }
 
-/// Wildcard match with single-star backtracking.
-fn toks_match(toks: &[Tok], s: &[char]) -> bool {
+/// Wildcard match with single-star backtracking, over byte offsets of `s` (no allocation).
+fn toks_match(toks: &[Tok], s: &str) -> bool {
+    let next = |i: usize| s[i..].chars().next();
     let (mut t, mut i) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
-    while i < s.len() {
+    while let Some(c) = next(i) {
         match toks.get(t) {
             Some(Tok::Star) => {
                 star = Some((t, i));
                 t += 1;
             }
-            Some(Tok::One(set)) if set.contains(s[i]) => {
+            Some(Tok::One(set)) if set.contains(c) => {
                 t += 1;
-                i += 1;
+                i += c.len_utf8();
             }
             _ => match star {
                 Some((st, si)) => {
+                    let skip = next(si).map_or(1, char::len_utf8);
                     t = st + 1;
-                    i = si + 1;
-                    star = Some((st, si + 1));
+                    i = si + skip;
+                    star = Some((st, si + skip));
                 }
                 None => return false,
             },
