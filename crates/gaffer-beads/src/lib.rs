@@ -63,3 +63,36 @@ pub fn source_for(
         None => Box::new(NativeSource::new(project)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn config_picks_the_source() {
+        let project = BeadsProject::at(std::env::temp_dir());
+        let native = BeadsConfig {
+            source: WorkSourceKind::Native,
+            timeout: Duration::from_secs(5),
+        };
+        let src = source_for(project.clone(), &native).expect("native never fails");
+        let expected = if process::which("br").is_some() {
+            "br"
+        } else {
+            "native"
+        };
+        assert_eq!(src.name(), expected);
+        let bv = BeadsConfig {
+            source: WorkSourceKind::Bv,
+            timeout: Duration::from_secs(5),
+        };
+        if process::which("bv").is_none() {
+            assert!(matches!(
+                source_for(project.clone(), &bv),
+                Err(WorkSourceError::Unavailable { .. })
+            ));
+        }
+        assert!(["br", "bv", "native"].contains(&auto_source(project).name()));
+    }
+}

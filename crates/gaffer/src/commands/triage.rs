@@ -11,6 +11,7 @@ use gaffer_core::exit;
 use gaffer_core::time::{Timestamp, format_rfc3339, parse_rfc3339};
 use gaffer_core::triage::TriageResponse;
 use gaffer_core::work_source::{WorkSource, WorkSourceError};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// `gaffer triage` arguments.
@@ -63,7 +64,15 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
     let now: Timestamp = match &args.now {
         Some(raw) => parse_rfc3339(raw)
             .map_err(|e| usage(format!("--now {raw:?} is not an RFC 3339 time: {e}")))?,
-        None => Timestamp::from(std::time::SystemTime::now()),
+        // Whole seconds, as bv writes them.
+        None => {
+            let now = std::time::SystemTime::now();
+            let secs = now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            Timestamp::from(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        }
     };
     let start = match &global.project {
         Some(p) => p.clone(),
@@ -116,12 +125,22 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
     if source_name == "native" {
         resp.triage.meta.compute_time_ms = started.elapsed().as_millis() as i64;
     }
-    if global.json {
-        println!("{}", serde_json::to_string_pretty(&resp)?);
+    let text = if global.json {
+        let mut t = serde_json::to_string_pretty(&resp)?;
+        t.push('\n');
+        t
     } else {
-        print!("{}", render(&resp, source_name, &project, &loaded.skipped));
+        render(&resp, source_name, &project, &loaded.skipped)
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        // A reader that went away (`| head`) is not a failure.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(exit::SUCCESS),
     }
-    Ok(exit::SUCCESS)
 }
 
 fn cut(s: &str, n: usize) -> String {
