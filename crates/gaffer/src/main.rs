@@ -14,6 +14,7 @@ use gaffer_core::exit;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -45,6 +46,15 @@ fn main() -> ExitCode {
             }
             ExitCode::from(code as u8)
         }
+    }
+}
+
+/// `gaffer status | head` should end quietly, as other Unix tools do, instead of panicking
+/// on a closed pipe: restore the default SIGPIPE action that Rust's runtime ignores.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_DFL at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
