@@ -262,6 +262,32 @@ pub struct KindRules {
     pub rules: Vec<Rule>,
 }
 
+/// Rewrites `\b` and `\B` as ASCII word boundaries (`(?-u:\b)`), as in Go's RE2: the screens are
+/// full of non-ASCII glyphs, and a Unicode boundary forces the regex engine off its fast DFA.
+pub fn ascii_word_boundaries(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(b @ ('b' | 'B')) => {
+                out.push_str("(?-u:\\");
+                out.push(b);
+                out.push(')');
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
@@ -287,7 +313,7 @@ impl Ctx<'_> {
     }
 
     fn regex(&self, s: &Spanned<String>, key: &str) -> Result<Regex, RulesError> {
-        Regex::new(s.get_ref()).map_err(|e| {
+        Regex::new(&ascii_word_boundaries(s.get_ref())).map_err(|e| {
             self.value_err(
                 s.span(),
                 key,
