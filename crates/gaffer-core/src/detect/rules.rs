@@ -160,6 +160,8 @@ pub enum CommandCond {
 pub struct PatternSet {
     /// Each pattern, compiled.
     pub each: Vec<Regex>,
+    /// Each pattern as written in the rule file.
+    pub sources: Vec<String>,
     /// All patterns as one alternation, for the fast path.
     pub any: Option<Regex>,
 }
@@ -174,8 +176,9 @@ impl PatternSet {
     pub fn which(&self, line: &str) -> Option<&str> {
         self.each
             .iter()
-            .find(|r| r.is_match(line))
-            .map(|r| r.as_str())
+            .position(|r| r.is_match(line))
+            .and_then(|i| self.sources.get(i))
+            .map(String::as_str)
     }
 
     /// Whether the set is empty.
@@ -351,7 +354,8 @@ impl Ctx<'_> {
                 }
             })?)
         };
-        Ok(PatternSet { each, any })
+        let sources = list.iter().map(|s| s.get_ref().clone()).collect();
+        Ok(PatternSet { each, sources, any })
     }
 }
 
