@@ -173,13 +173,28 @@ pub fn parse_rate_limit_reset(line: &str, observed_at: Timestamp) -> Option<Time
 /// only a spinner glyph turns or a counter (elapsed seconds, token count) ticks. Feed
 /// `fingerprint != previous` to [`super::AgentTracker::observe`] as `content_changed`.
 pub fn activity_fingerprint(screen: &str) -> u64 {
-    const SPIN: &[char] = &[
-        '·', '✢', '✳', '✶', '✻', '✽', '*', '•', '◦', '⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇',
-        '⠏', '◐', '◑', '◒', '◓', '.',
-    ];
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for c in screen.chars() {
-        if c.is_ascii_digit() || SPIN.contains(&c) || c.is_whitespace() {
+        let skip = c.is_ascii_digit()
+            || c.is_whitespace()
+            || matches!(
+                c,
+                '·' | '✢'
+                    | '✳'
+                    | '✶'
+                    | '✻'
+                    | '✽'
+                    | '*'
+                    | '•'
+                    | '◦'
+                    | '.'
+                    | '◐'
+                    | '◑'
+                    | '◒'
+                    | '◓'
+                    | '\u{2800}'..='\u{28ff}'
+            );
+        if skip {
             continue;
         }
         let mut buf = [0u8; 4];

@@ -274,3 +274,11 @@ fn context_marker_wrapped_by_a_narrow_pane_is_read() {
     assert_eq!(v.status, AgentStatus::Waiting);
     assert_eq!(v.context_usage, Some(57.0));
 }
+
+#[test]
+fn word_boundaries_are_ascii_like_go() {
+    use super::rules::ascii_word_boundaries;
+    assert_eq!(ascii_word_boundaries(r"\b429\b"), r"(?-u:\b)429(?-u:\b)");
+    assert_eq!(ascii_word_boundaries(r"a\\b\B"), r"a\\b(?-u:\B)");
+    assert_eq!(ascii_word_boundaries(r"\d+\s"), r"\d+\s");
+}
