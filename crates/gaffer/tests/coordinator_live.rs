@@ -40,11 +40,23 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.name)
-            .arg("kill-server")
-            .output();
+        kill_tmux_server(&self.name);
+    }
+}
+
+/// Kills a private tmux server and removes its socket file (tmux leaves it behind).
+fn kill_tmux_server(name: &str) {
+    let socket = Command::new("tmux")
+        .args(["-L", name, "display-message", "-p", "#{socket_path}"])
+        .output();
+    let _ = Command::new("tmux")
+        .args(["-L", name, "kill-server"])
+        .output();
+    if let Ok(out) = socket {
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !path.is_empty() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

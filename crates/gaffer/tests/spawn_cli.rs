@@ -10,9 +10,7 @@ fn spawn_titles_panes_and_starts_agents() {
     struct Kill(String);
     impl Drop for Kill {
         fn drop(&mut self) {
-            let _ = Command::new("tmux")
-                .args(["-L", &self.0, "kill-server"])
-                .output();
+            kill_tmux_server(&self.0);
         }
     }
     let _kill = Kill(socket.clone());
@@ -76,4 +74,20 @@ fn spawn_titles_panes_and_starts_agents() {
         .output()
         .unwrap();
     assert_eq!(none.status.code(), Some(2));
+}
+
+/// Kills a private tmux server and removes its socket file (tmux leaves it behind).
+fn kill_tmux_server(name: &str) {
+    let socket = Command::new("tmux")
+        .args(["-L", name, "display-message", "-p", "#{socket_path}"])
+        .output();
+    let _ = Command::new("tmux")
+        .args(["-L", name, "kill-server"])
+        .output();
+    if let Ok(out) = socket {
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !path.is_empty() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
