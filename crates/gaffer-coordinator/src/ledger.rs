@@ -461,6 +461,40 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Test runs recorded after row `after_id`, with their row ids.
+    pub fn test_runs_since(
+        &self,
+        after_id: i64,
+    ) -> Result<Vec<(i64, TestRunMetrics)>, LedgerError> {
+        self.json_rows_since("test_runs", after_id)
+    }
+
+    /// Scans recorded after row `after_id`, with their row ids.
+    pub fn scans_since(&self, after_id: i64) -> Result<Vec<(i64, ScanMetrics)>, LedgerError> {
+        self.json_rows_since("scans", after_id)
+    }
+
+    fn json_rows_since<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        after_id: i64,
+    ) -> Result<Vec<(i64, T)>, LedgerError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, json FROM {table} WHERE id > ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![after_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, json) = r?;
+            if let Ok(v) = serde_json::from_str(&json) {
+                out.push((id, v));
+            }
+        }
+        Ok(out)
+    }
+
     /// Rebuilds the quality monitor from stored test runs, scans and agent events.
     pub fn quality_monitor(&self, ubs_available: bool) -> Result<QualityMonitor, LedgerError> {
         let mut q = QualityMonitor::new(ubs_available);

@@ -113,6 +113,8 @@ struct State {
     quality: QualityMonitor,
     /// Agent Mail names registered for agent panes.
     names: BTreeMap<String, String>,
+    /// Last test-run and scan rows taken into the quality monitor.
+    quality_cursor: (i64, i64),
 }
 
 struct Shared {
@@ -155,6 +157,20 @@ impl SessionCoordinator {
         if let Ok(q) = ports.ledger.quality_monitor(false) {
             state.quality = q;
         }
+        state.quality_cursor = (
+            ports
+                .ledger
+                .test_runs_since(0)
+                .ok()
+                .and_then(|r| r.last().map(|x| x.0))
+                .unwrap_or(0),
+            ports
+                .ledger
+                .scans_since(0)
+                .ok()
+                .and_then(|r| r.last().map(|x| x.0))
+                .unwrap_or(0),
+        );
         SessionCoordinator {
             shared: Arc::new(Shared {
                 id,
@@ -489,6 +505,7 @@ impl Shared {
             },
         };
         self.register_names(&obs);
+        self.take_quality_records();
         let active = lock(&self.ledger).active().unwrap_or_default();
         let mut events = Vec::new();
         {
@@ -562,6 +579,32 @@ impl Shared {
             self.emit(e);
         }
         self.review_assignments(now);
+    }
+
+    /// Takes test runs and scans recorded since the last look (agents record them with
+    /// `gaffer quality record-tests` from their panes) into the quality monitor, so they feed
+    /// assignment scores, alerts and digests while the coordinator runs.
+    fn take_quality_records(&self) {
+        let (runs_after, scans_after) = lock(&self.state).quality_cursor;
+        let (runs, scans) = {
+            let ledger = lock(&self.ledger);
+            (
+                ledger.test_runs_since(runs_after).unwrap_or_default(),
+                ledger.scans_since(scans_after).unwrap_or_default(),
+            )
+        };
+        if runs.is_empty() && scans.is_empty() {
+            return;
+        }
+        let mut st = lock(&self.state);
+        for (id, run) in runs {
+            st.quality.record_test_run(run);
+            st.quality_cursor.0 = id;
+        }
+        for (id, scan) in scans {
+            st.quality.record_scan(scan);
+            st.quality_cursor.1 = id;
+        }
     }
 
     /// Registers an Agent Mail identity for every agent pane that has none yet, so that

@@ -440,3 +440,46 @@ fn a_refusal_recorded_by_another_process_backs_the_agent_off() {
         "offered again after the back-off"
     );
 }
+
+#[test]
+fn test_results_recorded_by_agents_feed_scores_and_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.world.add("%2", "cc", AgentStatus::Waiting, long_idle());
+    r.coord.update_state();
+    // An agent records failing tests from its pane (another process).
+    {
+        let mut other = Ledger::open(&db).unwrap();
+        for _ in 0..3 {
+            other
+                .record_test_run(&gaffer_core::quality::TestRunMetrics {
+                    timestamp: t0(),
+                    agent_pane_id: "%1".into(),
+                    passed: 1,
+                    failed: 9,
+                    skipped: 0,
+                    duration: 10,
+                    package: String::new(),
+                })
+                .unwrap();
+        }
+    }
+    r.coord.update_state();
+    let q = r.coord.quality();
+    assert_eq!(q.agent_metrics("%1").unwrap().tests_failed, 27);
+    assert!(q.agent_quality_score("%1") < q.agent_quality_score("%2"));
+    // The better agent gets the single task under the quality strategy.
+    r.work.add("b1", "One", 0.5);
+    let res = r
+        .coord
+        .assign_now(
+            Some(gaffer_core::assignment::AssignmentStrategy::Quality),
+            false,
+        )
+        .unwrap();
+    assert_eq!(res[0].assignment.as_ref().unwrap().agent_pane_id, "%2");
+    let d = r.coord.generate_digest();
+    assert_eq!(d.quality.as_ref().map(|q| q.total_test_runs), Some(3));
+}
