@@ -299,6 +299,31 @@ impl WorkSource for BrSource {
         }
     }
 
+    fn unclaim(&self, id: &str, actor: &str) -> Result<bool, WorkSourceError> {
+        let reply = self.call(&[
+            "update",
+            id,
+            "--status",
+            "open",
+            "--assignee",
+            "",
+            "--actor",
+            actor,
+            "--json",
+        ])?;
+        if let Some(bv) = &self.bv {
+            bv.invalidate();
+        }
+        match reply {
+            Reply::Ok(_) => Ok(true),
+            Reply::Err(e) if not_found(&e) => Err(WorkSourceError::NotFound {
+                id: id.to_string(),
+                message: e.message,
+            }),
+            Reply::Err(e) => Err(failed(e)),
+        }
+    }
+
     fn close(&self, id: &str, reason: &str) -> Result<CloseOutcome, WorkSourceError> {
         let reply = self.call(&["close", id, "--reason", reason, "--suggest-next", "--json"])?;
         if let Some(bv) = &self.bv {

@@ -146,6 +146,14 @@ fn real_br_read_rank_claim_race_and_close() {
         ids(&src.ready(now()).expect("br ready")),
         std::slice::from_ref(&docs)
     );
+    // An assignment that fails after claiming undoes the claim: the item is ready again, and
+    // claiming it once more works.
+    assert!(src.unclaim(&schema, "agent-1").expect("unclaim"));
+    assert!(ids(&src.ready(now()).expect("br ready")).contains(&schema));
+    assert!(matches!(
+        src.claim(&schema, "agent-1").expect("claim again"),
+        ClaimOutcome::Claimed { .. }
+    ));
     // br flushed the claim to the JSONL that gaffer reads.
     let reloaded = project.load().expect("reload");
     let claimed = reloaded

@@ -716,6 +716,16 @@ impl Shared {
             return;
         }
         self.release_reservations(rec);
+        if to != AssignmentState::Done && rec.claimed {
+            let actor = if rec.assignment.agent_name.is_empty() {
+                &rec.assignment.agent_pane_id
+            } else {
+                &rec.assignment.agent_name
+            };
+            if let Err(e) = self.work.unclaim(&rec.assignment.bead_id, actor) {
+                tracing::warn!(bead = %rec.assignment.bead_id, error = %e, "could not undo the claim");
+            }
+        }
         let kind = match to {
             AssignmentState::Done => {
                 lock(&self.state)
@@ -998,9 +1008,15 @@ impl Shared {
             }
             Err(e) => return fail(format!("ledger: {e}")),
         };
+        let claimed = std::cell::Cell::new(false);
         let abort = |why: String, rec_reserved: Vec<String>| {
             let now = self.clock.now();
             let _ = lock(&self.ledger).set_state(id, AssignmentState::Failed, &why, now);
+            if claimed.get() {
+                if let Err(e) = self.work.unclaim(&bead.id, &actor) {
+                    tracing::warn!(bead = %bead.id, error = %e, "could not undo the claim");
+                }
+            }
             if !rec_reserved.is_empty() {
                 if let Some(mb) = &self.mailbox {
                     let _ = mb.release(self.project(), &actor, &rec_reserved);
@@ -1011,6 +1027,7 @@ impl Shared {
         // 2. Claim.
         match self.work.claim(&bead.id, &actor) {
             Ok(ClaimOutcome::Claimed { .. }) => {
+                claimed.set(true);
                 let _ = lock(&self.ledger).set_claimed(id, true, now);
             }
             Ok(ClaimOutcome::ReadOnly) => {}

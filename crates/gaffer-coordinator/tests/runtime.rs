@@ -116,6 +116,8 @@ fn a_stalled_prompt_is_undone_backed_off_and_given_to_another_agent() {
             .all(|x| x.released_ts.is_some())
     );
     assert_eq!(kinds(&rx), ["prompt_stalled"]);
+    // Its claim was undone, so the bead is claimable again.
+    assert_eq!(r.work.unclaims.lock().unwrap().len(), 1);
     // The same agent backs off from the bead; a second agent gets it.
     r.world.add("%2", "cc", AgentStatus::Waiting, long_idle());
     r.coord.update_state();
@@ -162,6 +164,19 @@ fn completion_and_stall_are_noticed() {
     let stalled = by_pane("%2");
     assert_eq!(stalled.state, AssignmentState::Failed);
     assert!(stalled.error.starts_with("stalled"), "{}", stalled.error);
+    let unclaimed: Vec<String> = r
+        .work
+        .unclaims
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(b, _)| b.clone())
+        .collect();
+    assert_eq!(
+        unclaimed,
+        [stalled.assignment.bead_id.clone()],
+        "the stalled bead's claim is undone; the done one is not"
+    );
     let k = kinds(&rx);
     assert!(k.contains(&"work_completed".to_string()), "{k:?}");
     assert!(k.contains(&"assignment_refused".to_string()), "{k:?}");
