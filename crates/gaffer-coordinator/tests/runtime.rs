@@ -174,7 +174,7 @@ fn completion_and_stall_are_noticed() {
         .collect();
     assert_eq!(
         unclaimed,
-        [stalled.assignment.bead_id.clone()],
+        std::slice::from_ref(&stalled.assignment.bead_id),
         "the stalled bead's claim is undone; the done one is not"
     );
     let k = kinds(&rx);
