@@ -359,7 +359,9 @@ impl TmuxPanes {
                 let Some(m) = state.panes.get(&p.pane_id) else {
                     return true;
                 };
-                if force || meta_changed(&m.info, p) {
+                // Never captured yet (a pane that just became an agent, or whose capture
+                // failed), or its metadata moved.
+                if force || m.captured_secs == i64::MIN || meta_changed(&m.info, p) {
                     return true;
                 }
                 match &dirty {

@@ -393,3 +393,24 @@ fn wait_for_activity_wakes_on_output_in_control_mode() {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     let _ = h.join();
 }
+
+#[test]
+fn a_pane_that_becomes_an_agent_is_captured_without_new_output() {
+    let s = Server::new("retitle");
+    let a = s.session("r", "sh -c 'echo hidden; exec sleep 600'");
+    let panes = TmuxPanes::new(TmuxOptions::new(s.socket(), Some("r".into())));
+    assert!(wait_until(Duration::from_secs(10), || {
+        panes
+            .capture(std::slice::from_ref(&a))
+            .is_ok_and(|v| v.iter().any(|(_, t)| t.contains("hidden")))
+    }));
+    let snap = panes.observe().unwrap();
+    assert_eq!(snap.mode, ObserveMode::Control);
+    assert!(!snap.panes[0].info.is_agent() && !snap.panes[0].captured);
+    let _ = panes.observe().unwrap();
+    s.title(&a, "r__cc_1");
+    let snap = panes.observe().unwrap();
+    assert!(snap.panes[0].info.is_agent());
+    assert!(snap.panes[0].captured);
+    assert!(snap.panes[0].screen.contains("hidden"));
+}
