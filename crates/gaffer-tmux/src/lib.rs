@@ -29,6 +29,7 @@ pub mod cmd;
 pub mod control;
 pub mod deliver;
 pub mod list;
+pub mod proctree;
 pub mod spawn;
 
 use crate::capture::{Batch, Captured, join_screen};
@@ -224,12 +225,23 @@ impl TmuxPanes {
                 Err(e) => return Err(e),
             },
         };
-        fmt.parse(&out).map_err(|e| TmuxError::Failed {
+        let mut panes = fmt.parse(&out).map_err(|e| TmuxError::Failed {
             command: "list-panes".into(),
             status: 0,
             stderr: e,
             stdout: String::new(),
-        })
+        })?;
+        // A pane whose title says nothing and whose command is a wrapper (node, bun, a
+        // shell…) may still run an agent: look at its process tree.
+        for p in panes
+            .iter_mut()
+            .filter(|p| !p.is_agent() && proctree::WRAPPERS.contains(&p.current_command.as_str()))
+        {
+            if let Some(t) = proctree::agent_under(p.pid) {
+                p.agent_type = t.to_string();
+            }
+        }
+        Ok(panes)
     }
 
     /// Captures `panes` with as few tmux invocations as possible: one batch, plus one more per
