@@ -299,3 +299,79 @@ fn start_state_and_script_drive_the_sim() {
     wait_for(&d, "cod", &t, AgentStatus::Exited);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn every_start_state_is_detected_in_a_narrow_pane() {
+    let d = Detector::builtin();
+    let t = Tmux::start("narrow");
+    // one window per (agent, state), each as narrow as a pane in a 4-way tiled layout
+    let states = [
+        ("waiting", AgentStatus::Waiting),
+        ("generating", AgentStatus::Generating),
+        ("thinking", AgentStatus::Thinking),
+        ("blocked", AgentStatus::Blocked),
+        ("rate-limited", AgentStatus::RateLimited),
+        ("error", AgentStatus::Error),
+    ];
+    let mut windows = Vec::new();
+    for agent in ["cc", "cod", "gmi"] {
+        for (state, want) in states {
+            let name = format!("{agent}-{state}");
+            let cmd = format!(
+                "{} --agent {agent} --start-state {state} --start-secs 120",
+                sim_bin().display()
+            );
+            let out = t.run(&["new-window", "-d", "-n", &name, &cmd]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let target = format!("sim:{name}");
+            let out = t.run(&["resize-window", "-t", &target, "-x", "42", "-y", "18"]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // Gemini's screen does not tell thinking from generating: its spinner names the
+            // current thought either way
+            let want = if agent == "gmi" && want == AgentStatus::Thinking {
+                AgentStatus::Generating
+            } else {
+                want
+            };
+            windows.push((agent, name, want));
+        }
+    }
+    for (agent, name, want) in windows {
+        let target = format!("sim:{name}");
+        let width = t.run(&["display-message", "-p", "-t", &target, "#{pane_width}"]);
+        assert_eq!(String::from_utf8_lossy(&width.stdout).trim(), "42");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let screen =
+                String::from_utf8_lossy(&t.run(&["capture-pane", "-p", "-t", &target]).stdout)
+                    .trim_end()
+                    .to_string();
+            let v = d.detect(&ScreenInput {
+                agent_type: agent,
+                screen: &screen,
+                current_command: "gaffer-sim",
+                observed_at: gaffer_core::Timestamp::from(SystemTime::now()),
+            });
+            let context_ok = matches!(want, AgentStatus::Blocked) || v.context_usage.is_some();
+            if v.status == want && context_ok {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: wanted {want} with context, got {} ({}) context {:?}\n{screen}",
+                v.status,
+                v.rule,
+                v.context_usage
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

@@ -295,45 +295,32 @@ fn eval_rule(rule: &Rule, s: &Screen<'_>, explain: bool) -> RuleOutcome {
         });
     };
     let hit = region[pos];
-    if !rule.not.is_empty()
-        && let Some(&g) = region.iter().find(|&&i| rule.not.is_match(s.lines[i]))
-    {
-        return RuleOutcome {
-            matched: false,
-            why: if explain {
-                format!(
-                    "matched line {} but guard `{}` matches line {}: {:?}",
-                    hit + 1,
-                    rule.not.which(s.lines[g]).unwrap_or("?"),
-                    g + 1,
-                    s.lines[g].trim()
-                )
-            } else {
-                String::new()
-            },
-            line: Some(hit),
-        };
-    }
-    if !rule.not_after.is_empty()
-        && let Some(&g) = region[pos + 1..]
-            .iter()
-            .find(|&&i| rule.not_after.is_match(s.lines[i]))
-    {
-        return RuleOutcome {
-            matched: false,
-            why: if explain {
-                format!(
-                    "matched line {} but it is stale: `{}` matches the later line {}: {:?}",
-                    hit + 1,
-                    rule.not_after.which(s.lines[g]).unwrap_or("?"),
-                    g + 1,
-                    s.lines[g].trim()
-                )
-            } else {
-                String::new()
-            },
-            line: Some(hit),
-        };
+    // guards: `not` anywhere in the region, `not_after` below the evidence line
+    let guards = [
+        (&rule.not, region, "guard"),
+        (&rule.not_after, &region[pos + 1..], "later line (stale)"),
+    ];
+    for (set, lines, what) in guards {
+        if set.is_empty() {
+            continue;
+        }
+        if let Some(&g) = lines.iter().find(|&&i| set.is_match(s.lines[i])) {
+            return RuleOutcome {
+                matched: false,
+                why: if explain {
+                    format!(
+                        "matched line {} but {what} `{}` matches line {}: {:?}",
+                        hit + 1,
+                        set.which(s.lines[g]).unwrap_or("?"),
+                        g + 1,
+                        s.lines[g].trim()
+                    )
+                } else {
+                    String::new()
+                },
+                line: Some(hit),
+            };
+        }
     }
     RuleOutcome {
         matched: true,

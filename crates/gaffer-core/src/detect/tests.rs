@@ -266,3 +266,19 @@ fn newest_outcome_wins_between_rate_limit_and_error() {
         "{rl:?}"
     );
 }
+
+#[test]
+fn context_marker_wrapped_by_a_narrow_pane_is_read() {
+    let screen = "────\n❯ \n────\n  ⏵⏵ bypass permissions on (shift+tab to c\nycle)  Context left until auto-compact: 43\n%";
+    let v = detect("cc", screen, "claude");
+    assert_eq!(v.status, AgentStatus::Waiting);
+    assert_eq!(v.context_usage, Some(57.0));
+}
+
+#[test]
+fn word_boundaries_are_ascii_like_go() {
+    use super::rules::ascii_word_boundaries;
+    assert_eq!(ascii_word_boundaries(r"\b429\b"), r"(?-u:\b)429(?-u:\b)");
+    assert_eq!(ascii_word_boundaries(r"a\\b\B"), r"a\\b(?-u:\B)");
+    assert_eq!(ascii_word_boundaries(r"\d+\s"), r"\d+\s");
+}
