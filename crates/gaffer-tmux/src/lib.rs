@@ -8,7 +8,12 @@
 //!   and listing/capturing go through its stdin, so a steady-state cycle spawns no process.
 //! * [`TmuxPanes`] implements the core's [`Panes`] port: observation with a per-pane activity
 //!   clock, and verified delivery ([`deliver`]).
-//! * [`spawn::spawn`] creates a session of titled agent panes.
+//! * [`spawn::spawn`] creates a session of titled agent panes (the title is also kept in the
+//!   `@gaffer_title` pane option, which programs in the pane cannot change; `allow-set-title
+//!   off` is set where tmux has it, from 3.4).
+//! * [`proctree`] finds an agent under a wrapper command (`node`, `bun`, a shell) for panes
+//!   whose title says nothing.
+//! * `Panes::wait_for_activity` wakes an event-driven loop on the first `%output`.
 //!
 //! # Change detection
 //!
@@ -291,11 +296,11 @@ impl TmuxPanes {
         while !rest.is_empty() {
             let (caps, ended, err) = match self.tmux.run(&batch.args(&rest)) {
                 Ok(o) => {
-                    let (c, e) = batch.split(&o);
+                    let (c, e) = batch.split(&rest, &o);
                     (c, e, None)
                 }
                 Err(TmuxError::Failed { stdout, stderr, .. }) => {
-                    let (c, e) = batch.split(&stdout);
+                    let (c, e) = batch.split(&rest, &stdout);
                     (c, e, Some(stderr))
                 }
                 Err(TmuxError::NotFound(stderr)) => (Vec::new(), false, Some(stderr)),
