@@ -393,3 +393,75 @@ fn wait_for_activity_wakes_on_output_in_control_mode() {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     let _ = h.join();
 }
+
+#[test]
+fn a_pane_that_becomes_an_agent_is_captured_without_new_output() {
+    let s = Server::new("retitle");
+    let a = s.session("r", "sh -c 'echo hidden; exec sleep 600'");
+    let panes = TmuxPanes::new(TmuxOptions::new(s.socket(), Some("r".into())));
+    assert!(wait_until(Duration::from_secs(10), || {
+        panes
+            .capture(std::slice::from_ref(&a))
+            .is_ok_and(|v| v.iter().any(|(_, t)| t.contains("hidden")))
+    }));
+    let snap = panes.observe().unwrap();
+    assert_eq!(snap.mode, ObserveMode::Control);
+    assert!(!snap.panes[0].info.is_agent() && !snap.panes[0].captured);
+    let _ = panes.observe().unwrap();
+    s.title(&a, "r__cc_1");
+    let snap = panes.observe().unwrap();
+    assert!(snap.panes[0].info.is_agent());
+    assert!(snap.panes[0].captured);
+    assert!(snap.panes[0].screen.contains("hidden"));
+}
+
+#[test]
+fn every_pane_id_is_captured_and_quiet_panes_cost_one_process() {
+    // Pane ids %0…%11: display-message would mangle `%<digit>` markers through strftime.
+    let s = Server::new("quiet");
+    let mut ids = vec![s.session("q", "echo ready; exec sleep 600")];
+    for i in 1..12 {
+        let id = if i == 6 {
+            s.run(&[
+                "new-window",
+                "-t",
+                "=q:",
+                "-P",
+                "-F",
+                "#{pane_id}",
+                "echo ready; exec sleep 600",
+            ])
+            .trim()
+            .to_string()
+        } else {
+            s.split("q", "echo ready; exec sleep 600")
+        };
+        ids.push(id);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        s.title(id, &format!("q__cc_{}", i + 1));
+    }
+    let panes = polling(&s, Some("q"));
+    assert!(wait_until(Duration::from_secs(10), || {
+        panes
+            .capture(&ids)
+            .is_ok_and(|v| v.len() == 12 && v.iter().all(|(_, t)| t.contains("ready")))
+    }));
+    let snap = panes.observe().unwrap();
+    assert_eq!(snap.panes.len(), 12);
+    for p in &snap.panes {
+        assert!(
+            p.captured && p.screen.contains("ready"),
+            "{}",
+            p.info.pane_id
+        );
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    let _ = panes.observe().unwrap();
+    for _ in 0..3 {
+        let before = panes.tmux().processes_spawned();
+        let snap = panes.observe().unwrap();
+        assert_eq!(panes.tmux().processes_spawned() - before, 1, "list only");
+        assert!(snap.panes.iter().all(|p| !p.captured));
+    }
+}
