@@ -128,7 +128,19 @@ pub enum Command {
     /// Open the live terminal dashboard.
     Dashboard,
     /// Serve status and events over HTTP and SSE on loopback.
-    Serve,
+    Serve {
+        #[command(flatten)]
+        args: CoordArgs,
+        /// Loopback address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        addr: String,
+        /// Assign work automatically (overrides `coordinator.auto_assign`).
+        #[arg(long)]
+        auto_assign: bool,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        exit_after: Option<u64>,
+    },
     /// Run a self-contained demo with simulated agents on a private tmux socket.
     Demo,
     /// Show, check or create configuration.
@@ -437,7 +449,7 @@ impl Command {
             Command::Spawn(_) => "spawn",
             Command::Watch { .. } => "watch",
             Command::Dashboard => "dashboard",
-            Command::Serve => "serve",
+            Command::Serve { .. } => "serve",
             Command::Demo => "demo",
             Command::Config { .. } => "config",
             Command::Mail(_) => "mail",

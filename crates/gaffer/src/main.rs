@@ -86,6 +86,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         } => commands::coordinate::conflicts(&cli.global, &args, notify, negotiate),
         Command::Digest { args, send } => commands::coordinate::digest(&cli.global, &args, send),
         Command::Spawn(args) => commands::spawn::run(&cli.global, &args),
+        Command::Serve {
+            args,
+            addr,
+            auto_assign,
+            exit_after,
+        } => commands::serve::run(&cli.global, &args, &addr, auto_assign, exit_after),
         Command::Watch {
             from_start,
             exit_after,

@@ -430,3 +430,71 @@ fn the_same_flow_against_the_real_agent_mail_server() {
     assert_eq!(holders.len(), 2, "{res}");
     assert_ne!(holders[0], holders[1]);
 }
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn serve_streams_events_and_serves_state_over_loopback_http() {
+    use std::io::{BufRead, BufReader, Write};
+    let rig = Rig::new("serve", 30);
+    rig.wait_ready();
+    let mut child = rig
+        .gaffer(&[
+            "--json",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--auto-assign",
+            "--exit-after",
+            "25",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("listening line");
+    let v: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+    let url = v["listening"].as_str().expect("url").to_string();
+    let addr = url.trim_start_matches("http://").to_string();
+    // The event stream delivers the assignments as they happen.
+    let mut sse = std::net::TcpStream::connect(&addr).expect("connect");
+    sse.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(sse, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut lines = BufReader::new(sse).lines();
+    let mut assigned = 0;
+    let end = Instant::now() + Duration::from_secs(20);
+    while assigned < 2 && Instant::now() < end {
+        match lines.next() {
+            Some(Ok(l)) if l.starts_with("event: work_assigned") => assigned += 1,
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    assert_eq!(assigned, 2, "two work_assigned events on the stream");
+    let agents = http_get(&addr, "/agents");
+    assert!(agents.starts_with("HTTP/1.1 200"), "{agents}");
+    assert_eq!(agents.matches("\"pane_id\"").count(), 2, "{agents}");
+    let assignments = http_get(&addr, "/assignments");
+    assert_eq!(
+        assignments.matches("\"state\":\"delivered\"").count()
+            + assignments.matches("\"state\":\"working\"").count(),
+        2,
+        "{assignments}"
+    );
+    assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));
+    let _ = child.kill();
+    let _ = child.wait();
+    // Non-loopback addresses are refused.
+    let out = rig.output(&["serve", "--addr", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -7,6 +7,7 @@ pub mod mail;
 pub mod quality;
 pub mod report;
 pub mod send;
+pub mod serve;
 pub mod spawn;
 pub mod status;
 pub mod triage;
