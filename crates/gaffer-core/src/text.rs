@@ -73,7 +73,9 @@ fn looks_like_path(w: &str) -> bool {
         || (w.starts_with('.') && w.len() > 1)
 }
 
-/// Tags and the keywords (single words or phrases) that signal them.
+/// Tags and the keywords (single words or phrases) that signal them; `keyword_tag` is the
+/// same table as a `match`, and a test keeps the two in agreement.
+#[cfg(test)]
 const TAG_KEYWORDS: &[(&str, &[&str])] = &[
     (
         "testing",
@@ -121,40 +123,49 @@ const TAG_KEYWORDS: &[(&str, &[&str])] = &[
 /// Endings accepted after a keyword: `tests`, `fixes`, `added`, `created`, `building`.
 const SUFFIXES: &[&str] = &["", "s", "es", "ed", "d", "ing", "ings", "er", "ers"];
 
-/// Keyword → tag, for single-word keywords (the phrase `unit test` is covered by `test`).
-fn keyword_tags() -> &'static std::collections::HashMap<&'static str, &'static str> {
-    static MAP: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static str>> =
-        std::sync::OnceLock::new();
-    MAP.get_or_init(|| {
-        TAG_KEYWORDS
-            .iter()
-            .flat_map(|(tag, kws)| {
-                kws.iter()
-                    .filter(|k| !k.contains(' '))
-                    .map(move |k| (*k, *tag))
-            })
-            .collect()
+/// The tag of a single-word keyword (the phrase `unit test` is covered by `test`). A `match`
+/// on the string compiles to length and byte comparisons: no hashing per word.
+fn keyword_tag(word: &str) -> Option<&'static str> {
+    Some(match word {
+        "test" | "tests" | "testing" | "unittest" | "e2e" | "qa" | "coverage" => "testing",
+        "refactor" | "restructure" | "redesign" | "architecture" | "pattern" | "design" => {
+            "architecture"
+        }
+        "document" | "documentation" | "readme" | "docs" | "docstring" | "comment" => {
+            "documentation"
+        }
+        "implement" | "add" | "create" | "build" | "feature" | "develop" => "implementation",
+        "review" | "audit" | "inspect" | "check" => "review",
+        "fix" | "bug" | "patch" | "error" | "crash" => "bugs",
+        _ => return None,
     })
 }
 
 /// The tag of one lowercase word: the word itself, or the word less a common ending (with a
 /// doubled final consonant undone: `bugged` → `bug`).
 fn word_tag(word: &str) -> Option<&'static str> {
-    let map = keyword_tags();
-    if let Some(t) = map.get(word) {
+    // Every keyword starts with one of these letters; most words are rejected here.
+    let first = word.as_bytes().first()?;
+    if !matches!(
+        first,
+        b't' | b'u' | b'e' | b'q' | b'c' | b'r' | b'p' | b'd' | b'a' | b'i' | b'b' | b'f'
+    ) {
+        return None;
+    }
+    if let Some(t) = keyword_tag(word) {
         return Some(t);
     }
     for suffix in SUFFIXES.iter().filter(|s| !s.is_empty()) {
         let Some(stem) = word.strip_suffix(suffix) else {
             continue;
         };
-        if let Some(t) = map.get(stem) {
+        if let Some(t) = keyword_tag(stem) {
             return Some(t);
         }
         let mut chars = stem.chars().rev();
         if let (Some(a), Some(b)) = (chars.next(), chars.next()) {
             if a == b {
-                if let Some(t) = map.get(&stem[..stem.len() - a.len_utf8()]) {
+                if let Some(t) = keyword_tag(&stem[..stem.len() - a.len_utf8()]) {
                     return Some(t);
                 }
             }
@@ -248,6 +259,7 @@ mod tests {
     #[test]
     fn task_tags_every_keyword() {
         for (tag, keywords) in TAG_KEYWORDS {
+            // The match table in `keyword_tag` must agree with the keyword list.
             for k in *keywords {
                 assert!(
                     tags(&format!("please {k} now")).contains(&tag.to_string()),
