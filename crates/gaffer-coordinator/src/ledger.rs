@@ -199,6 +199,10 @@ CREATE TABLE IF NOT EXISTS scans (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agent_names (
+    pane_key TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS backoff (
     agent TEXT NOT NULL,
     bead TEXT NOT NULL,
@@ -520,6 +524,27 @@ impl Ledger {
             }
         }
         Ok(q)
+    }
+
+    /// The Agent Mail name given to a pane before (key: session and pane title or id).
+    pub fn agent_name(&self, pane_key: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name FROM agent_names WHERE pane_key = ?1",
+                params![pane_key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Remembers the Agent Mail name of a pane, so every gaffer process uses the same one.
+    pub fn set_agent_name(&mut self, pane_key: &str, name: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO agent_names (pane_key, name) VALUES (?1, ?2) ON CONFLICT(pane_key) DO UPDATE SET name = ?2",
+            params![pane_key, name],
+        )?;
+        Ok(())
     }
 
     /// Stores one back-off entry.

@@ -621,8 +621,11 @@ impl Shared {
                 .collect()
         };
         for (pane, agent_type) in missing {
+            // The same pane keeps the same name across gaffer processes (the ledger remembers).
+            let key = format!("{}/{}", self.id.session, pane);
+            let known = lock(&self.ledger).agent_name(&key).ok().flatten();
             let reg = gaffer_core::mailbox::AgentRegistration {
-                name: None,
+                name: known.clone(),
                 program: format!("gaffer-pane-{agent_type}"),
                 model: agent_type.clone(),
                 task_description: format!(
@@ -632,6 +635,9 @@ impl Shared {
             };
             match mb.register_agent(self.project(), &reg) {
                 Ok(info) => {
+                    if known.as_deref() != Some(info.name.as_str()) {
+                        let _ = lock(&self.ledger).set_agent_name(&key, &info.name);
+                    }
                     lock(&self.state).names.insert(pane, info.name);
                 }
                 Err(e) => {

@@ -498,3 +498,27 @@ fn test_results_recorded_by_agents_feed_scores_and_digests() {
     let d = r.coord.generate_digest();
     assert_eq!(d.quality.as_ref().map(|q| q.total_test_runs), Some(3));
 }
+
+#[test]
+fn a_pane_keeps_its_agent_mail_name_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let first = {
+        let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+        r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+        r.coord.update_state();
+        r.coord.get_agent_by_pane_id("%1").unwrap().agent_mail_name
+    };
+    assert!(!first.is_empty());
+    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    // The second process's fake server would hand out a different generated name.
+    r.mail
+        .registered
+        .store(5, std::sync::atomic::Ordering::SeqCst);
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.coord.update_state();
+    assert_eq!(
+        r.coord.get_agent_by_pane_id("%1").unwrap().agent_mail_name,
+        first
+    );
+}

@@ -126,7 +126,16 @@ pub enum Command {
         exit_after: Option<u64>,
     },
     /// Open the live terminal dashboard.
-    Dashboard,
+    Dashboard {
+        #[command(flatten)]
+        args: CoordArgs,
+        /// Also assign work automatically while watching.
+        #[arg(long)]
+        auto_assign: bool,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        exit_after: Option<u64>,
+    },
     /// Serve status and events over HTTP and SSE on loopback.
     Serve {
         #[command(flatten)]
@@ -448,7 +457,7 @@ impl Command {
             Command::Send(_) => "send",
             Command::Spawn(_) => "spawn",
             Command::Watch { .. } => "watch",
-            Command::Dashboard => "dashboard",
+            Command::Dashboard { .. } => "dashboard",
             Command::Serve { .. } => "serve",
             Command::Demo => "demo",
             Command::Config { .. } => "config",

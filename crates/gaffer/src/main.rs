@@ -86,6 +86,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         } => commands::coordinate::conflicts(&cli.global, &args, notify, negotiate),
         Command::Digest { args, send } => commands::coordinate::digest(&cli.global, &args, send),
         Command::Spawn(args) => commands::spawn::run(&cli.global, &args),
+        Command::Dashboard {
+            args,
+            auto_assign,
+            exit_after,
+        } => commands::dashboard::run(&cli.global, &args, auto_assign, exit_after),
         Command::Serve {
             args,
             addr,

@@ -243,7 +243,7 @@ fn every_command_has_help_and_unbuilt_ones_say_so() {
         let out = gaffer(dir.path(), &[cmd, "--help"]);
         assert_eq!(out.status.code(), Some(exit::SUCCESS), "{cmd} --help");
     }
-    let out = gaffer(dir.path(), &["dashboard"]);
+    let out = gaffer(dir.path(), &["demo"]);
     assert_eq!(out.status.code(), Some(exit::NOT_IMPLEMENTED));
     assert!(stderr(&out).contains("not built yet"), "{}", stderr(&out));
 }

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod coordinate;
+pub mod dashboard;
 pub mod explain;
 pub mod mail;
 pub mod quality;
