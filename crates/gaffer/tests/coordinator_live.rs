@@ -498,3 +498,33 @@ fn serve_streams_events_and_serves_state_over_loopback_http() {
     let out = rig.output(&["serve", "--addr", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn dashboard_prints_agents_and_assignments() {
+    let rig = Rig::new("dash", 30);
+    rig.wait_ready();
+    let out = rig.output(&["dashboard"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "no colour codes when not a terminal"
+    );
+    assert!(
+        text.contains("WAITING") && text.contains("assignments:"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with('%')).count(),
+        2,
+        "{text}"
+    );
+    let out = rig.output(&["--json", "dashboard"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["agents"].as_array().map(Vec::len), Some(2));
+}
