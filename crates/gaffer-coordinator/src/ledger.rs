@@ -12,6 +12,7 @@ use gaffer_core::quality_monitor::QualityMonitor;
 use gaffer_core::time::{Timestamp, format_rfc3339, parse_rfc3339};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Why the ledger failed.
@@ -383,6 +384,19 @@ impl Ledger {
     /// Offered, delivered and working assignments.
     pub fn active(&self) -> Result<Vec<AssignmentRecord>, LedgerError> {
         self.query("WHERE state IN ('offered','delivered','working')", &[])
+    }
+
+    /// Ids of the beads whose assignment is done (in the ledger, whatever the work source says).
+    pub fn done_beads(&self) -> Result<BTreeSet<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT bead_id FROM assignments WHERE state = 'done'")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = BTreeSet::new();
+        for r in rows {
+            out.insert(r?);
+        }
+        Ok(out)
     }
 
     /// Every assignment of a bead.

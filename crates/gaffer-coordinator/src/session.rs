@@ -113,6 +113,9 @@ struct State {
     quality: QualityMonitor,
     /// Agent Mail names registered for agent panes.
     names: BTreeMap<String, String>,
+    /// Active assignments at the last review, to notice those ended outside this process
+    /// (`gaffer done`, `gaffer refuse`).
+    tracked: BTreeMap<i64, AssignmentRecord>,
 }
 
 struct Shared {
@@ -403,6 +406,20 @@ impl Drop for SessionCoordinator {
     }
 }
 
+/// Marks the open issues whose ids are in `done` closed (as of `now`); returns how many.
+pub fn overlay_done(issues: &mut [Issue], done: &BTreeSet<String>, now: Timestamp) -> usize {
+    let mut n = 0;
+    for i in issues.iter_mut() {
+        if !i.is_closed() && done.contains(&i.id) {
+            i.status = "closed".into();
+            i.closed_at = Some(now);
+            i.close_reason = Some("done in the gaffer ledger".into());
+            n += 1;
+        }
+    }
+    n
+}
+
 fn work_assignment(
     bead: &TriageRecommendation,
     agent: &AgentState,
@@ -573,10 +590,92 @@ impl Shared {
     /// agent idle again with the bead open (stalled: failed with back-off), the agent gone.
     fn review_assignments(&self, now: Timestamp) {
         let active = lock(&self.ledger).active().unwrap_or_default();
+        self.review_reported(&active);
         if active.is_empty() {
             return;
         }
-        let closed: Option<BTreeSet<String>> = (self.issues)(now).ok().map(|issues| {
+        let ids: Vec<i64> = active.iter().map(|r| r.id).collect();
+        self.review_active(active, now);
+        let still: BTreeSet<i64> = lock(&self.ledger)
+            .active()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        // Those this review finished were reported here.
+        let mut st = lock(&self.state);
+        for id in ids.iter().filter(|id| !still.contains(id)) {
+            st.tracked.remove(id);
+        }
+    }
+
+    /// Assignments that left the active states outside this process: an agent ran
+    /// `gaffer done` or `gaffer refuse`. Their reservations are released, a done bead clears
+    /// its back-off, a refusal's back-off is loaded, and the event (already in the ledger's
+    /// log, written by the reporter) is published on the bus.
+    fn review_reported(&self, active: &[AssignmentRecord]) {
+        let ended: Vec<AssignmentRecord> = {
+            let mut st = lock(&self.state);
+            let live: BTreeSet<i64> = active.iter().map(|r| r.id).collect();
+            let ended: Vec<AssignmentRecord> = st
+                .tracked
+                .values()
+                .filter(|r| !live.contains(&r.id))
+                .cloned()
+                .collect();
+            for r in &ended {
+                st.tracked.remove(&r.id);
+            }
+            for r in active {
+                st.tracked.insert(r.id, r.clone());
+            }
+            ended
+        };
+        for old in ended {
+            let Ok(rec) = lock(&self.ledger).get(old.id) else {
+                continue;
+            };
+            let kind = match rec.state {
+                AssignmentState::Done => {
+                    lock(&self.state)
+                        .backoff
+                        .clear_bead(&rec.assignment.bead_id);
+                    CoordinatorEventType::WorkCompleted
+                }
+                AssignmentState::Refused => {
+                    let mut book = lock(&self.state).backoff.clone();
+                    if lock(&self.ledger).load_backoff(&mut book).is_ok() {
+                        lock(&self.state).backoff = book;
+                    }
+                    CoordinatorEventType::AssignmentRefused
+                }
+                // Failed is only set by this process, which reported it already.
+                _ => continue,
+            };
+            self.release_reservations(&rec);
+            self.bus.publish(
+                CoordinatorEvent::new(kind, rec.updated_at)
+                    .with_agent(rec.assignment.agent_pane_id.clone())
+                    .with_detail("bead_id", rec.assignment.bead_id.clone())
+                    .with_detail("state", rec.state.as_str())
+                    .with_detail("reason", rec.error.clone())
+                    .with_detail("reported_by", "agent"),
+            );
+        }
+    }
+
+    /// The issues as the coordinator sees them: the work source's, with the beads the ledger
+    /// says are done shown closed (a read-only source, such as the native JSONL without `br`,
+    /// still lists them open). Returns the issues and how many were overlaid.
+    fn issues_now(&self, now: Timestamp) -> Result<(Vec<Issue>, usize), String> {
+        let mut issues = (self.issues)(now)?;
+        let done = lock(&self.ledger).done_beads().unwrap_or_default();
+        let n = overlay_done(&mut issues, &done, now);
+        Ok((issues, n))
+    }
+
+    fn review_active(&self, active: Vec<AssignmentRecord>, now: Timestamp) {
+        let closed: Option<BTreeSet<String>> = self.issues_now(now).ok().map(|(issues, _)| {
             issues
                 .into_iter()
                 .filter(|i| i.is_closed())
@@ -718,7 +817,13 @@ impl Shared {
 
     fn triage(&self) -> Result<TriageResponse, CoordinatorError> {
         let now = self.clock.now();
-        match self.work.triage(now) {
+        let triaged = self.work.triage(now).map(|t| match self.issues_now(now) {
+            // Beads done in the ledger but open in the source: rank the overlaid issues, so
+            // that they count as closed and their dependents become ready.
+            Ok((issues, n)) if n > 0 => gaffer_core::triage_engine::triage(&issues, now).response,
+            _ => t,
+        });
+        match triaged {
             Ok(t) => {
                 let was = lock(&self.state).work_degraded.take();
                 if was.is_some() {
@@ -1020,6 +1125,9 @@ impl Shared {
         // 5. Delivered.
         let now = self.clock.now();
         let _ = lock(&self.ledger).set_state(id, AssignmentState::Delivered, "", now);
+        if let Ok(rec) = lock(&self.ledger).get(id) {
+            lock(&self.state).tracked.insert(id, rec);
+        }
         {
             let mut st = lock(&self.state);
             if let Some(a) = st.agents.get_mut(&agent.pane_id) {
@@ -1222,8 +1330,8 @@ impl Shared {
                 error: problems.join("; "),
             },
         };
-        let work = match (self.issues)(now) {
-            Ok(issues) => {
+        let work = match self.issues_now(now) {
+            Ok((issues, overlaid)) => {
                 let ranked: Vec<String> = lock(&self.state)
                     .last_triage
                     .as_ref()
@@ -1235,11 +1343,14 @@ impl Shared {
                             .collect()
                     })
                     .unwrap_or_default();
-                let ready: Vec<String> = self
-                    .work
-                    .ready(now)
-                    .map(|r| r.into_iter().map(|i| i.id).collect())
-                    .unwrap_or_default();
+                let ready: Vec<String> = if overlaid > 0 {
+                    gaffer_core::triage_engine::ready_ids(&issues, now)
+                } else {
+                    self.work
+                        .ready(now)
+                        .map(|r| r.into_iter().map(|i| i.id).collect())
+                        .unwrap_or_default()
+                };
                 Reading::Ok {
                     value: work_digest(&issues, &ranked, &ready, now, 5),
                     at: now,
