@@ -116,6 +116,12 @@ struct State {
     /// Active assignments at the last review, to notice those ended outside this process
     /// (`gaffer done`, `gaffer refuse`).
     tracked: BTreeMap<i64, AssignmentRecord>,
+    /// The coordinator's own Agent Mail name, as the mailbox registered it.
+    sender: Option<String>,
+    /// When each rate-limited agent's limit ends: the earliest reset its screen announced in
+    /// the current limit (a relative "after 2h13m" is read anew at each look, so the first
+    /// reading counts).
+    limit_until: BTreeMap<String, Timestamp>,
 }
 
 struct Shared {
@@ -480,6 +486,7 @@ impl Shared {
         {
             let mut st = lock(&self.state);
             let names = st.names.clone();
+            let mut limits = std::mem::take(&mut st.limit_until);
             let seen: BTreeSet<String> = obs.agents.iter().map(|a| a.pane_id.clone()).collect();
             for o in &obs.agents {
                 let isnew = !st.agents.contains_key(&o.pane_id);
@@ -490,6 +497,22 @@ impl Shared {
                 agent.pane_index = o.pane_index;
                 agent.agent_type = o.agent_type.clone();
                 agent.status = o.status;
+                if o.status == AgentStatus::RateLimited {
+                    // Left alone until the announced reset; after it, the agent is waiting.
+                    let until = match (limits.get(&o.pane_id), o.rate_limit_reset) {
+                        (Some(u), _) => Some(*u),
+                        (None, Some(r)) => {
+                            limits.insert(o.pane_id.clone(), r);
+                            Some(r)
+                        }
+                        (None, None) => None,
+                    };
+                    if until.is_some_and(|u| now >= u) {
+                        agent.status = AgentStatus::Waiting;
+                    }
+                } else {
+                    limits.remove(&o.pane_id);
+                }
                 agent.context_usage = o.context_usage;
                 agent.last_activity = o.last_activity;
                 agent.healthy = o.healthy && o.status != AgentStatus::Error;
@@ -516,6 +539,8 @@ impl Shared {
                 }
             }
             st.agents.retain(|k, _| seen.contains(k));
+            limits.retain(|k, _| seen.contains(k));
+            st.limit_until = limits;
             st.last_update = Some(now);
             st.problems = obs.problems.clone();
             for e in &events {
@@ -577,13 +602,33 @@ impl Shared {
         }
     }
 
-    /// Ensures the project exists in Agent Mail (called at start).
+    /// Ensures the project exists in Agent Mail and the coordinator is registered in it, so
+    /// that its messages have a known sender (called at start).
     fn ensure_project(&self) {
         if let Some(mb) = &self.mailbox {
             if let Err(e) = mb.ensure_project(self.project()) {
                 self.mail_degraded(&e.to_string(), self.clock.now());
+                return;
+            }
+            let reg = gaffer_core::mailbox::AgentRegistration {
+                name: Some(self.id.agent_name.clone()),
+                program: "gaffer".into(),
+                model: "coordinator".into(),
+                task_description: format!("gaffer coordinator of session {}", self.id.session),
+            };
+            match mb.register_agent(self.project(), &reg) {
+                Ok(info) => lock(&self.state).sender = Some(info.name),
+                Err(e) => self.mail_degraded(&e.to_string(), self.clock.now()),
             }
         }
+    }
+
+    /// The name the coordinator sends as.
+    fn sender(&self) -> String {
+        lock(&self.state)
+            .sender
+            .clone()
+            .unwrap_or_else(|| self.id.agent_name.clone())
     }
 
     /// Notices the end of assignments: the bead closed (done), the agent busy (working), the
@@ -1141,7 +1186,7 @@ impl Shared {
         if let (Some(mb), false) = (&self.mailbox, agent.agent_mail_name.is_empty()) {
             let m = assignment_message(bead, wa.score);
             let msg = OutgoingMessage {
-                sender: self.id.agent_name.clone(),
+                sender: self.sender(),
                 to: vec![agent.agent_mail_name.clone()],
                 subject: m.subject,
                 body_md: m.body,
@@ -1251,7 +1296,7 @@ impl Shared {
             .ok_or(CoordinatorError::MailUnavailable)?;
         let m = conflict_notice(conflict);
         let msg = OutgoingMessage {
-            sender: self.id.agent_name.clone(),
+            sender: self.sender(),
             to: conflict
                 .holders
                 .iter()
@@ -1285,7 +1330,7 @@ impl Shared {
             .ok_or(CoordinatorError::NoOtherHolders)?;
         let m = release_request(conflict, holder, requester);
         let msg = OutgoingMessage {
-            sender: self.id.agent_name.clone(),
+            sender: self.sender(),
             to: vec![holder.agent_name.clone()],
             subject: m.subject,
             body_md: m.body,
@@ -1408,10 +1453,10 @@ impl Shared {
         };
         let human = lock(&self.config).coordinator.human_agent.clone();
         let msg = OutgoingMessage {
-            sender: self.id.agent_name.clone(),
+            sender: self.sender(),
             to: vec![human],
             subject: format!("Session Digest: {}", d.session),
-            body_md: render_markdown(&d, &self.id.agent_name),
+            body_md: render_markdown(&d, &self.sender()),
             importance,
             ack_required: false,
             ..Default::default()

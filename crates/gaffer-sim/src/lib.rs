@@ -865,6 +865,17 @@ impl Sim {
         }
     }
 
+    /// When a timed rate limit ends, as the agent words it (`2h13m` / `2 hours 13 minutes`
+    /// when untimed).
+    fn reset_in(&self, short: bool) -> String {
+        match (self.state_secs, short) {
+            (Some(s), true) => format!("{}s", s.ceil() as u64),
+            (Some(s), false) => format!("{} seconds", s.ceil() as u64),
+            (None, true) => "2h13m".into(),
+            (None, false) => "2 hours 13 minutes".into(),
+        }
+    }
+
     fn rate_limit_lines(&self) -> Vec<String> {
         match self.agent {
             Agent::Cc => vec![
@@ -873,11 +884,17 @@ impl Sim {
                 String::new(),
             ],
             Agent::Cod => vec![
-                "■ You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing) or try again in 2 hours 13 minutes.".into(),
+                format!(
+                    "■ You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing) or try again in {}.",
+                    self.reset_in(false)
+                ),
                 String::new(),
             ],
             Agent::Gmi => vec![
-                "✕ [API Error: You have exhausted your capacity on this model. Your quota will reset after 2h13m.]".into(),
+                format!(
+                    "✕ [API Error: You have exhausted your capacity on this model. Your quota will reset after {}.]",
+                    self.reset_in(true)
+                ),
                 String::new(),
             ],
         }

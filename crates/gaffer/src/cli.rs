@@ -130,7 +130,7 @@ pub enum Command {
     /// Serve status and events over HTTP and SSE on loopback.
     Serve,
     /// Run a self-contained demo with simulated agents on a private tmux socket.
-    Demo,
+    Demo(DemoArgs),
     /// Show, check or create configuration.
     Config {
         #[command(subcommand)]
@@ -295,6 +295,29 @@ pub enum QualityAction {
     Scan,
 }
 
+/// `gaffer demo`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DemoArgs {
+    /// No live view (print the summary only).
+    #[arg(long)]
+    pub headless: bool,
+    /// Stop after this many seconds even when the demo has not finished (default 180).
+    #[arg(long, value_name = "SECS")]
+    pub exit_after: Option<u64>,
+    /// Attach to the demo's tmux session to watch the panes (detach with C-b d).
+    #[arg(long)]
+    pub attach: bool,
+    /// Use the Agent Mail server at this URL instead of the embedded mailbox.
+    #[arg(long, value_name = "URL")]
+    pub mail_url: Option<String>,
+    /// Keep the demo project (with its ledger) instead of removing it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Create the demo project here (must be empty or absent; kept afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+}
+
 /// Which tmux server and session to observe (default: config `[tmux]`).
 #[derive(Debug, Args, Clone, Default)]
 pub struct TmuxArgs {
@@ -401,7 +424,7 @@ impl Command {
             Command::Watch { .. } => "watch",
             Command::Dashboard => "dashboard",
             Command::Serve => "serve",
-            Command::Demo => "demo",
+            Command::Demo(_) => "demo",
             Command::Config { .. } => "config",
             Command::Mail(_) => "mail",
         }

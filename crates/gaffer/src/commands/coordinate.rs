@@ -18,6 +18,7 @@ fn build(global: &GlobalArgs, args: &CoordArgs) -> Result<Built, ExitError> {
         global,
         tmux: &args.tmux,
         mail_url: args.mail_url.clone(),
+        native_beads: false,
     })
 }
 

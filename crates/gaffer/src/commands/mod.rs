@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod coordinate;
+pub mod demo;
 pub mod explain;
 pub mod mail;
 pub mod quality;
