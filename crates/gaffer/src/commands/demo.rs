@@ -753,13 +753,29 @@ fn draw(v: &LiveView<'_>) {
             ) || e.agent_id.is_empty()
         })
         .collect();
+    let agents = v.coord.get_agents();
+    let short = |pane: &str| {
+        v.titles
+            .get(pane)
+            .map(|t| t.split("__").nth(1).unwrap_or(t).to_string())
+            .unwrap_or_else(|| pane.to_string())
+    };
     for e in interesting
         .iter()
         .skip(interesting.len().saturating_sub(12))
     {
         let mut line = crate::commands::coordinate::describe(e);
-        if let Some(t) = v.titles.get(&e.agent_id) {
-            line = line.replacen(&e.agent_id, t.split("__").nth(1).unwrap_or(t), 1);
+        if v.titles.contains_key(&e.agent_id) {
+            line = line.replacen(&e.agent_id, &short(&e.agent_id), 1);
+        }
+        // Agent Mail names, with the pane they belong to.
+        for (pane, a) in &agents {
+            if !a.agent_mail_name.is_empty() {
+                line = line.replace(
+                    &a.agent_mail_name,
+                    &format!("{} ({})", a.agent_mail_name, short(pane)),
+                );
+            }
         }
         lines.push(format!("  {}", line.chars().take(150).collect::<String>()));
     }
