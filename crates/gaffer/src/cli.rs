@@ -115,7 +115,7 @@ pub enum Command {
     /// Deliver a prompt to agent panes, verifying that the agent picked it up.
     Send(SendArgs),
     /// Start a tmux session with titled agent panes.
-    Spawn,
+    Spawn(SpawnArgs),
     /// Stream coordinator events as they happen.
     Watch {
         /// Print the events already recorded first.
@@ -295,6 +295,29 @@ pub enum QualityAction {
     Scan,
 }
 
+/// `gaffer spawn`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SpawnArgs {
+    /// Claude Code panes.
+    #[arg(long, default_value_t = 0)]
+    pub cc: u32,
+    /// Codex CLI panes.
+    #[arg(long, default_value_t = 0)]
+    pub cod: u32,
+    /// Gemini CLI panes.
+    #[arg(long, default_value_t = 0)]
+    pub gmi: u32,
+    /// The launch command of a type, e.g. --cmd cc='claude --dangerously-skip-permissions'
+    /// (defaults: claude, codex, gemini); repeatable.
+    #[arg(long = "cmd", value_name = "TYPE=COMMAND")]
+    pub cmds: Vec<String>,
+    /// Working directory of the panes (default: the project root).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub tmux: TmuxArgs,
+}
+
 /// `gaffer demo`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct DemoArgs {
@@ -420,7 +443,7 @@ impl Command {
             Command::Refuse { .. } => "refuse",
             Command::Triage(_) => "triage",
             Command::Send(_) => "send",
-            Command::Spawn => "spawn",
+            Command::Spawn(_) => "spawn",
             Command::Watch { .. } => "watch",
             Command::Dashboard => "dashboard",
             Command::Serve => "serve",

@@ -79,6 +79,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             from_start,
             exit_after,
         } => commands::coordinate::watch(&cli.global, from_start, exit_after),
+        Command::Spawn(args) => commands::spawn::run(&cli.global, &args),
         Command::Demo(args) => commands::demo::run(&cli.global, &args),
         Command::Quality { action } => commands::quality::run(&cli.global, action),
         Command::Done { bead, reason } => commands::report::done(&cli.global, &bead, &reason),

@@ -1062,10 +1062,16 @@ fn summarize(s: &Summarize<'_>) -> Summary {
 }
 
 fn print_summary(out: &Value, keep: bool) {
+    use std::io::IsTerminal;
     let g = |k: &str| out.get(k).cloned().unwrap_or(Value::Null);
+    let (bold, reset) = if std::io::stdout().is_terminal() {
+        (BOLD, RESET)
+    } else {
+        ("", "")
+    };
     println!();
     println!(
-        "{BOLD}gaffer demo: {}{RESET} in {}s",
+        "{bold}gaffer demo: {}{reset} in {}s",
         if g("ok") == json!(true) {
             "every expectation met"
         } else if g("interrupted") == json!(true) {

@@ -8,5 +8,6 @@ pub mod mail;
 pub mod quality;
 pub mod report;
 pub mod send;
+pub mod spawn;
 pub mod status;
 pub mod triage;
