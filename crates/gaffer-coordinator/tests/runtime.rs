@@ -541,3 +541,50 @@ fn ledger_done_beads_count_as_closed_and_unblock_their_dependents() {
     assert_eq!(res[0].assignment.as_ref().unwrap().bead_id, "g2");
     assert!(res[0].success, "{res:?}");
 }
+
+#[test]
+fn a_rate_limited_agent_is_left_alone_until_the_announced_reset() {
+    let r = rig();
+    let rx = r.coord.events().subscribe();
+    r.world.add("%1", "gmi", AgentStatus::Generating, t0());
+    r.work.add("b1", "Task", 0.5);
+    r.coord.update_state();
+    // It hits its limit; the screen says "reset after 20s", read anew (relative to each look)
+    // every time it is observed.
+    let set_reset = |secs: i64| {
+        let now = *r.clock.0.lock().unwrap();
+        let mut a = r.world.agents.lock().unwrap();
+        let agent = a.get_mut("%1").unwrap();
+        agent.status = AgentStatus::RateLimited;
+        agent.last_activity = t0();
+        agent.rate_limit_reset = Some(now + chrono::Duration::seconds(secs));
+    };
+    set_reset(20);
+    r.coord.update_state();
+    assert_eq!(kinds(&rx), ["agent_rate_limited"]);
+    for _ in 0..3 {
+        r.clock.advance(5);
+        set_reset(20);
+        r.coord.update_state();
+        assert!(r.coord.assign_now(None, false).unwrap().is_empty());
+        assert_eq!(
+            r.coord.get_agent_by_pane_id("%1").unwrap().status,
+            AgentStatus::RateLimited
+        );
+    }
+    // 20 s after the first reading the limit is over: the agent is waiting and gets work,
+    // although the old message is still on its screen.
+    r.clock.advance(6);
+    set_reset(20);
+    r.coord.update_state();
+    assert_eq!(
+        r.coord.get_agent_by_pane_id("%1").unwrap().status,
+        AgentStatus::Waiting
+    );
+    r.clock.advance(31);
+    set_reset(20);
+    r.coord.update_state();
+    let res = r.coord.assign_now(None, false).unwrap();
+    assert_eq!(res.len(), 1, "{res:?}");
+    assert!(res[0].success);
+}

@@ -374,3 +374,49 @@ fn demo_explains_what_is_missing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
 }
+
+#[test]
+fn ctrl_c_stops_the_demo_and_cleans_up() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    build_sim();
+    let child = Command::new(env!("CARGO_BIN_EXE_gaffer"))
+        .args(["demo", "--headless", "--json", "--exit-after", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gaffer runs");
+    let socket = format!("gaffer-demo-{}", child.id());
+    let _guard = TmuxGuard(socket.clone());
+    // Wait until the agents are up, then press Ctrl-C.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        let up = Command::new("tmux")
+            .args(["-L", &socket, "has-session", "-t", "demo"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if up {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(sent, "SIGINT sent");
+    let out = child.wait_with_output().expect("gaffer finishes");
+    assert_eq!(out.status.code(), Some(130), "Ctrl-C exits 130");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("a JSON summary even when stopped");
+    assert_eq!(v["interrupted"], true);
+    assert_eq!(v["ok"], false);
+    let dir = PathBuf::from(v["project_dir"].as_str().expect("project_dir"));
+    assert!(!dir.exists(), "the temporary project was removed");
+    let alive = Command::new("tmux")
+        .args(["-L", &socket, "has-session"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(!alive, "the demo's tmux server was killed");
+}

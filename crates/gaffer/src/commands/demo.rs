@@ -466,14 +466,20 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     let attached = if args.attach {
         let sock = socket.clone();
         Some(std::thread::spawn(move || {
+            // From inside tmux too: the demo's server is a separate one.
             let _ = std::process::Command::new("tmux")
                 .args(["-L", &sock, "attach", "-t", SESSION])
+                .env_remove("TMUX")
                 .status();
         }))
     } else {
         None
     };
-    let live = !args.headless && attached.is_none();
+    // The live view, unless headless or while the panes are attached (after a detach, it
+    // comes back).
+    let live_now = |attached: &Option<std::thread::JoinHandle<()>>| {
+        !args.headless && attached.as_ref().is_none_or(|h| h.is_finished())
+    };
     let limit = Duration::from_secs(args.exit_after.unwrap_or(180));
     let ledger_path = dir.join(".gaffer/state.db");
     let ledger = Ledger::open(&ledger_path)
@@ -482,9 +488,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     let mut seen = Seen::default();
     let mut interrupted = false;
     let mut finished_at: Option<Instant> = None;
-    if live {
-        print!("\x1b[?25l\x1b[2J");
-    }
+    let mut was_live = false;
     let debug = std::env::var_os("GAFFER_DEMO_DEBUG").is_some();
     loop {
         seen.events.extend(rx.try_iter());
@@ -517,6 +521,11 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
             && seen.count("conflict_detected") > 0
             && seen.count("digest_sent") > 0
             && seen.count("conflict_resolved") > 0;
+        let live = live_now(&attached);
+        if live && !was_live {
+            print!("\x1b[?25l\x1b[2J");
+        }
+        was_live = live;
         if live {
             draw(&LiveView {
                 coord: &coord,
@@ -541,9 +550,6 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         if started.elapsed() >= limit {
             break;
         }
-        if attached.as_ref().is_some_and(|h| h.is_finished()) && !live {
-            // The viewer detached: keep going headless.
-        }
         std::thread::sleep(Duration::from_millis(250));
     }
     // A last digest, on the final state.
@@ -551,7 +557,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     coord.stop();
     seen.events.extend(rx.try_iter());
     let elapsed = started.elapsed();
-    if live {
+    if was_live {
         print!("\x1b[?25h");
         let _ = std::io::stdout().flush();
     }
