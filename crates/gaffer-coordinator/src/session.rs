@@ -122,6 +122,8 @@ struct State {
     /// the current limit (a relative "after 2h13m" is read anew at each look, so the first
     /// reading counts).
     limit_until: BTreeMap<String, Timestamp>,
+    /// The last test-run row of the ledger folded into `quality`.
+    test_runs_seen: i64,
 }
 
 struct Shared {
@@ -164,6 +166,12 @@ impl SessionCoordinator {
         if let Ok(q) = ports.ledger.quality_monitor(false) {
             state.quality = q;
         }
+        state.test_runs_seen = ports
+            .ledger
+            .test_runs_after(0)
+            .ok()
+            .and_then(|v| v.last().map(|(id, _)| *id))
+            .unwrap_or(0);
         SessionCoordinator {
             shared: Arc::new(Shared {
                 id,
@@ -481,6 +489,7 @@ impl Shared {
             },
         };
         self.register_names(&obs);
+        self.load_test_runs();
         let active = lock(&self.ledger).active().unwrap_or_default();
         let mut events = Vec::new();
         {
@@ -565,6 +574,21 @@ impl Shared {
             self.emit(e);
         }
         self.review_assignments(now);
+    }
+
+    /// Folds test runs recorded since the last look (by `gaffer quality record-tests`, in
+    /// another process) into the quality monitor, so that scoring, alerts and digests use them.
+    fn load_test_runs(&self) {
+        let seen = lock(&self.state).test_runs_seen;
+        let runs = lock(&self.ledger).test_runs_after(seen).unwrap_or_default();
+        if runs.is_empty() {
+            return;
+        }
+        let mut st = lock(&self.state);
+        for (id, run) in runs {
+            st.test_runs_seen = st.test_runs_seen.max(id);
+            st.quality.record_test_run(run);
+        }
     }
 
     /// Registers an Agent Mail identity for every agent pane that has none yet, so that

@@ -521,9 +521,29 @@ fn ledger_done_beads_count_as_closed_and_unblock_their_dependents() {
     other
         .set_state(rec.id, AssignmentState::Done, "", t0())
         .unwrap();
+    // ... and records its test results, which the running coordinator picks up.
+    assert_eq!(coord.quality().test_runs().count(), 0);
+    other
+        .record_test_run(&gaffer_core::quality::TestRunMetrics {
+            timestamp: t0(),
+            agent_pane_id: "%1".into(),
+            passed: 12,
+            failed: 1,
+            skipped: 0,
+            duration: 0,
+            package: "demo".into(),
+        })
+        .unwrap();
     clock.advance(5);
     world.set("%1", AgentStatus::Waiting, long_idle());
     coord.update_state();
+    assert_eq!(coord.quality().test_runs().count(), 1);
+    coord.update_state();
+    assert_eq!(
+        coord.quality().test_runs().count(),
+        1,
+        "each run is folded in once"
+    );
     let k = kinds(&rx);
     assert!(k.contains(&"work_completed".to_string()), "{k:?}");
     // Its reservation is released, and the ledger entry stays done (not a stall).

@@ -331,8 +331,9 @@ fn check(dir: &Path, mail_url: Option<&str>) {
     // Only the epic is left open.
     assert_eq!(work["pending_tasks"], 1, "final digest: {work}");
 
-    // Test results were recorded for each task.
+    // Test results were recorded for each task, and the coordinator's digest counts them.
     assert_eq!(summary["test_runs"], tasks.len());
+    assert_eq!(summary["final_digest_test_runs"], tasks.len(), "{summary}");
     assert!(summary["tests_passed"].as_i64().unwrap_or(0) > 0);
     assert!(
         took < Duration::from_secs(90),

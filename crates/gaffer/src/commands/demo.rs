@@ -1055,6 +1055,7 @@ fn summarize(s: &Summarize<'_>) -> Summary {
         "digests_sent": digests,
         "digest_recipient": s.human,
         "final_digest_work": final_work,
+        "final_digest_test_runs": s.final_digest.and_then(|d| d.quality.as_ref()).map(|q| q.total_test_runs),
         "test_runs": runs.len(),
         "tests_passed": runs.iter().map(|t| t.passed).sum::<i64>(),
         "tests_failed": runs.iter().map(|t| t.failed).sum::<i64>(),
