@@ -12,6 +12,7 @@ use gaffer_core::quality_monitor::QualityMonitor;
 use gaffer_core::time::{Timestamp, format_rfc3339, parse_rfc3339};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Why the ledger failed.
@@ -389,6 +390,19 @@ impl Ledger {
         self.query("WHERE state IN ('offered','delivered','working')", &[])
     }
 
+    /// Ids of the beads whose assignment is done (in the ledger, whatever the work source says).
+    pub fn done_beads(&self) -> Result<BTreeSet<String>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT bead_id FROM assignments WHERE state = 'done'")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = BTreeSet::new();
+        for r in rows {
+            out.insert(r?);
+        }
+        Ok(out)
+    }
+
     /// Every assignment of a bead.
     pub fn by_bead(&self, bead: &str) -> Result<Vec<AssignmentRecord>, LedgerError> {
         self.query("WHERE bead_id = ?1", &[&bead])
@@ -438,6 +452,28 @@ impl Ledger {
         self.conn
             .execute("INSERT INTO test_runs (json) VALUES (?1)", params![json])?;
         Ok(())
+    }
+
+    /// Test runs stored after row `after_id` (oldest first), with their row ids: how a running
+    /// coordinator picks up runs recorded by `gaffer quality record-tests`.
+    pub fn test_runs_after(
+        &self,
+        after_id: i64,
+    ) -> Result<Vec<(i64, TestRunMetrics)>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, json FROM test_runs WHERE id > ?1 ORDER BY id")?;
+        let rows = stmt.query_map(params![after_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, json) = r?;
+            if let Ok(run) = serde_json::from_str(&json) {
+                out.push((id, run));
+            }
+        }
+        Ok(out)
     }
 
     /// Appends a scan result.

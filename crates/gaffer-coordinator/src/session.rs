@@ -115,6 +115,15 @@ struct State {
     names: BTreeMap<String, String>,
     /// Last test-run and scan rows taken into the quality monitor.
     quality_cursor: (i64, i64),
+    /// Active assignments at the last review, to notice those ended outside this process
+    /// (`gaffer done`, `gaffer refuse`).
+    tracked: BTreeMap<i64, AssignmentRecord>,
+    /// The coordinator's own Agent Mail name, as the mailbox registered it.
+    sender: Option<String>,
+    /// When each rate-limited agent's limit ends: the earliest reset its screen announced in
+    /// the current limit (a relative "after 2h13m" is read anew at each look, so the first
+    /// reading counts).
+    limit_until: BTreeMap<String, Timestamp>,
 }
 
 struct Shared {
@@ -450,6 +459,20 @@ impl Drop for SessionCoordinator {
     }
 }
 
+/// Marks the open issues whose ids are in `done` closed (as of `now`); returns how many.
+pub fn overlay_done(issues: &mut [Issue], done: &BTreeSet<String>, now: Timestamp) -> usize {
+    let mut n = 0;
+    for i in issues.iter_mut() {
+        if !i.is_closed() && done.contains(&i.id) {
+            i.status = "closed".into();
+            i.closed_at = Some(now);
+            i.close_reason = Some("done in the gaffer ledger".into());
+            n += 1;
+        }
+    }
+    n
+}
+
 fn work_assignment(
     bead: &TriageRecommendation,
     agent: &AgentState,
@@ -511,6 +534,7 @@ impl Shared {
         {
             let mut st = lock(&self.state);
             let names = st.names.clone();
+            let mut limits = std::mem::take(&mut st.limit_until);
             let seen: BTreeSet<String> = obs.agents.iter().map(|a| a.pane_id.clone()).collect();
             for o in &obs.agents {
                 let isnew = !st.agents.contains_key(&o.pane_id);
@@ -521,6 +545,22 @@ impl Shared {
                 agent.pane_index = o.pane_index;
                 agent.agent_type = o.agent_type.clone();
                 agent.status = o.status;
+                if o.status == AgentStatus::RateLimited {
+                    // Left alone until the announced reset; after it, the agent is waiting.
+                    let until = match (limits.get(&o.pane_id), o.rate_limit_reset) {
+                        (Some(u), _) => Some(*u),
+                        (None, Some(r)) => {
+                            limits.insert(o.pane_id.clone(), r);
+                            Some(r)
+                        }
+                        (None, None) => None,
+                    };
+                    if until.is_some_and(|u| now >= u) {
+                        agent.status = AgentStatus::Waiting;
+                    }
+                } else {
+                    limits.remove(&o.pane_id);
+                }
                 agent.context_usage = o.context_usage;
                 agent.last_activity = o.last_activity;
                 agent.healthy = o.healthy && o.status != AgentStatus::Error;
@@ -555,6 +595,8 @@ impl Shared {
                 }
             }
             st.agents.retain(|k, _| seen.contains(k));
+            limits.retain(|k, _| seen.contains(k));
+            st.limit_until = limits;
             st.last_update = Some(now);
             st.problems = obs.problems.clone();
             for e in &events {
@@ -648,36 +690,139 @@ impl Shared {
         }
     }
 
-    /// Ensures the project exists in Agent Mail (called at start).
+    /// Ensures the project exists in Agent Mail and the coordinator is registered in it, so
+    /// that its messages have a known sender (called at start).
     fn ensure_project(&self) {
         if let Some(mb) = &self.mailbox {
             if let Err(e) = mb.ensure_project(self.project()) {
                 self.mail_degraded(&e.to_string(), self.clock.now());
+                return;
+            }
+            let reg = gaffer_core::mailbox::AgentRegistration {
+                name: Some(self.id.agent_name.clone()),
+                program: "gaffer".into(),
+                model: "coordinator".into(),
+                task_description: format!("gaffer coordinator of session {}", self.id.session),
+            };
+            match mb.register_agent(self.project(), &reg) {
+                Ok(info) => lock(&self.state).sender = Some(info.name),
+                Err(e) => self.mail_degraded(&e.to_string(), self.clock.now()),
             }
         }
+    }
+
+    /// The name the coordinator sends as.
+    fn sender(&self) -> String {
+        lock(&self.state)
+            .sender
+            .clone()
+            .unwrap_or_else(|| self.id.agent_name.clone())
     }
 
     /// Notices the end of assignments: the bead closed (done), the agent busy (working), the
     /// agent idle again with the bead open (stalled: failed with back-off), the agent gone.
     fn review_assignments(&self, now: Timestamp) {
         let active = lock(&self.ledger).active().unwrap_or_default();
+        self.review_reported(&active);
         if active.is_empty() {
             return;
         }
-        let closed: Option<BTreeSet<String>> = (self.issues)(now).ok().map(|issues| {
+        let ids: Vec<i64> = active.iter().map(|r| r.id).collect();
+        self.review_active(active, now);
+        let still: BTreeSet<i64> = lock(&self.ledger)
+            .active()
+            .unwrap_or_default()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        // Those this review finished were reported here.
+        let mut st = lock(&self.state);
+        for id in ids.iter().filter(|id| !still.contains(id)) {
+            st.tracked.remove(id);
+        }
+    }
+
+    /// Assignments that left the active states outside this process: an agent ran
+    /// `gaffer done` or `gaffer refuse`. Their reservations are released, a done bead clears
+    /// its back-off, a refusal's back-off is loaded, and the event (already in the ledger's
+    /// log, written by the reporter) is published on the bus.
+    fn review_reported(&self, active: &[AssignmentRecord]) {
+        let ended: Vec<AssignmentRecord> = {
+            let mut st = lock(&self.state);
+            let live: BTreeSet<i64> = active.iter().map(|r| r.id).collect();
+            let ended: Vec<AssignmentRecord> = st
+                .tracked
+                .values()
+                .filter(|r| !live.contains(&r.id))
+                .cloned()
+                .collect();
+            for r in &ended {
+                st.tracked.remove(&r.id);
+            }
+            for r in active {
+                st.tracked.insert(r.id, r.clone());
+            }
+            ended
+        };
+        for old in ended {
+            let Ok(rec) = lock(&self.ledger).get(old.id) else {
+                continue;
+            };
+            let kind = match rec.state {
+                AssignmentState::Done => {
+                    lock(&self.state)
+                        .backoff
+                        .clear_bead(&rec.assignment.bead_id);
+                    CoordinatorEventType::WorkCompleted
+                }
+                AssignmentState::Refused => {
+                    let mut book = lock(&self.state).backoff.clone();
+                    if lock(&self.ledger).load_backoff(&mut book).is_ok() {
+                        lock(&self.state).backoff = book;
+                    }
+                    CoordinatorEventType::AssignmentRefused
+                }
+                // Failed is only set by this process, which reported it already.
+                _ => continue,
+            };
+            self.release_reservations(&rec);
+            self.bus.publish(
+                CoordinatorEvent::new(kind, rec.updated_at)
+                    .with_agent(rec.assignment.agent_pane_id.clone())
+                    .with_detail("bead_id", rec.assignment.bead_id.clone())
+                    .with_detail("state", rec.state.as_str())
+                    .with_detail("reason", rec.error.clone())
+                    .with_detail("reported_by", "agent"),
+            );
+        }
+    }
+
+    /// The issues as the coordinator sees them: the work source's, with the beads the ledger
+    /// says are done shown closed (a read-only source, such as the native JSONL without `br`,
+    /// still lists them open). Returns the issues and how many were overlaid.
+    fn issues_now(&self, now: Timestamp) -> Result<(Vec<Issue>, usize), String> {
+        let mut issues = (self.issues)(now)?;
+        let done = lock(&self.ledger).done_beads().unwrap_or_default();
+        let n = overlay_done(&mut issues, &done, now);
+        Ok((issues, n))
+    }
+
+    fn review_active(&self, active: Vec<AssignmentRecord>, now: Timestamp) {
+        let closed: Option<BTreeSet<String>> = self.issues_now(now).ok().map(|(issues, _)| {
             issues
                 .into_iter()
                 .filter(|i| i.is_closed())
                 .map(|i| i.id)
                 .collect()
         });
-        let (agents, idle_threshold) = {
-            let st = lock(&self.state);
+        let (idle_threshold, grace) = {
+            let cfg = lock(&self.config);
             (
-                st.agents.clone(),
-                lock(&self.config).coordinator.idle_threshold,
+                cfg.coordinator.idle_threshold,
+                cfg.assign.completion_grace.as_secs_f64(),
             )
         };
+        let agents = lock(&self.state).agents.clone();
         for rec in active {
             let bead = rec.assignment.bead_id.clone();
             let pane = rec.assignment.agent_pane_id.clone();
@@ -702,7 +847,8 @@ impl Shared {
                 AgentStatus::Waiting if rec.state != AssignmentState::Offered => {
                     let idle = (now - agent.last_activity).num_milliseconds() as f64 / 1000.0;
                     let since_update = (now - rec.updated_at).num_milliseconds() as f64 / 1000.0;
-                    if idle >= idle_threshold && since_update >= idle_threshold {
+                    let wait = idle_threshold.max(grace);
+                    if idle >= wait && since_update >= wait {
                         self.finish(
                             &rec,
                             AssignmentState::Failed,
@@ -816,7 +962,13 @@ impl Shared {
 
     fn triage(&self) -> Result<TriageResponse, CoordinatorError> {
         let now = self.clock.now();
-        match self.work.triage(now) {
+        let triaged = self.work.triage(now).map(|t| match self.issues_now(now) {
+            // Beads done in the ledger but open in the source: rank the overlaid issues, so
+            // that they count as closed and their dependents become ready.
+            Ok((issues, n)) if n > 0 => gaffer_core::triage_engine::triage(&issues, now).response,
+            _ => t,
+        });
+        match triaged {
             Ok(t) => {
                 let was = lock(&self.state).work_degraded.take();
                 if was.is_some() {
@@ -1131,6 +1283,9 @@ impl Shared {
         // 5. Delivered.
         let now = self.clock.now();
         let _ = lock(&self.ledger).set_state(id, AssignmentState::Delivered, "", now);
+        if let Ok(rec) = lock(&self.ledger).get(id) {
+            lock(&self.state).tracked.insert(id, rec);
+        }
         {
             let mut st = lock(&self.state);
             if let Some(a) = st.agents.get_mut(&agent.pane_id) {
@@ -1144,7 +1299,7 @@ impl Shared {
         if let (Some(mb), false) = (&self.mailbox, agent.agent_mail_name.is_empty()) {
             let m = assignment_message(bead, wa.score);
             let msg = OutgoingMessage {
-                sender: self.id.agent_name.clone(),
+                sender: self.sender(),
                 to: vec![agent.agent_mail_name.clone()],
                 subject: m.subject,
                 body_md: m.body,
@@ -1254,7 +1409,7 @@ impl Shared {
             .ok_or(CoordinatorError::MailUnavailable)?;
         let m = conflict_notice(conflict);
         let msg = OutgoingMessage {
-            sender: self.id.agent_name.clone(),
+            sender: self.sender(),
             to: conflict
                 .holders
                 .iter()
@@ -1288,7 +1443,7 @@ impl Shared {
             .ok_or(CoordinatorError::NoOtherHolders)?;
         let m = release_request(conflict, holder, requester);
         let msg = OutgoingMessage {
-            sender: self.id.agent_name.clone(),
+            sender: self.sender(),
             to: vec![holder.agent_name.clone()],
             subject: m.subject,
             body_md: m.body,
@@ -1333,8 +1488,8 @@ impl Shared {
                 error: problems.join("; "),
             },
         };
-        let work = match (self.issues)(now) {
-            Ok(issues) => {
+        let work = match self.issues_now(now) {
+            Ok((issues, overlaid)) => {
                 let ranked: Vec<String> = lock(&self.state)
                     .last_triage
                     .as_ref()
@@ -1346,11 +1501,14 @@ impl Shared {
                             .collect()
                     })
                     .unwrap_or_default();
-                let ready: Vec<String> = self
-                    .work
-                    .ready(now)
-                    .map(|r| r.into_iter().map(|i| i.id).collect())
-                    .unwrap_or_default();
+                let ready: Vec<String> = if overlaid > 0 {
+                    gaffer_core::triage_engine::ready_ids(&issues, now)
+                } else {
+                    self.work
+                        .ready(now)
+                        .map(|r| r.into_iter().map(|i| i.id).collect())
+                        .unwrap_or_default()
+                };
                 Reading::Ok {
                     value: work_digest(&issues, &ranked, &ready, now, 5),
                     at: now,
@@ -1408,10 +1566,10 @@ impl Shared {
         };
         let human = lock(&self.config).coordinator.human_agent.clone();
         let msg = OutgoingMessage {
-            sender: self.id.agent_name.clone(),
+            sender: self.sender(),
             to: vec![human],
             subject: format!("Session Digest: {}", d.session),
-            body_md: render_markdown(&d, &self.id.agent_name),
+            body_md: render_markdown(&d, &self.sender()),
             importance,
             ack_required: false,
             ..Default::default()

@@ -522,3 +522,216 @@ fn a_pane_keeps_its_agent_mail_name_across_processes() {
         first
     );
 }
+
+/// A read-only work source over a dependency graph, ranked by the native triage (what the
+/// native JSONL source does without `br`).
+#[derive(Clone)]
+struct GraphWork(Vec<gaffer_core::beads::Issue>);
+
+impl gaffer_core::work_source::WorkSource for GraphWork {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+    fn triage(
+        &self,
+        now: gaffer_core::time::Timestamp,
+    ) -> Result<gaffer_core::triage::TriageResponse, gaffer_core::work_source::WorkSourceError>
+    {
+        Ok(gaffer_core::triage_engine::triage(&self.0, now).response)
+    }
+    fn ready(
+        &self,
+        now: gaffer_core::time::Timestamp,
+    ) -> Result<Vec<gaffer_core::beads::Issue>, gaffer_core::work_source::WorkSourceError> {
+        let ids = gaffer_core::triage_engine::ready_ids(&self.0, now);
+        Ok(self
+            .0
+            .iter()
+            .filter(|i| ids.contains(&i.id))
+            .cloned()
+            .collect())
+    }
+    fn claim(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<gaffer_core::work_source::ClaimOutcome, gaffer_core::work_source::WorkSourceError>
+    {
+        Ok(gaffer_core::work_source::ClaimOutcome::ReadOnly)
+    }
+    fn close(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<gaffer_core::work_source::CloseOutcome, gaffer_core::work_source::WorkSourceError>
+    {
+        Ok(gaffer_core::work_source::CloseOutcome::ReadOnly)
+    }
+}
+
+#[test]
+fn ledger_done_beads_count_as_closed_and_unblock_their_dependents() {
+    use gaffer_core::beads::{Dependency, Issue};
+    use std::sync::Arc;
+    let issue = |id: &str, title: &str, blocked_by: Option<&str>| Issue {
+        id: id.into(),
+        title: title.into(),
+        status: "open".into(),
+        priority: 1,
+        issue_type: "task".into(),
+        created_at: Some(t0() - chrono::Duration::days(1)),
+        updated_at: Some(t0() - chrono::Duration::days(1)),
+        dependencies: blocked_by
+            .map(|b| {
+                vec![Dependency {
+                    issue_id: id.into(),
+                    depends_on_id: b.into(),
+                    dep_type: "blocks".into(),
+                    ..Default::default()
+                }]
+            })
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    let work = GraphWork(vec![
+        issue("g1", "Write the parser in src/parse.rs", None),
+        issue("g2", "Use the parser", Some("g1")),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let world = World::default();
+    let mail = FakeMail::default();
+    let clock = FakeClock(Arc::new(std::sync::Mutex::new(t0())));
+    let issues = work.clone();
+    let ports = gaffer_coordinator::Ports {
+        observer: Box::new(FakeObserver(world.clone())),
+        probe: Arc::new(FakeProbe(world.clone())),
+        panes: Arc::new(FakePanes(world.clone())),
+        mailbox: Some(Arc::new(mail.clone())),
+        work: Arc::new(work),
+        issues: Arc::new(move |_| Ok(issues.0.clone())),
+        clock: Arc::new(clock.clone()),
+        ledger: Ledger::open(&db).unwrap(),
+    };
+    let id = gaffer_coordinator::Identity {
+        session: "proj".into(),
+        project_key: "/tmp/proj".into(),
+        agent_name: "Gaffer".into(),
+    };
+    let coord = gaffer_coordinator::SessionCoordinator::new(id, ports);
+    let rx = coord.events().subscribe();
+    world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    coord.update_state();
+    let res = coord.assign_now(None, false).unwrap();
+    assert_eq!(res.len(), 1, "{res:?}");
+    assert_eq!(res[0].assignment.as_ref().unwrap().bead_id, "g1");
+    assert!(
+        mail.reservations
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.path_pattern == "src/parse.rs" && r.released_ts.is_none())
+    );
+    // Only g1 was ready: g2 waits for it.
+    world.set("%1", AgentStatus::Generating, t0());
+    coord.update_state();
+    assert!(coord.assign_now(None, false).unwrap().is_empty());
+
+    // The agent reports `gaffer done g1` through its own connection to the ledger.
+    let mut other = Ledger::open(&db).unwrap();
+    let rec = other
+        .by_bead("g1")
+        .unwrap()
+        .into_iter()
+        .find(|r| r.state.is_active())
+        .unwrap();
+    other
+        .set_state(rec.id, AssignmentState::Done, "", t0())
+        .unwrap();
+    // ... and records its test results, which the running coordinator picks up.
+    assert_eq!(coord.quality().test_runs().count(), 0);
+    other
+        .record_test_run(&gaffer_core::quality::TestRunMetrics {
+            timestamp: t0(),
+            agent_pane_id: "%1".into(),
+            passed: 12,
+            failed: 1,
+            skipped: 0,
+            duration: 0,
+            package: "demo".into(),
+        })
+        .unwrap();
+    clock.advance(5);
+    world.set("%1", AgentStatus::Waiting, long_idle());
+    coord.update_state();
+    assert_eq!(coord.quality().test_runs().count(), 1);
+    coord.update_state();
+    assert_eq!(
+        coord.quality().test_runs().count(),
+        1,
+        "each run is folded in once"
+    );
+    let k = kinds(&rx);
+    assert!(k.contains(&"work_completed".to_string()), "{k:?}");
+    // Its reservation is released, and the ledger entry stays done (not a stall).
+    assert!(
+        mail.reservations
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|r| r.released_ts.is_some())
+    );
+    assert_eq!(other.get(rec.id).unwrap().state, AssignmentState::Done);
+    // g1 counts as closed: g2 is now ready and assigned, and g1 is not offered again.
+    let res = coord.assign_now(None, false).unwrap();
+    assert_eq!(res.len(), 1, "{res:?}");
+    assert_eq!(res[0].assignment.as_ref().unwrap().bead_id, "g2");
+    assert!(res[0].success, "{res:?}");
+}
+
+#[test]
+fn a_rate_limited_agent_is_left_alone_until_the_announced_reset() {
+    let r = rig();
+    let rx = r.coord.events().subscribe();
+    r.world.add("%1", "gmi", AgentStatus::Generating, t0());
+    r.work.add("b1", "Task", 0.5);
+    r.coord.update_state();
+    // It hits its limit; the screen says "reset after 20s", read anew (relative to each look)
+    // every time it is observed.
+    let set_reset = |secs: i64| {
+        let now = *r.clock.0.lock().unwrap();
+        let mut a = r.world.agents.lock().unwrap();
+        let agent = a.get_mut("%1").unwrap();
+        agent.status = AgentStatus::RateLimited;
+        agent.last_activity = t0();
+        agent.rate_limit_reset = Some(now + chrono::Duration::seconds(secs));
+    };
+    set_reset(20);
+    r.coord.update_state();
+    assert_eq!(kinds(&rx), ["agent_rate_limited"]);
+    for _ in 0..3 {
+        r.clock.advance(5);
+        set_reset(20);
+        r.coord.update_state();
+        assert!(r.coord.assign_now(None, false).unwrap().is_empty());
+        assert_eq!(
+            r.coord.get_agent_by_pane_id("%1").unwrap().status,
+            AgentStatus::RateLimited
+        );
+    }
+    // 20 s after the first reading the limit is over: the agent is waiting and gets work,
+    // although the old message is still on its screen.
+    r.clock.advance(6);
+    set_reset(20);
+    r.coord.update_state();
+    assert_eq!(
+        r.coord.get_agent_by_pane_id("%1").unwrap().status,
+        AgentStatus::Waiting
+    );
+    r.clock.advance(31);
+    set_reset(20);
+    r.coord.update_state();
+    let res = r.coord.assign_now(None, false).unwrap();
+    assert_eq!(res.len(), 1, "{res:?}");
+    assert!(res[0].success);
+}

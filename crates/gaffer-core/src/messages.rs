@@ -51,6 +51,12 @@ pub fn assignment_prompt(p: &PromptInput<'_>) -> String {
             b.unblocks_ids.join(", ")
         ));
     }
+    if !p.agent_name.is_empty() {
+        s.push_str(&format!(
+            "\nYour Agent Mail name is {}. Reserve files and read messages as {0}.\n",
+            p.agent_name
+        ));
+    }
     let actor = if p.agent_name.is_empty() {
         "<you>"
     } else {

@@ -88,16 +88,40 @@ impl FromStr for SimState {
     }
 }
 
-/// One step of a script: a state, held for `secs` or (when `None`) until input moves it on.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A command a script step asks the host to run, as the agent would (its shell tool).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hook {
+    /// Reserve files matching the pattern (the host runs `--reserve-cmd`).
+    Reserve(String),
+    /// Release the agent's reservation of the pattern (the host runs `--release-cmd`).
+    Release(String),
+}
+
+/// One step of a script: a state, held for `secs` or (when `None`) until input moves it on;
+/// or a hook, run at once before the next step.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     /// The state to show.
     pub state: SimState,
     /// How long to hold it; `None` waits for a prompt (or, when blocked, an answer).
     pub secs: Option<f64>,
+    /// A command to run instead of showing a state.
+    pub hook: Option<Hook>,
 }
 
-/// Parses a script: one step per line, `<state> [seconds]`; `#` starts a comment.
+impl Step {
+    /// A state step.
+    pub fn state(state: SimState, secs: Option<f64>) -> Step {
+        Step {
+            state,
+            secs,
+            hook: None,
+        }
+    }
+}
+
+/// Parses a script: one step per line, `<state> [seconds]`, `reserve PATTERN` or
+/// `release PATTERN`; `#` starts a comment.
 pub fn parse_script(text: &str) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -107,6 +131,25 @@ pub fn parse_script(text: &str) -> Result<Vec<Step>, String> {
         }
         let mut parts = line.split_whitespace();
         let state_word = parts.next().unwrap_or("");
+        if state_word == "reserve" || state_word == "release" {
+            let pattern = parts
+                .next()
+                .ok_or_else(|| format!("line {}: {state_word} needs a pattern", i + 1))?;
+            if let Some(extra) = parts.next() {
+                return Err(format!("line {}: unexpected {extra:?}", i + 1));
+            }
+            let hook = if state_word == "reserve" {
+                Hook::Reserve(pattern.to_string())
+            } else {
+                Hook::Release(pattern.to_string())
+            };
+            steps.push(Step {
+                state: SimState::Waiting,
+                secs: None,
+                hook: Some(hook),
+            });
+            continue;
+        }
         let state: SimState = state_word
             .parse()
             .map_err(|e| format!("line {}: {e}", i + 1))?;
@@ -126,7 +169,7 @@ pub fn parse_script(text: &str) -> Result<Vec<Step>, String> {
         if let Some(extra) = parts.next() {
             return Err(format!("line {}: unexpected {extra:?}", i + 1));
         }
-        steps.push(Step { state, secs });
+        steps.push(Step::state(state, secs));
     }
     Ok(steps)
 }
@@ -367,6 +410,35 @@ pub struct Sim {
     pub changed: bool,
     /// Tool-call progress of the current turn.
     progress: u32,
+    /// The bead named by the prompt of the current turn (`gaffer assigned you <BEAD>`).
+    pub current_bead: Option<String>,
+    /// The agent's Agent Mail name, as the last assignment prompt gave it.
+    pub mail_name: Option<String>,
+    /// Beads whose turn just ended (the host runs `--on-done` for each and drains this).
+    pub finished: Vec<String>,
+    /// Hooks the script reached (the host runs them and drains this).
+    pub hooks: Vec<Hook>,
+}
+
+/// The bead an assignment prompt names: `gaffer assigned you <BEAD> …`.
+pub fn prompt_bead(text: &str) -> Option<String> {
+    let rest = text.split("gaffer assigned you ").nth(1)?;
+    let id: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    let id = id.trim_end_matches('.').to_string();
+    (!id.is_empty()).then_some(id)
+}
+
+/// The Agent Mail name an assignment prompt gives: `Your Agent Mail name is <NAME>.`
+pub fn prompt_mail_name(text: &str) -> Option<String> {
+    let rest = text.split("Your Agent Mail name is ").nth(1)?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 const SPINNER_VERBS: [&str; 6] = [
@@ -440,6 +512,10 @@ impl Sim {
             exit_armed: false,
             changed: true,
             progress: 0,
+            current_bead: None,
+            mail_name: None,
+            finished: Vec::new(),
+            hooks: Vec::new(),
         }
     }
 
@@ -461,14 +537,26 @@ impl Sim {
         match state {
             SimState::RateLimited => self.push_lines(self.rate_limit_lines()),
             SimState::Error => self.push_lines(self.error_lines()),
-            SimState::Waiting if was_busy => self.push_lines(self.done_lines(now)),
+            SimState::Waiting if was_busy => {
+                self.push_lines(self.done_lines(now));
+                if let Some(b) = self.current_bead.take() {
+                    self.finished.push(b);
+                }
+            }
             _ => {}
         }
         self.state = state;
     }
 
-    /// Starts the next script step, or falls back to the default: waiting.
-    fn next_step(&mut self, now: f64) {
+    /// Starts the next script step (queueing the hooks before it), or falls back to the
+    /// default: waiting.
+    pub fn next_step(&mut self, now: f64) {
+        while self.script.first().is_some_and(|s| s.hook.is_some()) {
+            let step = self.script.remove(0);
+            if let Some(h) = step.hook {
+                self.hooks.push(h);
+            }
+        }
         if self.script.is_empty() {
             self.enter(SimState::Waiting, None, now);
         } else {
@@ -514,6 +602,10 @@ impl Sim {
 
     fn start_turn(&mut self, text: &str, now: f64) {
         self.prompts += 1;
+        self.current_bead = prompt_bead(text);
+        if let Some(name) = prompt_mail_name(text) {
+            self.mail_name = Some(name);
+        }
         self.push_lines(self.echo_lines(text));
         if self.script.is_empty() {
             let think = (self.work_secs / 3.0).min(1.0);
@@ -646,6 +738,7 @@ impl Sim {
             Agent::Gmi => vec!["ℹ Request cancelled.".to_string(), String::new()],
         };
         self.push_lines(lines);
+        self.current_bead = None;
         self.state = SimState::Waiting;
         self.state_secs = None;
         self.state_started = now;
@@ -772,6 +865,17 @@ impl Sim {
         }
     }
 
+    /// When a timed rate limit ends, as the agent words it (`2h13m` / `2 hours 13 minutes`
+    /// when untimed).
+    fn reset_in(&self, short: bool) -> String {
+        match (self.state_secs, short) {
+            (Some(s), true) => format!("{}s", s.ceil() as u64),
+            (Some(s), false) => format!("{} seconds", s.ceil() as u64),
+            (None, true) => "2h13m".into(),
+            (None, false) => "2 hours 13 minutes".into(),
+        }
+    }
+
     fn rate_limit_lines(&self) -> Vec<String> {
         match self.agent {
             Agent::Cc => vec![
@@ -780,11 +884,17 @@ impl Sim {
                 String::new(),
             ],
             Agent::Cod => vec![
-                "■ You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing) or try again in 2 hours 13 minutes.".into(),
+                format!(
+                    "■ You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing) or try again in {}.",
+                    self.reset_in(false)
+                ),
                 String::new(),
             ],
             Agent::Gmi => vec![
-                "✕ [API Error: You have exhausted your capacity on this model. Your quota will reset after 2h13m.]".into(),
+                format!(
+                    "✕ [API Error: You have exhausted your capacity on this model. Your quota will reset after {}.]",
+                    self.reset_in(true)
+                ),
                 String::new(),
             ],
         }
@@ -1178,5 +1288,50 @@ mod tests {
             assert_eq!(r.len(), 20);
             assert!(r.iter().all(|l| l.chars().count() <= 50));
         }
+    }
+
+    #[test]
+    fn hooks_and_finished_beads() {
+        let s = parse_script("waiting\nreserve src/api/**\ngenerating 1\nrelease src/api/**\n")
+            .unwrap();
+        assert_eq!(s[1].hook, Some(Hook::Reserve("src/api/**".into())));
+        assert_eq!(s[3].hook, Some(Hook::Release("src/api/**".into())));
+        assert!(
+            parse_script("reserve")
+                .unwrap_err()
+                .contains("needs a pattern")
+        );
+        assert!(parse_script("release a b").is_err());
+
+        let prompt = "gaffer assigned you dm-3 (P1): Add the API\n\nYour Agent Mail name is \
+                      BlueLake.\nWhen you are done, `gaffer done dm-3`.";
+        assert_eq!(prompt_bead(prompt).as_deref(), Some("dm-3"));
+        assert_eq!(prompt_mail_name(prompt).as_deref(), Some("BlueLake"));
+        assert_eq!(prompt_bead("hello"), None);
+
+        let mut sim = Sim::new(Agent::Cod, 1.0, 50);
+        sim.script = s;
+        sim.next_step(0.0);
+        assert_eq!(sim.state, SimState::Waiting);
+        sim.key(Input::Paste(prompt.into()), 0.1);
+        sim.key(Input::Enter, 0.1);
+        // The prompt moved the script on: the reserve hook ran, then generating.
+        assert_eq!(sim.hooks, vec![Hook::Reserve("src/api/**".into())]);
+        assert_eq!(sim.state, SimState::Generating);
+        assert_eq!(sim.mail_name.as_deref(), Some("BlueLake"));
+        sim.hooks.clear();
+        assert!(sim.finished.is_empty());
+        sim.tick(1.2);
+        assert_eq!(sim.state, SimState::Waiting);
+        assert_eq!(sim.hooks, vec![Hook::Release("src/api/**".into())]);
+        assert_eq!(sim.finished, vec!["dm-3".to_string()]);
+        // A plain prompt names no bead: nothing is reported when its turn ends.
+        sim.finished.clear();
+        sim.key(Input::Text("hi".into()), 2.0);
+        sim.key(Input::Enter, 2.0);
+        sim.tick(2.5);
+        sim.tick(4.0);
+        assert_eq!(sim.state, SimState::Waiting);
+        assert!(sim.finished.is_empty());
     }
 }

@@ -2,7 +2,7 @@
 //! See README.md for the command line and the script format.
 
 use clap::Parser;
-use gaffer_sim::{Action, Agent, Decoder, Sim, SimState, Step, parse_script};
+use gaffer_sim::{Action, Agent, Decoder, Hook, Sim, SimState, Step, parse_script};
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -37,6 +37,24 @@ struct Args {
     /// Append each state change as a JSON line to this file.
     #[arg(long)]
     state_log: Option<PathBuf>,
+    /// A shell command run (in order, in the background) when a turn for a prompt that names a
+    /// bead (`gaffer assigned you <BEAD>`) ends; repeatable. Placeholders: {bead}, {pane},
+    /// {name}, {passed}, {failed}, each shell-quoted.
+    #[arg(long, value_name = "CMD")]
+    on_done: Vec<String>,
+    /// The shell command a script's `reserve PATTERN` step runs. Placeholders: {pattern},
+    /// {pane}, {name}, {bead}.
+    #[arg(long, value_name = "CMD")]
+    reserve_cmd: Option<String>,
+    /// The shell command a script's `release PATTERN` step runs (same placeholders).
+    #[arg(long, value_name = "CMD")]
+    release_cmd: Option<String>,
+    /// Tests this agent reports failing in {failed} (the {passed} count grows per task).
+    #[arg(long, default_value_t = 0)]
+    failing_tests: u32,
+    /// Append each command run (hooks, --on-done) with its exit status as a JSON line.
+    #[arg(long)]
+    cmd_log: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -74,10 +92,7 @@ fn run(args: Args) -> Result<(), String> {
     let mut steps: Vec<Step> = Vec::new();
     if let Some(s) = &args.start_state {
         let state: SimState = s.parse()?;
-        steps.push(Step {
-            state,
-            secs: args.start_secs,
-        });
+        steps.push(Step::state(state, args.start_secs));
     }
     if let Some(path) = &args.script {
         let text = std::fs::read_to_string(path)
@@ -90,9 +105,9 @@ fn run(args: Args) -> Result<(), String> {
     let clock = Instant::now();
     let now = || clock.elapsed().as_secs_f64();
     if !sim.script.is_empty() {
-        let step = sim.script.remove(0);
-        sim.enter(step.state, step.secs, now());
+        sim.next_step(now());
     }
+    let mut done_count: u32 = 0;
 
     let mut term = Terminal::open();
     term.write(b"\x1b[?1049h\x1b[?2004h\x1b[?25l\x1b[2J");
@@ -136,6 +151,7 @@ fn run(args: Args) -> Result<(), String> {
         if sim.tick(now()) == Action::Exit {
             exit = true;
         }
+        run_hooks(&args, &mut sim, &mut done_count);
     }
     term.write(b"\x1b[?2004l\x1b[?25h\x1b[?1049l");
     let bye = sim.goodbye().join("\r\n");
@@ -171,6 +187,88 @@ fn handle(args: &Args, sim: &Sim, action: Action) -> bool {
             sim.state == SimState::Exit
         }
     }
+}
+
+/// Quotes a value for `sh -c`.
+fn shell_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', "'\\''"))
+}
+
+/// Replaces `{key}` placeholders with shell-quoted values.
+fn fill(template: &str, vars: &[(&str, String)]) -> String {
+    let mut out = template.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{k}}}"), &shell_quote(v));
+    }
+    out
+}
+
+/// Runs the hooks and `--on-done` commands the simulated agent reached, in order, on a
+/// background thread (the screen keeps drawing).
+fn run_hooks(args: &Args, sim: &mut Sim, done_count: &mut u32) {
+    let pane = std::env::var("TMUX_PANE").unwrap_or_default();
+    let name = sim.mail_name.clone().unwrap_or_else(|| pane.clone());
+    let bead = sim.current_bead.clone().unwrap_or_default();
+    let mut cmds: Vec<String> = Vec::new();
+    for hook in sim.hooks.drain(..) {
+        let (template, pattern) = match hook {
+            Hook::Reserve(p) => (&args.reserve_cmd, p),
+            Hook::Release(p) => (&args.release_cmd, p),
+        };
+        if let Some(t) = template {
+            cmds.push(fill(
+                t,
+                &[
+                    ("pattern", pattern),
+                    ("pane", pane.clone()),
+                    ("name", name.clone()),
+                    ("bead", bead.clone()),
+                ],
+            ));
+        }
+    }
+    for finished in sim.finished.drain(..) {
+        *done_count += 1;
+        let passed = 10 + 2 * *done_count;
+        for t in &args.on_done {
+            cmds.push(fill(
+                t,
+                &[
+                    ("bead", finished.clone()),
+                    ("pane", pane.clone()),
+                    ("name", name.clone()),
+                    ("passed", passed.to_string()),
+                    ("failed", args.failing_tests.to_string()),
+                ],
+            ));
+        }
+    }
+    if cmds.is_empty() {
+        return;
+    }
+    let log = args.cmd_log.clone();
+    std::thread::spawn(move || {
+        for cmd in cmds {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .stdin(std::process::Stdio::null())
+                .output();
+            let (status, stderr) = match out {
+                Ok(o) => (
+                    o.status.code().unwrap_or(-1),
+                    String::from_utf8_lossy(&o.stderr).trim().to_string(),
+                ),
+                Err(e) => (-1, e.to_string()),
+            };
+            if let Some(p) = &log {
+                append_json(
+                    p,
+                    &serde_json::json!({"command": cmd, "status": status, "stderr": stderr, "at": now_rfc3339()}),
+                );
+            }
+        }
+    });
 }
 
 enum ReadResult {

@@ -151,7 +151,7 @@ pub enum Command {
         exit_after: Option<u64>,
     },
     /// Run a self-contained demo with simulated agents on a private tmux socket.
-    Demo,
+    Demo(DemoArgs),
     /// Show, check or create configuration.
     Config {
         #[command(subcommand)]
@@ -324,6 +324,59 @@ pub enum QualityAction {
     Scan,
 }
 
+/// `gaffer spawn`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SpawnArgs {
+    /// Claude Code panes.
+    #[arg(long, default_value_t = 0)]
+    pub cc: u32,
+    /// Codex CLI panes.
+    #[arg(long, default_value_t = 0)]
+    pub cod: u32,
+    /// Gemini CLI panes.
+    #[arg(long, default_value_t = 0)]
+    pub gmi: u32,
+    /// The launch command of a type, e.g. --cmd cc='claude --dangerously-skip-permissions'
+    /// (defaults: claude, codex, gemini); repeatable.
+    #[arg(long = "cmd", value_name = "TYPE=COMMAND")]
+    pub cmds: Vec<String>,
+    /// One more agent with its own launch command: TYPE[:VARIANT]=COMMAND (repeatable), e.g.
+    /// `--agent cc:opus='claude --model opus'`; the variant goes into the pane title.
+    #[arg(long = "agent", value_name = "TYPE[:VARIANT]=CMD")]
+    pub agents: Vec<String>,
+    /// Start simulated agents (gaffer-sim) instead of the real CLIs, to try gaffer out.
+    #[arg(long)]
+    pub sim: bool,
+    /// Working directory of the panes (default: the project root).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub tmux: TmuxArgs,
+}
+
+/// `gaffer demo`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DemoArgs {
+    /// No live view (print the summary only).
+    #[arg(long)]
+    pub headless: bool,
+    /// Stop after this many seconds even when the demo has not finished (default 180).
+    #[arg(long, value_name = "SECS")]
+    pub exit_after: Option<u64>,
+    /// Attach to the demo's tmux session to watch the panes (detach with C-b d).
+    #[arg(long)]
+    pub attach: bool,
+    /// Use the Agent Mail server at this URL instead of the embedded mailbox.
+    #[arg(long, value_name = "URL")]
+    pub mail_url: Option<String>,
+    /// Keep the demo project (with its ledger) instead of removing it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Create the demo project here (must be empty or absent; kept afterwards).
+    #[arg(long, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+}
+
 /// Which tmux server and session to observe (default: config `[tmux]`).
 #[derive(Debug, Args, Clone, Default)]
 pub struct TmuxArgs {
@@ -359,32 +412,6 @@ pub struct SendArgs {
     pub deadline: std::time::Duration,
     #[command(flatten)]
     pub tmux: TmuxArgs,
-}
-
-/// `gaffer spawn` arguments.
-#[derive(Debug, Args, Clone)]
-pub struct SpawnArgs {
-    #[command(flatten)]
-    pub tmux: TmuxArgs,
-    /// Claude Code panes.
-    #[arg(long, default_value_t = 0)]
-    pub cc: u32,
-    /// Codex panes.
-    #[arg(long, default_value_t = 0)]
-    pub cod: u32,
-    /// Gemini panes.
-    #[arg(long, default_value_t = 0)]
-    pub gmi: u32,
-    /// An agent with its own launch command: TYPE[:VARIANT]=COMMAND (repeatable), e.g.
-    /// `cc:opus=claude --model opus`.
-    #[arg(long = "agent", value_name = "TYPE[:VARIANT]=CMD")]
-    pub agents: Vec<String>,
-    /// Start simulated agents (gaffer-sim) instead of the real CLIs, to try gaffer out.
-    #[arg(long)]
-    pub sim: bool,
-    /// Working directory of the panes (default: the project root).
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
 }
 
 /// Arguments of the coordinator commands.
@@ -437,31 +464,4 @@ pub enum ConfigAction {
         #[arg(long)]
         user: bool,
     },
-}
-
-impl Command {
-    /// The command's name as typed.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Run { .. } => "run",
-            Command::Status { .. } => "status",
-            Command::Explain(_) => "explain",
-            Command::Assign { .. } => "assign",
-            Command::Suggest { .. } => "suggest",
-            Command::Conflicts { .. } => "conflicts",
-            Command::Digest { .. } => "digest",
-            Command::Quality { .. } => "quality",
-            Command::Done { .. } => "done",
-            Command::Refuse { .. } => "refuse",
-            Command::Triage(_) => "triage",
-            Command::Send(_) => "send",
-            Command::Spawn(_) => "spawn",
-            Command::Watch { .. } => "watch",
-            Command::Dashboard { .. } => "dashboard",
-            Command::Serve { .. } => "serve",
-            Command::Demo => "demo",
-            Command::Config { .. } => "config",
-            Command::Mail(_) => "mail",
-        }
-    }
 }

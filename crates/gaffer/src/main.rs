@@ -101,6 +101,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             from_start,
             exit_after,
         } => commands::coordinate::watch(&cli.global, from_start, exit_after),
+        Command::Demo(args) => commands::demo::run(&cli.global, &args),
         Command::Quality { action } => commands::quality::run(&cli.global, action),
         Command::Done { bead, reason } => commands::report::done(&cli.global, &bead, &reason),
         Command::Refuse { bead, reason } => commands::report::refuse(&cli.global, &bead, &reason),
@@ -109,6 +110,5 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Explain(args) => commands::explain::run(&cli.global, &args),
         Command::Status { tmux } => commands::status::run(&cli.global, &tmux),
         Command::Send(args) => commands::send::run(&cli.global, &args),
-        other => Err(ExitError::not_implemented(other.name()).into()),
     }
 }

@@ -140,6 +140,9 @@ pub struct Build<'a> {
     pub tmux: &'a TmuxArgs,
     /// `--mail-url`.
     pub mail_url: Option<String>,
+    /// Read the beads natively (read-only) even when `br` or `bv` is installed; completion is
+    /// then reported with `gaffer done` (the demo uses this).
+    pub native_beads: bool,
 }
 
 /// What was built, for reporting.
@@ -184,8 +187,13 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
         match BeadsProject::discover(&root) {
             Ok(project) => {
                 let reader = project.clone();
+                let source: Arc<dyn WorkSource + Send + Sync> = if b.native_beads {
+                    Arc::new(gaffer_beads::NativeSource::new(project))
+                } else {
+                    Arc::from(gaffer_beads::auto_source(project))
+                };
                 (
-                    Arc::from(gaffer_beads::auto_source(project)),
+                    source,
                     Arc::new(move |_| reader.load().map(|l| l.issues).map_err(|e| e.to_string())),
                 )
             }

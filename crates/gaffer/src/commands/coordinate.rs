@@ -18,6 +18,7 @@ fn build(global: &GlobalArgs, args: &CoordArgs) -> Result<Built, ExitError> {
         global,
         tmux: &args.tmux,
         mail_url: args.mail_url.clone(),
+        native_beads: false,
     })
 }
 
@@ -59,7 +60,11 @@ pub fn describe(e: &CoordinatorEvent) -> String {
             "assigned {} \"{}\" (score {})",
             d("bead_id"),
             d("bead_title"),
-            d("score")
+            e.details
+                .get("score")
+                .and_then(|v| v.as_f64())
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| d("score"))
         ),
         "work_completed" => format!("completed {}", d("bead_id")),
         "assignment_refused" => format!("{} ended: {}", d("bead_id"), d("reason")),

@@ -41,6 +41,7 @@ pub fn run(
         global,
         tmux: &args.tmux,
         mail_url: args.mail_url.clone(),
+        native_beads: false,
     })?;
     let mut cfg = built.coordinator.config();
     cfg.coordinator.auto_assign = auto_assign;

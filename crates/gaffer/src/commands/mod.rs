@@ -3,6 +3,7 @@
 pub mod config;
 pub mod coordinate;
 pub mod dashboard;
+pub mod demo;
 pub mod explain;
 pub mod mail;
 pub mod quality;

@@ -145,6 +145,7 @@ pub fn run(
         global,
         tmux: &args.tmux,
         mail_url: args.mail_url.clone(),
+        native_beads: false,
     })?;
     let mut cfg = built.coordinator.config();
     if auto_assign {
