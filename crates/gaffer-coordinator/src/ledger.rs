@@ -454,28 +454,6 @@ impl Ledger {
         Ok(())
     }
 
-    /// Test runs stored after row `after_id` (oldest first), with their row ids: how a running
-    /// coordinator picks up runs recorded by `gaffer quality record-tests`.
-    pub fn test_runs_after(
-        &self,
-        after_id: i64,
-    ) -> Result<Vec<(i64, TestRunMetrics)>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, json FROM test_runs WHERE id > ?1 ORDER BY id")?;
-        let rows = stmt.query_map(params![after_id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (id, json) = r?;
-            if let Ok(run) = serde_json::from_str(&json) {
-                out.push((id, run));
-            }
-        }
-        Ok(out)
-    }
-
     /// Appends a scan result.
     pub fn record_scan(&mut self, scan: &ScanMetrics) -> Result<(), LedgerError> {
         let json = serde_json::to_string(scan).unwrap_or_else(|_| "{}".into());
