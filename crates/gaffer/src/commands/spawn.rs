@@ -81,13 +81,35 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
                 .map(|n| n.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "gaffer".into());
+    // Launch commands per type: the defaults (or gaffer-sim), then --cmd TYPE=COMMAND.
+    let mut commands: Vec<(String, String)> = ["cc", "cod", "gmi"]
+        .iter()
+        .map(|t| (t.to_string(), launch(t, args.sim)))
+        .collect();
+    for c in &args.cmds {
+        let (ty, cmd) = c
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--cmd {c:?}: expected TYPE=COMMAND")))?;
+        let ty = canonical_agent_type(ty);
+        let slot = commands.iter_mut().find(|(t, _)| *t == ty).ok_or_else(|| {
+            usage(format!(
+                "--cmd {c:?}: type must be cc, cod or gmi (use --agent for others)"
+            ))
+        })?;
+        slot.1 = cmd.to_string();
+    }
     let mut specs: Vec<AgentSpec> = Vec::new();
     for (ty, n) in [("cc", args.cc), ("cod", args.cod), ("gmi", args.gmi)] {
+        let command = commands
+            .iter()
+            .find(|(t, _)| t == ty)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default();
         for _ in 0..n {
             specs.push(AgentSpec {
                 agent_type: ty.into(),
                 variant: None,
-                command: launch(ty, args.sim),
+                command: command.clone(),
             });
         }
     }
