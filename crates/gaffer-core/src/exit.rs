@@ -13,7 +13,7 @@ pub const CONFIG: i32 = 3;
 pub const UNAVAILABLE: i32 = 4;
 /// A named thing does not exist: a pane, an agent, a bead, a session.
 pub const NOT_FOUND: i32 = 5;
-/// The command is not built yet.
+/// Reserved for a command that is not built yet (every command is built now).
 pub const NOT_IMPLEMENTED: i32 = 6;
 /// Interrupted by Ctrl-C.
 pub const INTERRUPTED: i32 = 130;
@@ -41,7 +41,7 @@ pub const ALL: [(i32, &str, &str); 8] = [
     (
         NOT_IMPLEMENTED,
         "not_implemented",
-        "the command is not built yet",
+        "reserved for a command that is not built yet",
     ),
     (INTERRUPTED, "interrupted", "stopped by Ctrl-C"),
 ];
