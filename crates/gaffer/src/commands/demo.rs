@@ -741,10 +741,31 @@ fn draw(v: &LiveView<'_>) {
     lines.push(format!(
         "{BOLD}CONFLICTS{RESET}  {detected} caught and notified · {asked} release requested · {resolved} resolved{conflict_line}"
     ));
+    let limited: Vec<String> = v
+        .coord
+        .get_agents()
+        .into_iter()
+        .filter(|(_, a)| a.status == AgentStatus::RateLimited)
+        .map(|(p, _)| {
+            let t = v.titles.get(&p).cloned().unwrap_or(p);
+            t.split("__").nth(1).unwrap_or(&t).to_string()
+        })
+        .collect();
+    let limits = if limited.is_empty() {
+        format!(
+            "none now ({} limit hit so far)",
+            v.seen.count("agent_rate_limited")
+        )
+    } else {
+        format!(
+            "{} rate-limited: no work until the announced reset",
+            limited.join(", ")
+        )
+    };
+    lines.push(format!("{BOLD}LIMITS{RESET}     {limits}"));
     lines.push(format!(
-        "{BOLD}DIGESTS{RESET}    {} sent · {BOLD}LIMITS{RESET} {} rate-limit event(s)",
-        v.seen.count("digest_sent"),
-        v.seen.count("agent_rate_limited")
+        "{BOLD}DIGESTS{RESET}    {} sent",
+        v.seen.count("digest_sent")
     ));
     lines.push(String::new());
     lines.push(format!("{BOLD}EVENTS{RESET}"));
