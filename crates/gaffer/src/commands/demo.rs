@@ -359,7 +359,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
 
     let config = format!(
         "[tmux]\nsocket_name = \"{socket}\"\nsession = \"{SESSION}\"\n\n\
-         [coordinator]\npoll_interval = \"500ms\"\nidle_threshold = 1.0\n\
+         [coordinator]\npoll_interval = \"500ms\"\nidle_threshold = 2.0\n\
          digest_interval = \"10s\"\nauto_assign = true\nsend_digests = true\n\
          conflict_notify = true\nconflict_negotiate = true\nhuman_agent = \"{human}\"\n"
     );
@@ -391,12 +391,13 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         if !plan.script.is_empty() {
             cmd.push_str(&format!(" --script {}", q(&script)));
         }
+        // Report first (the coordinator would take a long silence for a stall), then the tests.
         let on_done = [
+            format!("{gaffer} done {{bead}} --reason 'finished in the demo'"),
             format!(
                 "{gaffer} quality record-tests --agent {{pane}} --package demo \
                  --passed {{passed}} --failed {{failed}}"
             ),
-            format!("{gaffer} done {{bead}} --reason 'finished in the demo'"),
         ];
         for c in on_done {
             cmd.push_str(&format!(" --on-done {}", shell_quote(&c)));
@@ -516,7 +517,8 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
             .filter(|r| r.state == AssignmentState::Done)
             .map(|r| r.assignment.bead_id.as_str())
             .collect();
-        let all_done = tasks.iter().all(|t| done.contains(t));
+        let runs = ledger.test_runs_after(0).map(|r| r.len()).unwrap_or(0);
+        let all_done = tasks.iter().all(|t| done.contains(t)) && runs >= tasks.len();
         let complete = all_done
             && seen.count("conflict_detected") > 0
             && seen.count("digest_sent") > 0
