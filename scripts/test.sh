@@ -12,4 +12,6 @@ if ! scripts/agentmail.sh install; then
   fi
   echo "test.sh: Agent Mail server not installed; its tests will skip" >&2
 fi
+scripts/install-br.sh
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 cargo test --workspace --all-targets --locked

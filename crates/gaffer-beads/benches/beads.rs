@@ -101,6 +101,21 @@ fn main() {
                 .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap_or_default())
                 .collect::<Vec<_>>()
         });
+        let scan = best_of(runs, || {
+            text.lines()
+                .filter(|line| serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok())
+                .count()
+        });
+        let typed1 = best_of(runs, || {
+            text.lines()
+                .filter_map(|line| serde_json::from_str::<gaffer_core::beads::Issue>(line).ok())
+                .collect::<Vec<_>>()
+        });
+        println!(
+            "  read parts: JSON scan only {:.1} ms, typed Issue parse on 1 thread {:.1} ms",
+            scan.as_secs_f64() * 1e3,
+            typed1.as_secs_f64() * 1e3
+        );
         let g = graph::BeadGraph::new(&loaded.issues);
         let tg = best_of(runs, || graph::BeadGraph::new(&loaded.issues));
         let tb = best_of(runs, || graph::Blocking::new(&g, now));
@@ -115,7 +130,8 @@ fn main() {
             tw.as_secs_f64() * 1e3
         );
         println!(
-            "ratio triage/read: {:.1}",
+            "ratios in this run: read / untyped Value parse {:.2}, triage / read {:.2}",
+            read.as_secs_f64() / raw.as_secs_f64().max(1e-9),
             tri.as_secs_f64() / read.as_secs_f64().max(1e-9)
         );
     }

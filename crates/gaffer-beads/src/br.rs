@@ -3,7 +3,7 @@
 
 use crate::bv::BvSource;
 use crate::native::NativeSource;
-use crate::process::{self, RunError};
+use crate::process;
 use crate::reader::BeadsProject;
 use gaffer_core::beads::Issue;
 use gaffer_core::time::Timestamp;
@@ -99,7 +99,8 @@ impl BrSource {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis((50u64 << attempt).min(800)));
             }
-            let out = match process::run(
+            let out = process::run_tool(
+                "br",
                 &self.program,
                 args,
                 &self.project.root,
@@ -108,24 +109,11 @@ impl BrSource {
                     ("RUST_LOG", "error".to_string()),
                 ],
                 self.timeout,
-            ) {
-                Ok(out) => out,
-                Err(RunError::Timeout) => {
-                    return Err(WorkSourceError::Timeout {
-                        tool: "br".into(),
-                        seconds: self.timeout.as_secs_f64(),
-                    });
-                }
-                Err(RunError::Spawn(e)) => {
-                    return Err(WorkSourceError::Unavailable {
-                        tool: "br".into(),
-                        message: format!("{}: {e}", self.program.display()),
-                    });
-                }
-            };
-            let parsed = process::lenient_json(&out.stdout);
-            if let Ok(v) = &parsed
-                && let Some(err) = v.get("error").filter(|e| e.is_object())
+            )?;
+            let docs = process::json_documents(&out.stdout);
+            if let Some(err) = docs
+                .iter()
+                .find_map(|d| d.get("error").filter(|e| e.is_object()))
             {
                 let e = BrError {
                     exit_code: out.code,
@@ -151,10 +139,15 @@ impl BrSource {
                 return Ok(Reply::Err(e));
             }
             if out.code == Some(0) {
-                return parsed.map(Reply::Ok).map_err(|m| WorkSourceError::Parse {
-                    tool: "br".into(),
-                    message: m,
-                });
+                return match docs.into_iter().next() {
+                    Some(v) => Ok(Reply::Ok(v)),
+                    None => Err(WorkSourceError::Parse {
+                        tool: "br".into(),
+                        message: process::lenient_json(&out.stdout)
+                            .err()
+                            .unwrap_or_else(|| "no JSON output".into()),
+                    }),
+                };
             }
             let message = if out.stderr.trim().is_empty() {
                 out.stdout.trim().to_string()
@@ -198,7 +191,7 @@ fn failed(e: BrError) -> WorkSourceError {
 }
 
 fn not_found(e: &BrError) -> bool {
-    e.exit_code == Some(exit::ISSUE) || e.code.contains("NOT_FOUND")
+    e.code.contains("NOT_FOUND") || (e.code.is_empty() && e.exit_code == Some(exit::ISSUE))
 }
 
 /// A list reply: a raw array, or an envelope with `issues`, `beads` or `items`.
@@ -306,8 +299,33 @@ impl WorkSource for BrSource {
         }
     }
 
+    fn unclaim(&self, id: &str, actor: &str) -> Result<bool, WorkSourceError> {
+        let reply = self.call(&[
+            "update",
+            id,
+            "--status",
+            "open",
+            "--assignee",
+            "",
+            "--actor",
+            actor,
+            "--json",
+        ])?;
+        if let Some(bv) = &self.bv {
+            bv.invalidate();
+        }
+        match reply {
+            Reply::Ok(_) => Ok(true),
+            Reply::Err(e) if not_found(&e) => Err(WorkSourceError::NotFound {
+                id: id.to_string(),
+                message: e.message,
+            }),
+            Reply::Err(e) => Err(failed(e)),
+        }
+    }
+
     fn close(&self, id: &str, reason: &str) -> Result<CloseOutcome, WorkSourceError> {
-        let reply = self.call(&["close", id, "--reason", reason, "--json"])?;
+        let reply = self.call(&["close", id, "--reason", reason, "--suggest-next", "--json"])?;
         if let Some(bv) = &self.bv {
             bv.invalidate();
         }
@@ -325,10 +343,18 @@ impl WorkSource for BrSource {
                         .unwrap_or_default()
                 };
                 let closed = ids("closed");
-                if !closed.is_empty() && !closed.iter().any(|c| c == id) {
-                    return Err(WorkSourceError::Parse {
-                        tool: "br".into(),
-                        message: format!("close of {id} reported {closed:?}"),
+                if !closed.iter().any(|c| c == id) {
+                    let reason = v
+                        .get("skipped")
+                        .and_then(Value::as_array)
+                        .and_then(|a| a.first())
+                        .and_then(|s| s.get("reason"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("br did not close it")
+                        .to_string();
+                    return Ok(CloseOutcome::NotClosable {
+                        id: id.to_string(),
+                        reason,
                     });
                 }
                 Ok(CloseOutcome::Closed {
@@ -336,6 +362,10 @@ impl WorkSource for BrSource {
                     unblocked: ids("unblocked"),
                 })
             }
+            Reply::Err(e) if e.code == "NOTHING_TO_DO" => Ok(CloseOutcome::NotClosable {
+                id: id.to_string(),
+                reason: e.message,
+            }),
             Reply::Err(e) if not_found(&e) => Err(WorkSourceError::NotFound {
                 id: id.to_string(),
                 message: e.message,

@@ -1,7 +1,7 @@
 //! The `bv` work source: `bv --robot-triage` when bv is on PATH (spec/beads.md §1.1).
 
 use crate::native::NativeSource;
-use crate::process::{self, RunError};
+use crate::process;
 use crate::reader::BeadsProject;
 use gaffer_core::beads::Issue;
 use gaffer_core::time::Timestamp;
@@ -78,27 +78,14 @@ impl BvSource {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(50 << attempt));
             }
-            let out = match process::run(
+            let out = process::run_tool(
+                "bv",
                 &self.program,
                 &["--robot-triage"],
                 &self.project.root,
                 &[],
                 self.timeout,
-            ) {
-                Ok(out) => out,
-                Err(RunError::Timeout) => {
-                    return Err(WorkSourceError::Timeout {
-                        tool: "bv".into(),
-                        seconds: self.timeout.as_secs_f64(),
-                    });
-                }
-                Err(RunError::Spawn(e)) => {
-                    return Err(WorkSourceError::Unavailable {
-                        tool: "bv".into(),
-                        message: format!("{}: {e}", self.program.display()),
-                    });
-                }
-            };
+            )?;
             let all = format!("{}\n{}", out.stdout, out.stderr).to_lowercase();
             if out.code != Some(0) {
                 let err = WorkSourceError::Failed {

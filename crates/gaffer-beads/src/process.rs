@@ -111,6 +111,50 @@ pub fn run(
     })
 }
 
+/// Runs a tool like [`run`], turning a timeout or a failed start into the work-source error
+/// naming `tool`.
+pub fn run_tool(
+    tool: &str,
+    program: &Path,
+    args: &[&str],
+    dir: &Path,
+    envs: &[(&str, String)],
+    timeout: Duration,
+) -> Result<ToolOutput, gaffer_core::work_source::WorkSourceError> {
+    use gaffer_core::work_source::WorkSourceError;
+    run(program, args, dir, envs, timeout).map_err(|e| match e {
+        RunError::Timeout => WorkSourceError::Timeout {
+            tool: tool.into(),
+            seconds: timeout.as_secs_f64(),
+        },
+        RunError::Spawn(e) => WorkSourceError::Unavailable {
+            tool: tool.into(),
+            message: format!("{}: {e}", program.display()),
+        },
+    })
+}
+
+/// Every JSON document in a tool's stdout, in order (br prints a result and then an error
+/// envelope for a partial failure). Text before the first `{` or `[` line is ignored.
+pub fn json_documents(stdout: &str) -> Vec<serde_json::Value> {
+    let trimmed = stdout.trim();
+    let start = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        Some(0)
+    } else {
+        trimmed
+            .match_indices('\n')
+            .map(|(i, _)| i + 1)
+            .find(|&i| matches!(trimmed[i..].chars().next(), Some('{') | Some('[')))
+    };
+    let Some(start) = start else {
+        return Vec::new();
+    };
+    serde_json::Deserializer::from_str(&trimmed[start..])
+        .into_iter::<serde_json::Value>()
+        .map_while(Result::ok)
+        .collect()
+}
+
 /// Parses JSON from a tool's stdout leniently: surrounding whitespace and any non-JSON lines
 /// before the first `{` or `[` line are ignored.
 pub fn lenient_json(stdout: &str) -> Result<serde_json::Value, String> {
@@ -129,5 +173,24 @@ pub fn lenient_json(stdout: &str) -> Result<serde_json::Value, String> {
             Err(e) if trimmed.is_empty() => Err(format!("empty output ({e})")),
             Err(e) => Err(e.to_string()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_documents_and_noise_are_read() {
+        let docs =
+            json_documents("warning: x\n{\"closed\":[]}\n{\n  \"error\": {\"code\": \"E\"}\n}\n");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1]["error"]["code"], "E");
+        assert!(json_documents("nothing").is_empty());
+        assert_eq!(
+            lenient_json(" [1] ").expect("array"),
+            serde_json::json!([1])
+        );
+        assert!(lenient_json("").is_err());
     }
 }

@@ -1,9 +1,11 @@
 //! Finding the beads project and reading `.beads/issues.jsonl` tolerantly (spec/beads.md §3).
 
 use gaffer_core::beads::Issue;
+use gaffer_core::digest::WorkDigestSummary;
 use gaffer_core::time::Timestamp;
 use gaffer_core::triage::HealthCounts;
 use gaffer_core::triage_engine::{self, graph::BeadGraph};
+use gaffer_core::work_source::work_digest;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -146,6 +148,17 @@ impl LoadedIssues {
     pub fn counts(&self, now: Timestamp) -> HealthCounts {
         triage_engine::health_counts(&self.issues, now)
     }
+
+    /// The digest's work figures, ranked by the native triage: pending, in progress, blocked,
+    /// completed today and the best `top` ready ids.
+    pub fn digest(&self, now: Timestamp, top: usize) -> WorkDigestSummary {
+        let ranked: Vec<String> = triage_engine::triage(&self.issues, now)
+            .ranked
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        work_digest(&self.issues, &ranked, &self.ready_ids(now), now, top)
+    }
 }
 
 /// One line's outcome: an issue, a skip, or nothing (blank).
@@ -170,82 +183,67 @@ fn parse_line(n: usize, raw: &[u8]) -> Line {
             reason,
         })
     };
-    match serde_json::from_slice::<Issue>(raw) {
+    let result = match std::str::from_utf8(raw) {
+        Ok(text) => serde_json::from_str::<Issue>(text),
+        Err(_) => return skip("not valid UTF-8".to_string()),
+    };
+    match result {
         Ok(issue) if issue.id.trim().is_empty() => skip("empty id".to_string()),
         Ok(issue) => Line::Issue(Box::new(issue)),
-        Err(e) => {
-            if std::str::from_utf8(raw).is_err() {
-                skip("not valid UTF-8".to_string())
-            } else {
-                skip(format!("invalid issue JSON: {e}"))
-            }
-        }
+        Err(e) => skip(format!("invalid issue JSON: {e}")),
     }
 }
 
-/// Files with more lines than this are parsed on several threads.
-const PARALLEL_LINES: usize = 2000;
-
 /// Parses JSONL bytes. Blank lines are ignored; a line that is not UTF-8, not JSON, not an
-/// object, or lacks a non-empty `id` is skipped and reported; every other line loads. Large
-/// files are parsed on up to four threads; the result does not depend on it.
+/// object, or lacks a non-empty `id` is skipped and reported; every other line loads.
 pub fn parse_issues(bytes: &[u8]) -> LoadedIssues {
-    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(4);
-    let parsed: Vec<Line> = if lines.len() > PARALLEL_LINES && threads > 1 {
-        let chunk = lines.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = lines
-                .chunks(chunk)
-                .enumerate()
-                .map(|(c, part)| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .enumerate()
-                            .map(|(k, raw)| parse_line(c * chunk + k, raw))
-                            .collect::<Vec<Line>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .enumerate()
-                .flat_map(|(c, h)| {
-                    h.join().unwrap_or_else(|_| {
-                        // A panicking parser thread: redo its part here.
-                        let from = c * chunk;
-                        let to = (from + chunk).min(lines.len());
-                        (from..to).map(|k| parse_line(k, lines[k])).collect()
-                    })
-                })
-                .collect()
-        })
-    } else {
-        lines
-            .iter()
+    // One UTF-8 check for the whole file lets every line be parsed as `str` (serde_json's
+    // fastest path); a file with a bad byte is checked line by line instead. One thread is
+    // faster than several here: allocations in per-thread arenas cost more than they save.
+    let parsed: Vec<Line> = match std::str::from_utf8(bytes) {
+        Ok(text) => text
+            .split('\n')
+            .enumerate()
+            .map(|(k, line)| parse_line(k, line.as_bytes()))
+            .collect(),
+        Err(_) => bytes
+            .split(|&b| b == b'\n')
             .enumerate()
             .map(|(k, raw)| parse_line(k, raw))
-            .collect()
+            .collect(),
     };
-    let mut out = LoadedIssues::default();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut issues: Vec<Issue> = Vec::with_capacity(parsed.len());
+    let mut skipped = Vec::new();
     for line in parsed {
         match line {
             Line::Blank => {}
-            Line::Skip(s) => out.skipped.push(s),
-            Line::Issue(issue) => match seen.get(&issue.id) {
-                Some(&at) => out.issues[at] = *issue,
-                None => {
-                    seen.insert(issue.id.clone(), out.issues.len());
-                    out.issues.push(*issue);
-                }
-            },
+            Line::Skip(s) => skipped.push(s),
+            Line::Issue(issue) => issues.push(*issue),
         }
     }
-    out
+    // A duplicate id: the last line wins, at the place of the first.
+    let mut first_at: HashMap<&str, usize> = HashMap::with_capacity(issues.len());
+    let mut replace: Vec<(usize, usize)> = Vec::new();
+    for (k, issue) in issues.iter().enumerate() {
+        if let Some(&at) = first_at.get(issue.id.as_str()) {
+            replace.push((at, k));
+        } else {
+            first_at.insert(issue.id.as_str(), k);
+        }
+    }
+    drop(first_at);
+    if !replace.is_empty() {
+        let mut slots: Vec<Option<Issue>> = issues.into_iter().map(Some).collect();
+        for (at, k) in replace {
+            slots[at] = slots[k].take();
+        }
+        issues = slots.into_iter().flatten().collect();
+    }
+    LoadedIssues {
+        path: None,
+        issues,
+        skipped,
+    }
 }
 
 #[cfg(test)]

@@ -86,6 +86,16 @@ fn check(name: &str, e: Expect) {
     assert_eq!(health.counts.actionable, e.actionable, "{name}: actionable");
     assert_eq!(health.graph.has_cycles, e.cycles, "{name}: cycles");
 
+    // The digest's top ready ids are ready, in ranked order.
+    let digest = loaded.digest(now(), 3);
+    let ranked_ready: Vec<&str> = order
+        .iter()
+        .copied()
+        .filter(|id| e.ready.contains(id))
+        .take(3)
+        .collect();
+    assert_eq!(digest.top_ready, ranked_ready, "{name}: digest top ready");
+
     // The native work source agrees and is read-only.
     let src = NativeSource::new(project);
     let ready: Vec<String> = src

@@ -200,6 +200,10 @@ CREATE TABLE IF NOT EXISTS scans (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agent_names (
+    pane_key TEXT PRIMARY KEY,
+    name TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS backoff (
     agent TEXT NOT NULL,
     bead TEXT NOT NULL,
@@ -450,28 +454,6 @@ impl Ledger {
         Ok(())
     }
 
-    /// Test runs stored after row `after_id` (oldest first), with their row ids: how a running
-    /// coordinator picks up runs recorded by `gaffer quality record-tests`.
-    pub fn test_runs_after(
-        &self,
-        after_id: i64,
-    ) -> Result<Vec<(i64, TestRunMetrics)>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, json FROM test_runs WHERE id > ?1 ORDER BY id")?;
-        let rows = stmt.query_map(params![after_id], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (id, json) = r?;
-            if let Ok(run) = serde_json::from_str(&json) {
-                out.push((id, run));
-            }
-        }
-        Ok(out)
-    }
-
     /// Appends a scan result.
     pub fn record_scan(&mut self, scan: &ScanMetrics) -> Result<(), LedgerError> {
         let json = serde_json::to_string(scan).unwrap_or_else(|_| "{}".into());
@@ -492,6 +474,40 @@ impl Ledger {
         for r in rows {
             if let Ok(v) = serde_json::from_str(&r?) {
                 out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Test runs recorded after row `after_id`, with their row ids.
+    pub fn test_runs_since(
+        &self,
+        after_id: i64,
+    ) -> Result<Vec<(i64, TestRunMetrics)>, LedgerError> {
+        self.json_rows_since("test_runs", after_id)
+    }
+
+    /// Scans recorded after row `after_id`, with their row ids.
+    pub fn scans_since(&self, after_id: i64) -> Result<Vec<(i64, ScanMetrics)>, LedgerError> {
+        self.json_rows_since("scans", after_id)
+    }
+
+    fn json_rows_since<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        after_id: i64,
+    ) -> Result<Vec<(i64, T)>, LedgerError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, json FROM {table} WHERE id > ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![after_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, json) = r?;
+            if let Ok(v) = serde_json::from_str(&json) {
+                out.push((id, v));
             }
         }
         Ok(out)
@@ -522,6 +538,27 @@ impl Ledger {
             }
         }
         Ok(q)
+    }
+
+    /// The Agent Mail name given to a pane before (key: session and pane title or id).
+    pub fn agent_name(&self, pane_key: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name FROM agent_names WHERE pane_key = ?1",
+                params![pane_key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Remembers the Agent Mail name of a pane, so every gaffer process uses the same one.
+    pub fn set_agent_name(&mut self, pane_key: &str, name: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO agent_names (pane_key, name) VALUES (?1, ?2) ON CONFLICT(pane_key) DO UPDATE SET name = ?2",
+            params![pane_key, name],
+        )?;
+        Ok(())
     }
 
     /// Stores one back-off entry.

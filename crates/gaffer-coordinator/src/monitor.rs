@@ -82,6 +82,8 @@ pub struct MonitorSnapshot {
 
 struct Entry {
     tracker: AgentTracker,
+    /// Activity fingerprint of the last captured screen.
+    fingerprint: Option<u64>,
     chars: usize,
     at: Timestamp,
     velocity: f64,
@@ -210,6 +212,7 @@ impl AgentMonitor {
                     chars,
                     at: snap.observed_at,
                     velocity: 0.0,
+                    fingerprint: None,
                 });
             if p.captured && p.content_changed {
                 let dt = (snap.observed_at - entry.at).num_milliseconds() as f64 / 1000.0;
@@ -221,7 +224,14 @@ impl AgentMonitor {
             } else if !p.content_changed {
                 entry.velocity = 0.0;
             }
-            let observation = entry.tracker.observe(verdict, p.content_changed);
+            // Progress for STALLED: the screen changed beyond a turning spinner or a ticking
+            // elapsed-time counter (a busy Claude pane redraws its timer every second).
+            let fingerprint = gaffer_core::detect::activity_fingerprint(&p.screen);
+            let progress = p.content_changed && entry.fingerprint != Some(fingerprint);
+            if p.captured {
+                entry.fingerprint = Some(fingerprint);
+            }
+            let observation = entry.tracker.observe(verdict, progress);
             let last_activity = p.last_change.min(snap.observed_at);
             let idle_seconds = (snap.observed_at - last_activity)
                 .to_std()
@@ -506,6 +516,57 @@ mod tests {
         assert_eq!(
             r.agents[0].health.issues,
             vec!["agent appears stalled".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_ticking_spinner_alone_is_not_progress() {
+        // A busy Claude pane redraws its elapsed time every second, so its raw content always
+        // changes; only real output counts as progress for STALLED.
+        let busy = fixture("cc", "busy_spinner");
+        let tick = |secs: u32| busy.replace("(12s ·", &format!("({secs}s ·"));
+        let m = monitor(
+            vec![
+                snap(
+                    0,
+                    vec![pane("%1", "s__cc_1", "claude", &tick(12), true, 0)],
+                    &[],
+                ),
+                snap(
+                    5,
+                    vec![pane("%1", "s__cc_1", "claude", &tick(17), true, 5)],
+                    &[],
+                ),
+                snap(
+                    40,
+                    vec![pane("%1", "s__cc_1", "claude", &tick(52), true, 40)],
+                    &[],
+                ),
+                snap(
+                    45,
+                    vec![pane(
+                        "%1",
+                        "s__cc_1",
+                        "claude",
+                        &format!("{}\nwrote src/a.rs", tick(57)),
+                        true,
+                        45,
+                    )],
+                    &[],
+                ),
+            ],
+            30,
+        );
+        assert!(m.refresh().unwrap().agents[0].observation.status.is_busy());
+        assert!(m.refresh().unwrap().agents[0].observation.status.is_busy());
+        assert_eq!(
+            m.refresh().unwrap().agents[0].observation.status,
+            AgentStatus::Stalled
+        );
+        assert_ne!(
+            m.refresh().unwrap().agents[0].observation.status,
+            AgentStatus::Stalled,
+            "new output ends the stall"
         );
     }
 

@@ -31,6 +31,12 @@ pub struct ObservedAgent {
     /// The rule that decided the status.
     #[serde(default)]
     pub rule: String,
+    /// Tags from the pane title (`[testing,docs]`): the agent's persona tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The title's variant (model alias or persona name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// When a rate limit resets, if shown.
     #[serde(
         default,

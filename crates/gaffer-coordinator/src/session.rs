@@ -113,6 +113,8 @@ struct State {
     quality: QualityMonitor,
     /// Agent Mail names registered for agent panes.
     names: BTreeMap<String, String>,
+    /// Last test-run and scan rows taken into the quality monitor.
+    quality_cursor: (i64, i64),
     /// Active assignments at the last review, to notice those ended outside this process
     /// (`gaffer done`, `gaffer refuse`).
     tracked: BTreeMap<i64, AssignmentRecord>,
@@ -122,8 +124,6 @@ struct State {
     /// the current limit (a relative "after 2h13m" is read anew at each look, so the first
     /// reading counts).
     limit_until: BTreeMap<String, Timestamp>,
-    /// The last test-run row of the ledger folded into `quality`.
-    test_runs_seen: i64,
 }
 
 struct Shared {
@@ -166,12 +166,20 @@ impl SessionCoordinator {
         if let Ok(q) = ports.ledger.quality_monitor(false) {
             state.quality = q;
         }
-        state.test_runs_seen = ports
-            .ledger
-            .test_runs_after(0)
-            .ok()
-            .and_then(|v| v.last().map(|(id, _)| *id))
-            .unwrap_or(0);
+        state.quality_cursor = (
+            ports
+                .ledger
+                .test_runs_since(0)
+                .ok()
+                .and_then(|r| r.last().map(|x| x.0))
+                .unwrap_or(0),
+            ports
+                .ledger
+                .scans_since(0)
+                .ok()
+                .and_then(|r| r.last().map(|x| x.0))
+                .unwrap_or(0),
+        );
         SessionCoordinator {
             shared: Arc::new(Shared {
                 id,
@@ -233,7 +241,7 @@ impl SessionCoordinator {
         self.shared.update_state();
         let cfg = self.config();
         let poll = cfg.coordinator.poll_interval;
-        self.spawn_loop("monitor", poll, |s| s.update_state());
+        self.spawn_monitor(poll);
         if cfg.coordinator.auto_assign {
             self.spawn_loop("assign", poll, |s| {
                 let _ = s.assign_round(None, false);
@@ -254,6 +262,37 @@ impl SessionCoordinator {
             });
         }
         Ok(notices)
+    }
+
+    /// The monitor loop: observes every poll interval, and sooner when the panes report
+    /// activity (tmux control mode), so a change of state becomes an event within moments.
+    fn spawn_monitor(&mut self, every: Duration) {
+        let shared = Arc::clone(&self.shared);
+        let min_gap = Duration::from_millis(100);
+        let handle = std::thread::Builder::new()
+            .name("gaffer-monitor".into())
+            .spawn(move || {
+                let mut last = std::time::Instant::now();
+                while shared.running.load(Ordering::SeqCst) {
+                    let remaining = every.saturating_sub(last.elapsed());
+                    // Wake on activity, but look at `stop` at least every 250 ms. An adapter without
+                    // an event source sleeps the whole timeout, so only an early return is activity.
+                    let slice = remaining.min(Duration::from_millis(250));
+                    let started = std::time::Instant::now();
+                    let active = shared.panes.wait_for_activity(slice)
+                        && started.elapsed() + Duration::from_millis(5) < slice;
+                    if !shared.running.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if last.elapsed() >= every || (active && last.elapsed() >= min_gap) {
+                        last = std::time::Instant::now();
+                        shared.update_state();
+                    }
+                }
+            });
+        if let Ok(h) = handle {
+            self.threads.push(h);
+        }
     }
 
     fn spawn_loop(&mut self, name: &str, every: Duration, body: fn(&Shared)) {
@@ -489,7 +528,7 @@ impl Shared {
             },
         };
         self.register_names(&obs);
-        self.load_test_runs();
+        self.take_quality_records();
         let active = lock(&self.ledger).active().unwrap_or_default();
         let mut events = Vec::new();
         {
@@ -527,6 +566,14 @@ impl Shared {
                 agent.healthy = o.healthy && o.status != AgentStatus::Error;
                 if let Some(name) = names.get(&o.pane_id) {
                     agent.agent_mail_name = name.clone();
+                }
+                if !o.tags.is_empty() && agent.profile.is_none() {
+                    agent.profile = Some(gaffer_core::persona::Persona {
+                        name: o.variant.clone().unwrap_or_else(|| o.pane_id.clone()),
+                        agent_type: o.agent_type.clone(),
+                        tags: o.tags.clone(),
+                        ..Default::default()
+                    });
                 }
                 let mine: Vec<&AssignmentRecord> = active
                     .iter()
@@ -576,18 +623,29 @@ impl Shared {
         self.review_assignments(now);
     }
 
-    /// Folds test runs recorded since the last look (by `gaffer quality record-tests`, in
-    /// another process) into the quality monitor, so that scoring, alerts and digests use them.
-    fn load_test_runs(&self) {
-        let seen = lock(&self.state).test_runs_seen;
-        let runs = lock(&self.ledger).test_runs_after(seen).unwrap_or_default();
-        if runs.is_empty() {
+    /// Takes test runs and scans recorded since the last look (agents record them with
+    /// `gaffer quality record-tests` from their panes) into the quality monitor, so they feed
+    /// assignment scores, alerts and digests while the coordinator runs.
+    fn take_quality_records(&self) {
+        let (runs_after, scans_after) = lock(&self.state).quality_cursor;
+        let (runs, scans) = {
+            let ledger = lock(&self.ledger);
+            (
+                ledger.test_runs_since(runs_after).unwrap_or_default(),
+                ledger.scans_since(scans_after).unwrap_or_default(),
+            )
+        };
+        if runs.is_empty() && scans.is_empty() {
             return;
         }
         let mut st = lock(&self.state);
         for (id, run) in runs {
-            st.test_runs_seen = st.test_runs_seen.max(id);
             st.quality.record_test_run(run);
+            st.quality_cursor.0 = id;
+        }
+        for (id, scan) in scans {
+            st.quality.record_scan(scan);
+            st.quality_cursor.1 = id;
         }
     }
 
@@ -605,8 +663,11 @@ impl Shared {
                 .collect()
         };
         for (pane, agent_type) in missing {
+            // The same pane keeps the same name across gaffer processes (the ledger remembers).
+            let key = format!("{}/{}", self.id.session, pane);
+            let known = lock(&self.ledger).agent_name(&key).ok().flatten();
             let reg = gaffer_core::mailbox::AgentRegistration {
-                name: None,
+                name: known.clone(),
                 program: format!("gaffer-pane-{agent_type}"),
                 model: agent_type.clone(),
                 task_description: format!(
@@ -616,6 +677,9 @@ impl Shared {
             };
             match mb.register_agent(self.project(), &reg) {
                 Ok(info) => {
+                    if known.as_deref() != Some(info.name.as_str()) {
+                        let _ = lock(&self.ledger).set_agent_name(&key, &info.name);
+                    }
                     lock(&self.state).names.insert(pane, info.name);
                 }
                 Err(e) => {
@@ -751,13 +815,14 @@ impl Shared {
                 .map(|i| i.id)
                 .collect()
         });
-        let (agents, idle_threshold) = {
-            let st = lock(&self.state);
+        let (idle_threshold, grace) = {
+            let cfg = lock(&self.config);
             (
-                st.agents.clone(),
-                lock(&self.config).coordinator.idle_threshold,
+                cfg.coordinator.idle_threshold,
+                cfg.assign.completion_grace.as_secs_f64(),
             )
         };
+        let agents = lock(&self.state).agents.clone();
         for rec in active {
             let bead = rec.assignment.bead_id.clone();
             let pane = rec.assignment.agent_pane_id.clone();
@@ -782,7 +847,8 @@ impl Shared {
                 AgentStatus::Waiting if rec.state != AssignmentState::Offered => {
                     let idle = (now - agent.last_activity).num_milliseconds() as f64 / 1000.0;
                     let since_update = (now - rec.updated_at).num_milliseconds() as f64 / 1000.0;
-                    if idle >= idle_threshold && since_update >= idle_threshold {
+                    let wait = idle_threshold.max(grace);
+                    if idle >= wait && since_update >= wait {
                         self.finish(
                             &rec,
                             AssignmentState::Failed,
@@ -802,6 +868,16 @@ impl Shared {
             return;
         }
         self.release_reservations(rec);
+        if to != AssignmentState::Done && rec.claimed {
+            let actor = if rec.assignment.agent_name.is_empty() {
+                &rec.assignment.agent_pane_id
+            } else {
+                &rec.assignment.agent_name
+            };
+            if let Err(e) = self.work.unclaim(&rec.assignment.bead_id, actor) {
+                tracing::warn!(bead = %rec.assignment.bead_id, error = %e, "could not undo the claim");
+            }
+        }
         let kind = match to {
             AssignmentState::Done => {
                 lock(&self.state)
@@ -1001,6 +1077,12 @@ impl Shared {
         if idle.is_empty() {
             return Ok(Vec::new());
         }
+        // Refusals recorded by other processes (`gaffer refuse`) back off here too.
+        {
+            let ledger = lock(&self.ledger);
+            let mut st = lock(&self.state);
+            let _ = ledger.load_backoff(&mut st.backoff);
+        }
         let mut work = self.assignable_work()?;
         let (reservations, mail_error) = self.reservation_map();
         if mail_error.is_some() {
@@ -1084,9 +1166,15 @@ impl Shared {
             }
             Err(e) => return fail(format!("ledger: {e}")),
         };
+        let claimed = std::cell::Cell::new(false);
         let abort = |why: String, rec_reserved: Vec<String>| {
             let now = self.clock.now();
             let _ = lock(&self.ledger).set_state(id, AssignmentState::Failed, &why, now);
+            if claimed.get() {
+                if let Err(e) = self.work.unclaim(&bead.id, &actor) {
+                    tracing::warn!(bead = %bead.id, error = %e, "could not undo the claim");
+                }
+            }
             if !rec_reserved.is_empty() {
                 if let Some(mb) = &self.mailbox {
                     let _ = mb.release(self.project(), &actor, &rec_reserved);
@@ -1097,6 +1185,7 @@ impl Shared {
         // 2. Claim.
         match self.work.claim(&bead.id, &actor) {
             Ok(ClaimOutcome::Claimed { .. }) => {
+                claimed.set(true);
                 let _ = lock(&self.ledger).set_claimed(id, true, now);
             }
             Ok(ClaimOutcome::ReadOnly) => {}

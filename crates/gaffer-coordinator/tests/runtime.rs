@@ -116,6 +116,8 @@ fn a_stalled_prompt_is_undone_backed_off_and_given_to_another_agent() {
             .all(|x| x.released_ts.is_some())
     );
     assert_eq!(kinds(&rx), ["prompt_stalled"]);
+    // Its claim was undone, so the bead is claimable again.
+    assert_eq!(r.work.unclaims.lock().unwrap().len(), 1);
     // The same agent backs off from the bead; a second agent gets it.
     r.world.add("%2", "cc", AgentStatus::Waiting, long_idle());
     r.coord.update_state();
@@ -162,6 +164,19 @@ fn completion_and_stall_are_noticed() {
     let stalled = by_pane("%2");
     assert_eq!(stalled.state, AssignmentState::Failed);
     assert!(stalled.error.starts_with("stalled"), "{}", stalled.error);
+    let unclaimed: Vec<String> = r
+        .work
+        .unclaims
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(b, _)| b.clone())
+        .collect();
+    assert_eq!(
+        unclaimed,
+        std::slice::from_ref(&stalled.assignment.bead_id),
+        "the stalled bead's claim is undone; the done one is not"
+    );
     let k = kinds(&rx);
     assert!(k.contains(&"work_completed".to_string()), "{k:?}");
     assert!(k.contains(&"assignment_refused".to_string()), "{k:?}");
@@ -394,6 +409,118 @@ fn suggest_does_not_assign() {
         r.coord.suggest_assignment("%9"),
         Err(gaffer_coordinator::CoordinatorError::AgentNotFound(_))
     ));
+}
+
+#[test]
+fn a_refusal_recorded_by_another_process_backs_the_agent_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.work.add("b1", "One", 0.6);
+    r.coord.update_state();
+    assert_eq!(r.coord.assign_now(None, false).unwrap().len(), 1);
+    // The agent runs `gaffer refuse b1` in its pane: another process writes the ledger.
+    {
+        let mut other = Ledger::open(&db).unwrap();
+        let rec = other.active().unwrap().remove(0);
+        other
+            .set_state(rec.id, AssignmentState::Refused, "not my area", t0())
+            .unwrap();
+        let mut book = gaffer_core::assign::BackoffBook::new(
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(600),
+        );
+        book.record(
+            "%1",
+            "b1",
+            gaffer_core::assign::BackoffReason::Refused,
+            t0(),
+        );
+        other
+            .save_backoff("%1", "b1", book.entry("%1", "b1").unwrap())
+            .unwrap();
+    }
+    r.world.set("%1", AgentStatus::Waiting, long_idle());
+    r.coord.update_state();
+    assert!(
+        r.coord.assign_now(None, false).unwrap().is_empty(),
+        "backing off from the refused bead"
+    );
+    r.clock.advance(61);
+    r.coord.update_state();
+    assert_eq!(
+        r.coord.assign_now(None, false).unwrap().len(),
+        1,
+        "offered again after the back-off"
+    );
+}
+
+#[test]
+fn test_results_recorded_by_agents_feed_scores_and_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.world.add("%2", "cc", AgentStatus::Waiting, long_idle());
+    r.coord.update_state();
+    // An agent records failing tests from its pane (another process).
+    {
+        let mut other = Ledger::open(&db).unwrap();
+        for _ in 0..3 {
+            other
+                .record_test_run(&gaffer_core::quality::TestRunMetrics {
+                    timestamp: t0(),
+                    agent_pane_id: "%1".into(),
+                    passed: 1,
+                    failed: 9,
+                    skipped: 0,
+                    duration: 10,
+                    package: String::new(),
+                })
+                .unwrap();
+        }
+    }
+    r.coord.update_state();
+    let q = r.coord.quality();
+    assert_eq!(q.agent_metrics("%1").unwrap().tests_failed, 27);
+    assert!(q.agent_quality_score("%1") < q.agent_quality_score("%2"));
+    // The better agent gets the single task under the quality strategy.
+    r.work.add("b1", "One", 0.5);
+    let res = r
+        .coord
+        .assign_now(
+            Some(gaffer_core::assignment::AssignmentStrategy::Quality),
+            false,
+        )
+        .unwrap();
+    assert_eq!(res[0].assignment.as_ref().unwrap().agent_pane_id, "%2");
+    let d = r.coord.generate_digest();
+    assert_eq!(d.quality.as_ref().map(|q| q.total_test_runs), Some(3));
+}
+
+#[test]
+fn a_pane_keeps_its_agent_mail_name_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let first = {
+        let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+        r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+        r.coord.update_state();
+        r.coord.get_agent_by_pane_id("%1").unwrap().agent_mail_name
+    };
+    assert!(!first.is_empty());
+    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    // The second process's fake server would hand out a different generated name.
+    r.mail
+        .registered
+        .store(5, std::sync::atomic::Ordering::SeqCst);
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.coord.update_state();
+    assert_eq!(
+        r.coord.get_agent_by_pane_id("%1").unwrap().agent_mail_name,
+        first
+    );
 }
 
 /// A read-only work source over a dependency graph, ranked by the native triage (what the

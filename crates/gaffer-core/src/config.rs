@@ -125,6 +125,10 @@ pub struct AssignConfig {
     /// How long a delivered prompt may take to be picked up.
     #[serde(with = "duration_str")]
     pub delivery_deadline: Duration,
+    /// How long an agent may sit idle with its task still open before the assignment counts
+    /// as stalled (time for it to report the end: `br close`, `gaffer done`).
+    #[serde(with = "duration_str")]
+    pub completion_grace: Duration,
 }
 
 impl Default for AssignConfig {
@@ -133,6 +137,7 @@ impl Default for AssignConfig {
             strategy: AssignmentStrategy::Balanced,
             max_backoff: Duration::from_secs(30 * 60),
             delivery_deadline: Duration::from_secs(20),
+            completion_grace: Duration::from_secs(10),
         }
     }
 }

@@ -58,13 +58,68 @@ pub struct DetectedConflict {
     pub overlap: String,
 }
 
+/// One agent's reservations of one pattern.
+#[derive(Debug)]
+struct Hold {
+    /// Index of a reservation naming the agent (and the first of its reservations here).
+    first: usize,
+    /// Further reservations (re-reserving the same pattern adds rows); rarely any.
+    rest: Vec<usize>,
+    /// Whether any of them is exclusive.
+    exclusive: bool,
+}
+
+impl Hold {
+    fn indices(&self) -> impl Iterator<Item = usize> + Clone + '_ {
+        std::iter::once(self.first).chain(self.rest.iter().copied())
+    }
+}
+
 /// One distinct pattern and who holds it.
 #[derive(Debug)]
 struct Group {
-    pattern: String,
+    /// Index of a reservation with this pattern.
+    first: usize,
     compiled: OnceLock<Pattern>,
-    /// agent name -> (exclusive on this pattern, indices into `reservations`)
-    agents: Vec<(String, (bool, Vec<usize>))>,
+    /// Sorted by agent name.
+    agents: Vec<Hold>,
+    /// The last segment when the pattern names exactly one file (no wildcard, no cover).
+    exact_name: Option<(usize, usize)>,
+    /// A literal suffix every matched path ends with (`.md` for `**/*.md`), when known.
+    suffix: Option<(usize, usize)>,
+}
+
+/// The byte range of the last segment when `pattern` names exactly one file: no wildcard, no
+/// escape, not a directory (no trailing `/`, the last segment has an extension).
+fn exact_name(pattern: &str) -> Option<(usize, usize)> {
+    if pattern.ends_with('/') || pattern.contains(['*', '?', '[', '\\']) {
+        return None;
+    }
+    let last = segments(pattern).last()?;
+    if !crate::glob::has_extension(last) {
+        return None;
+    }
+    let start = last.as_ptr() as usize - pattern.as_ptr() as usize;
+    Some((start, start + last.len()))
+}
+
+/// The byte range of a literal suffix that every path matched by `pattern` ends with: the
+/// characters after the last wildcard of a wildcard last segment (`.rs` of `src/*.rs`).
+fn literal_suffix(pattern: &str) -> Option<(usize, usize)> {
+    if pattern.ends_with('/') {
+        return None;
+    }
+    let last = segments(pattern).last()?;
+    if last == "**" || !last.contains(['*', '?', '[']) {
+        return None;
+    }
+    let cut = last.rfind(['*', '?', ']'])? + 1;
+    let tail = &last[cut..];
+    if tail.is_empty() || tail.contains(['[', '\\']) {
+        return None;
+    }
+    let start = tail.as_ptr() as usize - pattern.as_ptr() as usize;
+    Some((start, start + tail.len()))
 }
 
 /// A trie node: one literal path prefix. Children are found through `ReservationIndex::child`
@@ -90,9 +145,38 @@ fn literal_prefix(pattern: &str) -> impl Iterator<Item = &str> {
     segments(pattern).take_while(|s| !s.contains(['*', '?', '[', '\\']))
 }
 
-impl Group {
-    fn compiled(&self) -> &Pattern {
-        self.compiled.get_or_init(|| Pattern::new(&self.pattern))
+impl ReservationIndex {
+    fn pat(&self, g: &Group) -> &str {
+        &self.reservations[g.first].path_pattern
+    }
+
+    fn name(&self, h: &Hold) -> &str {
+        &self.reservations[h.first].agent_name
+    }
+
+    fn compiled<'a>(&'a self, g: &'a Group) -> &'a Pattern {
+        g.compiled.get_or_init(|| Pattern::new(self.pat(g)))
+    }
+
+    /// Cheap disjointness: one side names a single file whose name lacks the literal suffix
+    /// that everything the other side matches ends with.
+    fn suffix_rules_out(&self, g: &Group, h: &Group) -> bool {
+        let test = |file: &Group, glob: &Group| match (file.exact_name, glob.suffix) {
+            (Some((a, b)), Some((c, d))) => {
+                let name = &self.pat(file)[a..b];
+                !name.ends_with(&self.pat(glob)[c..d])
+            }
+            _ => false,
+        };
+        test(g, h) || test(h, g)
+    }
+
+    fn cross_conflict_possible(&self, g: &Group, h: &Group) -> bool {
+        g.agents.iter().any(|x| {
+            h.agents
+                .iter()
+                .any(|y| (x.exclusive || y.exclusive) && self.name(x) != self.name(y))
+        })
     }
 }
 
@@ -142,40 +226,56 @@ impl ReservationIndex {
     /// Like [`ReservationIndex::new`], taking ownership (no copy).
     pub fn from_vec(mut reservations: Vec<Reservation>, now: Timestamp) -> ReservationIndex {
         reservations.retain(|r| r.is_active(now));
-        let mut by_pattern: FxMap<&str, usize> = FxMap::default();
-        let mut groups: Vec<Group> = Vec::new();
+        let n = reservations.len();
+        let mut by_pattern: FxMap<&str, usize> =
+            FxMap::with_capacity_and_hasher(n, Default::default());
+        let mut groups: Vec<Group> = Vec::with_capacity(n);
         for (i, r) in reservations.iter().enumerate() {
             let g = *by_pattern
                 .entry(r.path_pattern.as_str())
                 .or_insert_with(|| {
                     groups.push(Group {
-                        pattern: r.path_pattern.clone(),
+                        first: i,
                         compiled: OnceLock::new(),
                         agents: Vec::new(),
+                        exact_name: exact_name(&r.path_pattern),
+                        suffix: literal_suffix(&r.path_pattern),
                     });
                     groups.len() - 1
                 });
             let agents = &mut groups[g].agents;
-            let pos = match agents.iter().position(|(a, _)| *a == r.agent_name) {
-                Some(p) => p,
-                None => {
-                    agents.push((r.agent_name.clone(), (false, Vec::new())));
-                    agents.len() - 1
+            match agents
+                .iter_mut()
+                .find(|h| reservations[h.first].agent_name == r.agent_name)
+            {
+                Some(h) => {
+                    h.rest.push(i);
+                    h.exclusive |= r.exclusive;
                 }
-            };
-            let e = &mut agents[pos].1;
-            e.0 |= r.exclusive;
-            e.1.push(i);
+                None => agents.push(Hold {
+                    first: i,
+                    rest: Vec::new(),
+                    exclusive: r.exclusive,
+                }),
+            }
         }
         for g in &mut groups {
-            g.agents.sort_by(|a, b| a.0.cmp(&b.0));
+            if g.agents.len() > 1 {
+                g.agents.sort_by(|a, b| {
+                    reservations[a.first]
+                        .agent_name
+                        .cmp(&reservations[b.first].agent_name)
+                });
+            }
         }
-        let mut nodes = vec![Node::default()];
-        let mut child: FxMap<(usize, u64), usize> = FxMap::default();
+        let mut nodes = Vec::with_capacity(n + 1);
+        nodes.push(Node::default());
+        let mut child: FxMap<(usize, u64), usize> =
+            FxMap::with_capacity_and_hasher(n, Default::default());
         let mut node_of = Vec::with_capacity(groups.len());
         for (gi, g) in groups.iter().enumerate() {
             let mut n = 0;
-            for seg in literal_prefix(&g.pattern) {
+            for seg in literal_prefix(&reservations[g.first].path_pattern) {
                 let key = (n, seg_hash(seg));
                 n = match child.get(&key) {
                     Some(&c) => c,
@@ -237,8 +337,11 @@ impl ReservationIndex {
         self.reservations.is_empty()
     }
 
-    fn holder(&self, agent: &str, idx: &[usize], priority: &dyn Fn(&str) -> i64) -> Holder {
-        let rs = idx.iter().map(|&i| &self.reservations[i]);
+    fn holder(&self, agent: &str, holds: &[&Hold], priority: &dyn Fn(&str) -> i64) -> Holder {
+        let rs = holds
+            .iter()
+            .flat_map(|h| h.indices())
+            .map(|i| &self.reservations[i]);
         let reserved_at = rs
             .clone()
             .filter_map(|r| r.created_ts)
@@ -276,18 +379,19 @@ impl ReservationIndex {
     ) -> Vec<DetectedConflict> {
         let mut out = Vec::new();
         for g in &self.groups {
-            if g.agents.len() >= 2 && g.agents.iter().any(|(_, (x, _))| *x) {
+            if g.agents.len() >= 2 && g.agents.iter().any(|h| h.exclusive) {
+                let pattern = self.pat(g);
                 let holders: Vec<Holder> = g
                     .agents
                     .iter()
-                    .map(|(a, (_, idx))| self.holder(a, idx, priority))
+                    .map(|h| self.holder(self.name(h), &[h], priority))
                     .collect();
                 let pairs = g
                     .agents
                     .iter()
-                    .map(|(a, _)| (a.clone(), g.pattern.clone()))
+                    .map(|h| (self.name(h).to_string(), pattern.to_string()))
                     .collect();
-                out.push(self.make(&pairs, g.pattern.clone(), holders, g.pattern.clone(), now));
+                out.push(self.make(&pairs, pattern.into(), holders, pattern.into(), now));
             }
         }
         for (gi, g) in self.groups.iter().enumerate() {
@@ -295,10 +399,10 @@ impl ReservationIndex {
             let end = self.subtree_end[self.node_of[gi]];
             for &hi in &self.order[start..end] {
                 let h = &self.groups[hi];
-                if !cross_conflict_possible(g, h) {
+                if !self.cross_conflict_possible(g, h) || self.suffix_rules_out(g, h) {
                     continue;
                 }
-                let Some(witness) = g.compiled().witness(h.compiled()) else {
+                let Some(witness) = self.compiled(g).witness(self.compiled(h)) else {
                     continue;
                 };
                 out.push(self.cross(g, h, witness, now, priority));
@@ -319,27 +423,27 @@ impl ReservationIndex {
         priority: &dyn Fn(&str) -> i64,
     ) -> DetectedConflict {
         // agents taking part in at least one qualifying pair
+        let (gp, hp) = (self.pat(g), self.pat(h));
         let mut pairs = BTreeSet::new();
-        let mut involved: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (a, (xa, ia)) in &g.agents {
-            for (b, (xb, ib)) in &h.agents {
-                if a != b && (*xa || *xb) {
-                    pairs.insert((a.clone(), g.pattern.clone()));
-                    pairs.insert((b.clone(), h.pattern.clone()));
-                    involved.entry(a).or_default().extend(ia);
-                    involved.entry(b).or_default().extend(ib);
+        let mut involved: BTreeMap<&str, Vec<&Hold>> = BTreeMap::new();
+        for x in &g.agents {
+            for y in &h.agents {
+                let (a, b) = (self.name(x), self.name(y));
+                if a != b && (x.exclusive || y.exclusive) {
+                    if pairs.insert((a.to_string(), gp.to_string())) {
+                        involved.entry(a).or_default().push(x);
+                    }
+                    if pairs.insert((b.to_string(), hp.to_string())) {
+                        involved.entry(b).or_default().push(y);
+                    }
                 }
             }
         }
         let holders = involved
             .iter()
-            .map(|(a, idx)| self.holder(a, idx, priority))
+            .map(|(a, hs)| self.holder(a, hs, priority))
             .collect();
-        let (p, q) = if g.pattern <= h.pattern {
-            (&g.pattern, &h.pattern)
-        } else {
-            (&h.pattern, &g.pattern)
-        };
+        let (p, q) = if gp <= hp { (gp, hp) } else { (hp, gp) };
         self.make(&pairs, format!("{p} & {q}"), holders, witness, now)
     }
 
@@ -376,7 +480,7 @@ impl ReservationIndex {
         priority: &dyn Fn(&str) -> i64,
     ) -> Option<DetectedConflict> {
         let parts: Vec<&str> = segments(path).collect();
-        let mut holders: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut holders: BTreeMap<&str, Vec<&Hold>> = BTreeMap::new();
         let mut patterns: BTreeSet<&str> = BTreeSet::new();
         let mut pairs = BTreeSet::new();
         let mut node = Some(0usize);
@@ -384,17 +488,18 @@ impl ReservationIndex {
         while let Some(n) = node {
             for &gi in &self.nodes[n].groups {
                 let g = &self.groups[gi];
-                if !g.agents.iter().any(|(a, _)| a != exclude_agent) {
+                if !g.agents.iter().any(|h| self.name(h) != exclude_agent) {
                     continue;
                 }
-                if !g.compiled().matches_segments(&parts) {
+                if !self.compiled(g).matches_segments(&parts) {
                     continue;
                 }
-                for (a, (_, idx)) in &g.agents {
+                for h in &g.agents {
+                    let a = self.name(h);
                     if a != exclude_agent {
-                        holders.entry(a).or_default().extend(idx);
-                        patterns.insert(&g.pattern);
-                        pairs.insert((a.clone(), g.pattern.clone()));
+                        holders.entry(a).or_default().push(h);
+                        patterns.insert(self.pat(g));
+                        pairs.insert((a.to_string(), self.pat(g).to_string()));
                     }
                 }
             }
@@ -408,7 +513,7 @@ impl ReservationIndex {
         }
         let holders = holders
             .iter()
-            .map(|(a, idx)| self.holder(a, idx, priority))
+            .map(|(a, hs)| self.holder(a, hs, priority))
             .collect();
         pairs.insert((exclude_agent.to_string(), path.to_string()));
         let pattern = patterns.into_iter().collect::<Vec<_>>().join(", ");
@@ -416,12 +521,6 @@ impl ReservationIndex {
         c.conflict.file_path = path.to_string();
         Some(c)
     }
-}
-
-fn cross_conflict_possible(g: &Group, h: &Group) -> bool {
-    g.agents
-        .iter()
-        .any(|(a, (xa, _))| h.agents.iter().any(|(b, (xb, _))| a != b && (*xa || *xb)))
 }
 
 /// The reference's `ConflictDetector`: reads the reservations through a [`Mailbox`] and

@@ -5,12 +5,22 @@
 //! - `[abc]`, `[a-z]`, `[!a]` / `[^a]` are character classes inside one segment;
 //! - a whole segment `**` matches zero or more segments (`src/**`, `**/x.rs`, `a/**/b`);
 //!   `**` inside a longer segment (`a**b`) acts as `*`;
-//! - a pattern whose last segment has no wildcard also covers everything under it (a
-//!   directory): `docs` matches `docs/b.md`; a trailing `/` means the same;
+//! - a directory pattern covers everything under it: `docs` matches `docs/b.md`. A pattern is
+//!   a directory when it ends in `/`, or when its last segment is a literal without a file
+//!   extension (`docs`, `src/core`, `.github`); `src/a.rs` names a file and covers nothing
+//!   below, so it does not clash with `**/*.md`;
 //! - `\` escapes the next character; `./`, a leading `/` and empty segments are ignored.
 //!
 //! Patterns are anchored at the root: `*.rs` matches `a.rs` but not `src/a.rs` (unlike
 //! gitignore, where a slash-free pattern floats). Write `**/*.rs` for every `.rs` file.
+//!
+//! Against the reference coordinator's `matchesPattern` (cases in `tests/glob.rs`): exact
+//! matches, directory prefixes, `**` prefixes and ordered `*` parts are kept. Fixed: its `*`
+//! crossed `/` (`src/*.go` matched `src/a/b.go`; here it does not), its `**/x` suffix test was a
+//! string suffix (`src/**/mod.rs` matched `src/a/xmod.rs`), and it only compared a pattern with
+//! a path, so different overlapping patterns (`src/**` and `src/a.rs`) were never a conflict.
+//! The Agent Mail server 0.2.1 matches one way only (its `docs/a.md` does not clash with a
+//! request for `docs/*.md`); [`overlaps`] is symmetric.
 //!
 //! [`overlaps`] decides whether two patterns match a common path, by searching the product of
 //! both patterns (segment by segment, then character by character inside a segment), and
@@ -152,6 +162,11 @@ pub fn has_wildcard(s: &str) -> bool {
     false
 }
 
+/// Whether a file name has an extension (`a.rs`, `x.tar.gz`; not `.github`, `docs`).
+pub fn has_extension(name: &str) -> bool {
+    name.rfind('.').is_some_and(|i| i > 0 && i + 1 < name.len())
+}
+
 /// Splits a path or pattern into its non-empty segments, dropping `.` segments.
 pub fn segments(s: &str) -> impl Iterator<Item = &str> {
     s.split('/').filter(|p| !p.is_empty() && *p != ".")
@@ -249,8 +264,10 @@ impl Pattern {
             }
             segs.push(seg);
         }
-        // A literal last segment (or a trailing '/') may name a directory: cover what is below.
-        let dir = pattern.ends_with('/') || matches!(segs.last(), Some(Seg::Lit(_)));
+        // A trailing '/' or a literal last segment without an extension names a directory:
+        // cover what is below.
+        let dir =
+            pattern.ends_with('/') || matches!(segs.last(), Some(Seg::Lit(l)) if !has_extension(l));
         if dir && segs.last() != Some(&Seg::Globstar) {
             segs.push(Seg::Globstar);
         }
@@ -292,8 +309,31 @@ impl Pattern {
         self.witness(other).is_some()
     }
 
+    /// Whether the pattern names exactly one path (no wildcard, no cover).
+    fn is_exact(&self) -> bool {
+        self.segs.iter().all(|s| matches!(s, Seg::Lit(_)))
+    }
+
+    fn exact_witness(&self, exact: &Pattern) -> Option<String> {
+        match_segs(&self.segs, &exact.segs).then(|| {
+            exact
+                .segs
+                .iter()
+                .map(|s| s.text())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+    }
+
     /// A path that both patterns match, if any.
     pub fn witness(&self, other: &Pattern) -> Option<String> {
+        // fast path: one side is a single file path
+        if other.is_exact() {
+            return self.exact_witness(other);
+        }
+        if self.is_exact() {
+            return other.exact_witness(self);
+        }
         // quick reject on the literal prefixes
         let n = self.literal_len.min(other.literal_len);
         for i in 0..n {
@@ -312,7 +352,27 @@ impl Pattern {
     }
 }
 
-fn match_segs(segs: &[Seg], parts: &[&str]) -> bool {
+/// A path segment to match: a `&str`, or a literal pattern segment.
+trait PathPart {
+    fn text(&self) -> &str;
+}
+
+impl PathPart for &str {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl PathPart for Seg {
+    fn text(&self) -> &str {
+        match self {
+            Seg::Lit(l) => l,
+            _ => "",
+        }
+    }
+}
+
+fn match_segs<P: PathPart>(segs: &[Seg], parts: &[P]) -> bool {
     match segs.first() {
         None => parts.is_empty(),
         Some(Seg::Globstar) => {
@@ -320,10 +380,15 @@ fn match_segs(segs: &[Seg], parts: &[&str]) -> bool {
             if rest.is_empty() {
                 return true;
             }
+            if !rest.contains(&Seg::Globstar) {
+                // the rest matches a fixed number of segments: only one split can work
+                return parts.len() >= rest.len()
+                    && match_segs(rest, &parts[parts.len() - rest.len()..]);
+            }
             (0..=parts.len()).any(|k| match_segs(rest, &parts[k..]))
         }
         Some(seg) => match parts.first() {
-            Some(p) if seg_matches(seg, p) => match_segs(&segs[1..], &parts[1..]),
+            Some(p) if seg_matches(seg, p.text()) => match_segs(&segs[1..], &parts[1..]),
             _ => false,
         },
     }
@@ -333,32 +398,31 @@ fn seg_matches(seg: &Seg, s: &str) -> bool {
     match seg {
         Seg::Globstar => true,
         Seg::Lit(l) => l == s,
-        Seg::Glob(toks) => {
-            let chars: Vec<char> = s.chars().collect();
-            toks_match(toks, &chars)
-        }
+        Seg::Glob(toks) => toks_match(toks, s),
     }
 }
 
-/// Wildcard match with single-star backtracking.
-fn toks_match(toks: &[Tok], s: &[char]) -> bool {
+/// Wildcard match with single-star backtracking, over byte offsets of `s` (no allocation).
+fn toks_match(toks: &[Tok], s: &str) -> bool {
+    let next = |i: usize| s[i..].chars().next();
     let (mut t, mut i) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
-    while i < s.len() {
+    while let Some(c) = next(i) {
         match toks.get(t) {
             Some(Tok::Star) => {
                 star = Some((t, i));
                 t += 1;
             }
-            Some(Tok::One(set)) if set.contains(s[i]) => {
+            Some(Tok::One(set)) if set.contains(c) => {
                 t += 1;
-                i += 1;
+                i += c.len_utf8();
             }
             _ => match star {
                 Some((st, si)) => {
+                    let skip = next(si).map_or(1, char::len_utf8);
                     t = st + 1;
-                    i = si + 1;
-                    star = Some((st, si + 1));
+                    i = si + skip;
+                    star = Some((st, si + skip));
                 }
                 None => return false,
             },

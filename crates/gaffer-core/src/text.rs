@@ -73,7 +73,9 @@ fn looks_like_path(w: &str) -> bool {
         || (w.starts_with('.') && w.len() > 1)
 }
 
-/// Tags and the keywords (single words or phrases) that signal them.
+/// Tags and the keywords (single words or phrases) that signal them; `keyword_tag` is the
+/// same table as a `match`, and a test keeps the two in agreement.
+#[cfg(test)]
 const TAG_KEYWORDS: &[(&str, &[&str])] = &[
     (
         "testing",
@@ -121,55 +123,76 @@ const TAG_KEYWORDS: &[(&str, &[&str])] = &[
 /// Endings accepted after a keyword: `tests`, `fixes`, `added`, `created`, `building`.
 const SUFFIXES: &[&str] = &["", "s", "es", "ed", "d", "ing", "ings", "er", "ers"];
 
-fn word_matches(word: &str, keyword: &str) -> bool {
-    let Some(rest) = word.strip_prefix(keyword) else {
-        return false;
-    };
-    if SUFFIXES.contains(&rest) {
-        return true;
-    }
-    // doubled final consonant: "bugged", "patched" is covered above; "fixxed" is not a word.
-    let last = keyword.chars().last();
-    rest.len() > 1
-        && last.is_some_and(|c| rest.starts_with(c))
-        && SUFFIXES.contains(&&rest[c_len(last)..])
+/// The tag of a single-word keyword (the phrase `unit test` is covered by `test`). A `match`
+/// on the string compiles to length and byte comparisons: no hashing per word.
+fn keyword_tag(word: &str) -> Option<&'static str> {
+    Some(match word {
+        "test" | "tests" | "testing" | "unittest" | "e2e" | "qa" | "coverage" => "testing",
+        "refactor" | "restructure" | "redesign" | "architecture" | "pattern" | "design" => {
+            "architecture"
+        }
+        "document" | "documentation" | "readme" | "docs" | "docstring" | "comment" => {
+            "documentation"
+        }
+        "implement" | "add" | "create" | "build" | "feature" | "develop" => "implementation",
+        "review" | "audit" | "inspect" | "check" => "review",
+        "fix" | "bug" | "patch" | "error" | "crash" => "bugs",
+        _ => return None,
+    })
 }
 
-fn c_len(c: Option<char>) -> usize {
-    c.map(char::len_utf8).unwrap_or(0)
+/// The tag of one lowercase word: the word itself, or the word less a common ending (with a
+/// doubled final consonant undone: `bugged` → `bug`).
+fn word_tag(word: &str) -> Option<&'static str> {
+    // Every keyword starts with one of these letters; most words are rejected here.
+    let first = word.as_bytes().first()?;
+    if !matches!(
+        first,
+        b't' | b'u' | b'e' | b'q' | b'c' | b'r' | b'p' | b'd' | b'a' | b'i' | b'b' | b'f'
+    ) {
+        return None;
+    }
+    if let Some(t) = keyword_tag(word) {
+        return Some(t);
+    }
+    for suffix in SUFFIXES.iter().filter(|s| !s.is_empty()) {
+        let Some(stem) = word.strip_suffix(suffix) else {
+            continue;
+        };
+        if let Some(t) = keyword_tag(stem) {
+            return Some(t);
+        }
+        let mut chars = stem.chars().rev();
+        if let (Some(a), Some(b)) = (chars.next(), chars.next()) {
+            if a == b {
+                if let Some(t) = keyword_tag(&stem[..stem.len() - a.len_utf8()]) {
+                    return Some(t);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Capability tags of a task, sorted: `testing`, `architecture`, `documentation`,
 /// `implementation`, `review`, `bugs`. Keywords match whole words, with common endings.
 pub fn extract_task_tags(title: &str, description: &str) -> Vec<String> {
-    let text = format!("{title} {description}").to_lowercase();
-    let words: Vec<&str> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let mut tags: Vec<String> = TAG_KEYWORDS
-        .iter()
-        .filter(|(_, keywords)| keywords.iter().any(|k| phrase_in(&words, k)))
-        .map(|(tag, _)| tag.to_string())
-        .collect();
-    tags.sort();
-    tags
-}
-
-fn phrase_in(words: &[&str], phrase: &str) -> bool {
-    let parts: Vec<&str> = phrase.split(' ').collect();
-    if parts.is_empty() || words.len() < parts.len() {
-        return false;
-    }
-    words.windows(parts.len()).any(|win| {
-        win.iter().zip(&parts).enumerate().all(|(i, (w, p))| {
-            if i + 1 == parts.len() {
-                word_matches(w, p)
-            } else {
-                w == p
+    let mut tags: Vec<&'static str> = Vec::new();
+    for text in [title, description] {
+        let lower = text.to_lowercase();
+        for word in lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            if let Some(t) = word_tag(word) {
+                if !tags.contains(&t) {
+                    tags.push(t);
+                }
             }
-        })
-    })
+        }
+    }
+    tags.sort_unstable();
+    tags.into_iter().map(str::to_string).collect()
 }
 
 #[cfg(test)]
@@ -236,6 +259,7 @@ mod tests {
     #[test]
     fn task_tags_every_keyword() {
         for (tag, keywords) in TAG_KEYWORDS {
+            // The match table in `keyword_tag` must agree with the keyword list.
             for k in *keywords {
                 assert!(
                     tags(&format!("please {k} now")).contains(&tag.to_string()),

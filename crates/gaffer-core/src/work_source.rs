@@ -25,6 +25,14 @@ pub trait WorkSource {
 
     /// Closes `id` with `reason`.
     fn close(&self, id: &str, reason: &str) -> Result<CloseOutcome, WorkSourceError>;
+
+    /// Undoes a claim by `actor` (an assignment that failed after claiming): the issue goes
+    /// back to `open` with no assignee. Returns whether anything was written; a read-only
+    /// source writes nothing.
+    fn unclaim(&self, id: &str, actor: &str) -> Result<bool, WorkSourceError> {
+        let _ = (id, actor);
+        Ok(false)
+    }
 }
 
 /// The result of a claim.

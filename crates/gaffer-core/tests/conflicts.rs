@@ -309,3 +309,119 @@ fn index_agrees_with_brute_force() {
     assert_eq!(cs.len(), want);
     assert!(want > 5);
 }
+
+#[test]
+fn index_agrees_with_brute_force_on_generated_reservations() {
+    // xorshift with a fixed seed
+    let mut state: u64 = 0x5EED_1234_ABCD_0001;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let segs = [
+        "src", "a", "b", "lib.rs", "*.rs", "**", "*", "docs", "x.md", "*.md", "[ab]",
+    ];
+    let paths = [
+        "src/a/lib.rs",
+        "src/lib.rs",
+        "docs/x.md",
+        "a/b",
+        "src/b/x.md",
+        "b/lib.rs",
+    ];
+    for round in 0..40 {
+        let mut rs = Vec::new();
+        for i in 0..30 {
+            let n = 1 + next(4);
+            let pat: Vec<&str> = (0..n)
+                .map(|_| segs[next(segs.len() as u64) as usize])
+                .collect();
+            rs.push(res(
+                i,
+                &format!("Agent{}", next(5)),
+                &pat.join("/"),
+                next(3) != 0,
+            ));
+        }
+        let cs = ReservationIndex::new(&rs, now()).detect_conflicts(now(), &|_| 0);
+        // brute force over distinct (pattern) pairs, as the detector groups them
+        let mut want = std::collections::BTreeSet::new();
+        for a in &rs {
+            for b in &rs {
+                if a.agent_name != b.agent_name
+                    && (a.exclusive || b.exclusive)
+                    && gaffer_core::glob::overlaps(&a.path_pattern, &b.path_pattern)
+                {
+                    let (p, q) = if a.path_pattern <= b.path_pattern {
+                        (&a.path_pattern, &b.path_pattern)
+                    } else {
+                        (&b.path_pattern, &a.path_pattern)
+                    };
+                    want.insert(if p == q {
+                        p.clone()
+                    } else {
+                        format!("{p} & {q}")
+                    });
+                }
+            }
+        }
+        let got: std::collections::BTreeSet<String> =
+            cs.iter().map(|c| c.conflict.pattern.clone()).collect();
+        assert_eq!(got, want, "round {round}");
+        assert_eq!(got.len(), cs.len(), "one conflict per pattern pair");
+        // check_path_conflict agrees with matching every reservation
+        let index = ReservationIndex::new(&rs, now());
+        for path in paths {
+            for agent in ["Agent0", "Agent3"] {
+                let hit = index.check_path_conflict(path, agent, now(), &|_| 0);
+                let mut want: Vec<&str> = rs
+                    .iter()
+                    .filter(|r| r.agent_name != agent)
+                    .filter(|r| gaffer_core::glob::matches(&r.path_pattern, path))
+                    .map(|r| r.agent_name.as_str())
+                    .collect();
+                want.sort();
+                want.dedup();
+                let got: Vec<&str> = hit
+                    .as_ref()
+                    .map(|c| {
+                        c.conflict
+                            .holders
+                            .iter()
+                            .map(|h| h.agent_name.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                assert_eq!(got, want, "round {round}: {path} excluding {agent}");
+            }
+        }
+    }
+}
+
+#[test]
+fn suffix_prefilter_never_hides_an_overlap() {
+    let cases = [
+        ("**/*.md", "docs/readme.md", true),
+        ("**/*.md", "docs/readme.rs", false),
+        ("src/*.[rR]s", "src/a.Rs", true),
+        ("src/*.r?", "src/a.rs", true),
+        ("src/a*", "src/abc.rs", true),
+        ("**/*.md", "docs", true), // a directory may hold .md files
+        ("**/*.md", "docs/", true),
+        ("**/*.md/**", "x.md/a.rs", true), // x.md/a.rs itself
+        ("**/*.md/*", "x.rs/a.rs", false),
+        ("**/*.md/**", "x.md/sub", true),
+    ];
+    for (glob, file, want) in cases {
+        let rs = vec![res(1, "A", glob, true), res(2, "B", file, true)];
+        let got = !detect(rs).is_empty();
+        assert_eq!(got, want, "{glob} vs {file}");
+        assert_eq!(
+            gaffer_core::glob::overlaps(glob, file),
+            want,
+            "{glob} vs {file}"
+        );
+    }
+}

@@ -120,7 +120,11 @@ const OVERLAP_CASES: &[(&str, &str, bool)] = &[
     // literals
     ("a.rs", "a.rs", true),
     ("a.rs", "b.rs", false),
-    ("src/a.rs", "src/a.rs/x", true),
+    ("src/a.rs", "src/a.rs/x", false), // a.rs is a file
+    ("src/a", "src/a/x", true),        // a is a directory
+    ("**/*.md", "src/main.rs", false),
+    ("**/*.md", "src/main", true),
+    (".github", ".github/workflows/*.yml", true),
     ("src", "srcx/a.rs", false),
     ("src", "src", true),
     // star vs star
@@ -154,7 +158,8 @@ const OVERLAP_CASES: &[(&str, &str, bool)] = &[
     ("**/*.rs", "src/**/*.go", false),
     ("**/test/**", "src/test/a.rs", true),
     ("**/test/**", "src/tests/*.rs", false),
-    ("**/test/**", "src/tests/a.rs", true), // a.rs could be a directory holding test/
+    ("**/test/**", "src/tests/a.rs", false),
+    ("**/test/**", "src/tests/a", true), // a may be a directory holding test/
     ("a/**/z", "a/b/**", true),
     ("a/**/z", "b/**", false),
     ("a/**/b/**/c", "a/x/b/y/c", true),
@@ -171,7 +176,8 @@ const OVERLAP_CASES: &[(&str, &str, bool)] = &[
     ("*/*", "*", false),
     ("*/*", "x/**", true),
     ("src/*/mod.rs", "src/a/b/mod.rs", false),
-    ("src/*/mod.rs", "src/*/mod.rs/x", true),
+    ("src/*/mod.rs", "src/*/mod.rs/x", false), // mod.rs is a file
+    ("src/*/mod", "src/*/mod/x", true),
     // directory covers
     ("crates/core", "crates/*/src/*.rs", true),
     ("crates/core", "crates/mail/**", false),
@@ -275,7 +281,9 @@ fn oracle(pattern: &str) -> regex::Regex {
             }
         }
     }
-    let last_literal = segs.last().is_some_and(|s| !s.contains(['*', '?', '[']));
+    let last_literal = segs
+        .last()
+        .is_some_and(|s| !s.contains(['*', '?', '[']) && !gaffer_core::glob::has_extension(s));
     if pattern.ends_with('/') || last_literal {
         re.push_str("(?:/[^/]+)*");
     }

@@ -139,3 +139,28 @@ fn spec_example_breakdown_and_texts_match() {
         "CI=1 br update demo-r2r.1 --status in_progress --json"
     );
 }
+
+#[test]
+fn work_digest_figures_come_from_the_issues() {
+    use gaffer_core::triage_engine::ready_ids;
+    use gaffer_core::work_source::work_digest;
+    let now = parse_rfc3339("2026-11-28T19:05:00Z").expect("now");
+    let mut issues = issues();
+    let t = triage(&issues, now);
+    let ranked: Vec<String> = t.ranked.iter().map(|r| r.id.clone()).collect();
+    let ready = ready_ids(&issues, now);
+    // The epic with open children is not ready (br's rule).
+    assert_eq!(ready, ["demo-ext", "demo-r2r.1", "demo-t7v"]);
+    let d = work_digest(&issues, &ranked, &ready, now, 5);
+    assert_eq!(d.pending_tasks, 4, "{d:?}");
+    assert_eq!(d.in_progress_tasks, 1);
+    assert_eq!(d.blocked_tasks, 2);
+    assert_eq!(d.completed_today, 0);
+    assert_eq!(d.top_ready, ["demo-r2r.1", "demo-t7v", "demo-ext"]);
+    // Closed this morning counts as completed today; ranking limited to 2.
+    let mil = issues.iter_mut().find(|i| i.id == "demo-mil").expect("mil");
+    mil.closed_at = Some(parse_rfc3339("2026-11-28T08:00:00Z").expect("t"));
+    let d = work_digest(&issues, &ranked, &ready, now, 2);
+    assert_eq!(d.completed_today, 1);
+    assert_eq!(d.top_ready, ["demo-r2r.1", "demo-t7v"]);
+}

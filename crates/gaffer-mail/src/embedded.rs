@@ -348,11 +348,9 @@ impl Mailbox for EmbeddedMailbox {
             )
             .map_err(db_err)?;
             let id = tx.last_insert_rowid();
-            let mut count = 0;
             for (list, kind) in [(&msg.to, "to"), (&msg.cc, "cc")] {
                 for r in list {
-                    count += tx
-                        .execute(
+                    tx.execute(
                             "INSERT OR IGNORE INTO mail_recipients (message_id, agent, kind) VALUES (?1, ?2, ?3)",
                             params![id, r, kind],
                         )
@@ -363,7 +361,8 @@ impl Mailbox for EmbeddedMailbox {
             Ok(SentMessage {
                 id,
                 thread_id: msg.thread_id.clone(),
-                count: count.min(1),
+                // like the server: one delivery per project
+                count: 1,
             })
         })
     }

@@ -179,6 +179,12 @@ impl McpMailbox {
     }
 
     fn rpc_once(&self, method: &str, params: &Value) -> Result<Value, MailError> {
+        if !self.url.starts_with("http://") {
+            return Err(MailError::Invalid(format!(
+                "{}: only http:// URLs are supported (https needs ureq's rustls feature)",
+                self.url
+            )));
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let mut req = self
@@ -413,5 +419,22 @@ impl Mailbox for McpMailbox {
             backend: "agent-mail".into(),
             location: self.url.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_is_a_clear_invalid_error_not_a_retry_loop() {
+        let mb = McpMailbox::new("https://example.invalid/mcp", None, McpOptions::default());
+        assert!(matches!(mb.health(), Err(MailError::Invalid(m)) if m.contains("rustls")));
+    }
+
+    #[test]
+    fn escapes_project_paths_like_go() {
+        assert_eq!(path_escape("/tmp/My_Proj a"), "%2Ftmp%2FMy_Proj%20a");
+        assert_eq!(normalize_url("http://h:1/mcp"), "http://h:1/mcp/");
     }
 }

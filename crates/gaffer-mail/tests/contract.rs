@@ -267,3 +267,42 @@ fn contract_real_server() {
     contract(&mb, &dir.path().display().to_string());
     assert!(mb.is_available());
 }
+
+#[test]
+fn embedded_is_safe_under_concurrent_writers() {
+    let dir = common::project_dir();
+    let project = dir.path().display().to_string();
+    let first = EmbeddedMailbox::open_project(dir.path()).expect("open");
+    first.ensure_project(&project).expect("project");
+    let names: Vec<String> = (0..6)
+        .map(|_| register(&first, &project, None).name)
+        .collect();
+    let threads: Vec<_> = names
+        .iter()
+        .cloned()
+        .map(|name| {
+            let (root, project) = (dir.path().to_path_buf(), project.clone());
+            std::thread::spawn(move || {
+                // each writer has its own connection, as separate processes would
+                let mb = EmbeddedMailbox::open_project(&root).expect("open");
+                for i in 0..15 {
+                    reserve(
+                        &mb,
+                        &project,
+                        &name,
+                        &[&format!("src/{name}/{i}.rs")],
+                        true,
+                        600,
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("writer");
+    }
+    let all = first.list_reservations(&project, None, true).expect("list");
+    assert_eq!(all.len(), 6 * 15);
+    let det = ConflictDetector::new(&first, project.clone());
+    assert!(det.detect_conflicts(Utc::now()).expect("detect").is_empty());
+}

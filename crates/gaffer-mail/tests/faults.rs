@@ -63,7 +63,7 @@ fn reserve(
 fn server_down_at_start_then_killed_mid_run_then_back() {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/mcp/");
-    let mb = McpMailbox::new(&url, None, opts(3000));
+    let mb = McpMailbox::new(&url, None, opts(20_000));
     let dir = common::project_dir();
     let project = dir.path().display().to_string();
 
@@ -142,12 +142,13 @@ fn server_down_at_start_then_killed_mid_run_then_back() {
 
     // proxy faults in front of the live server: slow, malformed JSON, 401
     let proxy = FaultProxy::start(Some(server.port));
-    let via = McpMailbox::new(&proxy.url, None, opts(800));
+    let via = McpMailbox::new(&proxy.url, None, opts(20_000));
+    let quick = McpMailbox::new(&proxy.url, None, opts(800));
     assert!(via.health().is_ok(), "proxy passes through");
 
     proxy.set(Mode::Hang);
     let t = Instant::now();
-    let e = via.list_reservations(&project, None, true).unwrap_err();
+    let e = quick.list_reservations(&project, None, true).unwrap_err();
     assert!(matches!(e, MailError::Timeout(_)), "{e:?}");
     assert!(
         t.elapsed() < Duration::from_secs(3),
@@ -174,9 +175,15 @@ fn server_down_at_start_then_killed_mid_run_then_back() {
     proxy.set(Mode::Pass);
     assert!(via.health().is_ok());
 
+    // a transient 503 is retried transparently (bounded retries)
+    let seen = proxy.auth_seen.lock().unwrap().len();
+    proxy.set(Mode::BusyOnce);
+    assert!(via.health().is_ok(), "retried after 503");
+    assert_eq!(proxy.auth_seen.lock().unwrap().len(), seen + 2, "one retry");
+
     // the bearer header is sent only when a token is set
     assert!(proxy.auth_seen.lock().unwrap().iter().all(Option::is_none));
-    let with_token = McpMailbox::new(&proxy.url, Some("s3cret".into()), opts(2000));
+    let with_token = McpMailbox::new(&proxy.url, Some("s3cret".into()), opts(20_000));
     with_token.health().expect("health");
     assert_eq!(
         proxy
@@ -214,4 +221,29 @@ fn slow_server_times_out_without_hanging() {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert!(!mb.is_available());
     hold.join().expect("listener thread");
+}
+
+#[test]
+fn real_server_with_a_bearer_token_answers_401_without_it() {
+    let Some(server) = RealServer::start_with_token(None, Some("t0ken-for-tests")) else {
+        return;
+    };
+    let dir = common::project_dir();
+    let project = dir.path().display().to_string();
+    let anonymous = McpMailbox::new(&server.url, None, opts(20_000));
+    let e = anonymous.ensure_project(&project).unwrap_err();
+    assert!(matches!(e, MailError::Unauthorized(_)), "{e:?}");
+    let wrong = McpMailbox::new(&server.url, Some("wrong".into()), opts(20_000));
+    let e = wrong.health().unwrap_err();
+    assert!(matches!(e, MailError::Unauthorized(_)), "{e:?}");
+    let right = McpMailbox::new(&server.url, Some("t0ken-for-tests".into()), opts(20_000));
+    let agent = setup(&right, &project);
+    reserve(&right, &project, &agent, "src/**").expect("writes are allowed with the token");
+    assert_eq!(
+        right
+            .list_reservations(&project, None, true)
+            .expect("list")
+            .len(),
+        1
+    );
 }

@@ -54,7 +54,13 @@ fn server_cpu(pid: u32) -> Duration {
 
 const TICKER: &str = "i=0; while :; do i=$((i+1)); echo \"tick $i $(date +%s%N)\"; sleep 0.5; done";
 
+const QUIET: &str = "echo ready; exec sleep 3600";
+
 fn setup(n: usize) -> Result<(Server, u32), String> {
+    setup_with(n, TICKER)
+}
+
+fn setup_with(n: usize, pane_cmd: &str) -> Result<(Server, u32), String> {
     let name = format!("gaffer-bench-{}", unique_token());
     let tmux = Tmux::new(Socket::Name(name.clone()), Duration::from_secs(10));
     let server = Server { tmux, name };
@@ -77,10 +83,18 @@ fn setup(n: usize) -> Result<(Server, u32), String> {
                 "-P",
                 "-F",
                 "#{pane_id}",
-                TICKER,
+                pane_cmd,
             ])?
         } else {
-            run(&["new-window", "-t", "=b:", "-P", "-F", "#{pane_id}", TICKER])?
+            run(&[
+                "new-window",
+                "-t",
+                "=b:",
+                "-P",
+                "-F",
+                "#{pane_id}",
+                pane_cmd,
+            ])?
         };
         let mut ids = vec![first.trim().to_string()];
         for _ in 1..per_window.min(n - made) {
@@ -91,7 +105,7 @@ fn setup(n: usize) -> Result<(Server, u32), String> {
                 "-P",
                 "-F",
                 "#{pane_id}",
-                TICKER,
+                pane_cmd,
             ])?;
             ids.push(id.trim().to_string());
             let _ = run(&["select-layout", "-t", ids[0].as_str(), "tiled"]);
@@ -175,8 +189,15 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn cycle_bench(n: usize, cycles: usize) -> Result<(), String> {
-    let (server, pid) = setup(n)?;
+fn cycle_bench(n: usize, cycles: usize, quiet: bool) -> Result<(), String> {
+    let (server, pid) = if quiet {
+        setup_with(n, QUIET)?
+    } else {
+        setup(n)?
+    };
+    if quiet {
+        println!("quiet panes (no output):");
+    }
     let socket = Socket::Name(server.name.clone());
     std::thread::sleep(Duration::from_millis(1200));
     let interval = Duration::from_millis(500);
@@ -320,10 +341,11 @@ fn main() {
     let result = if full {
         [8, 32, 64]
             .into_iter()
-            .try_for_each(|n| cycle_bench(n, 20))
+            .try_for_each(|n| cycle_bench(n, 20, false))
+            .and_then(|_| cycle_bench(32, 10, true))
             .and_then(|_| latency_bench(8, 200))
     } else {
-        cycle_bench(2, 1).and_then(|_| latency_bench(2, 2))
+        cycle_bench(2, 1, false).and_then(|_| latency_bench(2, 2))
     };
     if let Err(e) = result {
         eprintln!("bench failed: {e}");

@@ -48,11 +48,13 @@ impl Batch {
     /// The argv (after the socket arguments) capturing every pane in `panes`.
     pub fn args(&self, panes: &[String]) -> Vec<String> {
         let mut v = Vec::new();
-        for p in panes {
+        // The marker carries the pane's position, not its id: display-message passes its text
+        // through strftime, which mangles `%<digit>`.
+        for (i, p) in panes.iter().enumerate() {
             v.extend([
                 "display-message".into(),
                 "-p".into(),
-                format!("{}{p}", self.begin),
+                format!("{}{i}", self.begin),
                 ";".into(),
             ]);
             v.extend(self.capture_args(p));
@@ -62,14 +64,19 @@ impl Batch {
         v
     }
 
-    /// Splits the output. Returns the complete captures and whether the end marker was seen.
-    /// A pane whose capture did not complete (no marker after it) is left out.
-    pub fn split(&self, out: &str) -> (Vec<Captured>, bool) {
+    /// Splits the output of [`Batch::args`] for `panes`. Returns the complete captures and
+    /// whether the end marker was seen. A pane whose capture did not complete (no marker after
+    /// it) is left out.
+    pub fn split(&self, panes: &[String], out: &str) -> (Vec<Captured>, bool) {
         let mut done = Vec::new();
         let mut current: Option<(String, Vec<&str>)> = None;
         let mut ended = false;
         for line in out.split('\n') {
-            if let Some(id) = line.strip_prefix(self.begin.as_str()) {
+            let marked = line
+                .strip_prefix(self.begin.as_str())
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| panes.get(i));
+            if let Some(id) = marked {
                 if let Some((pid, lines)) = current.take() {
                     done.push(Captured {
                         pane_id: pid,
@@ -107,6 +114,10 @@ pub fn join_screen(lines: &[&str]) -> String {
 mod tests {
     use super::*;
 
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn argv_is_one_command_list() {
         let b = Batch::new("t", 50);
@@ -115,32 +126,39 @@ mod tests {
         assert_eq!(a.iter().filter(|x| *x == "capture-pane").count(), 2);
         assert!(a.contains(&"-50".to_string()));
         assert_eq!(a.last().map(String::as_str), Some("\u{1e}GEt"));
+        // No `%` reaches display-message (strftime would mangle it).
+        assert!(
+            a.windows(3)
+                .filter(|w| w[0] == "display-message")
+                .all(|w| !w[2].contains('%'))
+        );
     }
 
     #[test]
     fn splits_panes() {
         let b = Batch::new("tok", 50);
         let out = format!(
-            "{b1}%1\nline one\n  \n\n{b1}%2\n❯ \n\u{1e}GC-forged:%9\n{b1}%3\n\n\n{e}\n",
+            "{b1}0\nline one\n  \n\n{b1}1\n❯ \n\u{1e}GC-forged:0\n{b1}7\n{b1}2\n\n\n{e}\n",
             b1 = b.begin,
             e = b.end
         );
-        let (caps, ended) = b.split(&out);
+        let (caps, ended) = b.split(&ids(&["%1", "%2", "%3"]), &out);
         assert!(ended);
         assert_eq!(caps.len(), 3);
         assert_eq!(caps[0].pane_id, "%1");
         assert_eq!(caps[0].screen, "line one");
         assert_eq!(caps[1].pane_id, "%2");
         // A line that looks like a marker with another token is screen content.
-        assert_eq!(caps[1].screen, "❯ \n\u{1e}GC-forged:%9");
+        // A marker with another token, or out of range, is screen content.
+        assert_eq!(caps[1].screen, "❯ \n\u{1e}GC-forged:0\n\u{1e}GCtok:7");
         assert_eq!(caps[2].screen, "");
     }
 
     #[test]
     fn a_screen_that_prints_marker_like_text_is_content() {
         let b = Batch::new("tok", 50);
-        let out = format!("{}%1\nGE\n%end 1 2 1\n{}\n", b.begin, b.end);
-        let (caps, _) = b.split(&out);
+        let out = format!("{}0\nGE\n%end 1 2 1\n{}\n", b.begin, b.end);
+        let (caps, _) = b.split(&ids(&["%1"]), &out);
         assert_eq!(caps[0].screen, "GE\n%end 1 2 1");
     }
 
@@ -148,8 +166,8 @@ mod tests {
     fn partial_output_keeps_complete_panes() {
         let b = Batch::new("tok", 50);
         // tmux stopped at %2 (vanished): its marker printed, then nothing.
-        let out = format!("{b1}%1\nhello\n{b1}%2\n", b1 = b.begin);
-        let (caps, ended) = b.split(&out);
+        let out = format!("{b1}0\nhello\n{b1}1\n", b1 = b.begin);
+        let (caps, ended) = b.split(&ids(&["%1", "%2"]), &out);
         assert!(!ended);
         assert_eq!(caps.len(), 1);
         assert_eq!(caps[0].screen, "hello");

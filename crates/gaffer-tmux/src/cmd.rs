@@ -282,12 +282,21 @@ impl Tmux {
         }
     }
 
-    /// Kills the whole server on this socket (tests and benchmarks).
+    /// Kills the whole server on this socket and removes a socket file tmux left behind
+    /// (tests and benchmarks).
     pub fn kill_server(&self) -> Result<(), TmuxError> {
-        match self.run(&["kill-server"]) {
+        let path = self
+            .run(&["display-message", "-p", "#{socket_path}"])
+            .map(|p| p.trim().to_string())
+            .unwrap_or_default();
+        let r = match self.run(&["kill-server"]) {
             Ok(_) | Err(TmuxError::NoServer(_)) => Ok(()),
             Err(e) => Err(e),
+        };
+        if !path.is_empty() && !matches!(self.socket, Socket::Default) {
+            let _ = std::fs::remove_file(&path);
         }
+        r
     }
 }
 

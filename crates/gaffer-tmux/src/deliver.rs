@@ -11,11 +11,17 @@
 //!    picker, or sent before the paste was processed) and step 3 repeats, `retries` times. The
 //!    text is not pasted twice, which would duplicate the prompt.
 //! 5. Still WAITING: `prompt_stalled`.
+//!
+//! Text holding a paste bracket (`ESC[200~`, `ESC[201~`) is refused: it would end the paste
+//! early and turn the rest into keystrokes.
 
 use gaffer_core::panes::{
     DeliveryOptions, DeliveryOutcome, DeliveryReport, PanesError, ProbeResult,
 };
 use std::time::{Duration, Instant};
+
+const PASTE_START: &str = "\x1b[200~";
+const PASTE_END: &str = "\x1b[201~";
 
 /// The side effects the protocol needs; tmux in production, a fake in unit tests.
 pub trait DeliveryOps {
@@ -37,6 +43,14 @@ pub fn deliver_with(
     opts: &DeliveryOptions,
     probe: &mut dyn FnMut() -> ProbeResult,
 ) -> Result<DeliveryReport, PanesError> {
+    if text.contains(PASTE_START) || text.contains(PASTE_END) {
+        // Inside a bracketed paste, these would end the paste early and turn the rest of the
+        // text into keystrokes (a newline would submit it).
+        return Err(PanesError::Failed(
+            "the text contains a bracketed-paste control sequence (ESC[200~ or ESC[201~); not sent"
+                .into(),
+        ));
+    }
     let start = ops.now();
     ops.paste(pane_id, text)?;
     ops.sleep(opts.settle);
@@ -174,6 +188,21 @@ mod tests {
         assert_eq!(f.log.iter().filter(|l| l.starts_with("paste")).count(), 1);
         // settle + two deadlines
         assert!(r.elapsed_ms >= 2200);
+    }
+
+    #[test]
+    fn paste_control_sequences_are_refused() {
+        let mut f = fake();
+        for t in ["a\x1b[201~\rrm -rf /", "\x1b[200~x"] {
+            let r = deliver_with(&mut f, "%1", t, &opts(), &mut || ProbeResult::LeftWaiting);
+            assert!(matches!(r, Err(PanesError::Failed(_))), "{t:?}");
+        }
+        assert!(f.log.is_empty());
+        // Other escapes are text like any other.
+        let r = deliver_with(&mut f, "%1", "\x1b[31mred", &opts(), &mut || {
+            ProbeResult::LeftWaiting
+        });
+        assert!(r.is_ok());
     }
 
     #[test]

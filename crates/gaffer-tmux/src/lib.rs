@@ -8,7 +8,12 @@
 //!   and listing/capturing go through its stdin, so a steady-state cycle spawns no process.
 //! * [`TmuxPanes`] implements the core's [`Panes`] port: observation with a per-pane activity
 //!   clock, and verified delivery ([`deliver`]).
-//! * [`spawn::spawn`] creates a session of titled agent panes.
+//! * [`spawn::spawn`] creates a session of titled agent panes (the title is also kept in the
+//!   `@gaffer_title` pane option, which programs in the pane cannot change; `allow-set-title
+//!   off` is set where tmux has it, from 3.4).
+//! * [`proctree`] finds an agent under a wrapper command (`node`, `bun`, a shell) for panes
+//!   whose title says nothing.
+//! * `Panes::wait_for_activity` wakes an event-driven loop on the first `%output`.
 //!
 //! # Change detection
 //!
@@ -29,6 +34,7 @@ pub mod cmd;
 pub mod control;
 pub mod deliver;
 pub mod list;
+pub mod proctree;
 pub mod spawn;
 
 use crate::capture::{Batch, Captured, join_screen};
@@ -224,12 +230,23 @@ impl TmuxPanes {
                 Err(e) => return Err(e),
             },
         };
-        fmt.parse(&out).map_err(|e| TmuxError::Failed {
+        let mut panes = fmt.parse(&out).map_err(|e| TmuxError::Failed {
             command: "list-panes".into(),
             status: 0,
             stderr: e,
             stdout: String::new(),
-        })
+        })?;
+        // A pane whose title says nothing and whose command is a wrapper (node, bun, a
+        // shell…) may still run an agent: look at its process tree.
+        for p in panes
+            .iter_mut()
+            .filter(|p| !p.is_agent() && proctree::WRAPPERS.contains(&p.current_command.as_str()))
+        {
+            if let Some(t) = proctree::agent_under(p.pid) {
+                p.agent_type = t.to_string();
+            }
+        }
+        Ok(panes)
     }
 
     /// Captures `panes` with as few tmux invocations as possible: one batch, plus one more per
@@ -279,11 +296,11 @@ impl TmuxPanes {
         while !rest.is_empty() {
             let (caps, ended, err) = match self.tmux.run(&batch.args(&rest)) {
                 Ok(o) => {
-                    let (c, e) = batch.split(&o);
+                    let (c, e) = batch.split(&rest, &o);
                     (c, e, None)
                 }
                 Err(TmuxError::Failed { stdout, stderr, .. }) => {
-                    let (c, e) = batch.split(&stdout);
+                    let (c, e) = batch.split(&rest, &stdout);
                     (c, e, Some(stderr))
                 }
                 Err(TmuxError::NotFound(stderr)) => (Vec::new(), false, Some(stderr)),
@@ -327,6 +344,10 @@ impl TmuxPanes {
             Some(Ok(p)) => Ok(p),
             Some(Err(e)) => {
                 problems.push(format!("control client: {e}; polling"));
+                // A client that failed (or hangs) is dropped; it is re-attached later.
+                if !matches!(e, TmuxError::NotFound(_)) {
+                    self.drop_control();
+                }
                 control = None;
                 dirty = None;
                 self.list_via(None)
@@ -355,7 +376,9 @@ impl TmuxPanes {
                 let Some(m) = state.panes.get(&p.pane_id) else {
                     return true;
                 };
-                if force || meta_changed(&m.info, p) {
+                // Never captured yet (a pane that just became an agent, or whose capture
+                // failed), or its metadata moved.
+                if force || m.captured_secs == i64::MIN || meta_changed(&m.info, p) {
                     return true;
                 }
                 match &dirty {
@@ -371,6 +394,7 @@ impl TmuxPanes {
             Ok(c) => c,
             Err(e) if control.is_some() => {
                 problems.push(format!("control capture: {e}; polling"));
+                self.drop_control();
                 self.capture_via(None, &wanted).map_err(PanesError::from)?
             }
             Err(e) => return Err(e.into()),

@@ -24,10 +24,13 @@ fn one_listing_and_one_batch_per_cycle() {
     s.title(&b, "p__cod_1");
     s.title(&c, "p__gmi_1");
     let panes = polling(&s, Some("p"));
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(10), || {
         panes
-            .capture(std::slice::from_ref(&c))
-            .map(|v| v.iter().any(|(_, t)| t.contains("gamma")))
+            .capture(&[a.clone(), b.clone(), c.clone()])
+            .map(|v| {
+                let all: String = v.iter().map(|(_, t)| t.as_str()).collect();
+                all.contains("alpha") && all.contains("beta") && all.contains("gamma")
+            })
             .unwrap_or(false)
     }));
     let before = panes.tmux().processes_spawned();
@@ -69,10 +72,10 @@ fn batched_capture_survives_a_vanished_pane() {
     let a = s.session("v", "sh -c 'echo one; exec sleep 600'");
     let b = s.split("v", "sh -c 'echo two; exec sleep 600'");
     let panes = polling(&s, Some("v"));
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(10), || {
         panes
             .capture_batch(&[a.clone(), b.clone()])
-            .map(|v| v.len() == 2 && v[1].screen.contains("two"))
+            .map(|v| v.len() == 2 && v[0].screen.contains("one") && v[1].screen.contains("two"))
             .unwrap_or(false)
     }));
     let caps = panes
@@ -104,7 +107,7 @@ fn control_mode_steady_state_spawns_nothing_and_sees_output() {
     );
     s.run(&["send-keys", "-t", &a, "-l", "echo marker-$((6*7))"]);
     s.run(&["send-keys", "-t", &a, "Enter"]);
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(10), || {
         let snap = panes.observe().unwrap();
         snap.panes[0].screen.contains("marker-42")
     }));
@@ -145,7 +148,7 @@ fn killed_pane_and_session_are_reported_and_observation_recovers() {
     // The session comes back: observation picks it up, in control mode again.
     let n = s.session("k", "sh -c 'echo reborn; exec sleep 600'");
     s.title(&n, "k__cc_1");
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(10), || {
         let snap = panes.observe().unwrap();
         snap.mode == ObserveMode::Control
             && snap.panes.len() == 1
@@ -267,7 +270,7 @@ fn hostile_text_arrives_exactly() {
                 DeliveryOutcome::Delivered,
                 "{agent}: text {i}"
             );
-            assert!(wait_until(Duration::from_secs(5), || prompts(&log).len() > count));
+            assert!(wait_until(Duration::from_secs(10), || prompts(&log).len() > count));
             let got = prompts(&log);
             assert_eq!(
                 got.last().map(String::as_str),
@@ -329,7 +332,7 @@ fn spawn_titles_panes_and_locks_titles() {
     let titles: Vec<&str> = made.iter().map(|p| p.title.as_str()).collect();
     assert_eq!(titles, vec!["sp__cc_1", "sp__cc_2_opus", "sp__cod_1"]);
     let panes = polling(&s, Some("sp"));
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(10), || {
         let snap = panes.observe().unwrap();
         snap.panes.iter().all(|p| p.screen.contains("started"))
     }));
@@ -389,4 +392,76 @@ fn wait_for_activity_wakes_on_output_in_control_mode() {
     assert!(panes.wait_for_activity(Duration::from_secs(5)));
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     let _ = h.join();
+}
+
+#[test]
+fn a_pane_that_becomes_an_agent_is_captured_without_new_output() {
+    let s = Server::new("retitle");
+    let a = s.session("r", "sh -c 'echo hidden; exec sleep 600'");
+    let panes = TmuxPanes::new(TmuxOptions::new(s.socket(), Some("r".into())));
+    assert!(wait_until(Duration::from_secs(10), || {
+        panes
+            .capture(std::slice::from_ref(&a))
+            .is_ok_and(|v| v.iter().any(|(_, t)| t.contains("hidden")))
+    }));
+    let snap = panes.observe().unwrap();
+    assert_eq!(snap.mode, ObserveMode::Control);
+    assert!(!snap.panes[0].info.is_agent() && !snap.panes[0].captured);
+    let _ = panes.observe().unwrap();
+    s.title(&a, "r__cc_1");
+    let snap = panes.observe().unwrap();
+    assert!(snap.panes[0].info.is_agent());
+    assert!(snap.panes[0].captured);
+    assert!(snap.panes[0].screen.contains("hidden"));
+}
+
+#[test]
+fn every_pane_id_is_captured_and_quiet_panes_cost_one_process() {
+    // Pane ids %0…%11: display-message would mangle `%<digit>` markers through strftime.
+    let s = Server::new("quiet");
+    let mut ids = vec![s.session("q", "echo ready; exec sleep 600")];
+    for i in 1..12 {
+        let id = if i == 6 {
+            s.run(&[
+                "new-window",
+                "-t",
+                "=q:",
+                "-P",
+                "-F",
+                "#{pane_id}",
+                "echo ready; exec sleep 600",
+            ])
+            .trim()
+            .to_string()
+        } else {
+            s.split("q", "echo ready; exec sleep 600")
+        };
+        ids.push(id);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        s.title(id, &format!("q__cc_{}", i + 1));
+    }
+    let panes = polling(&s, Some("q"));
+    assert!(wait_until(Duration::from_secs(10), || {
+        panes
+            .capture(&ids)
+            .is_ok_and(|v| v.len() == 12 && v.iter().all(|(_, t)| t.contains("ready")))
+    }));
+    let snap = panes.observe().unwrap();
+    assert_eq!(snap.panes.len(), 12);
+    for p in &snap.panes {
+        assert!(
+            p.captured && p.screen.contains("ready"),
+            "{}",
+            p.info.pane_id
+        );
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    let _ = panes.observe().unwrap();
+    for _ in 0..3 {
+        let before = panes.tmux().processes_spawned();
+        let snap = panes.observe().unwrap();
+        assert_eq!(panes.tmux().processes_spawned() - before, 1, "list only");
+        assert!(snap.panes.iter().all(|p| !p.captured));
+    }
 }

@@ -126,9 +126,30 @@ pub enum Command {
         exit_after: Option<u64>,
     },
     /// Open the live terminal dashboard.
-    Dashboard,
+    Dashboard {
+        #[command(flatten)]
+        args: CoordArgs,
+        /// Also assign work automatically while watching.
+        #[arg(long)]
+        auto_assign: bool,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        exit_after: Option<u64>,
+    },
     /// Serve status and events over HTTP and SSE on loopback.
-    Serve,
+    Serve {
+        #[command(flatten)]
+        args: CoordArgs,
+        /// Loopback address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        addr: String,
+        /// Assign work automatically (overrides `coordinator.auto_assign`).
+        #[arg(long)]
+        auto_assign: bool,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        exit_after: Option<u64>,
+    },
     /// Run a self-contained demo with simulated agents on a private tmux socket.
     Demo(DemoArgs),
     /// Show, check or create configuration.
@@ -202,6 +223,14 @@ pub enum MailAction {
     },
     /// List conflicts: overlapping reservations of different agents (exit 1 when any).
     Conflicts,
+    /// Whether a path is held by another agent (exit 1 when it is).
+    Check {
+        /// The asking agent (its own reservations do not count).
+        #[arg(long, default_value = "")]
+        agent: String,
+        /// A file path relative to the project root.
+        path: String,
+    },
     /// Send a message.
     Send {
         /// Sender.
@@ -311,6 +340,13 @@ pub struct SpawnArgs {
     /// (defaults: claude, codex, gemini); repeatable.
     #[arg(long = "cmd", value_name = "TYPE=COMMAND")]
     pub cmds: Vec<String>,
+    /// One more agent with its own launch command: TYPE[:VARIANT]=COMMAND (repeatable), e.g.
+    /// `--agent cc:opus='claude --model opus'`; the variant goes into the pane title.
+    #[arg(long = "agent", value_name = "TYPE[:VARIANT]=CMD")]
+    pub agents: Vec<String>,
+    /// Start simulated agents (gaffer-sim) instead of the real CLIs, to try gaffer out.
+    #[arg(long)]
+    pub sim: bool,
     /// Working directory of the panes (default: the project root).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -368,6 +404,9 @@ pub struct SendArgs {
     /// Send to every agent pane.
     #[arg(long)]
     pub all: bool,
+    /// Send even to an agent that is not WAITING (it may queue the prompt; no confirmation).
+    #[arg(long)]
+    pub force: bool,
     /// How long to wait for the agent to leave WAITING after Enter.
     #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = humantime::parse_duration)]
     pub deadline: std::time::Duration,
@@ -425,31 +464,4 @@ pub enum ConfigAction {
         #[arg(long)]
         user: bool,
     },
-}
-
-impl Command {
-    /// The command's name as typed.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Run { .. } => "run",
-            Command::Status { .. } => "status",
-            Command::Explain(_) => "explain",
-            Command::Assign { .. } => "assign",
-            Command::Suggest { .. } => "suggest",
-            Command::Conflicts { .. } => "conflicts",
-            Command::Digest { .. } => "digest",
-            Command::Quality { .. } => "quality",
-            Command::Done { .. } => "done",
-            Command::Refuse { .. } => "refuse",
-            Command::Triage(_) => "triage",
-            Command::Send(_) => "send",
-            Command::Spawn(_) => "spawn",
-            Command::Watch { .. } => "watch",
-            Command::Dashboard => "dashboard",
-            Command::Serve => "serve",
-            Command::Demo(_) => "demo",
-            Command::Config { .. } => "config",
-            Command::Mail(_) => "mail",
-        }
-    }
 }

@@ -24,15 +24,6 @@ impl ExitError {
         }
     }
 
-    /// A command that is not built yet.
-    pub fn not_implemented(command: &str) -> Self {
-        ExitError {
-            code: exit::NOT_IMPLEMENTED,
-            kind: "not_implemented",
-            message: format!("`gaffer {command}` is not built yet"),
-        }
-    }
-
     /// A failure with a message.
     pub fn failure(message: impl Into<String>) -> Self {
         ExitError {

@@ -14,6 +14,7 @@ use gaffer_core::exit;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -48,6 +49,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// `gaffer status | head` should end quietly, as other Unix tools do, instead of panicking
+/// on a closed pipe: restore the default SIGPIPE action that Rust's runtime ignores.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_DFL at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GAFFER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -75,11 +85,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             negotiate,
         } => commands::coordinate::conflicts(&cli.global, &args, notify, negotiate),
         Command::Digest { args, send } => commands::coordinate::digest(&cli.global, &args, send),
+        Command::Spawn(args) => commands::spawn::run(&cli.global, &args),
+        Command::Dashboard {
+            args,
+            auto_assign,
+            exit_after,
+        } => commands::dashboard::run(&cli.global, &args, auto_assign, exit_after),
+        Command::Serve {
+            args,
+            addr,
+            auto_assign,
+            exit_after,
+        } => commands::serve::run(&cli.global, &args, &addr, auto_assign, exit_after),
         Command::Watch {
             from_start,
             exit_after,
         } => commands::coordinate::watch(&cli.global, from_start, exit_after),
-        Command::Spawn(args) => commands::spawn::run(&cli.global, &args),
         Command::Demo(args) => commands::demo::run(&cli.global, &args),
         Command::Quality { action } => commands::quality::run(&cli.global, action),
         Command::Done { bead, reason } => commands::report::done(&cli.global, &bead, &reason),
@@ -89,6 +110,5 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Explain(args) => commands::explain::run(&cli.global, &args),
         Command::Status { tmux } => commands::status::run(&cli.global, &tmux),
         Command::Send(args) => commands::send::run(&cli.global, &args),
-        other => Err(ExitError::not_implemented(other.name()).into()),
     }
 }

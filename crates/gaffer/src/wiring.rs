@@ -55,6 +55,8 @@ impl AgentObserver for MonitorObserver {
                     error_message: r.health.issues.join("; "),
                     rule: r.observation.verdict.rule.clone(),
                     rate_limit_reset: r.observation.verdict.rate_limit_reset,
+                    tags: r.pane.tags.clone(),
+                    variant: r.pane.variant.clone(),
                 })
                 .collect(),
             problems: snap.problems.clone(),

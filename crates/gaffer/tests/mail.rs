@@ -205,6 +205,7 @@ fn dead_server_is_unavailable_and_conflicts_are_unknown() {
     let url = format!("http://127.0.0.1:{port}/mcp/");
     for args in [
         &["--json", "mail", "conflicts"][..],
+        &["--json", "mail", "check", "src/a.rs"][..],
         &["--json", "mail", "--mail-url", &url, "reservations"][..],
     ] {
         let out = gaffer(dir.path(), Some(&url), args);

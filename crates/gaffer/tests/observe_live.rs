@@ -145,6 +145,19 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
+/// Waits until the monitor sees `n` agents, all WAITING.
+fn all_waiting(m: &AgentMonitor, n: usize) -> bool {
+    wait_until(Duration::from_secs(15), || {
+        m.refresh().is_ok_and(|snap| {
+            snap.agents.len() == n
+                && snap
+                    .agents
+                    .iter()
+                    .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
+        })
+    })
+}
+
 fn monitor(server: &Server, session: &str) -> AgentMonitor {
     let panes = TmuxPanes::new(TmuxOptions::new(
         Socket::Name(server.name.clone()),
@@ -317,15 +330,7 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
         &sim_cmd("gmi", "--work-secs 1.5", &logs[2]),
     );
     let m = monitor(&s, "sd");
-    assert!(wait_until(Duration::from_secs(15), || {
-        m.refresh().is_ok_and(|snap| {
-            snap.agents.len() == 3
-                && snap
-                    .agents
-                    .iter()
-                    .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
-        })
-    }));
+    assert!(all_waiting(&m, 3));
     let hostile = "fix a;b; then\nrun `C-c` and Enter — ünï ✳;";
     let out = gaffer(
         dir.path(),
@@ -351,13 +356,7 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
     assert_eq!(v["deliveries"][0]["outcome"], "delivered");
     assert_eq!(prompts(&logs[0]), vec![hostile.to_string()]);
     // --type cod reaches only Codex.
-    assert!(wait_until(Duration::from_secs(10), || {
-        m.refresh().is_ok_and(|snap| {
-            snap.agents
-                .iter()
-                .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
-        })
-    }));
+    assert!(all_waiting(&m, 3));
     let out = gaffer(
         dir.path(),
         &[
@@ -376,13 +375,7 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
     assert_eq!(prompts(&logs[1]), vec!["second".to_string()]);
     assert!(prompts(&logs[2]).is_empty());
     // --all reaches every agent (after they are back at their composers).
-    assert!(wait_until(Duration::from_secs(10), || {
-        m.refresh().is_ok_and(|snap| {
-            snap.agents
-                .iter()
-                .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
-        })
-    }));
+    assert!(all_waiting(&m, 3));
     let out = gaffer(
         dir.path(),
         &[
@@ -405,6 +398,31 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
     for l in &logs {
         assert_eq!(prompts(l).last().map(String::as_str), Some("third"));
     }
+    // A busy agent is refused (exit 1, reason in the report); --force would send anyway.
+    let out = gaffer(
+        dir.path(),
+        &[
+            "send",
+            "--socket",
+            &s.name,
+            "--session",
+            "sd",
+            &cc,
+            "while busy",
+            "--json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(exit::FAILURE));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["deliveries"][0]["outcome"], "error");
+    assert!(
+        v["deliveries"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not WAITING"),
+        "{v}"
+    );
+    assert!(!prompts(&logs[0]).contains(&"while busy".to_string()));
     // Unknown pane: NOT_FOUND.
     let out = gaffer(
         dir.path(),

@@ -62,6 +62,8 @@ impl World {
                 error_message: String::new(),
                 rule: "test".into(),
                 rate_limit_reset: None,
+                tags: vec![],
+                variant: None,
             },
         );
         self.responsive.lock().unwrap().insert(pane.into(), true);
@@ -161,6 +163,7 @@ pub struct FakeWork {
     pub recs: Arc<Mutex<Vec<TriageRecommendation>>>,
     pub closed: Arc<Mutex<Vec<String>>>,
     pub claims: Arc<Mutex<Vec<(String, String)>>>,
+    pub unclaims: Arc<Mutex<Vec<(String, String)>>>,
     pub broken: Arc<Mutex<bool>>,
 }
 
@@ -246,6 +249,13 @@ impl WorkSource for FakeWork {
             id: id.into(),
             assignee: actor.into(),
         })
+    }
+    fn unclaim(&self, id: &str, actor: &str) -> Result<bool, WorkSourceError> {
+        self.unclaims
+            .lock()
+            .unwrap()
+            .push((id.into(), actor.into()));
+        Ok(true)
     }
     fn close(&self, id: &str, _reason: &str) -> Result<CloseOutcome, WorkSourceError> {
         self.close(id);

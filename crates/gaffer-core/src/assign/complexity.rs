@@ -40,7 +40,9 @@ pub fn complexity(issue_type: &str, priority: i64, unblocks: usize) -> f64 {
 pub fn agent_type_bonus(agent_type: &str, complexity_hundredths: i64) -> f64 {
     let c = complexity_hundredths;
     let is = |names: &[&str]| names.iter().any(|n| agent_type.eq_ignore_ascii_case(n));
-    let kind = if is(&["cc", "claude", "claude-code", "claude_code"]) {
+    let kind = if matches!(agent_type, "cc" | "cod" | "gmi") {
+        agent_type
+    } else if is(&["cc", "claude", "claude-code", "claude_code"]) {
         "cc"
     } else if is(&["cod", "codex"]) {
         "cod"

@@ -65,6 +65,8 @@ pub struct BeadFacts {
     pub complexity: i64,
     /// For each file, the reservation holders whose patterns overlap it.
     pub file_holders: Vec<Vec<String>>,
+    /// The critical-path bonus (the same for every agent).
+    pub critical_path: f64,
 }
 
 impl BeadFacts {
@@ -86,6 +88,7 @@ impl BeadFacts {
             ),
             files,
             file_holders,
+            critical_path: critical_path_bonus(rec),
         }
     }
 }
@@ -164,7 +167,7 @@ pub fn score_with_facts(
         }
     }
     if config.prefer_critical_path {
-        b.critical_path_bonus = critical_path_bonus(rec);
+        b.critical_path_bonus = facts.critical_path;
     }
     if config.penalize_file_overlap {
         let overlapping = facts

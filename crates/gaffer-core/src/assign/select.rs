@@ -201,13 +201,31 @@ pub fn plan_assignments(
         b
     };
     let mut totals: Vec<f64> = Vec::with_capacity(available.len() * open.len());
-    for (ai, agent) in available.iter().enumerate() {
-        for (bi, bead) in open.iter().enumerate() {
-            let backing_off = match (options.backoff, options.now) {
-                (Some(book), Some(now)) => book.is_backing_off(&agent.pane_id, &bead.id, now),
-                _ => false,
-            };
-            if backing_off || outside_scope(ai, &owners[bi]) {
+    // Pairs still backing off, by index (the book holds few entries).
+    let mut backed_off: std::collections::HashSet<(usize, usize)> =
+        std::collections::HashSet::new();
+    if let (Some(book), Some(now)) = (options.backoff, options.now) {
+        let agent_ix: std::collections::HashMap<&str, usize> = available
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.pane_id.as_str(), i))
+            .collect();
+        let bead_ix: std::collections::HashMap<&str, usize> = open
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.id.as_str(), i))
+            .collect();
+        for (agent, bead, entry) in book.entries() {
+            if now < entry.until {
+                if let (Some(&a), Some(&b)) = (agent_ix.get(agent), bead_ix.get(bead)) {
+                    backed_off.insert((a, b));
+                }
+            }
+        }
+    }
+    for ai in 0..available.len() {
+        for (bi, bead_owners) in owners.iter().enumerate() {
+            if backed_off.contains(&(ai, bi)) || outside_scope(ai, bead_owners) {
                 totals.push(f64::NAN);
                 continue;
             }

@@ -51,19 +51,28 @@ pub(crate) fn context_usage(
     lines: &[&str],
     content: &[usize],
 ) -> (Option<f64>, Option<String>) {
+    let read = |text: &str, marker: &super::rules::ContextMarker| -> Option<f64> {
+        let c = marker.pattern.captures(text)?;
+        let n = c.get(1)?.as_str().parse::<f64>().ok()?;
+        (0.0..=100.0)
+            .contains(&n)
+            .then(|| meaning_to_usage(marker.meaning, n))
+    };
     for marker in &rules.context {
         let start = content.len().saturating_sub(marker.lines);
         for &i in content[start..].iter().rev() {
-            if let Some(c) = marker.pattern.captures(lines[i])
-                && let Some(m) = c.get(1)
-                && let Ok(n) = m.as_str().parse::<f64>()
-                && (0.0..=100.0).contains(&n)
-            {
-                return (
-                    Some(meaning_to_usage(marker.meaning, n)),
-                    Some(lines[i].trim().to_string()),
-                );
+            if let Some(u) = read(lines[i], marker) {
+                return (Some(u), Some(lines[i].trim().to_string()));
             }
+        }
+    }
+    // a narrow pane hard-wraps the footer: try the last lines joined back together
+    for marker in &rules.context {
+        let start = content.len().saturating_sub(marker.lines.min(4));
+        let joined: String = content[start..].iter().map(|&i| lines[i]).collect();
+        if let Some(u) = read(&joined, marker) {
+            let m = marker.pattern.find(&joined).map(|m| m.as_str().to_string());
+            return (Some(u), m);
         }
     }
     (None, None)
@@ -164,13 +173,28 @@ pub fn parse_rate_limit_reset(line: &str, observed_at: Timestamp) -> Option<Time
 /// only a spinner glyph turns or a counter (elapsed seconds, token count) ticks. Feed
 /// `fingerprint != previous` to [`super::AgentTracker::observe`] as `content_changed`.
 pub fn activity_fingerprint(screen: &str) -> u64 {
-    const SPIN: &[char] = &[
-        '·', '✢', '✳', '✶', '✻', '✽', '*', '•', '◦', '⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇',
-        '⠏', '◐', '◑', '◒', '◓', '.',
-    ];
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for c in screen.chars() {
-        if c.is_ascii_digit() || SPIN.contains(&c) || c.is_whitespace() {
+        let skip = c.is_ascii_digit()
+            || c.is_whitespace()
+            || matches!(
+                c,
+                '·' | '✢'
+                    | '✳'
+                    | '✶'
+                    | '✻'
+                    | '✽'
+                    | '*'
+                    | '•'
+                    | '◦'
+                    | '.'
+                    | '◐'
+                    | '◑'
+                    | '◒'
+                    | '◓'
+                    | '\u{2800}'..='\u{28ff}'
+            );
+        if skip {
             continue;
         }
         let mut buf = [0u8; 4];

@@ -295,45 +295,32 @@ fn eval_rule(rule: &Rule, s: &Screen<'_>, explain: bool) -> RuleOutcome {
         });
     };
     let hit = region[pos];
-    if !rule.not.is_empty()
-        && let Some(&g) = region.iter().find(|&&i| rule.not.is_match(s.lines[i]))
-    {
-        return RuleOutcome {
-            matched: false,
-            why: if explain {
-                format!(
-                    "matched line {} but guard `{}` matches line {}: {:?}",
-                    hit + 1,
-                    rule.not.which(s.lines[g]).unwrap_or("?"),
-                    g + 1,
-                    s.lines[g].trim()
-                )
-            } else {
-                String::new()
-            },
-            line: Some(hit),
-        };
-    }
-    if !rule.not_after.is_empty()
-        && let Some(&g) = region[pos + 1..]
-            .iter()
-            .find(|&&i| rule.not_after.is_match(s.lines[i]))
-    {
-        return RuleOutcome {
-            matched: false,
-            why: if explain {
-                format!(
-                    "matched line {} but it is stale: `{}` matches the later line {}: {:?}",
-                    hit + 1,
-                    rule.not_after.which(s.lines[g]).unwrap_or("?"),
-                    g + 1,
-                    s.lines[g].trim()
-                )
-            } else {
-                String::new()
-            },
-            line: Some(hit),
-        };
+    // guards: `not` anywhere in the region, `not_after` below the evidence line
+    let guards = [
+        (&rule.not, region, "guard"),
+        (&rule.not_after, &region[pos + 1..], "later line (stale)"),
+    ];
+    for (set, lines, what) in guards {
+        if set.is_empty() {
+            continue;
+        }
+        if let Some(&g) = lines.iter().find(|&&i| set.is_match(s.lines[i])) {
+            return RuleOutcome {
+                matched: false,
+                why: if explain {
+                    format!(
+                        "matched line {} but {what} `{}` matches line {}: {:?}",
+                        hit + 1,
+                        set.which(s.lines[g]).unwrap_or("?"),
+                        g + 1,
+                        s.lines[g].trim()
+                    )
+                } else {
+                    String::new()
+                },
+                line: Some(hit),
+            };
+        }
     }
     RuleOutcome {
         matched: true,
@@ -422,16 +409,33 @@ impl Detector {
             input.screen
         };
         let s = Screen::new(text, rules, input.current_command);
-        let mut trace = Vec::new();
-        let mut chosen: Option<(&Rule, usize)> = None;
-        for rule in &rules.rules {
-            if chosen.is_some() && !explain {
-                break;
+        let mut trace: Vec<RuleTrace> = Vec::new();
+        let mut chosen: Option<(usize, usize)> = None; // (rule index, evidence line)
+        for (ri, rule) in rules.rules.iter().enumerate() {
+            if let Some((ci, _)) = chosen
+                && !explain
+            {
+                // only rules of the chosen rule's recency group can still win
+                let group = &rules.rules[ci].group;
+                if group.is_none() || rule.group != *group {
+                    continue;
+                }
             }
             let out = eval_rule(rule, &s, explain);
-            let is_chosen = out.matched && chosen.is_none();
-            if is_chosen && let Some(line) = out.line {
-                chosen = Some((rule, line));
+            if out.matched
+                && let Some(line) = out.line
+            {
+                chosen = match chosen {
+                    None => Some((ri, line)),
+                    Some((ci, cl))
+                        if rules.rules[ci].group.is_some()
+                            && rules.rules[ci].group == rule.group
+                            && line > cl =>
+                    {
+                        Some((ri, line))
+                    }
+                    keep => keep,
+                };
             }
             if explain {
                 trace.push(RuleTrace {
@@ -440,17 +444,29 @@ impl Detector {
                     priority: rule.priority,
                     region: rule.region.describe(),
                     matched: out.matched,
-                    chosen: is_chosen,
-                    why: if out.matched && !is_chosen {
-                        format!("{} (outranked)", out.why)
-                    } else {
-                        out.why
-                    },
+                    chosen: false,
+                    why: out.why,
                     evidence: out.line.map(|i| s.lines[i].trim().to_string()),
                     line: out.line.map(|i| i + 1),
                 });
             }
         }
+        if let Some((ci, _)) = chosen {
+            for (ri, t) in trace.iter_mut().enumerate() {
+                if ri == ci {
+                    t.chosen = true;
+                } else if t.matched {
+                    t.why = if rules.rules[ri].group.is_some()
+                        && rules.rules[ri].group == rules.rules[ci].group
+                    {
+                        format!("{} (older than the chosen rule's evidence)", t.why)
+                    } else {
+                        format!("{} (outranked)", t.why)
+                    };
+                }
+            }
+        }
+        let chosen = chosen.map(|(ci, line)| (&rules.rules[ci], line));
         let (context_usage, context_evidence) = extract::context_usage(rules, &s.lines, &s.content);
         let mut verdict = match chosen {
             Some((rule, line)) => {

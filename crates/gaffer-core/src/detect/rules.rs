@@ -99,6 +99,8 @@ struct RawRule {
     composer: Option<Spanned<String>>,
     #[serde(default)]
     command: Option<Spanned<String>>,
+    #[serde(default)]
+    group: Option<String>,
     confidence: f64,
     reason: String,
 }
@@ -158,6 +160,8 @@ pub enum CommandCond {
 pub struct PatternSet {
     /// Each pattern, compiled.
     pub each: Vec<Regex>,
+    /// Each pattern as written in the rule file.
+    pub sources: Vec<String>,
     /// All patterns as one alternation, for the fast path.
     pub any: Option<Regex>,
 }
@@ -172,8 +176,9 @@ impl PatternSet {
     pub fn which(&self, line: &str) -> Option<&str> {
         self.each
             .iter()
-            .find(|r| r.is_match(line))
-            .map(|r| r.as_str())
+            .position(|r| r.is_match(line))
+            .and_then(|i| self.sources.get(i))
+            .map(String::as_str)
     }
 
     /// Whether the set is empty.
@@ -205,6 +210,9 @@ pub struct Rule {
     pub composer: ComposerCond,
     /// Command condition.
     pub command: CommandCond,
+    /// Rules of one group compete by recency: among those that match, the one whose evidence
+    /// is lowest on the screen wins (e.g. an error shown after a rate-limit message).
+    pub group: Option<String>,
     /// 0–1.
     pub confidence: f64,
     /// Why, in words.
@@ -257,6 +265,32 @@ pub struct KindRules {
     pub rules: Vec<Rule>,
 }
 
+/// Rewrites `\b` and `\B` as ASCII word boundaries (`(?-u:\b)`), as in Go's RE2: the screens are
+/// full of non-ASCII glyphs, and a Unicode boundary forces the regex engine off its fast DFA.
+pub fn ascii_word_boundaries(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some(b @ ('b' | 'B')) => {
+                out.push_str("(?-u:\\");
+                out.push(b);
+                out.push(')');
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
@@ -282,7 +316,7 @@ impl Ctx<'_> {
     }
 
     fn regex(&self, s: &Spanned<String>, key: &str) -> Result<Regex, RulesError> {
-        Regex::new(s.get_ref()).map_err(|e| {
+        Regex::new(&ascii_word_boundaries(s.get_ref())).map_err(|e| {
             self.value_err(
                 s.span(),
                 key,
@@ -320,7 +354,8 @@ impl Ctx<'_> {
                 }
             })?)
         };
-        Ok(PatternSet { each, any })
+        let sources = list.iter().map(|s| s.get_ref().clone()).collect();
+        Ok(PatternSet { each, sources, any })
     }
 }
 
@@ -466,6 +501,7 @@ pub fn compile(file: &str, text: &str) -> Result<KindRules, RulesError> {
             last_line: cx.set(&r.last_line, &k("last_line"))?,
             composer,
             command,
+            group: r.group.clone().filter(|g| !g.trim().is_empty()),
             confidence: r.confidence,
             reason: r.reason.clone(),
         });

@@ -226,3 +226,59 @@ mod tracker_tests {
         assert_eq!(json["status"], "WAITING");
     }
 }
+
+#[test]
+fn newest_outcome_wins_between_rate_limit_and_error() {
+    let box_ = "────────\n❯ \n────────\n  ⏵⏵ bypass permissions on (shift+tab to cycle)";
+    let rl_then_err = format!(
+        "> go\n  ⎿  You've hit your limit · resets 4:30pm (UTC)\n\n  ⎿  API Error: 500 internal\n\n{box_}"
+    );
+    assert_eq!(
+        detect("cc", &rl_then_err, "claude").status,
+        AgentStatus::Error
+    );
+    let err_then_rl = format!(
+        "> go\n  ⎿  API Error: 500 internal\n\n  ⎿  You've hit your limit · resets 4:30pm (UTC)\n\n{box_}"
+    );
+    let v = detect("cc", &err_then_rl, "claude");
+    assert_eq!(v.status, AgentStatus::RateLimited);
+    assert_eq!(
+        v.rate_limit_reset
+            .map(|t| crate::time::format_rfc3339(&t))
+            .as_deref(),
+        Some("2026-11-29T16:30:00Z")
+    );
+    // explain agrees with detect and says why the older one lost
+    let e = Detector::builtin().explain(&ScreenInput {
+        agent_type: "cc",
+        screen: &rl_then_err,
+        current_command: "claude",
+        observed_at: at(),
+    });
+    assert_eq!(e.verdict.status, AgentStatus::Error);
+    let rl = e
+        .trace
+        .iter()
+        .find(|t| t.rule == "cc.rate_limited")
+        .unwrap();
+    assert!(
+        rl.matched && !rl.chosen && rl.why.contains("older"),
+        "{rl:?}"
+    );
+}
+
+#[test]
+fn context_marker_wrapped_by_a_narrow_pane_is_read() {
+    let screen = "────\n❯ \n────\n  ⏵⏵ bypass permissions on (shift+tab to c\nycle)  Context left until auto-compact: 43\n%";
+    let v = detect("cc", screen, "claude");
+    assert_eq!(v.status, AgentStatus::Waiting);
+    assert_eq!(v.context_usage, Some(57.0));
+}
+
+#[test]
+fn word_boundaries_are_ascii_like_go() {
+    use super::rules::ascii_word_boundaries;
+    assert_eq!(ascii_word_boundaries(r"\b429\b"), r"(?-u:\b)429(?-u:\b)");
+    assert_eq!(ascii_word_boundaries(r"a\\b\B"), r"a\\b(?-u:\B)");
+    assert_eq!(ascii_word_boundaries(r"\d+\s"), r"\d+\s");
+}

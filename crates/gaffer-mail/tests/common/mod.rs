@@ -28,11 +28,16 @@ impl RealServer {
     /// Starts a server (on `port`, or a free one). In CI a failure panics; locally it returns
     /// `None` with a message, so machines without Python venv support can still run the rest.
     pub fn start(port: Option<u16>) -> Option<RealServer> {
+        Self::start_with_token(port, None)
+    }
+
+    /// Like `start`; with a token the server demands `Authorization: Bearer <token>`.
+    pub fn start_with_token(port: Option<u16>, token: Option<&str>) -> Option<RealServer> {
         let state = tempfile::Builder::new()
             .prefix("gaffer-agentmail-")
             .tempdir()
             .expect("temp dir");
-        match Self::launch(&state, port) {
+        match Self::launch(&state, port, token) {
             Ok(url) => {
                 let port = url
                     .trim_start_matches("http://127.0.0.1:")
@@ -52,14 +57,22 @@ impl RealServer {
         }
     }
 
-    fn launch(state: &tempfile::TempDir, port: Option<u16>) -> Result<String, String> {
+    fn launch(
+        state: &tempfile::TempDir,
+        port: Option<u16>,
+        token: Option<&str>,
+    ) -> Result<String, String> {
         let started = Instant::now();
-        let out = Command::new("bash")
-            .arg(script())
+        let mut cmd = Command::new("bash");
+        cmd.arg(script())
             .arg("start")
             .arg(state.path())
             .arg(port.map(|p| p.to_string()).unwrap_or_default())
-            .env_remove("AGENT_MAIL_TOKEN")
+            .env_remove("AGENT_MAIL_TOKEN");
+        if let Some(t) = token {
+            cmd.env("AGENT_MAIL_TOKEN", t);
+        }
+        let out = cmd
             .output()
             .map_err(|e| format!("cannot run agentmail.sh: {e}"))?;
         if !out.status.success() {
@@ -87,7 +100,7 @@ impl RealServer {
 
     /// Starts it again on the same port with the same state.
     pub fn restart(&self) {
-        Self::launch(&self.state, Some(self.port)).expect("restart");
+        Self::launch(&self.state, Some(self.port), None).expect("restart");
     }
 }
 
@@ -108,6 +121,8 @@ pub enum Mode {
     Garbage,
     /// Accept and never answer (until the mode changes, at most 30 s).
     Hang,
+    /// Answer HTTP 503 once, then pass.
+    BusyOnce,
 }
 
 /// A loopback HTTP proxy in front of `upstream` that injects faults.
@@ -192,8 +207,19 @@ fn handle(
             .then(|| v.trim().to_string())
     });
     auth.lock().unwrap().push(a);
-    let current = *mode.lock().unwrap();
+    let current = {
+        let mut m = mode.lock().unwrap();
+        let c = *m;
+        if c == Mode::BusyOnce {
+            *m = Mode::Pass;
+        }
+        c
+    };
     let reply: Vec<u8> = match current {
+        Mode::BusyOnce => {
+            let b = "busy";
+            format!("HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}", b.len()).into_bytes()
+        }
         Mode::Unauthorized => {
             let b = r#"{"detail":"Unauthorized"}"#;
             format!("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}", b.len()).into_bytes()
@@ -214,6 +240,7 @@ fn handle(
             let Ok(mut up) = TcpStream::connect(("127.0.0.1", port)) else {
                 return;
             };
+            let _ = up.set_read_timeout(Some(Duration::from_secs(30)));
             let req = format!(
                 "POST /mcp/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()

@@ -90,6 +90,11 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.tmux.kill_server();
+        // A test may have killed the server itself; its socket file may remain.
+        let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        let _ = std::fs::remove_file(format!("{dir}/tmux-{uid}/{}", self.name));
     }
 }
 

@@ -517,7 +517,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
             .filter(|r| r.state == AssignmentState::Done)
             .map(|r| r.assignment.bead_id.as_str())
             .collect();
-        let runs = ledger.test_runs_after(0).map(|r| r.len()).unwrap_or(0);
+        let runs = ledger.test_runs_since(0).map(|r| r.len()).unwrap_or(0);
         let all_done = tasks.iter().all(|t| done.contains(t)) && runs >= tasks.len();
         let complete = all_done
             && seen.count("conflict_detected") > 0

@@ -26,6 +26,15 @@ fn mail_error(e: MailError) -> ExitError {
     }
 }
 
+/// Conflicts that cannot be determined: exit 4 with kind `unknown` (callers fail closed).
+fn unknown(e: ConflictError) -> ExitError {
+    ExitError {
+        code: exit::UNAVAILABLE,
+        kind: "unknown",
+        message: e.to_string(),
+    }
+}
+
 fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
@@ -145,15 +154,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
         }
         MailAction::Conflicts => {
             let det = ConflictDetector::new(mb, project.clone());
-            let cs = det
-                .detect_conflicts(chrono::Utc::now())
-                .map_err(|e| match e {
-                    ConflictError::Unknown(inner) => ExitError {
-                        code: exit::UNAVAILABLE,
-                        kind: "unknown",
-                        message: format!("{}", ConflictError::Unknown(inner)),
-                    },
-                })?;
+            let cs = det.detect_conflicts(chrono::Utc::now()).map_err(unknown)?;
             if json {
                 print_json(&cs)?;
             } else if cs.is_empty() {
@@ -176,6 +177,37 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                 }
             }
             Ok(if cs.is_empty() {
+                exit::SUCCESS
+            } else {
+                exit::FAILURE
+            })
+        }
+        MailAction::Check { agent, path } => {
+            let det = ConflictDetector::new(mb, project.clone());
+            let hit = det
+                .check_path_conflict(&path, &agent, chrono::Utc::now())
+                .map_err(unknown)?;
+            if json {
+                print_json(&hit)?;
+            } else {
+                match &hit {
+                    None => println!("{path}: free"),
+                    Some(c) => {
+                        let names: Vec<&str> = c
+                            .conflict
+                            .holders
+                            .iter()
+                            .map(|h| h.agent_name.as_str())
+                            .collect();
+                        println!(
+                            "{path}: held by {} ({})",
+                            names.join(", "),
+                            c.conflict.pattern
+                        );
+                    }
+                }
+            }
+            Ok(if hit.is_none() {
                 exit::SUCCESS
             } else {
                 exit::FAILURE

@@ -2,12 +2,14 @@
 
 pub mod config;
 pub mod coordinate;
+pub mod dashboard;
 pub mod demo;
 pub mod explain;
 pub mod mail;
 pub mod quality;
 pub mod report;
 pub mod send;
+pub mod serve;
 pub mod spawn;
 pub mod status;
 pub mod triage;

@@ -78,26 +78,41 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
                     let det = &det;
                     let text = &text;
                     let opts = &opts;
+                    let force = args.force;
                     scope.spawn(move || {
                         let id = info.pane_id.clone();
-                        let mut probe = || {
-                            let Ok(caps) = panes.capture(std::slice::from_ref(&id)) else {
-                                return ProbeResult::StillWaiting;
-                            };
-                            let Some((_, screen)) = caps.first() else {
-                                return ProbeResult::StillWaiting;
-                            };
+                        let status_now = || -> Option<AgentStatus> {
+                            let caps = panes.capture(std::slice::from_ref(&id)).ok()?;
+                            let (_, screen) = caps.first()?;
                             let v = det.detect(&ScreenInput {
                                 agent_type: &info.agent_type,
                                 screen,
                                 current_command: &info.current_command,
                                 observed_at: chrono::Utc::now(),
                             });
-                            if matches!(v.status, AgentStatus::Waiting | AgentStatus::Unknown) {
-                                ProbeResult::StillWaiting
-                            } else {
-                                ProbeResult::LeftWaiting
+                            Some(v.status)
+                        };
+                        // Only a WAITING agent can confirm a delivery by leaving WAITING.
+                        match status_now() {
+                            Some(AgentStatus::Waiting) => {}
+                            Some(other) if !force => {
+                                return (
+                                    info.clone(),
+                                    Err(format!(
+                                        "agent is {other}, not WAITING; not sent (--force sends anyway)"
+                                    )),
+                                );
                             }
+                            None if !force => {
+                                return (info.clone(), Err("pane could not be captured".into()));
+                            }
+                            _ => {}
+                        }
+                        let mut probe = || match status_now() {
+                            Some(AgentStatus::Waiting | AgentStatus::Unknown) | None => {
+                                ProbeResult::StillWaiting
+                            }
+                            Some(_) => ProbeResult::LeftWaiting,
                         };
                         let r = panes
                             .deliver(&id, text, opts, &mut probe)

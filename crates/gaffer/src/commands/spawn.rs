@@ -1,61 +1,69 @@
-//! `gaffer spawn`: a tmux session with one titled pane per agent (`<session>__<type>_<n>`),
-//! each agent's launch command typed into its shell.
+//! `gaffer spawn`: a tmux session of agent panes titled `<session>__<type>_<index>`, titles
+//! locked, each agent's launch command started.
 
 use crate::cli::{GlobalArgs, SpawnArgs};
-use crate::commands::status::unavailable;
 use crate::config_load;
 use crate::error::ExitError;
 use gaffer_core::exit;
+use gaffer_core::pane::canonical_agent_type;
 use gaffer_tmux::cmd::{Socket, Tmux};
 use gaffer_tmux::spawn::{AgentSpec, spawn};
 use serde_json::json;
 use std::time::Duration;
 
-fn usage(message: String) -> ExitError {
+fn usage(message: impl Into<String>) -> ExitError {
     ExitError {
         code: exit::USAGE,
         kind: "usage",
-        message,
+        message: message.into(),
     }
 }
 
-/// Starts the session.
+/// The default launch command of an agent type.
+fn launch(agent_type: &str, sim: bool) -> String {
+    if sim {
+        let exe = std::env::current_exe()
+            .ok()
+            .map(|p| p.with_file_name("gaffer-sim"))
+            .filter(|p| p.exists());
+        let bin = exe
+            .map(|p| gaffer_tmux::spawn::shell_quote(&p.display().to_string()))
+            .unwrap_or_else(|| "gaffer-sim".into());
+        return format!("{bin} --agent {agent_type}");
+    }
+    match agent_type {
+        "cc" => "claude".into(),
+        "cod" => "codex".into(),
+        "gmi" => "gemini".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses `TYPE[:VARIANT]=COMMAND`.
+fn parse_agent(spec: &str) -> Result<AgentSpec, ExitError> {
+    let (head, command) = spec
+        .split_once('=')
+        .ok_or_else(|| usage(format!("--agent {spec:?}: expected TYPE[:VARIANT]=COMMAND")))?;
+    let (ty, variant) = match head.split_once(':') {
+        Some((t, v)) => (t, Some(v.to_string()).filter(|v| !v.is_empty())),
+        None => (head, None),
+    };
+    if ty.trim().is_empty() || command.trim().is_empty() {
+        return Err(usage(format!(
+            "--agent {spec:?}: the type and the command must not be empty"
+        )));
+    }
+    Ok(AgentSpec {
+        agent_type: canonical_agent_type(ty),
+        variant,
+        command: command.to_string(),
+    })
+}
+
+/// Runs `gaffer spawn`.
 pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
     let loaded = config_load::load(global)?;
     let cfg = &loaded.config.tmux;
-    let mut commands = [
-        ("cc".to_string(), "claude".to_string()),
-        ("cod".to_string(), "codex".to_string()),
-        ("gmi".to_string(), "gemini".to_string()),
-    ];
-    for c in &args.cmds {
-        let (ty, cmd) = c
-            .split_once('=')
-            .ok_or_else(|| usage(format!("--cmd {c:?}: expected TYPE=COMMAND")))?;
-        let slot = commands
-            .iter_mut()
-            .find(|(t, _)| t == ty.trim())
-            .ok_or_else(|| usage(format!("--cmd {c:?}: type must be cc, cod or gmi")))?;
-        slot.1 = cmd.to_string();
-    }
-    let mut specs = Vec::new();
-    for (ty, n) in [("cc", args.cc), ("cod", args.cod), ("gmi", args.gmi)] {
-        let cmd = commands
-            .iter()
-            .find(|(t, _)| t == ty)
-            .map(|(_, c)| c.clone())
-            .unwrap_or_default();
-        for _ in 0..n {
-            specs.push(AgentSpec {
-                agent_type: ty.into(),
-                variant: None,
-                command: cmd.clone(),
-            });
-        }
-    }
-    if specs.is_empty() {
-        return Err(usage("nothing to spawn: give --cc N, --cod N and/or --gmi N".into()).into());
-    }
     let socket = match (&args.tmux.socket_path, &args.tmux.socket) {
         (Some(p), _) => Socket::Path(p.clone()),
         (None, Some(n)) => Socket::Name(n.clone()),
@@ -65,7 +73,6 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
         .tmux
         .session
         .clone()
-        .filter(|s| !s.is_empty())
         .or_else(|| Some(cfg.session.clone()).filter(|s| !s.is_empty()))
         .or_else(|| {
             loaded
@@ -73,21 +80,68 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
         })
-        .unwrap_or_else(|| "agents".into());
+        .unwrap_or_else(|| "gaffer".into());
+    let mut specs: Vec<AgentSpec> = Vec::new();
+    for (ty, n) in [("cc", args.cc), ("cod", args.cod), ("gmi", args.gmi)] {
+        for _ in 0..n {
+            specs.push(AgentSpec {
+                agent_type: ty.into(),
+                variant: None,
+                command: launch(ty, args.sim),
+            });
+        }
+    }
+    for a in &args.agents {
+        specs.push(parse_agent(a)?);
+    }
+    if specs.is_empty() {
+        return Err(usage("no agents: give --cc N, --cod N, --gmi N or --agent TYPE=CMD").into());
+    }
     let dir = args
         .dir
         .clone()
         .unwrap_or_else(|| loaded.project_root.clone());
     let tmux = Tmux::new(socket, cfg.command_timeout.max(Duration::from_secs(1)));
-    let panes = spawn(&tmux, &session, &dir, &specs, (200, 50))
-        .map_err(|e| unavailable(format!("tmux: {e}")))?;
+    let panes = spawn(&tmux, &session, &dir, &specs, (200, 50)).map_err(|e| ExitError {
+        code: exit::UNAVAILABLE,
+        kind: "unavailable",
+        message: format!("spawning session {session}: {e}"),
+    })?;
     if global.json {
-        println!("{}", json!({"session": session, "panes": panes}));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"session": session, "panes": panes}))?
+        );
     } else {
-        println!("session {session}: {} pane(s)", panes.len());
         for p in &panes {
-            println!("  {:<5} {}", p.pane_id, p.title);
+            println!("{}  {}", p.pane_id, p.title);
         }
+        println!(
+            "session {session} started with {} agent panes; watch it with `gaffer status --session {session}`",
+            panes.len()
+        );
     }
     Ok(exit::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_specs() {
+        let a = parse_agent("claude:opus=claude --model opus").unwrap();
+        assert_eq!(
+            (
+                a.agent_type.as_str(),
+                a.variant.as_deref(),
+                a.command.as_str()
+            ),
+            ("cc", Some("opus"), "claude --model opus")
+        );
+        let b = parse_agent("gmi=gemini").unwrap();
+        assert_eq!(b.variant, None);
+        assert!(parse_agent("cc").is_err());
+        assert!(parse_agent("=x").is_err());
+    }
 }

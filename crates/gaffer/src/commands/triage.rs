@@ -2,13 +2,16 @@
 //! absent.
 
 use crate::cli::GlobalArgs;
+use crate::config_load;
 use crate::error::ExitError;
 use clap::{Args, ValueEnum};
 use gaffer_beads::{BeadsProject, BvSource, NativeSource};
+use gaffer_core::config::WorkSourceKind;
 use gaffer_core::exit;
 use gaffer_core::time::{Timestamp, format_rfc3339, parse_rfc3339};
 use gaffer_core::triage::TriageResponse;
 use gaffer_core::work_source::{WorkSource, WorkSourceError};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// `gaffer triage` arguments.
@@ -17,9 +20,9 @@ pub struct TriageArgs {
     /// Compute as of this instant (RFC 3339), for reproducible output. Default: now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
-    /// Where the ranking comes from: bv when it is on PATH (auto), or always native.
-    #[arg(long, value_enum, default_value_t = Source::Auto)]
-    pub source: Source,
+    /// Where the ranking comes from (default: `[beads] source` of the config, `auto`).
+    #[arg(long, value_enum)]
+    pub source: Option<Source>,
 }
 
 /// Triage source choice.
@@ -61,7 +64,15 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
     let now: Timestamp = match &args.now {
         Some(raw) => parse_rfc3339(raw)
             .map_err(|e| usage(format!("--now {raw:?} is not an RFC 3339 time: {e}")))?,
-        None => Timestamp::from(std::time::SystemTime::now()),
+        // Whole seconds, as bv writes them.
+        None => {
+            let now = std::time::SystemTime::now();
+            let secs = now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            Timestamp::from(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        }
     };
     let start = match &global.project {
         Some(p) => p.clone(),
@@ -83,7 +94,13 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
             .unwrap_or_default();
         eprintln!("warning: {file}: skipped {s}");
     }
-    let bv = match args.source {
+    let beads_config = config_load::load(global)?.config.beads;
+    let source = args.source.unwrap_or(match beads_config.source {
+        WorkSourceKind::Auto => Source::Auto,
+        WorkSourceKind::Native => Source::Native,
+        WorkSourceKind::Bv => Source::Bv,
+    });
+    let bv = match source {
         Source::Native => None,
         Source::Auto => BvSource::detect(project.clone()),
         Source::Bv => Some(BvSource::detect(project.clone()).ok_or_else(|| ExitError {
@@ -91,7 +108,11 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
             kind: "unavailable",
             message: "bv is not on PATH".to_string(),
         })?),
-    };
+    }
+    .map(|mut bv| {
+        bv.timeout = beads_config.timeout;
+        bv
+    });
     let started = std::time::Instant::now();
     let (source_name, mut resp): (&str, TriageResponse) = match &bv {
         Some(bv) => ("bv", bv.triage(now).map_err(source_error)?),
@@ -104,12 +125,22 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
     if source_name == "native" {
         resp.triage.meta.compute_time_ms = started.elapsed().as_millis() as i64;
     }
-    if global.json {
-        println!("{}", serde_json::to_string_pretty(&resp)?);
+    let text = if global.json {
+        let mut t = serde_json::to_string_pretty(&resp)?;
+        t.push('\n');
+        t
     } else {
-        print!("{}", render(&resp, source_name, &project, &loaded.skipped));
+        render(&resp, source_name, &project, &loaded.skipped)
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        // A reader that went away (`| head`) is not a failure.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(exit::SUCCESS),
     }
-    Ok(exit::SUCCESS)
 }
 
 fn cut(s: &str, n: usize) -> String {

@@ -1,0 +1,530 @@
+//! The coordinator on real parts: tmux on a private socket, gaffer-sim agents, the embedded
+//! mailbox (and the real Agent Mail server), a beads project. Idle agents get the ready beads,
+//! delivery is verified, the ledger is right, events come in order, and a kill -9 in the
+//! middle of a run never assigns a bead twice.
+
+use gaffer_coordinator::ledger::{AssignmentState, Ledger};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        Tmux {
+            name: format!("gaffer-test-{tag}-{}-{nanos}", std::process::id()),
+        }
+    }
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.name)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        kill_tmux_server(&self.name);
+    }
+}
+
+/// Kills a private tmux server and removes its socket file (tmux leaves it behind).
+fn kill_tmux_server(name: &str) {
+    let socket = Command::new("tmux")
+        .args(["-L", name, "display-message", "-p", "#{socket_path}"])
+        .output();
+    let _ = Command::new("tmux")
+        .args(["-L", name, "kill-server"])
+        .output();
+    if let Ok(out) = socket {
+        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !path.is_empty() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn sim_binary() -> PathBuf {
+    let gaffer = PathBuf::from(env!("CARGO_BIN_EXE_gaffer"));
+    let bin = gaffer.with_file_name("gaffer-sim");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "gaffer-sim", "--bin", "gaffer-sim"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build gaffer-sim");
+        assert!(status.success(), "building gaffer-sim failed");
+    }
+    bin
+}
+
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+const ISSUES: &str = r#"{"id":"lv-1","title":"Implement the lexer in src/lexer.rs","status":"open","priority":1,"issue_type":"feature","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:00Z"}
+{"id":"lv-2","title":"Document the syntax in docs/syntax.md","status":"open","priority":2,"issue_type":"task","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:00Z"}
+{"id":"lv-3","title":"Wire the lexer into the parser","status":"open","priority":2,"issue_type":"task","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:00Z","dependencies":[{"issue_id":"lv-3","depends_on_id":"lv-1","type":"blocks","created_at":"2026-11-20T10:00:00Z"}]}
+"#;
+
+struct Rig {
+    tmux: Tmux,
+    dir: tempfile::TempDir,
+    session: String,
+    logs: Vec<PathBuf>,
+}
+
+impl Rig {
+    fn new(tag: &str, work_secs: u32) -> Rig {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join(".beads")).unwrap();
+        std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+        std::fs::write(dir.path().join(".beads/issues.jsonl"), ISSUES).unwrap();
+        let tmux = Tmux::new(tag);
+        let session = "live".to_string();
+        let sim = sim_binary();
+        let mut logs = Vec::new();
+        for (i, kind) in ["cc", "cod"].iter().enumerate() {
+            let log = dir.path().join(format!("{kind}.log"));
+            let cmd = format!(
+                "{} --agent {kind} --work-secs {work_secs} --log {}",
+                q(&sim.display().to_string()),
+                q(&log.display().to_string())
+            );
+            let pane = if i == 0 {
+                tmux.run(&[
+                    "new-session",
+                    "-d",
+                    "-s",
+                    &session,
+                    "-x",
+                    "160",
+                    "-y",
+                    "45",
+                    "-P",
+                    "-F",
+                    "#{pane_id}",
+                    &cmd,
+                ])
+            } else {
+                tmux.run(&[
+                    "split-window",
+                    "-t",
+                    &format!("={session}:"),
+                    "-P",
+                    "-F",
+                    "#{pane_id}",
+                    &cmd,
+                ])
+            };
+            let title = format!("{session}__{kind}_1");
+            tmux.run(&["select-pane", "-t", &pane, "-T", &title]);
+            tmux.run(&["set-option", "-p", "-t", &pane, "@gaffer_title", &title]);
+            logs.push(log);
+        }
+        Rig {
+            tmux,
+            dir,
+            session,
+            logs,
+        }
+    }
+
+    fn gaffer(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_gaffer"));
+        c.args(["--project", &self.dir.path().display().to_string()])
+            .args(args);
+        if !args.contains(&"mail") {
+            c.args(["--socket", &self.tmux.name, "--session", &self.session]);
+        }
+        c.args([
+            "--set",
+            "coordinator.idle_threshold=0.5",
+            "--set",
+            "coordinator.poll_interval=300ms",
+        ])
+        .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
+        .env_remove("AGENT_MAIL_URL");
+        c
+    }
+
+    fn output(&self, args: &[&str]) -> Output {
+        self.gaffer(args).output().expect("gaffer runs")
+    }
+
+    fn ledger(&self) -> Ledger {
+        Ledger::open(&self.dir.path().join(".gaffer/state.db")).expect("ledger")
+    }
+
+    /// Prompts each sim received, as bead ids.
+    fn received(&self) -> Vec<Vec<String>> {
+        self.logs
+            .iter()
+            .map(|log| {
+                std::fs::read_to_string(log)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter_map(|v| v["prompt"].as_str().map(str::to_string))
+                    .filter_map(|p| p.split_whitespace().nth(3).map(str::to_string))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn wait_ready(&self) {
+        let ok = wait_until(Duration::from_secs(20), || {
+            let out = self.output(&["--json", "status"]);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let agents = v["agents"].as_array().cloned().unwrap_or_default();
+            agents.len() == 2 && agents.iter().all(|a| a["status"] == "WAITING")
+        });
+        assert!(
+            ok,
+            "sims never reached WAITING; status: {}",
+            String::from_utf8_lossy(&self.output(&["status"]).stdout)
+        );
+        std::thread::sleep(Duration::from_millis(700));
+    }
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    f()
+}
+
+fn assign_flow(rig: &Rig, extra: &[&str]) {
+    rig.wait_ready();
+    let mut args = vec!["--json", "assign"];
+    args.extend_from_slice(extra);
+    let out = rig.output(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "assign failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let results = v["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 2, "{stdout}");
+    assert!(results.iter().all(|r| r["success"] == true), "{stdout}");
+    let mut beads: Vec<String> = results
+        .iter()
+        .filter_map(|r| r["assignment"]["bead_id"].as_str().map(str::to_string))
+        .collect();
+    beads.sort();
+    assert_eq!(
+        beads,
+        ["lv-1", "lv-2"],
+        "the blocked bead waits for its blocker"
+    );
+
+    // Delivery verified: the ledger says delivered, and each agent received its prompt once.
+    let l = rig.ledger();
+    let recs = l.all().unwrap();
+    assert_eq!(recs.len(), 2);
+    assert!(
+        recs.iter().all(|r| r.state == AssignmentState::Delivered),
+        "{recs:?}"
+    );
+    let got = rig.received();
+    let mut all: Vec<String> = got.iter().flatten().cloned().collect();
+    all.sort();
+    assert_eq!(all, ["lv-1", "lv-2"], "{got:?}");
+    // Events, in order.
+    let (events, bad) = l.events_since(0).unwrap();
+    assert_eq!(bad, 0);
+    let kinds: Vec<&str> = events.iter().map(|(_, e)| e.event_type.as_str()).collect();
+    assert_eq!(kinds, ["work_assigned", "work_assigned"]);
+    // The files were reserved for the agents.
+    let out = rig.output(&["--json", "mail", "reservations", "--all"]);
+    let res: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let pats: Vec<String> = res
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r["path_pattern"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        pats.contains(&"src/lexer.rs".to_string()) && pats.contains(&"docs/syntax.md".to_string()),
+        "{res}"
+    );
+
+    // A second round assigns nothing new: both agents are busy, the beads are taken.
+    let out = rig.output(&["--json", "assign"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["results"].as_array().map(Vec::len), Some(0), "{v}");
+}
+
+#[test]
+fn idle_sim_agents_get_ready_beads_with_verified_delivery() {
+    let rig = Rig::new("assign", 30);
+    let _ = &rig.tmux;
+    assign_flow(&rig, &[]);
+}
+
+#[test]
+fn kill_9_during_a_run_never_assigns_a_bead_twice() {
+    let rig = Rig::new("crash", 4);
+    rig.wait_ready();
+    // A coordinator that assigns automatically, killed as soon as it has recorded an offer.
+    let mut child = rig
+        .gaffer(&["run", "--auto-assign", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("gaffer run");
+    let db = rig.dir.path().join(".gaffer/state.db");
+    let offered = wait_until(Duration::from_secs(30), || {
+        Ledger::open(&db)
+            .ok()
+            .and_then(|l| l.all().ok())
+            .is_some_and(|r| !r.is_empty())
+    });
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    assert!(offered, "the coordinator never offered anything");
+    // Restart and let it run to completion of the work it can do.
+    let out = rig
+        .gaffer(&["run", "--auto-assign", "--exit-after", "12", "--json"])
+        .output()
+        .expect("rerun");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let l = rig.ledger();
+    let recs = l.all().unwrap();
+    // No bead has two live (offered/delivered/working/done) entries.
+    for bead in ["lv-1", "lv-2", "lv-3"] {
+        let live = recs
+            .iter()
+            .filter(|r| {
+                r.assignment.bead_id == bead
+                    && r.state != AssignmentState::Failed
+                    && r.state != AssignmentState::Refused
+            })
+            .count();
+        assert!(live <= 1, "{bead} has {live} live assignments: {recs:?}");
+    }
+    // And no agent was handed the same bead twice while it was live.
+    for prompts in rig.received() {
+        let mut seen = std::collections::BTreeMap::new();
+        for b in prompts {
+            *seen.entry(b).or_insert(0) += 1;
+        }
+        for (b, n) in seen {
+            let failed_before = recs
+                .iter()
+                .filter(|r| r.assignment.bead_id == b && r.state == AssignmentState::Failed)
+                .count();
+            assert!(
+                n <= 1 + failed_before,
+                "bead {b} delivered {n} times with {failed_before} failed attempts: {recs:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_same_flow_against_the_real_agent_mail_server() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/agentmail.sh");
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("start")
+        .arg(state.path())
+        .env_remove("AGENT_MAIL_TOKEN")
+        .output()
+        .expect("agentmail.sh");
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr).to_string();
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI: the real Agent Mail server could not be started: {msg}");
+        }
+        eprintln!("SKIPPED: real Agent Mail server unavailable: {msg}");
+        return;
+    }
+    struct Stop(PathBuf, PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new("bash")
+                .arg(&self.0)
+                .arg("stop")
+                .arg(&self.1)
+                .output();
+        }
+    }
+    let _stop = Stop(script.clone(), state.path().to_path_buf());
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let rig = Rig::new("realmail", 30);
+    rig.wait_ready();
+    let out = rig.output(&["--json", "assign", "--mail-url", &url]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let results = v["results"].as_array().cloned().unwrap_or_default();
+    assert_eq!(results.len(), 2, "{stdout}");
+    assert!(
+        results.iter().all(
+            |r| r["success"] == true && !r["reservations"].as_array().is_none_or(Vec::is_empty)
+        ),
+        "{stdout}"
+    );
+    let l = rig.ledger();
+    assert!(
+        l.all()
+            .unwrap()
+            .iter()
+            .all(|r| r.state == AssignmentState::Delivered)
+    );
+    // The reservations live on the server, held by the agents' registered names.
+    let out = rig.output(&[
+        "--json",
+        "mail",
+        "--mail-url",
+        &url,
+        "reservations",
+        "--all",
+    ]);
+    let res: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let holders: Vec<String> = res
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r["agent_name"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(holders.len(), 2, "{res}");
+    assert_ne!(holders[0], holders[1]);
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn serve_streams_events_and_serves_state_over_loopback_http() {
+    use std::io::{BufRead, BufReader, Write};
+    let rig = Rig::new("serve", 30);
+    rig.wait_ready();
+    let mut child = rig
+        .gaffer(&[
+            "--json",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--auto-assign",
+            "--exit-after",
+            "25",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("listening line");
+    let v: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+    let url = v["listening"].as_str().expect("url").to_string();
+    let addr = url.trim_start_matches("http://").to_string();
+    // The event stream delivers the assignments as they happen.
+    let mut sse = std::net::TcpStream::connect(&addr).expect("connect");
+    sse.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(sse, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut lines = BufReader::new(sse).lines();
+    let mut assigned = 0;
+    let end = Instant::now() + Duration::from_secs(20);
+    while assigned < 2 && Instant::now() < end {
+        match lines.next() {
+            Some(Ok(l)) if l.starts_with("event: work_assigned") => assigned += 1,
+            Some(Ok(_)) => {}
+            _ => break,
+        }
+    }
+    assert_eq!(assigned, 2, "two work_assigned events on the stream");
+    let agents = http_get(&addr, "/agents");
+    assert!(agents.starts_with("HTTP/1.1 200"), "{agents}");
+    assert_eq!(agents.matches("\"pane_id\"").count(), 2, "{agents}");
+    let assignments = http_get(&addr, "/assignments");
+    assert_eq!(
+        assignments.matches("\"state\":\"delivered\"").count()
+            + assignments.matches("\"state\":\"working\"").count(),
+        2,
+        "{assignments}"
+    );
+    assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));
+    let _ = child.kill();
+    let _ = child.wait();
+    // Non-loopback addresses are refused.
+    let out = rig.output(&["serve", "--addr", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn dashboard_prints_agents_and_assignments() {
+    let rig = Rig::new("dash", 30);
+    rig.wait_ready();
+    let out = rig.output(&["dashboard"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "no colour codes when not a terminal"
+    );
+    assert!(
+        text.contains("WAITING") && text.contains("assignments:"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with('%')).count(),
+        2,
+        "{text}"
+    );
+    let out = rig.output(&["--json", "dashboard"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["agents"].as_array().map(Vec::len), Some(2));
+}
