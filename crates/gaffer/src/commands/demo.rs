@@ -1,6 +1,6 @@
 //! `gaffer demo`: a temporary beads project, four gaffer-sim agents on a private tmux socket,
 //! and the coordinator with auto-assign, shown live; then a summary, checked against its own
-//! expectations.
+//! expectations. `GAFFER_DEMO_DEBUG=1` prints the coordinator's view of each agent to stderr.
 
 use crate::cli::{DemoArgs, GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
