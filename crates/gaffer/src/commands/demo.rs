@@ -1,6 +1,6 @@
 //! `gaffer demo`: a temporary beads project, four gaffer-sim agents on a private tmux socket,
 //! and the coordinator with auto-assign, shown live; then a summary, checked against its own
-//! expectations.
+//! expectations. `GAFFER_DEMO_DEBUG=1` prints the coordinator's view of each agent to stderr.
 
 use crate::cli::{DemoArgs, GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
@@ -359,7 +359,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
 
     let config = format!(
         "[tmux]\nsocket_name = \"{socket}\"\nsession = \"{SESSION}\"\n\n\
-         [coordinator]\npoll_interval = \"500ms\"\nidle_threshold = 1.0\n\
+         [coordinator]\npoll_interval = \"500ms\"\nidle_threshold = 2.0\n\
          digest_interval = \"10s\"\nauto_assign = true\nsend_digests = true\n\
          conflict_notify = true\nconflict_negotiate = true\nhuman_agent = \"{human}\"\n"
     );
@@ -391,12 +391,13 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         if !plan.script.is_empty() {
             cmd.push_str(&format!(" --script {}", q(&script)));
         }
+        // Report first (the coordinator would take a long silence for a stall), then the tests.
         let on_done = [
+            format!("{gaffer} done {{bead}} --reason 'finished in the demo'"),
             format!(
                 "{gaffer} quality record-tests --agent {{pane}} --package demo \
                  --passed {{passed}} --failed {{failed}}"
             ),
-            format!("{gaffer} done {{bead}} --reason 'finished in the demo'"),
         ];
         for c in on_done {
             cmd.push_str(&format!(" --on-done {}", shell_quote(&c)));
@@ -516,7 +517,8 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
             .filter(|r| r.state == AssignmentState::Done)
             .map(|r| r.assignment.bead_id.as_str())
             .collect();
-        let all_done = tasks.iter().all(|t| done.contains(t));
+        let runs = ledger.test_runs_since(0).map(|r| r.len()).unwrap_or(0);
+        let all_done = tasks.iter().all(|t| done.contains(t)) && runs >= tasks.len();
         let complete = all_done
             && seen.count("conflict_detected") > 0
             && seen.count("digest_sent") > 0
@@ -741,10 +743,31 @@ fn draw(v: &LiveView<'_>) {
     lines.push(format!(
         "{BOLD}CONFLICTS{RESET}  {detected} caught and notified · {asked} release requested · {resolved} resolved{conflict_line}"
     ));
+    let limited: Vec<String> = v
+        .coord
+        .get_agents()
+        .into_iter()
+        .filter(|(_, a)| a.status == AgentStatus::RateLimited)
+        .map(|(p, _)| {
+            let t = v.titles.get(&p).cloned().unwrap_or(p);
+            t.split("__").nth(1).unwrap_or(&t).to_string()
+        })
+        .collect();
+    let limits = if limited.is_empty() {
+        format!(
+            "none now ({} limit hit so far)",
+            v.seen.count("agent_rate_limited")
+        )
+    } else {
+        format!(
+            "{} rate-limited: no work until the announced reset",
+            limited.join(", ")
+        )
+    };
+    lines.push(format!("{BOLD}LIMITS{RESET}     {limits}"));
     lines.push(format!(
-        "{BOLD}DIGESTS{RESET}    {} sent · {BOLD}LIMITS{RESET} {} rate-limit event(s)",
-        v.seen.count("digest_sent"),
-        v.seen.count("agent_rate_limited")
+        "{BOLD}DIGESTS{RESET}    {} sent",
+        v.seen.count("digest_sent")
     ));
     lines.push(String::new());
     lines.push(format!("{BOLD}EVENTS{RESET}"));

@@ -81,30 +81,29 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
                 .map(|n| n.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "gaffer".into());
-    // Launch commands per type: the defaults (or gaffer-sim), then --cmd TYPE=COMMAND.
-    let mut commands: Vec<(String, String)> = ["cc", "cod", "gmi"]
-        .iter()
-        .map(|t| (t.to_string(), launch(t, args.sim)))
-        .collect();
+    // `--cmd TYPE=COMMAND` replaces the launch command of the --cc/--cod/--gmi panes.
+    let mut overrides: Vec<(String, String)> = Vec::new();
     for c in &args.cmds {
         let (ty, cmd) = c
             .split_once('=')
             .ok_or_else(|| usage(format!("--cmd {c:?}: expected TYPE=COMMAND")))?;
-        let ty = canonical_agent_type(ty);
-        let slot = commands.iter_mut().find(|(t, _)| *t == ty).ok_or_else(|| {
-            usage(format!(
-                "--cmd {c:?}: type must be cc, cod or gmi (use --agent for others)"
+        let ty = canonical_agent_type(ty.trim());
+        if !matches!(ty.as_str(), "cc" | "cod" | "gmi") || cmd.trim().is_empty() {
+            return Err(usage(format!(
+                "--cmd {c:?}: the type must be cc, cod or gmi and the command not empty"
             ))
-        })?;
-        slot.1 = cmd.to_string();
+            .into());
+        }
+        overrides.push((ty, cmd.to_string()));
     }
     let mut specs: Vec<AgentSpec> = Vec::new();
     for (ty, n) in [("cc", args.cc), ("cod", args.cod), ("gmi", args.gmi)] {
-        let command = commands
+        let command = overrides
             .iter()
+            .rev()
             .find(|(t, _)| t == ty)
             .map(|(_, c)| c.clone())
-            .unwrap_or_default();
+            .unwrap_or_else(|| launch(ty, args.sim));
         for _ in 0..n {
             specs.push(AgentSpec {
                 agent_type: ty.into(),
