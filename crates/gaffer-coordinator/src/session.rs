@@ -120,6 +120,8 @@ struct State {
     tracked: BTreeMap<i64, AssignmentRecord>,
     /// The coordinator's own Agent Mail name, as the mailbox registered it.
     sender: Option<String>,
+    /// The digest recipient's Agent Mail name, as the mailbox registered it.
+    human: Option<String>,
     /// When each rate-limited agent's limit ends: the earliest reset its screen announced in
     /// the current limit (a relative "after 2h13m" is read anew at each look, so the first
     /// reading counts).
@@ -706,6 +708,24 @@ impl Shared {
             };
             match mb.register_agent(self.project(), &reg) {
                 Ok(info) => lock(&self.state).sender = Some(info.name),
+                Err(e) => self.mail_degraded(&e.to_string(), self.clock.now()),
+            }
+            // The digest recipient must exist too; a name the mailbox does not accept (like
+            // the default "Human") is replaced by one it grants, and digests go there.
+            let human = lock(&self.config).coordinator.human_agent.clone();
+            let reg = gaffer_core::mailbox::AgentRegistration {
+                name: Some(human.clone()),
+                program: "human".into(),
+                model: "human".into(),
+                task_description: format!("the human overseeing session {}", self.id.session),
+            };
+            match mb.register_agent(self.project(), &reg) {
+                Ok(info) => {
+                    if info.name != human {
+                        tracing::warn!(configured = %human, granted = %info.name, "human_agent is not a valid Agent Mail name; digests go to the granted name");
+                    }
+                    lock(&self.state).human = Some(info.name);
+                }
                 Err(e) => self.mail_degraded(&e.to_string(), self.clock.now()),
             }
         }
@@ -1564,7 +1584,10 @@ impl Shared {
             "high" => Importance::High,
             _ => Importance::Normal,
         };
-        let human = lock(&self.config).coordinator.human_agent.clone();
+        let human = lock(&self.state)
+            .human
+            .clone()
+            .unwrap_or_else(|| lock(&self.config).coordinator.human_agent.clone());
         let msg = OutgoingMessage {
             sender: self.sender(),
             to: vec![human],

@@ -285,6 +285,9 @@ pub fn digest(global: &GlobalArgs, args: &CoordArgs, send: bool) -> anyhow::Resu
     let built = build(global, args)?;
     let coord = built.coordinator;
     coord.update_state();
+    if send {
+        coord.ensure_project();
+    }
     let d = if send {
         coord
             .send_digest()
