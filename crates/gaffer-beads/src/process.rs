@@ -64,7 +64,19 @@ pub fn run(
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+    // "Text file busy" (ETXTBSY) is transient: a script that was just written can still be
+    // open in a child that another thread forked and has not yet exec'ed. Retry briefly.
+    let mut attempt = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Ok(child) => break child,
+            Err(e) if e.raw_os_error() == Some(26) && attempt < 20 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            Err(e) => return Err(RunError::Spawn(e)),
+        }
+    };
     let out_reader = child.stdout.take().map(|mut s| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
