@@ -128,9 +128,8 @@ pub fn run(
     let rx = coord.events().subscribe();
     if !global.json {
         eprintln!(
-            "gaffer: coordinating session {} ({} panes), mail: {}, work: {}, auto-assign {}",
+            "gaffer: coordinating session {}, mail: {}, work: {}, auto-assign {}",
             built.connection.session,
-            coord.get_agents().len(),
             built.mail_backend,
             built.work_source,
             if cfg.coordinator.auto_assign {

@@ -8,6 +8,7 @@ use gaffer_coordinator::ledger::{AssignmentRecord, AssignmentState, Ledger};
 use gaffer_core::assign::{BackoffBook, BackoffReason};
 use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
 use gaffer_core::exit;
+use gaffer_core::work_source::CloseOutcome;
 use serde_json::json;
 use std::time::Duration;
 
@@ -38,8 +39,41 @@ pub fn done(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i32
             .with_detail("reason", reason)
             .with_detail("reported_by", "agent"),
     )?;
+    // With `br`, the bead is closed there too, so its dependents become ready for every tool.
+    close_in_work_source(global, bead, reason);
     print_result(global, bead, "done", &rec);
     Ok(exit::SUCCESS)
+}
+
+/// Closes the bead through the project's work source when it can write (`br`); a read-only
+/// source leaves the ledger as the record. Failures are reported, not fatal: the ledger has it.
+fn close_in_work_source(global: &GlobalArgs, bead: &str, reason: &str) {
+    let Ok(loaded) = config_load::load(global) else {
+        return;
+    };
+    let Ok(project) = gaffer_beads::reader::BeadsProject::discover(&loaded.project_root) else {
+        return;
+    };
+    let Ok(source) = gaffer_beads::source_for(project, &loaded.config.beads) else {
+        return;
+    };
+    let reason = if reason.is_empty() {
+        "done (gaffer)"
+    } else {
+        reason
+    };
+    match source.close(bead, reason) {
+        Ok(CloseOutcome::Closed { .. } | CloseOutcome::ReadOnly) => {}
+        Ok(CloseOutcome::NotClosable { reason, .. }) => {
+            eprintln!(
+                "note: {bead} is done in gaffer's ledger; {} did not close it: {reason}",
+                source.name()
+            )
+        }
+        Err(e) => {
+            eprintln!("warning: {bead} is done in gaffer's ledger, but closing it failed: {e}")
+        }
+    }
 }
 
 /// Marks the bead's active assignment refused, and backs the agent off from it.

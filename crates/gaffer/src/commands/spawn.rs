@@ -20,16 +20,29 @@ fn usage(message: impl Into<String>) -> ExitError {
 }
 
 /// The default launch command of an agent type.
-fn launch(agent_type: &str, sim: bool) -> String {
-    if sim {
-        let exe = std::env::current_exe()
-            .ok()
+fn launch(agent_type: &str, sim: Option<&std::path::Path>) -> String {
+    if let Some(project) = sim {
+        let exe = std::env::current_exe().ok();
+        let sim_bin = exe
+            .as_ref()
             .map(|p| p.with_file_name("gaffer-sim"))
-            .filter(|p| p.exists());
-        let bin = exe
+            .filter(|p| p.exists())
             .map(|p| gaffer_tmux::spawn::shell_quote(&p.display().to_string()))
             .unwrap_or_else(|| "gaffer-sim".into());
-        return format!("{bin} --agent {agent_type}");
+        let gaffer = exe
+            .map(|p| gaffer_tmux::spawn::shell_quote(&p.display().to_string()))
+            .unwrap_or_else(|| "gaffer".into());
+        let project = gaffer_tmux::spawn::shell_quote(&project.display().to_string());
+        // Simulated agents report their work like real ones are told to: done, then tests.
+        let done = format!("{gaffer} --project {project} done {{bead}} --reason 'simulated work'");
+        let tests = format!(
+            "{gaffer} --project {project} quality record-tests --agent {{pane}} --passed {{passed}} --failed {{failed}}"
+        );
+        return format!(
+            "{sim_bin} --agent {agent_type} --on-done {} --on-done {}",
+            gaffer_tmux::spawn::shell_quote(&done),
+            gaffer_tmux::spawn::shell_quote(&tests)
+        );
     }
     match agent_type {
         "cc" => "claude".into(),
@@ -103,7 +116,7 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
             .rev()
             .find(|(t, _)| t == ty)
             .map(|(_, c)| c.clone())
-            .unwrap_or_else(|| launch(ty, args.sim));
+            .unwrap_or_else(|| launch(ty, args.sim.then_some(loaded.project_root.as_path())));
         for _ in 0..n {
             specs.push(AgentSpec {
                 agent_type: ty.into(),
