@@ -528,3 +528,70 @@ fn dashboard_prints_agents_and_assignments() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["agents"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn spawned_simulated_agents_finish_a_dependency_chain_under_gaffer_run() {
+    let _ = sim_binary();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join(".beads")).unwrap();
+    std::fs::create_dir_all(dir.path().join(".git")).unwrap();
+    std::fs::write(dir.path().join(".beads/issues.jsonl"), ISSUES).unwrap();
+    let tmux = Tmux::new("chain");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gaffer"))
+            .args(["--project", &dir.path().display().to_string()])
+            .args(args)
+            .args(["--socket", &tmux.name, "--session", "chain"])
+            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .env_remove("AGENT_MAIL_URL")
+            .output()
+            .expect("gaffer runs")
+    };
+    let out = run(&["spawn", "--cc", "1", "--cod", "1", "--sim"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let out = run(&[
+        "--set",
+        "coordinator.idle_threshold=1",
+        "--set",
+        "coordinator.poll_interval=500ms",
+        "run",
+        "--auto-assign",
+        "--exit-after",
+        "30",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let l = Ledger::open(&dir.path().join(".gaffer/state.db")).unwrap();
+    let recs = l.all().unwrap();
+    let mut done: Vec<String> = recs
+        .iter()
+        .filter(|r| r.state == AssignmentState::Done)
+        .map(|r| r.assignment.bead_id.clone())
+        .collect();
+    done.sort();
+    assert_eq!(done, ["lv-1", "lv-2", "lv-3"], "{recs:?}");
+    let order = |b: &str| {
+        recs.iter()
+            .find(|r| r.assignment.bead_id == b)
+            .map(|r| r.created_at)
+    };
+    let lv1_done = recs
+        .iter()
+        .find(|r| r.assignment.bead_id == "lv-1")
+        .map(|r| r.updated_at);
+    assert!(
+        order("lv-3") >= lv1_done,
+        "the dependent was assigned after its blocker was done"
+    );
+}
