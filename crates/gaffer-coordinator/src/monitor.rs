@@ -226,9 +226,12 @@ impl AgentMonitor {
             }
             // Progress for STALLED: the screen changed beyond a turning spinner or a ticking
             // elapsed-time counter (a busy Claude pane redraws its timer every second).
-            let fingerprint = gaffer_core::detect::activity_fingerprint(&p.screen);
-            let progress = p.content_changed && entry.fingerprint != Some(fingerprint);
-            if p.captured {
+            // Only a freshly captured, changed screen can be progress; unchanged panes (most of
+            // them, most of the time) are not hashed again.
+            let mut progress = false;
+            if p.captured && p.content_changed {
+                let fingerprint = gaffer_core::detect::activity_fingerprint(&p.screen);
+                progress = entry.fingerprint != Some(fingerprint);
                 entry.fingerprint = Some(fingerprint);
             }
             let observation = entry.tracker.observe(verdict, progress);

@@ -257,19 +257,7 @@ pub fn conflicts(
         println!("no conflicts");
     } else {
         for c in &found {
-            let holders: Vec<&str> = c
-                .conflict
-                .holders
-                .iter()
-                .map(|h| h.agent_name.as_str())
-                .collect();
-            println!(
-                "{}  {}  holders: {}  overlap: {}",
-                c.conflict.id,
-                c.conflict.pattern,
-                holders.join(", "),
-                c.overlap
-            );
+            println!("{}", crate::commands::mail::conflict_line(c));
         }
     }
     Ok(if found.is_empty() {

@@ -161,19 +161,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                 println!("no conflicts");
             } else {
                 for c in &cs {
-                    let names: Vec<&str> = c
-                        .conflict
-                        .holders
-                        .iter()
-                        .map(|h| h.agent_name.as_str())
-                        .collect();
-                    println!(
-                        "{} {}: {} (e.g. {})",
-                        c.conflict.id,
-                        c.conflict.pattern,
-                        names.join(", "),
-                        c.overlap
-                    );
+                    println!("{}", conflict_line(c));
                 }
             }
             Ok(if cs.is_empty() {
@@ -327,4 +315,21 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             Ok(exit::SUCCESS)
         }
     }
+}
+
+/// One conflict as a line of text: id, pattern, holders, and an example overlapping path.
+pub fn conflict_line(c: &gaffer_core::conflicts::DetectedConflict) -> String {
+    let names: Vec<&str> = c
+        .conflict
+        .holders
+        .iter()
+        .map(|h| h.agent_name.as_str())
+        .collect();
+    format!(
+        "{} {}: {} (e.g. {})",
+        c.conflict.id,
+        c.conflict.pattern,
+        names.join(", "),
+        c.overlap
+    )
 }
