@@ -12,6 +12,14 @@ if ! scripts/agentmail.sh install; then
   fi
   echo "test.sh: Agent Mail server not installed; its tests will skip" >&2
 fi
+# The pinned real agent CLIs (agents.lock), cached per machine, for the live real-agent tests.
+if ! scripts/install-agents.sh; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "test.sh: cannot install the real agent CLIs (needed in CI)" >&2
+    exit 1
+  fi
+  echo "test.sh: real agent CLIs not installed; their tests will fail with the remedy" >&2
+fi
 scripts/install-br.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 cargo test --workspace --all-targets --locked

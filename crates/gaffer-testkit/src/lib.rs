@@ -1,0 +1,39 @@
+//! gaffer-testkit: the fixtures gaffer's tests share, each written once.
+//!
+//! - [`tmux`]: a private tmux server (`tmux -L gaffer-test-…`) killed on drop;
+//! - [`netns`]: run a test inside a network namespace that has only loopback;
+//! - [`agents`]: the pinned real agent CLIs (`agents.lock`) and where they are installed;
+//! - [`real_agent`]: a throwaway HOME and the exact launch command for each real CLI.
+
+pub mod agents;
+pub mod netns;
+pub mod real_agent;
+pub mod tmux;
+
+use std::time::{Duration, Instant};
+
+/// Polls `f` every 100 ms until it is true or `timeout` passes; returns its last answer.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+/// Quotes `s` for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The workspace root (where `agents.lock` and `scripts/` are).
+pub fn workspace_root() -> std::path::PathBuf {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .nth(2)
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| here.to_path_buf())
+}

@@ -1,0 +1,94 @@
+//! A private tmux server for one test.
+
+use gaffer_tmux::cmd::{Socket, Tmux, unique_token};
+use std::time::Duration;
+
+/// A tmux server on its own socket (`tmux -L <name>`), killed when dropped.
+pub struct TmuxServer {
+    /// The socket name (`tmux -L`).
+    pub name: String,
+    /// A client for it.
+    pub tmux: Tmux,
+}
+
+impl TmuxServer {
+    /// A new server name tagged with `tag`; the server starts with the first session.
+    pub fn new(tag: &str) -> Self {
+        let name = format!("gaffer-test-{tag}-{}", unique_token());
+        let tmux = Tmux::new(Socket::Name(name.clone()), Duration::from_secs(10));
+        TmuxServer { name, tmux }
+    }
+
+    /// Runs a tmux command; panics with the command on failure (tests only).
+    pub fn run(&self, args: &[&str]) -> String {
+        self.tmux
+            .run(args)
+            .unwrap_or_else(|e| panic!("tmux {args:?}: {e}"))
+    }
+
+    /// Adds a pane running `cmd` to `session` (created when missing, `width`×`height`), in its
+    /// own window so it keeps its size, titles it, and returns its pane id.
+    pub fn agent_sized(
+        &self,
+        session: &str,
+        title: &str,
+        cmd: &str,
+        width: u16,
+        height: u16,
+    ) -> String {
+        let exists = self.tmux.has_session(session).unwrap_or(false);
+        let (w, h) = (width.to_string(), height.to_string());
+        let id = if exists {
+            self.run(&[
+                "new-window",
+                "-t",
+                &format!("={session}:"),
+                "-P",
+                "-F",
+                "#{pane_id}",
+                cmd,
+            ])
+        } else {
+            self.run(&[
+                "new-session",
+                "-d",
+                "-s",
+                session,
+                "-x",
+                &w,
+                "-y",
+                &h,
+                "-P",
+                "-F",
+                "#{pane_id}",
+                cmd,
+            ])
+        };
+        let id = id.trim().to_string();
+        // Agents may set the pane title with escape sequences; the title is gaffer's identity.
+        let _ = self
+            .tmux
+            .run(&["set-option", "-p", "-t", &id, "allow-set-title", "off"]);
+        self.run(&["select-pane", "-t", &id, "-T", title]);
+        self.run(&["set-option", "-p", "-t", &id, "@gaffer_title", title]);
+        id
+    }
+
+    /// [`agent_sized`](Self::agent_sized) at 120×40.
+    pub fn agent(&self, session: &str, title: &str, cmd: &str) -> String {
+        self.agent_sized(session, title, cmd, 120, 40)
+    }
+
+    /// The pane's visible screen, as plain text.
+    pub fn capture(&self, pane: &str) -> String {
+        self.tmux
+            .run(&["capture-pane", "-p", "-t", pane])
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = self.tmux.kill_server();
+    }
+}
