@@ -45,6 +45,8 @@ struct RawFile {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
+    verified: Vec<String>,
+    #[serde(default)]
     composer: Option<RawComposer>,
     #[serde(default)]
     context: Vec<RawContext>,
@@ -257,6 +259,8 @@ pub struct KindRules {
     pub kind: String,
     /// Display name.
     pub name: String,
+    /// The CLI versions these rules were verified on, live (`verified = ["2.1.332"]`).
+    pub verified: Vec<String>,
     /// The composer, when the kind has one.
     pub composer: Option<ComposerSpec>,
     /// Context markers, in order.
@@ -509,6 +513,7 @@ pub fn compile(file: &str, text: &str) -> Result<KindRules, RulesError> {
     rules.sort_by_key(|r| std::cmp::Reverse(r.priority));
     Ok(KindRules {
         name: raw.name.clone().unwrap_or_else(|| kind.clone()),
+        verified: raw.verified.clone(),
         kind,
         composer,
         context,
