@@ -159,6 +159,8 @@ pub enum Command {
     },
     /// Agent Mail: inbox, messages and reservations.
     Mail(MailArgs),
+    /// Check this machine: agent CLI versions against the verified ones, tmux, Agent Mail, br.
+    Doctor(crate::commands::doctor::DoctorArgs),
 }
 
 /// `gaffer mail`: the backend is the Agent Mail server when `--mail-url` or `AGENT_MAIL_URL`
