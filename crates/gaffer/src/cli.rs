@@ -377,6 +377,10 @@ pub struct DemoArgs {
     /// Create the demo project here (must be empty or absent; kept afterwards).
     #[arg(long, value_name = "DIR")]
     pub project_dir: Option<PathBuf>,
+    /// The real Claude Code, Codex and Gemini CLIs (pinned copies from
+    /// scripts/install-agents.sh) against scripted model servers, instead of simulated agents.
+    #[arg(long)]
+    pub real_agents: bool,
 }
 
 /// Which tmux server and session to observe (default: config `[tmux]`).

@@ -305,6 +305,9 @@ impl Seen {
 
 /// `gaffer demo`.
 pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
+    if args.real_agents {
+        return crate::commands::demo_real::run(global, args);
+    }
     check_tmux()?;
     let sim = find_sim()?;
     let me = std::env::current_exe()
@@ -1091,7 +1094,7 @@ fn summarize(s: &Summarize<'_>) -> Summary {
     Summary { ok, json }
 }
 
-fn print_summary(out: &Value, keep: bool) {
+pub(crate) fn print_summary(out: &Value, keep: bool) {
     use std::io::IsTerminal;
     let g = |k: &str| out.get(k).cloned().unwrap_or(Value::Null);
     let (bold, reset) = if std::io::stdout().is_terminal() {
