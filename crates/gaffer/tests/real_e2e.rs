@@ -217,7 +217,7 @@ fn real_agents_do_the_whole_job() {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gaffer"))
         .args(["--json", "demo", "--real-agents", "--headless"])
-        .args(["--exit-after", "240", "--mail-url", &mail.url])
+        .args(["--exit-after", "200", "--mail-url", &mail.url])
         .arg("--project-dir")
         .arg(&dir)
         .env("PATH", path)

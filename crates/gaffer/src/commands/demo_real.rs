@@ -9,6 +9,9 @@
 //! report (`gaffer done`). One agent hits its quota first and gets nothing until it clears.
 //! The run is then checked from the ledger, the mailbox and the model servers' logs, and the
 //! summary of `gaffer demo` is printed. Nothing is installed: missing CLIs exit 4.
+//!
+//! `GAFFER_DEMO_REAL_KINDS=cc,gmi` runs only some of the CLIs (a debugging aid; the limited
+//! agent is then the last one unless `cod` is among them).
 
 use crate::cli::{DemoArgs, GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
@@ -37,6 +40,29 @@ const NETNS_ENV: &str = "GAFFER_DEMO_NETNS";
 pub const KINDS: [&str; 3] = ["cc", "cod", "gmi"];
 /// The agent that hits its quota first.
 pub const LIMITED: &str = "cod";
+
+/// The kinds to run: [`KINDS`], or the subset named by `GAFFER_DEMO_REAL_KINDS`.
+pub fn kinds() -> Vec<&'static str> {
+    let want = std::env::var("GAFFER_DEMO_REAL_KINDS").unwrap_or_default();
+    let picked: Vec<&'static str> = KINDS
+        .into_iter()
+        .filter(|k| want.split(',').any(|w| w.trim() == *k))
+        .collect();
+    if picked.is_empty() {
+        KINDS.to_vec()
+    } else {
+        picked
+    }
+}
+
+/// The kind that hits its quota: [`LIMITED`] when it runs, else the last one.
+pub fn limited_kind(kinds: &[&'static str]) -> &'static str {
+    if kinds.contains(&LIMITED) {
+        LIMITED
+    } else {
+        kinds.last().copied().unwrap_or(LIMITED)
+    }
+}
 /// How long the limit lasts at least (from the coordinator's start).
 const LIMIT_SECS: u64 = 20;
 
@@ -183,11 +209,11 @@ fn unavailable(message: impl Into<String>) -> ExitError {
 }
 
 /// The pinned CLIs, each `(kind, version, executable)`; exit 4 with the remedy when missing.
-fn pinned_clis() -> Result<Vec<(String, String, PathBuf)>, ExitError> {
+fn pinned_clis(kinds: &[&str]) -> Result<Vec<(String, String, PathBuf)>, ExitError> {
     let pinned = gaffer_testkit::agents::pinned();
     let mut out = Vec::new();
     let mut missing = Vec::new();
-    for kind in KINDS {
+    for &kind in kinds {
         match pinned.iter().find(|a| a.kind == kind) {
             Some(a) => match a.executable() {
                 Some(exe) => out.push((a.kind.clone(), a.version.clone(), exe)),
@@ -475,7 +501,8 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         )
         .into());
     }
-    let clis = pinned_clis()?;
+    let kinds = kinds();
+    let clis = pinned_clis(&kinds)?;
     let mail_url = args.mail_url.clone().filter(|u| !u.trim().is_empty());
     if mail_url.is_none() {
         if let Some(code) = isolate() {
@@ -617,9 +644,12 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     };
     let observer = Observer::new(&demo_global, &tmux_args)?;
     let started = Instant::now();
-    let limit = Duration::from_secs(args.exit_after.unwrap_or(300));
+    // Start-up: each CLI draws its composer (bounded; a misread one is reported, not waited
+    // for forever).
+    let ready_by = Instant::now() + Duration::from_secs(60);
     for a in &agents {
-        let s = observer.wait_for(&a.pane, AgentStatus::Waiting, Duration::from_secs(90));
+        let left = ready_by.saturating_duration_since(Instant::now());
+        let s = observer.wait_for(&a.pane, AgentStatus::Waiting, left);
         say(&format!(
             "{} ({}) is {}",
             a.title,
@@ -630,7 +660,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     // The limited agent: its API answers with a quota error; its user asks something first.
     let limited = agents
         .iter()
-        .find(|a| a.kind == LIMITED)
+        .find(|a| a.kind == limited_kind(&kinds))
         .map(|a| a.pane.clone())
         .unwrap_or_default();
     let mut limited_before = false;
@@ -643,7 +673,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
             &a.pane,
             "Hello, please summarise this repository.",
         );
-        let s = observer.wait_for(&a.pane, AgentStatus::RateLimited, Duration::from_secs(90));
+        let s = observer.wait_for(&a.pane, AgentStatus::RateLimited, Duration::from_secs(40));
         limited_before = s == Some(AgentStatus::RateLimited);
         say(&format!(
             "{} hit its quota (prompt typed: {typed}); gaffer reads it as {}",
@@ -663,6 +693,8 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     let rx = coord.events().subscribe_with(100_000);
     coord.start()?;
     let coord_started = Instant::now();
+    // The time limit counts from here: the start-up above is bounded on its own (100 s).
+    let limit = Duration::from_secs(args.exit_after.unwrap_or(240));
     say(&format!(
         "coordinator started ({}, work from {}); tmux -L {socket} attach -t {SESSION} to watch",
         built.mail_backend, built.work_source
@@ -719,7 +751,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         if bead_ids.iter().all(|b| done.contains(b.as_str())) && runs >= bead_ids.len() {
             break;
         }
-        if started.elapsed() >= limit {
+        if coord_started.elapsed() >= limit {
             say("time limit reached");
             break;
         }
