@@ -436,7 +436,8 @@ pub struct CoordArgs {
 pub struct ExplainArgs {
     /// Pane id (%3), pane title, or session:window.pane (a live capture).
     pub pane: Option<String>,
-    /// Agent kind of the screen: cc, cod, gmi or shell (needed with --file).
+    /// Agent kind of the screen: a kind's code or alias (cc, cod, gmi, …) or shell (needed with
+    /// --file).
     #[arg(long, value_name = "KIND")]
     pub agent: Option<String>,
     /// Explain a capture file instead of a live pane (`-` reads stdin).
