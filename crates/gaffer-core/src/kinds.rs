@@ -130,6 +130,26 @@ fn program_is(cmd: &str, name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub struct KindRegistry {
     kinds: Vec<AgentKind>,
+    /// Per kind: its code packed into a word (see [`short_key`]; 0 when longer), for the hot
+    /// lookups.
+    keys: Vec<u64>,
+    /// Per kind: its bonus at each complexity 0–100 (scoring asks once per agent–task pair).
+    bonus: Vec<[f64; 101]>,
+}
+
+/// A code of up to 7 bytes packed with its length into one word, so that finding a kind by
+/// its exact code is a few integer compares.
+#[inline]
+fn short_key(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 7 {
+        return None;
+    }
+    let mut w = (b.len() as u64) << 56;
+    for (i, &x) in b.iter().enumerate() {
+        w |= (x as u64) << (8 * i);
+    }
+    Some(w)
 }
 
 impl KindRegistry {
@@ -141,7 +161,12 @@ impl KindRegistry {
 
     /// Parses a whole registry file.
     pub fn parse(file: &str, text: &str) -> Result<KindRegistry, KindsError> {
-        KindRegistry { kinds: Vec::new() }.with_overrides(file, text)
+        KindRegistry {
+            kinds: Vec::new(),
+            keys: Vec::new(),
+            bonus: Vec::new(),
+        }
+        .with_overrides(file, text)
     }
 
     /// This registry with a user file applied: an entry whose `code` is known changes the
@@ -305,7 +330,32 @@ impl KindRegistry {
             }
             self.kinds[slot] = k;
         }
+        self.keys = self
+            .kinds
+            .iter()
+            .map(|k| short_key(&k.code).unwrap_or(0))
+            .collect();
+        self.bonus = self
+            .kinds
+            .iter()
+            .map(|k| std::array::from_fn(|c| k.bonus_for(c as i64)))
+            .collect();
         Ok(self)
+    }
+
+    /// The index of the kind a code or alias names.
+    #[inline]
+    fn position(&self, name: &str) -> Option<usize> {
+        // The exact code is the common case (and the hot one, in scoring): no folding.
+        if let Some(key) = short_key(name)
+            && let Some(i) = self.keys.iter().position(|k| *k == key)
+        {
+            return Some(i);
+        }
+        self.kinds
+            .iter()
+            .position(|k| k.code == name)
+            .or_else(|| self.kinds.iter().position(|k| k.is_named(name)))
     }
 
     /// Every kind, in match order.
@@ -315,11 +365,7 @@ impl KindRegistry {
 
     /// The kind a code or alias names (ASCII case-insensitive, trimmed).
     pub fn get(&self, name: &str) -> Option<&AgentKind> {
-        // The exact code is the common case (and the hot one, in scoring): no folding.
-        self.kinds
-            .iter()
-            .find(|k| k.code == name)
-            .or_else(|| self.kinds.iter().find(|k| k.is_named(name)))
+        self.position(name).map(|i| &self.kinds[i])
     }
 
     /// The canonical code of a code or alias (`claude` → `cc`); another name is lowercased
@@ -366,10 +412,15 @@ impl KindRegistry {
 
     /// The assignment bonus of an agent type for a task of `complexity_hundredths`; 0 for a
     /// type no kind names.
+    #[inline]
     pub fn type_bonus(&self, agent_type: &str, complexity_hundredths: i64) -> f64 {
-        self.get(agent_type)
-            .map(|k| k.bonus_for(complexity_hundredths))
-            .unwrap_or(0.0)
+        let Some(i) = self.position(agent_type) else {
+            return 0.0;
+        };
+        match usize::try_from(complexity_hundredths) {
+            Ok(c) if c <= 100 => self.bonus[i][c],
+            _ => self.kinds[i].bonus_for(complexity_hundredths),
+        }
     }
 
     /// The launch command of a kind; an unknown name is its own command.
@@ -384,6 +435,7 @@ impl KindRegistry {
 static REGISTRY: OnceLock<KindRegistry> = OnceLock::new();
 
 /// The process-wide registry: the one [`install`]ed at start, else the embedded one.
+#[inline]
 pub fn registry() -> &'static KindRegistry {
     REGISTRY.get_or_init(KindRegistry::builtin)
 }

@@ -38,6 +38,7 @@ pub fn complexity(issue_type: &str, priority: i64, unblocks: usize) -> f64 {
 /// The agent-type bonus for a task of the given complexity (hundredths), from the kind's
 /// `type_bonus` bands in the [registry](crate::kinds::registry): cc likes complex work, cod
 /// simple work, gmi the middle; aliases behave the same; an unknown type gets 0.
+#[inline]
 pub fn agent_type_bonus(agent_type: &str, complexity_hundredths: i64) -> f64 {
     crate::kinds::registry().type_bonus(agent_type, complexity_hundredths)
 }
