@@ -628,6 +628,51 @@ type_bonus = [{ min = 0.5, bonus = 0.2 }]
     }
 
     #[test]
+    fn a_user_kind_is_identified_and_detected_with_its_own_rules() {
+        use crate::detect::{Detector, ScreenInput};
+        let reg = KindRegistry::builtin()
+            .with_overrides(
+                "kinds.toml",
+                "[[kind]]\ncode = \"opencode\"\nrules = \"opencode.toml\"\nprocesses = [\"opencode\"]\n",
+            )
+            .unwrap();
+        assert_eq!(
+            reg.identify_pane("p__opencode_2", "node").agent_type,
+            "opencode"
+        );
+        assert_eq!(
+            reg.identify_pane("notes", "/opt/bin/opencode").agent_type,
+            "opencode"
+        );
+        assert_eq!(reg.identify_pane("notes", "vim").agent_type, USER_TYPE);
+        let screen = "OC WORKING\n";
+        let input = ScreenInput {
+            agent_type: "opencode",
+            screen,
+            current_command: "opencode",
+            observed_at: crate::time::parse_rfc3339("2026-11-29T10:00:00Z").unwrap(),
+        };
+        // Until its rules file is given, the shell rules apply.
+        let d = Detector::for_registry(reg.clone());
+        assert_eq!(d.kind_rules("opencode").unwrap().kind, SHELL_KIND);
+        let rules = "kind = \"opencode\"\n[[rule]]\nid = \"oc.busy\"\nstatus = \"GENERATING\"\npriority = 5\nregion = \"bottom\"\npatterns = ['OC WORKING']\nconfidence = 0.9\nreason = \"busy\"\n";
+        let d = d.overridden(&[("opencode".into(), rules.into())]).unwrap();
+        let e = d.explain(&input);
+        assert_eq!(
+            (e.kind.as_str(), e.verdict.rule.as_str()),
+            ("opencode", "oc.busy")
+        );
+        // A rules file that says another kind is refused, naming the kind's file.
+        let err = Detector::for_registry(reg)
+            .overridden(&[("opencode".into(), rules.replace("\"opencode\"", "\"cc\""))])
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("opencode.toml:1: key `kind`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bonus_bands_match_the_reference_thresholds() {
         let r = KindRegistry::builtin();
         assert_eq!(r.type_bonus("cc", 70), 0.15);

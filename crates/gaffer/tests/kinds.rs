@@ -18,7 +18,7 @@ code = "opencode"
 name = "opencode"
 aliases = ["oc"]
 rules = "opencode.toml"
-launch = "opencode"
+launch = "LAUNCH"
 processes = ["opencode"]
 type_bonus = [{ min = 0.30, max = 0.50, bonus = 0.25 }]
 "#;
@@ -72,7 +72,10 @@ impl Rig {
             .args(["--set", "coordinator.idle_threshold=0.5"])
             .args(args);
         if !args.contains(&"explain") {
-            c.args(["--socket", &self.tmux.name, "--session", "kinds"]);
+            c.args(["--socket", &self.tmux.name]);
+            if !args.contains(&"--session") {
+                c.args(["--session", "kinds"]);
+            }
         }
         c.env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
             .env("HOME", self.dir.path())
@@ -111,12 +114,14 @@ fn a_fourth_kind_from_data_only() {
         tmux: TmuxServer::new("kinds"),
         dir,
     };
-    write(&rig.config().join("kinds.toml"), KINDS);
+    let bin = rig.dir.path().join("bin/opencode");
+    let launch = format!("{} 600", bin.display());
+    let kinds = KINDS.replace("LAUNCH", &launch);
+    write(&rig.config().join("kinds.toml"), &kinds);
     write(&rig.config().join("rules/opencode.toml"), RULES);
     write(&rig.dir.path().join(".beads/issues.jsonl"), ISSUES);
     std::fs::create_dir_all(rig.dir.path().join(".git")).expect("mkdir");
     // A program called `opencode` (a copy of sleep), for identification by process.
-    let bin = rig.dir.path().join("bin/opencode");
     std::fs::create_dir_all(bin.parent().expect("parent")).expect("mkdir");
     std::fs::copy("/bin/sleep", &bin).expect("copy sleep");
 
@@ -203,7 +208,7 @@ fn a_fourth_kind_from_data_only() {
     let with_bonus = score_of(&rig.json(&["--json", "assign", "--dry-run"]));
     write(
         &rig.config().join("kinds.toml"),
-        &KINDS.replace(
+        &kinds.replace(
             "type_bonus = [{ min = 0.30, max = 0.50, bonus = 0.25 }]",
             "type_bonus = []",
         ),
@@ -213,6 +218,30 @@ fn a_fourth_kind_from_data_only() {
     assert!(
         (with_bonus - without - 0.25).abs() < 1e-6,
         "with {with_bonus}, without {without}"
+    );
+
+    // Spawn knows it: `--kind oc=1` starts one pane with its launch command, titled as its code.
+    let v = rig.json(&["--json", "spawn", "--session", "spawned", "--kind", "oc=1"]);
+    let titles: Vec<&str> = v["panes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["title"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(titles, ["spawned__opencode_1"], "{v}");
+    let runs = wait_until(Duration::from_secs(10), || {
+        rig.tmux
+            .run(&[
+                "list-panes",
+                "-t",
+                "=spawned:",
+                "-F",
+                "#{pane_current_command}",
+            ])
+            .trim()
+            == "opencode"
+    });
+    assert!(
+        runs,
+        "the spawned pane does not run the kind's launch command"
     );
 
     // The rules file is part of the kind: without it, a config error that names it.
