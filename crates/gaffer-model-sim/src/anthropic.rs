@@ -32,19 +32,19 @@ fn is_user_text(text: &str) -> bool {
     !t.is_empty() && !t.starts_with("<system-reminder>")
 }
 
-/// The user's own text in one message's `content` (string or blocks), joined by newlines.
+/// The user's own text in one message's `content` (string or blocks): the last text block that
+/// is not a reminder. After a failed turn, Claude Code sends the failed prompt and the new one
+/// as two text blocks of one user message; the new one is the last.
 fn user_text(content: &Value) -> Option<String> {
     match content {
         Value::String(s) => is_user_text(s).then(|| s.clone()),
-        Value::Array(blocks) => {
-            let texts: Vec<&str> = blocks
-                .iter()
-                .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-                .filter_map(|b| b.get("text").and_then(Value::as_str))
-                .filter(|t| is_user_text(t))
-                .collect();
-            (!texts.is_empty()).then(|| texts.join("\n"))
-        }
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .filter(|t| is_user_text(t))
+            .next_back()
+            .map(String::from),
         _ => None,
     }
 }
@@ -405,6 +405,7 @@ mod tests {
                 {"role": "assistant", "content": "ok"},
                 {"role": "user", "content": [
                     {"type": "text", "text": "<system-reminder>ctx</system-reminder>"},
+                    {"type": "text", "text": "hit OVERLOAD529 (failed turn)\n"},
                     {"type": "text", "text": "run SHELL now"}
                 ]},
                 {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "Bash", "input": {}}]},
