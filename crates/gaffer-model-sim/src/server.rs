@@ -309,7 +309,10 @@ impl ModelServer {
 
 impl Drop for ModelServer {
     fn drop(&mut self) {
-        self.server.unblock();
+        // `unblock` wakes one blocked acceptor: once per acceptor thread.
+        for _ in &self.threads {
+            self.server.unblock();
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
