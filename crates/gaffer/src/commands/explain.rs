@@ -28,7 +28,10 @@ fn load_detector_from(dir: &Path) -> Result<Detector, ExitError> {
         .kinds()
         .iter()
         .filter_map(|k| Some((k.code.as_str(), k.rules.as_deref()?)))
-        .chain(std::iter::once(("shell", "shell.toml")));
+        .chain(std::iter::once((
+            gaffer_core::kinds::SHELL_KIND,
+            "shell.toml",
+        )));
     let mut overrides = Vec::new();
     for (kind, file) in files {
         let path = dir.join(file);
