@@ -67,14 +67,7 @@ pub struct Verdict {
     pub observed_at: Timestamp,
 }
 
-/// The embedded rule files, by kind (`rules/<kind>.toml`); the registry names them
-/// ([`crate::kinds`]).
-pub const BUILTIN_RULES: [(&str, &str); 4] = [
-    ("cc", include_str!("../../rules/cc.toml")),
-    ("cod", include_str!("../../rules/cod.toml")),
-    ("gmi", include_str!("../../rules/gmi.toml")),
-    ("shell", include_str!("../../rules/shell.toml")),
-];
+include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
 /// Shell names: a pane whose foreground command is one of these runs no agent.
 pub const SHELLS: [&str; 14] = [
