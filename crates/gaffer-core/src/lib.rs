@@ -14,6 +14,7 @@ pub mod conflict;
 pub mod digest;
 pub mod event;
 pub mod exit;
+pub mod kinds;
 pub mod messages;
 pub mod pane;
 pub mod persona;
