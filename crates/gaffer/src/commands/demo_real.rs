@@ -11,7 +11,7 @@
 //! summary of `gaffer demo` is printed. Nothing is installed: missing CLIs exit 4.
 //!
 //! `GAFFER_DEMO_REAL_KINDS=cc,gmi` runs only some of the CLIs (a debugging aid; the limited
-//! agent is then the last one unless `cod` is among them).
+//! agent is then the last one unless `cc` is among them).
 
 use crate::cli::{DemoArgs, GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
@@ -38,8 +38,9 @@ pub const SESSION: &str = "real";
 const NETNS_ENV: &str = "GAFFER_DEMO_NETNS";
 /// The agent kinds, one pane each.
 pub const KINDS: [&str; 3] = ["cc", "cod", "gmi"];
-/// The agent that hits its quota first.
-pub const LIMITED: &str = "cod";
+/// The agent that hits its limit first (Claude Code: a final 429 is read as RATE_LIMITED, and a
+/// new prompt after it is a new turn).
+pub const LIMITED: &str = "cc";
 
 /// The kinds to run: [`KINDS`], or the subset named by `GAFFER_DEMO_REAL_KINDS`.
 pub fn kinds() -> Vec<&'static str> {
@@ -184,12 +185,19 @@ pub fn agent_script(p: &ScriptParams<'_>) -> Script {
     }
 }
 
-/// The quota error the limited agent's model answers with until it clears.
-pub fn quota_mode() -> Mode {
+/// The error the limited agent's model answers with until it clears: a 429 its CLI does not
+/// retry (Anthropic `rate_limit_error` with `x-should-retry: false`; the quota error of the
+/// OpenAI and Gemini APIs).
+pub fn limit_mode(kind: &str) -> Mode {
+    let error = if kind == "cc" {
+        ErrorKind::RateLimit
+    } else {
+        ErrorKind::Quota
+    };
     Mode {
         reply: Reply::Error {
             status: 429,
-            error: ErrorKind::Quota,
+            error,
             retry_after: None,
             should_retry: Some(false),
             message: None,
@@ -665,7 +673,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         .unwrap_or_default();
     let mut limited_before = false;
     if let Some(a) = agents.iter().find(|a| a.pane == limited) {
-        a.server.set_mode(Some(quota_mode()));
+        a.server.set_mode(Some(limit_mode(&a.kind)));
         let typed = user_types(
             &me,
             &dir,
