@@ -719,6 +719,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     let mut cleared_at: Option<Instant> = None;
     let mut interrupted = false;
     let mut reported = 0usize;
+    let mut all_done_at: Option<Instant> = None;
     loop {
         events.extend(rx.try_iter());
         if stop.load(Ordering::SeqCst) {
@@ -756,8 +757,18 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
             cleared_at = Some(Instant::now());
         }
         let runs = ledger.test_runs_since(0).map(|r| r.len()).unwrap_or(0);
-        if bead_ids.iter().all(|b| done.contains(b.as_str())) && runs >= bead_ids.len() {
-            break;
+        let all_done = bead_ids.iter().all(|b| done.contains(b.as_str())) && runs >= bead_ids.len();
+        // `gaffer done` writes the ledger before it closes in br and returns; the turn ends
+        // when its result is back at the model. Wait for that (bounded).
+        if all_done {
+            let logs: Vec<Vec<LogEntry>> = agents.iter().map(|a| a.server.log()).collect();
+            let turns_ended = bead_ids
+                .iter()
+                .all(|b| logs.iter().any(|l| results_back(l, b) >= STEPS));
+            let since = *all_done_at.get_or_insert_with(Instant::now);
+            if turns_ended || since.elapsed() >= Duration::from_secs(20) {
+                break;
+            }
         }
         if coord_started.elapsed() >= limit {
             say("time limit reached");
@@ -906,6 +917,20 @@ fn detail_str(e: &CoordinatorEvent, k: &str) -> String {
         .to_string()
 }
 
+/// The tool calls of one task: reserve, write, record tests, done.
+const STEPS: usize = 4;
+
+/// How many tool results of `bead`'s turn came back to the model (its prompt's last turn).
+fn results_back(log: &[LogEntry], bead: &str) -> usize {
+    let needle = format!("gaffer assigned you {bead} ");
+    log.iter()
+        .filter_map(|e| e.turn.as_ref())
+        .filter(|t| t.last_user_text.contains(&needle))
+        .map(|t| t.tool_results_since_user)
+        .max()
+        .unwrap_or(0)
+}
+
 /// The shell commands the scripted model had a CLI run (decisions with tool calls).
 fn commands_decided(log: &[LogEntry]) -> Vec<String> {
     log.iter()
@@ -1016,29 +1041,20 @@ fn summarize(s: &Check<'_>) -> (bool, Value) {
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         let needle = format!("gaffer assigned you {bead} ");
-        let turns: Vec<&LogEntry> = log
-            .iter()
-            .filter(|e| {
-                e.turn
-                    .as_ref()
-                    .is_some_and(|t| t.last_user_text.contains(&needle))
-            })
-            .collect();
-        if turns.is_empty() {
+        if !log.iter().any(|e| {
+            e.turn
+                .as_ref()
+                .is_some_and(|t| t.last_user_text.contains(&needle))
+        }) {
             missing_prompt.push(bead.clone());
             continue;
         }
-        let most = turns
-            .iter()
-            .filter_map(|e| e.turn.as_ref())
-            .map(|t| t.tool_results_since_user)
-            .max()
-            .unwrap_or(0);
+        let most = results_back(log, bead);
         let done_cmd = commands_decided(log)
             .iter()
             .any(|c| c.contains(&format!(" done {bead} ")));
-        if most < 4 || !done_cmd {
-            missing_steps.push(format!("{bead}: {most}/4 tool results back"));
+        if most < STEPS || !done_cmd {
+            missing_steps.push(format!("{bead}: {most}/{STEPS} tool results back"));
         }
     }
     checks.push((
