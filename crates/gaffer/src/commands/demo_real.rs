@@ -128,6 +128,9 @@ pub struct ScriptParams<'a> {
     pub mail_url: Option<&'a str>,
     /// The agent's pane id (for `record-tests --agent`).
     pub pane: &'a str,
+    /// Where `br` is, when the project uses it: put on the PATH of each `gaffer` step, since a
+    /// CLI may run commands in a login shell whose PATH lacks it (Codex does).
+    pub br_dir: Option<&'a Path>,
 }
 
 /// The regex that reads an assignment prompt (`gaffer_core::messages::assignment_prompt`):
@@ -138,7 +141,17 @@ pub const ASSIGNMENT_PATTERN: &str = r"(?s)gaffer assigned you (?P<bead>[A-Za-z0
 /// record tests, report done), then a short answer.
 pub fn agent_script(p: &ScriptParams<'_>) -> Script {
     let q = |x: &Path| shell_quote(&x.display().to_string());
-    let gaffer = format!("{} --project {}", q(p.gaffer), q(p.project));
+    let path_env = match p.br_dir {
+        Some(d) => format!(
+            "env {} ",
+            shell_quote(&format!(
+                "PATH={}:/usr/local/bin:/usr/bin:/bin",
+                d.display()
+            ))
+        ),
+        None => String::new(),
+    };
+    let gaffer = format!("{path_env}{} --project {}", q(p.gaffer), q(p.project));
     let mail = match p.mail_url {
         Some(u) => format!("{gaffer} mail --mail-url {}", shell_quote(u)),
         None => format!("{gaffer} mail"),
@@ -549,6 +562,13 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     };
     let br = gaffer_beads::process::which("br");
     let bead_ids = write_beads(&dir, br.as_deref())?;
+    // The project's directories exist, as in any project (not every CLI's file tool makes
+    // missing parents).
+    for t in &TASKS {
+        if let Some(parent) = Path::new(t.file).parent() {
+            std::fs::create_dir_all(dir.join(parent))?;
+        }
+    }
     let titles_by_bead: BTreeMap<String, (String, &'static str)> = bead_ids
         .iter()
         .zip(TASKS.iter())
@@ -620,6 +640,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
                 project: &dir,
                 mail_url: mail_url.as_deref(),
                 pane: &p.pane_id,
+                br_dir: br.as_deref().and_then(Path::parent),
             }),
         )?;
         agents.push(Agent {
@@ -645,11 +666,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         socket: Some(socket.clone()),
         socket_path: None,
     };
-    let say = |s: &str| {
-        if !global.json {
-            eprintln!("gaffer demo: {s}");
-        }
-    };
+    let say = |s: &str| eprintln!("gaffer demo: {s}");
     let observer = Observer::new(&demo_global, &tmux_args)?;
     let started = Instant::now();
     // Start-up: each CLI draws its composer (bounded; a misread one is reported, not waited
@@ -1330,6 +1347,7 @@ mod tests {
                     project: Path::new("/tmp/p"),
                     mail_url: Some("http://127.0.0.1:9/mcp/"),
                     pane: "%7",
+                    br_dir: None,
                 });
                 let steps: Vec<Reply> = (0..5).map(|n| s.decide(&turn(text, n)).reply).collect();
                 let shell = |r: &Reply| match r {
@@ -1383,10 +1401,22 @@ mod tests {
             project: Path::new("/p"),
             mail_url: None,
             pane: "%1",
+            br_dir: Some(Path::new("/opt/br")),
         });
         let d = s.decide(&turn("Hello, please summarise this repository.", 0));
         assert!(matches!(d.reply, Reply::Text { .. }), "{d:?}");
         assert_eq!(d.source, "default");
+        // With br, every gaffer step finds it whatever PATH the CLI's shell has.
+        let prompt = "gaffer assigned you rl-1 (P1): Write notes/a.txt (a)\n\nYour Agent Mail \
+                      name is BlueLake. Reserve files";
+        let d = s.decide(&turn(prompt, 3));
+        assert!(
+            matches!(&d.reply, Reply::Tools { calls, .. } if matches!(&calls[..],
+                [ToolCall::Shell { command, .. }]
+                    if command == "env 'PATH=/opt/br:/usr/local/bin:/usr/bin:/bin' '/g' \
+                                   --project '/p' done rl-1 --reason wrote-notes/a.txt")),
+            "{d:?}"
+        );
     }
 
     #[test]
