@@ -6,7 +6,7 @@
 //! CLI on a private tmux socket, and the coordinator with auto-assign. The scripted model
 //! "does" each assigned task with real tool calls through the real CLI, one per step: reserve
 //! the file (`gaffer mail reserve`), write it, record tests (`gaffer quality record-tests`),
-//! report (`gaffer done`). One agent hits its quota first and gets nothing until it clears.
+//! report (`gaffer done`). One agent hits a rate limit first and gets nothing until it clears.
 //! The run is then checked from the ledger, the mailbox and the model servers' logs, and the
 //! summary of `gaffer demo` is printed. Nothing is installed: missing CLIs exit 4.
 //!
@@ -701,7 +701,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         let s = observer.wait_for(&a.pane, AgentStatus::RateLimited, Duration::from_secs(40));
         limited_before = s == Some(AgentStatus::RateLimited);
         say(&format!(
-            "{} hit its quota (prompt typed: {typed}); gaffer reads it as {}",
+            "{} hit its limit (prompt typed: {typed}); gaffer reads it as {}",
             a.title,
             s.map(|s| s.as_str()).unwrap_or("unknown")
         ));
@@ -765,9 +765,9 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         {
             if let Some(a) = agents.iter().find(|a| a.pane == limited) {
                 a.server.set_mode(None);
-                let typed = user_types(&me, &dir, &socket, &a.pane, "The quota is back. Hello?");
+                let typed = user_types(&me, &dir, &socket, &a.pane, "The limit is over. Hello?");
                 say(&format!(
-                    "{}'s quota cleared (asked again: {typed})",
+                    "{}'s limit cleared (asked again: {typed})",
                     a.title
                 ));
             }
