@@ -425,15 +425,20 @@ fn cc_error_states() {
     }
     let mut b = Bench::new("ccerr");
     let o = LaunchOptions::default;
+    // fewer retries than the default 10, so the final error comes within the test's time
+    let few_retries = || LaunchOptions {
+        env: vec![("CLAUDE_CODE_MAX_RETRIES".into(), "4".into())],
+        ..Default::default()
+    };
     let r429 = b.start(
-        o(),
+        few_retries(),
         Some(error_mode(429, ErrorKind::RateLimit, Some(2), true)),
     );
     let r429f = b.start(o(), None);
     let quota = b.start(o(), None);
     let e529 = b.start(o(), None);
     let e500 = b.start(
-        o(),
+        few_retries(),
         Some(error_mode(500, ErrorKind::Internal, Some(1), true)),
     );
     let e503 = b.start(
