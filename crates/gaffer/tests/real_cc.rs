@@ -603,8 +603,14 @@ fn cc_delivery_of_hostile_text() {
     let mut b = Bench::new("ccsend");
     let i = b.start(
         LaunchOptions::default(),
+        // a model answers after a moment, not within one probe of `gaffer send`
         Some(Mode {
-            reply: text("Received."),
+            reply: Reply::Text {
+                text: "Received.".into(),
+                chunks: 1,
+                chunk_delay_ms: 0,
+                first_delay_ms: 2000,
+            },
             then: vec![],
             usage: None,
             times: None,
@@ -638,6 +644,11 @@ fn cc_delivery_of_hostile_text() {
             "--json",
         ]);
         let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        eprintln!(
+            "gaffer send ({} bytes): {}",
+            prompt.len(),
+            v["deliveries"][0]
+        );
         assert!(
             out.status.code() == Some(0) && v["deliveries"][0]["outcome"] == "delivered",
             "gaffer send: {}{}\n{}",
@@ -659,6 +670,11 @@ fn cc_delivery_of_hostile_text() {
         });
         assert!(ok, "no model request after the send\n{}", b.explain(i));
         let got = &found[0];
+        eprintln!(
+            "reached the model as {} bytes, wrapped as pasted content: {}",
+            got.len(),
+            got.contains("<pasted_content")
+        );
         let inner = unwrap_paste(got);
         assert_eq!(
             inner.matches(prompt).count(),
