@@ -42,8 +42,7 @@ fn user_text(content: &Value) -> Option<String> {
             .iter()
             .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
             .filter_map(|b| b.get("text").and_then(Value::as_str))
-            .filter(|t| is_user_text(t))
-            .next_back()
+            .rfind(|t| is_user_text(t))
             .map(String::from),
         _ => None,
     }
