@@ -6,7 +6,7 @@
 //! Several instances run side by side (one window each, one model server each, so a test's mode
 //! never leaks into another instance); one `gaffer status` call reads them all.
 
-use gaffer_model_sim::{ErrorKind, Mode, ModelServer, Reply, Script, ToolCall};
+use gaffer_model_sim::{ErrorKind, Mode, ModelServer, Reply, Script, ToolCall, Usage};
 use gaffer_testkit::real_agent::{self, LaunchOptions};
 use gaffer_testkit::tmux::TmuxServer;
 use gaffer_testkit::{netns, wait_until};
@@ -413,6 +413,60 @@ fn cc_turn_states() {
         busy,
         "idle after the slow answer",
         h.status(&t(busy)) == Some("WAITING"),
+    );
+
+    // past the auto-compact threshold the indicator reads `auto-compact next`; the next turn
+    // compacts first (`Compacting conversation…`, slow here), then answers
+    let server = &b.agents[ctx].server;
+    server.set_mode(Some(Mode {
+        reply: text("Nearly full."),
+        then: vec![],
+        usage: Some(Usage {
+            input_tokens: 990_000,
+            output_tokens: 100,
+        }),
+        times: Some(1),
+    }));
+    b.type_prompt(ctx, "one more turn");
+    let h = b.watch(Duration::from_secs(30), |h| {
+        h.status(&t(ctx)) == Some("WAITING")
+            && screen_has(&b, ctx, "Nearly full.")
+            && screen_has(&b, ctx, "auto-compact next")
+    });
+    b.check(
+        &h,
+        ctx,
+        "`auto-compact next`: the window is full",
+        h.status(&t(ctx)) == Some("WAITING") && h.context(&t(ctx)) == Some(100.0),
+    );
+    server.set_mode(Some(Mode {
+        reply: Reply::Text {
+            text: "Compacted.".into(),
+            chunks: 1,
+            chunk_delay_ms: 0,
+            first_delay_ms: 5000,
+        },
+        then: vec![],
+        usage: Some(Usage {
+            input_tokens: 5_000,
+            output_tokens: 100,
+        }),
+        times: None,
+    }));
+    b.type_prompt(ctx, "and another turn");
+    let mut compacting = false;
+    let h = b.watch(Duration::from_secs(40), |h| {
+        if h.status(&t(ctx)) == Some("GENERATING") && screen_has(&b, ctx, "Compacting conversation")
+        {
+            compacting = true;
+        }
+        compacting && h.status(&t(ctx)) == Some("WAITING") && screen_has(&b, ctx, "Compacted.")
+    });
+    b.check(
+        &h,
+        ctx,
+        "busy while compacting, idle after",
+        compacting && h.status(&t(ctx)) == Some("WAITING"),
     );
 }
 
