@@ -305,7 +305,7 @@ fn screen_has(b: &Bench, i: usize, needle: &str) -> bool {
 /// gaffer although Claude Code rewrites their pane titles.
 #[test]
 fn cc_turn_states() {
-    if !isolated("cc_turn_states", 5) {
+    if !isolated("cc_turn_states", 6) {
         return;
     }
     let mut b = Bench::new("ccturn");
@@ -328,12 +328,37 @@ fn cc_turn_states() {
         }),
     );
     let ctx = b.start(LaunchOptions::default(), None);
+    // tools allowed and a 200k window: the file is written without a dialog, and the
+    // indicator shows near the smaller window
+    let auto = b.start(
+        LaunchOptions {
+            allow_tools: true,
+            context_window: Some(200_000),
+            ..Default::default()
+        },
+        Some(Mode {
+            reply: Reply::Tools {
+                text: String::new(),
+                calls: vec![ToolCall::WriteFile {
+                    path: "gaffer-note.txt".into(),
+                    content: "written by the scripted model\n".into(),
+                }],
+            },
+            then: vec![text("The file is written.")],
+            usage: Some(Usage {
+                input_tokens: 190_000,
+                output_tokens: 100,
+            }),
+            times: Some(1),
+        }),
+    );
     b.all("WAITING", Duration::from_secs(60));
     b.type_prompt(idle, "please answer FAST");
     b.type_prompt(busy, "please answer SLOW");
     b.type_prompt(think, "stay SILENT first");
     b.type_prompt(ask, "run the command");
     b.type_prompt(ctx, "answer with BIGCTX");
+    b.type_prompt(auto, "write the note");
     let t = |i: usize| b.agents[i].title.clone();
     let h = b.watch(Duration::from_secs(30), |h| {
         h.saw(&t(busy), "GENERATING", Some("cc.busy.spinner"))
@@ -389,17 +414,31 @@ fn cc_turn_states() {
     let h = b.watch(Duration::from_secs(40), |h| {
         h.status(&t(ask)) == Some("WAITING")
             && b.agents[ask].cwd.join("gaffer-shell-ok.txt").exists()
+            && screen_has(&b, ask, "The command ran.")
             && h.saw(&t(think), "WAITING", None)
             && h.status(&t(think)) == Some("WAITING")
             && screen_has(&b, think, "After a long silence, the answer.")
             && h.status(&t(busy)) == Some("WAITING")
+            && h.status(&t(auto)) == Some("WAITING")
+            && screen_has(&b, auto, "The file is written.")
     });
+    let note = std::fs::read_to_string(b.agents[auto].cwd.join("gaffer-note.txt"));
+    b.check(
+        &h,
+        auto,
+        "allowed tools run without a dialog; the context reads against the 200k window",
+        note.as_deref().ok() == Some("written by the scripted model\n")
+            && !h.saw(&t(auto), "BLOCKED", None)
+            && h.status(&t(auto)) == Some("WAITING")
+            && h.context(&t(auto)).is_some_and(|c| c >= 90.0),
+    );
     b.check(
         &h,
         ask,
         "the approved command ran and the turn ended",
         h.status(&t(ask)) == Some("WAITING")
-            && b.agents[ask].cwd.join("gaffer-shell-ok.txt").exists(),
+            && b.agents[ask].cwd.join("gaffer-shell-ok.txt").exists()
+            && screen_has(&b, ask, "The command ran."),
     );
     b.check(
         &h,
