@@ -10,6 +10,7 @@ pub mod assignment;
 pub mod beads;
 pub mod clock;
 pub mod config;
+pub mod cycle;
 pub mod conflict;
 pub mod digest;
 pub mod event;
