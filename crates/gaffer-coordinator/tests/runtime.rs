@@ -1,14 +1,12 @@
 //! The runtime with fake adapters and a fake clock: assignment, delivery, completion, stalls,
 //! fail-closed reservations, conflicts, digests and crash recovery.
 
-mod support;
-
 use gaffer_coordinator::ledger::{AssignmentState, Ledger, NewAssignment, Offer};
 use gaffer_core::config::GafferConfig;
 use gaffer_core::event::CoordinatorEvent;
 use gaffer_core::status::AgentStatus;
+use gaffer_testkit::fakes::*;
 use std::sync::mpsc::Receiver;
-use support::*;
 
 fn kinds(rx: &Receiver<CoordinatorEvent>) -> Vec<String> {
     rx.try_iter()

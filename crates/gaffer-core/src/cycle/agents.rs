@@ -78,12 +78,10 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
         if prev.is_some() {
             if let Some(e) = state_change_event(before, &agent, now) {
                 match e.event_type {
-                    CoordinatorEventType::AgentError => {
-                        health.push(QualitySignal::AgentError {
-                            pane_id: pane.to_string(),
-                            agent_type: agent.agent_type.clone(),
-                        })
-                    }
+                    CoordinatorEventType::AgentError => health.push(QualitySignal::AgentError {
+                        pane_id: pane.to_string(),
+                        agent_type: agent.agent_type.clone(),
+                    }),
                     CoordinatorEventType::AgentRecovered => {
                         health.push(QualitySignal::AgentRecovered {
                             pane_id: pane.to_string(),

@@ -120,7 +120,8 @@ pub fn assign(
         Some(Ok(rs)) => reservation_map(rs, snap.now),
         Some(Err(_)) => {
             // Fail closed: tasks that need reservations wait until Agent Mail is readable.
-            let needs = |r: &TriageRecommendation| !extract_mentioned_files(&r.title, "").is_empty();
+            let needs =
+                |r: &TriageRecommendation| !extract_mentioned_files(&r.title, "").is_empty();
             if work.iter().any(needs) {
                 work.to_mut().retain(|r| !needs(r));
             }

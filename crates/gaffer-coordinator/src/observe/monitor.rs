@@ -7,8 +7,8 @@
 
 use chrono::Utc;
 use gaffer_core::agent::{AgentStatusResult, HealthCheck};
-use gaffer_core::detect::{AgentTracker, Detector, Observation, ScreenInput, TrackerConfig};
-use gaffer_core::panes::{ObserveMode, PaneInfo, Panes, PanesError};
+use gaffer_core::detect::{AgentTracker, Detector, ScreenInput, TrackerConfig};
+use gaffer_core::panes::{ObserveMode, Panes, PanesError};
 use gaffer_core::status::AgentStatus;
 use gaffer_core::time::{self, Timestamp};
 use serde::Serialize;
@@ -46,23 +46,7 @@ impl From<&gaffer_core::config::DetectionConfig> for MonitorConfig {
     }
 }
 
-/// One agent pane after a refresh.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AgentReport {
-    /// The pane.
-    pub pane: PaneInfo,
-    /// Status after hysteresis and STALLED, with the raw verdict and its evidence.
-    pub observation: Observation,
-    /// The pane's last content change (the adapter's activity clock).
-    #[serde(with = "time::rfc3339")]
-    pub last_activity: Timestamp,
-    /// Seconds since the last content change.
-    pub idle_seconds: f64,
-    /// Output velocity, characters per second since the previous capture.
-    pub velocity: f64,
-    /// Health summary.
-    pub health: HealthCheck,
-}
+pub use gaffer_core::cycle::AgentReport;
 
 /// The result of one refresh.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -319,7 +303,7 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use gaffer_core::panes::{
-        DeliveryOptions, DeliveryReport, ObservedPane, PaneSnapshot, ProbeResult,
+        DeliveryOptions, DeliveryReport, ObservedPane, PaneInfo, PaneSnapshot, ProbeResult,
     };
     use std::collections::VecDeque;
 
