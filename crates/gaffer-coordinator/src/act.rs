@@ -464,12 +464,7 @@ impl Attempt<'_> {
         match mb.reserve_paths(s.project(), &req) {
             Ok(res) => {
                 self.reserved = res.granted.iter().map(|r| r.path_pattern.clone()).collect();
-                let clash: Vec<String> = res
-                    .conflicts
-                    .iter()
-                    .filter(|c| c.holders.iter().any(|h| h.agent_name != self.actor))
-                    .map(|c| c.path.clone())
-                    .collect();
+                let clash = gaffer_core::cycle::plan::clashing_paths(&res.conflicts, &self.actor);
                 if !clash.is_empty() {
                     self.back_off();
                     return Err(

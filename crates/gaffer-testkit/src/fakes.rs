@@ -263,6 +263,49 @@ impl Panes for FakePanes {
     }
 }
 
+/// A port whose `observe` returns the next scripted snapshot (then "script ended"); it
+/// captures nothing and delivers nothing. For tests of the monitor.
+pub struct ScriptedPanes {
+    snaps: Mutex<std::collections::VecDeque<Result<PaneSnapshot, PanesError>>>,
+}
+
+impl ScriptedPanes {
+    /// Panes that observe `snaps`, in order.
+    pub fn new(snaps: Vec<Result<PaneSnapshot, PanesError>>) -> Self {
+        ScriptedPanes {
+            snaps: Mutex::new(snaps.into()),
+        }
+    }
+}
+
+impl Panes for ScriptedPanes {
+    fn list_panes(&self) -> Result<Vec<PaneInfo>, PanesError> {
+        Ok(Vec::new())
+    }
+    fn capture(&self, _: &[String]) -> Result<Vec<(String, String)>, PanesError> {
+        Ok(Vec::new())
+    }
+    fn observe(&self) -> Result<PaneSnapshot, PanesError> {
+        self.snaps
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| Err(PanesError::Unavailable("script ended".into())))
+    }
+    fn wait_for_activity(&self, _: Duration) -> bool {
+        true
+    }
+    fn deliver(
+        &self,
+        _: &str,
+        _: &str,
+        _: &DeliveryOptions,
+        _: &mut dyn FnMut() -> ProbeResult,
+    ) -> Result<DeliveryReport, PanesError> {
+        Err(PanesError::Failed("not scripted".into()))
+    }
+}
+
 /// A work source over a list of recommendations; `broken` makes triage fail.
 #[derive(Clone, Default)]
 pub struct FakeWork {

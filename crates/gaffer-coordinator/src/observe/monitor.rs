@@ -302,41 +302,8 @@ impl AgentMonitor {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use gaffer_core::panes::{
-        DeliveryOptions, DeliveryReport, ObservedPane, PaneInfo, PaneSnapshot, ProbeResult,
-    };
-    use std::collections::VecDeque;
-
-    /// A scripted port: each `observe` returns the next snapshot.
-    struct Scripted {
-        snaps: Mutex<VecDeque<Result<PaneSnapshot, PanesError>>>,
-    }
-
-    impl Panes for Scripted {
-        fn list_panes(&self) -> Result<Vec<PaneInfo>, PanesError> {
-            Ok(Vec::new())
-        }
-        fn capture(&self, _: &[String]) -> Result<Vec<(String, String)>, PanesError> {
-            Ok(Vec::new())
-        }
-        fn observe(&self) -> Result<PaneSnapshot, PanesError> {
-            lock(&self.snaps)
-                .pop_front()
-                .unwrap_or_else(|| Err(PanesError::Unavailable("script ended".into())))
-        }
-        fn wait_for_activity(&self, _: Duration) -> bool {
-            true
-        }
-        fn deliver(
-            &self,
-            _: &str,
-            _: &str,
-            _: &DeliveryOptions,
-            _: &mut dyn FnMut() -> ProbeResult,
-        ) -> Result<DeliveryReport, PanesError> {
-            Err(PanesError::Failed("not scripted".into()))
-        }
-    }
+    use gaffer_core::panes::{ObservedPane, PaneInfo, PaneSnapshot};
+    use gaffer_testkit::fakes::ScriptedPanes;
 
     fn fixture(kind: &str, name: &str) -> String {
         let path = format!(
@@ -395,9 +362,7 @@ mod tests {
 
     fn monitor(snaps: Vec<Result<PaneSnapshot, PanesError>>, stall: u64) -> AgentMonitor {
         AgentMonitor::new(
-            Arc::new(Scripted {
-                snaps: Mutex::new(snaps.into()),
-            }),
+            Arc::new(ScriptedPanes::new(snaps)),
             Detector::builtin(),
             MonitorConfig {
                 stall_threshold: Duration::from_secs(stall),

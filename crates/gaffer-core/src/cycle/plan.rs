@@ -5,7 +5,7 @@ use super::{AssignOrder, Decision, Policy, Snapshot, Source, agents, source_aler
 use crate::agent::AgentState;
 use crate::assign::{PlanOptions, ReservationMap, is_claimable, plan_assignments};
 use crate::assignment::{AssignmentStrategy, ScoreConfig, WorkAssignment};
-use crate::mailbox::Reservation;
+use crate::mailbox::{PathConflict, Reservation};
 use crate::text::extract_mentioned_files;
 use crate::time::Timestamp;
 use crate::triage::TriageRecommendation;
@@ -81,6 +81,16 @@ pub fn work_assignment(
                 .unwrap_or(""),
         ),
     }
+}
+
+/// The requested paths another agent holds, from a reservation's answer: a clash fails the
+/// assignment (its own earlier reservations do not count).
+pub fn clashing_paths(conflicts: &[PathConflict], actor: &str) -> Vec<String> {
+    conflicts
+        .iter()
+        .filter(|c| c.holders.iter().any(|h| h.agent_name != actor))
+        .map(|c| c.path.clone())
+        .collect()
 }
 
 /// Alerts for the work source and the mailbox as read in this pass.

@@ -778,3 +778,19 @@ fn ledger_done_beads_are_overlaid_as_closed() {
     assert!(!issues[1].is_closed());
     assert_eq!(overlay_done(&mut issues, &done, t(2)), 0, "already closed");
 }
+
+#[test]
+fn only_other_agents_holding_a_path_is_a_clash() {
+    use crate::mailbox::{ConflictHolder, PathConflict};
+    let c = |path: &str, holder: &str| PathConflict {
+        path: path.into(),
+        holders: vec![ConflictHolder {
+            agent_name: holder.into(),
+            path_pattern: path.into(),
+            exclusive: true,
+            expires_ts: None,
+        }],
+    };
+    let got = plan::clashing_paths(&[c("a.rs", "Me"), c("b.rs", "Other")], "Me");
+    assert_eq!(got, ["b.rs"]);
+}
