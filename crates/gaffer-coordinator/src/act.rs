@@ -46,7 +46,7 @@ impl Shared {
     fn act(&self, d: Decision) -> Outcome {
         let now = self.clock.now();
         match d {
-            Decision::Track(t) => self.track(*t, now),
+            Decision::Track(t) => self.track(*t),
             Decision::Publish(e) => self.emit(e),
             Decision::Announce(e) => self.reporter.announce(&e),
             Decision::RecordQuality(q) => self.record_quality(q, now),
@@ -118,12 +118,12 @@ impl Shared {
         self.reporter.report(&event);
     }
 
-    fn track(&self, t: Tracking, now: Timestamp) {
+    fn track(&self, t: Tracking) {
         let mut st = lock(&self.state);
         st.agents = t.agents;
         st.limit_until = t.rate_limits;
         st.problems = t.problems;
-        st.last_update = Some(now);
+        st.last_update = t.observed_at.or(st.last_update);
         st.tracked.extend(t.assignments);
     }
 
@@ -187,12 +187,11 @@ impl Shared {
     }
 
     /// A mailbox call failed while acting: the mailbox is degraded.
-    pub(crate) fn mail_degraded(&self, error: &str, now: Timestamp) {
+    pub(crate) fn mail_degraded(&self, error: &str) {
         let before = lock(&self.state).mail_degraded.clone();
         if let Some(d) = source_alert(Source::Mail, before.as_deref(), Err(error)) {
             self.act(d);
         }
-        let _ = now;
     }
 
     /// Ends an assignment: the ledger first, then its reservations and claim are undone, a
@@ -475,7 +474,7 @@ impl Attempt<'_> {
                 Ok(())
             }
             Err(e) => {
-                s.mail_degraded(&e.to_string(), self.now);
+                s.mail_degraded(&e.to_string());
                 Err(self.abort(format!("reservation failed: {e}")))
             }
         }

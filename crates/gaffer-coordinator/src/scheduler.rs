@@ -113,3 +113,31 @@ impl Lane {
             .ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop(_: &Shared) {}
+
+    #[test]
+    fn a_task_is_due_at_its_interval_or_on_activity_after_the_gap() {
+        let mut t = Task::new("poll", Duration::from_secs(5), true, noop);
+        assert!(!t.due(false), "not before its interval");
+        assert!(
+            !t.due(true),
+            "activity right after a pass waits for the gap"
+        );
+        t.last = Instant::now() - MIN_GAP;
+        assert!(t.due(true), "activity after the gap runs it early");
+        assert!(!t.due(false));
+        t.last = Instant::now() - Duration::from_secs(5);
+        assert!(t.due(false), "due at its interval");
+        let mut quiet = Task::new("digest", Duration::from_secs(5), false, noop);
+        quiet.last = Instant::now() - Duration::from_secs(1);
+        assert!(
+            !quiet.due(true),
+            "activity does not wake a task that does not want it"
+        );
+    }
+}

@@ -554,7 +554,7 @@ impl Shared {
     pub(crate) fn ensure_project(&self) {
         let Some(mb) = &self.mailbox else { return };
         if let Err(e) = mb.ensure_project(self.project()) {
-            self.mail_degraded(&e.to_string(), self.clock.now());
+            self.mail_degraded(&e.to_string());
             return;
         }
         let reg = gaffer_core::mailbox::AgentRegistration {
@@ -565,7 +565,7 @@ impl Shared {
         };
         match mb.register_agent(self.project(), &reg) {
             Ok(info) => lock(&self.state).sender = Some(info.name),
-            Err(e) => self.mail_degraded(&e.to_string(), self.clock.now()),
+            Err(e) => self.mail_degraded(&e.to_string()),
         }
         // The digest recipient must exist too; a name the mailbox does not accept (like
         // the default "Human") is replaced by one it grants, and digests go there.
@@ -583,7 +583,7 @@ impl Shared {
                 }
                 lock(&self.state).human = Some(info.name);
             }
-            Err(e) => self.mail_degraded(&e.to_string(), self.clock.now()),
+            Err(e) => self.mail_degraded(&e.to_string()),
         }
     }
 

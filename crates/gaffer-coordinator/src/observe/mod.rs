@@ -436,7 +436,7 @@ impl Shared {
                     lock(&self.state).names.insert(pane, info.name);
                 }
                 Err(e) => {
-                    self.mail_degraded(&e.to_string(), self.clock.now());
+                    self.mail_degraded(&e.to_string());
                     return;
                 }
             }

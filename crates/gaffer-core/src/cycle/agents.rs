@@ -104,6 +104,7 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
     quality.append(&mut health);
     Merged {
         tracking: Tracking {
+            observed_at: Some(now),
             agents,
             rate_limits: limits,
             problems: obs.problems.clone(),

@@ -353,6 +353,8 @@ impl Default for Policy {
 /// What the observation merge yields: the new tracked state of the agents.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Tracking {
+    /// When the agents were observed.
+    pub observed_at: Option<Timestamp>,
     /// Agents by pane id.
     pub agents: BTreeMap<String, AgentState>,
     /// Rate-limit ends by pane id.
