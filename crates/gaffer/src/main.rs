@@ -4,7 +4,10 @@ mod cli;
 mod commands;
 mod config_load;
 mod error;
+mod foreground;
+mod output;
 mod state;
+mod view;
 mod wiring;
 
 use clap::Parser;

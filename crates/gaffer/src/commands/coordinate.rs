@@ -2,15 +2,14 @@
 
 use crate::cli::{CoordArgs, GlobalArgs};
 use crate::error::ExitError;
+use crate::foreground::{Foreground, Recv};
+use crate::output::Output;
 use crate::state;
 use crate::wiring::{self, Build, Built};
 use gaffer_core::assignment::AssignmentStrategy;
 use gaffer_core::digest::render_markdown;
-use gaffer_core::event::CoordinatorEvent;
 use gaffer_core::exit;
 use serde_json::json;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn build(global: &GlobalArgs, args: &CoordArgs) -> Result<Built, ExitError> {
@@ -31,81 +30,6 @@ fn strategy(s: &Option<String>) -> Result<Option<AssignmentStrategy>, ExitError>
             message: format!("unknown strategy {raw:?}; expected balanced, speed, quality, dependency or round-robin"),
         }),
     }
-}
-
-/// A one-line, readable rendering of an event.
-pub fn describe(e: &CoordinatorEvent) -> String {
-    let d = |k: &str| {
-        e.details
-            .get(k)
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            })
-            .unwrap_or_default()
-    };
-    let t = e.timestamp.format("%H:%M:%S");
-    let who = if e.agent_id.is_empty() {
-        String::new()
-    } else {
-        format!(" {}", e.agent_id)
-    };
-    let what = match e.event_type.as_str() {
-        "agent_idle" | "agent_busy" | "agent_error" | "agent_recovered" | "agent_blocked"
-        | "agent_rate_limited" | "agent_stalled" | "agent_exited" => {
-            format!("{} → {}", d("prev_status"), d("new_status"))
-        }
-        "work_assigned" => format!(
-            "assigned {} \"{}\" (score {})",
-            d("bead_id"),
-            d("bead_title"),
-            e.details
-                .get("score")
-                .and_then(|v| v.as_f64())
-                .map(|x| format!("{x:.2}"))
-                .unwrap_or_else(|| d("score"))
-        ),
-        "work_completed" => format!("completed {}", d("bead_id")),
-        "assignment_refused" => format!("{} ended: {}", d("bead_id"), d("reason")),
-        "prompt_stalled" => format!("prompt for {} was not taken up", d("bead_id")),
-        "conflict_detected" => format!(
-            "conflict on {} between {} (overlap {})",
-            d("pattern"),
-            d("holders"),
-            d("overlap")
-        ),
-        "conflict_release_requested" => {
-            format!("asked {} to release {}", d("holder"), d("pattern"))
-        }
-        "conflict_resolved" => format!("conflict on {} resolved", d("pattern")),
-        "digest_sent" => format!(
-            "digest sent ({} agents, {} alerts)",
-            d("agent_count"),
-            d("alert_count")
-        ),
-        "mail_degraded" | "work_source_degraded" | "digest_failed" => d("error"),
-        _ => serde_json::to_string(&e.details).unwrap_or_default(),
-    };
-    format!("{t} {:<22}{who} {what}", e.event_type.as_str())
-}
-
-fn print_event(global: &GlobalArgs, e: &CoordinatorEvent) {
-    if global.json {
-        if let Ok(line) = serde_json::to_string(e) {
-            println!("{line}");
-        }
-    } else {
-        println!("{}", describe(e));
-    }
-}
-
-/// Stops on Ctrl-C.
-fn interrupt_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
-    flag
 }
 
 /// `gaffer run`: the coordinator in the foreground, printing events until Ctrl-C or
@@ -146,18 +70,18 @@ pub fn run(
     if !global.json {
         eprintln!("gaffer: {} agents; Ctrl-C stops", coord.get_agents().len());
     }
-    let stop = interrupt_flag();
-    let deadline = exit_after.map(|s| std::time::Instant::now() + Duration::from_secs(s));
-    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| std::time::Instant::now() < d) {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(e) => print_event(global, &e),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(_) => break,
+    let out = Output::of(global);
+    let fg = Foreground::start(exit_after);
+    loop {
+        match fg.recv(&rx, Duration::from_millis(200)) {
+            Recv::Item(e) => out.event(&e),
+            Recv::Idle => {}
+            Recv::Done | Recv::Closed => break,
         }
     }
     coord.stop();
     for e in rx.try_iter() {
-        print_event(global, &e);
+        out.event(&e);
     }
     Ok(exit::SUCCESS)
 }
@@ -282,11 +206,7 @@ pub fn digest(global: &GlobalArgs, args: &CoordArgs, send: bool) -> anyhow::Resu
     } else {
         coord.generate_digest()
     };
-    if global.json {
-        println!("{}", serde_json::to_string_pretty(&d)?);
-    } else {
-        print!("{}", render_markdown(&d, "gaffer"));
-    }
+    Output::of(global).print(&d, || print!("{}", render_markdown(&d, "gaffer")))?;
     Ok(exit::SUCCESS)
 }
 
@@ -300,17 +220,17 @@ pub fn watch(
     let ledger = state::open_ledger(global)?;
     let (existing, _) = ledger.events_since(0)?;
     let mut last = existing.last().map(|(id, _)| *id).unwrap_or(0);
+    let out = Output::of(global);
     if from_start {
         for (_, e) in &existing {
-            print_event(global, e);
+            out.event(e);
         }
     }
-    let stop = interrupt_flag();
-    let deadline = exit_after.map(|s| std::time::Instant::now() + Duration::from_secs(s));
-    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| std::time::Instant::now() < d) {
+    let fg = Foreground::start(exit_after);
+    while !fg.done() {
         let (new, _) = ledger.events_since(last)?;
         for (id, e) in new {
-            print_event(global, &e);
+            out.event(&e);
             last = id;
         }
         std::thread::sleep(Duration::from_millis(250));

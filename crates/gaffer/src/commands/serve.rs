@@ -10,6 +10,7 @@
 
 use crate::cli::{CoordArgs, GlobalArgs};
 use crate::error::ExitError;
+use crate::foreground::Foreground;
 use crate::wiring::{self, Build};
 use gaffer_coordinator::SessionCoordinator;
 use gaffer_core::exit;
@@ -126,19 +127,15 @@ pub fn run(
     auto_assign: bool,
     exit_after: Option<u64>,
 ) -> anyhow::Result<i32> {
-    let addr: SocketAddr = addr.parse().map_err(|e| ExitError {
-        code: exit::USAGE,
-        kind: "usage",
-        message: format!("--addr {addr:?}: {e} (expected e.g. 127.0.0.1:7878)"),
+    let addr: SocketAddr = addr.parse().map_err(|e| {
+        ExitError::usage(format!(
+            "--addr {addr:?}: {e} (expected e.g. 127.0.0.1:7878)"
+        ))
     })?;
     if !addr.ip().is_loopback() {
-        return Err(ExitError {
-            code: exit::USAGE,
-            kind: "usage",
-            message: format!(
-                "--addr {addr}: only loopback addresses are served (the API has no authentication)"
-            ),
-        }
+        return Err(ExitError::usage(format!(
+            "--addr {addr}: only loopback addresses are served (the API has no authentication)"
+        ))
         .into());
     }
     let built = wiring::build(Build {
@@ -169,12 +166,11 @@ pub fn run(
             built.connection.session
         );
     }
+    let fg = Foreground::start(exit_after);
+    // Tells the connections (event streams) to end.
     let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    let _ = ctrlc::set_handler(move || s.store(true, Ordering::SeqCst));
-    let deadline = exit_after.map(|secs| std::time::Instant::now() + Duration::from_secs(secs));
     let mut workers = Vec::new();
-    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| std::time::Instant::now() < d) {
+    while !fg.done() {
         match listener.accept() {
             Ok((stream, _)) => {
                 let _ = stream.set_nonblocking(false);

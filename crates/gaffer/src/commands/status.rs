@@ -18,20 +18,12 @@ use std::time::Duration;
 
 /// tmux (or its session) is not reachable.
 pub fn unavailable(message: impl Into<String>) -> ExitError {
-    ExitError {
-        code: exit::UNAVAILABLE,
-        kind: "unavailable",
-        message: message.into(),
-    }
+    ExitError::unavailable(message)
 }
 
 /// Something named does not exist.
 pub fn not_found(message: impl Into<String>) -> ExitError {
-    ExitError {
-        code: exit::NOT_FOUND,
-        kind: "not_found",
-        message: message.into(),
-    }
+    ExitError::not_found(message)
 }
 
 /// A live connection to the tmux session in scope.
