@@ -8,6 +8,7 @@
 pub mod agents;
 pub mod netns;
 pub mod real_agent;
+pub mod sim;
 pub mod tmux;
 
 use std::time::{Duration, Instant};

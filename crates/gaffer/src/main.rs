@@ -1,12 +1,12 @@
 //! The gaffer binary: parses the command line, calls the runtime, prints.
 
+mod adapters;
 mod cli;
 mod commands;
 mod config_load;
 mod error;
 mod foreground;
 mod output;
-mod state;
 mod view;
 mod wiring;
 

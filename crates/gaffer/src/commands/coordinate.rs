@@ -1,10 +1,10 @@
 //! The coordinator's commands: `run`, `assign`, `suggest`, `conflicts`, `digest`, `watch`.
 
+use crate::adapters;
 use crate::cli::{CoordArgs, GlobalArgs};
 use crate::error::ExitError;
 use crate::foreground::{Foreground, Recv};
 use crate::output::Output;
-use crate::state;
 use crate::wiring::{self, Build, Built};
 use gaffer_core::assignment::AssignmentStrategy;
 use gaffer_core::digest::render_markdown;
@@ -24,10 +24,8 @@ fn build(global: &GlobalArgs, args: &CoordArgs) -> Result<Built, ExitError> {
 fn strategy(s: &Option<String>) -> Result<Option<AssignmentStrategy>, ExitError> {
     match s {
         None => Ok(None),
-        Some(raw) => AssignmentStrategy::parse_strict(raw).map(Some).ok_or_else(|| ExitError {
-            code: exit::USAGE,
-            kind: "usage",
-            message: format!("unknown strategy {raw:?}; expected balanced, speed, quality, dependency or round-robin"),
+        Some(raw) => AssignmentStrategy::parse_strict(raw).map(Some).ok_or_else(|| {
+            ExitError::usage(format!("unknown strategy {raw:?}; expected balanced, speed, quality, dependency or round-robin"))
         }),
     }
 }
@@ -133,14 +131,7 @@ pub fn suggest(global: &GlobalArgs, args: &CoordArgs, pane: &str) -> anyhow::Res
     let built = build(global, args)?;
     let coord = built.coordinator;
     coord.update_state();
-    let s = coord.suggest_assignment(pane).map_err(|e| match e {
-        gaffer_coordinator::CoordinatorError::AgentNotFound(p) => ExitError {
-            code: exit::NOT_FOUND,
-            kind: "not_found",
-            message: format!("agent not found: {p}"),
-        },
-        other => ExitError::failure(other.to_string()),
-    })?;
+    let s = coord.suggest_assignment(pane).map_err(ExitError::from)?;
     if global.json {
         println!(
             "{}",
@@ -170,11 +161,9 @@ pub fn conflicts(
     cfg.coordinator.conflict_notify = notify;
     cfg.coordinator.conflict_negotiate = negotiate;
     let coord = built.coordinator.with_config(cfg);
-    let found = coord.detect_conflicts().map_err(|e| ExitError {
-        code: exit::UNAVAILABLE,
-        kind: "unavailable",
-        message: format!("conflicts unknown: {e}"),
-    })?;
+    let found = coord
+        .detect_conflicts()
+        .map_err(|e| ExitError::unavailable(format!("conflicts unknown: {e}")))?;
     if global.json {
         println!("{}", serde_json::to_string_pretty(&found)?);
     } else if found.is_empty() {
@@ -217,7 +206,7 @@ pub fn watch(
     from_start: bool,
     exit_after: Option<u64>,
 ) -> anyhow::Result<i32> {
-    let ledger = state::open_ledger(global)?;
+    let ledger = adapters::ledger(global)?;
     let (existing, _) = ledger.events_since(0)?;
     let mut last = existing.last().map(|(id, _)| *id).unwrap_or(0);
     let out = Output::of(global);

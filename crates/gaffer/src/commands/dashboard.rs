@@ -3,10 +3,10 @@
 //! `--auto-assign`, assignment) in this process, and shows events from the project's ledger,
 //! so it also shows what a `gaffer run` elsewhere is doing.
 
+use crate::adapters;
 use crate::cli::{CoordArgs, GlobalArgs};
 use crate::foreground::Foreground;
 use crate::output::describe;
-use crate::state;
 use crate::view::{BOLD, Cell, Column, DIM, RESET, Table, status_color, strip_ansi};
 use crate::wiring::{self, Build};
 use gaffer_coordinator::ledger::AssignmentState;
@@ -33,7 +33,7 @@ pub fn run(
     cfg.coordinator.send_digests = false;
     let mut coord = built.coordinator.with_config(cfg);
     coord.start()?;
-    let ledger = state::open_ledger(global)?;
+    let ledger = adapters::ledger(global)?;
     let tty = std::io::stdout().is_terminal() && !global.json;
     let fg = Foreground::start(exit_after);
     let table = Table::new(&[

@@ -3,37 +3,16 @@
 //! Backend: the server at `--mail-url`, else `AGENT_MAIL_URL` / config `mail.url`, else the
 //! embedded mailbox in `<project>/.gaffer/state.db`. The project key is the project root.
 
+use crate::adapters;
 use crate::cli::{GlobalArgs, MailAction, MailArgs};
 use crate::config_load;
 use crate::error::ExitError;
-use gaffer_core::conflicts::{ConflictDetector, ConflictError};
+use gaffer_core::conflicts::ConflictDetector;
 use gaffer_core::exit;
 use gaffer_core::mailbox::*;
 use serde::Serialize;
 use serde_json::json;
 use std::time::Duration;
-
-fn mail_error(e: MailError) -> ExitError {
-    let code = match e {
-        MailError::NotFound(_) => exit::NOT_FOUND,
-        MailError::Unavailable(_) | MailError::Timeout(_) => exit::UNAVAILABLE,
-        _ => exit::FAILURE,
-    };
-    ExitError {
-        code,
-        kind: e.kind(),
-        message: format!("agent mail: {e}"),
-    }
-}
-
-/// Conflicts that cannot be determined: exit 4 with kind `unknown` (callers fail closed).
-fn unknown(e: ConflictError) -> ExitError {
-    ExitError {
-        code: exit::UNAVAILABLE,
-        kind: "unknown",
-        message: e.to_string(),
-    }
-}
 
 fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
@@ -45,16 +24,10 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
     let loaded = config_load::load(global)?;
     let root = loaded.project_root.clone();
     let root = std::fs::canonicalize(&root).unwrap_or(root);
-    let url = args
-        .mail_url
-        .clone()
-        .filter(|u| !u.trim().is_empty())
-        .or_else(|| gaffer_mail::configured_url(&loaded.config.mail.url));
-    let mb =
-        gaffer_mail::open(url.as_deref(), &root, loaded.config.mail.timeout).map_err(mail_error)?;
+    let mb = adapters::mailbox(args.mail_url.as_deref(), &loaded.config, &root)?.mailbox;
     let project = root.display().to_string();
     if !matches!(args.action, MailAction::Health) {
-        mb.ensure_project(&project).map_err(mail_error)?;
+        mb.ensure_project(&project).map_err(ExitError::from)?;
     }
     let mb: &dyn gaffer_core::mailbox::Mailbox = mb.as_ref();
     let json = global.json;
@@ -77,7 +50,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         reason,
                     },
                 )
-                .map_err(mail_error)?;
+                .map_err(ExitError::from)?;
             if json {
                 print_json(&r)?;
             } else {
@@ -103,7 +76,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
         MailAction::Release { agent, patterns } => {
             let n = mb
                 .release(&project, &agent, &patterns)
-                .map_err(mail_error)?;
+                .map_err(ExitError::from)?;
             if json {
                 print_json(&json!({"released": n}))?;
             } else {
@@ -118,7 +91,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
         } => {
             let n = mb
                 .renew(&project, &agent, &patterns, Duration::from_secs(extend))
-                .map_err(mail_error)?;
+                .map_err(ExitError::from)?;
             if json {
                 print_json(&json!({"renewed": n}))?;
             } else {
@@ -129,7 +102,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
         MailAction::Reservations { agent, all } => {
             let rs = mb
                 .list_reservations(&project, agent.as_deref(), !all)
-                .map_err(mail_error)?;
+                .map_err(ExitError::from)?;
             if json {
                 print_json(&rs)?;
             } else {
@@ -154,7 +127,9 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
         }
         MailAction::Conflicts => {
             let det = ConflictDetector::new(mb, project.clone());
-            let cs = det.detect_conflicts(chrono::Utc::now()).map_err(unknown)?;
+            let cs = det
+                .detect_conflicts(chrono::Utc::now())
+                .map_err(ExitError::from)?;
             if json {
                 print_json(&cs)?;
             } else if cs.is_empty() {
@@ -174,7 +149,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             let det = ConflictDetector::new(mb, project.clone());
             let hit = det
                 .check_path_conflict(&path, &agent, chrono::Utc::now())
-                .map_err(unknown)?;
+                .map_err(ExitError::from)?;
             if json {
                 print_json(&hit)?;
             } else {
@@ -210,10 +185,10 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             ack,
             thread,
         } => {
-            let importance = Importance::parse(&importance).ok_or_else(|| ExitError {
-                code: exit::USAGE,
-                kind: "usage",
-                message: format!("--importance {importance}: expected low, normal, high or urgent"),
+            let importance = Importance::parse(&importance).ok_or_else(|| {
+                ExitError::usage(format!(
+                    "--importance {importance}: expected low, normal, high or urgent"
+                ))
             })?;
             let sent = mb
                 .send_message(
@@ -229,7 +204,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         thread_id: thread,
                     },
                 )
-                .map_err(mail_error)?;
+                .map_err(ExitError::from)?;
             if json {
                 print_json(&sent)?;
             } else {
@@ -247,7 +222,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         ..InboxQuery::default()
                     },
                 )
-                .map_err(mail_error)?;
+                .map_err(ExitError::from)?;
             if json {
                 print_json(&msgs)?;
             } else if msgs.is_empty() {
@@ -273,7 +248,8 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             Ok(exit::SUCCESS)
         }
         MailAction::Ack { agent, id } => {
-            mb.acknowledge(&project, &agent, id).map_err(mail_error)?;
+            mb.acknowledge(&project, &agent, id)
+                .map_err(ExitError::from)?;
             if json {
                 print_json(&json!({"acknowledged": id}))?;
             } else {
@@ -297,7 +273,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         task_description: task,
                     },
                 )
-                .map_err(mail_error)?;
+                .map_err(ExitError::from)?;
             if json {
                 print_json(&a)?;
             } else {
@@ -306,7 +282,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             Ok(exit::SUCCESS)
         }
         MailAction::Health => {
-            let h = mb.health().map_err(mail_error)?;
+            let h = mb.health().map_err(ExitError::from)?;
             if json {
                 print_json(&h)?;
             } else {

@@ -11,14 +11,6 @@ use gaffer_tmux::spawn::{AgentSpec, spawn};
 use serde_json::json;
 use std::time::Duration;
 
-fn usage(message: impl Into<String>) -> ExitError {
-    ExitError {
-        code: exit::USAGE,
-        kind: "usage",
-        message: message.into(),
-    }
-}
-
 /// The default launch command of an agent type.
 fn launch(agent_type: &str, sim: Option<&std::path::Path>) -> String {
     if let Some(project) = sim {
@@ -54,15 +46,15 @@ fn launch(agent_type: &str, sim: Option<&std::path::Path>) -> String {
 
 /// Parses `TYPE[:VARIANT]=COMMAND`.
 fn parse_agent(spec: &str) -> Result<AgentSpec, ExitError> {
-    let (head, command) = spec
-        .split_once('=')
-        .ok_or_else(|| usage(format!("--agent {spec:?}: expected TYPE[:VARIANT]=COMMAND")))?;
+    let (head, command) = spec.split_once('=').ok_or_else(|| {
+        ExitError::usage(format!("--agent {spec:?}: expected TYPE[:VARIANT]=COMMAND"))
+    })?;
     let (ty, variant) = match head.split_once(':') {
         Some((t, v)) => (t, Some(v.to_string()).filter(|v| !v.is_empty())),
         None => (head, None),
     };
     if ty.trim().is_empty() || command.trim().is_empty() {
-        return Err(usage(format!(
+        return Err(ExitError::usage(format!(
             "--agent {spec:?}: the type and the command must not be empty"
         )));
     }
@@ -99,10 +91,10 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
     for c in &args.cmds {
         let (ty, cmd) = c
             .split_once('=')
-            .ok_or_else(|| usage(format!("--cmd {c:?}: expected TYPE=COMMAND")))?;
+            .ok_or_else(|| ExitError::usage(format!("--cmd {c:?}: expected TYPE=COMMAND")))?;
         let ty = canonical_agent_type(ty.trim());
         if !matches!(ty.as_str(), "cc" | "cod" | "gmi") || cmd.trim().is_empty() {
-            return Err(usage(format!(
+            return Err(ExitError::usage(format!(
                 "--cmd {c:?}: the type must be cc, cod or gmi and the command not empty"
             ))
             .into());
@@ -129,18 +121,18 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
         specs.push(parse_agent(a)?);
     }
     if specs.is_empty() {
-        return Err(usage("no agents: give --cc N, --cod N, --gmi N or --agent TYPE=CMD").into());
+        return Err(ExitError::usage(
+            "no agents: give --cc N, --cod N, --gmi N or --agent TYPE=CMD",
+        )
+        .into());
     }
     let dir = args
         .dir
         .clone()
         .unwrap_or_else(|| loaded.project_root.clone());
     let tmux = Tmux::new(socket, cfg.command_timeout.max(Duration::from_secs(1)));
-    let panes = spawn(&tmux, &session, &dir, &specs, (200, 50)).map_err(|e| ExitError {
-        code: exit::UNAVAILABLE,
-        kind: "unavailable",
-        message: format!("spawning session {session}: {e}"),
-    })?;
+    let panes = spawn(&tmux, &session, &dir, &specs, (200, 50))
+        .map_err(|e| ExitError::unavailable(format!("spawning session {session}: {e}")))?;
     if global.json {
         println!(
             "{}",

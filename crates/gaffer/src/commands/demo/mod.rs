@@ -12,11 +12,12 @@ mod scenario;
 mod summary;
 mod view;
 
+use crate::adapters;
 use crate::cli::{DemoArgs, GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
 use crate::foreground::Foreground;
 use crate::wiring::{self, Build};
-use gaffer_coordinator::ledger::{AssignmentState, Ledger};
+use gaffer_coordinator::ledger::AssignmentState;
 use gaffer_core::event::CoordinatorEvent;
 use gaffer_core::exit;
 use gaffer_core::mailbox::Mailbox;
@@ -66,10 +67,10 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     // The mailbox, and the human who receives the digests.
     let mail_url = args.mail_url.clone().filter(|u| !u.trim().is_empty());
     let project_key = dir.display().to_string();
-    let mailbox: Arc<dyn Mailbox> = Arc::from(
-        gaffer_mail::open(mail_url.as_deref(), &dir, Duration::from_secs(10))
-            .map_err(|e| ExitError::failure(format!("opening the mailbox: {e}")))?,
-    );
+    let mailbox: Arc<dyn Mailbox> =
+        adapters::mailbox_at(mail_url.clone(), &dir, Duration::from_secs(10))
+            .map_err(|e| ExitError::failure(format!("opening the mailbox: {e}")))?
+            .mailbox;
     mailbox
         .ensure_project(&project_key)
         .map_err(|e| ExitError::unavailable(format!("agent mail: {e}")))?;
@@ -142,8 +143,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         !args.headless && attached.as_ref().is_none_or(|h| h.is_finished())
     };
     let ledger_path = dir.join(".gaffer/state.db");
-    let ledger = Ledger::open(&ledger_path)
-        .map_err(|e| ExitError::failure(format!("{}: {e}", ledger_path.display())))?;
+    let ledger = adapters::ledger_at(&ledger_path)?;
     let tasks = scenario::task_ids();
     let mut seen = Seen::default();
     let mut interrupted = false;
