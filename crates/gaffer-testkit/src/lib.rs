@@ -5,6 +5,7 @@
 //! - [`agents`]: the pinned real agent CLIs (`agents.lock`) and where they are installed;
 //! - [`real_agent`]: a throwaway HOME and the exact launch command for each real CLI.
 
+pub mod agentmail;
 pub mod agents;
 pub mod netns;
 pub mod real_agent;
