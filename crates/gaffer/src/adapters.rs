@@ -11,6 +11,7 @@ use gaffer_core::beads::Issue;
 use gaffer_core::config::{BeadsConfig, GafferConfig};
 use gaffer_core::detect::Detector;
 use gaffer_core::mailbox::{MailError, Mailbox};
+use gaffer_core::panes::PaneInfo;
 use gaffer_core::time::Timestamp;
 use gaffer_core::triage::TriageResponse;
 use gaffer_core::work_source::{ClaimOutcome, CloseOutcome, WorkSource, WorkSourceError};
@@ -84,6 +85,20 @@ pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitErro
         session,
         config: loaded.config,
     })
+}
+
+/// Finds a pane by id (`%3`), title, or `session:window.pane`.
+pub fn find_pane(panes: &[PaneInfo], want: &str) -> Option<PaneInfo> {
+    panes
+        .iter()
+        .find(|p| p.pane_id == want)
+        .or_else(|| panes.iter().find(|p| p.title == want))
+        .or_else(|| {
+            panes
+                .iter()
+                .find(|p| format!("{}:{}.{}", p.session, p.window_index, p.pane_index) == want)
+        })
+        .cloned()
 }
 
 // ---- detector ---------------------------------------------------------------------------

@@ -111,6 +111,23 @@ pub fn describe(e: &CoordinatorEvent) -> String {
     format!("{t} {:<22}{who} {what}", e.event_type.as_str())
 }
 
+/// One conflict as a line of text: id, pattern, holders, and an example overlapping path.
+pub fn conflict_line(c: &gaffer_core::conflicts::DetectedConflict) -> String {
+    let names: Vec<&str> = c
+        .conflict
+        .holders
+        .iter()
+        .map(|h| h.agent_name.as_str())
+        .collect();
+    format!(
+        "{} {}: {} (e.g. {})",
+        c.conflict.id,
+        c.conflict.pattern,
+        names.join(", "),
+        c.overlap
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,24 +128,18 @@ pub fn assign(global: &GlobalArgs, args: &CoordArgs, dry_run: bool) -> anyhow::R
 
 /// `gaffer suggest PANE`.
 pub fn suggest(global: &GlobalArgs, args: &CoordArgs, pane: &str) -> anyhow::Result<i32> {
+    let out = Output::of(global);
     let built = build(global, args)?;
     let coord = built.coordinator;
     coord.update_state();
     let s = coord.suggest_assignment(pane).map_err(ExitError::from)?;
-    if global.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"pane_id": pane, "suggestion": s}))?
-        );
-    } else {
-        match s {
-            Some(w) => println!(
-                "{pane}: {} \"{}\" (P{}, score {:.2})",
-                w.bead_id, w.bead_title, w.priority, w.score
-            ),
-            None => println!("{pane}: nothing suitable"),
-        }
-    }
+    out.print(&json!({"pane_id": pane, "suggestion": s}), || match s {
+        Some(w) => println!(
+            "{pane}: {} \"{}\" (P{}, score {:.2})",
+            w.bead_id, w.bead_title, w.priority, w.score
+        ),
+        None => println!("{pane}: nothing suitable"),
+    })?;
     Ok(exit::SUCCESS)
 }
 
@@ -170,7 +164,7 @@ pub fn conflicts(
         println!("no conflicts");
     } else {
         for c in &found {
-            println!("{}", crate::commands::mail::conflict_line(c));
+            println!("{}", crate::output::conflict_line(c));
         }
     }
     Ok(if found.is_empty() {

@@ -3,8 +3,9 @@
 use crate::adapters;
 use crate::cli::{ExplainArgs, GlobalArgs};
 use crate::error::ExitError;
-use gaffer_core::detect::{Explanation, ScreenInput, canonical_kind};
+use gaffer_core::detect::{Detector, Explanation, ScreenInput, canonical_kind};
 use gaffer_core::exit;
+use gaffer_core::panes::Panes;
 use std::io::Read;
 use std::path::Path;
 
@@ -50,7 +51,7 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
     let Some(file) = &args.file else {
         if let Some(pane) = &args.pane {
             let detector = adapters::detector()?;
-            let explanation = crate::commands::status::explain_live(global, args, pane, &detector)?;
+            let explanation = explain_live(global, args, pane, &detector)?;
             return print(global, &explanation);
         }
         return Err(ExitError::usage("give a pane, or --agent KIND --file FILE").into());
@@ -81,6 +82,45 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
     };
     let explanation = detector.explain(&input);
     print(global, &explanation)
+}
+
+/// `gaffer explain <pane>`: captures a live pane and explains its screen.
+pub fn explain_live(
+    global: &GlobalArgs,
+    args: &ExplainArgs,
+    pane: &str,
+    detector: &Detector,
+) -> Result<Explanation, ExitError> {
+    let conn = adapters::tmux(global, &args.tmux)?;
+    let panes = conn
+        .panes
+        .list_panes()
+        .map_err(|e| ExitError::unavailable(format!("listing panes: {e}")))?;
+    let info = adapters::find_pane(&panes, pane).ok_or_else(|| {
+        ExitError::not_found(format!("no pane {pane:?} in session {}", conn.session))
+    })?;
+    let caps = conn
+        .panes
+        .capture(std::slice::from_ref(&info.pane_id))
+        .map_err(|e| ExitError::unavailable(format!("capturing {}: {e}", info.pane_id)))?;
+    let (_, screen) = caps
+        .into_iter()
+        .next()
+        .ok_or_else(|| ExitError::not_found(format!("pane {} vanished", info.pane_id)))?;
+    let agent_type = args
+        .agent
+        .clone()
+        .unwrap_or_else(|| info.agent_type.clone());
+    let command = args
+        .command
+        .clone()
+        .unwrap_or_else(|| info.current_command.clone());
+    Ok(detector.explain(&ScreenInput {
+        agent_type: &agent_type,
+        screen: &screen,
+        current_command: &command,
+        observed_at: chrono::Utc::now(),
+    }))
 }
 
 /// Prints an explanation as JSON or as the readable account.

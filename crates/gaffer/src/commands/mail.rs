@@ -7,17 +7,12 @@ use crate::adapters;
 use crate::cli::{GlobalArgs, MailAction, MailArgs};
 use crate::config_load;
 use crate::error::ExitError;
+use crate::output::{self, Output};
 use gaffer_core::conflicts::ConflictDetector;
 use gaffer_core::exit;
 use gaffer_core::mailbox::*;
-use serde::Serialize;
 use serde_json::json;
 use std::time::Duration;
-
-fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
 
 /// Runs a mail action and returns the exit code.
 pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
@@ -30,7 +25,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
         mb.ensure_project(&project).map_err(ExitError::from)?;
     }
     let mb: &dyn gaffer_core::mailbox::Mailbox = mb.as_ref();
-    let json = global.json;
+    let out = Output::of(global);
     match args.action {
         MailAction::Reserve {
             agent,
@@ -51,9 +46,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                     },
                 )
                 .map_err(ExitError::from)?;
-            if json {
-                print_json(&r)?;
-            } else {
+            out.print(&r, || {
                 for g in &r.granted {
                     let kind = if g.exclusive { "exclusive" } else { "shared" };
                     println!("granted #{} {} ({kind})", g.id, g.path_pattern);
@@ -66,7 +59,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         );
                     }
                 }
-            }
+            })?;
             Ok(if r.conflicts.is_empty() {
                 exit::SUCCESS
             } else {
@@ -77,11 +70,9 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             let n = mb
                 .release(&project, &agent, &patterns)
                 .map_err(ExitError::from)?;
-            if json {
-                print_json(&json!({"released": n}))?;
-            } else {
+            out.print(&json!({"released": n}), || {
                 println!("released {n}");
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Renew {
@@ -92,20 +83,16 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             let n = mb
                 .renew(&project, &agent, &patterns, Duration::from_secs(extend))
                 .map_err(ExitError::from)?;
-            if json {
-                print_json(&json!({"renewed": n}))?;
-            } else {
+            out.print(&json!({"renewed": n}), || {
                 println!("renewed {n}");
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Reservations { agent, all } => {
             let rs = mb
                 .list_reservations(&project, agent.as_deref(), !all)
                 .map_err(ExitError::from)?;
-            if json {
-                print_json(&rs)?;
-            } else {
+            out.print(&rs, || {
                 for r in &rs {
                     let kind = if r.exclusive { "exclusive" } else { "shared" };
                     let state = if r.released_ts.is_some() {
@@ -122,7 +109,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         r.reason
                     );
                 }
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Conflicts => {
@@ -130,15 +117,14 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             let cs = det
                 .detect_conflicts(chrono::Utc::now())
                 .map_err(ExitError::from)?;
-            if json {
-                print_json(&cs)?;
-            } else if cs.is_empty() {
-                println!("no conflicts");
-            } else {
-                for c in &cs {
-                    println!("{}", conflict_line(c));
+            out.print(&cs, || {
+                if cs.is_empty() {
+                    println!("no conflicts");
                 }
-            }
+                for c in &cs {
+                    println!("{}", output::conflict_line(c));
+                }
+            })?;
             Ok(if cs.is_empty() {
                 exit::SUCCESS
             } else {
@@ -150,26 +136,22 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             let hit = det
                 .check_path_conflict(&path, &agent, chrono::Utc::now())
                 .map_err(ExitError::from)?;
-            if json {
-                print_json(&hit)?;
-            } else {
-                match &hit {
-                    None => println!("{path}: free"),
-                    Some(c) => {
-                        let names: Vec<&str> = c
-                            .conflict
-                            .holders
-                            .iter()
-                            .map(|h| h.agent_name.as_str())
-                            .collect();
-                        println!(
-                            "{path}: held by {} ({})",
-                            names.join(", "),
-                            c.conflict.pattern
-                        );
-                    }
+            out.print(&hit, || match &hit {
+                None => println!("{path}: free"),
+                Some(c) => {
+                    let names: Vec<&str> = c
+                        .conflict
+                        .holders
+                        .iter()
+                        .map(|h| h.agent_name.as_str())
+                        .collect();
+                    println!(
+                        "{path}: held by {} ({})",
+                        names.join(", "),
+                        c.conflict.pattern
+                    );
                 }
-            }
+            })?;
             Ok(if hit.is_none() {
                 exit::SUCCESS
             } else {
@@ -205,11 +187,9 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                     },
                 )
                 .map_err(ExitError::from)?;
-            if json {
-                print_json(&sent)?;
-            } else {
+            out.print(&sent, || {
                 println!("sent message {}", sent.id);
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Inbox { agent, limit } => {
@@ -223,11 +203,10 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                     },
                 )
                 .map_err(ExitError::from)?;
-            if json {
-                print_json(&msgs)?;
-            } else if msgs.is_empty() {
-                println!("no messages");
-            } else {
+            out.print(&msgs, || {
+                if msgs.is_empty() {
+                    println!("no messages");
+                }
                 for m in &msgs {
                     let ack = if m.ack_required { " [ack]" } else { "" };
                     println!(
@@ -244,17 +223,15 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         }
                     }
                 }
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Ack { agent, id } => {
             mb.acknowledge(&project, &agent, id)
                 .map_err(ExitError::from)?;
-            if json {
-                print_json(&json!({"acknowledged": id}))?;
-            } else {
+            out.print(&json!({"acknowledged": id}), || {
                 println!("acknowledged {id}");
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Register {
@@ -274,38 +251,17 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                     },
                 )
                 .map_err(ExitError::from)?;
-            if json {
-                print_json(&a)?;
-            } else {
+            out.print(&a, || {
                 println!("{}", a.name);
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Health => {
             let h = mb.health().map_err(ExitError::from)?;
-            if json {
-                print_json(&h)?;
-            } else {
+            out.print(&h, || {
                 println!("{} {} {}", h.status, h.backend, h.location);
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
     }
-}
-
-/// One conflict as a line of text: id, pattern, holders, and an example overlapping path.
-pub fn conflict_line(c: &gaffer_core::conflicts::DetectedConflict) -> String {
-    let names: Vec<&str> = c
-        .conflict
-        .holders
-        .iter()
-        .map(|h| h.agent_name.as_str())
-        .collect();
-    format!(
-        "{} {}: {} (e.g. {})",
-        c.conflict.id,
-        c.conflict.pattern,
-        names.join(", "),
-        c.overlap
-    )
 }

@@ -4,6 +4,7 @@ use crate::adapters;
 use crate::cli::{GlobalArgs, QualityAction};
 use crate::config_load;
 use crate::error::ExitError;
+use crate::output::Output;
 use gaffer_core::exit;
 use gaffer_core::quality::{ScanMetrics, TestRunMetrics};
 use gaffer_core::test_report::{TestCounts, parse_report};
@@ -111,6 +112,7 @@ fn record_tests(
     skipped: i64,
     duration_ms: i64,
 ) -> anyhow::Result<i32> {
+    let out = Output::of(global);
     let usage = |message: &str| ExitError::usage(message);
     let (format, counts) = if passed.is_some() || failed.is_some() {
         if file.is_some() {
@@ -158,9 +160,7 @@ fn record_tests(
     };
     let mut ledger = adapters::ledger(global)?;
     ledger.record_test_run(&run)?;
-    if global.json {
-        println!("{}", json!({"recorded": run, "format": format}));
-    } else {
+    out.print_line(&json!({"recorded": run, "format": format}), || {
         println!(
             "recorded {} passed, {} failed, {} skipped ({format}){}",
             run.passed,
@@ -172,11 +172,12 @@ fn record_tests(
                 format!(" for {}", run.agent_pane_id)
             }
         );
-    }
+    })?;
     Ok(exit::SUCCESS)
 }
 
 fn scan(global: &GlobalArgs) -> anyhow::Result<i32> {
+    let out = Output::of(global);
     let Some(ubs) = which("ubs") else {
         return Err(
             ExitError::unavailable("the ubs scanner is not installed (not on PATH)").into(),
@@ -200,11 +201,9 @@ fn scan(global: &GlobalArgs) -> anyhow::Result<i32> {
         exit_code: output.status.code().unwrap_or(-1) as i64,
     };
     adapters::ledger(global)?.record_scan(&scan)?;
-    if global.json {
-        println!("{}", serde_json::to_string_pretty(&scan)?);
-    } else {
+    out.print(&scan, || {
         println!("scan: {critical} critical, {warning} warnings, {info} info");
-    }
+    })?;
     Ok(exit::SUCCESS)
 }
 

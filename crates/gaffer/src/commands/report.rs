@@ -4,6 +4,7 @@ use crate::adapters;
 use crate::cli::GlobalArgs;
 use crate::config_load;
 use crate::error::ExitError;
+use crate::output::Output;
 use gaffer_coordinator::ledger::{AssignmentRecord, AssignmentState, Ledger};
 use gaffer_core::assign::{BackoffBook, BackoffReason};
 use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
@@ -101,15 +102,16 @@ pub fn refuse(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i
 }
 
 fn print_result(global: &GlobalArgs, bead: &str, state: &str, rec: &AssignmentRecord) {
-    if global.json {
-        println!(
-            "{}",
-            json!({"bead_id": bead, "state": state, "agent_pane_id": rec.assignment.agent_pane_id})
-        );
-    } else {
-        println!(
-            "{bead}: {state} (was assigned to {})",
-            rec.assignment.agent_pane_id
-        );
-    }
+    let out = Output::of(global);
+    out.print_line(
+        &json!({"bead_id": bead, "state": state, "agent_pane_id": rec.assignment.agent_pane_id}),
+        || {
+            println!(
+                "{bead}: {state} (was assigned to {})",
+                rec.assignment.agent_pane_id
+            );
+        },
+    )
+    // A JSON value always serialises.
+    .unwrap_or_default();
 }

@@ -2,7 +2,6 @@
 
 use crate::adapters;
 use crate::cli::{GlobalArgs, SendArgs};
-use crate::commands::status::find_pane;
 use crate::error::ExitError;
 use gaffer_core::detect::ScreenInput;
 use gaffer_core::exit;
@@ -41,7 +40,7 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
         .list_panes()
         .map_err(|e| ExitError::unavailable(format!("listing panes: {e}")))?;
     let targets: Vec<PaneInfo> = match (&pane_arg, &args.agent_type) {
-        (Some(p), _) => find_pane(&panes, p).into_iter().collect(),
+        (Some(p), _) => adapters::find_pane(&panes, p).into_iter().collect(),
         (None, Some(t)) => {
             let want = canonical_agent_type(t);
             panes

@@ -11,6 +11,7 @@
 use crate::cli::{CoordArgs, GlobalArgs};
 use crate::error::ExitError;
 use crate::foreground::Foreground;
+use crate::output::Output;
 use crate::wiring::{self, Build};
 use gaffer_coordinator::SessionCoordinator;
 use gaffer_core::exit;
@@ -127,6 +128,7 @@ pub fn run(
     auto_assign: bool,
     exit_after: Option<u64>,
 ) -> anyhow::Result<i32> {
+    let out = Output::of(global);
     let addr: SocketAddr = addr.parse().map_err(|e| {
         ExitError::usage(format!(
             "--addr {addr:?}: {e} (expected e.g. 127.0.0.1:7878)"
@@ -155,17 +157,15 @@ pub fn run(
     let local = listener.local_addr()?;
     coord.start()?;
     let coord = Arc::new(coord);
-    if global.json {
-        println!(
-            "{}",
-            serde_json::json!({"listening": format!("http://{local}")})
-        );
-    } else {
-        println!(
-            "gaffer: serving session {} on http://{local} (Ctrl-C stops)",
-            built.connection.session
-        );
-    }
+    out.print_line(
+        &serde_json::json!({"listening": format!("http://{local}")}),
+        || {
+            println!(
+                "gaffer: serving session {} on http://{local} (Ctrl-C stops)",
+                built.connection.session
+            );
+        },
+    )?;
     let fg = Foreground::start(exit_after);
     // Tells the connections (event streams) to end.
     let stop = Arc::new(AtomicBool::new(false));

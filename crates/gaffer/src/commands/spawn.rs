@@ -4,6 +4,7 @@
 use crate::cli::{GlobalArgs, SpawnArgs};
 use crate::config_load;
 use crate::error::ExitError;
+use crate::output::Output;
 use gaffer_core::exit;
 use gaffer_core::pane::canonical_agent_type;
 use gaffer_tmux::cmd::{Socket, Tmux};
@@ -67,6 +68,7 @@ fn parse_agent(spec: &str) -> Result<AgentSpec, ExitError> {
 
 /// Runs `gaffer spawn`.
 pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
+    let out = Output::of(global);
     let loaded = config_load::load(global)?;
     let cfg = &loaded.config.tmux;
     let socket = match (&args.tmux.socket_path, &args.tmux.socket) {
@@ -133,12 +135,7 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
     let tmux = Tmux::new(socket, cfg.command_timeout.max(Duration::from_secs(1)));
     let panes = spawn(&tmux, &session, &dir, &specs, (200, 50))
         .map_err(|e| ExitError::unavailable(format!("spawning session {session}: {e}")))?;
-    if global.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"session": session, "panes": panes}))?
-        );
-    } else {
+    out.print(&json!({"session": session, "panes": panes}), || {
         for p in &panes {
             println!("{}  {}", p.pane_id, p.title);
         }
@@ -146,7 +143,7 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
             "session {session} started with {} agent panes; watch it with `gaffer status --session {session}`",
             panes.len()
         );
-    }
+    })?;
     Ok(exit::SUCCESS)
 }
 

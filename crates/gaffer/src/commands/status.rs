@@ -2,68 +2,13 @@
 //! health; and the pane lookup and live explanation `send` and `explain` share.
 
 use crate::adapters;
-use crate::cli::{ExplainArgs, GlobalArgs, TmuxArgs};
+use crate::cli::{GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
 use gaffer_coordinator::monitor::{AgentMonitor, AgentReport, MonitorConfig, MonitorSnapshot};
-use gaffer_core::detect::{Detector, Explanation, ScreenInput};
 use gaffer_core::exit;
-use gaffer_core::panes::{PaneInfo, Panes};
 use gaffer_core::time::format_short_duration;
 use serde_json::json;
 use std::time::Duration;
-
-/// Finds a pane by id (`%3`), title, or `session:window.pane`.
-pub fn find_pane(panes: &[PaneInfo], want: &str) -> Option<PaneInfo> {
-    panes
-        .iter()
-        .find(|p| p.pane_id == want)
-        .or_else(|| panes.iter().find(|p| p.title == want))
-        .or_else(|| {
-            panes
-                .iter()
-                .find(|p| format!("{}:{}.{}", p.session, p.window_index, p.pane_index) == want)
-        })
-        .cloned()
-}
-
-/// `gaffer explain <pane>`: captures a live pane and explains its screen.
-pub fn explain_live(
-    global: &GlobalArgs,
-    args: &ExplainArgs,
-    pane: &str,
-    detector: &Detector,
-) -> Result<Explanation, ExitError> {
-    let conn = adapters::tmux(global, &args.tmux)?;
-    let panes = conn
-        .panes
-        .list_panes()
-        .map_err(|e| ExitError::unavailable(format!("listing panes: {e}")))?;
-    let info = find_pane(&panes, pane).ok_or_else(|| {
-        ExitError::not_found(format!("no pane {pane:?} in session {}", conn.session))
-    })?;
-    let caps = conn
-        .panes
-        .capture(std::slice::from_ref(&info.pane_id))
-        .map_err(|e| ExitError::unavailable(format!("capturing {}: {e}", info.pane_id)))?;
-    let (_, screen) = caps
-        .into_iter()
-        .next()
-        .ok_or_else(|| ExitError::not_found(format!("pane {} vanished", info.pane_id)))?;
-    let agent_type = args
-        .agent
-        .clone()
-        .unwrap_or_else(|| info.agent_type.clone());
-    let command = args
-        .command
-        .clone()
-        .unwrap_or_else(|| info.current_command.clone());
-    Ok(detector.explain(&ScreenInput {
-        agent_type: &agent_type,
-        screen: &screen,
-        current_command: &command,
-        observed_at: chrono::Utc::now(),
-    }))
-}
 
 /// One agent as JSON.
 pub fn agent_json(a: &AgentReport) -> serde_json::Value {

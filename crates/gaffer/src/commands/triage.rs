@@ -1,10 +1,9 @@
 //! `gaffer triage`: the project's beads ranked like `bv --robot-triage`, natively when bv is
 //! absent.
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, TriageArgs, TriageSource};
 use crate::config_load;
 use crate::error::ExitError;
-use clap::{Args, ValueEnum};
 use gaffer_beads::{BeadsProject, NativeSource};
 use gaffer_core::config::{BeadsConfig, WorkSourceKind};
 use gaffer_core::exit;
@@ -13,28 +12,6 @@ use gaffer_core::triage::TriageResponse;
 use gaffer_core::work_source::WorkSource;
 use std::io::Write;
 use std::path::PathBuf;
-
-/// `gaffer triage` arguments.
-#[derive(Debug, Args)]
-pub struct TriageArgs {
-    /// Compute as of this instant (RFC 3339), for reproducible output. Default: now.
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
-    /// Where the ranking comes from (default: `[beads] source` of the config, `auto`).
-    #[arg(long, value_enum)]
-    pub source: Option<Source>,
-}
-
-/// Triage source choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Source {
-    /// `bv --robot-triage` when bv is on PATH, else native.
-    Auto,
-    /// Always the native triage.
-    Native,
-    /// Always bv (fails when it is missing).
-    Bv,
-}
 
 /// Runs `gaffer triage`.
 pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
@@ -69,15 +46,11 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
         eprintln!("warning: {file}: skipped {s}");
     }
     let beads_config = config_load::load(global)?.config.beads;
-    let source = args.source.unwrap_or(match beads_config.source {
-        WorkSourceKind::Auto => Source::Auto,
-        WorkSourceKind::Native => Source::Native,
-        WorkSourceKind::Bv => Source::Bv,
-    });
-    let kind = match source {
-        Source::Auto => WorkSourceKind::Auto,
-        Source::Native => WorkSourceKind::Native,
-        Source::Bv => WorkSourceKind::Bv,
+    let kind = match args.source {
+        None => beads_config.source,
+        Some(TriageSource::Auto) => WorkSourceKind::Auto,
+        Some(TriageSource::Native) => WorkSourceKind::Native,
+        Some(TriageSource::Bv) => WorkSourceKind::Bv,
     };
     let bv = gaffer_beads::bv_for(
         &project,
