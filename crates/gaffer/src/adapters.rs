@@ -33,10 +33,9 @@ pub struct Connection {
     pub config: GafferConfig,
 }
 
-/// Resolves socket and session from flags, then config `[tmux]`, then the project directory,
-/// and checks that the session exists.
-pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitError> {
-    let loaded = config_load::load(global)?;
+/// The tmux socket and session in scope: the flags, else config `[tmux]`, else (the session)
+/// the project directory's name.
+pub fn scope(args: &TmuxArgs, loaded: &config_load::Loaded) -> (Socket, Option<String>) {
     let cfg = &loaded.config.tmux;
     let socket = match (&args.socket_path, &args.socket) {
         (Some(p), _) => Socket::Path(p.clone()),
@@ -53,8 +52,17 @@ pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitErro
                 .project_root
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_default();
+        });
+    (socket, session)
+}
+
+/// Resolves socket and session from flags, then config `[tmux]`, then the project directory,
+/// and checks that the session exists.
+pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitError> {
+    let loaded = config_load::load(global)?;
+    let cfg = &loaded.config.tmux;
+    let (socket, session) = scope(args, &loaded);
+    let session = session.unwrap_or_default();
     let mut opts = TmuxOptions::new(socket, Some(session.clone()));
     opts.timeout = cfg.command_timeout.max(Duration::from_millis(100));
     let panes = TmuxPanes::new(opts);

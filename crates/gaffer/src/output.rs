@@ -113,19 +113,24 @@ pub fn describe(e: &CoordinatorEvent) -> String {
 
 /// One conflict as a line of text: id, pattern, holders, and an example overlapping path.
 pub fn conflict_line(c: &gaffer_core::conflicts::DetectedConflict) -> String {
+    format!(
+        "{} {}: {} (e.g. {})",
+        c.conflict.id,
+        c.conflict.pattern,
+        holder_names(c),
+        c.overlap
+    )
+}
+
+/// The Agent Mail names holding a conflict, comma-separated.
+pub fn holder_names(c: &gaffer_core::conflicts::DetectedConflict) -> String {
     let names: Vec<&str> = c
         .conflict
         .holders
         .iter()
         .map(|h| h.agent_name.as_str())
         .collect();
-    format!(
-        "{} {}: {} (e.g. {})",
-        c.conflict.id,
-        c.conflict.pattern,
-        names.join(", "),
-        c.overlap
-    )
+    names.join(", ")
 }
 
 #[cfg(test)]

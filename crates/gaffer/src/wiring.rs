@@ -3,7 +3,7 @@
 //! bv, br, as `[beads]` says), the system clock, and the ledger in `.gaffer/state.db`.
 
 use crate::adapters::{self, Connection};
-use crate::cli::{GlobalArgs, TmuxArgs};
+use crate::cli::{CoordArgs, GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
 use gaffer_coordinator::monitor::{AgentMonitor, MonitorConfig};
 use gaffer_coordinator::observe::{AgentObserver, AgentsObservation, DeliveryProbe, ObservedAgent};
@@ -121,6 +121,17 @@ pub struct Built {
     pub work_source: String,
     /// The project root.
     pub project_root: PathBuf,
+}
+
+/// [`build`] for the coordinator commands (`run`, `assign`, `dashboard`, `serve`, …): their
+/// tmux and mail flags, the work source `[beads]` asks for.
+pub fn build_for(global: &GlobalArgs, args: &CoordArgs) -> Result<Built, ExitError> {
+    build(Build {
+        global,
+        tmux: &args.tmux,
+        mail_url: args.mail_url.clone(),
+        native_beads: false,
+    })
 }
 
 /// Connects every adapter and builds the coordinator (not started).

@@ -5,21 +5,12 @@ use crate::cli::{CoordArgs, GlobalArgs};
 use crate::error::ExitError;
 use crate::foreground::{Foreground, Recv};
 use crate::output::Output;
-use crate::wiring::{self, Build, Built};
+use crate::wiring;
 use gaffer_core::assignment::AssignmentStrategy;
 use gaffer_core::digest::render_markdown;
 use gaffer_core::exit;
 use serde_json::json;
 use std::time::Duration;
-
-fn build(global: &GlobalArgs, args: &CoordArgs) -> Result<Built, ExitError> {
-    wiring::build(Build {
-        global,
-        tmux: &args.tmux,
-        mail_url: args.mail_url.clone(),
-        native_beads: false,
-    })
-}
 
 fn strategy(s: &Option<String>) -> Result<Option<AssignmentStrategy>, ExitError> {
     match s {
@@ -38,7 +29,7 @@ pub fn run(
     auto_assign: bool,
     exit_after: Option<u64>,
 ) -> anyhow::Result<i32> {
-    let built = build(global, args)?;
+    let built = wiring::build_for(global, args)?;
     let mut cfg = built.coordinator.config();
     if auto_assign {
         cfg.coordinator.auto_assign = true;
@@ -86,7 +77,7 @@ pub fn run(
 
 /// `gaffer assign`: one round now.
 pub fn assign(global: &GlobalArgs, args: &CoordArgs, dry_run: bool) -> anyhow::Result<i32> {
-    let built = build(global, args)?;
+    let built = wiring::build_for(global, args)?;
     let coord = built.coordinator;
     coord.ensure_project();
     coord.update_state();
@@ -129,7 +120,7 @@ pub fn assign(global: &GlobalArgs, args: &CoordArgs, dry_run: bool) -> anyhow::R
 /// `gaffer suggest PANE`.
 pub fn suggest(global: &GlobalArgs, args: &CoordArgs, pane: &str) -> anyhow::Result<i32> {
     let out = Output::of(global);
-    let built = build(global, args)?;
+    let built = wiring::build_for(global, args)?;
     let coord = built.coordinator;
     coord.update_state();
     let s = coord.suggest_assignment(pane).map_err(ExitError::from)?;
@@ -150,7 +141,7 @@ pub fn conflicts(
     notify: bool,
     negotiate: bool,
 ) -> anyhow::Result<i32> {
-    let built = build(global, args)?;
+    let built = wiring::build_for(global, args)?;
     let mut cfg = built.coordinator.config();
     cfg.coordinator.conflict_notify = notify;
     cfg.coordinator.conflict_negotiate = negotiate;
@@ -176,7 +167,7 @@ pub fn conflicts(
 
 /// `gaffer digest [--send]`.
 pub fn digest(global: &GlobalArgs, args: &CoordArgs, send: bool) -> anyhow::Result<i32> {
-    let built = build(global, args)?;
+    let built = wiring::build_for(global, args)?;
     let coord = built.coordinator;
     coord.update_state();
     if send {

@@ -8,7 +8,7 @@ use crate::cli::{CoordArgs, GlobalArgs};
 use crate::foreground::Foreground;
 use crate::output::describe;
 use crate::view::{BOLD, Cell, Column, DIM, RESET, Table, status_color, strip_ansi};
-use crate::wiring::{self, Build};
+use crate::wiring;
 use gaffer_coordinator::ledger::AssignmentState;
 use gaffer_core::exit;
 use std::collections::BTreeMap;
@@ -22,12 +22,7 @@ pub fn run(
     auto_assign: bool,
     exit_after: Option<u64>,
 ) -> anyhow::Result<i32> {
-    let built = wiring::build(Build {
-        global,
-        tmux: &args.tmux,
-        mail_url: args.mail_url.clone(),
-        native_beads: false,
-    })?;
+    let built = wiring::build_for(global, args)?;
     let mut cfg = built.coordinator.config();
     cfg.coordinator.auto_assign = auto_assign;
     cfg.coordinator.send_digests = false;

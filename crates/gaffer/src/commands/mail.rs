@@ -138,19 +138,11 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                 .map_err(ExitError::from)?;
             out.print(&hit, || match &hit {
                 None => println!("{path}: free"),
-                Some(c) => {
-                    let names: Vec<&str> = c
-                        .conflict
-                        .holders
-                        .iter()
-                        .map(|h| h.agent_name.as_str())
-                        .collect();
-                    println!(
-                        "{path}: held by {} ({})",
-                        names.join(", "),
-                        c.conflict.pattern
-                    );
-                }
+                Some(c) => println!(
+                    "{path}: held by {} ({})",
+                    output::holder_names(c),
+                    c.conflict.pattern
+                ),
             })?;
             Ok(if hit.is_none() {
                 exit::SUCCESS

@@ -12,7 +12,7 @@ use crate::cli::{CoordArgs, GlobalArgs};
 use crate::error::ExitError;
 use crate::foreground::Foreground;
 use crate::output::Output;
-use crate::wiring::{self, Build};
+use crate::wiring;
 use gaffer_coordinator::SessionCoordinator;
 use gaffer_core::exit;
 use std::io::{BufRead, BufReader, Write};
@@ -140,12 +140,7 @@ pub fn run(
         ))
         .into());
     }
-    let built = wiring::build(Build {
-        global,
-        tmux: &args.tmux,
-        mail_url: args.mail_url.clone(),
-        native_beads: false,
-    })?;
+    let built = wiring::build_for(global, args)?;
     let mut cfg = built.coordinator.config();
     if auto_assign {
         cfg.coordinator.auto_assign = true;

@@ -1,13 +1,14 @@
 //! `gaffer spawn`: a tmux session of agent panes titled `<session>__<type>_<index>`, titles
 //! locked, each agent's launch command started.
 
+use crate::adapters;
 use crate::cli::{GlobalArgs, SpawnArgs};
 use crate::config_load;
 use crate::error::ExitError;
 use crate::output::Output;
 use gaffer_core::exit;
 use gaffer_core::pane::canonical_agent_type;
-use gaffer_tmux::cmd::{Socket, Tmux};
+use gaffer_tmux::cmd::Tmux;
 use gaffer_tmux::spawn::{AgentSpec, spawn};
 use serde_json::json;
 use std::time::Duration;
@@ -71,23 +72,8 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
     let out = Output::of(global);
     let loaded = config_load::load(global)?;
     let cfg = &loaded.config.tmux;
-    let socket = match (&args.tmux.socket_path, &args.tmux.socket) {
-        (Some(p), _) => Socket::Path(p.clone()),
-        (None, Some(n)) => Socket::Name(n.clone()),
-        (None, None) => Socket::from_config(&cfg.socket_name, &cfg.socket_path),
-    };
-    let session = args
-        .tmux
-        .session
-        .clone()
-        .or_else(|| Some(cfg.session.clone()).filter(|s| !s.is_empty()))
-        .or_else(|| {
-            loaded
-                .project_root
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "gaffer".into());
+    let (socket, session) = adapters::scope(&args.tmux, &loaded);
+    let session = session.unwrap_or_else(|| "gaffer".into());
     // `--cmd TYPE=COMMAND` replaces the launch command of the --cc/--cod/--gmi panes.
     let mut overrides: Vec<(String, String)> = Vec::new();
     for c in &args.cmds {
