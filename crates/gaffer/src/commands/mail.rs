@@ -19,7 +19,9 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
     let loaded = config_load::load(global)?;
     let root = loaded.project_root.clone();
     let root = std::fs::canonicalize(&root).unwrap_or(root);
-    let mb = adapters::mailbox(args.mail_url.as_deref(), &loaded.config, &root)?.mailbox;
+    let mb = adapters::mailbox(args.mail_url.as_deref(), &loaded.config, &root)
+        .map_err(ExitError::from)?
+        .mailbox;
     let project = root.display().to_string();
     if !matches!(args.action, MailAction::Health) {
         mb.ensure_project(&project).map_err(ExitError::from)?;

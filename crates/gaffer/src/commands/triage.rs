@@ -58,7 +58,8 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
             source: kind,
             timeout: beads_config.timeout,
         },
-    )?;
+    )
+    .map_err(ExitError::from)?;
     let started = std::time::Instant::now();
     let (source_name, mut resp): (&str, TriageResponse) = match &bv {
         Some(bv) => ("bv", bv.triage(now).map_err(ExitError::from)?),
