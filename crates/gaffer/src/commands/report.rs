@@ -48,12 +48,11 @@ fn close_in_work_source(global: &GlobalArgs, bead: &str, reason: &str) {
     let Ok(loaded) = config_load::load(global) else {
         return;
     };
-    let Ok(project) = gaffer_beads::reader::BeadsProject::discover(&loaded.project_root) else {
+    // Without beads the source is read-only and closing is a no-op.
+    let Ok(work) = adapters::work(&loaded.project_root, &loaded.config.beads, false) else {
         return;
     };
-    let Ok(source) = gaffer_beads::source_for(project, &loaded.config.beads) else {
-        return;
-    };
+    let source = work.source;
     let reason = if reason.is_empty() {
         "done (gaffer)"
     } else {
