@@ -6,6 +6,7 @@ mod commands;
 mod config_load;
 mod error;
 mod foreground;
+mod kinds;
 mod output;
 mod view;
 mod wiring;
@@ -71,6 +72,7 @@ fn init_tracing() {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    kinds::install_user_kinds()?;
     match cli.command {
         Command::Config { action } => commands::config::run(&cli.global, action),
         Command::Run {
