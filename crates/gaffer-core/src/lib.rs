@@ -11,6 +11,7 @@ pub mod beads;
 pub mod clock;
 pub mod config;
 pub mod conflict;
+pub mod cycle;
 pub mod digest;
 pub mod event;
 pub mod exit;

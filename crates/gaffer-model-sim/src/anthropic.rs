@@ -274,8 +274,11 @@ fn messages(req: &HttpRequest, state: &State) -> HttpResponse {
             }),
         );
     }
+    let thinks = first_delay_ms > 0 && thinking_enabled(&body);
     HttpResponse::sse(move |sink| {
-        pause(first_delay_ms);
+        if !thinks {
+            pause(first_delay_ms);
+        }
         let start = json!({
             "type": "message_start",
             "message": {
@@ -293,7 +296,14 @@ fn messages(req: &HttpRequest, state: &State) -> HttpResponse {
             return;
         }
         let _ = sink.event("ping", &json!({"type": "ping"}));
+        // A model that thinks before it answers: the silence is a thinking block (what the
+        // real API streams when the request enables thinking).
+        let offset = usize::from(thinks);
+        if thinks && !think(&sink, first_delay_ms) {
+            return;
+        }
         for (index, block) in blocks.iter().enumerate() {
+            let index = index + offset;
             let ok = match block {
                 Block::Text(parts) => {
                     let mut ok = sink.event(
@@ -346,6 +356,40 @@ fn messages(req: &HttpRequest, state: &State) -> HttpResponse {
             let _ = sink.event("message_stop", &json!({"type": "message_stop"}));
         }
     })
+}
+
+/// Whether the request enables extended thinking (`thinking.type` other than `disabled`).
+fn thinking_enabled(body: &Value) -> bool {
+    body.get("thinking")
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != "disabled")
+}
+
+/// Streams a thinking block (index 0) that lasts `ms`; false once the client has gone.
+fn think(sink: &crate::Sink, ms: u64) -> bool {
+    let start = json!({"type": "content_block_start", "index": 0,
+                       "content_block": {"type": "thinking", "thinking": "", "signature": ""}});
+    if !sink.event("content_block_start", &start) {
+        return false;
+    }
+    let steps = (ms / 1000).max(1);
+    for n in 0..steps {
+        let delta = json!({"type": "content_block_delta", "index": 0,
+                           "delta": {"type": "thinking_delta", "thinking": format!("Considering step {}. ", n + 1)}});
+        if !sink.event("content_block_delta", &delta) {
+            return false;
+        }
+        pause(ms / steps);
+    }
+    sink.event(
+        "content_block_delta",
+        &json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "signature_delta", "signature": "gaffer-model-sim"}}),
+    ) && sink.event(
+        "content_block_stop",
+        &json!({"type": "content_block_stop", "index": 0}),
+    )
 }
 
 /// The Anthropic error body and headers for an error reply.

@@ -124,7 +124,7 @@ pub struct Report {
 
 /// `gaffer doctor`.
 pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<i32> {
-    let detector = crate::commands::status::detector()?;
+    let detector = crate::adapters::detector()?;
     let loaded = config_load::load(global)?;
     let mut checks = Vec::new();
     for a in &AGENTS {

@@ -4,7 +4,6 @@ pub mod config;
 pub mod coordinate;
 pub mod dashboard;
 pub mod demo;
-pub mod demo_real;
 pub mod doctor;
 pub mod explain;
 pub mod mail;

@@ -19,7 +19,7 @@ use crate::wiring::{self, Build};
 use gaffer_coordinator::ledger::{AssignmentRecord, AssignmentState, Ledger};
 use gaffer_core::event::CoordinatorEvent;
 use gaffer_core::exit;
-use gaffer_core::mailbox::{AgentRegistration, InboxQuery, Mailbox};
+use gaffer_core::mailbox::{InboxQuery, Mailbox};
 use gaffer_core::status::AgentStatus;
 use gaffer_model_sim::{ErrorKind, LogEntry, Mode, ModelServer, Reply, Rule, Script, ToolCall};
 use gaffer_tmux::cmd::{Socket, Tmux};
@@ -416,36 +416,6 @@ fn set_script(server: &ModelServer, script: &Script) -> Result<(), ExitError> {
     }
 }
 
-/// Kills the tmux server and removes the project (unless kept), even on early return.
-struct Cleanup {
-    socket: String,
-    dir: PathBuf,
-    keep: bool,
-    done: bool,
-}
-
-impl Cleanup {
-    fn run(&mut self) {
-        if std::mem::replace(&mut self.done, true) {
-            return;
-        }
-        let _ = std::process::Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        self.run();
-    }
-}
-
 /// One agent of the run.
 struct Agent {
     kind: String,
@@ -461,10 +431,10 @@ struct Observer {
 
 impl Observer {
     fn new(global: &GlobalArgs, tmux: &TmuxArgs) -> Result<Self, ExitError> {
-        let conn = crate::commands::status::connect(global, tmux)?;
+        let conn = crate::adapters::tmux(global, tmux)?;
         let monitor = gaffer_coordinator::monitor::AgentMonitor::new(
             conn.panes.clone(),
-            crate::commands::status::detector()?,
+            crate::adapters::detector()?,
             gaffer_coordinator::monitor::MonitorConfig::from(&conn.config.detection),
         );
         Ok(Observer { monitor })
@@ -516,12 +486,7 @@ fn user_types(me: &Path, dir: &Path, socket: &str, pane: &str, text: &str) -> bo
 
 /// `gaffer demo --real-agents`.
 pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
-    if crate::commands::doctor::which("tmux").is_none() {
-        return Err(unavailable(
-            "tmux is not installed; install it (apt-get install tmux, brew install tmux)",
-        )
-        .into());
-    }
+    super::env::check_tmux()?;
     let kinds = kinds();
     let clis = pinned_clis(&kinds)?;
     let mail_url = args.mail_url.clone().filter(|u| !u.trim().is_empty());
@@ -554,12 +519,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     std::fs::create_dir_all(dir.join(".gaffer/demo"))?;
     let dir = std::fs::canonicalize(&dir)?;
     let keep = args.keep || args.project_dir.is_some();
-    let mut cleanup = Cleanup {
-        socket: socket.clone(),
-        dir: dir.clone(),
-        keep,
-        done: false,
-    };
+    let mut cleanup = super::env::Cleanup::new(&socket, &dir, keep);
     let br = gaffer_beads::process::which("br");
     let bead_ids = write_beads(&dir, br.as_deref())?;
     // The project's directories exist, as in any project (not every CLI's file tool makes
@@ -584,7 +544,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     mailbox
         .ensure_project(&project_key)
         .map_err(|e| unavailable(format!("agent mail: {e}")))?;
-    let human = register_human(mailbox.as_ref(), &project_key);
+    let human = super::env::register_human(mailbox.as_ref(), &project_key);
     let config = format!(
         "[tmux]\nsocket_name = \"{socket}\"\nsession = \"{SESSION}\"\n\n\
          [coordinator]\npoll_interval = \"500ms\"\nidle_threshold = 3.0\n\
@@ -879,7 +839,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     if global.json {
         println!("{out}");
     } else {
-        crate::commands::demo::print_summary(&out, keep);
+        super::summary::print_summary(&out, keep);
     }
     Ok(if interrupted {
         exit::INTERRUPTED
@@ -888,23 +848,6 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     } else {
         exit::FAILURE
     })
-}
-
-/// Registers the digests' recipient: `Human` when free, else a generated name.
-fn register_human(mb: &dyn Mailbox, project: &str) -> String {
-    let reg = |name: Option<String>| AgentRegistration {
-        name,
-        program: "human".into(),
-        model: "human".into(),
-        task_description: "the person watching the demo".into(),
-    };
-    match mb.register_agent(project, &reg(Some("Human".into()))) {
-        Ok(info) => info.name,
-        Err(_) => mb
-            .register_agent(project, &reg(None))
-            .map(|i| i.name)
-            .unwrap_or_else(|_| "Human".into()),
-    }
 }
 
 struct Check<'a> {
