@@ -77,6 +77,7 @@ impl Drop for AgentMail {
 
 /// One line of a model server's log (the fields this test reads).
 struct ModelTurn {
+    at_ms: u64,
     user_text: String,
     tool_results: u64,
     source: String,
@@ -89,6 +90,7 @@ fn model_log(path: &Path) -> Vec<ModelTurn> {
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .map(|v| ModelTurn {
+            at_ms: v["at_ms"].as_u64().unwrap_or(0),
             user_text: v["turn"]["last_user_text"]
                 .as_str()
                 .unwrap_or("")
@@ -393,36 +395,36 @@ fn real_agents_do_the_whole_job() {
         .and_then(|x| x["agent_type"].as_str())
         .unwrap_or("")
         .to_string();
-    let served = model_log(&dir.join(format!(".gaffer/demo/model-{limited_kind}.jsonl")))
+    let log = model_log(&dir.join(format!(".gaffer/demo/model-{limited_kind}.jsonl")));
+    let served = log.iter().filter(|t| t.source == "mode").count();
+    assert!(served > 0, "the {limited_kind} model served no limit error");
+    assert_eq!(
+        summary["limited_seen_by_coordinator"], true,
+        "the coordinator never saw {limited} rate-limited"
+    );
+    // The limit cleared when its model answered again (the first request after the errors);
+    // no work went to it before that.
+    let last_error = log
         .iter()
         .filter(|t| t.source == "mode")
-        .count();
-    assert!(served > 0, "the {limited_kind} model served no quota error");
-    // Limited from the coordinator's first look (no event marks that start) or from an
-    // `agent_rate_limited` event, until it changes to another state.
-    let mine: Vec<&CoordinatorEvent> = events.iter().filter(|e| e.agent_id == limited).collect();
-    let mut is_limited = mine
+        .map(|t| t.at_ms)
+        .max()
+        .unwrap_or(0);
+    let cleared_ms = log
         .iter()
-        .find(|e| !detail(e, "new_status").is_empty())
-        .is_some_and(|e| detail(e, "prev_status") == "RATE_LIMITED");
-    let mut windows = usize::from(is_limited);
-    let mut during = Vec::new();
-    for e in &mine {
-        let new = detail(e, "new_status");
-        match e.event_type.as_str() {
-            "agent_rate_limited" => {
-                is_limited = true;
-                windows += 1;
-            }
-            "work_assigned" if is_limited => during.push(detail(e, "bead_id")),
-            _ if !new.is_empty() && new != "RATE_LIMITED" => is_limited = false,
-            _ => {}
-        }
-    }
-    assert!(windows > 0, "gaffer never saw {limited} rate-limited");
+        .filter(|t| t.source != "mode" && t.source != "side-call" && t.at_ms > last_error)
+        .map(|t| t.at_ms)
+        .min()
+        .unwrap_or(u64::MAX);
+    let early: Vec<String> = events
+        .iter()
+        .filter(|e| e.agent_id == limited && e.event_type.as_str() == "work_assigned")
+        .filter(|e| (e.timestamp.timestamp_millis().max(0) as u64) < cleared_ms)
+        .map(|e| detail(e, "bead_id"))
+        .collect();
     assert!(
-        during.is_empty(),
-        "work went to {limited} while it was rate-limited: {during:?}"
+        early.is_empty(),
+        "work went to {limited} while it was rate-limited: {early:?}"
     );
     assert!(
         took < Duration::from_secs(300),

@@ -65,7 +65,7 @@ pub fn limited_kind(kinds: &[&'static str]) -> &'static str {
     }
 }
 /// How long the limit lasts at least (from the coordinator's start).
-const LIMIT_SECS: u64 = 20;
+const LIMIT_SECS: u64 = 8;
 
 /// One task of the project: the file it writes, its title's rest, priority, blockers (indices).
 pub struct Task {
@@ -693,12 +693,23 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     let ledger = Ledger::open(&ledger_path)
         .map_err(|e| ExitError::failure(format!("{}: {e}", ledger_path.display())))?;
     let mut events: Vec<CoordinatorEvent> = Vec::new();
+    // The coordinator's own view of the limited agent while it is limited (an agent limited
+    // from its first look has no state-change event until it recovers).
+    let mut coordinator_saw_limited = false;
     let mut cleared_at: Option<Instant> = None;
     let mut interrupted = false;
     let mut reported = 0usize;
     let mut all_done_at: Option<Instant> = None;
     loop {
         events.extend(rx.try_iter());
+        if cleared_at.is_none()
+            && coord
+                .get_agents()
+                .get(&limited)
+                .is_some_and(|a| a.status == AgentStatus::RateLimited)
+        {
+            coordinator_saw_limited = true;
+        }
         if stop.load(Ordering::SeqCst) {
             interrupted = true;
             break;
@@ -787,6 +798,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         logs: &logs,
         br: br.is_some(),
         limited_before,
+        coordinator_saw_limited,
         final_digest: final_digest.as_ref(),
     });
     let ok = summary.0 && !interrupted;
@@ -866,6 +878,8 @@ struct Check<'a> {
     br: bool,
     /// Whether the limited agent read RATE_LIMITED before the coordinator started.
     limited_before: bool,
+    /// Whether the coordinator's agent view showed it RATE_LIMITED before it cleared.
+    coordinator_saw_limited: bool,
     final_digest: Option<&'a gaffer_core::digest::DigestSummary>,
 }
 
@@ -1145,7 +1159,8 @@ fn summarize(s: &Check<'_>) -> (bool, Value) {
     let mut limited = mine
         .iter()
         .find(|e| !detail_str(e, "new_status").is_empty())
-        .is_some_and(|e| detail_str(e, "prev_status") == "RATE_LIMITED");
+        .is_some_and(|e| detail_str(e, "prev_status") == "RATE_LIMITED")
+        || s.coordinator_saw_limited;
     let mut windows = usize::from(limited);
     let mut during = Vec::new();
     let mut after = 0;
@@ -1238,6 +1253,7 @@ fn summarize(s: &Check<'_>) -> (bool, Value) {
         "tests_passed": runs.iter().map(|t| t.passed).sum::<i64>(),
         "tests_failed": runs.iter().map(|t| t.failed).sum::<i64>(),
         "rate_limited_agent": s.limited_pane,
+        "limited_seen_by_coordinator": s.coordinator_saw_limited,
         "stalls": count("assignment_refused"),
         "events": events.len(),
         "agents": agents,
