@@ -309,7 +309,10 @@ impl ModelServer {
 
 impl Drop for ModelServer {
     fn drop(&mut self) {
-        self.server.unblock();
+        // tiny_http wakes one blocked acceptor per `unblock`: one for each of them.
+        for _ in 0..self.threads.len() {
+            self.server.unblock();
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
