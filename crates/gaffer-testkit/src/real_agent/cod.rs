@@ -115,7 +115,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert!(!first.contains("model_provider"));
+        assert!(!first.contains("model_provider = "));
         assert!(!first.contains("trust_level"));
     }
 }
