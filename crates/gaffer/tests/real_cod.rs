@@ -257,7 +257,8 @@ struct Step {
     want: &'static [&'static str],
     /// Check the context usage against the screen's `Context N% used`.
     context: bool,
-    /// Keys to press once the step is passed (e.g. approve a dialog).
+    /// Keys to press once the step is passed (e.g. approve a dialog); `type:TEXT` types TEXT
+    /// and submits it.
     then_keys: Option<&'static str>,
 }
 
@@ -288,6 +289,20 @@ fn regex_lite(prefix: &'static str, suffix: &'static str) -> impl Fn(&str) -> Op
         let start = head.rfind(prefix)? + prefix.len();
         head[start..].trim().parse().ok()
     }
+}
+
+/// With `GAFFER_SAVE_SCREENS=DIR`, every screen a step passed on is written to DIR (the source of
+/// the `real_*` fixtures under crates/gaffer-core/tests/screens/cod/).
+fn save_screen(p: &Pane, step: &str, screen: &str) {
+    let Some(dir) = std::env::var_os("GAFFER_SAVE_SCREENS") else {
+        return;
+    };
+    let name: String = format!("{}_{step}", p.title)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(Path::new(&dir).join(format!("{name}.txt")), screen);
 }
 
 /// Runs the scenarios side by side: each pane gets its prompt once its composer is ready, then
@@ -334,8 +349,11 @@ fn run_scenarios(live: &Live, mut scenarios: Vec<Scenario>, secs: u64) {
                     status,
                     v["rule"].as_str().unwrap_or("")
                 );
-                if let Some(k) = step.then_keys {
-                    live.keys(&s.pane, k);
+                save_screen(&s.pane, step.name, &screen);
+                match step.then_keys.map(|k| (k, k.strip_prefix("type:"))) {
+                    Some((_, Some(text))) => live.type_prompt(&s.pane, text),
+                    Some((k, None)) => live.keys(&s.pane, k),
+                    None => {}
                 }
                 next[i] += 1;
             } else {
@@ -515,16 +533,27 @@ fn cod_turn_states() {
         Scenario {
             pane: ctx.clone(),
             prompt: Some("fill CTX90 please".into()),
-            steps: vec![Step {
-                name: "context nearly full",
-                when: |s| {
-                    turn_ended(s, "fills most of the context window.")
-                        && context_used_on_screen(s).is_some_and(|u| u >= 50.0)
+            steps: vec![
+                Step {
+                    name: "context nearly full",
+                    when: |s| {
+                        turn_ended(s, "fills most of the context window.")
+                            && context_used_on_screen(s).is_some_and(|u| u >= 50.0)
+                    },
+                    want: &["WAITING"],
+                    context: true,
+                    then_keys: Some("type:then CTXFAST FAST"),
                 },
-                want: &["WAITING"],
-                context: true,
-                then_keys: None,
-            }],
+                Step {
+                    name: "compacted, then answered",
+                    when: |s| {
+                        has(s, "Context compacted") && turn_ended(s, "Here is a fast answer.")
+                    },
+                    want: &["WAITING"],
+                    context: true,
+                    then_keys: None,
+                },
+            ],
         },
     ];
     run_scenarios(&live, scenarios, 90);
@@ -545,8 +574,16 @@ fn cod_turn_states() {
         .iter()
         .find(|a| a["pane_id"] == ctx.id.as_str())
         .and_then(|a| a["context_usage"].as_f64());
-    assert!(shown.is_some_and(|u| u >= 50.0), "{shown:?}");
+    assert!(shown.is_some(), "the status line shows context use");
     assert_eq!(read, shown, "gaffer status context_usage");
+    // the compaction was a real one: Codex sent its summary request
+    assert!(
+        live.model.log().iter().any(|e| e
+            .turn
+            .as_ref()
+            .is_some_and(|t| t.last_user_text.contains("COMPACTION"))),
+        "Codex asked the model for a compaction summary"
+    );
     // the scripted tool call really ran through Codex
     let log = live.model.log();
     assert!(

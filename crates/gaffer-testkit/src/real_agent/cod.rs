@@ -44,6 +44,12 @@ pub fn config_toml(cwd: &Path, model_url: &str, opts: &LaunchOptions) -> String 
     s.push_str(&format!("approval_policy = {}\n", toml_str(approval)));
     s.push_str(&format!("sandbox_mode = {}\n", toml_str(sandbox)));
     s.push_str(&format!("model_context_window = {window}\n"));
+    // Codex compacts the conversation before a turn once the context holds this many tokens
+    // (what it does on its own for models it knows: about 90% of the window).
+    s.push_str(&format!(
+        "model_auto_compact_token_limit = {}\n",
+        window / 10 * 9
+    ));
     s.push_str("check_for_update_on_startup = false\n");
     s.push_str("\n[model_providers.mock]\n");
     s.push_str("name = \"gaffer-model-sim\"\n");
