@@ -278,7 +278,7 @@ fn shows_spinner(s: &str) -> bool {
 
 fn context_used_on_screen(s: &str) -> Option<f64> {
     let re = regex_lite("Context ", "% used");
-    s.lines().rev().find_map(|l| re(l))
+    s.lines().rev().find_map(re)
 }
 
 /// A tiny parser for `<prefix>N<suffix>` (the test needs no regex crate).
