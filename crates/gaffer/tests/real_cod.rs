@@ -457,13 +457,29 @@ fn cod_turn_states() {
         Scenario {
             pane: fast.clone(),
             prompt: None,
-            steps: vec![Step {
-                name: "welcome: composer, warnings badge",
-                when: |s| has(s, "Ask Codex to do anything") && has(s, "f2 to view"),
-                want: &["WAITING"],
-                context: true,
-                then_keys: None,
-            }],
+            steps: vec![
+                Step {
+                    name: "welcome: composer, warnings badge",
+                    when: |s| has(s, "Ask Codex to do anything") && has(s, "f2 to view"),
+                    want: &["WAITING"],
+                    context: true,
+                    then_keys: Some("F2"),
+                },
+                Step {
+                    name: "warnings panel open (takes the keyboard)",
+                    when: |s| has(s, "esc dismiss & close"),
+                    want: &["BLOCKED"],
+                    context: false,
+                    then_keys: Some("Escape"),
+                },
+                Step {
+                    name: "warnings panel closed",
+                    when: |s| has(s, "Ask Codex to do anything") && !has(s, "esc dismiss & close"),
+                    want: &["WAITING"],
+                    context: false,
+                    then_keys: None,
+                },
+            ],
         },
         Scenario {
             pane: slow.clone(),
