@@ -208,8 +208,9 @@ fn pieces(reply: &Reply, body: &Value) -> (Vec<Piece>, u64) {
                 });
             }
             let tools = tool_names(body);
+            let never = approval_never(body);
             for call in calls {
-                v.push(Piece::Item(tool_item(call, &tools)));
+                v.push(Piece::Item(tool_item(call, &tools, never)));
             }
             (v, 0)
         }
@@ -248,13 +249,28 @@ fn tool_names(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether the CLI told the model that its approval policy is `never` (Codex then rejects any
+/// request for escalated permissions, and says so in its permissions instructions).
+fn approval_never(body: &Value) -> bool {
+    body["input"].as_array().is_some_and(|items| {
+        items
+            .iter()
+            .filter(|i| i["role"] == "developer" || i["role"] == "system")
+            .filter_map(|i| i["content"].as_array())
+            .flatten()
+            .filter_map(|c| c["text"].as_str())
+            .any(|t| t.contains("Approval policy is currently never"))
+    })
+}
+
 /// A `function_call` item for `call`, using a tool the request offers: `exec_command` (current
 /// Codex), `shell_command` or `shell` (older ones); a file write is `apply_patch` when offered,
-/// else a shell command that writes the file.
-fn tool_item(call: &ToolCall, tools: &[String]) -> Value {
+/// else a shell command that writes the file. Like a model that follows its instructions, it
+/// asks for escalation only when the approval policy allows asking (`approval_never` false).
+fn tool_item(call: &ToolCall, tools: &[String], approval_never: bool) -> Value {
     let has = |n: &str| tools.iter().any(|t| t == n);
     let (command, escalated) = match call {
-        ToolCall::Shell { command, escalated } => (command.clone(), *escalated),
+        ToolCall::Shell { command, escalated } => (command.clone(), *escalated && !approval_never),
         ToolCall::WriteFile { path, content } => {
             if has("apply_patch") {
                 let mut patch = format!("*** Begin Patch\n*** Add File: {path}\n");
@@ -576,13 +592,20 @@ mod tests {
             command: "echo hi".into(),
             escalated: true,
         };
-        let item = tool_item(&call, &["exec_command".into()]);
+        let item = tool_item(&call, &["exec_command".into()], false);
         assert_eq!(item["name"], "exec_command");
         let args: Value =
             serde_json::from_str(item["arguments"].as_str().unwrap_or("")).unwrap_or_default();
         assert_eq!(args["cmd"], "echo hi");
         assert_eq!(args["sandbox_permissions"], "require_escalated");
-        let item = tool_item(&call, &["shell".into()]);
+        let item = tool_item(&call, &["shell".into()], false);
         assert_eq!(item["name"], "shell");
+        let item = tool_item(&call, &["exec_command".into()], true);
+        let args: Value =
+            serde_json::from_str(item["arguments"].as_str().unwrap_or("")).unwrap_or_default();
+        assert!(
+            args.get("sandbox_permissions").is_none(),
+            "never: no escalation"
+        );
     }
 }

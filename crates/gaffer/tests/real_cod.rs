@@ -101,6 +101,17 @@ impl Live {
     /// Starts Codex number `n` in its own window; `untrusted_git` makes its cwd a git repository
     /// that the config does not trust (Codex then asks whether to trust it).
     fn launch(&self, n: usize, opts: LaunchOptions, untrusted_git: bool) -> Pane {
+        self.launch_with(n, opts, untrusted_git, |_| {})
+    }
+
+    /// [`launch`](Self::launch), with `tweak` applied to the HOME before Codex starts.
+    fn launch_with(
+        &self,
+        n: usize,
+        opts: LaunchOptions,
+        untrusted_git: bool,
+        tweak: impl FnOnce(&Path),
+    ) -> Pane {
         let home = self.dir.path().join(format!("home{n}"));
         let cwd = self.dir.path().join(format!("proj{n}"));
         std::fs::create_dir_all(&cwd).expect("cwd");
@@ -117,6 +128,7 @@ impl Live {
         if untrusted_git {
             untrusted_config(&home);
         }
+        tweak(&home);
         let title = format!("{}__cod_{n}", self.session);
         let id = self
             .tmux
@@ -453,7 +465,34 @@ fn cod_turn_states() {
         },
         false,
     );
+    let bare = live.launch_with(6, opts.clone(), false, no_status_line);
     let scenarios = vec![
+        Scenario {
+            pane: bare.clone(),
+            prompt: Some("answer SLOW without a status line".into()),
+            steps: vec![
+                Step {
+                    name: "no status line: answer streaming, no spinner",
+                    when: |s| {
+                        has(s, "This answer streams")
+                            && !has(s, "until it is complete.")
+                            && !has(s, "Worked for")
+                            && !shows_spinner(s)
+                            && !has(s, "Context ")
+                    },
+                    want: &["GENERATING"],
+                    context: false,
+                    then_keys: None,
+                },
+                Step {
+                    name: "no status line: turn over (Worked for)",
+                    when: |s| turn_ended(s, "until it is complete."),
+                    want: &["WAITING"],
+                    context: false,
+                    then_keys: None,
+                },
+            ],
+        },
         Scenario {
             pane: fast.clone(),
             prompt: None,
@@ -581,6 +620,7 @@ fn cod_turn_states() {
             (&silent, "WAITING"),
             (&shell, "WAITING"),
             (&ctx, "WAITING"),
+            (&bare, "WAITING"),
         ],
     );
     // the context usage, live
@@ -624,7 +664,27 @@ fn cod_error_states() {
     let quota = live.launch(2, opts.clone(), false);
     let e500 = live.launch(3, opts.clone(), false);
     let e503 = live.launch(4, opts.clone(), false);
+    // allow_tools: the scripted (escalated) command runs without a dialog
+    let auto = live.launch(
+        5,
+        LaunchOptions {
+            allow_tools: true,
+            ..opts.clone()
+        },
+        false,
+    );
     let scenarios = vec![
+        Scenario {
+            pane: auto.clone(),
+            prompt: Some("run SHELL unattended".into()),
+            steps: vec![Step {
+                name: "allow_tools: the command ran with no dialog",
+                when: |s| turn_ended(s, "The command ran."),
+                want: &["WAITING"],
+                context: false,
+                then_keys: None,
+            }],
+        },
         Scenario {
             pane: rl.clone(),
             prompt: Some("hit RLRETRY now".into()),
@@ -715,8 +775,25 @@ fn cod_error_states() {
             (&quota, "RATE_LIMITED"),
             (&e500, "ERROR"),
             (&e503, "ERROR"),
+            (&auto, "WAITING"),
         ],
     );
+    let screen = live.capture(&auto);
+    assert!(
+        has(&screen, "gaffer-shell-ok") && !has(&screen, "Would you like to run"),
+        "allow_tools ran the command unasked:\n{screen}"
+    );
+    let ran = live.model.log().iter().any(|e| {
+        e.body["input"].as_array().is_some_and(|items| {
+            items.iter().any(|i| {
+                i["type"] == "function_call_output"
+                    && i["output"]
+                        .as_str()
+                        .is_some_and(|o| o.contains("gaffer-shell-ok"))
+            })
+        })
+    });
+    assert!(ran, "the command's output came back to the model");
     // a new prompt after the error is read as a new turn, not as the old error
     live.type_prompt(&e500, "now FAST please");
     live.wait_for(&e500, "Here is a fast answer.", 30);
@@ -780,6 +857,19 @@ fn cod_first_run_dialogs() {
     ];
     run_scenarios(&live, scenarios, 60);
     assert_status(&live, &[(&signin, "BLOCKED"), (&trust, "WAITING")]);
+}
+
+/// Drops `tui.status_line` from the config: Codex then shows no run state and no context use.
+fn no_status_line(home: &Path) {
+    let path = home.join(".codex/config.toml");
+    let text = std::fs::read_to_string(&path).expect("config");
+    let out: String = text
+        .lines()
+        .filter(|l| !l.starts_with("status_line"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(out, text, "the config had a status line");
+    std::fs::write(&path, out).expect("config");
 }
 
 fn untrusted_config(home: &Path) {
