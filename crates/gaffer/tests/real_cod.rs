@@ -963,7 +963,7 @@ fn cod_delivery_of_hostile_text() {
             live.live_explain(&pane)
         );
         // the turn runs, ends, and the model got the text exactly once, byte for byte
-        let got = wait_until(Duration::from_secs(30), || {
+        let got = wait_until(Duration::from_secs(90), || {
             turn_ended(&live.capture(&pane), "answering it slowly now.")
                 && live.model.log().len() > before
         });
