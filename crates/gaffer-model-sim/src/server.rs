@@ -309,7 +309,7 @@ impl ModelServer {
 
 impl Drop for ModelServer {
     fn drop(&mut self) {
-        // tiny_http wakes one blocked acceptor per `unblock`: one for each of them.
+        // `unblock` wakes one acceptor: one per thread, or the join below waits forever.
         for _ in 0..self.threads.len() {
             self.server.unblock();
         }
