@@ -145,11 +145,65 @@ impl TmuxServer {
 
 impl Drop for TmuxServer {
     fn drop(&mut self) {
+        // Killing the server only hangs up the panes: an agent CLI (node) may outlive it, and
+        // its children with it. Kill every pane's whole process tree first.
+        let pids = self
+            .tmux
+            .run(&["list-panes", "-a", "-F", "#{pane_pid}"])
+            .unwrap_or_default();
+        for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            kill_tree(pid);
+        }
         let _ = self.tmux.kill_server();
         // A test may have killed the server itself; tmux leaves its socket file behind.
         let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
         // SAFETY: getuid has no preconditions.
         let uid = unsafe { libc::getuid() };
         let _ = std::fs::remove_file(format!("{dir}/tmux-{uid}/{}", self.name));
+    }
+}
+
+/// The pids of `root` and all its descendants (from `/proc`), root first.
+pub fn process_tree(root: i32) -> Vec<i32> {
+    let mut parent_of = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid …`: comm may hold spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if let Some(ppid) = ppid {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    tree
+}
+
+/// SIGKILLs `root` and all its descendants (children first seen, then killed together, so
+/// none is re-parented out of reach in between).
+pub fn kill_tree(root: i32) {
+    let tree = process_tree(root);
+    for pid in &tree {
+        // SAFETY: stopping first keeps the tree from forking or re-parenting while it is killed.
+        unsafe { libc::kill(*pid, libc::SIGSTOP) };
+    }
+    for pid in tree {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }
