@@ -416,6 +416,21 @@ fn set_script(server: &ModelServer, script: &Script) -> Result<(), ExitError> {
     }
 }
 
+/// Kills every pane's process tree when dropped (before the tmux server goes).
+struct Reaper(Tmux);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let pids = self
+            .0
+            .run(&["list-panes", "-a", "-F", "#{pane_pid}"])
+            .unwrap_or_default();
+        for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            gaffer_testkit::tmux::kill_tree(pid);
+        }
+    }
+}
+
 /// One agent of the run.
 struct Agent {
     kind: String,
@@ -589,6 +604,8 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         servers.push(server);
     }
     let tmux = Tmux::new(Socket::Name(socket.clone()), Duration::from_secs(5));
+    // Dropped before `cleanup` kills the server: some CLIs outlive their pane's hang-up.
+    let reaper = Reaper(tmux.clone());
     let panes: Vec<SpawnedPane> = spawn(&tmux, SESSION, &dir, &specs, (200, 50))
         .map_err(|e| unavailable(format!("starting the tmux session: {e}")))?;
     let mut agents: Vec<Agent> = Vec::new();
@@ -832,6 +849,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         }
     }
     drop(agents);
+    drop(reaper);
     cleanup.run();
     let mut out = summary.1;
     out["ok"] = json!(ok);
