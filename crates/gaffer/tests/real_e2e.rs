@@ -185,7 +185,6 @@ fn explain(dir: &Path, stderr: &str) {
 }
 
 #[test]
-#[ignore = "until rc-cod (Codex API and launcher) and the cc/gmi rules of rc-cc, rc-gmi are on main; passes on a merge of them"]
 fn real_agents_do_the_whole_job() {
     // Outside the namespace (the registry is reachable only there): the server's venv.
     if std::env::var_os(gaffer_testkit::netns::INSIDE_ENV).is_none() {
