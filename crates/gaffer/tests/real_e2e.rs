@@ -430,3 +430,29 @@ fn real_agents_do_the_whole_job() {
         "the whole job took {took:?}"
     );
 }
+
+/// Without the pinned CLIs the demo installs nothing: it names the install script and exits 4.
+#[test]
+fn missing_pinned_clis_exit_4_with_the_remedy() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let project = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_gaffer"))
+        .args(["demo", "--real-agents", "--headless", "--project-dir"])
+        .arg(project.path().join("p"))
+        .env("XDG_CACHE_HOME", cache.path())
+        .output()
+        .expect("gaffer runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("scripts/install-agents.sh"), "{stderr}");
+    assert!(
+        std::fs::read_dir(cache.path())
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false),
+        "nothing was installed into the cache"
+    );
+    assert!(
+        !project.path().join("p").exists(),
+        "no project was made before the check"
+    );
+}
