@@ -181,21 +181,13 @@ fn main() {
         )
     });
     if bench {
-        use gaffer_core::assign::paths::ReservationIndex;
+        use gaffer_core::assign::paths::HolderIndex;
         use gaffer_core::assign::score::BeadFacts;
-        let (idx50, _) = time(iters, || {
-            ReservationIndex::new(
-                res.iter()
-                    .flat_map(|(h, ps)| ps.iter().map(move |p| (h.as_str(), p.as_str()))),
-            )
-        });
-        let index = ReservationIndex::new(
-            res.iter()
-                .flat_map(|(h, ps)| ps.iter().map(move |p| (h.as_str(), p.as_str()))),
-        );
+        let (idx50, _) = time(iters, || HolderIndex::new(&res).len());
+        let index = HolderIndex::new(&res);
         let (facts50, _) = time(iters, || {
             bd.iter()
-                .map(|b| BeadFacts::new(b, |f| index.holders(f)))
+                .map(|b| BeadFacts::new(b, Some(&index)))
                 .collect::<Vec<_>>()
         });
         println!("  phases: index build {idx50:?}, bead facts {facts50:?}");
@@ -203,4 +195,38 @@ fn main() {
     println!(
         "decision pass {n_agents} agents x {n_beads} beads x {n_res} reservations (balanced): CPU p50 {p50:?}, max {max:?} (target <= 10ms)"
     );
+    if std::env::var("GAFFER_BENCH_DIGEST").is_ok() {
+        println!("plan digest: {}", plan_digest(&bd, &ag, &res));
+    }
+}
+
+/// A fingerprint of plans over the decision data, for checking that a change keeps results
+/// identical (compare the line between builds).
+fn plan_digest(bd: &[TriageRecommendation], ag: &[AgentState], res: &ReservationMap) -> String {
+    let mut parts = Vec::new();
+    for s in [
+        AssignmentStrategy::Balanced,
+        AssignmentStrategy::Quality,
+        AssignmentStrategy::Dependency,
+        AssignmentStrategy::Speed,
+    ] {
+        let plan = plan_assignments(bd, ag, s, res, &PlanOptions::default());
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |b: &[u8]| {
+            for x in b {
+                h ^= u64::from(*x);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for a in &plan {
+            feed(a.agent.pane_id.as_bytes());
+            feed(a.bead.id.as_bytes());
+            feed(&a.score.to_bits().to_le_bytes());
+            feed(&a.confidence.to_bits().to_le_bytes());
+            feed(a.reason.as_bytes());
+            feed(format!("{:?}", a.breakdown).as_bytes());
+        }
+        parts.push(format!("{s:?} {} {h:016x}", plan.len()));
+    }
+    parts.join(", ")
 }

@@ -47,24 +47,44 @@ const SLASH_PHRASES: &[&str] = &[
 /// characters counts when it contains `/` or `\`, ends with a known source extension, contains
 /// `*`, or starts with `.`; URLs and slash phrases of prose do not count.
 pub fn extract_mentioned_files(title: &str, description: &str) -> Vec<String> {
-    let text = format!("{title} {description}");
-    text.split_whitespace()
+    mentioned_files(title, description)
+        .map(str::to_string)
+        .collect()
+}
+
+/// [`extract_mentioned_files`] without copies: the mentioned files as slices of the texts.
+pub fn mentioned_files<'a>(title: &'a str, description: &'a str) -> impl Iterator<Item = &'a str> {
+    // Words never span the two texts (they were joined with a space), so split each alone.
+    title
+        .split_whitespace()
+        .chain(description.split_whitespace())
         .map(|w| {
             w.trim_matches(TRIM_CHARS)
                 .trim_end_matches(['.', ',', ';', ':'])
         })
         .filter(|w| w.len() >= 3 && looks_like_path(w))
-        .map(str::to_string)
-        .collect()
 }
 
 fn looks_like_path(w: &str) -> bool {
-    let lower = w.to_lowercase();
-    if lower.contains("://") || lower.starts_with("www.") || lower.starts_with("mailto:") {
-        return false;
-    }
-    if SLASH_PHRASES.contains(&lower.as_str()) {
-        return false;
+    if w.is_ascii() {
+        // ASCII: compare ignoring case, without lowercasing a copy.
+        let starts = |p: &str| {
+            w.len() >= p.len() && w.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+        };
+        if w.contains("://") || starts("www.") || starts("mailto:") {
+            return false;
+        }
+        if SLASH_PHRASES.iter().any(|p| p.eq_ignore_ascii_case(w)) {
+            return false;
+        }
+    } else {
+        let lower = w.to_lowercase();
+        if lower.contains("://") || lower.starts_with("www.") || lower.starts_with("mailto:") {
+            return false;
+        }
+        if SLASH_PHRASES.contains(&lower.as_str()) {
+            return false;
+        }
     }
     w.contains('/')
         || w.contains('\\')
@@ -174,25 +194,112 @@ fn word_tag(word: &str) -> Option<&'static str> {
     None
 }
 
+/// The capability tags, sorted: [`extract_task_tags`] returns a subset in this order.
+pub const TASK_TAGS: [&str; 6] = [
+    "architecture",
+    "bugs",
+    "documentation",
+    "implementation",
+    "review",
+    "testing",
+];
+
+/// A set of capability tags ([`TASK_TAGS`]), one bit each: no allocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TagSet(u8);
+
+impl TagSet {
+    /// The set holding `tag` when it is one of [`TASK_TAGS`] (ignoring ASCII case).
+    pub fn of(tag: &str) -> TagSet {
+        TagSet(
+            TASK_TAGS
+                .iter()
+                .position(|t| t.eq_ignore_ascii_case(tag))
+                .map_or(0, |i| 1 << i),
+        )
+    }
+
+    /// The known tags among `tags` (ignoring ASCII case); unknown ones are left out.
+    pub fn from_tags<S: AsRef<str>>(tags: &[S]) -> TagSet {
+        tags.iter()
+            .fold(TagSet(0), |acc, t| acc.union(TagSet::of(t.as_ref())))
+    }
+
+    /// Both sets together.
+    pub fn union(self, other: TagSet) -> TagSet {
+        TagSet(self.0 | other.0)
+    }
+
+    /// The tags in both sets.
+    pub fn intersection(self, other: TagSet) -> TagSet {
+        TagSet(self.0 & other.0)
+    }
+
+    /// Number of tags.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The tags, sorted.
+    pub fn iter(self) -> impl Iterator<Item = &'static str> {
+        TASK_TAGS
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, t)| *t)
+    }
+}
+
 /// Capability tags of a task, sorted: `testing`, `architecture`, `documentation`,
 /// `implementation`, `review`, `bugs`. Keywords match whole words, with common endings.
 pub fn extract_task_tags(title: &str, description: &str) -> Vec<String> {
-    let mut tags: Vec<&'static str> = Vec::new();
+    task_tags(title, description)
+        .iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// [`extract_task_tags`] as a [`TagSet`].
+pub fn task_tags(title: &str, description: &str) -> TagSet {
+    let mut tags = TagSet::default();
+    let mut add = |word: &str| {
+        if let Some(t) = word_tag(word) {
+            tags = tags.union(TagSet::of(t));
+        }
+    };
+    let mut buf = String::new();
     for text in [title, description] {
-        let lower = text.to_lowercase();
-        for word in lower
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-        {
-            if let Some(t) = word_tag(word) {
-                if !tags.contains(&t) {
-                    tags.push(t);
+        if text.is_ascii() {
+            // ASCII: lowercase word by word (the same words as lowercasing the text first)
+            for word in text
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
+                if word.bytes().any(|b| b.is_ascii_uppercase()) {
+                    buf.clear();
+                    buf.push_str(word);
+                    buf.make_ascii_lowercase();
+                    add(&buf);
+                } else {
+                    add(word);
                 }
+            }
+        } else {
+            let lower = text.to_lowercase();
+            for word in lower
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
+                add(word);
             }
         }
     }
-    tags.sort_unstable();
-    tags.into_iter().map(str::to_string).collect()
+    tags
 }
 
 #[cfg(test)]
@@ -296,5 +403,74 @@ mod tests {
         assert_eq!(tags("Testing the bugged path"), vec!["bugs", "testing"]);
         assert_eq!(tags("Reviewing checks"), vec!["review"]);
         assert_eq!(tags("Write unit-tests"), vec!["testing"]);
+    }
+
+    /// The allocation-free paths give what lowercasing whole texts gave, ASCII or not.
+    #[test]
+    fn borrowed_extraction_agrees_with_lowercasing_copies() {
+        fn old_tags(title: &str, description: &str) -> Vec<String> {
+            let mut tags: Vec<&'static str> = Vec::new();
+            for text in [title, description] {
+                let lower = text.to_lowercase();
+                for word in lower
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                {
+                    if let Some(t) = word_tag(word) {
+                        if !tags.contains(&t) {
+                            tags.push(t);
+                        }
+                    }
+                }
+            }
+            tags.sort_unstable();
+            tags.into_iter().map(str::to_string).collect()
+        }
+        fn old_path(w: &str) -> bool {
+            let lower = w.to_lowercase();
+            if lower.contains("://") || lower.starts_with("www.") || lower.starts_with("mailto:") {
+                return false;
+            }
+            if SLASH_PHRASES.contains(&lower.as_str()) {
+                return false;
+            }
+            w.contains('/')
+                || w.contains('\\')
+                || FILE_EXTENSIONS.iter().any(|ext| w.ends_with(ext))
+                || w.contains('*')
+                || (w.starts_with('.') && w.len() > 1)
+        }
+        let texts = [
+            "Fix CRASH in src/Main.rs and add Tests",
+            "See HTTP://x.io/a.md, WWW.example.com and MAILTO:me; And/Or Input/Output",
+            "Réparer le BUG dans src/ä.rs: ÉCRIRE les tests, Refactoring",
+            "İnspect the Docs (README.md) — review the K\u{212A}ELVIN patch",
+            "Building features; bugged; Checks w/o N/A `a.rs`",
+            "",
+            "  .env  *.md  docs/**/*.MD  Client/Server  START/STOP",
+        ];
+        for t in texts {
+            for d in texts {
+                assert_eq!(extract_task_tags(t, d), old_tags(t, d), "{t} | {d}");
+                let old_files: Vec<String> = format!("{t} {d}")
+                    .split_whitespace()
+                    .map(|w| {
+                        w.trim_matches(TRIM_CHARS)
+                            .trim_end_matches(['.', ',', ';', ':'])
+                    })
+                    .filter(|w| w.len() >= 3 && old_path(w))
+                    .map(str::to_string)
+                    .collect();
+                assert_eq!(extract_mentioned_files(t, d), old_files, "{t} | {d}");
+            }
+        }
+        let set = task_tags("Fix crash and add tests", "");
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            ["bugs", "implementation", "testing"]
+        );
+        assert_eq!(set.len(), 3);
+        let profile = TagSet::from_tags(&["Testing", "frontend", "BUGS"]);
+        assert_eq!(set.intersection(profile).len(), 2);
     }
 }
