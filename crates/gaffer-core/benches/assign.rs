@@ -125,6 +125,11 @@ fn main() {
     } else {
         (8, 40, 40, 1)
     };
+    // GAFFER_BENCH_ITERS=n takes more samples (for profiling).
+    let iters = std::env::var("GAFFER_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(iters);
 
     // GAFFER_BENCH_ONLY=decision runs only the decision pass (for profiling).
     let only_decision = std::env::var("GAFFER_BENCH_ONLY").is_ok_and(|v| v == "decision");

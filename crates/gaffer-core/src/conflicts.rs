@@ -125,11 +125,32 @@ fn exact_name(pattern: &str) -> Option<(usize, usize)> {
     if pattern.ends_with('/') || pattern.contains(['*', '?', '[', '\\']) {
         return None;
     }
-    let last = segments(pattern).last()?;
+    let last = last_segment(pattern)?;
     if !has_extension(last) {
         return None;
     }
     Some(range_in(pattern, last))
+}
+
+/// The last segment of a path or pattern, as [`segments`] would end.
+fn last_segment(pattern: &str) -> Option<&str> {
+    pattern.rsplit('/').find(|p| !p.is_empty() && *p != ".")
+}
+
+/// Calls `f` with the [`segments`] of `s`, kept on the stack when there are few.
+fn with_segments<T>(s: &str, f: impl FnOnce(&[&str]) -> T) -> T {
+    const N: usize = 24;
+    let mut buf = [""; N];
+    let mut n = 0;
+    for seg in segments(s) {
+        if n == N {
+            let all: Vec<&str> = segments(s).collect();
+            return f(&all);
+        }
+        buf[n] = seg;
+        n += 1;
+    }
+    f(&buf[..n])
 }
 
 /// The byte range of `part` (a subslice) inside `whole`.
@@ -155,7 +176,7 @@ fn literal_suffix(pattern: &str) -> Option<(usize, usize)> {
     if pattern.ends_with('/') {
         return None;
     }
-    let tail = glob_tail(segments(pattern).last()?)?;
+    let tail = glob_tail(last_segment(pattern)?)?;
     Some(range_in(pattern, tail))
 }
 
@@ -167,7 +188,7 @@ fn tail(pattern: &str) -> Option<&str> {
     if pattern.ends_with('/') {
         return None;
     }
-    let last = segments(pattern).last()?;
+    let last = last_segment(pattern)?;
     if !last.contains(['*', '?', '[', '\\']) {
         // a literal last segment: a file when it has an extension, else a directory
         return has_extension(last).then_some(last);
@@ -407,8 +428,26 @@ impl<R: Reserved> ReservationIndex<R> {
 
     /// Calls `f` with the index of every entry whose pattern overlaps `pattern`, grouped by
     /// distinct pattern (not in input order).
-    pub fn for_each_overlapping(&self, pattern: &str, mut f: impl FnMut(usize)) {
-        let query = Pattern::new(pattern);
+    pub fn for_each_overlapping(&self, pattern: &str, f: impl FnMut(usize)) {
+        if exact_name(pattern).is_some() {
+            // a single file: the patterns that match it, without compiling the query
+            with_segments(pattern, |parts| {
+                self.visit_overlapping(pattern, |p| p.matches_segments(parts), f)
+            });
+        } else {
+            let query = Pattern::new(pattern);
+            self.visit_overlapping(pattern, |p| p.overlaps(&query), f);
+        }
+    }
+
+    /// Walks the candidates for `pattern` (trie ancestors and subtree, filtered by tail) and
+    /// reports the entries of the groups `overlaps` accepts.
+    fn visit_overlapping(
+        &self,
+        pattern: &str,
+        overlaps: impl Fn(&Pattern) -> bool,
+        mut f: impl FnMut(usize),
+    ) {
         let key = tail_key(pattern);
         let exact = exact_name(pattern);
         let suffix = literal_suffix(pattern);
@@ -427,7 +466,7 @@ impl<R: Reserved> ReservationIndex<R> {
         };
         let mut visit = |gi: usize| {
             let g = &self.groups[gi];
-            if !rules_out(g) && self.compiled(g).overlaps(&query) {
+            if !rules_out(g) && overlaps(self.compiled(g)) {
                 for h in &g.agents {
                     h.indices().for_each(&mut f);
                 }

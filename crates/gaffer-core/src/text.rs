@@ -66,31 +66,29 @@ pub fn mentioned_files<'a>(title: &'a str, description: &'a str) -> impl Iterato
 }
 
 fn looks_like_path(w: &str) -> bool {
+    // What makes a path, first: most words fail here, before any case folding.
+    let path_like = w.contains(['/', '\\', '*'])
+        || FILE_EXTENSIONS.iter().any(|ext| w.ends_with(ext))
+        || (w.starts_with('.') && w.len() > 1);
+    if !path_like {
+        return false;
+    }
     if w.is_ascii() {
         // ASCII: compare ignoring case, without lowercasing a copy.
         let starts = |p: &str| {
             w.len() >= p.len() && w.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
         };
-        if w.contains("://") || starts("www.") || starts("mailto:") {
-            return false;
-        }
-        if SLASH_PHRASES.iter().any(|p| p.eq_ignore_ascii_case(w)) {
-            return false;
-        }
+        !(w.contains("://")
+            || starts("www.")
+            || starts("mailto:")
+            || SLASH_PHRASES.iter().any(|p| p.eq_ignore_ascii_case(w)))
     } else {
         let lower = w.to_lowercase();
-        if lower.contains("://") || lower.starts_with("www.") || lower.starts_with("mailto:") {
-            return false;
-        }
-        if SLASH_PHRASES.contains(&lower.as_str()) {
-            return false;
-        }
+        !(lower.contains("://")
+            || lower.starts_with("www.")
+            || lower.starts_with("mailto:")
+            || SLASH_PHRASES.contains(&lower.as_str()))
     }
-    w.contains('/')
-        || w.contains('\\')
-        || FILE_EXTENSIONS.iter().any(|ext| w.ends_with(ext))
-        || w.contains('*')
-        || (w.starts_with('.') && w.len() > 1)
 }
 
 /// Tags and the keywords (single words or phrases) that signal them; `keyword_tag` is the
@@ -276,11 +274,21 @@ pub fn task_tags(title: &str, description: &str) -> TagSet {
     for text in [title, description] {
         if text.is_ascii() {
             // ASCII: lowercase word by word (the same words as lowercasing the text first)
-            for word in text
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|w| !w.is_empty())
-            {
-                if word.bytes().any(|b| b.is_ascii_uppercase()) {
+            let bytes = text.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                if !bytes[i].is_ascii_alphanumeric() {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                let mut upper = false;
+                while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+                    upper |= bytes[i].is_ascii_uppercase();
+                    i += 1;
+                }
+                let word = &text[start..i];
+                if upper {
                     buf.clear();
                     buf.push_str(word);
                     buf.make_ascii_lowercase();

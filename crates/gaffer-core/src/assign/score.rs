@@ -132,6 +132,8 @@ pub struct AgentFacts {
     pub own: [Option<HolderId>; 2],
     /// Its profile's tags that are task tags.
     pub tags: TagSet,
+    /// Its agent-type bonus by complexity (hundredths, 0–100), when computed ahead.
+    pub type_bonus: Option<Box<[f64; 101]>>,
 }
 
 impl AgentFacts {
@@ -155,7 +157,26 @@ impl AgentFacts {
                 .as_ref()
                 .map(|p| TagSet::from_tags(&p.tags))
                 .unwrap_or_default(),
+            type_bonus: None,
         }
+    }
+
+    /// [`AgentFacts::new`], with the agent-type bonus tabulated when `config` uses it (a
+    /// planning pass scores each agent against many beads).
+    pub fn for_config(
+        agent: &AgentState,
+        config: &ScoreConfig,
+        holders: Option<&HolderIndex<'_>>,
+    ) -> Self {
+        let mut facts = Self::new(agent, holders);
+        if config.use_agent_profiles {
+            let mut table = Box::new([0.0; 101]);
+            for (c, v) in (0..).zip(table.iter_mut()) {
+                *v = agent_type_bonus(&agent.agent_type, c);
+            }
+            facts.type_bonus = Some(table);
+        }
+        facts
     }
 
     /// Whether a holder id is one of the agent's own keys ([`is_own_key`]).
@@ -210,7 +231,10 @@ pub fn score_with_facts(
         ..Default::default()
     };
     if config.use_agent_profiles {
-        b.agent_type_bonus = agent_type_bonus(&agent.agent_type, facts.complexity);
+        b.agent_type_bonus = match &agent_facts.type_bonus {
+            Some(table) => table[facts.complexity.clamp(0, 100) as usize],
+            None => agent_type_bonus(&agent.agent_type, facts.complexity),
+        };
         if let Some(profile) = &agent.profile {
             if !profile.tags.is_empty() {
                 let matches = facts.tags.intersection(agent_facts.tags).len();

@@ -212,7 +212,7 @@ pub fn plan_assignments(
         .collect();
     let agent_facts: Vec<AgentFacts> = available
         .iter()
-        .map(|a| AgentFacts::new(a, holders))
+        .map(|a| AgentFacts::for_config(a, &config, holders))
         .collect();
     let owners = if any_focus {
         FocusOwners::new(&facts, &available)
