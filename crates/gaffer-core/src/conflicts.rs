@@ -115,21 +115,8 @@ struct Group {
     exact_name: Option<(usize, usize)>,
     /// A literal suffix every matched path ends with (`.md` for `**/*.md`), when known.
     suffix: Option<(usize, usize)>,
-    /// The hash of the extension of the pattern's tail (see [`tail`]), when it has one.
+    /// The hash of the extension of the pattern's tail (see [`Shape`]), when it has one.
     tail_key: Option<u64>,
-}
-
-/// The byte range of the last segment when `pattern` names exactly one file: no wildcard, no
-/// escape, not a directory (no trailing `/`, the last segment has an extension).
-fn exact_name(pattern: &str) -> Option<(usize, usize)> {
-    if pattern.ends_with('/') || pattern.contains(['*', '?', '[', '\\']) {
-        return None;
-    }
-    let last = last_segment(pattern)?;
-    if !has_extension(last) {
-        return None;
-    }
-    Some(range_in(pattern, last))
 }
 
 /// The last segment of a path or pattern, as [`segments`] would end.
@@ -170,39 +157,47 @@ fn glob_tail(last: &str) -> Option<&str> {
     (!tail.is_empty() && !tail.contains(['[', '\\'])).then_some(tail)
 }
 
-/// The byte range of a literal suffix that every path matched by `pattern` ends with: the
-/// characters after the last wildcard of a wildcard last segment (`.rs` of `src/*.rs`).
-fn literal_suffix(pattern: &str) -> Option<(usize, usize)> {
-    if pattern.ends_with('/') {
-        return None;
-    }
-    let tail = glob_tail(last_segment(pattern)?)?;
-    Some(range_in(pattern, tail))
+/// What the index reads from the end of a pattern, for cheap disjointness tests.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    /// The byte range of the last segment when the pattern names exactly one file: no
+    /// wildcard, no escape, not a directory (no trailing `/`, the last segment has an
+    /// extension).
+    exact_name: Option<(usize, usize)>,
+    /// The byte range of a literal suffix that every matched path ends with: the characters
+    /// after the last wildcard of a wildcard last segment (`.rs` of `src/*.rs`).
+    suffix: Option<(usize, usize)>,
+    /// The hash of the extension of the pattern's *tail*: the literal text that the last
+    /// segment of every matched path ends with, a literal file name (`mod.rs` of
+    /// `src/**/mod.rs`) or the literal end of a wildcard last segment (`.rs` of `**/*.rs`).
+    /// If some name ends with two tails, one ends with the other, and when both hold a `.`
+    /// their extensions are equal. `None` when the pattern may match a directory's contents
+    /// (`src/**`, `docs`, `docs/`), its end is not a plain literal, or its tail has no `.`:
+    /// such patterns are compared with everything.
+    tail_key: Option<u64>,
 }
 
-/// The tail of a pattern: literal text that the last segment of every path it matches ends
-/// with. A literal file name (`mod.rs` of `src/**/mod.rs`), or the literal end of a wildcard
-/// last segment (`.rs` of `**/*.rs`). `None` when the pattern may match directories' contents
-/// (`src/**`, `docs`, `docs/`) or its end is not a plain literal.
-fn tail(pattern: &str) -> Option<&str> {
+fn shape(pattern: &str) -> Shape {
     if pattern.ends_with('/') {
-        return None;
+        return Shape::default();
     }
-    let last = last_segment(pattern)?;
-    if !last.contains(['*', '?', '[', '\\']) {
-        // a literal last segment: a file when it has an extension, else a directory
-        return has_extension(last).then_some(last);
+    let Some(last) = last_segment(pattern) else {
+        return Shape::default();
+    };
+    let literal_last = !last.contains(['*', '?', '[', '\\']);
+    let file = literal_last && has_extension(last);
+    let glob = glob_tail(last);
+    let tail = if literal_last {
+        file.then_some(last)
+    } else {
+        glob
+    };
+    Shape {
+        exact_name: (file && !pattern.contains(['*', '?', '[', '\\']))
+            .then(|| range_in(pattern, last)),
+        suffix: glob.map(|t| range_in(pattern, t)),
+        tail_key: tail.and_then(|t| t.rfind('.').map(|d| fast_str_hash(&t[d..]))),
     }
-    glob_tail(last)
-}
-
-/// The index key of a tail: the hash of its extension (from its last `.`). If some name ends
-/// with two tails, one ends with the other, and when both hold a `.` their extensions are
-/// equal; tails without a `.` get no key and are compared with everything.
-fn tail_key(pattern: &str) -> Option<u64> {
-    let t = tail(pattern)?;
-    let dot = t.rfind('.')?;
-    Some(fast_str_hash(&t[dot..]))
 }
 
 /// A trie node: one literal path prefix. Children are found through `ReservationIndex::child`
@@ -291,13 +286,18 @@ impl<R: Reserved> ReservationIndex<R> {
         for (i, r) in reservations.iter().enumerate() {
             let pattern = r.pattern();
             let g = *by_pattern.entry(pattern).or_insert_with(|| {
+                let Shape {
+                    exact_name,
+                    suffix,
+                    tail_key,
+                } = shape(pattern);
                 groups.push(Group {
                     first: i,
                     compiled: OnceLock::new(),
                     agents: Vec::new(),
-                    exact_name: exact_name(pattern),
-                    suffix: literal_suffix(pattern),
-                    tail_key: tail_key(pattern),
+                    exact_name,
+                    suffix,
+                    tail_key,
                 });
                 groups.len() - 1
             });
@@ -429,14 +429,24 @@ impl<R: Reserved> ReservationIndex<R> {
     /// Calls `f` with the index of every entry whose pattern overlaps `pattern`, grouped by
     /// distinct pattern (not in input order).
     pub fn for_each_overlapping(&self, pattern: &str, f: impl FnMut(usize)) {
-        if exact_name(pattern).is_some() {
-            // a single file: the patterns that match it, without compiling the query
+        let q = shape(pattern);
+        if q.exact_name.is_some() {
+            // a single file: the patterns that match it, without compiling the query; another
+            // single file only when it is the same path
             with_segments(pattern, |parts| {
-                self.visit_overlapping(pattern, |p| p.matches_segments(parts), f)
+                self.visit_overlapping(
+                    pattern,
+                    q,
+                    |g| match g.exact_name {
+                        Some(_) => segments(self.pat(g)).eq(parts.iter().copied()),
+                        None => self.compiled(g).matches_segments(parts),
+                    },
+                    f,
+                )
             });
         } else {
             let query = Pattern::new(pattern);
-            self.visit_overlapping(pattern, |p| p.overlaps(&query), f);
+            self.visit_overlapping(pattern, q, |g| self.compiled(g).overlaps(&query), f);
         }
     }
 
@@ -445,12 +455,15 @@ impl<R: Reserved> ReservationIndex<R> {
     fn visit_overlapping(
         &self,
         pattern: &str,
-        overlaps: impl Fn(&Pattern) -> bool,
+        q: Shape,
+        overlaps: impl Fn(&Group) -> bool,
         mut f: impl FnMut(usize),
     ) {
-        let key = tail_key(pattern);
-        let exact = exact_name(pattern);
-        let suffix = literal_suffix(pattern);
+        let Shape {
+            exact_name: exact,
+            suffix,
+            tail_key: key,
+        } = q;
         let rules_out = |g: &Group| {
             if let (Some(a), Some(b)) = (key, g.tail_key) {
                 if a != b {
@@ -466,7 +479,7 @@ impl<R: Reserved> ReservationIndex<R> {
         };
         let mut visit = |gi: usize| {
             let g = &self.groups[gi];
-            if !rules_out(g) && overlaps(self.compiled(g)) {
+            if !rules_out(g) && overlaps(g) {
                 for h in &g.agents {
                     h.indices().for_each(&mut f);
                 }
