@@ -195,7 +195,27 @@ fn main() {
                 .map(|b| BeadFacts::new(b, Some(&index)))
                 .collect::<Vec<_>>()
         });
-        println!("  phases: index build {idx50:?}, bead facts {facts50:?}");
+        let (text50, _) = time(iters, || {
+            bd.iter()
+                .map(|b| {
+                    gaffer_core::text::mentioned_files(&b.title, "").count()
+                        + gaffer_core::text::task_tags(&b.title, "").len()
+                })
+                .sum::<usize>()
+        });
+        let files: Vec<&str> = bd
+            .iter()
+            .flat_map(|b| gaffer_core::text::mentioned_files(&b.title, ""))
+            .collect();
+        let (query50, _) = time(iters, || {
+            files
+                .iter()
+                .map(|f| index.holder_ids(f).len())
+                .sum::<usize>()
+        });
+        println!(
+            "  phases: index build {idx50:?}, bead facts {facts50:?} (text {text50:?}, holder queries {query50:?})"
+        );
     }
     println!(
         "decision pass {n_agents} agents x {n_beads} beads x {n_res} reservations (balanced): CPU p50 {p50:?}, max {max:?} (target <= 10ms)"

@@ -58,17 +58,33 @@ pub fn mentioned_files<'a>(title: &'a str, description: &'a str) -> impl Iterato
     title
         .split_whitespace()
         .chain(description.split_whitespace())
-        .map(|w| {
-            w.trim_matches(TRIM_CHARS)
-                .trim_end_matches(['.', ',', ';', ':'])
-        })
+        .map(trim_word)
         .filter(|w| w.len() >= 3 && looks_like_path(w))
+}
+
+/// A word less the punctuation around it ([`TRIM_CHARS`], and trailing `.,;:`).
+fn trim_word(w: &str) -> &str {
+    // Most words start and end with a character no trim removes.
+    let plain = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'_' | b'-' | b'*');
+    match (w.as_bytes().first(), w.as_bytes().last()) {
+        (Some(&a), Some(&z)) if plain(a) && plain(z) => w,
+        _ => w
+            .trim_matches(TRIM_CHARS)
+            .trim_end_matches(['.', ',', ';', ':']),
+    }
+}
+
+/// Whether `w` ends with one of [`FILE_EXTENSIONS`] (each is a `.` and no other `.`, so
+/// only the text from the last `.` can be one).
+fn has_source_extension(w: &str) -> bool {
+    w.rfind('.')
+        .is_some_and(|i| FILE_EXTENSIONS.contains(&&w[i..]))
 }
 
 fn looks_like_path(w: &str) -> bool {
     // What makes a path, first: most words fail here, before any case folding.
-    let path_like = w.contains(['/', '\\', '*'])
-        || FILE_EXTENSIONS.iter().any(|ext| w.ends_with(ext))
+    let path_like = w.bytes().any(|b| matches!(b, b'/' | b'\\' | b'*'))
+        || has_source_extension(w)
         || (w.starts_with('.') && w.len() > 1);
     if !path_like {
         return false;
@@ -217,6 +233,21 @@ impl TagSet {
         )
     }
 
+    /// The set of a tag [`keyword_tag`] returned: the tags differ in their first letter.
+    fn of_known(tag: &'static str) -> TagSet {
+        let bit = match tag.as_bytes().first() {
+            Some(b'a') => 0,
+            Some(b'b') => 1,
+            Some(b'd') => 2,
+            Some(b'i') => 3,
+            Some(b'r') => 4,
+            Some(b't') => 5,
+            _ => return TagSet::of(tag),
+        };
+        debug_assert_eq!(TASK_TAGS[bit], tag);
+        TagSet(1 << bit)
+    }
+
     /// The known tags among `tags` (ignoring ASCII case); unknown ones are left out.
     pub fn from_tags<S: AsRef<str>>(tags: &[S]) -> TagSet {
         tags.iter()
@@ -267,7 +298,7 @@ pub fn task_tags(title: &str, description: &str) -> TagSet {
     let mut tags = TagSet::default();
     let mut add = |word: &str| {
         if let Some(t) = word_tag(word) {
-            tags = tags.union(TagSet::of(t));
+            tags = tags.union(TagSet::of_known(t));
         }
     };
     let mut buf = String::new();
@@ -411,6 +442,19 @@ mod tests {
         assert_eq!(tags("Testing the bugged path"), vec!["bugs", "testing"]);
         assert_eq!(tags("Reviewing checks"), vec!["review"]);
         assert_eq!(tags("Write unit-tests"), vec!["testing"]);
+    }
+
+    #[test]
+    fn source_extensions_are_one_dot_each() {
+        for ext in FILE_EXTENSIONS {
+            assert!(
+                ext.starts_with('.') && ext.matches('.').count() == 1,
+                "{ext}"
+            );
+            assert!(has_source_extension(&format!("a/b.c{ext}")));
+        }
+        assert!(!has_source_extension("a.rs.bak"));
+        assert!(!has_source_extension("rs"));
     }
 
     /// The allocation-free paths give what lowercasing whole texts gave, ASCII or not.

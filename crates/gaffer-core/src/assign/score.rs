@@ -218,6 +218,7 @@ pub fn score_pair(
 /// Scores one pair from precomputed facts.
 /// `focus_matches`, when given, is the number of the task's files the agent's focus patterns
 /// cover (precomputed by the caller); otherwise it is computed here.
+#[inline]
 pub fn score_with_facts(
     agent: &AgentState,
     agent_facts: &AgentFacts,
