@@ -86,6 +86,62 @@ impl Reserved for (&str, &str) {
     }
 }
 
+/// A list that is mostly empty or one long, stored without allocating until it has two.
+#[derive(Debug)]
+enum Few<T> {
+    Empty,
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Default for Few<T> {
+    fn default() -> Self {
+        Few::Empty
+    }
+}
+
+impl<T> Few<T> {
+    fn push(&mut self, x: T) {
+        *self = match std::mem::take(self) {
+            Few::Empty => Few::One(x),
+            Few::One(a) => Few::Many(vec![a, x]),
+            Few::Many(mut v) => {
+                v.push(x);
+                Few::Many(v)
+            }
+        };
+    }
+}
+
+impl<T> std::ops::Deref for Few<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            Few::Empty => &[],
+            Few::One(a) => std::slice::from_ref(a),
+            Few::Many(v) => v,
+        }
+    }
+}
+
+impl<T> std::ops::DerefMut for Few<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            Few::Empty => &mut [],
+            Few::One(a) => std::slice::from_mut(a),
+            Few::Many(v) => v,
+        }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Few<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 /// One agent's reservations of one pattern.
 #[derive(Debug)]
 struct Hold {
@@ -110,7 +166,7 @@ struct Group {
     first: usize,
     compiled: OnceLock<Pattern>,
     /// Sorted by agent name.
-    agents: Vec<Hold>,
+    agents: Few<Hold>,
     /// The last segment when the pattern names exactly one file (no wildcard, no cover).
     exact_name: Option<(usize, usize)>,
     /// A literal suffix every matched path ends with (`.md` for `**/*.md`), when known.
@@ -205,7 +261,7 @@ fn shape(pattern: &str) -> Shape {
 /// comparisons but never hides an overlap.
 #[derive(Debug, Default)]
 struct Node {
-    groups: Vec<usize>,
+    groups: Few<usize>,
     first_child: Option<usize>,
     next_sibling: Option<usize>,
 }
@@ -294,7 +350,7 @@ impl<R: Reserved> ReservationIndex<R> {
                 groups.push(Group {
                     first: i,
                     compiled: OnceLock::new(),
-                    agents: Vec::new(),
+                    agents: Few::default(),
                     exact_name,
                     suffix,
                     tail_key,
