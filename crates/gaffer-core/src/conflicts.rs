@@ -87,17 +87,12 @@ impl Reserved for (&str, &str) {
 }
 
 /// A list that is mostly empty or one long, stored without allocating until it has two.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 enum Few<T> {
+    #[default]
     Empty,
     One(T),
     Many(Vec<T>),
-}
-
-impl<T> Default for Few<T> {
-    fn default() -> Self {
-        Few::Empty
-    }
 }
 
 impl<T> Few<T> {
@@ -568,6 +563,15 @@ impl<R: Reserved> ReservationIndex<R> {
             }
             return;
         };
+        if range.len() <= 32 {
+            // a small subtree: reading it beats searching the tail lists
+            for &gi in &self.order[range] {
+                if self.groups[gi].tail_key.is_none_or(|t| t == k) {
+                    f(gi);
+                }
+            }
+            return;
+        }
         let within = |list: &[usize]| {
             let a = list.partition_point(|&p| p < range.start);
             let b = list.partition_point(|&p| p < range.end);
