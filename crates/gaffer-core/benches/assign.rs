@@ -4,12 +4,14 @@
 //! - global assignment of 200 agents × 5,000 beads (target ≤ 50 ms);
 //! - one full decision pass over 64 agents, 2,000 beads and 5,000 reservations (target ≤ 10 ms).
 
+mod support;
 use gaffer_core::assign::{PlanOptions, ReservationMap, matching, plan_assignments};
 use gaffer_core::time::parse_rfc3339;
 use gaffer_core::triage::{TriageBreakdown, TriageRecommendation};
 use gaffer_core::{AgentState, AgentStatus, AssignmentStrategy, Persona};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+use support::thread_cpu;
 
 struct Rng(u64);
 impl Rng {
@@ -85,21 +87,6 @@ fn reservations(n: usize, holders: usize, rng: &mut Rng) -> ReservationMap {
         map.entry(h).or_default().push(pat);
     }
     map
-}
-
-/// CPU time of this thread: unlike wall time, it does not grow while other processes hold
-/// the cores (these machines are shared and noisy).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Median and max of CPU time per call (wall time is printed alongside by the callers).

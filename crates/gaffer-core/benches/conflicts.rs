@@ -8,11 +8,13 @@
 //! `cargo bench -p gaffer-core --bench conflicts`. Without `--bench` (as `cargo test
 //! --all-targets` runs it) it does one tiny round and exits.
 
+mod support;
 use chrono::{TimeZone, Utc};
 use gaffer_core::conflicts::ReservationIndex;
 use gaffer_core::mailbox::Reservation;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use support::thread_cpu;
 
 fn reservations(agents: usize, per_agent: usize) -> Vec<Reservation> {
     let now = Utc
@@ -64,20 +66,6 @@ fn reference_detect(rs: &[Reservation]) -> usize {
     groups.values().filter(|v| v.len() >= 2).count()
 }
 
-/// CPU time of this thread.
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 /// Median and max CPU time of `f` over `rounds` calls; `setup` runs untimed before each.
 fn time<S, T>(
     rounds: usize,
@@ -117,18 +105,13 @@ fn main() {
     let prio = |_: &str| 0;
 
     // as read from the mailbox: the index takes the list by value (the copy is untimed)
-    let (d50, dmax) = time(
-        rounds,
-        || rs.clone(),
-        |owned| {
-            ReservationIndex::from_vec(owned, now)
-                .detect_conflicts(now, &prio)
-                .len()
-        },
-    );
-    let found = ReservationIndex::new(&rs, now)
-        .detect_conflicts(now, &prio)
-        .len();
+    let detect = |owned: Vec<Reservation>| {
+        ReservationIndex::from_vec(owned, now)
+            .detect_conflicts(now, &prio)
+            .len()
+    };
+    let (d50, dmax) = time(rounds, || rs.clone(), detect);
+    let found = detect(rs.clone());
     let (r50, _) = time(rounds, || (), |_| reference_detect(&rs));
 
     // 10 agents also hold a root-level glob: its literal prefix is empty, so the prefix trie
@@ -140,18 +123,8 @@ fn main() {
         r.path_pattern = format!("**/*.m{a}");
         hard.push(r);
     }
-    let (h50, hmax) = time(
-        rounds,
-        || hard.clone(),
-        |owned| {
-            ReservationIndex::from_vec(owned, now)
-                .detect_conflicts(now, &prio)
-                .len()
-        },
-    );
-    let found_hard = ReservationIndex::new(&hard, now)
-        .detect_conflicts(now, &prio)
-        .len();
+    let (h50, hmax) = time(rounds, || hard.clone(), detect);
+    let found_hard = detect(hard.clone());
 
     let (b50, _) = time(
         rounds,

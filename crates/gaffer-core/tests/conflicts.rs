@@ -310,6 +310,32 @@ fn index_agrees_with_brute_force() {
     assert!(want > 5);
 }
 
+/// The conflict patterns by comparing every pair of reservations: one per distinct pattern
+/// pair (`p` or `p & q`), as the detector groups them.
+fn brute_force_conflict_patterns(rs: &[Reservation]) -> std::collections::BTreeSet<String> {
+    let mut want = std::collections::BTreeSet::new();
+    for a in rs {
+        for b in rs {
+            if a.agent_name != b.agent_name
+                && (a.exclusive || b.exclusive)
+                && gaffer_core::glob::overlaps(&a.path_pattern, &b.path_pattern)
+            {
+                let (p, q) = if a.path_pattern <= b.path_pattern {
+                    (&a.path_pattern, &b.path_pattern)
+                } else {
+                    (&b.path_pattern, &a.path_pattern)
+                };
+                want.insert(if p == q {
+                    p.clone()
+                } else {
+                    format!("{p} & {q}")
+                });
+            }
+        }
+    }
+    want
+}
+
 #[test]
 fn index_agrees_with_brute_force_on_generated_reservations() {
     // xorshift with a fixed seed
@@ -346,27 +372,7 @@ fn index_agrees_with_brute_force_on_generated_reservations() {
             ));
         }
         let cs = ReservationIndex::new(&rs, now()).detect_conflicts(now(), &|_| 0);
-        // brute force over distinct (pattern) pairs, as the detector groups them
-        let mut want = std::collections::BTreeSet::new();
-        for a in &rs {
-            for b in &rs {
-                if a.agent_name != b.agent_name
-                    && (a.exclusive || b.exclusive)
-                    && gaffer_core::glob::overlaps(&a.path_pattern, &b.path_pattern)
-                {
-                    let (p, q) = if a.path_pattern <= b.path_pattern {
-                        (&a.path_pattern, &b.path_pattern)
-                    } else {
-                        (&b.path_pattern, &a.path_pattern)
-                    };
-                    want.insert(if p == q {
-                        p.clone()
-                    } else {
-                        format!("{p} & {q}")
-                    });
-                }
-            }
-        }
+        let want = brute_force_conflict_patterns(&rs);
         let got: std::collections::BTreeSet<String> =
             cs.iter().map(|c| c.conflict.pattern.clone()).collect();
         assert_eq!(got, want, "round {round}");
@@ -487,26 +493,7 @@ fn tail_index_agrees_with_brute_force_on_root_globs() {
             }
         }
         let cs = ReservationIndex::new(&rs, now()).detect_conflicts(now(), &|_| 0);
-        let mut want = std::collections::BTreeSet::new();
-        for a in &rs {
-            for b in &rs {
-                if a.agent_name != b.agent_name
-                    && (a.exclusive || b.exclusive)
-                    && gaffer_core::glob::overlaps(&a.path_pattern, &b.path_pattern)
-                {
-                    let (p, q) = if a.path_pattern <= b.path_pattern {
-                        (&a.path_pattern, &b.path_pattern)
-                    } else {
-                        (&b.path_pattern, &a.path_pattern)
-                    };
-                    want.insert(if p == q {
-                        p.clone()
-                    } else {
-                        format!("{p} & {q}")
-                    });
-                }
-            }
-        }
+        let want = brute_force_conflict_patterns(&rs);
         let got: std::collections::BTreeSet<String> =
             cs.iter().map(|c| c.conflict.pattern.clone()).collect();
         assert_eq!(got, want, "round {round}");
