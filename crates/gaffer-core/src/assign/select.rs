@@ -141,6 +141,15 @@ impl FocusOwners {
         out
     }
 
+    /// Whether bead `b` has files and every one of them is owned by some agent's focus.
+    fn all_owned(&self, b: usize) -> bool {
+        let Some(&(end, all_owned)) = self.bead.get(b) else {
+            return false;
+        };
+        let start = if b == 0 { 0 } else { self.bead[b - 1].0 };
+        all_owned && end > start
+    }
+
     /// For agent `a` and bead `b`: whether a persona's focus keeps the agent away (every file
     /// of the task is owned by other agents' personas, none by this one's), and how many of
     /// the task's files its focus covers.
@@ -261,13 +270,26 @@ pub fn plan_assignments(
         }
         backed_off.sort_unstable();
     }
-    for ai in 0..available.len() {
+    let has_focus: Vec<bool> = available
+        .iter()
+        .map(|a| {
+            a.profile
+                .as_ref()
+                .is_some_and(|p| !p.focus_patterns.is_empty())
+        })
+        .collect();
+    for (ai, &focused) in has_focus.iter().enumerate() {
         for bi in 0..open.len() {
             if !backed_off.is_empty() && backed_off.binary_search(&(ai, bi)).is_ok() {
                 totals.push(f64::NAN);
                 continue;
             }
-            let (outside, focus_matches) = owners.scope(ai, bi);
+            let (outside, focus_matches) = if focused {
+                owners.scope(ai, bi)
+            } else {
+                // no file is this agent's: kept away exactly when others own them all
+                (owners.all_owned(bi), 0)
+            };
             if outside {
                 totals.push(f64::NAN);
                 continue;
