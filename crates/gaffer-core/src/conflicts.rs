@@ -477,6 +477,18 @@ impl<R: Reserved> ReservationIndex<R> {
         out
     }
 
+    /// The indices (ascending) of the entries that clash with `agent` reserving `pattern`:
+    /// held by another agent, overlapping it, and exclusive on at least one side (the
+    /// mailbox's reservation check: a shared request clashes only with exclusive holds).
+    pub fn clashes(&self, agent: &str, pattern: &str, exclusive: bool) -> Vec<usize> {
+        let mut out = self.overlapping(pattern);
+        out.retain(|&i| {
+            let r = &self.reservations[i];
+            r.holder() != agent && (exclusive || r.exclusive())
+        });
+        out
+    }
+
     /// Calls `f` with the index of every entry whose pattern overlaps `pattern`, grouped by
     /// distinct pattern (not in input order).
     pub fn for_each_overlapping(&self, pattern: &str, f: impl FnMut(usize)) {

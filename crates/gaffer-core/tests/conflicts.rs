@@ -540,7 +540,33 @@ fn overlapping_reads_back_entries_of_any_kind() {
             .collect()
     };
     assert_eq!(holders("src/a.md"), ["Agent1", "Agent2"]);
+    // tuples are exclusive: every other holder that overlaps clashes, never one's own
+    assert_eq!(index.clashes("Agent1", "src/a.md", false), [1]);
+    assert_eq!(index.clashes("Agent9", "docs/**", false), [1, 2]);
     assert_eq!(holders("docs/*.rs"), ["Agent3"]);
     assert_eq!(holders("*.md"), ["Agent2", "Agent1"]);
     assert!(holders("lib/x.rs").is_empty());
+}
+
+#[test]
+fn clashes_follow_exclusivity_and_holder() {
+    let rs = vec![
+        res(1, "A", "src/**", true),
+        res(2, "B", "src/a.rs", false),
+        res(3, "C", "src/*.rs", true),
+        res(4, "A", "docs/x.md", false),
+    ];
+    let index = ReservationIndex::new(&rs, now());
+    let ids = |v: Vec<usize>| -> Vec<i64> { v.into_iter().map(|i| rs[i].id).collect() };
+    // an exclusive request clashes with every other overlapping holder
+    assert_eq!(ids(index.clashes("B", "src/a.rs", true)), [1, 3]);
+    // a shared request only with exclusive holders
+    assert_eq!(ids(index.clashes("D", "src/a.rs", false)), [1, 3]);
+    assert_eq!(
+        ids(index.clashes("D", "docs/x.md", false)),
+        Vec::<i64>::new()
+    );
+    assert_eq!(ids(index.clashes("D", "docs/x.md", true)), [4]);
+    // one's own holds never clash
+    assert_eq!(ids(index.clashes("A", "src/**", true)), [2, 3]);
 }

@@ -476,10 +476,9 @@ impl Mailbox for EmbeddedMailbox {
             let mut conflicts = Vec::new();
             for path in &req.paths {
                 let holders: Vec<ConflictHolder> = existing
-                    .overlapping(path)
+                    .clashes(&req.agent, path, req.exclusive)
                     .into_iter()
                     .filter_map(|i| existing.get(i))
-                    .filter(|r| r.agent_name != req.agent && (r.exclusive || req.exclusive))
                     .map(|r| ConflictHolder {
                         agent_name: r.agent_name.clone(),
                         path_pattern: r.path_pattern.clone(),
