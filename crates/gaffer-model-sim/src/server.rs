@@ -309,7 +309,10 @@ impl ModelServer {
 
 impl Drop for ModelServer {
     fn drop(&mut self) {
-        self.server.unblock();
+        // `unblock` wakes one acceptor: one per thread, or the join below waits forever.
+        for _ in 0..self.threads.len() {
+            self.server.unblock();
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

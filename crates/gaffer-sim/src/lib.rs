@@ -21,10 +21,11 @@ pub enum Agent {
 impl FromStr for Agent {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "cc" | "claude" => Ok(Agent::Cc),
-            "cod" | "codex" => Ok(Agent::Cod),
-            "gmi" | "gemini" => Ok(Agent::Gmi),
+        // Names and aliases come from the kind registry; the sim draws these three kinds.
+        match gaffer_core::kinds::registry().canonical(s).as_str() {
+            "cc" => Ok(Agent::Cc),
+            "cod" => Ok(Agent::Cod),
+            "gmi" => Ok(Agent::Gmi),
             other => Err(format!("unknown agent {other:?} (expected cc, cod or gmi)")),
         }
     }

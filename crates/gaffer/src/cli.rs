@@ -340,6 +340,10 @@ pub struct SpawnArgs {
     /// (defaults: claude, codex, gemini); repeatable.
     #[arg(long = "cmd", value_name = "TYPE=COMMAND")]
     pub cmds: Vec<String>,
+    /// Panes of any agent kind of the registry (kinds.toml), started with its launch command
+    /// or its --cmd: KIND=COUNT (repeatable), e.g. `--kind aider=2`.
+    #[arg(long = "kind", value_name = "KIND=COUNT")]
+    pub kinds: Vec<String>,
     /// One more agent with its own launch command: TYPE[:VARIANT]=COMMAND (repeatable), e.g.
     /// `--agent cc:opus='claude --model opus'`; the variant goes into the pane title.
     #[arg(long = "agent", value_name = "TYPE[:VARIANT]=CMD")]
@@ -432,7 +436,8 @@ pub struct CoordArgs {
 pub struct ExplainArgs {
     /// Pane id (%3), pane title, or session:window.pane (a live capture).
     pub pane: Option<String>,
-    /// Agent kind of the screen: cc, cod, gmi or shell (needed with --file).
+    /// Agent kind of the screen: a kind's code or alias (cc, cod, gmi, …) or shell (needed with
+    /// --file).
     #[arg(long, value_name = "KIND")]
     pub agent: Option<String>,
     /// Explain a capture file instead of a live pane (`-` reads stdin).

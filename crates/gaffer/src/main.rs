@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod config_load;
 mod error;
+mod kinds;
 mod state;
 mod wiring;
 
@@ -68,6 +69,7 @@ fn init_tracing() {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    kinds::install_user_kinds()?;
     match cli.command {
         Command::Config { action } => commands::config::run(&cli.global, action),
         Command::Run {

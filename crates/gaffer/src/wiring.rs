@@ -8,14 +8,12 @@ use crate::error::ExitError;
 use crate::state;
 use gaffer_beads::reader::BeadsProject;
 use gaffer_coordinator::monitor::{AgentMonitor, MonitorConfig};
-use gaffer_coordinator::observe::{AgentObserver, AgentsObservation, DeliveryProbe, ObservedAgent};
+use gaffer_coordinator::observe::{DetectorProbe, MonitorObserver};
 use gaffer_coordinator::{Identity, Ports, SessionCoordinator};
 use gaffer_core::beads::Issue;
 use gaffer_core::clock::Clock;
-use gaffer_core::detect::{Detector, ScreenInput};
 use gaffer_core::mailbox::Mailbox;
-use gaffer_core::panes::{Panes, ProbeResult};
-use gaffer_core::status::AgentStatus;
+use gaffer_core::panes::Panes;
 use gaffer_core::time::Timestamp;
 use gaffer_core::triage::TriageResponse;
 use gaffer_core::work_source::{ClaimOutcome, CloseOutcome, WorkSource, WorkSourceError};
@@ -31,77 +29,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         chrono::Utc::now()
-    }
-}
-
-/// Observes agents through the `AgentMonitor` (tmux + detector + trackers).
-pub struct MonitorObserver(pub Arc<AgentMonitor>);
-
-impl AgentObserver for MonitorObserver {
-    fn observe(&mut self, _now: Timestamp) -> Result<AgentsObservation, String> {
-        let snap = self.0.refresh().map_err(|e| e.to_string())?;
-        Ok(AgentsObservation {
-            agents: snap
-                .agents
-                .iter()
-                .map(|r| ObservedAgent {
-                    pane_id: r.pane.pane_id.clone(),
-                    pane_index: r.pane.pane_index,
-                    agent_type: r.pane.agent_type.clone(),
-                    status: r.observation.status,
-                    context_usage: r.observation.verdict.context_usage.unwrap_or(0.0),
-                    last_activity: r.last_activity,
-                    healthy: r.health.healthy,
-                    error_message: r.health.issues.join("; "),
-                    rule: r.observation.verdict.rule.clone(),
-                    rate_limit_reset: r.observation.verdict.rate_limit_reset,
-                    tags: r.pane.tags.clone(),
-                    variant: r.pane.variant.clone(),
-                })
-                .collect(),
-            problems: snap.problems.clone(),
-        })
-    }
-}
-
-/// Captures one pane and asks the detector whether the agent left WAITING.
-pub struct DetectorProbe {
-    /// The monitor (for pane metadata).
-    pub monitor: Arc<AgentMonitor>,
-    /// The panes.
-    pub panes: Arc<dyn Panes>,
-    /// The detector.
-    pub detector: Detector,
-}
-
-impl DeliveryProbe for DetectorProbe {
-    fn probe(&self, pane_id: &str) -> ProbeResult {
-        let info = self.monitor.last().and_then(|s| {
-            s.agents
-                .into_iter()
-                .find(|a| a.pane.pane_id == pane_id)
-                .map(|a| a.pane)
-        });
-        let Some(info) = info else {
-            return ProbeResult::StillWaiting;
-        };
-        let Ok(caps) = self.panes.capture(&[pane_id.to_string()]) else {
-            return ProbeResult::StillWaiting;
-        };
-        let Some((_, screen)) = caps.first() else {
-            return ProbeResult::StillWaiting;
-        };
-        let v = self.detector.detect(&ScreenInput {
-            agent_type: &info.agent_type,
-            screen,
-            current_command: &info.current_command,
-            observed_at: chrono::Utc::now(),
-        });
-        if matches!(v.status, AgentStatus::Waiting | AgentStatus::Unknown) {
-            ProbeResult::StillWaiting
-        } else {
-            ProbeResult::LeftWaiting
-        }
     }
 }
 

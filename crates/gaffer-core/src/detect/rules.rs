@@ -34,7 +34,9 @@ pub enum RulesError {
         message: String,
     },
     /// An override names an agent kind that has no rules.
-    #[error("unknown agent kind {0:?} for a rules override (expected cc, cod, gmi or shell)")]
+    #[error(
+        "unknown agent kind {0:?} for a rules override (expected shell or a kind of the registry that has a rules file)"
+    )]
     UnknownKind(String),
 }
 

@@ -7,15 +7,9 @@ use gaffer_core::exit;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// The agent kinds that have rule files.
-const KINDS: [&str; 4] = ["cc", "cod", "gmi", "shell"];
-
 /// The user's rules directory: `$XDG_CONFIG_HOME/gaffer/rules` or `~/.config/gaffer/rules`.
 pub fn user_rules_dir() -> Option<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(x).join("gaffer").join("rules"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/gaffer/rules"))
+    crate::kinds::user_config_dir().map(|d| d.join("rules"))
 }
 
 /// The detector with the user's rule overrides (`<rules dir>/<kind>.toml`) applied.
@@ -27,12 +21,31 @@ pub fn load_detector() -> Result<Detector, ExitError> {
 }
 
 fn load_detector_from(dir: &Path) -> Result<Detector, ExitError> {
+    // Every kind of the registry that has a rules file, then the shell rules. A file that is
+    // embedded may be overridden; one that is not (a user's kind) must be there.
+    let registry = gaffer_core::kinds::registry();
+    let files = registry
+        .kinds()
+        .iter()
+        .filter_map(|k| Some((k.code.as_str(), k.rules.as_deref()?)))
+        .chain(std::iter::once((
+            gaffer_core::kinds::SHELL_KIND,
+            "shell.toml",
+        )));
     let mut overrides = Vec::new();
-    for kind in KINDS {
-        let path = dir.join(format!("{kind}.toml"));
+    for (kind, file) in files {
+        let path = dir.join(file);
         match std::fs::read_to_string(&path) {
             Ok(text) => overrides.push((kind.to_string(), text)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && gaffer_core::kinds::builtin_rules(file).is_some() => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ExitError::config(format!(
+                    "agent kind {kind} has its rules in {file}, but {} is missing",
+                    path.display()
+                )));
+            }
             Err(e) => {
                 return Err(ExitError::config(format!(
                     "cannot read rules file {}: {e}",

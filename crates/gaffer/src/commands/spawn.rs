@@ -44,12 +44,7 @@ fn launch(agent_type: &str, sim: Option<&std::path::Path>) -> String {
             gaffer_tmux::spawn::shell_quote(&tests)
         );
     }
-    match agent_type {
-        "cc" => "claude".into(),
-        "cod" => "codex".into(),
-        "gmi" => "gemini".into(),
-        other => other.to_string(),
-    }
+    gaffer_core::kinds::registry().launch(agent_type)
 }
 
 /// Parses `TYPE[:VARIANT]=COMMAND`.
@@ -101,16 +96,36 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
             .split_once('=')
             .ok_or_else(|| usage(format!("--cmd {c:?}: expected TYPE=COMMAND")))?;
         let ty = canonical_agent_type(ty.trim());
-        if !matches!(ty.as_str(), "cc" | "cod" | "gmi") || cmd.trim().is_empty() {
+        if gaffer_core::kinds::registry().get(&ty).is_none() || cmd.trim().is_empty() {
             return Err(usage(format!(
-                "--cmd {c:?}: the type must be cc, cod or gmi and the command not empty"
+                "--cmd {c:?}: the type must be an agent kind (cc, cod, gmi, …) and the command not empty"
             ))
             .into());
         }
         overrides.push((ty, cmd.to_string()));
     }
+    let mut counts: Vec<(String, u32)> = [("cc", args.cc), ("cod", args.cod), ("gmi", args.gmi)]
+        .into_iter()
+        .map(|(t, n)| (t.to_string(), n))
+        .collect();
+    for k in &args.kinds {
+        let (ty, n) = k
+            .split_once('=')
+            .ok_or_else(|| usage(format!("--kind {k:?}: expected KIND=COUNT")))?;
+        let kind = gaffer_core::kinds::registry().get(ty).ok_or_else(|| {
+            usage(format!(
+                "--kind {k:?}: no agent kind {ty:?} in the registry"
+            ))
+        })?;
+        let n: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| usage(format!("--kind {k:?}: the count must be a number")))?;
+        counts.push((kind.code.clone(), n));
+    }
     let mut specs: Vec<AgentSpec> = Vec::new();
-    for (ty, n) in [("cc", args.cc), ("cod", args.cod), ("gmi", args.gmi)] {
+    for (ty, n) in counts {
+        let ty = ty.as_str();
         let command = overrides
             .iter()
             .rev()
@@ -129,7 +144,10 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
         specs.push(parse_agent(a)?);
     }
     if specs.is_empty() {
-        return Err(usage("no agents: give --cc N, --cod N, --gmi N or --agent TYPE=CMD").into());
+        return Err(usage(
+            "no agents: give --cc N, --cod N, --gmi N, --kind KIND=N or --agent TYPE=CMD",
+        )
+        .into());
     }
     let dir = args
         .dir
