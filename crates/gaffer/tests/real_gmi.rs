@@ -254,7 +254,10 @@ fn footer_tokens(screen: &str) -> Option<f64> {
     footer_number(screen, " tokens")
 }
 
-fn run_all(rig: &Rig, scenarios: Vec<(&Agent, &(dyn Fn(&Rig, &Agent) + Sync))>) {
+/// A state scenario for one CLI instance.
+type Scenario = dyn Fn(&Rig, &Agent) + Sync;
+
+fn run_all(rig: &Rig, scenarios: Vec<(&Agent, &Scenario)>) {
     std::thread::scope(|s| {
         let handles: Vec<_> = scenarios
             .into_iter()
