@@ -64,6 +64,18 @@ fn script() -> Script {
             then: vec![],
             usage: None,
         },
+        Rule {
+            // The same line over and over: the CLI's loop detection halts the reply.
+            pattern: r"\bGMILOOP\b".into(),
+            reply: Reply::Text {
+                text: "word word word word word word word word word word\n".repeat(400),
+                chunks: 10,
+                chunk_delay_ms: 100,
+                first_delay_ms: 0,
+            },
+            then: vec![],
+            usage: None,
+        },
     ];
     s.rules.splice(0..0, extra);
     s
@@ -335,6 +347,13 @@ fn silence_then_error(rig: &Rig, a: &Agent) {
     // The next turn makes the error history.
     rig.type_prompt(a, "answer FAST please");
     rig.expect(a, "WAITING", 30, "after a reply following the error");
+
+    // A repetitive reply: the loop-detection dialog waits for a choice.
+    rig.type_prompt(a, "now GMILOOP please");
+    let v = rig.expect(a, "BLOCKED", 30, "at the loop-detection dialog");
+    assert_eq!(v["rule"], "gmi.blocked.loop_dialog");
+    rig.keys(a, &["Enter"]); // 1. Keep loop detection enabled
+    rig.expect(a, "WAITING", 20, "after the loop dialog is answered");
 }
 
 /// A shell command that needs a confirmation: BLOCKED, then allowed once, then idle.
