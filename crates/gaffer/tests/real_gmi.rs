@@ -6,7 +6,7 @@
 //! the CLI all live there). The CLI instances of one test start together, one per window, and
 //! each is driven through its states on its own thread.
 
-use gaffer_model_sim::{ErrorKind, ModelServer, Reply, Rule, Script, ToolCall};
+use gaffer_model_sim::{ErrorKind, Mode, ModelServer, Reply, Rule, Script, ToolCall};
 use gaffer_testkit::real_agent::{self, Launch, LaunchOptions};
 use gaffer_testkit::tmux::TmuxServer;
 use gaffer_testkit::{netns, wait_until};
@@ -16,6 +16,14 @@ use std::process::Command;
 use std::time::Duration;
 
 const SESSION: &str = "rg";
+
+/// The tests of this file run one after the other (each starts several CLIs; the machine is
+/// small).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The built-in script plus a few gmi-only keywords (a tool call the CLI does not auto-approve,
 /// a 429 with a short retry delay, a 400 that is not retried).
@@ -148,6 +156,13 @@ impl Rig {
 
     /// What the pane shows and how gaffer explains it, for failure messages.
     fn evidence(&self, agent: &Agent) -> String {
+        if !self.tmux.tmux.has_session(SESSION).unwrap_or(false) {
+            return format!(
+                "--- the test's tmux server {} is gone (every CLI exited, or something outside \
+                 the test killed the server)",
+                self.tmux.name
+            );
+        }
         let explain = self.gaffer(&[
             "explain",
             "--socket",
@@ -439,6 +454,7 @@ fn first_run(rig: &Rig, a: &Agent) {
 
 #[test]
 fn gemini_states_are_read_right() {
+    let _serial = serial();
     if !netns::run_isolated("gemini_states_are_read_right") {
         return;
     }
@@ -509,10 +525,25 @@ fn send(rig: &Rig, a: &Agent, text: &str, file: &Path) -> Value {
 
 #[test]
 fn gemini_composer_receives_hostile_text_byte_for_byte() {
+    let _serial = serial();
     if !netns::run_isolated("gemini_composer_receives_hostile_text_byte_for_byte") {
         return;
     }
     let rig = Rig::new("gmi-send");
+    // The model answers after 3 s, as a real one takes seconds: gaffer confirms a delivery by
+    // seeing the agent leave WAITING, and an instant scripted answer can start and end the turn
+    // between two of its looks (then it reports `prompt_stalled` and presses Enter again).
+    rig.server.set_mode(Some(Mode {
+        reply: Reply::Text {
+            text: "Received.".into(),
+            chunks: 1,
+            chunk_delay_ms: 0,
+            first_delay_ms: 3000,
+        },
+        then: vec![],
+        usage: None,
+        times: None,
+    }));
     let a = rig.launch(1, LaunchOptions::default());
     rig.expect(&a, "WAITING", 60, "after start");
     let files: PathBuf = rig.dir.path().join("prompts");
