@@ -100,10 +100,15 @@ impl Rig {
     fn new(tag: &str) -> Rig {
         let server =
             ModelServer::start("127.0.0.1:0", script(), None).expect("model server starts");
+        let tmux = TmuxServer::new(tag);
+        // A session of its own keeps the server up, and dead panes stay on screen, so a CLI
+        // that exits shows why.
+        tmux.run(&["new-session", "-d", "-s", "hold", "sleep 3600"]);
+        tmux.run(&["set-option", "-g", "remain-on-exit", "on"]);
         Rig {
             dir: tempfile::tempdir().expect("temp dir"),
             server,
-            tmux: TmuxServer::new(tag),
+            tmux,
         }
     }
 
@@ -402,11 +407,15 @@ fn quota(rig: &Rig, a: &Agent) {
     );
 }
 
-/// 500 and 429 are retried silently behind the loading indicator: gaffer reads busy while the
+/// 500, 503 and 429 are retried silently behind the loading indicator: gaffer reads busy while the
 /// server log shows the attempts. Esc cancels.
 fn silent_retries(rig: &Rig, a: &Agent) {
     rig.expect(a, "WAITING", 60, "after start");
-    for (keyword, prompt) in [("ERR500", "hit ERR500 now"), ("GMIRATE", "hit GMIRATE now")] {
+    for (keyword, prompt) in [
+        ("ERR500", "hit ERR500 now"),
+        ("ERR503", "hit ERR503 now"),
+        ("GMIRATE", "hit GMIRATE now"),
+    ] {
         rig.type_prompt(a, prompt);
         rig.expect(a, "GENERATING", 20, "while a failing request is retried");
         let retried = wait_until(Duration::from_secs(25), || rig.requests_with(keyword) >= 2);
