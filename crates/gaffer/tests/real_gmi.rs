@@ -289,23 +289,18 @@ fn footer_tokens(screen: &str) -> Option<f64> {
 /// A state scenario for one CLI instance.
 type Scenario = dyn Fn(&Rig, &Agent) + Sync;
 
-fn run_all(rig: &Rig, scenarios: Vec<(&Agent, &Scenario)>) {
+/// Runs each scenario on its own thread; returns the titles of the ones that failed.
+fn run_all(rig: &Rig, scenarios: Vec<(&Agent, &Scenario)>) -> Vec<String> {
     std::thread::scope(|s| {
         let handles: Vec<_> = scenarios
             .into_iter()
             .map(|(agent, f)| (agent.title.clone(), s.spawn(move || f(rig, agent))))
             .collect();
-        let mut failed = Vec::new();
-        for (title, h) in handles {
-            if h.join().is_err() {
-                failed.push(title);
-            }
-        }
-        assert!(
-            failed.is_empty(),
-            "scenarios failed for {failed:?} (see above)"
-        );
-    });
+        handles
+            .into_iter()
+            .filter_map(|(title, h)| h.join().is_err().then_some(title))
+            .collect()
+    })
 }
 
 /// Idle, busy while text streams, a reply with a huge reported prompt (the context column).
@@ -467,30 +462,57 @@ fn gemini_states_are_read_right() {
     if !netns::run_isolated("gemini_states_are_read_right") {
         return;
     }
-    let rig = Rig::new("gmi-states");
-    let main = rig.launch(1, LaunchOptions::default());
-    let think = rig.launch(2, LaunchOptions::default());
-    let tool = rig.launch(3, LaunchOptions::default());
-    let quota_agent = rig.launch(4, LaunchOptions::default());
-    let retry = rig.launch(5, LaunchOptions::default());
-    let fresh = rig.launch(
-        6,
-        LaunchOptions {
-            first_run: true,
-            ..LaunchOptions::default()
-        },
-    );
-    run_all(
-        &rig,
-        vec![
-            (&main, &idle_busy_context),
-            (&think, &silence_then_error),
-            (&tool, &permission),
-            (&quota_agent, &quota),
-            (&retry, &silent_retries),
-            (&fresh, &first_run),
-        ],
-    );
+    // tmux 3.3a (this machine's) can segfault while answering a terminal query of a starting
+    // CLI (dmesg: `tmux: server[…]: segfault at 20 … in tmux`), which takes every pane with it.
+    // That is tmux's bug, not a misreading: the scenarios then run once more, on a new server.
+    for attempt in 1..=2 {
+        let rig = Rig::new("gmi-states");
+        let launch = |n: usize, first_run: bool| {
+            // Staggered starts: fewer CLIs query the terminal at the same moment.
+            std::thread::sleep(Duration::from_millis(500));
+            rig.launch(
+                n,
+                LaunchOptions {
+                    first_run,
+                    ..LaunchOptions::default()
+                },
+            )
+        };
+        let main = launch(1, false);
+        let think = launch(2, false);
+        let tool = launch(3, false);
+        let quota_agent = launch(4, false);
+        let retry = launch(5, false);
+        let fresh = launch(6, true);
+        let failed = run_all(
+            &rig,
+            vec![
+                (&main, &idle_busy_context),
+                (&think, &silence_then_error),
+                (&tool, &permission),
+                (&quota_agent, &quota),
+                (&retry, &silent_retries),
+                (&fresh, &first_run),
+            ],
+        );
+        if failed.is_empty() {
+            return;
+        }
+        let crashed = !rig.tmux.tmux.has_session("hold").unwrap_or(false);
+        assert!(
+            crashed && attempt == 1,
+            "scenarios failed for {failed:?} (see above){}",
+            if crashed {
+                "; the tmux server crashed twice"
+            } else {
+                ""
+            }
+        );
+        eprintln!(
+            "the tmux server {} crashed; running the scenarios once more",
+            rig.tmux.name
+        );
+    }
 }
 
 /// The text of every main-model request (tools offered), in order.
