@@ -1,11 +1,18 @@
-//! gaffer-coordinator: the runtime. It wires the pure policy of gaffer-core to the ports
-//! (panes, mailbox, work source), runs the loops, publishes events and keeps the ledger.
+//! gaffer-coordinator: the runtime. It runs the loop of gaffer-core's `cycle` against the
+//! ports (panes, mailbox, work source): [`observe`] builds a snapshot, `cycle::decide` makes
+//! the decisions, [`act`] carries them out, [`report`] hands the events to their consumers,
+//! and [`scheduler`] runs the passes at their intervals. [`SessionCoordinator`] is the
+//! reference API over it.
 
+pub mod act;
 pub mod bus;
 pub mod ledger;
-pub mod monitor;
 pub mod observe;
+pub mod report;
+pub(crate) mod scheduler;
 pub mod session;
 
 pub use bus::EventBus;
+pub use observe::monitor;
+pub use report::{Consumer, Origin};
 pub use session::{CoordinatorError, Identity, Ports, SessionCoordinator};

@@ -1,14 +1,12 @@
 //! The runtime with fake adapters and a fake clock: assignment, delivery, completion, stalls,
 //! fail-closed reservations, conflicts, digests and crash recovery.
 
-mod support;
-
 use gaffer_coordinator::ledger::{AssignmentState, Ledger, NewAssignment, Offer};
 use gaffer_core::config::GafferConfig;
 use gaffer_core::event::CoordinatorEvent;
 use gaffer_core::status::AgentStatus;
+use gaffer_testkit::fakes::*;
 use std::sync::mpsc::Receiver;
-use support::*;
 
 fn kinds(rx: &Receiver<CoordinatorEvent>) -> Vec<String> {
     rx.try_iter()
@@ -734,4 +732,59 @@ fn a_rate_limited_agent_is_left_alone_until_the_announced_reset() {
     let res = r.coord.assign_now(None, false).unwrap();
     assert_eq!(res.len(), 1, "{res:?}");
     assert!(res[0].success);
+}
+
+/// A consumer added by an embedder sees every event, after the ledger's log and the bus, and
+/// learns which ones an agent reported first.
+#[test]
+fn added_consumers_get_every_event_with_its_origin() {
+    use gaffer_coordinator::{Consumer, Origin};
+    use std::sync::{Arc, Mutex};
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<(String, Origin)>>);
+    impl Consumer for Seen {
+        fn consume(&self, e: &CoordinatorEvent, origin: Origin) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((e.event_type.as_str().to_string(), origin));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    let seen = Arc::new(Seen::default());
+    r.coord.add_consumer(seen.clone());
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.work.add("b1", "One", 0.6);
+    r.coord.update_state();
+    assert_eq!(r.coord.assign_now(None, false).unwrap().len(), 1);
+    // The agent reports the bead done itself (`gaffer done`), in another process.
+    {
+        let mut other = Ledger::open(&db).unwrap();
+        let rec = other.active().unwrap().remove(0);
+        other
+            .set_state(rec.id, AssignmentState::Done, "", t0())
+            .unwrap();
+    }
+    r.coord.update_state();
+    let seen = seen.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            ("work_assigned".to_string(), Origin::Coordinator),
+            ("agent_busy".to_string(), Origin::Coordinator),
+            ("work_completed".to_string(), Origin::Agent),
+        ]
+    );
+    // The ledger's log has what this process reported, not the agent's report a second time.
+    let logged: Vec<String> = Ledger::open(&db)
+        .unwrap()
+        .events_since(0)
+        .unwrap()
+        .0
+        .into_iter()
+        .map(|(_, e)| e.event_type.as_str().to_string())
+        .collect();
+    assert_eq!(logged, ["work_assigned", "agent_busy"]);
 }

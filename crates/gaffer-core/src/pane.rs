@@ -81,51 +81,23 @@ pub fn parse_title(title: &str) -> PaneIdentity {
 }
 
 /// The agent type implied by a pane's current command, used when the title says `user`
-/// (reference fallback, §1.5). Returns `user` when nothing matches.
+/// (reference fallback, §1.5): the first kind of the [registry](crate::kinds::registry) whose
+/// process names match. Returns `user` when none does.
 pub fn agent_type_from_command(command: &str) -> &'static str {
-    let c = command.trim().to_lowercase();
-    let shape = |long: &str, short: Option<&str>| {
-        let long_hit =
-            c == long || c.starts_with(&format!("{long} ")) || c.contains(&format!("/{long}"));
-        let short_hit = short.is_some_and(|s| c == s || c.starts_with(&format!("{s} ")));
-        long_hit || short_hit
-    };
-    if shape("claude", Some("cc")) {
-        "cc"
-    } else if shape("codex", Some("cod")) {
-        "cod"
-    } else if shape("gemini", Some("gmi")) {
-        "gmi"
-    } else if shape("cursor", None) {
-        "cursor"
-    } else if shape("windsurf", None) {
-        "windsurf"
-    } else if shape("aider", None) {
-        "aider"
-    } else {
-        USER_TYPE
-    }
+    crate::kinds::registry().from_command(command)
 }
 
 /// Identifies a pane from its title, falling back to its current command when the title says
 /// `user`.
 pub fn identify_pane(title: &str, current_command: &str) -> PaneIdentity {
-    let mut id = parse_title(title);
-    if id.is_user() && !current_command.trim().is_empty() {
-        id.agent_type = agent_type_from_command(current_command).to_string();
-    }
-    id
+    crate::kinds::registry().identify_pane(title, current_command)
 }
 
-/// The canonical short code for an agent type or one of its aliases: `claude`→`cc`,
-/// `codex`→`cod`, `gemini`→`gmi`; other codes are lowercased and kept.
+/// The canonical short code for an agent type or one of its aliases (`claude`→`cc`,
+/// `codex`→`cod`, `gemini`→`gmi`, from the [registry](crate::kinds::registry)); other codes are
+/// lowercased and kept.
 pub fn canonical_agent_type(t: &str) -> String {
-    match t.trim().to_lowercase().as_str() {
-        "cc" | "claude" | "claude-code" | "claude_code" => "cc".into(),
-        "cod" | "codex" => "cod".into(),
-        "gmi" | "gemini" => "gmi".into(),
-        other => other.to_string(),
-    }
+    crate::kinds::registry().canonical(t)
 }
 
 /// `session__type_index`, plus `_variant` when given.

@@ -182,17 +182,21 @@ impl Script {
         if !turn.has_tools {
             return quick("side-call");
         }
-        if let Some(mode) = self.mode.as_mut() {
-            let decision = pick(&mode.reply, &mode.then, turn, mode.usage, None, "mode");
-            if turn.tool_results_since_user == 0 {
-                if let Some(times) = mode.times.as_mut() {
-                    *times = times.saturating_sub(1);
-                    if *times == 0 {
-                        self.mode = None;
-                    }
-                }
+        // `times` counts fresh user turns; a turn's follow-ups (after tool results) still get
+        // the mode's `then`, so the mode ends when the next fresh turn finds none left
+        if turn.tool_results_since_user == 0
+            && let Some(mode) = self.mode.as_mut()
+            && let Some(times) = mode.times.as_mut()
+        {
+            if *times == 0 {
+                self.mode = None;
+            } else {
+                *times -= 1;
             }
-            return decision.unwrap_or_else(|| quick("mode:end"));
+        }
+        if let Some(mode) = self.mode.as_ref() {
+            return pick(&mode.reply, &mode.then, turn, mode.usage, None, "mode")
+                .unwrap_or_else(|| quick("mode:end"));
         }
         for (i, rule) in self.rules.iter().enumerate() {
             let Ok(re) = Regex::new(&rule.pattern) else {
@@ -356,6 +360,8 @@ mod tests {
             }),
         };
         assert_eq!(s.decide(&turn("do bead b-1", 0)).reply, Reply::Hang);
+        // a follow-up of that turn is still the mode's (past its `then`: a quick end)
+        assert_eq!(s.decide(&turn("do bead b-1", 1)).source, "mode:end");
         let d = s.decide(&turn("do bead b-1", 0));
         assert_eq!(
             d.reply,

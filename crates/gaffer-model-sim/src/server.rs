@@ -309,8 +309,8 @@ impl ModelServer {
 
 impl Drop for ModelServer {
     fn drop(&mut self) {
-        // `unblock` wakes one blocked acceptor: once per acceptor thread.
-        for _ in &self.threads {
+        // `unblock` wakes one acceptor: one per thread, or the join below waits forever.
+        for _ in 0..self.threads.len() {
             self.server.unblock();
         }
         for t in self.threads.drain(..) {

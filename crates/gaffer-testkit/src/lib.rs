@@ -2,12 +2,16 @@
 //!
 //! - [`tmux`]: a private tmux server (`tmux -L gaffer-test-…`) killed on drop;
 //! - [`netns`]: run a test inside a network namespace that has only loopback;
+//! - [`fakes`]: the fake ports (clock, observer, probe, panes, work source, mailbox) and a rig;
 //! - [`agents`]: the pinned real agent CLIs (`agents.lock`) and where they are installed;
 //! - [`real_agent`]: a throwaway HOME and the exact launch command for each real CLI.
 
+pub mod agentmail;
 pub mod agents;
+pub mod fakes;
 pub mod netns;
 pub mod real_agent;
+pub mod sim;
 pub mod tmux;
 
 use std::time::{Duration, Instant};

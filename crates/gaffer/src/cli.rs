@@ -1,6 +1,6 @@
 //! The command line, as clap derive types.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// gaffer: an active session coordinator for AI coding agents in tmux.
@@ -111,7 +111,7 @@ pub enum Command {
         reason: String,
     },
     /// Rank the project's beads: bv's triage, computed natively when bv is absent.
-    Triage(crate::commands::triage::TriageArgs),
+    Triage(TriageArgs),
     /// Deliver a prompt to agent panes, verifying that the agent picked it up.
     Send(SendArgs),
     /// Start a tmux session with titled agent panes.
@@ -340,6 +340,10 @@ pub struct SpawnArgs {
     /// (defaults: claude, codex, gemini); repeatable.
     #[arg(long = "cmd", value_name = "TYPE=COMMAND")]
     pub cmds: Vec<String>,
+    /// Panes of any agent kind of the registry (kinds.toml), started with its launch command
+    /// or its --cmd: KIND=COUNT (repeatable), e.g. `--kind aider=2`.
+    #[arg(long = "kind", value_name = "KIND=COUNT")]
+    pub kinds: Vec<String>,
     /// One more agent with its own launch command: TYPE[:VARIANT]=COMMAND (repeatable), e.g.
     /// `--agent cc:opus='claude --model opus'`; the variant goes into the pane title.
     #[arg(long = "agent", value_name = "TYPE[:VARIANT]=CMD")]
@@ -432,7 +436,8 @@ pub struct CoordArgs {
 pub struct ExplainArgs {
     /// Pane id (%3), pane title, or session:window.pane (a live capture).
     pub pane: Option<String>,
-    /// Agent kind of the screen: cc, cod, gmi or shell (needed with --file).
+    /// Agent kind of the screen: a kind's code or alias (cc, cod, gmi, …) or shell (needed with
+    /// --file).
     #[arg(long, value_name = "KIND")]
     pub agent: Option<String>,
     /// Explain a capture file instead of a live pane (`-` reads stdin).
@@ -464,4 +469,26 @@ pub enum ConfigAction {
         #[arg(long)]
         user: bool,
     },
+}
+
+/// `gaffer triage` arguments.
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    /// Compute as of this instant (RFC 3339), for reproducible output. Default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Where the ranking comes from (default: `[beads] source` of the config, `auto`).
+    #[arg(long, value_enum)]
+    pub source: Option<TriageSource>,
+}
+
+/// Triage source choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TriageSource {
+    /// `bv --robot-triage` when bv is on PATH, else native.
+    Auto,
+    /// Always the native triage.
+    Native,
+    /// Always bv (fails when it is missing).
+    Bv,
 }

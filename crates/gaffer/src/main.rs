@@ -1,10 +1,14 @@
 //! The gaffer binary: parses the command line, calls the runtime, prints.
 
+mod adapters;
 mod cli;
 mod commands;
 mod config_load;
 mod error;
-mod state;
+mod foreground;
+mod kinds;
+mod output;
+mod view;
 mod wiring;
 
 use clap::Parser;
@@ -68,6 +72,7 @@ fn init_tracing() {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    kinds::install_user_kinds()?;
     match cli.command {
         Command::Config { action } => commands::config::run(&cli.global, action),
         Command::Run {

@@ -35,44 +35,12 @@ pub fn complexity(issue_type: &str, priority: i64, unblocks: usize) -> f64 {
     complexity_hundredths(issue_type, priority, unblocks) as f64 / 100.0
 }
 
-/// The agent-type bonus for a task of the given complexity (hundredths).
-/// cc likes complex work, cod simple work, gmi the middle; aliases behave the same.
+/// The agent-type bonus for a task of the given complexity (hundredths), from the kind's
+/// `type_bonus` bands in the [registry](crate::kinds::registry): cc likes complex work, cod
+/// simple work, gmi the middle; aliases behave the same; an unknown type gets 0.
+#[inline]
 pub fn agent_type_bonus(agent_type: &str, complexity_hundredths: i64) -> f64 {
-    let c = complexity_hundredths;
-    let is = |names: &[&str]| names.iter().any(|n| agent_type.eq_ignore_ascii_case(n));
-    let kind = if matches!(agent_type, "cc" | "cod" | "gmi") {
-        agent_type
-    } else if is(&["cc", "claude", "claude-code", "claude_code"]) {
-        "cc"
-    } else if is(&["cod", "codex"]) {
-        "cod"
-    } else if is(&["gmi", "gemini"]) {
-        "gmi"
-    } else {
-        ""
-    };
-    match kind {
-        "cc" => {
-            if c >= 70 {
-                0.15
-            } else if c <= 30 {
-                -0.05
-            } else {
-                0.0
-            }
-        }
-        "cod" => {
-            if c <= 30 {
-                0.15
-            } else if c >= 70 {
-                -0.10
-            } else {
-                0.0
-            }
-        }
-        "gmi" if (40..=60).contains(&c) => 0.05,
-        _ => 0.0,
-    }
+    crate::kinds::registry().type_bonus(agent_type, complexity_hundredths)
 }
 
 #[cfg(test)]

@@ -53,7 +53,10 @@ pub(crate) fn context_usage(
 ) -> (Option<f64>, Option<String>) {
     let read = |text: &str, marker: &super::rules::ContextMarker| -> Option<f64> {
         let c = marker.pattern.captures(text)?;
-        let n = c.get(1)?.as_str().parse::<f64>().ok()?;
+        let n = match marker.value {
+            Some(v) => v,
+            None => c.get(1)?.as_str().parse::<f64>().ok()?,
+        };
         (0.0..=100.0)
             .contains(&n)
             .then(|| meaning_to_usage(marker.meaning, n))

@@ -1,7 +1,8 @@
 //! Agent state detection from pane screens.
 //!
 //! Rules are data: one embedded TOML file per agent kind (`rules/cc.toml`, `cod`, `gmi`,
-//! `shell`), replaceable per kind by a user file ([`Detector::with_overrides`]). Each rule looks
+//! `shell`, named by the kind registry, [`crate::kinds`]), replaceable per kind by a user file
+//! ([`Detector::with_overrides`]); a user's new kind brings its own file. Each rule looks
 //! at one region of the screen (the bottom N non-empty lines, the lines right above the composer,
 //! the composer, the footer, or the whole screen), has a priority and `not` guards. The highest
 //! priority rule that matches gives the [`Verdict`]; [`Detector::explain`] reports every rule.
@@ -20,6 +21,7 @@ pub use extract::{activity_fingerprint, parse_rate_limit_reset};
 pub use rules::{RulesError, compile};
 pub use tracker::{AgentTracker, Observation, TrackerConfig};
 
+use crate::kinds::{KindRegistry, SHELL_KIND, builtin_rules};
 use crate::status::AgentStatus;
 use crate::time::{self, Timestamp};
 use rules::{CommandCond, ComposerCond, ContextMeaning, KindRules, Region, Rule};
@@ -65,13 +67,7 @@ pub struct Verdict {
     pub observed_at: Timestamp,
 }
 
-/// The embedded rule files, by kind.
-pub const BUILTIN_RULES: [(&str, &str); 4] = [
-    ("cc", include_str!("../../rules/cc.toml")),
-    ("cod", include_str!("../../rules/cod.toml")),
-    ("gmi", include_str!("../../rules/gmi.toml")),
-    ("shell", include_str!("../../rules/shell.toml")),
-];
+include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
 /// Shell names: a pane whose foreground command is one of these runs no agent.
 pub const SHELLS: [&str; 14] = [
@@ -88,20 +84,18 @@ pub fn is_shell_command(cmd: &str) -> bool {
     SHELLS.contains(&base.as_str())
 }
 
-/// The canonical rule kind of an agent type: `cc`, `cod`, `gmi`, or `shell` for anything else.
+/// The canonical rule kind of an agent type: the code of its kind in the
+/// [registry](crate::kinds::registry) when that kind has rules (`cc`, `cod`, `gmi`, …), or
+/// `shell` for anything else.
 pub fn canonical_kind(agent_type: &str) -> &'static str {
-    match agent_type.trim().to_ascii_lowercase().as_str() {
-        "cc" | "claude" | "claude-code" | "claude_code" | "claudecode" => "cc",
-        "cod" | "codex" | "codex-cli" | "codex_cli" | "openai" => "cod",
-        "gmi" | "gemini" | "gemini-cli" | "gemini_cli" | "google" => "gmi",
-        _ => "shell",
-    }
+    crate::kinds::registry().rules_kind(agent_type)
 }
 
 /// The detector: compiled rules for every kind.
 #[derive(Debug, Clone)]
 pub struct Detector {
     kinds: Vec<KindRules>,
+    registry: KindRegistry,
 }
 
 /// One rule's evaluation, for `gaffer explain`.
@@ -352,27 +346,53 @@ fn eval_rule(rule: &Rule, s: &Screen<'_>, explain: bool) -> RuleOutcome {
 }
 
 impl Detector {
-    /// The detector with the embedded rules.
+    /// The detector with the embedded rules of the process-wide registry's kinds.
     pub fn builtin() -> Detector {
-        let kinds = BUILTIN_RULES
+        Detector::for_registry(crate::kinds::registry().clone())
+    }
+
+    /// The detector of a registry, with the embedded rules of its kinds and the shell rules.
+    /// A kind whose rules file is not embedded (a user's kind) has no rules until they are
+    /// given with [`Detector::overridden`]; until then the shell rules apply to it.
+    pub fn for_registry(registry: KindRegistry) -> Detector {
+        let files = registry
+            .kinds()
             .iter()
-            .filter_map(|(kind, text)| compile(&format!("rules/{kind}.toml"), text).ok())
+            .filter_map(|k| k.rules.as_deref())
+            .chain(std::iter::once("shell.toml"));
+        let kinds = files
+            .filter_map(|f| Some((f, builtin_rules(f)?)))
+            .filter_map(|(f, text)| compile(&format!("rules/{f}"), text).ok())
             .collect();
-        Detector { kinds }
+        Detector { kinds, registry }
     }
 
     /// The embedded rules, each kind in `overrides` replaced by the given TOML text.
     pub fn with_overrides(overrides: &[(String, String)]) -> Result<Detector, RulesError> {
-        let mut d = Detector::builtin();
+        Detector::builtin().overridden(overrides)
+    }
+
+    /// This detector with the rules of each kind in `overrides` set to the given TOML text:
+    /// `shell`, or the code of a registry kind that has a rules file. The file must say the
+    /// same `kind`.
+    pub fn overridden(mut self, overrides: &[(String, String)]) -> Result<Detector, RulesError> {
         for (kind, text) in overrides {
             let canon = kind.trim();
-            let Some(slot) = d.kinds.iter_mut().position(|k| k.kind == canon) else {
-                return Err(RulesError::UnknownKind(kind.clone()));
+            let file = if canon == SHELL_KIND {
+                "shell.toml".to_string()
+            } else {
+                match self.registry.get(canon) {
+                    Some(k) if k.code == canon => match &k.rules {
+                        Some(f) => f.clone(),
+                        None => return Err(RulesError::UnknownKind(kind.clone())),
+                    },
+                    _ => return Err(RulesError::UnknownKind(kind.clone())),
+                }
             };
-            let compiled = compile(&format!("{canon}.toml"), text)?;
+            let compiled = compile(&file, text)?;
             if compiled.kind != canon {
                 return Err(RulesError::Value {
-                    file: format!("{canon}.toml"),
+                    file,
                     line: 1,
                     key: "kind".into(),
                     message: format!(
@@ -381,15 +401,26 @@ impl Detector {
                     ),
                 });
             }
-            d.kinds[slot] = compiled;
+            match self.kinds.iter().position(|k| k.kind == canon) {
+                Some(slot) => self.kinds[slot] = compiled,
+                None => self.kinds.push(compiled),
+            }
         }
-        Ok(d)
+        Ok(self)
     }
 
-    /// The compiled rules of a kind.
+    /// The registry this detector maps agent types with.
+    pub fn registry(&self) -> &KindRegistry {
+        &self.registry
+    }
+
+    /// The compiled rules of a kind: its own when it has them, else the shell rules.
     pub fn kind_rules(&self, agent_type: &str) -> Option<&KindRules> {
-        let kind = canonical_kind(agent_type);
-        self.kinds.iter().find(|k| k.kind == kind)
+        let kind = self.registry.rules_kind(agent_type);
+        self.kinds
+            .iter()
+            .find(|k| k.kind == kind)
+            .or_else(|| self.kinds.iter().find(|k| k.kind == SHELL_KIND))
     }
 
     /// Detects the status of one screen.
@@ -403,8 +434,8 @@ impl Detector {
     }
 
     fn run(&self, input: &ScreenInput<'_>, explain: bool) -> Explanation {
-        let kind = canonical_kind(input.agent_type);
-        let Some(rules) = self.kind_rules(kind) else {
+        let Some(rules) = self.kind_rules(input.agent_type) else {
+            let kind = self.registry.rules_kind(input.agent_type);
             return Explanation {
                 verdict: unknown_verdict(input, format!("no rules for kind {kind}")),
                 kind: kind.into(),
@@ -534,7 +565,7 @@ impl Detector {
         }
         Explanation {
             verdict,
-            kind: kind.into(),
+            kind: rules.kind.clone(),
             current_command: input.current_command.into(),
             composer_line: s.composer.map(|c| c + 1),
             context_evidence,

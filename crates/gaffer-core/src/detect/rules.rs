@@ -34,7 +34,9 @@ pub enum RulesError {
         message: String,
     },
     /// An override names an agent kind that has no rules.
-    #[error("unknown agent kind {0:?} for a rules override (expected cc, cod, gmi or shell)")]
+    #[error(
+        "unknown agent kind {0:?} for a rules override (expected shell or a kind of the registry that has a rules file)"
+    )]
     UnknownKind(String),
 }
 
@@ -75,6 +77,8 @@ struct RawContext {
     meaning: Spanned<String>,
     #[serde(default = "default_context_lines")]
     lines: usize,
+    #[serde(default)]
+    value: Option<f64>,
 }
 
 fn default_context_lines() -> usize {
@@ -233,12 +237,14 @@ pub enum ContextMeaning {
 /// A context-usage marker.
 #[derive(Debug, Clone)]
 pub struct ContextMarker {
-    /// Regex with one capture group holding the number.
+    /// Regex with one capture group holding the number (none when `value` is set).
     pub pattern: Regex,
     /// Left or used.
     pub meaning: ContextMeaning,
     /// Searched in the last N non-empty lines.
     pub lines: usize,
+    /// A fixed number for a marker that shows none (e.g. `auto-compact next`: 0% left).
+    pub value: Option<f64>,
 }
 
 /// How to find the composer (the live input box).
@@ -387,11 +393,11 @@ pub fn compile(file: &str, text: &str) -> Result<KindRules, RulesError> {
     for (i, c) in raw.context.iter().enumerate() {
         let key = format!("context[{i}].pattern");
         let pattern = cx.regex(&c.pattern, &key)?;
-        if pattern.captures_len() < 2 {
+        if c.value.is_none() && pattern.captures_len() < 2 {
             return Err(cx.value_err(
                 c.pattern.span(),
                 &key,
-                "needs one capture group holding the number".into(),
+                "needs one capture group holding the number (or a `value`)".into(),
             ));
         }
         let meaning = match c.meaning.get_ref().as_str() {
@@ -409,6 +415,7 @@ pub fn compile(file: &str, text: &str) -> Result<KindRules, RulesError> {
             pattern,
             meaning,
             lines: c.lines.max(1),
+            value: c.value,
         });
     }
     let mut rules = Vec::new();

@@ -282,3 +282,20 @@ fn word_boundaries_are_ascii_like_go() {
     assert_eq!(ascii_word_boundaries(r"a\\b\B"), r"a\\b(?-u:\B)");
     assert_eq!(ascii_word_boundaries(r"\d+\s"), r"\d+\s");
 }
+
+#[test]
+fn context_marker_with_a_fixed_value_needs_no_capture() {
+    let rules = "kind = \"cc\"\n[[context]]\npattern = 'auto-compact next'\nmeaning = \"left\"\nvalue = 0\n[[rule]]\nid = \"w\"\nstatus = \"WAITING\"\npriority = 1\nregion = \"screen\"\npatterns = ['.']\nconfidence = 0.5\nreason = \"r\"\n";
+    let d = Detector::with_overrides(&[("cc".into(), rules.into())]).unwrap();
+    let v = d.detect(&ScreenInput {
+        agent_type: "cc",
+        screen: "● hi\n                 auto-compact next\n────\n❯ \n────\n  ? for shortcuts",
+        current_command: "claude",
+        observed_at: at(),
+    });
+    assert_eq!(v.context_usage, Some(100.0), "{v:?}");
+    // without a value the capture group is still required
+    let err =
+        Detector::with_overrides(&[("cc".into(), rules.replace("value = 0\n", ""))]).unwrap_err();
+    assert!(err.to_string().contains("capture group"), "{err}");
+}

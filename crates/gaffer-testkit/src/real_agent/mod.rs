@@ -67,7 +67,9 @@ pub fn base_env(home: &Path, extra_path: &[PathBuf]) -> Vec<(String, String)> {
     ]
 }
 
-/// Prepares a launch of the pinned CLI of `kind` against the model server at `model_url`.
+/// Prepares a launch of the pinned CLI of `kind` (a code or alias of the kind registry)
+/// against the model server at `model_url`. Each pinned CLI has its own module, since each
+/// writes its own config files.
 pub fn prepare(
     kind: &str,
     home: &Path,
@@ -75,7 +77,7 @@ pub fn prepare(
     model_url: &str,
     opts: &LaunchOptions,
 ) -> std::io::Result<Launch> {
-    match kind {
+    match gaffer_core::kinds::registry().canonical(kind).as_str() {
         "cc" => cc::prepare(home, cwd, model_url, opts),
         "cod" => cod::prepare(home, cwd, model_url, opts),
         "gmi" => gmi::prepare(home, cwd, model_url, opts),

@@ -7,8 +7,8 @@
 
 use chrono::Utc;
 use gaffer_core::agent::{AgentStatusResult, HealthCheck};
-use gaffer_core::detect::{AgentTracker, Detector, Observation, ScreenInput, TrackerConfig};
-use gaffer_core::panes::{ObserveMode, PaneInfo, Panes, PanesError};
+use gaffer_core::detect::{AgentTracker, Detector, ScreenInput, TrackerConfig};
+use gaffer_core::panes::{ObserveMode, Panes, PanesError};
 use gaffer_core::status::AgentStatus;
 use gaffer_core::time::{self, Timestamp};
 use serde::Serialize;
@@ -46,23 +46,7 @@ impl From<&gaffer_core::config::DetectionConfig> for MonitorConfig {
     }
 }
 
-/// One agent pane after a refresh.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AgentReport {
-    /// The pane.
-    pub pane: PaneInfo,
-    /// Status after hysteresis and STALLED, with the raw verdict and its evidence.
-    pub observation: Observation,
-    /// The pane's last content change (the adapter's activity clock).
-    #[serde(with = "time::rfc3339")]
-    pub last_activity: Timestamp,
-    /// Seconds since the last content change.
-    pub idle_seconds: f64,
-    /// Output velocity, characters per second since the previous capture.
-    pub velocity: f64,
-    /// Health summary.
-    pub health: HealthCheck,
-}
+pub use gaffer_core::cycle::AgentReport;
 
 /// The result of one refresh.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -318,41 +302,8 @@ impl AgentMonitor {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use gaffer_core::panes::{
-        DeliveryOptions, DeliveryReport, ObservedPane, PaneSnapshot, ProbeResult,
-    };
-    use std::collections::VecDeque;
-
-    /// A scripted port: each `observe` returns the next snapshot.
-    struct Scripted {
-        snaps: Mutex<VecDeque<Result<PaneSnapshot, PanesError>>>,
-    }
-
-    impl Panes for Scripted {
-        fn list_panes(&self) -> Result<Vec<PaneInfo>, PanesError> {
-            Ok(Vec::new())
-        }
-        fn capture(&self, _: &[String]) -> Result<Vec<(String, String)>, PanesError> {
-            Ok(Vec::new())
-        }
-        fn observe(&self) -> Result<PaneSnapshot, PanesError> {
-            lock(&self.snaps)
-                .pop_front()
-                .unwrap_or_else(|| Err(PanesError::Unavailable("script ended".into())))
-        }
-        fn wait_for_activity(&self, _: Duration) -> bool {
-            true
-        }
-        fn deliver(
-            &self,
-            _: &str,
-            _: &str,
-            _: &DeliveryOptions,
-            _: &mut dyn FnMut() -> ProbeResult,
-        ) -> Result<DeliveryReport, PanesError> {
-            Err(PanesError::Failed("not scripted".into()))
-        }
-    }
+    use gaffer_core::panes::{ObservedPane, PaneInfo, PaneSnapshot};
+    use gaffer_testkit::fakes::ScriptedPanes;
 
     fn fixture(kind: &str, name: &str) -> String {
         let path = format!(
@@ -411,9 +362,7 @@ mod tests {
 
     fn monitor(snaps: Vec<Result<PaneSnapshot, PanesError>>, stall: u64) -> AgentMonitor {
         AgentMonitor::new(
-            Arc::new(Scripted {
-                snaps: Mutex::new(snaps.into()),
-            }),
+            Arc::new(ScriptedPanes::new(snaps)),
             Detector::builtin(),
             MonitorConfig {
                 stall_threshold: Duration::from_secs(stall),

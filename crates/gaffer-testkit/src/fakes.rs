@@ -1,57 +1,149 @@
-//! Fakes for runtime tests: a clock, an observer, panes, a work source and a mailbox.
-//! They are plain in-memory stand-ins for pure-logic tests of the runtime; the real adapters
-//! are tested against real tmux and the real Agent Mail server in their own crates.
-#![allow(dead_code)]
+//! Fake ports for tests of the runtime: a clock, an observer, a delivery probe, panes, a work
+//! source and a mailbox, plus [`rig`] that wires them into a `SessionCoordinator`. They are
+//! in-memory stand-ins for tests of the runtime's logic; the real adapters are tested against
+//! real tmux and the real Agent Mail server. The fake mailbox decides clashes with the real
+//! overlap engine (`gaffer_core::conflicts`) and the embedded mailbox's exclusive/shared rule.
+#![allow(clippy::unwrap_used)]
 
 use gaffer_coordinator::ledger::Ledger;
-use gaffer_coordinator::observe::{AgentObserver, AgentsObservation, DeliveryProbe, ObservedAgent};
+use gaffer_coordinator::observe::{AgentObserver, AgentReport, AgentsObservation, DeliveryProbe};
 use gaffer_coordinator::{Identity, Ports, SessionCoordinator};
+use gaffer_core::agent::HealthCheck;
 use gaffer_core::beads::Issue;
 use gaffer_core::clock::Clock;
 use gaffer_core::config::GafferConfig;
+use gaffer_core::conflicts::ReservationIndex;
+use gaffer_core::detect::{Observation, Verdict};
 use gaffer_core::mailbox::*;
 use gaffer_core::panes::*;
 use gaffer_core::status::AgentStatus;
 use gaffer_core::time::{Timestamp, parse_rfc3339};
 use gaffer_core::triage::{TriageRecommendation, TriageResponse, TriageResult};
 use gaffer_core::work_source::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The fakes' epoch: 2026-01-01T12:00:00Z.
 pub fn t0() -> Timestamp {
     parse_rfc3339("2026-01-01T12:00:00Z").unwrap()
 }
 
+/// A clock tests move by hand.
 #[derive(Clone)]
 pub struct FakeClock(pub Arc<Mutex<Timestamp>>);
+
 impl FakeClock {
+    /// A clock at `at`.
+    pub fn at(at: Timestamp) -> Self {
+        FakeClock(Arc::new(Mutex::new(at)))
+    }
+    /// Moves the clock `secs` forward.
     pub fn advance(&self, secs: i64) {
         let mut t = self.0.lock().unwrap();
         *t += chrono::Duration::seconds(secs);
     }
 }
+
 impl Clock for FakeClock {
     fn now(&self) -> Timestamp {
         *self.0.lock().unwrap()
     }
 }
 
+/// What a fake pane shows: the facts the observer reports for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FakeAgent {
+    /// Pane id.
+    pub pane_id: String,
+    /// Pane index.
+    pub pane_index: i64,
+    /// Agent type code.
+    pub agent_type: String,
+    /// Status.
+    pub status: AgentStatus,
+    /// Percent of context used.
+    pub context_usage: f64,
+    /// Last content change.
+    pub last_activity: Timestamp,
+    /// Health.
+    pub healthy: bool,
+    /// The rule that decided the status.
+    pub rule: String,
+    /// When a rate limit resets, if shown.
+    pub rate_limit_reset: Option<Timestamp>,
+    /// Title tags.
+    pub tags: Vec<String>,
+    /// Title variant.
+    pub variant: Option<String>,
+}
+
+impl FakeAgent {
+    /// The report an observer makes of this pane at `now`.
+    pub fn report(&self, now: Timestamp) -> AgentReport {
+        let verdict = Verdict {
+            status: self.status,
+            reason: "fake".into(),
+            rule: self.rule.clone(),
+            evidence: Vec::new(),
+            confidence: 1.0,
+            context_usage: (self.context_usage > 0.0).then_some(self.context_usage),
+            rate_limit_reset: self.rate_limit_reset,
+            observed_at: now,
+        };
+        let idle = (now - self.last_activity).to_std().unwrap_or_default();
+        AgentReport {
+            pane: PaneInfo {
+                pane_id: self.pane_id.clone(),
+                pane_index: self.pane_index,
+                agent_type: self.agent_type.clone(),
+                tags: self.tags.clone(),
+                variant: self.variant.clone(),
+                ..PaneInfo::default()
+            },
+            observation: Observation {
+                status: self.status,
+                verdict,
+                last_activity: self.last_activity,
+                idle_for: idle,
+                since: now,
+                changed: false,
+                previous: None,
+                pending: None,
+            },
+            last_activity: self.last_activity,
+            idle_seconds: idle.as_secs_f64(),
+            velocity: 0.0,
+            health: HealthCheck {
+                pane_id: self.pane_id.clone(),
+                agent_type: self.agent_type.clone(),
+                healthy: self.healthy,
+                issues: Vec::new(),
+                timestamp: now,
+            },
+        }
+    }
+}
+
 /// Agents by pane id; tests edit them between updates.
 #[derive(Clone, Default)]
 pub struct World {
-    pub agents: Arc<Mutex<BTreeMap<String, ObservedAgent>>>,
+    /// The panes.
+    pub agents: Arc<Mutex<BTreeMap<String, FakeAgent>>>,
     /// Panes that take prompts (leave WAITING when delivered).
     pub responsive: Arc<Mutex<BTreeMap<String, bool>>>,
+    /// Prompts delivered: (pane, text).
     pub delivered: Arc<Mutex<Vec<(String, String)>>>,
+    /// When set, observing fails with this.
     pub observe_error: Arc<Mutex<Option<String>>>,
 }
 
 impl World {
+    /// Adds a responsive agent pane.
     pub fn add(&self, pane: &str, ty: &str, status: AgentStatus, last_activity: Timestamp) {
         self.agents.lock().unwrap().insert(
             pane.into(),
-            ObservedAgent {
+            FakeAgent {
                 pane_id: pane.into(),
                 pane_index: pane.trim_start_matches('%').parse().unwrap_or(0),
                 agent_type: ty.into(),
@@ -59,7 +151,6 @@ impl World {
                 context_usage: 10.0,
                 last_activity,
                 healthy: true,
-                error_message: String::new(),
                 rule: "test".into(),
                 rate_limit_reset: None,
                 tags: vec![],
@@ -68,31 +159,44 @@ impl World {
         );
         self.responsive.lock().unwrap().insert(pane.into(), true);
     }
+    /// Sets a pane's status and last activity.
     pub fn set(&self, pane: &str, status: AgentStatus, last_activity: Timestamp) {
         if let Some(a) = self.agents.lock().unwrap().get_mut(pane) {
             a.status = status;
             a.last_activity = last_activity;
         }
     }
+    /// A pane's status.
     pub fn status(&self, pane: &str) -> AgentStatus {
         self.agents.lock().unwrap()[pane].status
     }
 }
 
+/// Observes the [`World`].
 pub struct FakeObserver(pub World);
+
 impl AgentObserver for FakeObserver {
-    fn observe(&mut self, _now: Timestamp) -> Result<AgentsObservation, String> {
+    fn observe(&mut self, now: Timestamp) -> Result<AgentsObservation, String> {
         if let Some(e) = self.0.observe_error.lock().unwrap().clone() {
             return Err(e);
         }
         Ok(AgentsObservation {
-            agents: self.0.agents.lock().unwrap().values().cloned().collect(),
+            agents: self
+                .0
+                .agents
+                .lock()
+                .unwrap()
+                .values()
+                .map(|a| a.report(now))
+                .collect(),
             problems: vec![],
         })
     }
 }
 
+/// Probes the [`World`]: an agent left WAITING when its status is no longer WAITING.
 pub struct FakeProbe(pub World);
+
 impl DeliveryProbe for FakeProbe {
     fn probe(&self, pane_id: &str) -> ProbeResult {
         if self.0.status(pane_id) == AgentStatus::Waiting {
@@ -103,7 +207,9 @@ impl DeliveryProbe for FakeProbe {
     }
 }
 
+/// Panes that record deliveries; a responsive pane starts generating when it gets a prompt.
 pub struct FakePanes(pub World);
+
 impl Panes for FakePanes {
     fn list_panes(&self) -> Result<Vec<PaneInfo>, PanesError> {
         Ok(vec![])
@@ -130,15 +236,15 @@ impl Panes for FakePanes {
             .lock()
             .unwrap()
             .push((pane_id.into(), text.into()));
-        if self
+        let responsive = self
             .0
             .responsive
             .lock()
             .unwrap()
             .get(pane_id)
             .copied()
-            .unwrap_or(false)
-        {
+            .unwrap_or(false);
+        if responsive {
             let now = self.0.agents.lock().unwrap()[pane_id].last_activity;
             self.0.set(pane_id, AgentStatus::Generating, now);
         }
@@ -157,17 +263,66 @@ impl Panes for FakePanes {
     }
 }
 
-/// A work source over a list of issues and their recommendations.
+/// A port whose `observe` returns the next scripted snapshot (then "script ended"); it
+/// captures nothing and delivers nothing. For tests of the monitor.
+pub struct ScriptedPanes {
+    snaps: Mutex<std::collections::VecDeque<Result<PaneSnapshot, PanesError>>>,
+}
+
+impl ScriptedPanes {
+    /// Panes that observe `snaps`, in order.
+    pub fn new(snaps: Vec<Result<PaneSnapshot, PanesError>>) -> Self {
+        ScriptedPanes {
+            snaps: Mutex::new(snaps.into()),
+        }
+    }
+}
+
+impl Panes for ScriptedPanes {
+    fn list_panes(&self) -> Result<Vec<PaneInfo>, PanesError> {
+        Ok(Vec::new())
+    }
+    fn capture(&self, _: &[String]) -> Result<Vec<(String, String)>, PanesError> {
+        Ok(Vec::new())
+    }
+    fn observe(&self) -> Result<PaneSnapshot, PanesError> {
+        self.snaps
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| Err(PanesError::Unavailable("script ended".into())))
+    }
+    fn wait_for_activity(&self, _: Duration) -> bool {
+        true
+    }
+    fn deliver(
+        &self,
+        _: &str,
+        _: &str,
+        _: &DeliveryOptions,
+        _: &mut dyn FnMut() -> ProbeResult,
+    ) -> Result<DeliveryReport, PanesError> {
+        Err(PanesError::Failed("not scripted".into()))
+    }
+}
+
+/// A work source over a list of recommendations; `broken` makes triage fail.
 #[derive(Clone, Default)]
 pub struct FakeWork {
+    /// The recommendations, in rank order.
     pub recs: Arc<Mutex<Vec<TriageRecommendation>>>,
+    /// Closed bead ids.
     pub closed: Arc<Mutex<Vec<String>>>,
+    /// Claims: (bead, actor).
     pub claims: Arc<Mutex<Vec<(String, String)>>>,
+    /// Claims undone: (bead, actor).
     pub unclaims: Arc<Mutex<Vec<(String, String)>>>,
+    /// Triage fails while set.
     pub broken: Arc<Mutex<bool>>,
 }
 
 impl FakeWork {
+    /// Adds an open task.
     pub fn add(&self, id: &str, title: &str, score: f64) {
         self.recs.lock().unwrap().push(TriageRecommendation {
             id: id.into(),
@@ -179,9 +334,11 @@ impl FakeWork {
             ..Default::default()
         });
     }
+    /// Closes a bead.
     pub fn close(&self, id: &str) {
         self.closed.lock().unwrap().push(id.into());
     }
+    /// The issues behind the recommendations.
     pub fn issues(&self) -> Vec<Issue> {
         let closed = self.closed.lock().unwrap().clone();
         self.recs
@@ -258,7 +415,7 @@ impl WorkSource for FakeWork {
         Ok(true)
     }
     fn close(&self, id: &str, _reason: &str) -> Result<CloseOutcome, WorkSourceError> {
-        self.close(id);
+        FakeWork::close(self, id);
         Ok(CloseOutcome::Closed {
             id: id.into(),
             unblocked: vec![],
@@ -269,9 +426,13 @@ impl WorkSource for FakeWork {
 /// An in-memory mailbox with reservations and sent messages; `down` makes every call fail.
 #[derive(Clone, Default)]
 pub struct FakeMail {
+    /// Every reservation made (released ones keep `released_ts`).
     pub reservations: Arc<Mutex<Vec<Reservation>>>,
+    /// Messages sent.
     pub sent: Arc<Mutex<Vec<OutgoingMessage>>>,
+    /// Every call fails while set.
     pub down: Arc<Mutex<bool>>,
+    /// Registrations made.
     pub registered: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -283,21 +444,68 @@ impl FakeMail {
             Ok(())
         }
     }
+    /// `agent` holds `pattern` exclusively from `reserved_at`, for an hour.
     pub fn hold(&self, agent: &str, pattern: &str, reserved_at: Timestamp) {
+        self.hold_with(agent, pattern, true, reserved_at);
+    }
+    /// `agent` holds `pattern` (exclusively or shared) from `reserved_at`, for an hour.
+    pub fn hold_with(&self, agent: &str, pattern: &str, exclusive: bool, reserved_at: Timestamp) {
         let mut rs = self.reservations.lock().unwrap();
         let id = rs.len() as i64 + 1;
         rs.push(Reservation {
             id,
             agent_name: agent.into(),
             path_pattern: pattern.into(),
-            exclusive: true,
+            exclusive,
             reason: String::new(),
             created_ts: Some(reserved_at),
             expires_ts: reserved_at + chrono::Duration::hours(1),
             released_ts: None,
         });
     }
+
+    /// The holders that clash with `req` over `path`: other agents' active reservations that
+    /// overlap it (decided by the overlap engine), where either side is exclusive.
+    pub fn clashes(&self, req: &ReserveRequest, path: &str, now: Timestamp) -> Vec<ConflictHolder> {
+        let rs = self.reservations.lock().unwrap().clone();
+        let Some(found) =
+            ReservationIndex::new(&rs, now).check_path_conflict(path, &req.agent, now, &|_| 0)
+        else {
+            return Vec::new();
+        };
+        let agents: BTreeSet<&str> = found
+            .conflict
+            .holders
+            .iter()
+            .map(|h| h.agent_name.as_str())
+            .collect();
+        let patterns: BTreeSet<&str> = found.conflict.pattern.split(", ").collect();
+        rs.iter()
+            .filter(|r| r.is_active(now) && r.agent_name != req.agent)
+            .filter(|r| agents.contains(r.agent_name.as_str()))
+            .filter(|r| patterns.contains(r.path_pattern.as_str()))
+            .filter(|r| r.exclusive || req.exclusive)
+            .map(|r| ConflictHolder {
+                agent_name: r.agent_name.clone(),
+                path_pattern: r.path_pattern.clone(),
+                exclusive: r.exclusive,
+                expires_ts: Some(r.expires_ts),
+            })
+            .collect()
+    }
 }
+
+/// Names the fake mailbox hands out, in turn.
+pub const GENERATED_NAMES: [&str; 8] = [
+    "BlueLake",
+    "GreenHill",
+    "RedFox",
+    "SilverPond",
+    "AmberCliff",
+    "CopperDune",
+    "JadeRiver",
+    "OakMeadow",
+];
 
 impl Mailbox for FakeMail {
     fn ensure_project(&self, project: &str) -> Result<ProjectInfo, MailError> {
@@ -310,9 +518,17 @@ impl Mailbox for FakeMail {
     }
     fn register_agent(&self, _: &str, reg: &AgentRegistration) -> Result<AgentInfo, MailError> {
         self.check()?;
+        // Like the server, a registration without a name gets a generated one; which one
+        // depends on how many registrations came before.
+        let n = self
+            .registered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(AgentInfo {
             id: 1,
-            name: reg.name.clone().unwrap_or_else(|| "BlueLake".into()),
+            name: reg
+                .name
+                .clone()
+                .unwrap_or_else(|| GENERATED_NAMES[n % GENERATED_NAMES.len()].into()),
             program: reg.program.clone(),
             model: reg.model.clone(),
             task_description: String::new(),
@@ -345,35 +561,20 @@ impl Mailbox for FakeMail {
     fn reserve_paths(&self, _: &str, req: &ReserveRequest) -> Result<ReserveResult, MailError> {
         self.check()?;
         let now = t0();
-        let mut conflicts = Vec::new();
-        for p in &req.paths {
-            let holders: Vec<ConflictHolder> = self
-                .reservations
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|r| {
-                    r.agent_name != req.agent
-                        && r.released_ts.is_none()
-                        && gaffer_core::glob::overlaps(&r.path_pattern, p)
-                })
-                .map(|r| ConflictHolder {
-                    agent_name: r.agent_name.clone(),
-                    path_pattern: r.path_pattern.clone(),
-                    exclusive: r.exclusive,
-                    expires_ts: Some(r.expires_ts),
-                })
-                .collect();
-            if !holders.is_empty() {
-                conflicts.push(PathConflict {
+        let conflicts = req
+            .paths
+            .iter()
+            .filter_map(|p| {
+                let holders = self.clashes(req, p, now);
+                (!holders.is_empty()).then(|| PathConflict {
                     path: p.clone(),
                     holders,
-                });
-            }
-        }
+                })
+            })
+            .collect();
         let mut granted = Vec::new();
         for p in &req.paths {
-            self.hold(&req.agent, p, now);
+            self.hold_with(&req.agent, p, req.exclusive, now);
             granted.push(self.reservations.lock().unwrap().last().unwrap().clone());
         }
         Ok(ReserveResult { granted, conflicts })
@@ -423,19 +624,26 @@ impl Mailbox for FakeMail {
     }
 }
 
+/// A coordinator over the fakes, with handles on each.
 pub struct Rig {
+    /// The coordinator.
     pub coord: SessionCoordinator,
+    /// The panes.
     pub world: World,
+    /// The work source.
     pub work: FakeWork,
+    /// The mailbox (wired in only `with_mail`).
     pub mail: FakeMail,
+    /// The clock, at [`t0`].
     pub clock: FakeClock,
 }
 
+/// A rig over `ledger` with `config`; `with_mail` wires the fake mailbox in.
 pub fn rig_with(ledger: Ledger, config: GafferConfig, with_mail: bool) -> Rig {
     let world = World::default();
     let work = FakeWork::default();
     let mail = FakeMail::default();
-    let clock = FakeClock(Arc::new(Mutex::new(t0())));
+    let clock = FakeClock::at(t0());
     let issues_work = work.clone();
     let ports = Ports {
         observer: Box::new(FakeObserver(world.clone())),
@@ -466,10 +674,49 @@ pub fn rig_with(ledger: Ledger, config: GafferConfig, with_mail: bool) -> Rig {
     }
 }
 
+/// A rig with an in-memory ledger, the default configuration and the mailbox.
 pub fn rig() -> Rig {
     rig_with(
         Ledger::open_in_memory().unwrap(),
         GafferConfig::default(),
         true,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(agent: &str, exclusive: bool) -> ReserveRequest {
+        ReserveRequest {
+            agent: agent.into(),
+            paths: vec!["src/a.rs".into()],
+            ttl: Duration::from_secs(3600),
+            exclusive,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_fake_mailbox_clashes_like_the_embedded_one() {
+        let m = FakeMail::default();
+        m.hold("Blue", "src/**", t0());
+        m.hold_with("Green", "src/*.rs", false, t0());
+        m.hold("Red", "docs/*.md", t0());
+        // Exclusive request: both overlapping holders clash, shared or not.
+        let names = |r: &ReserveRequest| -> Vec<String> {
+            m.clashes(r, "src/a.rs", t0())
+                .into_iter()
+                .map(|h| h.agent_name)
+                .collect()
+        };
+        assert_eq!(names(&req("Me", true)), ["Blue", "Green"]);
+        // Shared request: a shared holder does not clash, an exclusive one does.
+        assert_eq!(names(&req("Me", false)), ["Blue"]);
+        // Own reservations never clash.
+        assert_eq!(names(&req("Blue", false)), Vec::<String>::new());
+        // Released reservations do not clash.
+        m.release("p", "Blue", &[]).unwrap();
+        assert_eq!(names(&req("Me", false)), Vec::<String>::new());
+    }
 }

@@ -1,0 +1,571 @@
+//! Act: one executor per [`Decision`]. The ledger records every assignment before it is
+//! carried out (the offer) and after (delivered, failed, done …), so a crash can never run
+//! one twice or lose it; every executor reports what it did through the reporter.
+
+use crate::ledger::{AssignmentState, NewAssignment, Offer};
+use crate::session::{CoordinatorError, Shared, lock};
+use gaffer_core::assign::BackoffReason;
+use gaffer_core::assignment::{AssignmentResult, WorkAssignment};
+use gaffer_core::conflict::{Conflict, Holder};
+use gaffer_core::conflicts::DetectedConflict;
+use gaffer_core::cycle::{
+    ActiveAssignment, AssignOrder, Decision, QualitySignal, Source, Tracking, source_alert,
+};
+use gaffer_core::digest::{DigestSummary, render_markdown};
+use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
+use gaffer_core::mailbox::{Importance, OutgoingMessage, ReserveRequest};
+use gaffer_core::messages::{
+    PromptInput, assignment_message, assignment_prompt, conflict_notice, release_request,
+};
+use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome};
+use gaffer_core::time::Timestamp;
+use gaffer_core::work_source::ClaimOutcome;
+use std::sync::Arc;
+
+/// What an executor yields for the caller of a pass.
+pub(crate) enum Outcome {
+    /// Nothing to return.
+    Done,
+    /// An assignment carried out (or not).
+    Assigned(AssignmentResult),
+    /// A planned assignment.
+    Proposed(WorkAssignment),
+    /// The conflicts found.
+    Conflicts(Vec<DetectedConflict>),
+    /// A digest and whether it was sent.
+    Digest(Box<DigestSummary>, Result<(), CoordinatorError>),
+}
+
+impl Shared {
+    /// Carries the decisions out in order.
+    pub(crate) fn execute(&self, decisions: Vec<Decision>) -> Vec<Outcome> {
+        decisions.into_iter().map(|d| self.act(d)).collect()
+    }
+
+    /// The executor of one decision.
+    fn act(&self, d: Decision) -> Outcome {
+        let now = self.clock.now();
+        match d {
+            Decision::Track(t) => self.track(*t),
+            Decision::Publish(e) => self.emit(e),
+            Decision::Announce(e) => self.reporter.announce(&e),
+            Decision::RecordQuality(q) => self.record_quality(q, now),
+            Decision::Assign(order) => return Outcome::Assigned(self.carry_out(*order)),
+            Decision::Propose(wa) => return Outcome::Proposed(*wa),
+            Decision::MarkWorking { id } => {
+                let _ = lock(&self.ledger).set_state(id, AssignmentState::Working, "", now);
+            }
+            Decision::MarkDone { assignment, reason } => {
+                self.finish(&assignment, AssignmentState::Done, &reason, now)
+            }
+            Decision::MarkStalled { assignment, reason } => {
+                self.finish(&assignment, AssignmentState::Failed, &reason, now);
+                self.back_off(
+                    &assignment.pane_id,
+                    &assignment.bead_id,
+                    BackoffReason::Stalled,
+                    now,
+                );
+            }
+            Decision::MarkGone { assignment, reason } => {
+                self.finish(&assignment, AssignmentState::Failed, &reason, now)
+            }
+            Decision::ReleaseReservations { holder, patterns } => {
+                if let Some(mb) = &self.mailbox {
+                    let _ = mb.release(self.project(), &holder, &patterns);
+                }
+            }
+            Decision::ClearBackoff { bead_id } => lock(&self.state).backoff.clear_bead(&bead_id),
+            Decision::ReloadBackoff => {
+                let mut book = lock(&self.state).backoff.clone();
+                if lock(&self.ledger).load_backoff(&mut book).is_ok() {
+                    lock(&self.state).backoff = book;
+                }
+            }
+            Decision::TrackConflicts(found) => {
+                lock(&self.state).conflicts = found
+                    .iter()
+                    .map(|c| (c.conflict.id.clone(), c.clone()))
+                    .collect();
+                return Outcome::Conflicts(found);
+            }
+            Decision::NotifyConflict(c) => {
+                let _ = self.notify_conflict(&c);
+            }
+            Decision::RequestRelease {
+                conflict,
+                holder,
+                requester,
+            } => {
+                let _ = self.request_release(&conflict, &holder, &requester);
+            }
+            Decision::SendDigest {
+                digest,
+                importance,
+                to,
+            } => {
+                let sent = self.send_digest_to(&digest, importance, to);
+                return Outcome::Digest(digest, sent);
+            }
+            Decision::RaiseAlert { source, error } => self.raise_alert(source, &error, now),
+            Decision::ClearAlert { source } => self.clear_alert(source, now),
+        }
+        Outcome::Done
+    }
+
+    /// Reports an event: the ledger's event log, the bus, every other consumer.
+    pub(crate) fn emit(&self, event: CoordinatorEvent) {
+        self.reporter.report(&event);
+    }
+
+    fn track(&self, t: Tracking) {
+        let mut st = lock(&self.state);
+        st.agents = t.agents;
+        st.limit_until = t.rate_limits;
+        st.problems = t.problems;
+        st.last_update = t.observed_at.or(st.last_update);
+        st.tracked.extend(t.assignments);
+    }
+
+    fn record_quality(&self, q: QualitySignal, now: Timestamp) {
+        let mut st = lock(&self.state);
+        match q {
+            QualitySignal::ContextUsage {
+                pane_id,
+                agent_type,
+                usage,
+            } => st
+                .quality
+                .record_context_usage(&pane_id, &agent_type, usage, now),
+            QualitySignal::AgentError {
+                pane_id,
+                agent_type,
+            } => st.quality.record_agent_error(&pane_id, &agent_type, now),
+            QualitySignal::AgentRecovered { pane_id } => st.quality.record_agent_recovery(&pane_id),
+        }
+    }
+
+    fn raise_alert(&self, source: Source, error: &str, now: Timestamp) {
+        let event = {
+            let mut st = lock(&self.state);
+            let slot = match source {
+                Source::Mail => &mut st.mail_degraded,
+                Source::Work => &mut st.work_degraded,
+            };
+            if slot.replace(error.to_string()).is_some() {
+                return;
+            }
+            match source {
+                Source::Mail => CoordinatorEvent::new(CoordinatorEventType::MailDegraded, now)
+                    .with_detail("error", error),
+                Source::Work => {
+                    CoordinatorEvent::new(CoordinatorEventType::WorkSourceDegraded, now)
+                        .with_detail("source", self.work.name())
+                        .with_detail("error", error)
+                }
+            }
+        };
+        self.emit(event);
+    }
+
+    fn clear_alert(&self, source: Source, now: Timestamp) {
+        let was = {
+            let mut st = lock(&self.state);
+            match source {
+                Source::Mail => st.mail_degraded.take(),
+                Source::Work => st.work_degraded.take(),
+            }
+        };
+        if was.is_none() {
+            return;
+        }
+        self.emit(match source {
+            Source::Mail => CoordinatorEvent::new(CoordinatorEventType::MailRecovered, now),
+            Source::Work => CoordinatorEvent::new(CoordinatorEventType::WorkSourceRecovered, now)
+                .with_detail("source", self.work.name()),
+        });
+    }
+
+    /// A mailbox call failed while acting: the mailbox is degraded.
+    pub(crate) fn mail_degraded(&self, error: &str) {
+        let before = lock(&self.state).mail_degraded.clone();
+        if let Some(d) = source_alert(Source::Mail, before.as_deref(), Err(error)) {
+            self.act(d);
+        }
+    }
+
+    /// Ends an assignment: the ledger first, then its reservations and claim are undone, a
+    /// done bead clears its back-offs, and the end is reported.
+    fn finish(&self, a: &ActiveAssignment, to: AssignmentState, why: &str, now: Timestamp) {
+        if lock(&self.ledger).set_state(a.id, to, why, now).is_err() {
+            return;
+        }
+        lock(&self.state).tracked.remove(&a.id);
+        if !a.reserved.is_empty() {
+            if let Some(mb) = &self.mailbox {
+                let _ = mb.release(self.project(), a.holder(), &a.reserved);
+            }
+        }
+        if to != AssignmentState::Done && a.claimed {
+            if let Err(e) = self.work.unclaim(&a.bead_id, a.holder()) {
+                tracing::warn!(bead = %a.bead_id, error = %e, "could not undo the claim");
+            }
+        }
+        let kind = match to {
+            AssignmentState::Done => {
+                lock(&self.state).backoff.clear_bead(&a.bead_id);
+                CoordinatorEventType::WorkCompleted
+            }
+            _ => CoordinatorEventType::AssignmentRefused,
+        };
+        self.emit(
+            CoordinatorEvent::new(kind, now)
+                .with_agent(a.pane_id.clone())
+                .with_detail("bead_id", a.bead_id.clone())
+                .with_detail("state", to.as_str())
+                .with_detail("reason", why),
+        );
+    }
+
+    fn back_off(&self, pane: &str, bead: &str, reason: BackoffReason, now: Timestamp) {
+        let entry = {
+            let mut st = lock(&self.state);
+            st.backoff.record(pane, bead, reason, now);
+            st.backoff.entry(pane, bead).cloned()
+        };
+        if let Some(e) = entry {
+            let _ = lock(&self.ledger).save_backoff(pane, bead, &e);
+        }
+    }
+
+    /// Carries one assignment out: offer, claim, reserve, deliver, confirm. A failure at any
+    /// step undoes the earlier ones and is recorded.
+    fn carry_out(&self, order: AssignOrder) -> AssignmentResult {
+        let mut run = Attempt {
+            shared: self,
+            actor: if order.agent.agent_mail_name.is_empty() {
+                order.agent.pane_id.clone()
+            } else {
+                order.agent.agent_mail_name.clone()
+            },
+            order,
+            id: 0,
+            claimed: false,
+            reserved: Vec::new(),
+            now: self.clock.now(),
+        };
+        let done = run
+            .offer()
+            .and_then(|()| run.claim())
+            .and_then(|()| run.reserve())
+            .and_then(|()| run.deliver());
+        match done {
+            Ok(()) => run.confirm(),
+            Err(error) => AssignmentResult {
+                success: false,
+                assignment: Some(run.order.assignment),
+                error,
+                reservations: Vec::new(),
+                message_sent: false,
+            },
+        }
+    }
+
+    pub(crate) fn notify_conflict(&self, conflict: &Conflict) -> Result<(), CoordinatorError> {
+        let mb = self
+            .mailbox
+            .as_ref()
+            .ok_or(CoordinatorError::MailUnavailable)?;
+        let m = conflict_notice(conflict);
+        let msg = OutgoingMessage {
+            sender: self.sender(),
+            to: conflict
+                .holders
+                .iter()
+                .map(|h| h.agent_name.clone())
+                .collect(),
+            subject: m.subject,
+            body_md: m.body,
+            importance: Importance::High,
+            ack_required: false,
+            ..Default::default()
+        };
+        mb.send_message(self.project(), &msg)
+            .map_err(|e| CoordinatorError::Mail(e.to_string()))?;
+        Ok(())
+    }
+
+    pub(crate) fn request_release(
+        &self,
+        conflict: &Conflict,
+        holder: &Holder,
+        requester: &str,
+    ) -> Result<(), CoordinatorError> {
+        let mb = self
+            .mailbox
+            .as_ref()
+            .ok_or(CoordinatorError::MailUnavailable)?;
+        let m = release_request(conflict, holder, requester);
+        let msg = OutgoingMessage {
+            sender: self.sender(),
+            to: vec![holder.agent_name.clone()],
+            subject: m.subject,
+            body_md: m.body,
+            importance: Importance::High,
+            ack_required: true,
+            ..Default::default()
+        };
+        mb.send_message(self.project(), &msg)
+            .map_err(|e| CoordinatorError::Mail(e.to_string()))?;
+        self.emit(
+            CoordinatorEvent::new(
+                CoordinatorEventType::ConflictReleaseRequested,
+                self.clock.now(),
+            )
+            .with_detail("conflict_id", conflict.id.clone())
+            .with_detail("pattern", conflict.pattern.clone())
+            .with_detail("holder", holder.agent_name.clone())
+            .with_detail("requested", requester),
+        );
+        Ok(())
+    }
+
+    fn send_digest_to(
+        &self,
+        d: &DigestSummary,
+        importance: Importance,
+        to: String,
+    ) -> Result<(), CoordinatorError> {
+        let Some(mb) = &self.mailbox else {
+            return Ok(());
+        };
+        let msg = OutgoingMessage {
+            sender: self.sender(),
+            to: vec![to],
+            subject: format!("Session Digest: {}", d.session),
+            body_md: render_markdown(d, &self.sender()),
+            importance,
+            ack_required: false,
+            ..Default::default()
+        };
+        mb.send_message(self.project(), &msg)
+            .map_err(|e| CoordinatorError::Mail(e.to_string()))?;
+        self.emit(
+            CoordinatorEvent::new(CoordinatorEventType::DigestSent, self.clock.now())
+                .with_detail("agent_count", d.agent_count)
+                .with_detail("active_count", d.active_count)
+                .with_detail("alert_count", d.alerts.len()),
+        );
+        Ok(())
+    }
+}
+
+/// One assignment being carried out, step by step.
+struct Attempt<'a> {
+    shared: &'a Shared,
+    order: AssignOrder,
+    /// The name the agent claims and reserves under.
+    actor: String,
+    /// Its ledger id, once offered.
+    id: i64,
+    claimed: bool,
+    reserved: Vec<String>,
+    now: Timestamp,
+}
+
+impl Attempt<'_> {
+    /// 1. The ledger first: the offer (refused when the bead is already taken).
+    fn offer(&mut self) -> Result<(), String> {
+        let (bead, agent, wa) = (&self.order.bead, &self.order.agent, &self.order.assignment);
+        let new = NewAssignment {
+            bead_id: bead.id.clone(),
+            bead_title: bead.title.clone(),
+            agent_pane_id: agent.pane_id.clone(),
+            agent_name: agent.agent_mail_name.clone(),
+            agent_type: agent.agent_type.clone(),
+            score: wa.score,
+            files: wa.files_to_reserve.clone(),
+        };
+        match lock(&self.shared.ledger).offer(&new, self.now) {
+            Ok(Offer::Created(id)) => {
+                self.id = id;
+                Ok(())
+            }
+            Ok(Offer::Taken(r)) => Err(format!(
+                "bead {} is already assigned to {}",
+                bead.id, r.assignment.agent_pane_id
+            )),
+            Err(e) => Err(format!("ledger: {e}")),
+        }
+    }
+
+    /// Undoes what was done (claim, reservations) and records the failure; returns `why`.
+    fn abort(&self, why: String) -> String {
+        let s = self.shared;
+        let now = s.clock.now();
+        let _ = lock(&s.ledger).set_state(self.id, AssignmentState::Failed, &why, now);
+        if self.claimed {
+            if let Err(e) = s.work.unclaim(&self.order.bead.id, &self.actor) {
+                tracing::warn!(bead = %self.order.bead.id, error = %e, "could not undo the claim");
+            }
+        }
+        if !self.reserved.is_empty() {
+            if let Some(mb) = &s.mailbox {
+                let _ = mb.release(s.project(), &self.actor, &self.reserved);
+            }
+        }
+        why
+    }
+
+    fn back_off(&self) {
+        self.shared.back_off(
+            &self.order.agent.pane_id,
+            &self.order.bead.id,
+            BackoffReason::DeliveryFailed,
+            self.now,
+        );
+    }
+
+    /// 2. Claim the bead in the work source.
+    fn claim(&mut self) -> Result<(), String> {
+        match self.shared.work.claim(&self.order.bead.id, &self.actor) {
+            Ok(ClaimOutcome::Claimed { .. }) => {
+                self.claimed = true;
+                let _ = lock(&self.shared.ledger).set_claimed(self.id, true, self.now);
+                Ok(())
+            }
+            Ok(ClaimOutcome::ReadOnly) => Ok(()),
+            Ok(ClaimOutcome::AlreadyClaimed { holder, .. }) => Err(self.abort(format!(
+                "claim lost: {} holds it",
+                holder.unwrap_or_else(|| "someone".into())
+            ))),
+            Ok(ClaimOutcome::NotClaimable { reason, .. }) => {
+                Err(self.abort(format!("not claimable: {reason}")))
+            }
+            Err(e) => Err(self.abort(format!("claim failed: {e}"))),
+        }
+    }
+
+    /// 3. Reserve the files it mentions, exclusively; a clash with another agent fails it.
+    fn reserve(&mut self) -> Result<(), String> {
+        let s = self.shared;
+        let files = &self.order.assignment.files_to_reserve;
+        let Some(mb) = (!files.is_empty()).then_some(()).and(s.mailbox.as_ref()) else {
+            return Ok(());
+        };
+        let req = ReserveRequest {
+            agent: self.actor.clone(),
+            paths: files.clone(),
+            ttl: lock(&s.config).mail.reservation_ttl,
+            exclusive: true,
+            reason: self.order.bead.id.clone(),
+        };
+        match mb.reserve_paths(s.project(), &req) {
+            Ok(res) => {
+                self.reserved = res.granted.iter().map(|r| r.path_pattern.clone()).collect();
+                let clash = gaffer_core::cycle::plan::clashing_paths(&res.conflicts, &self.actor);
+                if !clash.is_empty() {
+                    self.back_off();
+                    return Err(
+                        self.abort(format!("files held by another agent: {}", clash.join(", ")))
+                    );
+                }
+                let _ = lock(&s.ledger).set_reserved(self.id, &self.reserved, self.now);
+                Ok(())
+            }
+            Err(e) => {
+                s.mail_degraded(&e.to_string());
+                Err(self.abort(format!("reservation failed: {e}")))
+            }
+        }
+    }
+
+    /// 4. Deliver the prompt, verified: the agent must leave WAITING.
+    fn deliver(&mut self) -> Result<(), String> {
+        let s = self.shared;
+        let (bead, agent) = (&self.order.bead, &self.order.agent);
+        let description = bead
+            .extra
+            .get("description")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let prompt = assignment_prompt(&PromptInput {
+            bead,
+            description,
+            files: &self.order.assignment.files_to_reserve,
+            agent_name: &agent.agent_mail_name,
+            has_br: s.work.name() == "br",
+        });
+        let opts = DeliveryOptions {
+            deadline: lock(&s.config).assign.delivery_deadline,
+            ..Default::default()
+        };
+        let probe = Arc::clone(&s.probe);
+        let pane = agent.pane_id.clone();
+        let mut check = move || probe.probe(&pane);
+        match s.panes.deliver(&agent.pane_id, &prompt, &opts, &mut check) {
+            Ok(report) if report.outcome == DeliveryOutcome::Delivered => Ok(()),
+            Ok(report) => {
+                self.back_off();
+                s.emit(
+                    CoordinatorEvent::new(CoordinatorEventType::PromptStalled, s.clock.now())
+                        .with_agent(agent.pane_id.clone())
+                        .with_detail("bead_id", bead.id.clone())
+                        .with_detail("attempts", report.attempts),
+                );
+                Err(self.abort("prompt_stalled: the agent did not take the prompt".into()))
+            }
+            Err(e) => {
+                self.back_off();
+                Err(self.abort(format!("delivery failed: {e}")))
+            }
+        }
+    }
+
+    /// 5. Delivered: the ledger records it, the agent is told by mail, the event is reported.
+    fn confirm(self) -> AssignmentResult {
+        let s = self.shared;
+        let now = s.clock.now();
+        let (bead, agent, wa) = (&self.order.bead, &self.order.agent, &self.order.assignment);
+        let _ = lock(&s.ledger).set_state(self.id, AssignmentState::Delivered, "", now);
+        {
+            let mut st = lock(&s.state);
+            st.tracked.insert(self.id);
+            if let Some(a) = st.agents.get_mut(&agent.pane_id) {
+                a.current_task = bead.id.clone();
+                a.assignments = a.assignments.max(0) + 1;
+                a.last_assigned_at = Some(now);
+                a.reservations = self.reserved.clone();
+            }
+        }
+        let mut message_sent = false;
+        if let (Some(mb), false) = (&s.mailbox, agent.agent_mail_name.is_empty()) {
+            let m = assignment_message(bead, wa.score);
+            let msg = OutgoingMessage {
+                sender: s.sender(),
+                to: vec![agent.agent_mail_name.clone()],
+                subject: m.subject,
+                body_md: m.body,
+                importance: Importance::Normal,
+                ack_required: true,
+                ..Default::default()
+            };
+            message_sent = mb.send_message(s.project(), &msg).is_ok();
+        }
+        s.emit(
+            CoordinatorEvent::new(CoordinatorEventType::WorkAssigned, now)
+                .with_agent(agent.pane_id.clone())
+                .with_detail("bead_id", bead.id.clone())
+                .with_detail("bead_title", bead.title.clone())
+                .with_detail("agent_type", agent.agent_type.clone())
+                .with_detail("score", wa.score),
+        );
+        AssignmentResult {
+            success: true,
+            assignment: Some(self.order.assignment),
+            error: String::new(),
+            reservations: self.reserved,
+            message_sent,
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The observation merge: a fresh [`AgentsObservation`] onto the tracked agents.
+
+use super::{AgentReport, AgentsObservation, Policy, QualitySignal, Snapshot, Tracking};
+use crate::agent::AgentState;
+use crate::assign::{is_available, is_fresh_waiting};
+use crate::event::{CoordinatorEvent, CoordinatorEventType};
+use crate::persona::Persona;
+use crate::status::AgentStatus;
+use crate::time::Timestamp;
+use crate::transitions::state_change_event;
+use std::collections::BTreeMap;
+
+/// The merge's result.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Merged {
+    /// The new tracked state.
+    pub tracking: Tracking,
+    /// State changes, in pane order.
+    pub events: Vec<CoordinatorEvent>,
+    /// Signals for the quality monitor.
+    pub quality: Vec<QualitySignal>,
+}
+
+/// Merges `obs` into the agents of `snap`: status (a rate-limited agent is waiting again once
+/// the first announced reset has passed), context, activity, health, the Agent Mail name, a
+/// persona from the title's tags, the active assignment count and current task. Agents not
+/// observed are dropped. A changed status of a known agent is an event.
+pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
+    let now = snap.now;
+    let mut agents = BTreeMap::new();
+    let mut limits = BTreeMap::new();
+    let mut events = Vec::new();
+    let mut quality = Vec::new();
+    // Errors and recoveries are recorded after every agent's context usage.
+    let mut health = Vec::new();
+    for o in &obs.agents {
+        let pane = o.pane_id();
+        let prev = snap.agents.get(pane);
+        let mut agent = prev.cloned().unwrap_or_else(|| {
+            AgentState::new(pane, o.pane.pane_index, o.pane.agent_type.clone(), now)
+        });
+        let before = agent.status;
+        agent.pane_index = o.pane.pane_index;
+        agent.agent_type.clone_from(&o.pane.agent_type);
+        agent.status = o.status();
+        if o.status() == AgentStatus::RateLimited {
+            // Left alone until the announced reset; after it, the agent is waiting. A relative
+            // "after 2h13m" is read anew at each look, so the first reading counts.
+            let until = snap
+                .rate_limits
+                .get(pane)
+                .copied()
+                .or_else(|| o.rate_limit_reset());
+            if let Some(u) = until {
+                limits.insert(pane.to_string(), u);
+                if now >= u {
+                    agent.status = AgentStatus::Waiting;
+                }
+            }
+        }
+        agent.context_usage = o.context_usage();
+        agent.last_activity = o.last_activity;
+        agent.healthy = o.health.healthy && o.status() != AgentStatus::Error;
+        if let Some(name) = snap.names.get(pane) {
+            agent.agent_mail_name.clone_from(name);
+        }
+        if !o.pane.tags.is_empty() && agent.profile.is_none() {
+            agent.profile = Some(persona(o));
+        }
+        let mut count = 0;
+        let mut task = "";
+        for r in snap.ledger.active.iter().filter(|r| r.pane_id == pane) {
+            count += 1;
+            task = &r.bead_id;
+        }
+        agent.assignments = count;
+        agent.current_task = task.to_string();
+        if prev.is_some() {
+            if let Some(e) = state_change_event(before, &agent, now) {
+                match e.event_type {
+                    CoordinatorEventType::AgentError => health.push(QualitySignal::AgentError {
+                        pane_id: pane.to_string(),
+                        agent_type: agent.agent_type.clone(),
+                    }),
+                    CoordinatorEventType::AgentRecovered => {
+                        health.push(QualitySignal::AgentRecovered {
+                            pane_id: pane.to_string(),
+                        })
+                    }
+                    _ => {}
+                }
+                events.push(e);
+            }
+        }
+        if o.context_usage() > 0.0 {
+            quality.push(QualitySignal::ContextUsage {
+                pane_id: pane.to_string(),
+                agent_type: agent.agent_type.clone(),
+                usage: o.context_usage(),
+            });
+        }
+        agents.insert(pane.to_string(), agent);
+    }
+    quality.append(&mut health);
+    Merged {
+        tracking: Tracking {
+            observed_at: Some(now),
+            agents,
+            rate_limits: limits,
+            problems: obs.problems.clone(),
+            assignments: snap.ledger.active.iter().map(|r| r.id).collect(),
+        },
+        events,
+        quality,
+    }
+}
+
+fn persona(o: &AgentReport) -> Persona {
+    Persona {
+        name: o
+            .pane
+            .variant
+            .clone()
+            .unwrap_or_else(|| o.pane.pane_id.clone()),
+        agent_type: o.pane.agent_type.clone(),
+        tags: o.pane.tags.clone(),
+        ..Default::default()
+    }
+}
+
+/// Agents that can take work now: with `assign_only_idle`, fresh WAITING ones (healthy, idle
+/// at least `idle_threshold`); otherwise any available healthy one. Never one that holds an
+/// assignment.
+pub fn idle<'a>(
+    agents: impl IntoIterator<Item = &'a AgentState>,
+    policy: &Policy,
+    now: Timestamp,
+) -> Vec<&'a AgentState> {
+    agents
+        .into_iter()
+        .filter(|a| {
+            if policy.assign_only_idle {
+                is_fresh_waiting(a, now, policy.idle_threshold)
+            } else {
+                is_available(a) && a.healthy
+            }
+        })
+        .filter(|a| a.assignments <= 0)
+        .collect()
+}

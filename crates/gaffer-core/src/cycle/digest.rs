@@ -1,0 +1,104 @@
+//! The digest: every figure with its source and age, a missing source reported as degraded;
+//! its importance and recipient.
+
+use super::{Decision, Policy, Snapshot};
+use crate::digest::{DigestInput, DigestSummary, Reading, digest_importance, generate_digest};
+use crate::mailbox::Importance;
+use crate::work_source::work_digest;
+
+/// The digest of the session as the snapshot shows it.
+pub fn build(snap: &Snapshot) -> DigestSummary {
+    let now = snap.now;
+    let agents = match (
+        snap.last_update,
+        snap.problems.is_empty() || !snap.agents.is_empty(),
+    ) {
+        (Some(at), true) => Reading::Ok {
+            value: snap.agents.values().cloned().collect(),
+            at,
+            source: "tmux".into(),
+        },
+        _ => Reading::Degraded {
+            source: "tmux".into(),
+            error: snap.problems.join("; "),
+        },
+    };
+    let work = match snap.digest.as_ref().map(|d| (&d.issues, d)) {
+        Some((Ok(issues), d)) => Reading::Ok {
+            value: work_digest(issues, &d.ranked, &d.ready, now, 5),
+            at: now,
+            source: snap.work_source.clone(),
+        },
+        Some((Err(e), _)) => Reading::Degraded {
+            source: snap.work_source.clone(),
+            error: e.clone(),
+        },
+        None => Reading::Degraded {
+            source: snap.work_source.clone(),
+            error: "not read".into(),
+        },
+    };
+    let conflicts = match (&snap.reservations, snap.has_mailbox) {
+        (_, false) => Reading::Ok {
+            value: Vec::new(),
+            at: now,
+            source: "no mailbox".into(),
+        },
+        (Some(Ok(rs)), true) => Reading::Ok {
+            value: super::conflicts::detect(rs, now)
+                .into_iter()
+                .map(|d| d.conflict)
+                .collect(),
+            at: now,
+            source: "agent mail".into(),
+        },
+        (Some(Err(e)), true) => Reading::Degraded {
+            source: "agent mail".into(),
+            error: e.clone(),
+        },
+        (None, true) => Reading::Degraded {
+            source: "agent mail".into(),
+            error: "not read".into(),
+        },
+    };
+    let quality = snap
+        .quality
+        .summary
+        .as_ref()
+        .filter(|q| q.total_test_runs > 0 || q.ubs_available || q.total_agent_errors > 0)
+        .cloned();
+    generate_digest(&DigestInput {
+        session: &snap.session,
+        now,
+        agents,
+        work,
+        conflicts,
+        quality,
+    })
+}
+
+/// A digest's importance as a message.
+pub fn importance(d: &DigestSummary) -> Importance {
+    match digest_importance(d) {
+        "urgent" => Importance::Urgent,
+        "high" => Importance::High,
+        _ => Importance::Normal,
+    }
+}
+
+/// A digest pass: the digest, sent to the human (the name the mailbox granted, else the
+/// configured one) when there is a mailbox.
+pub fn decide(snap: &Snapshot, policy: &Policy, out: &mut Vec<Decision>) {
+    let d = build(snap);
+    if !snap.has_mailbox {
+        return;
+    }
+    out.push(Decision::SendDigest {
+        importance: importance(&d),
+        to: snap
+            .human
+            .clone()
+            .unwrap_or_else(|| policy.human_agent.clone()),
+        digest: Box::new(d),
+    });
+}

@@ -1,0 +1,561 @@
+//! The loop as types: the runtime's observe phase gathers a [`Snapshot`], [`decide`] turns it
+//! into [`Decision`]s, and the runtime's act phase carries each one out and reports it.
+//!
+//! Everything here is pure: no IO, no clock reads (time is [`Snapshot::now`]) and no
+//! randomness. `decide` is composed of one function per concern, each usable and tested on
+//! its own with plain values:
+//!
+//! | concern | module |
+//! |---|---|
+//! | the observation merge (screen → tracked agent, rate-limit resets, state-change events) | [`agents`] |
+//! | the end of assignments: done, stalled, gone, reported by the agent | [`review`] |
+//! | which agents and beads take part, `PlanOptions`, the plan, fail-closed reservations | [`plan`] |
+//! | conflicts: detection by real overlap, the new/gone diff, notices, release requests | [`conflicts`] |
+//! | the digest, its recipient and importance; source alerts | [`digest`] |
+
+pub mod agents;
+pub mod conflicts;
+pub mod digest;
+pub mod plan;
+pub mod review;
+
+use crate::agent::{AgentState, HealthCheck};
+use crate::assign::BackoffBook;
+use crate::assignment::{AssignmentStrategy, ScoreConfig, WorkAssignment};
+use crate::beads::Issue;
+use crate::config::GafferConfig;
+use crate::conflict::{Conflict, Holder};
+use crate::conflicts::DetectedConflict;
+use crate::detect::Observation;
+use crate::digest::DigestSummary;
+use crate::event::CoordinatorEvent;
+use crate::mailbox::{Importance, Reservation};
+use crate::panes::PaneInfo;
+use crate::quality::QualitySummary;
+use crate::status::AgentStatus;
+use crate::time::{self, Timestamp};
+use crate::triage::{TriageRecommendation, TriageResponse};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One agent pane as observed: the pane, the status with its verdict and evidence, activity
+/// and health. This is the one representation of an observed agent, from the screen (the
+/// monitor builds it) to the coordinator (which merges it into its [`AgentState`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentReport {
+    /// The pane.
+    pub pane: PaneInfo,
+    /// Status after hysteresis and STALLED, with the raw verdict and its evidence.
+    pub observation: Observation,
+    /// The pane's last content change (the adapter's activity clock).
+    #[serde(with = "time::rfc3339")]
+    pub last_activity: Timestamp,
+    /// Seconds since the last content change.
+    pub idle_seconds: f64,
+    /// Output velocity, characters per second since the previous capture.
+    pub velocity: f64,
+    /// Health summary.
+    pub health: HealthCheck,
+}
+
+impl AgentReport {
+    /// Pane id.
+    pub fn pane_id(&self) -> &str {
+        &self.pane.pane_id
+    }
+    /// Status after hysteresis and STALLED.
+    pub fn status(&self) -> AgentStatus {
+        self.observation.status
+    }
+    /// Percent of context used (0 when unknown).
+    pub fn context_usage(&self) -> f64 {
+        self.observation.verdict.context_usage.unwrap_or(0.0)
+    }
+    /// When a rate limit resets, if the screen shows it.
+    pub fn rate_limit_reset(&self) -> Option<Timestamp> {
+        self.observation.verdict.rate_limit_reset
+    }
+}
+
+/// One observation of every agent pane.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AgentsObservation {
+    /// The agents.
+    pub agents: Vec<AgentReport>,
+    /// Problems met (session gone, control client died, …).
+    pub problems: Vec<String>,
+}
+
+/// What a pass of the loop is for; the scheduler runs each at its interval, the API on demand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pass {
+    /// Start-up: offers interrupted by a crash are undone.
+    Start,
+    /// A fresh observation: merge it, review the active assignments.
+    Poll,
+    /// An assignment round (`dry_run` plans without acting).
+    Assign {
+        /// The strategy, when not the configured one.
+        strategy: Option<AssignmentStrategy>,
+        /// Plan only.
+        dry_run: bool,
+    },
+    /// The best work for one agent, as if it were waiting; nothing is assigned.
+    Suggest {
+        /// The agent's pane.
+        pane_id: String,
+    },
+    /// Conflicts among the active reservations.
+    Conflicts,
+    /// A digest for the human.
+    Digest,
+}
+
+/// An assignment's stage while it is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Written to the ledger, not delivered yet.
+    Offered,
+    /// The prompt was taken.
+    Delivered,
+    /// The agent was seen busy since.
+    Working,
+}
+
+/// An active assignment, as the ledger holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveAssignment {
+    /// Ledger id.
+    pub id: i64,
+    /// The bead.
+    pub bead_id: String,
+    /// The agent's pane.
+    pub pane_id: String,
+    /// The agent's Agent Mail name (empty when it had none).
+    pub agent_name: String,
+    /// Its stage.
+    pub stage: Stage,
+    /// When the ledger entry last changed.
+    pub updated_at: Timestamp,
+    /// Whether the bead was claimed in the work source.
+    pub claimed: bool,
+    /// Patterns reserved for it.
+    pub reserved: Vec<String>,
+}
+
+impl ActiveAssignment {
+    /// The name the agent holds reservations and claims under.
+    pub fn holder(&self) -> &str {
+        if self.agent_name.is_empty() {
+            &self.pane_id
+        } else {
+            &self.agent_name
+        }
+    }
+}
+
+/// How an assignment ended outside this process (`gaffer done`, `gaffer refuse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportedEnd {
+    /// The agent reported the bead done.
+    Done,
+    /// The agent refused the bead.
+    Refused,
+    /// Any other end (failed: this process reported it already).
+    Other,
+}
+
+/// An assignment this process tracked that is no longer active in the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndedAssignment {
+    /// The assignment as it was last tracked, with its final ledger values.
+    pub assignment: ActiveAssignment,
+    /// How it ended.
+    pub end: ReportedEnd,
+    /// The state's name in the ledger (`done`, `refused`, …).
+    pub state: String,
+    /// The reason recorded with it.
+    pub reason: String,
+    /// When it ended.
+    pub at: Timestamp,
+}
+
+/// The part of the ledger a pass needs.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerView {
+    /// Active assignments, oldest first.
+    pub active: Vec<ActiveAssignment>,
+    /// Tracked assignments that ended outside this process since the last pass.
+    pub ended: Vec<EndedAssignment>,
+    /// Beads that cannot be offered: an active or done assignment holds them.
+    pub taken: BTreeSet<String>,
+    /// Agent–bead back-offs.
+    pub backoff: BackoffBook,
+}
+
+/// A source whose readings can fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Agent Mail.
+    Mail,
+    /// The work source (its name is in [`Snapshot::work_source`]).
+    Work,
+}
+
+/// Sources known degraded before this pass, with the error.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceHealth {
+    /// Agent Mail.
+    pub mail: Option<String>,
+    /// The work source.
+    pub work: Option<String>,
+}
+
+/// Quality as assignment and digests use it.
+#[derive(Debug, Clone, Default)]
+pub struct QualityView {
+    /// Agent quality scores (0–100) by pane id.
+    pub agent_scores: BTreeMap<String, f64>,
+    /// The session's summary now (digest passes).
+    pub summary: Option<QualitySummary>,
+}
+
+/// Readings for a digest.
+#[derive(Debug, Clone)]
+pub struct DigestReadings {
+    /// The issues (ledger-done beads shown closed), or why they could not be read.
+    pub issues: Result<Vec<Issue>, String>,
+    /// Recommendation ids in rank order (last triage).
+    pub ranked: Vec<String>,
+    /// Ready issue ids.
+    pub ready: Vec<String>,
+}
+
+/// Everything one pass decides from. Readings a pass does not need are `None`.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The moment of the pass.
+    pub now: Timestamp,
+    /// What the pass is for.
+    pub pass: Pass,
+    /// tmux session.
+    pub session: String,
+    /// Agents as tracked before this pass, by pane id.
+    pub agents: BTreeMap<String, AgentState>,
+    /// When the agents were last observed, and the problems met then.
+    pub last_update: Option<Timestamp>,
+    /// Problems of the last observation.
+    pub problems: Vec<String>,
+    /// A fresh observation (poll passes).
+    pub observed: Option<AgentsObservation>,
+    /// Agent Mail names by pane id.
+    pub names: BTreeMap<String, String>,
+    /// When each rate-limited agent's limit ends (the first reading of the current limit).
+    pub rate_limits: BTreeMap<String, Timestamp>,
+    /// Ready work with its triage, or why it could not be read.
+    pub work: Option<Result<TriageResponse, String>>,
+    /// The work source's name.
+    pub work_source: String,
+    /// Beads closed in the work source (or done in the ledger); `None` when unreadable or
+    /// not needed.
+    pub closed: Option<BTreeSet<String>>,
+    /// Active reservations, or why they could not be read; `None` without a mailbox or when
+    /// not needed.
+    pub reservations: Option<Result<Vec<Reservation>, String>>,
+    /// Whether a mailbox is configured.
+    pub has_mailbox: bool,
+    /// Conflicts known before this pass, by id.
+    pub known_conflicts: BTreeMap<String, DetectedConflict>,
+    /// Quality.
+    pub quality: QualityView,
+    /// The ledger.
+    pub ledger: LedgerView,
+    /// Sources degraded before this pass.
+    pub health: SourceHealth,
+    /// Digest readings (digest passes).
+    pub digest: Option<DigestReadings>,
+    /// The digest recipient's Agent Mail name (as granted), when known.
+    pub human: Option<String>,
+}
+
+impl Snapshot {
+    /// An empty snapshot of `pass` at `now`: no agents, no readings.
+    pub fn new(pass: Pass, now: Timestamp) -> Snapshot {
+        Snapshot {
+            now,
+            pass,
+            session: String::new(),
+            agents: BTreeMap::new(),
+            last_update: None,
+            problems: Vec::new(),
+            observed: None,
+            names: BTreeMap::new(),
+            rate_limits: BTreeMap::new(),
+            work: None,
+            work_source: String::new(),
+            closed: None,
+            reservations: None,
+            has_mailbox: false,
+            known_conflicts: BTreeMap::new(),
+            quality: QualityView::default(),
+            ledger: LedgerView::default(),
+            health: SourceHealth::default(),
+            digest: None,
+            human: None,
+        }
+    }
+}
+
+/// The configuration as the policy reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Only fresh WAITING agents (idle at least `idle_threshold`) get work.
+    pub assign_only_idle: bool,
+    /// Seconds of idleness that make an agent fresh, and an idle agent with an open bead
+    /// stalled.
+    pub idle_threshold: f64,
+    /// Seconds a delivered assignment may sit idle before it counts as stalled.
+    pub completion_grace: f64,
+    /// The configured strategy.
+    pub strategy: AssignmentStrategy,
+    /// The configured scoring terms (apply to the configured strategy only).
+    pub scoring: ScoreConfig,
+    /// Message the holders of a new conflict.
+    pub conflict_notify: bool,
+    /// Ask a holder of a new conflict to release.
+    pub conflict_negotiate: bool,
+    /// The configured digest recipient.
+    pub human_agent: String,
+}
+
+impl Policy {
+    /// The policy of a configuration.
+    pub fn from_config(cfg: &GafferConfig) -> Policy {
+        Policy {
+            assign_only_idle: cfg.coordinator.assign_only_idle,
+            idle_threshold: cfg.coordinator.idle_threshold,
+            completion_grace: cfg.assign.completion_grace.as_secs_f64(),
+            strategy: cfg.assign.strategy,
+            scoring: cfg.scoring,
+            conflict_notify: cfg.coordinator.conflict_notify,
+            conflict_negotiate: cfg.coordinator.conflict_negotiate,
+            human_agent: cfg.coordinator.human_agent.clone(),
+        }
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::from_config(&GafferConfig::default())
+    }
+}
+
+/// What the observation merge yields: the new tracked state of the agents.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tracking {
+    /// When the agents were observed.
+    pub observed_at: Option<Timestamp>,
+    /// Agents by pane id.
+    pub agents: BTreeMap<String, AgentState>,
+    /// Rate-limit ends by pane id.
+    pub rate_limits: BTreeMap<String, Timestamp>,
+    /// Problems of this observation.
+    pub problems: Vec<String>,
+    /// Active assignment ids to watch for ends reported outside this process.
+    pub assignments: BTreeSet<i64>,
+}
+
+/// A signal for the quality monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QualitySignal {
+    /// Context usage seen on a pane.
+    ContextUsage {
+        /// Pane.
+        pane_id: String,
+        /// Agent type.
+        agent_type: String,
+        /// Percent used.
+        usage: f64,
+    },
+    /// The agent went into error.
+    AgentError {
+        /// Pane.
+        pane_id: String,
+        /// Agent type.
+        agent_type: String,
+    },
+    /// The agent recovered from error.
+    AgentRecovered {
+        /// Pane.
+        pane_id: String,
+    },
+}
+
+/// One assignment to carry out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignOrder {
+    /// The bead as triage ranked it.
+    pub bead: TriageRecommendation,
+    /// The agent as tracked.
+    pub agent: AgentState,
+    /// The assignment (files to reserve, score, …).
+    pub assignment: WorkAssignment,
+}
+
+/// Something the runtime should do. Each variant has one executor in the coordinator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Adopt the merged view of the agents.
+    Track(Box<Tracking>),
+    /// Publish an event (recorded in the ledger's event log and sent on the bus).
+    Publish(CoordinatorEvent),
+    /// Publish an event an agent's own report already wrote to the ledger (bus only).
+    Announce(CoordinatorEvent),
+    /// Feed the quality monitor.
+    RecordQuality(QualitySignal),
+    /// Hand a bead to an agent: offer in the ledger, claim, reserve, deliver, confirm.
+    Assign(Box<AssignOrder>),
+    /// A planned assignment, not carried out (dry run, suggestion).
+    Propose(Box<WorkAssignment>),
+    /// The agent was seen busy: the assignment is being worked.
+    MarkWorking {
+        /// Ledger id.
+        id: i64,
+    },
+    /// The bead is closed: the assignment is done.
+    MarkDone {
+        /// The assignment.
+        assignment: ActiveAssignment,
+        /// Why.
+        reason: String,
+    },
+    /// The agent is idle again with the bead open: failed, and the pair backs off.
+    MarkStalled {
+        /// The assignment.
+        assignment: ActiveAssignment,
+        /// Why.
+        reason: String,
+    },
+    /// The agent is gone (pane vanished, agent exited, offer interrupted): failed.
+    MarkGone {
+        /// The assignment.
+        assignment: ActiveAssignment,
+        /// Why.
+        reason: String,
+    },
+    /// Release reservations held for an assignment that ended.
+    ReleaseReservations {
+        /// Holder name.
+        holder: String,
+        /// Patterns.
+        patterns: Vec<String>,
+    },
+    /// A bead is done: no pair backs off from it any more.
+    ClearBackoff {
+        /// The bead.
+        bead_id: String,
+    },
+    /// Back-offs were written by another process: load them.
+    ReloadBackoff,
+    /// Adopt the conflicts found now.
+    TrackConflicts(Vec<DetectedConflict>),
+    /// Message every holder of a conflict.
+    NotifyConflict(Conflict),
+    /// Ask one holder to release in favour of the requester.
+    RequestRelease {
+        /// The conflict.
+        conflict: Conflict,
+        /// The holder asked.
+        holder: Holder,
+        /// The agent that reserved last.
+        requester: String,
+    },
+    /// Send the digest.
+    SendDigest {
+        /// The digest.
+        digest: Box<DigestSummary>,
+        /// Its importance.
+        importance: Importance,
+        /// The recipient.
+        to: String,
+    },
+    /// A source became unreadable.
+    RaiseAlert {
+        /// Which.
+        source: Source,
+        /// The error.
+        error: String,
+    },
+    /// A degraded source reads again.
+    ClearAlert {
+        /// Which.
+        source: Source,
+    },
+}
+
+/// Turns a snapshot into decisions, in the order they are to be carried out.
+pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
+    let mut out = Vec::new();
+    match &snap.pass {
+        Pass::Start => review::recover(&snap.ledger.active, &mut out),
+        Pass::Poll => {
+            let Some(obs) = &snap.observed else {
+                return out;
+            };
+            let merged = agents::merge(snap, obs);
+            out.extend(merged.events.into_iter().map(Decision::Publish));
+            out.extend(merged.quality.into_iter().map(Decision::RecordQuality));
+            review::reported(&snap.ledger.ended, &mut out);
+            review::active(
+                &snap.ledger.active,
+                &merged.tracking.agents,
+                snap.closed.as_ref(),
+                policy,
+                snap.now,
+                &mut out,
+            );
+            out.insert(0, Decision::Track(Box::new(merged.tracking)));
+        }
+        Pass::Assign { strategy, dry_run } => {
+            plan::assign(snap, policy, *strategy, *dry_run, &mut out)
+        }
+        Pass::Suggest { pane_id } => plan::suggest(snap, policy, pane_id, &mut out),
+        Pass::Conflicts => conflicts::decide(snap, policy, &mut out),
+        Pass::Digest => digest::decide(snap, policy, &mut out),
+    }
+    out
+}
+
+/// The alert decision for a source read now: raised on the first failure, cleared on the
+/// first success after failures, nothing otherwise.
+pub fn source_alert(
+    source: Source,
+    before: Option<&str>,
+    now: Result<(), &str>,
+) -> Option<Decision> {
+    match (before, now) {
+        (None, Err(e)) => Some(Decision::RaiseAlert {
+            source,
+            error: e.to_string(),
+        }),
+        (Some(_), Ok(())) => Some(Decision::ClearAlert { source }),
+        _ => None,
+    }
+}
+
+/// Marks the open issues whose ids are in `done` closed (as of `now`); returns how many.
+pub fn overlay_done(issues: &mut [Issue], done: &BTreeSet<String>, now: Timestamp) -> usize {
+    let mut n = 0;
+    for i in issues.iter_mut() {
+        if !i.is_closed() && done.contains(&i.id) {
+            i.status = "closed".into();
+            i.closed_at = Some(now);
+            i.close_reason = Some("done in the gaffer ledger".into());
+            n += 1;
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

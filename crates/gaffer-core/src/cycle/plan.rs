@@ -1,0 +1,188 @@
+//! Assignment: which agents and beads take part, the planning options, the plan, and failing
+//! closed when reservations cannot be read.
+
+use super::{AssignOrder, Decision, Policy, Snapshot, Source, agents, source_alert};
+use crate::agent::AgentState;
+use crate::assign::{PlanOptions, ReservationMap, is_claimable, plan_assignments};
+use crate::assignment::{AssignmentStrategy, ScoreConfig, WorkAssignment};
+use crate::mailbox::{PathConflict, Reservation};
+use crate::text::extract_mentioned_files;
+use crate::time::Timestamp;
+use crate::triage::TriageRecommendation;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+/// The planning options of a pass: back-offs and agent quality from the snapshot, and the
+/// scoring terms given (the configured ones apply to the configured strategy only).
+pub fn options(snap: &Snapshot, scoring: Option<ScoreConfig>) -> PlanOptions<'_> {
+    PlanOptions {
+        backoff: Some(&snap.ledger.backoff),
+        now: Some(snap.now),
+        agent_quality: snap.quality.agent_scores.clone(),
+        config: scoring,
+        ..Default::default()
+    }
+}
+
+/// The configured scoring terms when `strategy` is the configured strategy.
+pub fn scoring_for(policy: &Policy, strategy: AssignmentStrategy) -> Option<ScoreConfig> {
+    (strategy == policy.strategy).then_some(policy.scoring)
+}
+
+/// Work that can be offered: claimable recommendations no active or done assignment holds.
+/// Borrows when every recommendation qualifies.
+pub fn assignable<'a>(
+    recs: &'a [TriageRecommendation],
+    taken: &BTreeSet<String>,
+) -> Cow<'a, [TriageRecommendation]> {
+    let ok = |r: &TriageRecommendation| is_claimable(r) && !taken.contains(&r.id);
+    if recs.iter().all(ok) {
+        Cow::Borrowed(recs)
+    } else {
+        Cow::Owned(recs.iter().filter(|r| ok(r)).cloned().collect())
+    }
+}
+
+/// Active reservations as holder → patterns.
+pub fn reservation_map(reservations: &[Reservation], now: Timestamp) -> ReservationMap {
+    let mut map = ReservationMap::new();
+    for r in reservations.iter().filter(|r| r.is_active(now)) {
+        match map.get_mut(r.agent_name.as_str()) {
+            Some(v) => v.push(r.path_pattern.clone()),
+            None => {
+                map.insert(r.agent_name.clone(), vec![r.path_pattern.clone()]);
+            }
+        }
+    }
+    map
+}
+
+/// The assignment record for a planned pair.
+pub fn work_assignment(
+    bead: &TriageRecommendation,
+    agent: &AgentState,
+    score: f64,
+    now: Timestamp,
+) -> WorkAssignment {
+    WorkAssignment {
+        bead_id: bead.id.clone(),
+        bead_title: bead.title.clone(),
+        agent_pane_id: agent.pane_id.clone(),
+        agent_mail_name: agent.agent_mail_name.clone(),
+        agent_type: agent.agent_type.clone(),
+        assigned_at: now,
+        priority: bead.priority,
+        score,
+        files_to_reserve: extract_mentioned_files(
+            &bead.title,
+            bead.extra
+                .get("description")
+                .and_then(|v| v.as_str())
+                .unwrap_or(""),
+        ),
+    }
+}
+
+/// The requested paths another agent holds, from a reservation's answer: a clash fails the
+/// assignment (its own earlier reservations do not count).
+pub fn clashing_paths(conflicts: &[PathConflict], actor: &str) -> Vec<String> {
+    conflicts
+        .iter()
+        .filter(|c| c.holders.iter().any(|h| h.agent_name != actor))
+        .map(|c| c.path.clone())
+        .collect()
+}
+
+/// Alerts for the work source and the mailbox as read in this pass.
+fn alerts(snap: &Snapshot, out: &mut Vec<Decision>) {
+    if let Some(w) = &snap.work {
+        let now = w.as_ref().map(|_| ()).map_err(String::as_str);
+        out.extend(source_alert(Source::Work, snap.health.work.as_deref(), now));
+    }
+    if let Some(r) = &snap.reservations {
+        let now = r.as_ref().map(|_| ()).map_err(String::as_str);
+        out.extend(source_alert(Source::Mail, snap.health.mail.as_deref(), now));
+    }
+}
+
+/// An assignment round: idle agents × assignable work, planned with the strategy; tasks that
+/// need reservations wait while reservations cannot be read (fail closed).
+pub fn assign(
+    snap: &Snapshot,
+    policy: &Policy,
+    strategy: Option<AssignmentStrategy>,
+    dry_run: bool,
+    out: &mut Vec<Decision>,
+) {
+    let idle: Vec<AgentState> = agents::idle(snap.agents.values(), policy, snap.now)
+        .into_iter()
+        .cloned()
+        .collect();
+    if idle.is_empty() {
+        return;
+    }
+    alerts(snap, out);
+    let Some(Ok(triage)) = &snap.work else {
+        return;
+    };
+    let mut work = assignable(&triage.triage.recommendations, &snap.ledger.taken);
+    let map = match &snap.reservations {
+        Some(Ok(rs)) => reservation_map(rs, snap.now),
+        Some(Err(_)) => {
+            // Fail closed: tasks that need reservations wait until Agent Mail is readable.
+            let needs =
+                |r: &TriageRecommendation| !extract_mentioned_files(&r.title, "").is_empty();
+            if work.iter().any(needs) {
+                work.to_mut().retain(|r| !needs(r));
+            }
+            ReservationMap::new()
+        }
+        None => ReservationMap::new(),
+    };
+    let strategy = strategy.unwrap_or(policy.strategy);
+    let opts = options(snap, scoring_for(policy, strategy));
+    for a in plan_assignments(&work, &idle, strategy, &map, &opts) {
+        let wa = work_assignment(&a.bead, &a.agent, a.score, snap.now);
+        out.push(if dry_run {
+            Decision::Propose(Box::new(wa))
+        } else {
+            Decision::Assign(Box::new(AssignOrder {
+                bead: a.bead,
+                agent: a.agent,
+                assignment: wa,
+            }))
+        });
+    }
+}
+
+/// The best work for one agent as if it were waiting (configured strategy, its default
+/// scoring terms); a `Propose` or nothing.
+pub fn suggest(snap: &Snapshot, policy: &Policy, pane_id: &str, out: &mut Vec<Decision>) {
+    alerts(snap, out);
+    let Some(agent) = snap.agents.get(pane_id) else {
+        return;
+    };
+    let Some(Ok(triage)) = &snap.work else {
+        return;
+    };
+    let work = assignable(&triage.triage.recommendations, &snap.ledger.taken);
+    let map = match &snap.reservations {
+        Some(Ok(rs)) => reservation_map(rs, snap.now),
+        _ => ReservationMap::new(),
+    };
+    let mut candidate = agent.clone();
+    candidate.status = crate::status::AgentStatus::Waiting;
+    let opts = options(snap, None);
+    let plan = plan_assignments(
+        &work,
+        std::slice::from_ref(&candidate),
+        policy.strategy,
+        &map,
+        &opts,
+    );
+    if let Some(a) = plan.into_iter().next() {
+        out.push(Decision::Propose(Box::new(work_assignment(
+            &a.bead, agent, a.score, snap.now,
+        ))));
+    }
+}

@@ -1,0 +1,796 @@
+//! Tests of the pure loop with plain values.
+
+use super::*;
+use crate::assign::BackoffReason;
+use crate::event::CoordinatorEventType;
+use crate::mailbox::Reservation;
+use crate::time::parse_rfc3339;
+use std::time::Duration;
+
+fn t(secs: i64) -> Timestamp {
+    parse_rfc3339("2026-01-01T12:00:00Z").unwrap() + chrono::Duration::seconds(secs)
+}
+
+fn report(pane: &str, status: AgentStatus, last_activity: Timestamp) -> AgentReport {
+    AgentReport {
+        pane: PaneInfo {
+            pane_id: pane.into(),
+            pane_index: 1,
+            agent_type: "cc".into(),
+            ..PaneInfo::default()
+        },
+        observation: Observation {
+            status,
+            verdict: crate::detect::Verdict {
+                status,
+                reason: String::new(),
+                rule: "r".into(),
+                evidence: vec![],
+                confidence: 1.0,
+                context_usage: Some(20.0),
+                rate_limit_reset: None,
+                observed_at: last_activity,
+            },
+            last_activity,
+            idle_for: Duration::ZERO,
+            since: last_activity,
+            changed: false,
+            previous: None,
+            pending: None,
+        },
+        last_activity,
+        idle_seconds: 0.0,
+        velocity: 0.0,
+        health: HealthCheck {
+            pane_id: pane.into(),
+            agent_type: "cc".into(),
+            healthy: true,
+            issues: vec![],
+            timestamp: last_activity,
+        },
+    }
+}
+
+fn waiting(pane: &str, last_activity: Timestamp) -> AgentState {
+    let mut a = AgentState::new(pane, 1, "cc", last_activity);
+    a.status = AgentStatus::Waiting;
+    a.last_activity = last_activity;
+    a.healthy = true;
+    a
+}
+
+fn active(
+    id: i64,
+    bead: &str,
+    pane: &str,
+    stage: Stage,
+    updated_at: Timestamp,
+) -> ActiveAssignment {
+    ActiveAssignment {
+        id,
+        bead_id: bead.into(),
+        pane_id: pane.into(),
+        agent_name: String::new(),
+        stage,
+        updated_at,
+        claimed: true,
+        reserved: vec![],
+    }
+}
+
+fn rec(id: &str, title: &str) -> TriageRecommendation {
+    TriageRecommendation {
+        id: id.into(),
+        title: title.into(),
+        issue_type: "task".into(),
+        status: "open".into(),
+        priority: 2,
+        score: 0.5,
+        ..Default::default()
+    }
+}
+
+fn triage(recs: Vec<TriageRecommendation>) -> TriageResponse {
+    TriageResponse {
+        generated_at: t(0),
+        data_hash: String::new(),
+        degraded: None,
+        triage: crate::triage::TriageResult {
+            recommendations: recs,
+            ..Default::default()
+        },
+        feedback: None,
+        usage_hints: vec![],
+        extra: Default::default(),
+    }
+}
+
+fn held(agent: &str, pattern: &str, at: Timestamp) -> Reservation {
+    Reservation {
+        id: 0,
+        agent_name: agent.into(),
+        path_pattern: pattern.into(),
+        exclusive: true,
+        reason: String::new(),
+        created_ts: Some(at),
+        expires_ts: at + chrono::Duration::hours(1),
+        released_ts: None,
+    }
+}
+
+fn kinds(ds: &[Decision]) -> Vec<String> {
+    ds.iter()
+        .map(|d| match d {
+            Decision::Publish(e) | Decision::Announce(e) => e.event_type.as_str().to_string(),
+            other => format!("{other:?}")
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        })
+        .collect()
+}
+
+// --- the observation merge -------------------------------------------------------------
+
+#[test]
+fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
+    let mut snap = Snapshot::new(Pass::Poll, t(10));
+    let obs = AgentsObservation {
+        agents: vec![report("%1", AgentStatus::Generating, t(9))],
+        problems: vec![],
+    };
+    let m = agents::merge(&snap, &obs);
+    assert!(m.events.is_empty(), "a new agent is not a change");
+    assert_eq!(m.tracking.agents["%1"].status, AgentStatus::Generating);
+    snap.agents = m.tracking.agents;
+    let obs = AgentsObservation {
+        agents: vec![report("%1", AgentStatus::Error, t(10))],
+        problems: vec!["p".into()],
+    };
+    let m = agents::merge(&snap, &obs);
+    assert_eq!(
+        m.events
+            .iter()
+            .map(|e| e.event_type.clone())
+            .collect::<Vec<_>>(),
+        [CoordinatorEventType::AgentError]
+    );
+    assert!(
+        !m.tracking.agents["%1"].healthy,
+        "an agent in error is unhealthy"
+    );
+    assert_eq!(m.tracking.problems, ["p"]);
+    // Context usage first, then the error, for the quality monitor.
+    assert!(matches!(m.quality[0], QualitySignal::ContextUsage { usage, .. } if usage == 20.0));
+    assert!(matches!(m.quality[1], QualitySignal::AgentError { .. }));
+    // A pane no longer observed is dropped.
+    let m = agents::merge(&snap, &AgentsObservation::default());
+    assert!(m.tracking.agents.is_empty());
+}
+
+#[test]
+fn merge_takes_names_personas_and_the_ledger_s_assignments() {
+    let mut snap = Snapshot::new(Pass::Poll, t(10));
+    snap.names.insert("%1".into(), "BlueLake".into());
+    snap.ledger.active = vec![
+        active(1, "b1", "%1", Stage::Working, t(0)),
+        active(2, "b2", "%1", Stage::Delivered, t(0)),
+        active(3, "b3", "%2", Stage::Delivered, t(0)),
+    ];
+    let mut r = report("%1", AgentStatus::Generating, t(9));
+    r.pane.tags = vec!["docs".into()];
+    r.pane.variant = Some("writer".into());
+    let m = agents::merge(
+        &snap,
+        &AgentsObservation {
+            agents: vec![r],
+            problems: vec![],
+        },
+    );
+    let a = &m.tracking.agents["%1"];
+    assert_eq!(a.agent_mail_name, "BlueLake");
+    assert_eq!((a.assignments, a.current_task.as_str()), (2, "b2"));
+    let p = a.profile.as_ref().unwrap();
+    assert_eq!(
+        (p.name.as_str(), p.tags.clone()),
+        ("writer", vec!["docs".to_string()])
+    );
+    assert_eq!(m.tracking.assignments, [1, 2, 3].into_iter().collect());
+}
+
+#[test]
+fn a_rate_limit_holds_until_its_first_announced_reset() {
+    let mut snap = Snapshot::new(Pass::Poll, t(0));
+    let limited = |reset: i64, now: i64| {
+        let mut r = report("%1", AgentStatus::RateLimited, t(0));
+        r.observation.verdict.rate_limit_reset = Some(t(now + reset));
+        AgentsObservation {
+            agents: vec![r],
+            problems: vec![],
+        }
+    };
+    let m = agents::merge(&snap, &limited(20, 0));
+    assert_eq!(m.tracking.rate_limits["%1"], t(20));
+    assert_eq!(m.tracking.agents["%1"].status, AgentStatus::RateLimited);
+    // Read again 15 s later, "20 s" means t(35); the first reading (t(20)) counts.
+    snap.rate_limits = m.tracking.rate_limits;
+    snap.agents = m.tracking.agents;
+    snap.now = t(15);
+    let m = agents::merge(&snap, &limited(20, 15));
+    assert_eq!(m.tracking.rate_limits["%1"], t(20));
+    assert_eq!(m.tracking.agents["%1"].status, AgentStatus::RateLimited);
+    snap.now = t(21);
+    let m = agents::merge(&snap, &limited(20, 21));
+    assert_eq!(m.tracking.agents["%1"].status, AgentStatus::Waiting);
+    // Out of the limit, the reading is forgotten.
+    snap.rate_limits = m.tracking.rate_limits;
+    let m = agents::merge(
+        &snap,
+        &AgentsObservation {
+            agents: vec![report("%1", AgentStatus::Waiting, t(0))],
+            problems: vec![],
+        },
+    );
+    assert!(m.tracking.rate_limits.is_empty());
+}
+
+#[test]
+fn idle_agents_are_fresh_waiting_and_free() {
+    let policy = Policy::default(); // assign_only_idle, 30 s
+    let mut busy = waiting("%3", t(0));
+    busy.assignments = 1;
+    let agents = [waiting("%1", t(0)), waiting("%2", t(80)), busy];
+    let ids = |p: &Policy| -> Vec<String> {
+        agents::idle(agents.iter(), p, t(100))
+            .into_iter()
+            .map(|a| a.pane_id.clone())
+            .collect()
+    };
+    assert_eq!(
+        ids(&policy),
+        ["%1"],
+        "idle 20 s is not fresh; one with work is not free"
+    );
+    let any = Policy {
+        assign_only_idle: false,
+        ..policy
+    };
+    assert_eq!(ids(&any), ["%1", "%2"]);
+}
+
+// --- the end of assignments ------------------------------------------------------------
+
+#[test]
+fn review_done_gone_working_stalled() {
+    let policy = Policy::default();
+    let wait = policy.idle_threshold.max(policy.completion_grace) as i64;
+    let mut agents = BTreeMap::new();
+    let mut busy = waiting("%2", t(0));
+    busy.status = AgentStatus::Generating;
+    agents.insert("%2".to_string(), busy.clone());
+    agents.insert("%3".to_string(), {
+        let mut g = busy.clone();
+        g.pane_id = "%3".into();
+        g
+    });
+    agents.insert("%4".to_string(), waiting("%4", t(0)));
+    agents.insert("%5".to_string(), {
+        let mut x = waiting("%5", t(0));
+        x.status = AgentStatus::Exited;
+        x
+    });
+    agents.insert("%6".to_string(), waiting("%6", t(0)));
+    let list = vec![
+        active(1, "closed", "%4", Stage::Working, t(0)),
+        active(2, "b2", "%2", Stage::Delivered, t(0)),
+        active(3, "b3", "%3", Stage::Working, t(0)),
+        active(4, "b4", "%4", Stage::Delivered, t(0)),
+        active(5, "b5", "%5", Stage::Working, t(0)),
+        active(6, "b6", "%9", Stage::Working, t(0)),
+        active(7, "b7", "%6", Stage::Offered, t(0)),
+    ];
+    let closed: BTreeSet<String> = ["closed".to_string()].into();
+    let mut out = Vec::new();
+    review::active(&list, &agents, Some(&closed), &policy, t(wait), &mut out);
+    let got: Vec<(String, i64)> = out
+        .iter()
+        .map(|d| match d {
+            Decision::MarkDone { assignment, .. } => ("done".into(), assignment.id),
+            Decision::MarkGone { assignment, reason } => (format!("gone: {reason}"), assignment.id),
+            Decision::MarkStalled { assignment, .. } => ("stalled".into(), assignment.id),
+            Decision::MarkWorking { id } => ("working".into(), *id),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("done".to_string(), 1),
+            ("working".to_string(), 2),
+            ("stalled".to_string(), 4),
+            ("gone: agent exited".to_string(), 5),
+            ("gone: agent pane is gone".to_string(), 6),
+        ]
+    );
+    // Not yet idle long enough: nothing stalls. Issues unreadable: nothing is done.
+    let mut out = Vec::new();
+    review::active(&list[..1], &agents, None, &policy, t(wait - 1), &mut out);
+    review::active(&list[3..4], &agents, None, &policy, t(wait - 1), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn ends_reported_by_agents_release_and_are_announced() {
+    let mut a = active(1, "b1", "%1", Stage::Working, t(0));
+    a.agent_name = "BlueLake".into();
+    a.reserved = vec!["src/a.rs".into()];
+    let ended = |end, state: &str| EndedAssignment {
+        assignment: a.clone(),
+        end,
+        state: state.into(),
+        reason: "why".into(),
+        at: t(5),
+    };
+    let mut out = Vec::new();
+    review::reported(
+        &[
+            ended(ReportedEnd::Done, "done"),
+            ended(ReportedEnd::Refused, "refused"),
+            ended(ReportedEnd::Other, "failed"),
+        ],
+        &mut out,
+    );
+    assert_eq!(
+        kinds(&out),
+        [
+            "ClearBackoff",
+            "ReleaseReservations",
+            "work_completed",
+            "ReloadBackoff",
+            "ReleaseReservations",
+            "assignment_refused"
+        ]
+    );
+    assert!(
+        matches!(&out[1], Decision::ReleaseReservations { holder, .. } if holder == "BlueLake")
+    );
+    let Decision::Announce(e) = &out[2] else {
+        panic!()
+    };
+    assert_eq!(e.details["reported_by"], "agent");
+}
+
+#[test]
+fn start_undoes_interrupted_offers() {
+    let mut snap = Snapshot::new(Pass::Start, t(0));
+    snap.ledger.active = vec![
+        active(1, "b1", "%1", Stage::Offered, t(0)),
+        active(2, "b2", "%2", Stage::Delivered, t(0)),
+    ];
+    let out = decide(&snap, &Policy::default());
+    assert_eq!(out.len(), 1);
+    assert!(
+        matches!(&out[0], Decision::MarkGone { assignment, reason } if assignment.id == 1 && reason == review::INTERRUPTED)
+    );
+}
+
+#[test]
+fn a_poll_tracks_first_then_reports_then_reviews() {
+    let mut snap = Snapshot::new(Pass::Poll, t(100));
+    assert!(
+        decide(&snap, &Policy::default()).is_empty(),
+        "nothing observed"
+    );
+    snap.agents.insert("%1".into(), waiting("%1", t(0)));
+    snap.ledger.active = vec![active(1, "b1", "%1", Stage::Delivered, t(0))];
+    snap.observed = Some(AgentsObservation {
+        agents: vec![report("%1", AgentStatus::Generating, t(99))],
+        problems: vec![],
+    });
+    assert_eq!(
+        kinds(&decide(&snap, &Policy::default())),
+        ["Track", "agent_busy", "RecordQuality", "MarkWorking"]
+    );
+}
+
+// --- assignment ------------------------------------------------------------------------
+
+fn assign_snapshot() -> Snapshot {
+    let mut snap = Snapshot::new(
+        Pass::Assign {
+            strategy: None,
+            dry_run: false,
+        },
+        t(100),
+    );
+    snap.agents.insert("%1".into(), waiting("%1", t(0)));
+    snap.agents.insert("%2".into(), waiting("%2", t(0)));
+    snap.work = Some(Ok(triage(vec![
+        rec("files", "Edit src/lib.rs"),
+        rec("plain", "Think about naming"),
+        rec("taken", "Already someone's"),
+    ])));
+    snap.ledger.taken.insert("taken".into());
+    snap.reservations = Some(Ok(vec![]));
+    snap.has_mailbox = true;
+    snap
+}
+
+fn beads(ds: &[Decision]) -> Vec<String> {
+    let mut v: Vec<String> = ds
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Assign(o) => Some(o.assignment.bead_id.clone()),
+            Decision::Propose(wa) => Some(wa.bead_id.clone()),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_round_assigns_free_work_to_idle_agents() {
+    let snap = assign_snapshot();
+    let out = decide(&snap, &Policy::default());
+    assert_eq!(beads(&out), ["files", "plain"]);
+    let files = out
+        .iter()
+        .find_map(|d| match d {
+            Decision::Assign(o) if o.assignment.bead_id == "files" => Some(o),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(files.assignment.files_to_reserve, ["src/lib.rs"]);
+    // A dry run proposes the same.
+    let mut dry = snap.clone();
+    dry.pass = Pass::Assign {
+        strategy: None,
+        dry_run: true,
+    };
+    let out = decide(&dry, &Policy::default());
+    assert!(out.iter().all(|d| matches!(d, Decision::Propose(_))));
+    assert_eq!(beads(&out), ["files", "plain"]);
+}
+
+#[test]
+fn unreadable_reservations_hold_back_tasks_that_need_them() {
+    let mut snap = assign_snapshot();
+    snap.reservations = Some(Err("connection refused".into()));
+    let out = decide(&snap, &Policy::default());
+    assert!(matches!(
+        &out[0],
+        Decision::RaiseAlert { source: Source::Mail, error } if error == "connection refused"
+    ));
+    assert_eq!(beads(&out), ["plain"]);
+    // Already degraded: no second alert.
+    snap.health.mail = Some("connection refused".into());
+    assert!(
+        !decide(&snap, &Policy::default())
+            .iter()
+            .any(|d| matches!(d, Decision::RaiseAlert { .. }))
+    );
+    // Readable again: cleared, and the task goes out.
+    snap.reservations = Some(Ok(vec![]));
+    let out = decide(&snap, &Policy::default());
+    assert!(matches!(
+        out[0],
+        Decision::ClearAlert {
+            source: Source::Mail
+        }
+    ));
+    assert_eq!(beads(&out), ["files", "plain"]);
+}
+
+#[test]
+fn backing_off_pairs_and_busy_agents_get_nothing() {
+    let mut snap = assign_snapshot();
+    snap.agents.remove("%2");
+    snap.ledger.backoff =
+        crate::assign::BackoffBook::new(Duration::from_secs(60), Duration::from_secs(600));
+    for bead in ["files", "plain"] {
+        snap.ledger
+            .backoff
+            .record("%1", bead, BackoffReason::Refused, t(90));
+    }
+    assert!(beads(&decide(&snap, &Policy::default())).is_empty());
+    snap.now = t(90) + chrono::Duration::from_std(snap.ledger.backoff.cap).unwrap();
+    snap.agents.get_mut("%1").unwrap().last_activity = t(0);
+    assert_eq!(beads(&decide(&snap, &Policy::default())).len(), 1);
+    // No idle agent: no reading is even looked at (no alert either).
+    snap.agents.get_mut("%1").unwrap().status = AgentStatus::Generating;
+    snap.work = Some(Err("down".into()));
+    assert!(decide(&snap, &Policy::default()).is_empty());
+}
+
+#[test]
+fn an_unreadable_work_source_is_alerted_once() {
+    let mut snap = assign_snapshot();
+    snap.work = Some(Err("bv: not found".into()));
+    let out = decide(&snap, &Policy::default());
+    assert_eq!(out.len(), 1);
+    assert!(matches!(
+        &out[0],
+        Decision::RaiseAlert {
+            source: Source::Work,
+            ..
+        }
+    ));
+    snap.health.work = Some("bv: not found".into());
+    assert!(decide(&snap, &Policy::default()).is_empty());
+}
+
+#[test]
+fn plan_options_apply_the_configured_scoring_to_the_configured_strategy_only() {
+    let policy = Policy::default();
+    assert_eq!(
+        plan::scoring_for(&policy, policy.strategy),
+        Some(policy.scoring)
+    );
+    let other = if policy.strategy == AssignmentStrategy::Speed {
+        AssignmentStrategy::Quality
+    } else {
+        AssignmentStrategy::Speed
+    };
+    assert_eq!(plan::scoring_for(&policy, other), None);
+    let mut snap = assign_snapshot();
+    snap.quality.agent_scores.insert("%1".into(), 80.0);
+    let o = plan::options(&snap, None);
+    assert_eq!(o.now, Some(t(100)));
+    assert_eq!(o.agent_quality["%1"], 80.0);
+    assert!(o.backoff.is_some());
+}
+
+#[test]
+fn assignable_work_borrows_when_nothing_is_filtered() {
+    let recs = vec![rec("a", "A"), rec("b", "B")];
+    let none = BTreeSet::new();
+    assert!(matches!(
+        plan::assignable(&recs, &none),
+        std::borrow::Cow::Borrowed(_)
+    ));
+    let mut epic = rec("e", "E");
+    epic.issue_type = "epic".into();
+    let recs = vec![rec("a", "A"), epic, rec("b", "B")];
+    let taken: BTreeSet<String> = ["b".to_string()].into();
+    let got: Vec<String> = plan::assignable(&recs, &taken)
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
+    assert_eq!(got, ["a"]);
+}
+
+#[test]
+fn a_suggestion_treats_a_busy_agent_as_waiting() {
+    let mut snap = assign_snapshot();
+    snap.agents.get_mut("%1").unwrap().status = AgentStatus::Generating;
+    snap.pass = Pass::Suggest {
+        pane_id: "%1".into(),
+    };
+    let out = decide(&snap, &Policy::default());
+    assert_eq!(out.len(), 1);
+    assert!(matches!(&out[0], Decision::Propose(wa) if wa.agent_pane_id == "%1"));
+    snap.pass = Pass::Suggest {
+        pane_id: "%9".into(),
+    };
+    assert!(decide(&snap, &Policy::default()).is_empty());
+}
+
+// --- conflicts -------------------------------------------------------------------------
+
+#[test]
+fn new_conflicts_are_reported_noticed_and_negotiated_once() {
+    let mut snap = Snapshot::new(Pass::Conflicts, t(10));
+    snap.reservations = Some(Ok(vec![
+        held("BlueLake", "src/**", t(0)),
+        held("GreenHill", "src/a.rs", t(5)),
+        held("RedFox", "docs/*.md", t(0)),
+    ]));
+    let policy = Policy {
+        conflict_negotiate: true,
+        ..Policy::default()
+    };
+    let out = decide(&snap, &policy);
+    assert_eq!(
+        kinds(&out),
+        [
+            "conflict_detected",
+            "NotifyConflict",
+            "RequestRelease",
+            "TrackConflicts"
+        ]
+    );
+    let Decision::RequestRelease {
+        holder, requester, ..
+    } = &out[2]
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (holder.agent_name.as_str(), requester.as_str()),
+        ("BlueLake", "GreenHill")
+    );
+    let Decision::TrackConflicts(found) = &out[3] else {
+        panic!()
+    };
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].overlap, "src/a.rs");
+    // Known already: nothing new.
+    snap.known_conflicts = found
+        .iter()
+        .map(|c| (c.conflict.id.clone(), c.clone()))
+        .collect();
+    assert_eq!(kinds(&decide(&snap, &policy)), ["TrackConflicts"]);
+    // Released: resolved.
+    snap.reservations = Some(Ok(vec![held("GreenHill", "src/a.rs", t(5))]));
+    assert_eq!(
+        kinds(&decide(&snap, &policy)),
+        ["conflict_resolved", "TrackConflicts"]
+    );
+    // Unreadable: an alert and nothing else (conflicts are unknown, not zero).
+    snap.reservations = Some(Err("down".into()));
+    assert_eq!(kinds(&decide(&snap, &policy)), ["RaiseAlert"]);
+}
+
+#[test]
+fn shared_reservations_do_not_conflict() {
+    let mut a = held("BlueLake", "src/**", t(0));
+    let mut b = held("GreenHill", "src/a.rs", t(0));
+    a.exclusive = false;
+    b.exclusive = false;
+    assert!(conflicts::detect(&[a.clone(), b.clone()], t(1)).is_empty());
+    b.exclusive = true;
+    assert_eq!(conflicts::detect(&[a, b], t(1)).len(), 1);
+}
+
+#[test]
+fn the_release_request_goes_to_the_lowest_priority_other_holder() {
+    let holder = |name: &str, at: i64, priority: i64| Holder {
+        agent_name: name.into(),
+        pane_id: String::new(),
+        reserved_at: t(at),
+        expires_at: t(3600),
+        reason: String::new(),
+        priority,
+    };
+    let conflict = |holders: Vec<Holder>| Conflict {
+        id: "c".into(),
+        file_path: String::new(),
+        pattern: "src/**".into(),
+        holders,
+        detected_at: t(10),
+        resolved_at: None,
+        resolution: String::new(),
+    };
+    let c = conflict(vec![
+        holder("A", 0, 1),
+        holder("B", 1, 5),
+        holder("C", 9, 9),
+    ]);
+    assert_eq!(conflicts::requester(&c), "C");
+    assert_eq!(conflicts::release_holder(&c, "C").unwrap().agent_name, "B");
+    let alone = conflict(vec![holder("C", 9, 9)]);
+    assert!(conflicts::release_holder(&alone, "C").is_none());
+}
+
+// --- digests and alerts ----------------------------------------------------------------
+
+#[test]
+fn a_digest_goes_to_the_granted_human_with_its_importance() {
+    let mut snap = Snapshot::new(Pass::Digest, t(10));
+    snap.session = "s".into();
+    snap.last_update = Some(t(9));
+    let mut err = waiting("%1", t(0));
+    err.status = AgentStatus::Error;
+    snap.agents.insert("%1".into(), err);
+    snap.digest = Some(DigestReadings {
+        issues: Ok(vec![]),
+        ranked: vec![],
+        ready: vec![],
+    });
+    snap.reservations = Some(Ok(vec![]));
+    assert!(
+        decide(&snap, &Policy::default()).is_empty(),
+        "no mailbox, nothing sent"
+    );
+    snap.has_mailbox = true;
+    let out = decide(&snap, &Policy::default());
+    let Decision::SendDigest {
+        digest,
+        importance,
+        to,
+    } = &out[0]
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(to, &Policy::default().human_agent);
+    assert_eq!(
+        *importance,
+        Importance::Urgent,
+        "an agent in error is urgent"
+    );
+    assert_eq!(digest.error_count, 1);
+    snap.human = Some("GreenCastle".into());
+    assert!(
+        matches!(&decide(&snap, &Policy::default())[0], Decision::SendDigest { to, .. } if to == "GreenCastle")
+    );
+}
+
+#[test]
+fn a_digest_says_which_sources_are_degraded() {
+    let mut snap = Snapshot::new(Pass::Digest, t(10));
+    snap.problems = vec!["no server running".into()];
+    snap.last_update = Some(t(9));
+    snap.digest = Some(DigestReadings {
+        issues: Err("no beads".into()),
+        ranked: vec![],
+        ready: vec![],
+    });
+    snap.has_mailbox = true;
+    snap.reservations = Some(Err("down".into()));
+    let d = digest::build(&snap);
+    let degraded: Vec<&str> = d
+        .sources
+        .iter()
+        .filter(|s| s.status == "degraded")
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(degraded.len(), 3, "{:?}", d.sources);
+}
+
+#[test]
+fn alerts_fire_on_transitions_only() {
+    assert!(source_alert(Source::Mail, None, Ok(())).is_none());
+    assert!(matches!(
+        source_alert(Source::Mail, None, Err("x")),
+        Some(Decision::RaiseAlert {
+            source: Source::Mail,
+            ..
+        })
+    ));
+    assert!(source_alert(Source::Mail, Some("x"), Err("y")).is_none());
+    assert!(matches!(
+        source_alert(Source::Work, Some("x"), Ok(())),
+        Some(Decision::ClearAlert {
+            source: Source::Work
+        })
+    ));
+}
+
+#[test]
+fn ledger_done_beads_are_overlaid_as_closed() {
+    let mut issues = vec![
+        Issue {
+            id: "a".into(),
+            status: "open".into(),
+            ..Default::default()
+        },
+        Issue {
+            id: "b".into(),
+            status: "open".into(),
+            ..Default::default()
+        },
+    ];
+    let done: BTreeSet<String> = ["a".to_string(), "zzz".to_string()].into();
+    assert_eq!(overlay_done(&mut issues, &done, t(1)), 1);
+    assert!(issues[0].is_closed());
+    assert!(!issues[1].is_closed());
+    assert_eq!(overlay_done(&mut issues, &done, t(2)), 0, "already closed");
+}
+
+#[test]
+fn only_other_agents_holding_a_path_is_a_clash() {
+    use crate::mailbox::{ConflictHolder, PathConflict};
+    let c = |path: &str, holder: &str| PathConflict {
+        path: path.into(),
+        holders: vec![ConflictHolder {
+            agent_name: holder.into(),
+            path_pattern: path.into(),
+            exclusive: true,
+            expires_ts: None,
+        }],
+    };
+    let got = plan::clashing_paths(&[c("a.rs", "Me"), c("b.rs", "Other")], "Me");
+    assert_eq!(got, ["b.rs"]);
+}
