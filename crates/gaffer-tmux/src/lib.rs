@@ -45,8 +45,8 @@ use crate::list::ListFormat;
 use chrono::Utc;
 use gaffer_core::Timestamp;
 use gaffer_core::panes::{
-    DeliveryOptions, DeliveryReport, ObserveMode, ObservedPane, PaneInfo, PaneSnapshot, Panes,
-    PanesError, ProbeResult,
+    DeliveryCheck, DeliveryOptions, DeliveryReport, ObserveMode, ObservedPane, PaneInfo,
+    PaneSnapshot, Panes, PanesError,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -590,7 +590,7 @@ impl Panes for TmuxPanes {
         pane_id: &str,
         text: &str,
         opts: &DeliveryOptions,
-        probe: &mut dyn FnMut() -> ProbeResult,
+        probe: &mut dyn DeliveryCheck,
     ) -> Result<DeliveryReport, PanesError> {
         let mut ops = TmuxOps { tmux: &self.tmux };
         deliver_with(&mut ops, pane_id, text, opts, probe)
