@@ -230,12 +230,25 @@ impl TmuxPanes {
                 Err(e) => return Err(e),
             },
         };
-        let mut panes = fmt.parse(&out).map_err(|e| TmuxError::Failed {
+        let (mut panes, pins) = fmt.parse_with_pins(&out).map_err(|e| TmuxError::Failed {
             command: "list-panes".into(),
             status: 0,
             stderr: e,
             stdout: String::new(),
         })?;
+        // Identity is sticky: a pane first identified by its tmux title gets it recorded in
+        // `@gaffer_title` (one call, once per pane: the next listing reads the option), so an
+        // agent rewriting its title with an escape sequence cannot lose it (tmux < 3.4 has no
+        // `allow-set-title`).
+        for (pane_id, title) in &pins {
+            match self
+                .tmux
+                .run(&["set-option", "-p", "-t", pane_id, "@gaffer_title", title])
+            {
+                Ok(_) => tracing::debug!(pane_id, title, "identity pinned in @gaffer_title"),
+                Err(e) => tracing::debug!(pane_id, error = %e, "could not pin the pane's identity"),
+            }
+        }
         // A pane whose title says nothing and whose command is a wrapper (node, bun, a
         // shell…) may still run an agent: look at its process tree.
         for p in panes
