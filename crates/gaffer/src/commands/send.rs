@@ -68,6 +68,9 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
     let det = detector()?;
     let opts = DeliveryOptions {
         deadline: args.deadline,
+        probe_interval: args
+            .probe_interval
+            .max(std::time::Duration::from_millis(10)),
         ..DeliveryOptions::default()
     };
     let results: Vec<(PaneInfo, Result<gaffer_core::panes::DeliveryReport, String>)> =
