@@ -10,7 +10,9 @@
 //!   clock, and verified delivery ([`deliver`]).
 //! * [`spawn::spawn`] creates a session of titled agent panes (the title is also kept in the
 //!   `@gaffer_title` pane option, which programs in the pane cannot change; `allow-set-title
-//!   off` is set where tmux has it, from 3.4).
+//!   off` is set where tmux has it, from 3.4). Identity is sticky for panes titled otherwise
+//!   (`select-pane -T`): the first listing that identifies an agent by its tmux title alone
+//!   records it in `@gaffer_title` (one extra tmux call, once per pane).
 //! * [`proctree`] finds an agent under a wrapper command (`node`, `bun`, a shell) for panes
 //!   whose title says nothing.
 //! * `Panes::wait_for_activity` wakes an event-driven loop on the first `%output`.

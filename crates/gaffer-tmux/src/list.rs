@@ -26,6 +26,9 @@ const FIELDS: &[&str] = &[
     "pane_title",
 ];
 
+/// A pane to pin: `(pane id, title)`.
+pub type Pin = (String, String);
+
 /// Record and field markers of one listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListFormat {
@@ -76,10 +79,7 @@ impl ListFormat {
     /// Parses the output, and also returns the panes identified as agents by their tmux title
     /// alone (no `@gaffer_title` yet), as `(pane id, title)`: their identity should be pinned
     /// in `@gaffer_title` before the agent rewrites the title.
-    pub fn parse_with_pins(
-        &self,
-        out: &str,
-    ) -> Result<(Vec<PaneInfo>, Vec<(String, String)>), String> {
+    pub fn parse_with_pins(&self, out: &str) -> Result<(Vec<PaneInfo>, Vec<Pin>), String> {
         let mut panes = Vec::new();
         let mut pins = Vec::new();
         let mut chunks = out.split(self.record.as_str());
