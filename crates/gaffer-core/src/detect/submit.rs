@@ -279,4 +279,32 @@ mod tests {
             Submission::Submitted
         );
     }
+
+    /// Real Claude Code 2.1.332 screens: the baseline was captured before the CLI had drawn
+    /// the pasted text (an empty composer); the finished turn is still told apart.
+    #[test]
+    fn real_cc_baseline_before_the_paste_was_drawn() {
+        let d = det();
+        let text = "fix a;b; then\nrun `C-c` and C-c and Enter\n  indented line; end";
+        let rule = "─".repeat(60);
+        let head = "           Claude Code v2.1.332\n           Opus 5.5 · API Usage Billing\n           /tmp/p/proj";
+        let tail = format!(
+            "{:>110}\n{rule}\n❯ \n{rule}\n  ⏸ manual mode on · ? for shortcuts · ← for agents",
+            "◐ medium · /effort"
+        );
+        let baseline = format!("{head}\n{tail}");
+        let done = format!(
+            "{head}\n❯ fix a;b; then\n  run C-c and C-c and Enter\n    indented line; end\n  Thought for 2s\n● Received.\n✻ Churned for 2s · done 4:35 AM\n{tail}"
+        );
+        let base = d.submit_baseline("cc", &baseline, text).unwrap();
+        assert!(!base.held());
+        assert_eq!(
+            d.submission(&base, "cc", &baseline, text),
+            Submission::Unknown
+        );
+        assert_eq!(
+            d.submission(&base, "cc", &done, text),
+            Submission::Submitted
+        );
+    }
 }
