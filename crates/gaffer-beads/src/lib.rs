@@ -1,7 +1,8 @@
 //! gaffer-beads: the beads work source.
 //!
 //! Reads `.beads/issues.jsonl` tolerantly ([`reader`]), ranks it natively or through `bv`, and
-//! changes it only through the real `br` CLI. [`auto_source`] picks what is installed.
+//! changes it only through the real `br` CLI. [`source_for`] builds the source `[beads]` asks
+//! for from what is installed.
 
 pub mod br;
 pub mod bv;
@@ -20,16 +21,6 @@ use gaffer_core::work_source::{WorkSource, WorkSourceError};
 /// A boxed work source.
 pub type DynWorkSource = Box<dyn WorkSource + Send + Sync>;
 
-/// The best work source for `project`: `br` when it is on PATH (triage from `bv` if present,
-/// else native), else `bv` for triage, else native (read-only).
-pub fn auto_source(project: BeadsProject) -> DynWorkSource {
-    match source_for(project.clone(), &BeadsConfig::default()) {
-        Ok(source) => source,
-        // `auto` does not fail; native is the safe answer regardless.
-        Err(_) => Box::new(NativeSource::new(project)),
-    }
-}
-
 /// The work source the `[beads]` config asks for. Changes go through `br` whenever it is on
 /// PATH; `source` picks the triage: `auto` (bv when on PATH, else native), `native`, or `bv`
 /// (unavailable when bv is missing). `timeout` applies to every bv and br call.
@@ -37,21 +28,7 @@ pub fn source_for(
     project: BeadsProject,
     config: &BeadsConfig,
 ) -> Result<DynWorkSource, WorkSourceError> {
-    let bv =
-        match config.source {
-            WorkSourceKind::Native => None,
-            WorkSourceKind::Auto => BvSource::detect(project.clone()),
-            WorkSourceKind::Bv => Some(BvSource::detect(project.clone()).ok_or_else(|| {
-                WorkSourceError::Unavailable {
-                    tool: "bv".into(),
-                    message: "bv is not on PATH".into(),
-                }
-            })?),
-        }
-        .map(|mut bv| {
-            bv.timeout = config.timeout;
-            bv
-        });
+    let bv = bv_for(&project, config)?;
     if let Some(program) = process::which("br") {
         let mut br = BrSource::with_program(project, program);
         br.timeout = config.timeout;
@@ -62,6 +39,30 @@ pub fn source_for(
         Some(bv) => Box::new(bv),
         None => Box::new(NativeSource::new(project)),
     })
+}
+
+/// The triage through `bv` that the `[beads]` config asks for: `None` for native triage
+/// (`native`, or `auto` without bv on PATH); unavailable when `bv` is asked for and missing.
+/// `timeout` applies to every call.
+pub fn bv_for(
+    project: &BeadsProject,
+    config: &BeadsConfig,
+) -> Result<Option<BvSource>, WorkSourceError> {
+    let bv =
+        match config.source {
+            WorkSourceKind::Native => None,
+            WorkSourceKind::Auto => BvSource::detect(project.clone()),
+            WorkSourceKind::Bv => Some(BvSource::detect(project.clone()).ok_or_else(|| {
+                WorkSourceError::Unavailable {
+                    tool: "bv".into(),
+                    message: "bv is not on PATH".into(),
+                }
+            })?),
+        };
+    Ok(bv.map(|mut bv| {
+        bv.timeout = config.timeout;
+        bv
+    }))
 }
 
 #[cfg(test)]
@@ -93,6 +94,7 @@ mod tests {
                 Err(WorkSourceError::Unavailable { .. })
             ));
         }
-        assert!(["br", "bv", "native"].contains(&auto_source(project).name()));
+        let auto = source_for(project, &BeadsConfig::default()).expect("auto never fails");
+        assert!(["br", "bv", "native"].contains(&auto.name()));
     }
 }

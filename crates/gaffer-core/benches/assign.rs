@@ -5,6 +5,7 @@
 //! - one full decision pass over 64 agents, 2,000 beads and 5,000 reservations (target ≤ 10 ms):
 //!   the plan alone, and `cycle::decide` over a `Snapshot` (what the runtime runs), side by side.
 
+mod support;
 use gaffer_core::assign::{PlanOptions, ReservationMap, matching, plan_assignments};
 use gaffer_core::cycle::{Pass, Policy, Snapshot, decide};
 use gaffer_core::mailbox::Reservation;
@@ -13,6 +14,7 @@ use gaffer_core::triage::{TriageBreakdown, TriageRecommendation, TriageResponse,
 use gaffer_core::{AgentState, AgentStatus, AssignmentStrategy, Persona};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+use support::thread_cpu;
 
 struct Rng(u64);
 impl Rng {
@@ -90,21 +92,6 @@ fn reservations(n: usize, holders: usize, rng: &mut Rng) -> ReservationMap {
     map
 }
 
-/// CPU time of this thread: unlike wall time, it does not grow while other processes hold
-/// the cores (these machines are shared and noisy).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 /// Median and max of CPU time per call (wall time is printed alongside by the callers).
 fn time<T>(iters: u32, mut f: impl FnMut() -> T) -> (Duration, Duration) {
     let mut samples: Vec<Duration> = (0..iters)
@@ -128,6 +115,11 @@ fn main() {
     } else {
         (8, 40, 40, 1)
     };
+    // GAFFER_BENCH_ITERS=n takes more samples (for profiling).
+    let iters = std::env::var("GAFFER_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(iters);
 
     // GAFFER_BENCH_ONLY=decision runs only the decision pass (for profiling).
     let only_decision = std::env::var("GAFFER_BENCH_ONLY").is_ok_and(|v| v == "decision");
@@ -184,24 +176,36 @@ fn main() {
         )
     });
     if bench {
-        use gaffer_core::assign::paths::ReservationIndex;
+        use gaffer_core::assign::paths::HolderIndex;
         use gaffer_core::assign::score::BeadFacts;
-        let (idx50, _) = time(iters, || {
-            ReservationIndex::new(
-                res.iter()
-                    .flat_map(|(h, ps)| ps.iter().map(move |p| (h.as_str(), p.as_str()))),
-            )
-        });
-        let index = ReservationIndex::new(
-            res.iter()
-                .flat_map(|(h, ps)| ps.iter().map(move |p| (h.as_str(), p.as_str()))),
-        );
+        let (idx50, _) = time(iters, || HolderIndex::new(&res).len());
+        let index = HolderIndex::new(&res);
         let (facts50, _) = time(iters, || {
             bd.iter()
-                .map(|b| BeadFacts::new(b, |f| index.holders(f)))
+                .map(|b| BeadFacts::new(b, Some(&index)))
                 .collect::<Vec<_>>()
         });
-        println!("  phases: index build {idx50:?}, bead facts {facts50:?}");
+        let (text50, _) = time(iters, || {
+            bd.iter()
+                .map(|b| {
+                    gaffer_core::text::mentioned_files(&b.title, "").count()
+                        + gaffer_core::text::task_tags(&b.title, "").len()
+                })
+                .sum::<usize>()
+        });
+        let files: Vec<&str> = bd
+            .iter()
+            .flat_map(|b| gaffer_core::text::mentioned_files(&b.title, ""))
+            .collect();
+        let (query50, _) = time(iters, || {
+            files
+                .iter()
+                .map(|f| index.holder_ids(f).len())
+                .sum::<usize>()
+        });
+        println!(
+            "  phases: index build {idx50:?}, bead facts {facts50:?} (text {text50:?}, holder queries {query50:?})"
+        );
     }
     println!(
         "decision pass, plan only {n_agents} agents x {n_beads} beads x {n_res} reservations (balanced): CPU p50 {p50:?}, max {max:?}"
@@ -221,6 +225,40 @@ fn main() {
         "decision pass, decide over the snapshot {n_agents} agents x {n_beads} beads x {n_res} reservations (balanced): CPU p50 {d50:?}, max {dmax:?} (target <= 10ms); {} decisions",
         decisions.len()
     );
+    if std::env::var("GAFFER_BENCH_DIGEST").is_ok() {
+        println!("plan digest: {}", plan_digest(&bd, &ag, &res));
+    }
+}
+
+/// A fingerprint of plans over the decision data, for checking that a change keeps results
+/// identical (compare the line between builds).
+fn plan_digest(bd: &[TriageRecommendation], ag: &[AgentState], res: &ReservationMap) -> String {
+    let mut parts = Vec::new();
+    for s in [
+        AssignmentStrategy::Balanced,
+        AssignmentStrategy::Quality,
+        AssignmentStrategy::Dependency,
+        AssignmentStrategy::Speed,
+    ] {
+        let plan = plan_assignments(bd, ag, s, res, &PlanOptions::default());
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |b: &[u8]| {
+            for x in b {
+                h ^= u64::from(*x);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for a in &plan {
+            feed(a.agent.pane_id.as_bytes());
+            feed(a.bead.id.as_bytes());
+            feed(&a.score.to_bits().to_le_bytes());
+            feed(&a.confidence.to_bits().to_le_bytes());
+            feed(a.reason.as_bytes());
+            feed(format!("{:?}", a.breakdown).as_bytes());
+        }
+        parts.push(format!("{s:?} {} {h:016x}", plan.len()));
+    }
+    parts.join(", ")
 }
 
 fn decision_snapshot(

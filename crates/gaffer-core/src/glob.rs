@@ -304,8 +304,15 @@ impl Pattern {
         match_segs(&self.segs, parts)
     }
 
-    /// Whether some path matches both patterns.
+    /// Whether some path matches both patterns (as [`Pattern::witness`], without building
+    /// the path when one side names a single file).
     pub fn overlaps(&self, other: &Pattern) -> bool {
+        if other.is_exact() {
+            return match_segs(&self.segs, &other.segs);
+        }
+        if self.is_exact() {
+            return match_segs(&other.segs, &self.segs);
+        }
         self.witness(other).is_some()
     }
 

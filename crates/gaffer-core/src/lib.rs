@@ -35,6 +35,7 @@ pub mod panes;
 // Agent Mail and conflicts (issue: Agent Mail).
 pub mod conflicts;
 pub mod glob;
+pub mod hash;
 pub mod mailbox;
 
 // Work source and triage (issue: work source).

@@ -47,30 +47,64 @@ const SLASH_PHRASES: &[&str] = &[
 /// characters counts when it contains `/` or `\`, ends with a known source extension, contains
 /// `*`, or starts with `.`; URLs and slash phrases of prose do not count.
 pub fn extract_mentioned_files(title: &str, description: &str) -> Vec<String> {
-    let text = format!("{title} {description}");
-    text.split_whitespace()
-        .map(|w| {
-            w.trim_matches(TRIM_CHARS)
-                .trim_end_matches(['.', ',', ';', ':'])
-        })
-        .filter(|w| w.len() >= 3 && looks_like_path(w))
+    mentioned_files(title, description)
         .map(str::to_string)
         .collect()
 }
 
+/// [`extract_mentioned_files`] without copies: the mentioned files as slices of the texts.
+pub fn mentioned_files<'a>(title: &'a str, description: &'a str) -> impl Iterator<Item = &'a str> {
+    // Words never span the two texts (they were joined with a space), so split each alone.
+    title
+        .split_whitespace()
+        .chain(description.split_whitespace())
+        .map(trim_word)
+        .filter(|w| w.len() >= 3 && looks_like_path(w))
+}
+
+/// A word less the punctuation around it ([`TRIM_CHARS`], and trailing `.,;:`).
+fn trim_word(w: &str) -> &str {
+    // Most words start and end with a character no trim removes.
+    let plain = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'_' | b'-' | b'*');
+    match (w.as_bytes().first(), w.as_bytes().last()) {
+        (Some(&a), Some(&z)) if plain(a) && plain(z) => w,
+        _ => w
+            .trim_matches(TRIM_CHARS)
+            .trim_end_matches(['.', ',', ';', ':']),
+    }
+}
+
+/// Whether `w` ends with one of [`FILE_EXTENSIONS`] (each is a `.` and no other `.`, so
+/// only the text from the last `.` can be one).
+fn has_source_extension(w: &str) -> bool {
+    w.rfind('.')
+        .is_some_and(|i| FILE_EXTENSIONS.contains(&&w[i..]))
+}
+
 fn looks_like_path(w: &str) -> bool {
-    let lower = w.to_lowercase();
-    if lower.contains("://") || lower.starts_with("www.") || lower.starts_with("mailto:") {
+    // What makes a path, first: most words fail here, before any case folding.
+    let path_like = w.bytes().any(|b| matches!(b, b'/' | b'\\' | b'*'))
+        || has_source_extension(w)
+        || (w.starts_with('.') && w.len() > 1);
+    if !path_like {
         return false;
     }
-    if SLASH_PHRASES.contains(&lower.as_str()) {
-        return false;
+    if w.is_ascii() {
+        // ASCII: compare ignoring case, without lowercasing a copy.
+        let starts = |p: &str| {
+            w.len() >= p.len() && w.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+        };
+        !(w.contains("://")
+            || starts("www.")
+            || starts("mailto:")
+            || SLASH_PHRASES.iter().any(|p| p.eq_ignore_ascii_case(w)))
+    } else {
+        let lower = w.to_lowercase();
+        !(lower.contains("://")
+            || lower.starts_with("www.")
+            || lower.starts_with("mailto:")
+            || SLASH_PHRASES.contains(&lower.as_str()))
     }
-    w.contains('/')
-        || w.contains('\\')
-        || FILE_EXTENSIONS.iter().any(|ext| w.ends_with(ext))
-        || w.contains('*')
-        || (w.starts_with('.') && w.len() > 1)
 }
 
 /// Tags and the keywords (single words or phrases) that signal them; `keyword_tag` is the
@@ -174,25 +208,137 @@ fn word_tag(word: &str) -> Option<&'static str> {
     None
 }
 
+/// The capability tags, sorted: [`extract_task_tags`] returns a subset in this order.
+pub const TASK_TAGS: [&str; 6] = [
+    "architecture",
+    "bugs",
+    "documentation",
+    "implementation",
+    "review",
+    "testing",
+];
+
+/// A set of capability tags ([`TASK_TAGS`]), one bit each: no allocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TagSet(u8);
+
+impl TagSet {
+    /// The set holding `tag` when it is one of [`TASK_TAGS`] (ignoring ASCII case).
+    pub fn of(tag: &str) -> TagSet {
+        TagSet(
+            TASK_TAGS
+                .iter()
+                .position(|t| t.eq_ignore_ascii_case(tag))
+                .map_or(0, |i| 1 << i),
+        )
+    }
+
+    /// The set of a tag [`keyword_tag`] returned: the tags differ in their first letter.
+    fn of_known(tag: &'static str) -> TagSet {
+        let bit = match tag.as_bytes().first() {
+            Some(b'a') => 0,
+            Some(b'b') => 1,
+            Some(b'd') => 2,
+            Some(b'i') => 3,
+            Some(b'r') => 4,
+            Some(b't') => 5,
+            _ => return TagSet::of(tag),
+        };
+        debug_assert_eq!(TASK_TAGS[bit], tag);
+        TagSet(1 << bit)
+    }
+
+    /// The known tags among `tags` (ignoring ASCII case); unknown ones are left out.
+    pub fn from_tags<S: AsRef<str>>(tags: &[S]) -> TagSet {
+        tags.iter()
+            .fold(TagSet(0), |acc, t| acc.union(TagSet::of(t.as_ref())))
+    }
+
+    /// Both sets together.
+    pub fn union(self, other: TagSet) -> TagSet {
+        TagSet(self.0 | other.0)
+    }
+
+    /// The tags in both sets.
+    pub fn intersection(self, other: TagSet) -> TagSet {
+        TagSet(self.0 & other.0)
+    }
+
+    /// Number of tags.
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The tags, sorted.
+    pub fn iter(self) -> impl Iterator<Item = &'static str> {
+        TASK_TAGS
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, t)| *t)
+    }
+}
+
 /// Capability tags of a task, sorted: `testing`, `architecture`, `documentation`,
 /// `implementation`, `review`, `bugs`. Keywords match whole words, with common endings.
 pub fn extract_task_tags(title: &str, description: &str) -> Vec<String> {
-    let mut tags: Vec<&'static str> = Vec::new();
+    task_tags(title, description)
+        .iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// [`extract_task_tags`] as a [`TagSet`].
+pub fn task_tags(title: &str, description: &str) -> TagSet {
+    let mut tags = TagSet::default();
+    let mut add = |word: &str| {
+        if let Some(t) = word_tag(word) {
+            tags = tags.union(TagSet::of_known(t));
+        }
+    };
+    let mut buf = String::new();
     for text in [title, description] {
-        let lower = text.to_lowercase();
-        for word in lower
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-        {
-            if let Some(t) = word_tag(word) {
-                if !tags.contains(&t) {
-                    tags.push(t);
+        if text.is_ascii() {
+            // ASCII: lowercase word by word (the same words as lowercasing the text first)
+            let bytes = text.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                if !bytes[i].is_ascii_alphanumeric() {
+                    i += 1;
+                    continue;
                 }
+                let start = i;
+                let mut upper = false;
+                while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+                    upper |= bytes[i].is_ascii_uppercase();
+                    i += 1;
+                }
+                let word = &text[start..i];
+                if upper {
+                    buf.clear();
+                    buf.push_str(word);
+                    buf.make_ascii_lowercase();
+                    add(&buf);
+                } else {
+                    add(word);
+                }
+            }
+        } else {
+            let lower = text.to_lowercase();
+            for word in lower
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
+                add(word);
             }
         }
     }
-    tags.sort_unstable();
-    tags.into_iter().map(str::to_string).collect()
+    tags
 }
 
 #[cfg(test)]
@@ -296,5 +442,87 @@ mod tests {
         assert_eq!(tags("Testing the bugged path"), vec!["bugs", "testing"]);
         assert_eq!(tags("Reviewing checks"), vec!["review"]);
         assert_eq!(tags("Write unit-tests"), vec!["testing"]);
+    }
+
+    #[test]
+    fn source_extensions_are_one_dot_each() {
+        for ext in FILE_EXTENSIONS {
+            assert!(
+                ext.starts_with('.') && ext.matches('.').count() == 1,
+                "{ext}"
+            );
+            assert!(has_source_extension(&format!("a/b.c{ext}")));
+        }
+        assert!(!has_source_extension("a.rs.bak"));
+        assert!(!has_source_extension("rs"));
+    }
+
+    /// The allocation-free paths give what lowercasing whole texts gave, ASCII or not.
+    #[test]
+    fn borrowed_extraction_agrees_with_lowercasing_copies() {
+        fn old_tags(title: &str, description: &str) -> Vec<String> {
+            let mut tags: Vec<&'static str> = Vec::new();
+            for text in [title, description] {
+                let lower = text.to_lowercase();
+                for word in lower
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                {
+                    if let Some(t) = word_tag(word) {
+                        if !tags.contains(&t) {
+                            tags.push(t);
+                        }
+                    }
+                }
+            }
+            tags.sort_unstable();
+            tags.into_iter().map(str::to_string).collect()
+        }
+        fn old_path(w: &str) -> bool {
+            let lower = w.to_lowercase();
+            if lower.contains("://") || lower.starts_with("www.") || lower.starts_with("mailto:") {
+                return false;
+            }
+            if SLASH_PHRASES.contains(&lower.as_str()) {
+                return false;
+            }
+            w.contains('/')
+                || w.contains('\\')
+                || FILE_EXTENSIONS.iter().any(|ext| w.ends_with(ext))
+                || w.contains('*')
+                || (w.starts_with('.') && w.len() > 1)
+        }
+        let texts = [
+            "Fix CRASH in src/Main.rs and add Tests",
+            "See HTTP://x.io/a.md, WWW.example.com and MAILTO:me; And/Or Input/Output",
+            "Réparer le BUG dans src/ä.rs: ÉCRIRE les tests, Refactoring",
+            "İnspect the Docs (README.md) — review the K\u{212A}ELVIN patch",
+            "Building features; bugged; Checks w/o N/A `a.rs`",
+            "",
+            "  .env  *.md  docs/**/*.MD  Client/Server  START/STOP",
+        ];
+        for t in texts {
+            for d in texts {
+                assert_eq!(extract_task_tags(t, d), old_tags(t, d), "{t} | {d}");
+                let old_files: Vec<String> = format!("{t} {d}")
+                    .split_whitespace()
+                    .map(|w| {
+                        w.trim_matches(TRIM_CHARS)
+                            .trim_end_matches(['.', ',', ';', ':'])
+                    })
+                    .filter(|w| w.len() >= 3 && old_path(w))
+                    .map(str::to_string)
+                    .collect();
+                assert_eq!(extract_mentioned_files(t, d), old_files, "{t} | {d}");
+            }
+        }
+        let set = task_tags("Fix crash and add tests", "");
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            ["bugs", "implementation", "testing"]
+        );
+        assert_eq!(set.len(), 3);
+        let profile = TagSet::from_tags(&["Testing", "frontend", "BUGS"]);
+        assert_eq!(set.intersection(profile).len(), 2);
     }
 }

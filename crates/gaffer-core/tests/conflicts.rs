@@ -310,6 +310,32 @@ fn index_agrees_with_brute_force() {
     assert!(want > 5);
 }
 
+/// The conflict patterns by comparing every pair of reservations: one per distinct pattern
+/// pair (`p` or `p & q`), as the detector groups them.
+fn brute_force_conflict_patterns(rs: &[Reservation]) -> std::collections::BTreeSet<String> {
+    let mut want = std::collections::BTreeSet::new();
+    for a in rs {
+        for b in rs {
+            if a.agent_name != b.agent_name
+                && (a.exclusive || b.exclusive)
+                && gaffer_core::glob::overlaps(&a.path_pattern, &b.path_pattern)
+            {
+                let (p, q) = if a.path_pattern <= b.path_pattern {
+                    (&a.path_pattern, &b.path_pattern)
+                } else {
+                    (&b.path_pattern, &a.path_pattern)
+                };
+                want.insert(if p == q {
+                    p.clone()
+                } else {
+                    format!("{p} & {q}")
+                });
+            }
+        }
+    }
+    want
+}
+
 #[test]
 fn index_agrees_with_brute_force_on_generated_reservations() {
     // xorshift with a fixed seed
@@ -346,27 +372,7 @@ fn index_agrees_with_brute_force_on_generated_reservations() {
             ));
         }
         let cs = ReservationIndex::new(&rs, now()).detect_conflicts(now(), &|_| 0);
-        // brute force over distinct (pattern) pairs, as the detector groups them
-        let mut want = std::collections::BTreeSet::new();
-        for a in &rs {
-            for b in &rs {
-                if a.agent_name != b.agent_name
-                    && (a.exclusive || b.exclusive)
-                    && gaffer_core::glob::overlaps(&a.path_pattern, &b.path_pattern)
-                {
-                    let (p, q) = if a.path_pattern <= b.path_pattern {
-                        (&a.path_pattern, &b.path_pattern)
-                    } else {
-                        (&b.path_pattern, &a.path_pattern)
-                    };
-                    want.insert(if p == q {
-                        p.clone()
-                    } else {
-                        format!("{p} & {q}")
-                    });
-                }
-            }
-        }
+        let want = brute_force_conflict_patterns(&rs);
         let got: std::collections::BTreeSet<String> =
             cs.iter().map(|c| c.conflict.pattern.clone()).collect();
         assert_eq!(got, want, "round {round}");
@@ -424,4 +430,143 @@ fn suffix_prefilter_never_hides_an_overlap() {
             "{glob} vs {file}"
         );
     }
+}
+
+/// Patterns rich in tails: root-level globs, extensions, dotless suffixes, file names under a
+/// globstar, directories. The tail index must never hide an overlap.
+const TAIL_SEGS: [&str; 18] = [
+    "src",
+    "a",
+    "lib.rs",
+    "mod.rs",
+    "*.rs",
+    "**",
+    "*",
+    "x.md",
+    "*.md",
+    "*rs",
+    "a*.rs",
+    "*.tar.gz",
+    "b.tar.gz",
+    "*.gz",
+    "docs",
+    "[ab].rs",
+    "*_test.rs",
+    "a_test.rs",
+];
+
+fn tail_rich_reservations(next: &mut impl FnMut(u64) -> u64, n: i64) -> Vec<Reservation> {
+    (0..n)
+        .map(|i| {
+            let k = 1 + next(3);
+            let pat: Vec<&str> = (0..k)
+                .map(|_| TAIL_SEGS[next(TAIL_SEGS.len() as u64) as usize])
+                .collect();
+            let mut p = pat.join("/");
+            if next(8) == 0 {
+                p.push('/');
+            }
+            res(i, &format!("Agent{}", next(4)), &p, next(3) != 0)
+        })
+        .collect()
+}
+
+#[test]
+fn tail_index_agrees_with_brute_force_on_root_globs() {
+    let mut state: u64 = 0x7A11_0000_BEEF_0003;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut overlapping_pairs = 0;
+    for round in 0..60 {
+        let mut rs = tail_rich_reservations(&mut next, 30);
+        // root-level globs as real reservations hold them
+        for (i, p) in ["**/*.rs", "*.md", "**/mod.rs", "**/*.gz"]
+            .iter()
+            .enumerate()
+        {
+            if next(2) == 0 {
+                rs.push(res(100 + i as i64, "Root", p, true));
+            }
+        }
+        let cs = ReservationIndex::new(&rs, now()).detect_conflicts(now(), &|_| 0);
+        let want = brute_force_conflict_patterns(&rs);
+        let got: std::collections::BTreeSet<String> =
+            cs.iter().map(|c| c.conflict.pattern.clone()).collect();
+        assert_eq!(got, want, "round {round}");
+        overlapping_pairs += want.len();
+
+        // the general query agrees with comparing every reservation, for patterns and paths
+        let index = ReservationIndex::new(&rs, now());
+        let queries: Vec<String> = tail_rich_reservations(&mut next, 12)
+            .into_iter()
+            .map(|r| r.path_pattern)
+            .chain(["src/a/lib.rs", "x.md", "docs/b.tar.gz", "**", "src"].map(String::from))
+            .collect();
+        for q in &queries {
+            let want: Vec<usize> = rs
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| gaffer_core::glob::overlaps(&r.path_pattern, q))
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(index.overlapping(q), want, "round {round}: query {q}");
+        }
+    }
+    assert!(
+        overlapping_pairs > 200,
+        "the cases overlap: {overlapping_pairs}"
+    );
+}
+
+#[test]
+fn overlapping_reads_back_entries_of_any_kind() {
+    let pairs = [
+        ("Agent1", "src/**"),
+        ("Agent2", "**/*.md"),
+        ("Agent3", "docs/a.rs"),
+        ("Agent1", "README.md"),
+    ];
+    let index = ReservationIndex::from_entries(pairs.to_vec());
+    assert_eq!(index.len(), 4);
+    let holders = |q: &str| -> Vec<&str> {
+        index
+            .overlapping(q)
+            .into_iter()
+            .filter_map(|i| index.get(i).map(|e| e.0))
+            .collect()
+    };
+    assert_eq!(holders("src/a.md"), ["Agent1", "Agent2"]);
+    // tuples are exclusive: every other holder that overlaps clashes, never one's own
+    assert_eq!(index.clashes("Agent1", "src/a.md", false), [1]);
+    assert_eq!(index.clashes("Agent9", "docs/**", false), [1, 2]);
+    assert_eq!(holders("docs/*.rs"), ["Agent3"]);
+    assert_eq!(holders("*.md"), ["Agent2", "Agent1"]);
+    assert!(holders("lib/x.rs").is_empty());
+}
+
+#[test]
+fn clashes_follow_exclusivity_and_holder() {
+    let rs = vec![
+        res(1, "A", "src/**", true),
+        res(2, "B", "src/a.rs", false),
+        res(3, "C", "src/*.rs", true),
+        res(4, "A", "docs/x.md", false),
+    ];
+    let index = ReservationIndex::new(&rs, now());
+    let ids = |v: Vec<usize>| -> Vec<i64> { v.into_iter().map(|i| rs[i].id).collect() };
+    // an exclusive request clashes with every other overlapping holder
+    assert_eq!(ids(index.clashes("B", "src/a.rs", true)), [1, 3]);
+    // a shared request only with exclusive holders
+    assert_eq!(ids(index.clashes("D", "src/a.rs", false)), [1, 3]);
+    assert_eq!(
+        ids(index.clashes("D", "docs/x.md", false)),
+        Vec::<i64>::new()
+    );
+    assert_eq!(ids(index.clashes("D", "docs/x.md", true)), [4]);
+    // one's own holds never clash
+    assert_eq!(ids(index.clashes("A", "src/**", true)), [2, 3]);
 }

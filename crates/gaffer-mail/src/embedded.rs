@@ -9,7 +9,7 @@
 //! one-directional match.
 
 use chrono::{DateTime, Utc};
-use gaffer_core::glob;
+use gaffer_core::conflicts::ReservationIndex;
 use gaffer_core::mailbox::*;
 use gaffer_core::time::Timestamp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -469,15 +469,16 @@ impl Mailbox for EmbeddedMailbox {
             require_agent(&tx, pid, &req.agent)?;
             let now = now_us();
             expire(&tx, pid, now)?;
-            let existing = active(&tx, pid)?;
+            // the one overlap engine, over the active reservations in id order
+            let existing = ReservationIndex::from_entries(active(&tx, pid)?);
             let expires = now + (req.ttl.as_micros().min(i64::MAX as u128 / 2) as i64).max(1_000_000);
             let mut granted = Vec::new();
             let mut conflicts = Vec::new();
             for path in &req.paths {
                 let holders: Vec<ConflictHolder> = existing
-                    .iter()
-                    .filter(|r| r.agent_name != req.agent && (r.exclusive || req.exclusive))
-                    .filter(|r| glob::overlaps(&r.path_pattern, path))
+                    .clashes(&req.agent, path, req.exclusive)
+                    .into_iter()
+                    .filter_map(|i| existing.get(i))
                     .map(|r| ConflictHolder {
                         agent_name: r.agent_name.clone(),
                         path_pattern: r.path_pattern.clone(),

@@ -259,7 +259,7 @@ fn contract_embedded() {
 
 #[test]
 fn contract_real_server() {
-    let Some(server) = common::RealServer::start(None) else {
+    let Some(server) = common::RealServer::start() else {
         return;
     };
     let mb = McpMailbox::new(&server.url, None, McpOptions::default());

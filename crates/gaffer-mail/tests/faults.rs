@@ -86,7 +86,7 @@ fn server_down_at_start_then_killed_mid_run_then_back() {
     ));
 
     // the server comes up on that port: the same client recovers
-    let Some(server) = RealServer::start(Some(port)) else {
+    let Some(server) = RealServer::start_with(Some(port), None) else {
         return;
     };
     assert_eq!(server.url, url);
@@ -225,7 +225,7 @@ fn slow_server_times_out_without_hanging() {
 
 #[test]
 fn real_server_with_a_bearer_token_answers_401_without_it() {
-    let Some(server) = RealServer::start_with_token(None, Some("t0ken-for-tests")) else {
+    let Some(server) = RealServer::start_with(None, Some("t0ken-for-tests")) else {
         return;
     };
     let dir = common::project_dir();

@@ -420,7 +420,12 @@ fn render_error(
         ),
         ErrorKind::Internal => error_response(
             code,
-            "INTERNAL",
+            // A 4xx is the client's fault: not retried, shown at once.
+            if code < 500 {
+                "INVALID_ARGUMENT"
+            } else {
+                "INTERNAL"
+            },
             &message.unwrap_or_else(|| {
                 "An internal error has occurred. Please retry or report in \
                  https://developers.generativeai.google/guide/troubleshooting"

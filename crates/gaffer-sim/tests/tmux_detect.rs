@@ -3,26 +3,25 @@
 
 use gaffer_core::detect::{Detector, ScreenInput, Verdict};
 use gaffer_core::status::AgentStatus;
+use gaffer_testkit::tmux::TmuxServer;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A private tmux server, killed on drop (also when the test fails).
+/// A private tmux server (the test kit's, killed on drop, also when the test fails), driven
+/// with plain `tmux` commands whose exit status the tests check.
 struct Tmux {
+    _server: TmuxServer,
     socket: String,
-    socket_path: Option<String>,
 }
 
 impl Tmux {
     fn start(tag: &str) -> Tmux {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let socket = format!("gaffer-test-{tag}-{}-{nanos}", std::process::id());
-        let mut t = Tmux {
+        let server = TmuxServer::new(tag);
+        let socket = server.name.clone();
+        let t = Tmux {
+            _server: server,
             socket,
-            socket_path: None,
         };
         let out = t.run(&[
             "-f",
@@ -46,8 +45,6 @@ impl Tmux {
             "tmux new-session failed (is tmux installed? scripts/install-deps.sh): {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let path = t.run(&["display-message", "-p", "#{socket_path}"]).stdout;
-        t.socket_path = Some(String::from_utf8_lossy(&path).trim().to_string());
         t
     }
 
@@ -114,18 +111,6 @@ impl Tmux {
         .trim()
         .to_string();
         (screen, cmd)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-        // tmux may leave the socket file behind
-        if let Some(p) = self.socket_path.as_deref().filter(|p| !p.is_empty()) {
-            let _ = std::fs::remove_file(p);
-        }
     }
 }
 

@@ -20,7 +20,7 @@ use gaffer_core::status::AgentStatus;
 use gaffer_core::time::{Timestamp, parse_rfc3339};
 use gaffer_core::triage::{TriageRecommendation, TriageResponse, TriageResult};
 use gaffer_core::work_source::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -469,26 +469,15 @@ impl FakeMail {
     }
 
     /// The holders that clash with `req` over `path`: other agents' active reservations that
-    /// overlap it (decided by the overlap engine), where either side is exclusive.
+    /// overlap it, where either side is exclusive (the overlap engine's
+    /// [`ReservationIndex::clashes`], as the embedded mailbox asks it).
     pub fn clashes(&self, req: &ReserveRequest, path: &str, now: Timestamp) -> Vec<ConflictHolder> {
         let rs = self.reservations.lock().unwrap().clone();
-        let Some(found) =
-            ReservationIndex::new(&rs, now).check_path_conflict(path, &req.agent, now, &|_| 0)
-        else {
-            return Vec::new();
-        };
-        let agents: BTreeSet<&str> = found
-            .conflict
-            .holders
-            .iter()
-            .map(|h| h.agent_name.as_str())
-            .collect();
-        let patterns: BTreeSet<&str> = found.conflict.pattern.split(", ").collect();
-        rs.iter()
-            .filter(|r| r.is_active(now) && r.agent_name != req.agent)
-            .filter(|r| agents.contains(r.agent_name.as_str()))
-            .filter(|r| patterns.contains(r.path_pattern.as_str()))
-            .filter(|r| r.exclusive || req.exclusive)
+        let index = ReservationIndex::from_vec(rs, now);
+        index
+            .clashes(&req.agent, path, req.exclusive)
+            .into_iter()
+            .filter_map(|i| index.get(i))
             .map(|r| ConflictHolder {
                 agent_name: r.agent_name.clone(),
                 path_pattern: r.path_pattern.clone(),

@@ -6,10 +6,12 @@
 //! - [`agents`]: the pinned real agent CLIs (`agents.lock`) and where they are installed;
 //! - [`real_agent`]: a throwaway HOME and the exact launch command for each real CLI.
 
+pub mod agentmail;
 pub mod agents;
 pub mod fakes;
 pub mod netns;
 pub mod real_agent;
+pub mod sim;
 pub mod tmux;
 
 use std::time::{Duration, Instant};

@@ -19,6 +19,21 @@ impl TmuxServer {
         TmuxServer { name, tmux }
     }
 
+    /// The server on socket `name`, started by someone else (the program under test), to be
+    /// killed when this is dropped.
+    pub fn named(name: &str) -> Self {
+        let tmux = Tmux::new(Socket::Name(name.to_string()), Duration::from_secs(10));
+        TmuxServer {
+            name: name.to_string(),
+            tmux,
+        }
+    }
+
+    /// The socket, for adapters under test.
+    pub fn socket(&self) -> Socket {
+        Socket::Name(self.name.clone())
+    }
+
     /// Runs a tmux command; panics with the command on failure (tests only).
     pub fn run(&self, args: &[&str]) -> String {
         self.tmux
@@ -74,6 +89,47 @@ impl TmuxServer {
         id
     }
 
+    /// A detached session `name` running `cmd` in its first pane, 120×40; returns the pane id.
+    pub fn session(&self, name: &str, cmd: &str) -> String {
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-P",
+            "-F",
+            "#{pane_id}",
+            cmd,
+        ])
+        .trim()
+        .to_string()
+    }
+
+    /// Splits the session's window running `cmd`, tiles the panes, and returns the pane id.
+    pub fn split(&self, session: &str, cmd: &str) -> String {
+        let target = gaffer_tmux::cmd::exact_session(session);
+        let id = self
+            .run(&["split-window", "-t", &target, "-P", "-F", "#{pane_id}", cmd])
+            .trim()
+            .to_string();
+        let _ = self.tmux.run(&["select-layout", "-t", &target, "tiled"]);
+        id
+    }
+
+    /// Titles a pane the way gaffer does (`@gaffer_title`) and stops the program renaming it.
+    pub fn title(&self, pane: &str, title: &str) {
+        self.run(&["select-pane", "-t", pane, "-T", title]);
+        self.run(&["set-option", "-p", "-t", pane, "@gaffer_title", title]);
+        // tmux < 3.4 has no allow-set-title; the @gaffer_title option covers it.
+        let _ = self
+            .tmux
+            .run(&["set-option", "-p", "-t", pane, "allow-set-title", "off"]);
+    }
+
     /// [`agent_sized`](Self::agent_sized) at 120×40.
     pub fn agent(&self, session: &str, title: &str, cmd: &str) -> String {
         self.agent_sized(session, title, cmd, 120, 40)
@@ -89,6 +145,65 @@ impl TmuxServer {
 
 impl Drop for TmuxServer {
     fn drop(&mut self) {
+        // Killing the server only hangs up the panes: an agent CLI (node) may outlive it, and
+        // its children with it. Kill every pane's whole process tree first.
+        let pids = self
+            .tmux
+            .run(&["list-panes", "-a", "-F", "#{pane_pid}"])
+            .unwrap_or_default();
+        for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            kill_tree(pid);
+        }
         let _ = self.tmux.kill_server();
+        // A test may have killed the server itself; tmux leaves its socket file behind.
+        let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
+        // SAFETY: getuid has no preconditions.
+        let uid = unsafe { libc::getuid() };
+        let _ = std::fs::remove_file(format!("{dir}/tmux-{uid}/{}", self.name));
+    }
+}
+
+/// The pids of `root` and all its descendants (from `/proc`), root first.
+pub fn process_tree(root: i32) -> Vec<i32> {
+    let mut parent_of = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid …`: comm may hold spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if let Some(ppid) = ppid {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    tree
+}
+
+/// SIGKILLs `root` and all its descendants (children first seen, then killed together, so
+/// none is re-parented out of reach in between).
+pub fn kill_tree(root: i32) {
+    let tree = process_tree(root);
+    for pid in &tree {
+        // SAFETY: stopping first keeps the tree from forking or re-parenting while it is killed.
+        unsafe { libc::kill(*pid, libc::SIGSTOP) };
+    }
+    for pid in tree {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }

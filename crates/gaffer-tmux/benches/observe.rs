@@ -8,20 +8,12 @@
 //! observer. Without `--bench` (as `cargo test --all-targets` runs it) it does one tiny round.
 
 use gaffer_core::panes::Panes;
-use gaffer_tmux::cmd::{Socket, Tmux, unique_token};
+use gaffer_tmux::cmd::{Socket, Tmux};
 use gaffer_tmux::{TmuxOptions, TmuxPanes};
 use std::time::{Duration, Instant};
 
-struct Server {
-    tmux: Tmux,
-    name: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.tmux.kill_server();
-    }
-}
+/// The test kit's private tmux server, killed on drop.
+use gaffer_testkit::tmux::TmuxServer as Server;
 
 fn cpu_children_and_self() -> (Duration, Duration) {
     fn tv(t: libc::timeval) -> Duration {
@@ -61,9 +53,7 @@ fn setup(n: usize) -> Result<(Server, u32), String> {
 }
 
 fn setup_with(n: usize, pane_cmd: &str) -> Result<(Server, u32), String> {
-    let name = format!("gaffer-bench-{}", unique_token());
-    let tmux = Tmux::new(Socket::Name(name.clone()), Duration::from_secs(10));
-    let server = Server { tmux, name };
+    let server = Server::new("bench");
     let t = &server.tmux;
     let run = |args: &[&str]| t.run(args).map_err(|e| e.to_string());
     let per_window = 8;

@@ -1,5 +1,6 @@
 //! Running tmux: always an argv (no shell), always a timeout, always the chosen socket.
 
+use gaffer_core::hash::fnv1a64;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -332,16 +333,6 @@ pub fn unique_token() -> String {
     let pid = std::process::id() as u64;
     let mix = fnv1a64(&[nanos.to_le_bytes(), pid.to_le_bytes(), seq.to_le_bytes()].concat());
     format!("{pid:x}{seq:x}{mix:016x}")
-}
-
-/// FNV-1a, 64 bit: the content fingerprint of a screen.
-pub fn fnv1a64(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in data {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 #[cfg(test)]

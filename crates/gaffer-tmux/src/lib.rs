@@ -40,12 +40,13 @@ pub mod proctree;
 pub mod spawn;
 
 use crate::capture::{Batch, Captured, join_screen};
-use crate::cmd::{Socket, Tmux, TmuxError, fnv1a64, unique_token};
+use crate::cmd::{Socket, Tmux, TmuxError, unique_token};
 use crate::control::{ControlClient, quote_arg};
 use crate::deliver::{DeliveryOps, deliver_with};
 use crate::list::ListFormat;
 use chrono::Utc;
 use gaffer_core::Timestamp;
+use gaffer_core::hash::fnv1a64;
 use gaffer_core::panes::{
     DeliveryCheck, DeliveryOptions, DeliveryReport, ObserveMode, ObservedPane, PaneInfo,
     PaneSnapshot, Panes, PanesError,

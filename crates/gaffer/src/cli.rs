@@ -1,6 +1,6 @@
 //! The command line, as clap derive types.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// gaffer: an active session coordinator for AI coding agents in tmux.
@@ -111,7 +111,7 @@ pub enum Command {
         reason: String,
     },
     /// Rank the project's beads: bv's triage, computed natively when bv is absent.
-    Triage(crate::commands::triage::TriageArgs),
+    Triage(TriageArgs),
     /// Deliver a prompt to agent panes, verifying that the agent picked it up.
     Send(SendArgs),
     /// Start a tmux session with titled agent panes.
@@ -473,4 +473,26 @@ pub enum ConfigAction {
         #[arg(long)]
         user: bool,
     },
+}
+
+/// `gaffer triage` arguments.
+#[derive(Debug, Args)]
+pub struct TriageArgs {
+    /// Compute as of this instant (RFC 3339), for reproducible output. Default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Where the ranking comes from (default: `[beads] source` of the config, `auto`).
+    #[arg(long, value_enum)]
+    pub source: Option<TriageSource>,
+}
+
+/// Triage source choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TriageSource {
+    /// `bv --robot-triage` when bv is on PATH, else native.
+    Auto,
+    /// Always the native triage.
+    Native,
+    /// Always bv (fails when it is missing).
+    Bv,
 }

@@ -1,11 +1,14 @@
 //! The gaffer binary: parses the command line, calls the runtime, prints.
 
+mod adapters;
 mod cli;
 mod commands;
 mod config_load;
 mod error;
+mod foreground;
 mod kinds;
-mod state;
+mod output;
+mod view;
 mod wiring;
 
 use clap::Parser;

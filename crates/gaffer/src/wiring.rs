@@ -1,27 +1,18 @@
-//! Builds a `SessionCoordinator` from the real adapters: tmux (with the detector), Agent Mail
-//! (the server or the embedded mailbox), beads (native, bv, br), the system clock, and the
-//! ledger in `.gaffer/state.db`.
+//! Builds a `SessionCoordinator` from the real adapters (each built by [`crate::adapters`]):
+//! tmux (with the detector), Agent Mail (the server or the embedded mailbox), beads (native,
+//! bv, br, as `[beads]` says), the system clock, and the ledger in `.gaffer/state.db`.
 
-use crate::cli::{GlobalArgs, TmuxArgs};
-use crate::commands::status::{self, Connection};
+use crate::adapters::{self, Connection};
+use crate::cli::{CoordArgs, GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
-use crate::state;
-use gaffer_beads::reader::BeadsProject;
 use gaffer_coordinator::monitor::{AgentMonitor, MonitorConfig};
 use gaffer_coordinator::observe::{DetectorProbe, MonitorObserver};
 use gaffer_coordinator::{Identity, Ports, SessionCoordinator};
-use gaffer_core::beads::Issue;
 use gaffer_core::clock::Clock;
-use gaffer_core::mailbox::Mailbox;
 use gaffer_core::panes::Panes;
 use gaffer_core::time::Timestamp;
-use gaffer_core::triage::TriageResponse;
-use gaffer_core::work_source::{ClaimOutcome, CloseOutcome, WorkSource, WorkSourceError};
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Reads the project's issues.
-type IssuesFn = Arc<dyn Fn(Timestamp) -> Result<Vec<Issue>, String> + Send + Sync>;
 
 /// The wall clock.
 pub struct SystemClock;
@@ -29,33 +20,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         chrono::Utc::now()
-    }
-}
-
-/// A work source for a directory without beads: every read says so.
-pub struct NoBeads(pub String);
-
-impl WorkSource for NoBeads {
-    fn name(&self) -> &'static str {
-        "beads"
-    }
-    fn triage(&self, _: Timestamp) -> Result<TriageResponse, WorkSourceError> {
-        Err(WorkSourceError::Unavailable {
-            tool: "beads".into(),
-            message: self.0.clone(),
-        })
-    }
-    fn ready(&self, _: Timestamp) -> Result<Vec<Issue>, WorkSourceError> {
-        Err(WorkSourceError::Unavailable {
-            tool: "beads".into(),
-            message: self.0.clone(),
-        })
-    }
-    fn claim(&self, _: &str, _: &str) -> Result<ClaimOutcome, WorkSourceError> {
-        Ok(ClaimOutcome::ReadOnly)
-    }
-    fn close(&self, _: &str, _: &str) -> Result<CloseOutcome, WorkSourceError> {
-        Ok(CloseOutcome::ReadOnly)
     }
 }
 
@@ -86,52 +50,34 @@ pub struct Built {
     pub project_root: PathBuf,
 }
 
+/// [`build`] for the coordinator commands (`run`, `assign`, `dashboard`, `serve`, …): their
+/// tmux and mail flags, the work source `[beads]` asks for.
+pub fn build_for(global: &GlobalArgs, args: &CoordArgs) -> Result<Built, ExitError> {
+    build(Build {
+        global,
+        tmux: &args.tmux,
+        mail_url: args.mail_url.clone(),
+        native_beads: false,
+    })
+}
+
 /// Connects every adapter and builds the coordinator (not started).
 pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
-    let connection = status::connect(b.global, b.tmux)?;
+    let connection = adapters::tmux(b.global, b.tmux)?;
     let config = connection.config.clone();
     let root = crate::config_load::project_root(b.global);
-    let detector = status::detector()?;
+    let detector = adapters::detector()?;
     let panes: Arc<dyn Panes> = connection.panes.clone();
     let monitor = Arc::new(AgentMonitor::new(
         panes.clone(),
         detector.clone(),
         MonitorConfig::from(&config.detection),
     ));
-    let url = b
-        .mail_url
-        .clone()
-        .or_else(|| gaffer_mail::configured_url(&config.mail.url));
-    let mailbox: Arc<dyn Mailbox> = Arc::from(
-        gaffer_mail::open(url.as_deref(), &root, config.mail.timeout)
-            .map_err(|e| ExitError::failure(format!("opening the mailbox: {e}")))?,
-    );
-    let mail_backend = match &url {
-        Some(u) => format!("agent-mail {u}"),
-        None => format!("embedded {}", root.join(".gaffer/state.db").display()),
-    };
-    let (work, issues): (Arc<dyn WorkSource + Send + Sync>, IssuesFn) =
-        match BeadsProject::discover(&root) {
-            Ok(project) => {
-                let reader = project.clone();
-                let source: Arc<dyn WorkSource + Send + Sync> = if b.native_beads {
-                    Arc::new(gaffer_beads::NativeSource::new(project))
-                } else {
-                    Arc::from(gaffer_beads::auto_source(project))
-                };
-                (
-                    source,
-                    Arc::new(move |_| reader.load().map(|l| l.issues).map_err(|e| e.to_string())),
-                )
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                let m2 = msg.clone();
-                (Arc::new(NoBeads(msg)), Arc::new(move |_| Err(m2.clone())))
-            }
-        };
-    let work_source = work.name().to_string();
-    let ledger = state::open_ledger(b.global)?;
+    let mail = adapters::mailbox(b.mail_url.as_deref(), &config, &root)
+        .map_err(|e| ExitError::failure(format!("opening the mailbox: {e}")))?;
+    let work = adapters::work(&root, &config.beads, b.native_beads)?;
+    let work_source = work.source.name().to_string();
+    let ledger = adapters::ledger(b.global)?;
     let project_key = std::fs::canonicalize(&root)
         .unwrap_or_else(|_| root.clone())
         .display()
@@ -149,9 +95,9 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
             detector,
         }),
         panes,
-        mailbox: Some(mailbox),
-        work,
-        issues,
+        mailbox: Some(mail.mailbox),
+        work: work.source,
+        issues: work.issues,
         clock: Arc::new(SystemClock),
         ledger,
     };
@@ -164,7 +110,7 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
     Ok(Built {
         coordinator,
         connection,
-        mail_backend,
+        mail_backend: mail.backend,
         work_source,
         project_root: root,
     })

@@ -4,80 +4,11 @@
 //! middle of a run never assigns a bead twice.
 
 use gaffer_coordinator::ledger::{AssignmentState, Ledger};
-use std::path::{Path, PathBuf};
+use gaffer_testkit::shell_quote as q;
+use gaffer_testkit::tmux::TmuxServer as Tmux;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        Tmux {
-            name: format!("gaffer-test-{tag}-{}-{nanos}", std::process::id()),
-        }
-    }
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.name)
-            .args(args)
-            .output()
-            .expect("tmux runs");
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        kill_tmux_server(&self.name);
-    }
-}
-
-/// Kills a private tmux server and removes its socket file (tmux leaves it behind).
-fn kill_tmux_server(name: &str) {
-    let socket = Command::new("tmux")
-        .args(["-L", name, "display-message", "-p", "#{socket_path}"])
-        .output();
-    let _ = Command::new("tmux")
-        .args(["-L", name, "kill-server"])
-        .output();
-    if let Ok(out) = socket {
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !path.is_empty() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-}
-
-fn sim_binary() -> PathBuf {
-    let gaffer = PathBuf::from(env!("CARGO_BIN_EXE_gaffer"));
-    let bin = gaffer.with_file_name("gaffer-sim");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "gaffer-sim", "--bin", "gaffer-sim"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo build gaffer-sim");
-        assert!(status.success(), "building gaffer-sim failed");
-    }
-    bin
-}
-
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
 
 const ISSUES: &str = r#"{"id":"lv-1","title":"Implement the lexer in src/lexer.rs","status":"open","priority":1,"issue_type":"feature","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:00Z"}
 {"id":"lv-2","title":"Document the syntax in docs/syntax.md","status":"open","priority":2,"issue_type":"task","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:00Z"}
@@ -99,7 +30,7 @@ impl Rig {
         std::fs::write(dir.path().join(".beads/issues.jsonl"), ISSUES).unwrap();
         let tmux = Tmux::new(tag);
         let session = "live".to_string();
-        let sim = sim_binary();
+        let sim = gaffer_testkit::sim::binary();
         let mut logs = Vec::new();
         for (i, kind) in ["cc", "cod"].iter().enumerate() {
             let log = dir.path().join(format!("{kind}.log"));
@@ -123,6 +54,8 @@ impl Rig {
                     "#{pane_id}",
                     &cmd,
                 ])
+                .trim()
+                .to_string()
             } else {
                 tmux.run(&[
                     "split-window",
@@ -133,6 +66,8 @@ impl Rig {
                     "#{pane_id}",
                     &cmd,
                 ])
+                .trim()
+                .to_string()
             };
             let title = format!("{session}__{kind}_1");
             tmux.run(&["select-pane", "-t", &pane, "-T", &title]);
@@ -355,35 +290,10 @@ fn kill_9_during_a_run_never_assigns_a_bead_twice() {
 
 #[test]
 fn the_same_flow_against_the_real_agent_mail_server() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/agentmail.sh");
-    let state = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg("start")
-        .arg(state.path())
-        .env_remove("AGENT_MAIL_TOKEN")
-        .output()
-        .expect("agentmail.sh");
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr).to_string();
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI: the real Agent Mail server could not be started: {msg}");
-        }
-        eprintln!("SKIPPED: real Agent Mail server unavailable: {msg}");
+    let Some(server) = gaffer_testkit::agentmail::AgentMail::start() else {
         return;
-    }
-    struct Stop(PathBuf, PathBuf);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            let _ = Command::new("bash")
-                .arg(&self.0)
-                .arg("stop")
-                .arg(&self.1)
-                .output();
-        }
-    }
-    let _stop = Stop(script.clone(), state.path().to_path_buf());
-    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    };
+    let url = server.url.clone();
     let rig = Rig::new("realmail", 30);
     rig.wait_ready();
     let out = rig.output(&["--json", "assign", "--mail-url", &url]);
@@ -531,7 +441,7 @@ fn dashboard_prints_agents_and_assignments() {
 
 #[test]
 fn spawned_simulated_agents_finish_a_dependency_chain_under_gaffer_run() {
-    let _ = sim_binary();
+    let _ = gaffer_testkit::sim::binary();
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join(".beads")).unwrap();
     std::fs::create_dir_all(dir.path().join(".git")).unwrap();

@@ -4,6 +4,7 @@
 
 use gaffer_coordinator::ledger::{AssignmentState, Ledger};
 use gaffer_core::event::CoordinatorEvent;
+use gaffer_testkit::tmux::TmuxServer;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,78 +15,9 @@ use std::time::{Duration, Instant};
 /// The two variants share two cores: one demo at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Builds gaffer-sim next to the gaffer binary (a no-op when it is up to date).
-fn build_sim() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let ok = Command::new(cargo)
-        .args(["build", "-p", "gaffer-sim", "--bin", "gaffer-sim"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "building gaffer-sim failed");
-}
-
-/// Kills the demo's private tmux server if the demo could not (the test timed it out).
-struct TmuxGuard(String);
-
-impl Drop for TmuxGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// The real server, started with the project's script, stopped by PID on drop.
-struct Server {
-    state: tempfile::TempDir,
-}
-
-fn agentmail_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/agentmail.sh")
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(agentmail_script())
-            .arg("stop")
-            .arg(self.state.path())
-            .output();
-    }
-}
-
-fn start_server() -> Option<(Server, String)> {
-    let state = tempfile::tempdir().expect("tempdir");
-    let out = Command::new("bash")
-        .arg(agentmail_script())
-        .arg("start")
-        .arg(state.path())
-        .env_remove("AGENT_MAIL_TOKEN")
-        .output()
-        .expect("bash runs");
-    let server = Server { state };
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr);
-        if in_ci() {
-            panic!("CI: the real Agent Mail server could not be started: {msg}");
-        }
-        eprintln!("SKIPPED: real Agent Mail server unavailable: {msg}");
-        return None;
-    }
-    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Some((server, url))
-}
-
 /// Runs the headless demo into `dir`; returns its JSON summary and exit code.
 fn run_demo(dir: &Path, mail_url: Option<&str>) -> (Value, i32, Duration) {
-    build_sim();
+    gaffer_testkit::sim::binary();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gaffer"));
     cmd.args(["demo", "--headless", "--json", "--exit-after", "90"])
         .arg("--project-dir")
@@ -97,7 +29,8 @@ fn run_demo(dir: &Path, mail_url: Option<&str>) -> (Value, i32, Duration) {
     }
     let started = Instant::now();
     let child = cmd.spawn().expect("gaffer runs");
-    let _guard = TmuxGuard(format!("gaffer-demo-{}", child.id()));
+    // Kills the demo's private tmux server if the demo could not (the test timed it out).
+    let _guard = TmuxServer::named(&format!("gaffer-demo-{}", child.id()));
     let out = child.wait_with_output().expect("gaffer finishes");
     let took = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -352,9 +285,10 @@ fn headless_demo_with_the_embedded_mailbox() {
 #[test]
 fn headless_demo_with_the_real_agent_mail_server() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let Some((server, url)) = start_server() else {
+    let Some(server) = gaffer_testkit::agentmail::AgentMail::start() else {
         return;
     };
+    let url = server.url.clone();
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("demo");
     check(&dir, Some(&url));
@@ -364,7 +298,7 @@ fn headless_demo_with_the_real_agent_mail_server() {
 #[test]
 fn demo_explains_what_is_missing() {
     // An occupied --project-dir is refused before anything starts.
-    build_sim();
+    gaffer_testkit::sim::binary();
     let tmp = tempfile::tempdir().expect("tempdir");
     std::fs::write(tmp.path().join("file"), "x").expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_gaffer"))
@@ -379,7 +313,7 @@ fn demo_explains_what_is_missing() {
 #[test]
 fn ctrl_c_stops_the_demo_and_cleans_up() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    build_sim();
+    gaffer_testkit::sim::binary();
     let child = Command::new(env!("CARGO_BIN_EXE_gaffer"))
         .args(["demo", "--headless", "--json", "--exit-after", "60"])
         .stdout(Stdio::piped())
@@ -387,7 +321,7 @@ fn ctrl_c_stops_the_demo_and_cleans_up() {
         .spawn()
         .expect("gaffer runs");
     let socket = format!("gaffer-demo-{}", child.id());
-    let _guard = TmuxGuard(socket.clone());
+    let _guard = TmuxServer::named(&socket);
     // Wait until the agents are up, then press Ctrl-C.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {

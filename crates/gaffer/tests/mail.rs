@@ -3,7 +3,7 @@
 
 use gaffer_core::exit;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn gaffer(dir: &Path, url: Option<&str>, args: &[&str]) -> Output {
@@ -219,45 +219,12 @@ fn dead_server_is_unavailable_and_conflicts_are_unknown() {
     );
 }
 
-/// The real server, started with the project's script, stopped by PID on drop.
-struct Server {
-    state: tempfile::TempDir,
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/agentmail.sh")
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg(self.state.path())
-            .output();
-    }
-}
-
 #[test]
 fn mail_commands_on_the_real_server() {
-    let state = tempfile::tempdir().expect("tempdir");
-    let out = Command::new("bash")
-        .arg(script())
-        .arg("start")
-        .arg(state.path())
-        .env_remove("AGENT_MAIL_TOKEN")
-        .output()
-        .expect("bash runs");
-    let server = Server { state };
-    if !out.status.success() {
-        let msg = String::from_utf8_lossy(&out.stderr);
-        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-            panic!("CI: the real Agent Mail server could not be started: {msg}");
-        }
-        eprintln!("SKIPPED: real Agent Mail server unavailable: {msg}");
+    let Some(server) = gaffer_testkit::agentmail::AgentMail::start() else {
         return;
-    }
-    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    };
+    let url = server.url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join(".git")).expect("marker");
     scenario(dir.path(), Some(&url));

@@ -6,112 +6,21 @@ use gaffer_coordinator::monitor::{AgentMonitor, MonitorConfig};
 use gaffer_core::detect::Detector;
 use gaffer_core::exit;
 use gaffer_core::status::AgentStatus;
-use gaffer_tmux::cmd::{Socket, Tmux, unique_token};
+use gaffer_testkit::tmux::TmuxServer as Server;
+use gaffer_testkit::{shell_quote as q, wait_until};
+use gaffer_tmux::cmd::Socket;
 use gaffer_tmux::{TmuxOptions, TmuxPanes};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct Server {
-    name: String,
-    tmux: Tmux,
-}
-
-impl Server {
-    fn new(tag: &str) -> Self {
-        let name = format!("gaffer-test-{tag}-{}", unique_token());
-        let tmux = Tmux::new(Socket::Name(name.clone()), Duration::from_secs(10));
-        Server { name, tmux }
-    }
-    fn run(&self, args: &[&str]) -> String {
-        self.tmux
-            .run(args)
-            .unwrap_or_else(|e| panic!("tmux {args:?}: {e}"))
-    }
-    /// Adds an agent pane running `cmd` to `session` (created when missing), titled.
-    fn agent(&self, session: &str, title: &str, cmd: &str) -> String {
-        let exists = self.tmux.has_session(session).unwrap_or(false);
-        // One window per agent: panes keep their size, so nothing is redrawn after a resize.
-        let id = if exists {
-            self.run(&[
-                "new-window",
-                "-t",
-                &format!("={session}:"),
-                "-P",
-                "-F",
-                "#{pane_id}",
-                cmd,
-            ])
-        } else {
-            self.run(&[
-                "new-session",
-                "-d",
-                "-s",
-                session,
-                "-x",
-                "120",
-                "-y",
-                "40",
-                "-P",
-                "-F",
-                "#{pane_id}",
-                cmd,
-            ])
-        };
-        let id = id.trim().to_string();
-        self.run(&["select-pane", "-t", &id, "-T", title]);
-        self.run(&["set-option", "-p", "-t", &id, "@gaffer_title", title]);
-        id
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.tmux.kill_server();
-    }
-}
-
-fn sim_binary() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_gaffer"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let bin = dir.join("gaffer-sim");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-p", "gaffer-sim", "--bin", "gaffer-sim"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "building gaffer-sim failed");
-    }
-    bin
-}
-
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 fn sim_cmd(agent: &str, extra: &str, log: &Path) -> String {
     format!(
         "{} --agent {agent} --log {} {extra}",
-        q(&sim_binary().display().to_string()),
+        q(&gaffer_testkit::sim::binary().display().to_string()),
         q(&log.display().to_string())
     )
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    f()
 }
 
 fn prompts(log: &Path) -> Vec<String> {

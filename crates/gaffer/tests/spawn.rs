@@ -1,41 +1,16 @@
 //! `gaffer spawn` on a private tmux server: titled panes running the given commands, seen by
 //! `gaffer status`.
 
+use gaffer_testkit::tmux::TmuxServer;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Server(String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.0, "kill-server"])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn sim() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let ok = Command::new(cargo)
-        .args(["build", "-p", "gaffer-sim", "--bin", "gaffer-sim"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "building gaffer-sim failed");
-    Path::new(env!("CARGO_BIN_EXE_gaffer"))
-        .parent()
-        .expect("bin dir")
-        .join("gaffer-sim")
-}
 
 #[test]
 fn spawn_makes_titled_agent_panes() {
-    let sim = sim();
-    let socket = format!("gaffer-test-spawn-{}", std::process::id());
-    let _server = Server(socket.clone());
+    let sim = gaffer_testkit::sim::binary();
+    let server = TmuxServer::new("spawn");
+    let socket = server.name.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let gaffer = env!("CARGO_BIN_EXE_gaffer");
     let out = Command::new(gaffer)

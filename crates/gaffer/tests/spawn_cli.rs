@@ -1,19 +1,14 @@
 //! `gaffer spawn` on a private tmux socket.
 
+use gaffer_testkit::tmux::TmuxServer;
 use std::process::Command;
 
 #[test]
 fn spawn_titles_panes_and_starts_agents() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join(".git")).unwrap();
-    let socket = format!("gaffer-test-spawn-{}", std::process::id());
-    struct Kill(String);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            kill_tmux_server(&self.0);
-        }
-    }
-    let _kill = Kill(socket.clone());
+    let server = TmuxServer::new("spawn-cli");
+    let socket = server.name.clone();
     let out = Command::new(env!("CARGO_BIN_EXE_gaffer"))
         .args([
             "--json",
@@ -74,20 +69,4 @@ fn spawn_titles_panes_and_starts_agents() {
         .output()
         .unwrap();
     assert_eq!(none.status.code(), Some(2));
-}
-
-/// Kills a private tmux server and removes its socket file (tmux leaves it behind).
-fn kill_tmux_server(name: &str) {
-    let socket = Command::new("tmux")
-        .args(["-L", name, "display-message", "-p", "#{socket_path}"])
-        .output();
-    let _ = Command::new("tmux")
-        .args(["-L", name, "kill-server"])
-        .output();
-    if let Ok(out) = socket {
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !path.is_empty() {
-            let _ = std::fs::remove_file(path);
-        }
-    }
 }

@@ -1,5 +1,9 @@
-//! Path questions the scorer asks: does a focus pattern cover a file, and does a task's file
-//! overlap another agent's reservation. Both delegate to the glob algebra.
+//! Path questions the scorer asks: does a focus pattern cover a file, and which other agents'
+//! reservations overlap a task's file. Both are the glob algebra's true overlap; the many-way
+//! questions go through the one overlap engine, [`crate::conflicts::ReservationIndex`].
+
+use super::score::ReservationMap;
+use crate::conflicts::{ReservationIndex, Reserved};
 
 /// Whether `pattern` (a persona focus glob) covers `path` (a file or glob a task mentions).
 pub fn focus_covers(pattern: &str, path: &str) -> bool {
@@ -11,159 +15,130 @@ pub fn overlaps(a: &str, b: &str) -> bool {
     crate::glob::overlaps(a, b)
 }
 
-/// The directory part of a pattern's literal prefix: everything up to and including the last
-/// `/` before the first glob character (`*`, `?`, `[`, `{`).
-pub fn literal_dir(pattern: &str) -> &str {
-    let literal = match pattern.find(['*', '?', '[', '{']) {
-        Some(i) => &pattern[..i],
-        None => pattern,
-    };
-    match literal.rfind('/') {
-        Some(i) => &pattern[..=i],
-        None => "",
+/// A holder's number in a [`HolderIndex`]: its rank among the map's keys.
+pub type HolderId = u32;
+
+/// One reservation of a [`ReservationMap`], borrowed, with its holder's id.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldPattern<'a> {
+    /// The holder's key in the map.
+    pub holder: &'a str,
+    /// The holder's id.
+    pub id: HolderId,
+    /// The reserved pattern.
+    pub pattern: &'a str,
+}
+
+impl Reserved for HeldPattern<'_> {
+    fn holder(&self) -> &str {
+        self.holder
+    }
+    fn pattern(&self) -> &str {
+        self.pattern
+    }
+    fn exclusive(&self) -> bool {
+        true
     }
 }
 
-fn has_glob(p: &str) -> bool {
-    p.contains(['*', '?', '[', '{'])
+/// The reservations of a [`ReservationMap`] in the overlap engine, holders numbered by their
+/// rank in the map (so the scorer compares numbers, not names). Borrows the map: building it
+/// copies no string.
+#[derive(Debug)]
+pub struct HolderIndex<'a> {
+    holders: Vec<&'a str>,
+    index: ReservationIndex<HeldPattern<'a>>,
 }
 
-/// An index of reservations: literal paths by exact path, globs by literal directory prefix,
-/// so that finding the holders whose patterns overlap a path looks at a handful of candidates
-/// instead of every reservation.
-#[derive(Debug, Clone, Default)]
-pub struct ReservationIndex {
-    literal: std::collections::HashMap<String, Vec<(String, String)>>,
-    globs_by_dir: std::collections::BTreeMap<String, Vec<(String, String)>>,
-    literal_sorted: std::collections::BTreeSet<String>,
-    len: usize,
-}
-
-impl ReservationIndex {
-    /// Builds the index from (holder, pattern) pairs.
-    pub fn new<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut idx = ReservationIndex::default();
-        for (holder, pattern) in entries {
-            let entry = (holder.to_string(), pattern.to_string());
-            if has_glob(pattern) {
-                idx.globs_by_dir
-                    .entry(literal_dir(pattern).to_string())
-                    .or_default()
-                    .push(entry);
-            } else {
-                let key = pattern.trim_end_matches('/').to_string();
-                idx.literal_sorted.insert(key.clone());
-                idx.literal.entry(key).or_default().push(entry);
-            }
-            idx.len += 1;
+impl<'a> HolderIndex<'a> {
+    /// Indexes every (holder, pattern) of the map.
+    pub fn new(map: &'a ReservationMap) -> Self {
+        let holders: Vec<&'a str> = map.keys().map(String::as_str).collect();
+        let entries = map
+            .iter()
+            .zip(0..)
+            .flat_map(|((holder, patterns), id)| {
+                patterns.iter().map(move |p| HeldPattern {
+                    holder,
+                    id,
+                    pattern: p,
+                })
+            })
+            .collect();
+        HolderIndex {
+            holders,
+            index: ReservationIndex::from_entries(entries),
         }
-        idx
     }
 
     /// Number of reservations indexed.
     pub fn len(&self) -> usize {
-        self.len
+        self.index.len()
     }
 
-    /// Whether the index is empty.
+    /// Whether nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.index.is_empty()
     }
 
-    /// Every (holder, pattern) whose pattern overlaps `query` (a path or a pattern).
-    pub fn overlapping<'s>(&'s self, query: &str) -> Vec<(&'s str, &'s str)> {
-        let mut out: Vec<(&'s str, &'s str)> = Vec::new();
-        let push_all = |out: &mut Vec<(&'s str, &'s str)>, list: &'s Vec<(String, String)>| {
-            out.extend(list.iter().map(|(h, p)| (h.as_str(), p.as_str())));
-        };
-        let check = |out: &mut Vec<(&'s str, &'s str)>, list: &'s Vec<(String, String)>| {
-            for (h, p) in list {
-                if overlaps(p, query) {
-                    out.push((h.as_str(), p.as_str()));
-                }
+    /// The id of a holder key, if it holds anything.
+    pub fn id_of(&self, holder: &str) -> Option<HolderId> {
+        self.holders
+            .binary_search(&holder)
+            .ok()
+            .map(|i| i as HolderId)
+    }
+
+    /// The key of a holder id.
+    pub fn name(&self, id: HolderId) -> Option<&'a str> {
+        self.holders.get(id as usize).copied()
+    }
+
+    /// Replaces `out` with the ids (ascending, distinct) of the holders whose patterns
+    /// overlap `query` (a path or a pattern).
+    pub fn holder_ids_into(&self, query: &str, out: &mut Vec<HolderId>) {
+        out.clear();
+        self.index.for_each_overlapping(query, |i| {
+            if let Some(e) = self.index.get(i) {
+                out.push(e.id);
             }
-        };
-        let q = query.trim_end_matches('/');
-        let dir = literal_dir(q);
-        let glob_query = has_glob(q);
-        // Literal reservations: the query itself and its ancestor directories (a directory
-        // reservation covers everything under it).
-        if !glob_query {
-            if let Some(list) = self.literal.get(q) {
-                push_all(&mut out, list);
-            }
-        }
-        let mut end = 0;
-        while let Some(i) = dir[end..].find('/') {
-            end += i + 1;
-            if let Some(list) = self.literal.get(&dir[..end - 1]) {
-                check(&mut out, list);
-            }
-        }
-        // Literal reservations below the query: under a directory the query names, or matched
-        // by a glob query.
-        let below = if glob_query {
-            dir.to_string()
-        } else {
-            format!("{q}/")
-        };
-        for k in self.literal_sorted.range(below.clone()..) {
-            if !k.starts_with(&below) {
-                break;
-            }
-            if let Some(list) = self.literal.get(k) {
-                check(&mut out, list);
-            }
-        }
-        // Glob reservations rooted at an ancestor directory of the query (its own included).
-        let mut end = 0;
-        loop {
-            if let Some(list) = self.globs_by_dir.get(&dir[..end]) {
-                check(&mut out, list);
-            }
-            match dir[end..].find('/') {
-                Some(i) => end += i + 1,
-                None => break,
-            }
-        }
-        // Glob reservations rooted below the query.
-        for (k, list) in self.globs_by_dir.range(below.clone()..) {
-            if !k.starts_with(&below) {
-                break;
-            }
-            if k.len() > dir.len() || !glob_query {
-                check(&mut out, list);
-            }
-        }
+        });
         out.sort_unstable();
         out.dedup();
+    }
+
+    /// The ids (ascending, distinct) of the holders whose patterns overlap `query`.
+    pub fn holder_ids(&self, query: &str) -> Vec<HolderId> {
+        let mut out = Vec::new();
+        self.holder_ids_into(query, &mut out);
         out
     }
 
-    /// The distinct holders whose patterns overlap `query`.
-    pub fn holders(&self, query: &str) -> Vec<String> {
-        let mut h: Vec<String> = self
+    /// The distinct holders whose patterns overlap `query`, sorted.
+    pub fn holders(&self, query: &str) -> Vec<&'a str> {
+        self.holder_ids(query)
+            .into_iter()
+            .filter_map(|id| self.name(id))
+            .collect()
+    }
+
+    /// Every (holder, pattern) whose pattern overlaps `query`, sorted.
+    pub fn overlapping(&self, query: &str) -> Vec<(&'a str, &'a str)> {
+        let mut out: Vec<(&'a str, &'a str)> = self
+            .index
             .overlapping(query)
             .into_iter()
-            .map(|(h, _)| h.to_string())
+            .filter_map(|i| self.index.get(i).map(|e| (e.holder, e.pattern)))
             .collect();
-        h.dedup();
-        h
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn literal_dirs() {
-        assert_eq!(literal_dir("src/a/*.rs"), "src/a/");
-        assert_eq!(literal_dir("src/**"), "src/");
-        assert_eq!(literal_dir("*.rs"), "");
-        assert_eq!(literal_dir("src/a.rs"), "src/");
-        assert_eq!(literal_dir("README.md"), "");
-    }
 
     #[test]
     fn index_agrees_with_a_scan() {
@@ -178,8 +153,15 @@ mod tests {
             ("H", "src/x"),
             ("I", "docs/a.md"),
             ("J", "lib/l1/m.rs"),
+            ("K", "**/*.rs"),
+            ("A", "*.md"),
         ];
-        let idx = ReservationIndex::new(pats.iter().copied());
+        let mut map = ReservationMap::new();
+        for (h, p) in pats {
+            map.entry(h.to_string()).or_default().push(p.to_string());
+        }
+        let idx = HolderIndex::new(&map);
+        assert_eq!(idx.len(), pats.len());
         for q in [
             "src/a.rs",
             "src/x/y/z.rs",
@@ -191,6 +173,7 @@ mod tests {
             "src",
             "other/file.go",
             "src/x/**/*.rs",
+            "README.md",
         ] {
             let mut want: Vec<(&str, &str)> = pats
                 .iter()
@@ -199,6 +182,12 @@ mod tests {
                 .collect();
             want.sort_unstable();
             assert_eq!(idx.overlapping(q), want, "query {q}");
+            let mut holders: Vec<&str> = want.iter().map(|(h, _)| *h).collect();
+            holders.dedup();
+            assert_eq!(idx.holders(q), holders, "query {q}");
         }
+        assert_eq!(idx.id_of("C"), Some(2));
+        assert_eq!(idx.name(2), Some("C"));
+        assert_eq!(idx.id_of("Z"), None);
     }
 }

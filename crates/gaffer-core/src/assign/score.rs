@@ -3,10 +3,10 @@
 //! task's files and *other* agents' reservations (the reference counted the agent's own).
 
 use super::complexity::{agent_type_bonus, complexity_hundredths};
-use super::paths;
+use super::paths::{self, HolderId, HolderIndex};
 use crate::agent::AgentState;
 use crate::assignment::{AssignmentScoreBreakdown, ScoreConfig};
-use crate::text::{extract_mentioned_files, extract_task_tags};
+use crate::text::{TagSet, mentioned_files, task_tags};
 use crate::triage::TriageRecommendation;
 use std::collections::BTreeMap;
 
@@ -54,38 +54,70 @@ pub fn critical_path_bonus(rec: &TriageRecommendation) -> f64 {
     bonus
 }
 
-/// What scoring needs to know about one bead, computed once per planning pass.
+/// What scoring needs to know about one bead, computed once per planning pass. Borrows the
+/// recommendation: its files are slices of the title and description.
 #[derive(Debug, Clone, Default)]
-pub struct BeadFacts {
+pub struct BeadFacts<'a> {
     /// Files and globs the task mentions.
-    pub files: Vec<String>,
+    pub files: Vec<&'a str>,
     /// Capability tags of the task.
-    pub tags: Vec<String>,
+    pub tags: TagSet,
     /// Complexity in hundredths.
     pub complexity: i64,
-    /// For each file, the reservation holders whose patterns overlap it.
-    pub file_holders: Vec<Vec<String>>,
+    /// For each file, the ids of the reservation holders whose patterns overlap it (empty
+    /// when no holder index was given).
+    pub file_holders: Vec<Vec<HolderId>>,
     /// The critical-path bonus (the same for every agent).
     pub critical_path: f64,
 }
 
-impl BeadFacts {
-    /// Extracts the facts of a recommendation, looking up overlapping holders with `holders_of`.
-    pub fn new(rec: &TriageRecommendation, holders_of: impl Fn(&str) -> Vec<String>) -> Self {
+impl<'a> BeadFacts<'a> {
+    /// Every fact of a recommendation; overlapping holders are looked up in `holders`.
+    pub fn new(rec: &'a TriageRecommendation, holders: Option<&HolderIndex<'_>>) -> Self {
+        let everything = ScoreConfig {
+            use_agent_profiles: true,
+            penalize_file_overlap: true,
+            ..ScoreConfig::default()
+        };
+        Self::for_config(rec, &everything, holders, true)
+    }
+
+    /// The facts `config` uses (tags and complexity only with agent profiles; holders only
+    /// with the file-overlap penalty); files when `need_files` or `config` uses them.
+    pub fn for_config(
+        rec: &'a TriageRecommendation,
+        config: &ScoreConfig,
+        holders: Option<&HolderIndex<'_>>,
+        need_files: bool,
+    ) -> Self {
         let description = rec
             .extra
             .get("description")
             .and_then(|v| v.as_str())
             .unwrap_or("");
-        let files = extract_mentioned_files(&rec.title, description);
-        let file_holders = files.iter().map(|f| holders_of(f)).collect();
+        let profiles = config.use_agent_profiles;
+        let files: Vec<&'a str> = if need_files || profiles || config.penalize_file_overlap {
+            mentioned_files(&rec.title, description).collect()
+        } else {
+            Vec::new()
+        };
+        let file_holders = match holders {
+            Some(index) if config.penalize_file_overlap => {
+                files.iter().map(|f| index.holder_ids(f)).collect()
+            }
+            _ => Vec::new(),
+        };
         BeadFacts {
-            tags: extract_task_tags(&rec.title, description),
-            complexity: complexity_hundredths(
-                &rec.issue_type,
-                rec.priority,
-                rec.unblocks_ids.len(),
-            ),
+            tags: if profiles {
+                task_tags(&rec.title, description)
+            } else {
+                TagSet::default()
+            },
+            complexity: if profiles {
+                complexity_hundredths(&rec.issue_type, rec.priority, rec.unblocks_ids.len())
+            } else {
+                0
+            },
             files,
             file_holders,
             critical_path: critical_path_bonus(rec),
@@ -93,12 +125,72 @@ impl BeadFacts {
     }
 }
 
-/// Holders in `reservations` whose patterns overlap `file` (a linear scan).
+/// What scoring needs to know about one agent, computed once per planning pass.
+#[derive(Debug, Clone, Default)]
+pub struct AgentFacts {
+    /// The holder ids of its own reservation keys (pane id, Agent Mail name).
+    pub own: [Option<HolderId>; 2],
+    /// Its profile's tags that are task tags.
+    pub tags: TagSet,
+    /// Its agent-type bonus by complexity (hundredths, 0–100), when computed ahead.
+    pub type_bonus: Option<Box<[f64; 101]>>,
+}
+
+impl AgentFacts {
+    /// The facts of an agent; its own keys are looked up in `holders`.
+    pub fn new(agent: &AgentState, holders: Option<&HolderIndex<'_>>) -> Self {
+        let own = match holders {
+            Some(index) => [
+                index.id_of(&agent.pane_id),
+                if agent.agent_mail_name.is_empty() {
+                    None
+                } else {
+                    index.id_of(&agent.agent_mail_name)
+                },
+            ],
+            None => [None, None],
+        };
+        AgentFacts {
+            own,
+            tags: agent
+                .profile
+                .as_ref()
+                .map(|p| TagSet::from_tags(&p.tags))
+                .unwrap_or_default(),
+            type_bonus: None,
+        }
+    }
+
+    /// [`AgentFacts::new`], with the agent-type bonus tabulated when `config` uses it (a
+    /// planning pass scores each agent against many beads).
+    pub fn for_config(
+        agent: &AgentState,
+        config: &ScoreConfig,
+        holders: Option<&HolderIndex<'_>>,
+    ) -> Self {
+        let mut facts = Self::new(agent, holders);
+        if config.use_agent_profiles {
+            let mut table = Box::new([0.0; 101]);
+            for (c, v) in (0..).zip(table.iter_mut()) {
+                *v = agent_type_bonus(&agent.agent_type, c);
+            }
+            facts.type_bonus = Some(table);
+        }
+        facts
+    }
+
+    /// Whether a holder id is one of the agent's own keys ([`is_own_key`]).
+    pub fn owns(&self, id: HolderId) -> bool {
+        self.own.contains(&Some(id))
+    }
+}
+
+/// Holders in `reservations` whose patterns overlap `file`, through the overlap engine.
 pub fn scan_holders(reservations: &ReservationMap, file: &str) -> Vec<String> {
-    reservations
-        .iter()
-        .filter(|(_, pats)| pats.iter().any(|p| paths::overlaps(p, file)))
-        .map(|(h, _)| h.clone())
+    HolderIndex::new(reservations)
+        .holders(file)
+        .into_iter()
+        .map(str::to_string)
         .collect()
 }
 
@@ -109,22 +201,29 @@ pub fn score_pair(
     config: &ScoreConfig,
     reservations: &ReservationMap,
 ) -> AssignmentScoreBreakdown {
-    let mut map = reservations.clone();
     // Fall back to the agent record's own reservation list when the map is empty.
-    if map.is_empty() && !agent.reservations.is_empty() {
-        map.insert(agent.pane_id.clone(), agent.reservations.clone());
-    }
-    let facts = BeadFacts::new(rec, |f| scan_holders(&map, f));
-    score_with_facts(agent, rec, &facts, config, None)
+    let fallback: ReservationMap;
+    let map = if reservations.is_empty() && !agent.reservations.is_empty() {
+        fallback = ReservationMap::from([(agent.pane_id.clone(), agent.reservations.clone())]);
+        &fallback
+    } else {
+        reservations
+    };
+    let index = HolderIndex::new(map);
+    let facts = BeadFacts::new(rec, Some(&index));
+    let agent_facts = AgentFacts::new(agent, Some(&index));
+    score_with_facts(agent, &agent_facts, rec, &facts, config, None)
 }
 
-/// Scores one pair from precomputed bead facts.
+/// Scores one pair from precomputed facts.
 /// `focus_matches`, when given, is the number of the task's files the agent's focus patterns
 /// cover (precomputed by the caller); otherwise it is computed here.
+#[inline]
 pub fn score_with_facts(
     agent: &AgentState,
+    agent_facts: &AgentFacts,
     rec: &TriageRecommendation,
-    facts: &BeadFacts,
+    facts: &BeadFacts<'_>,
     config: &ScoreConfig,
     focus_matches: Option<usize>,
 ) -> AssignmentScoreBreakdown {
@@ -133,14 +232,13 @@ pub fn score_with_facts(
         ..Default::default()
     };
     if config.use_agent_profiles {
-        b.agent_type_bonus = agent_type_bonus(&agent.agent_type, facts.complexity);
+        b.agent_type_bonus = match &agent_facts.type_bonus {
+            Some(table) => table[facts.complexity.clamp(0, 100) as usize],
+            None => agent_type_bonus(&agent.agent_type, facts.complexity),
+        };
         if let Some(profile) = &agent.profile {
             if !profile.tags.is_empty() {
-                let matches = facts
-                    .tags
-                    .iter()
-                    .filter(|t| profile.tags.iter().any(|p| p.eq_ignore_ascii_case(t)))
-                    .count();
+                let matches = facts.tags.intersection(agent_facts.tags).len();
                 if matches > 0 {
                     b.profile_tag_bonus =
                         matches as f64 / profile.tags.len() as f64 * config.effective_tag_weight();
@@ -173,7 +271,7 @@ pub fn score_with_facts(
         let overlapping = facts
             .file_holders
             .iter()
-            .filter(|holders| holders.iter().any(|h| !is_own_key(agent, h)))
+            .filter(|holders| holders.iter().any(|&h| !agent_facts.owns(h)))
             .count();
         b.file_overlap_penalty = overlap_penalty(overlapping);
     }

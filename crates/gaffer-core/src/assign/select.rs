@@ -3,13 +3,16 @@
 
 use super::backoff::BackoffBook;
 use super::matching::max_weight_matching;
-use super::paths;
-use super::score::{BeadFacts, ReservationMap, confidence, reason, score_pair, score_with_facts};
+use super::paths::HolderIndex;
+use super::score::{
+    AgentFacts, BeadFacts, ReservationMap, confidence, reason, score_pair, score_with_facts,
+};
 use crate::agent::AgentState;
 use crate::assignment::{
     Assignment, AssignmentScoreBreakdown, AssignmentStrategy, ScoreConfig, ScoredAssignment,
     WorkAssignment,
 };
+use crate::conflicts::ReservationIndex;
 use crate::status::AgentStatus;
 use crate::text::extract_mentioned_files;
 use crate::time::Timestamp;
@@ -64,9 +67,6 @@ pub fn is_claimable(rec: &TriageRecommendation) -> bool {
         && !rec.issue_type.eq_ignore_ascii_case("epic")
 }
 
-/// A reservation index lookup: the holders whose patterns overlap a file.
-pub type HoldersOf<'a> = dyn Fn(&str) -> Vec<String> + 'a;
-
 /// Everything a planning pass needs beyond the reference's four arguments.
 #[derive(Clone, Default)]
 pub struct PlanOptions<'a> {
@@ -78,9 +78,9 @@ pub struct PlanOptions<'a> {
     pub agent_quality: BTreeMap<String, f64>,
     /// Override the strategy's score configuration.
     pub config: Option<ScoreConfig>,
-    /// A reservation index: the holders whose patterns overlap a file. Without one, the
-    /// reservation map is scanned.
-    pub holders_of: Option<&'a HoldersOf<'a>>,
+    /// A prebuilt overlap index of the same reservation map (to share it between passes);
+    /// without one, the pass builds its own.
+    pub holder_index: Option<&'a HolderIndex<'a>>,
 }
 
 /// The weight of agent quality in scores: ±0.10 at the extremes (±0.20 under `quality`).
@@ -94,32 +94,92 @@ fn quality_bonus(strategy: AssignmentStrategy, q: Option<f64>) -> f64 {
     ((q.clamp(0.0, 100.0) - 50.0) / 50.0) * span
 }
 
-/// For each file of a bead, the indices of agents whose persona focus covers it.
-fn focus_owners(files: &[String], focus: &[Vec<crate::glob::Pattern>]) -> Vec<Vec<usize>> {
-    files
-        .iter()
-        .map(|f| {
-            let file = crate::glob::Pattern::new(f);
-            focus
-                .iter()
-                .enumerate()
-                .filter(|(_, pats)| pats.iter().any(|p| p.overlaps(&file)))
-                .map(|(i, _)| i)
-                .collect()
-        })
-        .collect()
+/// For every file of every bead, the agents whose persona focus covers it, found through the
+/// overlap engine over the focus patterns, stored flat (no allocation per bead or file).
+#[derive(Debug, Default)]
+struct FocusOwners {
+    /// Agent indices, one run per file, each run ascending and distinct.
+    agents: Vec<u32>,
+    /// Per file: the end of its run in `agents`.
+    file_end: Vec<u32>,
+    /// Per bead: the end of its files in `file_end`, and whether each of its files has an
+    /// owner.
+    bead: Vec<(u32, bool)>,
 }
 
-/// Whether a persona's focus limits agent `a` away from a task: the task's files are all owned
-/// (by focus pattern) by other candidate agents' personas, and none by this agent's.
-fn outside_scope(a: usize, owners: &[Vec<usize>]) -> bool {
-    if owners.is_empty() {
-        return false;
+impl FocusOwners {
+    fn new(facts: &[BeadFacts<'_>], agents: &[&AgentState]) -> FocusOwners {
+        let mut entries: Vec<(&str, &str)> = Vec::new();
+        let mut entry_agent: Vec<u32> = Vec::new();
+        for (ai, a) in agents.iter().enumerate() {
+            for f in a.profile.iter().flat_map(|p| &p.focus_patterns) {
+                entries.push((a.pane_id.as_str(), f.as_str()));
+                entry_agent.push(ai as u32);
+            }
+        }
+        let index = ReservationIndex::from_entries(entries);
+        let mut out = FocusOwners::default();
+        for f in facts {
+            let mut all_owned = true;
+            for file in &f.files {
+                let start = out.agents.len();
+                index.for_each_overlapping(file, |e| out.agents.push(entry_agent[e]));
+                out.agents[start..].sort_unstable();
+                let mut run = start;
+                for k in start..out.agents.len() {
+                    if k == start || out.agents[k] != out.agents[run - 1] {
+                        out.agents[run] = out.agents[k];
+                        run += 1;
+                    }
+                }
+                out.agents.truncate(run);
+                all_owned &= run > start;
+                out.file_end.push(run as u32);
+            }
+            out.bead.push((out.file_end.len() as u32, all_owned));
+        }
+        out
     }
-    if owners.iter().any(|o| o.contains(&a)) {
-        return false;
+
+    /// Whether bead `b` has files and every one of them is owned by some agent's focus.
+    fn all_owned(&self, b: usize) -> bool {
+        let Some(&(end, all_owned)) = self.bead.get(b) else {
+            return false;
+        };
+        let start = if b == 0 { 0 } else { self.bead[b - 1].0 };
+        all_owned && end > start
     }
-    owners.iter().all(|o| o.iter().any(|&i| i != a))
+
+    /// For agent `a` and bead `b`: whether a persona's focus keeps the agent away (every file
+    /// of the task is owned by other agents' personas, none by this one's), and how many of
+    /// the task's files its focus covers.
+    fn scope(&self, a: usize, b: usize) -> (bool, usize) {
+        if self.bead.is_empty() {
+            return (false, 0);
+        }
+        let files_start = if b == 0 {
+            0
+        } else {
+            self.bead[b - 1].0 as usize
+        };
+        let (files_end, all_owned) = self.bead[b];
+        let files_end = files_end as usize;
+        let a = a as u32;
+        let mut matches = 0;
+        for f in files_start..files_end {
+            let start = if f == 0 {
+                0
+            } else {
+                self.file_end[f - 1] as usize
+            };
+            let run = &self.agents[start..self.file_end[f] as usize];
+            if run.binary_search(&a).is_ok() {
+                matches += 1;
+            }
+        }
+        let outside = files_end > files_start && matches == 0 && all_owned;
+        (outside, matches)
+    }
 }
 
 /// Plans assignments with a strategy: filters available agents and unblocked beads, scores every
@@ -141,69 +201,55 @@ pub fn plan_assignments(
         return round_robin(&open, &available);
     }
     let config = options.config.unwrap_or_else(|| strategy_config(strategy));
-    let index = match options.holders_of {
-        Some(_) => None,
-        None => Some(paths::ReservationIndex::new(reservations.iter().flat_map(
-            |(h, pats)| pats.iter().map(move |p| (h.as_str(), p.as_str())),
-        ))),
+    let built: HolderIndex;
+    let holders = if !config.penalize_file_overlap {
+        None
+    } else if let Some(index) = options.holder_index {
+        Some(index)
+    } else {
+        built = HolderIndex::new(reservations);
+        Some(&built)
     };
-    let holders_of = |f: &str| match (options.holders_of, &index) {
-        (Some(lookup), _) => lookup(f),
-        (None, Some(index)) => index.holders(f),
-        (None, None) => Vec::new(),
-    };
-    let facts: Vec<BeadFacts> = open.iter().map(|b| BeadFacts::new(b, holders_of)).collect();
     let any_focus = available.iter().any(|a| {
         a.profile
             .as_ref()
             .is_some_and(|p| !p.focus_patterns.is_empty())
     });
-    let focus: Vec<Vec<crate::glob::Pattern>> = available
+    let facts: Vec<BeadFacts> = open
         .iter()
-        .map(|a| {
-            a.profile
-                .iter()
-                .flat_map(|p| {
-                    p.focus_patterns
-                        .iter()
-                        .map(|f| crate::glob::Pattern::new(f))
-                })
-                .collect()
-        })
+        .map(|b| BeadFacts::for_config(b, &config, holders, any_focus))
         .collect();
-    let owners: Vec<Vec<Vec<usize>>> = facts
+    let agent_facts: Vec<AgentFacts> = available
         .iter()
-        .map(|f| {
-            if any_focus {
-                focus_owners(&f.files, &focus)
-            } else {
-                Vec::new()
-            }
-        })
+        .map(|a| AgentFacts::for_config(a, &config, holders))
         .collect();
-    let focus_matches =
-        |ai: usize, bi: usize| owners[bi].iter().filter(|o| o.contains(&ai)).count();
+    let owners = if any_focus {
+        FocusOwners::new(&facts, &available)
+    } else {
+        FocusOwners::default()
+    };
 
     // Score every allowed pair; keep only totals (NaN = not allowed), and recompute the
     // breakdown for the chosen pairs.
-    let quality = |agent: &AgentState| {
-        quality_bonus(strategy, options.agent_quality.get(&agent.pane_id).copied())
-    };
-    let breakdown_of = |ai: usize, bi: usize| {
+    let quality: Vec<f64> = available
+        .iter()
+        .map(|a| quality_bonus(strategy, options.agent_quality.get(&a.pane_id).copied()))
+        .collect();
+    let breakdown_of = |ai: usize, bi: usize, focus_matches: usize| {
         let mut b = score_with_facts(
             available[ai],
+            &agent_facts[ai],
             open[bi],
             &facts[bi],
             &config,
-            Some(focus_matches(ai, bi)),
+            Some(focus_matches),
         );
-        b.quality_bonus = quality(available[ai]);
+        b.quality_bonus = quality[ai];
         b
     };
     let mut totals: Vec<f64> = Vec::with_capacity(available.len() * open.len());
     // Pairs still backing off, by index (the book holds few entries).
-    let mut backed_off: std::collections::HashSet<(usize, usize)> =
-        std::collections::HashSet::new();
+    let mut backed_off: Vec<(usize, usize)> = Vec::new();
     if let (Some(book), Some(now)) = (options.backoff, options.now) {
         let agent_ix: std::collections::HashMap<&str, usize> = available
             .iter()
@@ -218,18 +264,37 @@ pub fn plan_assignments(
         for (agent, bead, entry) in book.entries() {
             if now < entry.until {
                 if let (Some(&a), Some(&b)) = (agent_ix.get(agent), bead_ix.get(bead)) {
-                    backed_off.insert((a, b));
+                    backed_off.push((a, b));
                 }
             }
         }
+        backed_off.sort_unstable();
     }
-    for ai in 0..available.len() {
-        for (bi, bead_owners) in owners.iter().enumerate() {
-            if backed_off.contains(&(ai, bi)) || outside_scope(ai, bead_owners) {
+    let has_focus: Vec<bool> = available
+        .iter()
+        .map(|a| {
+            a.profile
+                .as_ref()
+                .is_some_and(|p| !p.focus_patterns.is_empty())
+        })
+        .collect();
+    for (ai, &focused) in has_focus.iter().enumerate() {
+        for bi in 0..open.len() {
+            if !backed_off.is_empty() && backed_off.binary_search(&(ai, bi)).is_ok() {
                 totals.push(f64::NAN);
                 continue;
             }
-            let total = breakdown_of(ai, bi).total();
+            let (outside, focus_matches) = if focused {
+                owners.scope(ai, bi)
+            } else {
+                // no file is this agent's: kept away exactly when others own them all
+                (owners.all_owned(bi), 0)
+            };
+            if outside {
+                totals.push(f64::NAN);
+                continue;
+            }
+            let total = breakdown_of(ai, bi, focus_matches).total();
             totals.push(if total > 0.0 { total } else { f64::NAN });
         }
     }
@@ -284,7 +349,7 @@ pub fn plan_assignments(
         .into_iter()
         .filter_map(|(a, b)| {
             let total = at(a, b)?;
-            let breakdown = breakdown_of(a, b);
+            let breakdown = breakdown_of(a, b, owners.scope(a, b).1);
             let bead = open[b];
             let part = match strategy {
                 AssignmentStrategy::Dependency => {

@@ -176,7 +176,7 @@ pub fn parse_rate_limit_reset(line: &str, observed_at: Timestamp) -> Option<Time
 /// only a spinner glyph turns or a counter (elapsed seconds, token count) ticks. Feed
 /// `fingerprint != previous` to [`super::AgentTracker::observe`] as `content_changed`.
 pub fn activity_fingerprint(screen: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = crate::hash::Fnv64::new();
     for c in screen.chars() {
         let skip = c.is_ascii_digit()
             || c.is_whitespace()
@@ -201,10 +201,7 @@ pub fn activity_fingerprint(screen: &str) -> u64 {
             continue;
         }
         let mut buf = [0u8; 4];
-        for b in c.encode_utf8(&mut buf).bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        std::hash::Hasher::write(&mut h, c.encode_utf8(&mut buf).as_bytes());
     }
-    h
+    std::hash::Hasher::finish(&h)
 }

@@ -156,7 +156,20 @@ fn is_decoration(line: &str) -> bool {
         c.is_whitespace()
             || matches!(
                 c,
-                '─' | '━' | '═' | '╭' | '╮' | '╰' | '╯' | '│' | '┃' | '-' | '▔' | '▁'
+                '─' | '━'
+                    | '═'
+                    | '╭'
+                    | '╮'
+                    | '╰'
+                    | '╯'
+                    | '│'
+                    | '┃'
+                    | '-'
+                    | '▔'
+                    | '▁'
+                    // half-block rules (Gemini CLI 0.61 draws its input box between them)
+                    | '▄'
+                    | '▀'
             )
     })
 }

@@ -1,114 +1,14 @@
-//! Test harness: the real Agent Mail server started through `scripts/agentmail.sh` (stopped by
-//! its PID when the guard drops), and a tiny loopback proxy that can inject faults.
+//! Test harness: the real Agent Mail server (the test kit's launcher of
+//! `scripts/agentmail.sh`), and a tiny loopback proxy that can inject faults.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/agentmail.sh")
-}
-
-/// A running real server; stopped on drop.
-pub struct RealServer {
-    pub url: String,
-    pub port: u16,
-    pub state: tempfile::TempDir,
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-impl RealServer {
-    /// Starts a server (on `port`, or a free one). In CI a failure panics; locally it returns
-    /// `None` with a message, so machines without Python venv support can still run the rest.
-    pub fn start(port: Option<u16>) -> Option<RealServer> {
-        Self::start_with_token(port, None)
-    }
-
-    /// Like `start`; with a token the server demands `Authorization: Bearer <token>`.
-    pub fn start_with_token(port: Option<u16>, token: Option<&str>) -> Option<RealServer> {
-        let state = tempfile::Builder::new()
-            .prefix("gaffer-agentmail-")
-            .tempdir()
-            .expect("temp dir");
-        match Self::launch(&state, port, token) {
-            Ok(url) => {
-                let port = url
-                    .trim_start_matches("http://127.0.0.1:")
-                    .split('/')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .expect("port in URL");
-                Some(RealServer { url, port, state })
-            }
-            Err(msg) => {
-                if in_ci() {
-                    panic!("CI: the real Agent Mail server could not be started: {msg}");
-                }
-                eprintln!("SKIPPED: real Agent Mail server unavailable here: {msg}");
-                None
-            }
-        }
-    }
-
-    fn launch(
-        state: &tempfile::TempDir,
-        port: Option<u16>,
-        token: Option<&str>,
-    ) -> Result<String, String> {
-        let started = Instant::now();
-        let mut cmd = Command::new("bash");
-        cmd.arg(script())
-            .arg("start")
-            .arg(state.path())
-            .arg(port.map(|p| p.to_string()).unwrap_or_default())
-            .env_remove("AGENT_MAIL_TOKEN");
-        if let Some(t) = token {
-            cmd.env("AGENT_MAIL_TOKEN", t);
-        }
-        let out = cmd
-            .output()
-            .map_err(|e| format!("cannot run agentmail.sh: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "agentmail.sh start failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        eprintln!(
-            "real Agent Mail server at {url} (ready in {:?})",
-            started.elapsed()
-        );
-        Ok(url)
-    }
-
-    /// Stops the server by its PID (the state stays).
-    pub fn stop(&self) {
-        let _ = Command::new("bash")
-            .arg(script())
-            .arg("stop")
-            .arg(self.state.path())
-            .output();
-    }
-
-    /// Starts it again on the same port with the same state.
-    pub fn restart(&self) {
-        Self::launch(&self.state, Some(self.port), None).expect("restart");
-    }
-}
-
-impl Drop for RealServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+/// The real server (`scripts/agentmail.sh`), from the test kit.
+pub use gaffer_testkit::agentmail::AgentMail as RealServer;
 
 /// What the fault proxy does with each request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 use crate::cli::{ConfigAction, GlobalArgs};
 use crate::config_load::{self, LayerInfo};
 use crate::error::ExitError;
+use crate::output::Output;
 use gaffer_core::config::{self as core_config, ConfigWarning, DEFAULT_CONFIG_TOML};
 use gaffer_core::exit;
 use serde_json::json;
@@ -98,6 +99,7 @@ fn check(global: &GlobalArgs, file: Option<std::path::PathBuf>) -> anyhow::Resul
 }
 
 fn init(global: &GlobalArgs, force: bool, user: bool) -> anyhow::Result<i32> {
+    let out = Output::of(global);
     let path = if user {
         config_load::user_config_path().ok_or_else(|| {
             ExitError::config("cannot find the user config directory (HOME is not set)")
@@ -119,10 +121,8 @@ fn init(global: &GlobalArgs, force: bool, user: bool) -> anyhow::Result<i32> {
     // What we wrote must check clean.
     core_config::parse_layer(&path.display().to_string(), DEFAULT_CONFIG_TOML)
         .map_err(|e| ExitError::config(e.to_string()))?;
-    if global.json {
-        println!("{}", json!({"written": path}));
-    } else {
+    out.print_line(&json!({"written": path}), || {
         println!("wrote {}", path.display());
-    }
+    })?;
     Ok(exit::SUCCESS)
 }

@@ -1,111 +1,24 @@
 //! The coordinator's commands: `run`, `assign`, `suggest`, `conflicts`, `digest`, `watch`.
 
+use crate::adapters;
 use crate::cli::{CoordArgs, GlobalArgs};
 use crate::error::ExitError;
-use crate::state;
-use crate::wiring::{self, Build, Built};
+use crate::foreground::{Foreground, Recv};
+use crate::output::Output;
+use crate::wiring;
 use gaffer_core::assignment::AssignmentStrategy;
 use gaffer_core::digest::render_markdown;
-use gaffer_core::event::CoordinatorEvent;
 use gaffer_core::exit;
 use serde_json::json;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-fn build(global: &GlobalArgs, args: &CoordArgs) -> Result<Built, ExitError> {
-    wiring::build(Build {
-        global,
-        tmux: &args.tmux,
-        mail_url: args.mail_url.clone(),
-        native_beads: false,
-    })
-}
 
 fn strategy(s: &Option<String>) -> Result<Option<AssignmentStrategy>, ExitError> {
     match s {
         None => Ok(None),
-        Some(raw) => AssignmentStrategy::parse_strict(raw).map(Some).ok_or_else(|| ExitError {
-            code: exit::USAGE,
-            kind: "usage",
-            message: format!("unknown strategy {raw:?}; expected balanced, speed, quality, dependency or round-robin"),
+        Some(raw) => AssignmentStrategy::parse_strict(raw).map(Some).ok_or_else(|| {
+            ExitError::usage(format!("unknown strategy {raw:?}; expected balanced, speed, quality, dependency or round-robin"))
         }),
     }
-}
-
-/// A one-line, readable rendering of an event.
-pub fn describe(e: &CoordinatorEvent) -> String {
-    let d = |k: &str| {
-        e.details
-            .get(k)
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            })
-            .unwrap_or_default()
-    };
-    let t = e.timestamp.format("%H:%M:%S");
-    let who = if e.agent_id.is_empty() {
-        String::new()
-    } else {
-        format!(" {}", e.agent_id)
-    };
-    let what = match e.event_type.as_str() {
-        "agent_idle" | "agent_busy" | "agent_error" | "agent_recovered" | "agent_blocked"
-        | "agent_rate_limited" | "agent_stalled" | "agent_exited" => {
-            format!("{} → {}", d("prev_status"), d("new_status"))
-        }
-        "work_assigned" => format!(
-            "assigned {} \"{}\" (score {})",
-            d("bead_id"),
-            d("bead_title"),
-            e.details
-                .get("score")
-                .and_then(|v| v.as_f64())
-                .map(|x| format!("{x:.2}"))
-                .unwrap_or_else(|| d("score"))
-        ),
-        "work_completed" => format!("completed {}", d("bead_id")),
-        "assignment_refused" => format!("{} ended: {}", d("bead_id"), d("reason")),
-        "prompt_stalled" => format!("prompt for {} was not taken up", d("bead_id")),
-        "conflict_detected" => format!(
-            "conflict on {} between {} (overlap {})",
-            d("pattern"),
-            d("holders"),
-            d("overlap")
-        ),
-        "conflict_release_requested" => {
-            format!("asked {} to release {}", d("holder"), d("pattern"))
-        }
-        "conflict_resolved" => format!("conflict on {} resolved", d("pattern")),
-        "digest_sent" => format!(
-            "digest sent ({} agents, {} alerts)",
-            d("agent_count"),
-            d("alert_count")
-        ),
-        "mail_degraded" | "work_source_degraded" | "digest_failed" => d("error"),
-        _ => serde_json::to_string(&e.details).unwrap_or_default(),
-    };
-    format!("{t} {:<22}{who} {what}", e.event_type.as_str())
-}
-
-fn print_event(global: &GlobalArgs, e: &CoordinatorEvent) {
-    if global.json {
-        if let Ok(line) = serde_json::to_string(e) {
-            println!("{line}");
-        }
-    } else {
-        println!("{}", describe(e));
-    }
-}
-
-/// Stops on Ctrl-C.
-fn interrupt_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
-    flag
 }
 
 /// `gaffer run`: the coordinator in the foreground, printing events until Ctrl-C or
@@ -116,7 +29,7 @@ pub fn run(
     auto_assign: bool,
     exit_after: Option<u64>,
 ) -> anyhow::Result<i32> {
-    let built = build(global, args)?;
+    let built = wiring::build_for(global, args)?;
     let mut cfg = built.coordinator.config();
     if auto_assign {
         cfg.coordinator.auto_assign = true;
@@ -146,25 +59,25 @@ pub fn run(
     if !global.json {
         eprintln!("gaffer: {} agents; Ctrl-C stops", coord.get_agents().len());
     }
-    let stop = interrupt_flag();
-    let deadline = exit_after.map(|s| std::time::Instant::now() + Duration::from_secs(s));
-    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| std::time::Instant::now() < d) {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(e) => print_event(global, &e),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(_) => break,
+    let out = Output::of(global);
+    let fg = Foreground::start(exit_after);
+    loop {
+        match fg.recv(&rx, Duration::from_millis(200)) {
+            Recv::Item(e) => out.event(&e),
+            Recv::Idle => {}
+            Recv::Done | Recv::Closed => break,
         }
     }
     coord.stop();
     for e in rx.try_iter() {
-        print_event(global, &e);
+        out.event(&e);
     }
     Ok(exit::SUCCESS)
 }
 
 /// `gaffer assign`: one round now.
 pub fn assign(global: &GlobalArgs, args: &CoordArgs, dry_run: bool) -> anyhow::Result<i32> {
-    let built = build(global, args)?;
+    let built = wiring::build_for(global, args)?;
     let coord = built.coordinator;
     coord.ensure_project();
     coord.update_state();
@@ -206,31 +119,18 @@ pub fn assign(global: &GlobalArgs, args: &CoordArgs, dry_run: bool) -> anyhow::R
 
 /// `gaffer suggest PANE`.
 pub fn suggest(global: &GlobalArgs, args: &CoordArgs, pane: &str) -> anyhow::Result<i32> {
-    let built = build(global, args)?;
+    let out = Output::of(global);
+    let built = wiring::build_for(global, args)?;
     let coord = built.coordinator;
     coord.update_state();
-    let s = coord.suggest_assignment(pane).map_err(|e| match e {
-        gaffer_coordinator::CoordinatorError::AgentNotFound(p) => ExitError {
-            code: exit::NOT_FOUND,
-            kind: "not_found",
-            message: format!("agent not found: {p}"),
-        },
-        other => ExitError::failure(other.to_string()),
+    let s = coord.suggest_assignment(pane).map_err(ExitError::from)?;
+    out.print(&json!({"pane_id": pane, "suggestion": s}), || match s {
+        Some(w) => println!(
+            "{pane}: {} \"{}\" (P{}, score {:.2})",
+            w.bead_id, w.bead_title, w.priority, w.score
+        ),
+        None => println!("{pane}: nothing suitable"),
     })?;
-    if global.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"pane_id": pane, "suggestion": s}))?
-        );
-    } else {
-        match s {
-            Some(w) => println!(
-                "{pane}: {} \"{}\" (P{}, score {:.2})",
-                w.bead_id, w.bead_title, w.priority, w.score
-            ),
-            None => println!("{pane}: nothing suitable"),
-        }
-    }
     Ok(exit::SUCCESS)
 }
 
@@ -241,23 +141,21 @@ pub fn conflicts(
     notify: bool,
     negotiate: bool,
 ) -> anyhow::Result<i32> {
-    let built = build(global, args)?;
+    let built = wiring::build_for(global, args)?;
     let mut cfg = built.coordinator.config();
     cfg.coordinator.conflict_notify = notify;
     cfg.coordinator.conflict_negotiate = negotiate;
     let coord = built.coordinator.with_config(cfg);
-    let found = coord.detect_conflicts().map_err(|e| ExitError {
-        code: exit::UNAVAILABLE,
-        kind: "unavailable",
-        message: format!("conflicts unknown: {e}"),
-    })?;
+    let found = coord
+        .detect_conflicts()
+        .map_err(|e| ExitError::unavailable(format!("conflicts unknown: {e}")))?;
     if global.json {
         println!("{}", serde_json::to_string_pretty(&found)?);
     } else if found.is_empty() {
         println!("no conflicts");
     } else {
         for c in &found {
-            println!("{}", crate::commands::mail::conflict_line(c));
+            println!("{}", crate::output::conflict_line(c));
         }
     }
     Ok(if found.is_empty() {
@@ -269,7 +167,7 @@ pub fn conflicts(
 
 /// `gaffer digest [--send]`.
 pub fn digest(global: &GlobalArgs, args: &CoordArgs, send: bool) -> anyhow::Result<i32> {
-    let built = build(global, args)?;
+    let built = wiring::build_for(global, args)?;
     let coord = built.coordinator;
     coord.update_state();
     if send {
@@ -282,11 +180,7 @@ pub fn digest(global: &GlobalArgs, args: &CoordArgs, send: bool) -> anyhow::Resu
     } else {
         coord.generate_digest()
     };
-    if global.json {
-        println!("{}", serde_json::to_string_pretty(&d)?);
-    } else {
-        print!("{}", render_markdown(&d, "gaffer"));
-    }
+    Output::of(global).print(&d, || print!("{}", render_markdown(&d, "gaffer")))?;
     Ok(exit::SUCCESS)
 }
 
@@ -297,20 +191,20 @@ pub fn watch(
     from_start: bool,
     exit_after: Option<u64>,
 ) -> anyhow::Result<i32> {
-    let ledger = state::open_ledger(global)?;
+    let ledger = adapters::ledger(global)?;
     let (existing, _) = ledger.events_since(0)?;
     let mut last = existing.last().map(|(id, _)| *id).unwrap_or(0);
+    let out = Output::of(global);
     if from_start {
         for (_, e) in &existing {
-            print_event(global, e);
+            out.event(e);
         }
     }
-    let stop = interrupt_flag();
-    let deadline = exit_after.map(|s| std::time::Instant::now() + Duration::from_secs(s));
-    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| std::time::Instant::now() < d) {
+    let fg = Foreground::start(exit_after);
+    while !fg.done() {
         let (new, _) = ledger.events_since(last)?;
         for (id, e) in new {
-            print_event(global, &e);
+            out.event(&e);
             last = id;
         }
         std::thread::sleep(Duration::from_millis(250));

@@ -3,32 +3,17 @@
 //! `--auto-assign`, assignment) in this process, and shows events from the project's ledger,
 //! so it also shows what a `gaffer run` elsewhere is doing.
 
+use crate::adapters;
 use crate::cli::{CoordArgs, GlobalArgs};
-use crate::commands::coordinate::describe;
-use crate::state;
-use crate::wiring::{self, Build};
+use crate::foreground::Foreground;
+use crate::output::describe;
+use crate::view::{BOLD, Cell, Column, DIM, RESET, Table, status_color, strip_ansi};
+use crate::wiring;
 use gaffer_coordinator::ledger::AssignmentState;
 use gaffer_core::exit;
-use gaffer_core::status::AgentStatus;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
-const BOLD: &str = "\x1b[1m";
-const DIM: &str = "\x1b[2m";
-const RESET: &str = "\x1b[0m";
-
-fn color(s: AgentStatus) -> &'static str {
-    match s {
-        AgentStatus::Waiting => "\x1b[32m",
-        AgentStatus::Generating | AgentStatus::Thinking => "\x1b[36m",
-        AgentStatus::RateLimited | AgentStatus::Blocked => "\x1b[33m",
-        AgentStatus::Error | AgentStatus::Stalled | AgentStatus::Exited => "\x1b[31m",
-        AgentStatus::Unknown => DIM,
-    }
-}
+use std::time::Duration;
 
 /// Runs the dashboard until Ctrl-C, `--exit-after`, or once when stdout is not a terminal.
 pub fn run(
@@ -37,24 +22,24 @@ pub fn run(
     auto_assign: bool,
     exit_after: Option<u64>,
 ) -> anyhow::Result<i32> {
-    let built = wiring::build(Build {
-        global,
-        tmux: &args.tmux,
-        mail_url: args.mail_url.clone(),
-        native_beads: false,
-    })?;
+    let built = wiring::build_for(global, args)?;
     let mut cfg = built.coordinator.config();
     cfg.coordinator.auto_assign = auto_assign;
     cfg.coordinator.send_digests = false;
     let mut coord = built.coordinator.with_config(cfg);
     coord.start()?;
-    let ledger = state::open_ledger(global)?;
+    let ledger = adapters::ledger(global)?;
     let tty = std::io::stdout().is_terminal() && !global.json;
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    let _ = ctrlc::set_handler(move || s.store(true, Ordering::SeqCst));
-    let started = Instant::now();
-    let deadline = exit_after.map(|secs| started + Duration::from_secs(secs));
+    let fg = Foreground::start(exit_after);
+    let table = Table::new(&[
+        Column::left("PANE", 6),
+        Column::left("TYPE", 5),
+        Column::left("NAME", 16),
+        Column::left("STATUS", 13),
+        Column::right("CTX", 5),
+        Column::right("IDLE", 7),
+        Column::left("TASK", 0).after(2),
+    ]);
     loop {
         let agents = coord.get_agents();
         let records = ledger.all().unwrap_or_default();
@@ -79,28 +64,23 @@ pub fn run(
                 built.connection.session,
                 built.mail_backend,
                 built.work_source,
-                started.elapsed().as_secs_f64()
+                fg.elapsed().as_secs_f64()
             ),
             String::new(),
-            format!(
-                "{BOLD}{:<6} {:<5} {:<16} {:<13} {:>5} {:>7}  {}{RESET}",
-                "PANE", "TYPE", "NAME", "STATUS", "CTX", "IDLE", "TASK"
-            ),
+            table.heading(),
         ];
         let now = chrono::Utc::now();
         for a in agents.values() {
             let idle = (now - a.last_activity).num_seconds().max(0);
-            lines.push(format!(
-                "{:<6} {:<5} {:<16} {}{:<13}{RESET} {:>4.0}% {:>6}s  {}",
-                a.pane_id,
-                a.agent_type,
-                a.agent_mail_name,
-                color(a.status),
-                a.status.as_str(),
-                a.context_usage,
-                idle,
-                a.current_task
-            ));
+            lines.push(table.row(&[
+                Cell::from(a.pane_id.as_str()),
+                Cell::from(a.agent_type.as_str()),
+                Cell::from(a.agent_mail_name.as_str()),
+                Cell::colored(a.status.as_str(), status_color(a.status)),
+                Cell::from(format!("{:.0}%", a.context_usage)),
+                Cell::from(format!("{idle}s")),
+                Cell::from(a.current_task.as_str()),
+            ]));
         }
         if agents.is_empty() {
             lines.push(format!(
@@ -146,40 +126,12 @@ pub fn run(
         let _ = writeln!(out, "{text}");
         let _ = out.flush();
         drop(out);
-        if !tty || stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+        if !tty || fg.done() {
             break;
         }
-        let tick = Instant::now();
-        while tick.elapsed() < Duration::from_secs(1) && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // Woken early by Ctrl-C or the deadline, it draws once more and stops.
+        fg.pause(Duration::from_secs(1));
     }
     coord.stop();
     Ok(exit::SUCCESS)
-}
-
-/// Removes SGR colour codes, for output that is not a terminal.
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' && chars.peek() == Some(&'[') {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn strips_colours() {
-        assert_eq!(super::strip_ansi("\x1b[1mgaffer\x1b[0m ok"), "gaffer ok");
-    }
 }

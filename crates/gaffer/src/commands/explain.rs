@@ -1,62 +1,13 @@
 //! `gaffer explain`: how a screen's state was detected — every rule, matched or not, and why.
 
+use crate::adapters;
 use crate::cli::{ExplainArgs, GlobalArgs};
 use crate::error::ExitError;
 use gaffer_core::detect::{Detector, Explanation, ScreenInput, canonical_kind};
 use gaffer_core::exit;
+use gaffer_core::panes::Panes;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-
-/// The user's rules directory: `$XDG_CONFIG_HOME/gaffer/rules` or `~/.config/gaffer/rules`.
-pub fn user_rules_dir() -> Option<PathBuf> {
-    crate::kinds::user_config_dir().map(|d| d.join("rules"))
-}
-
-/// The detector with the user's rule overrides (`<rules dir>/<kind>.toml`) applied.
-pub fn load_detector() -> Result<Detector, ExitError> {
-    let Some(dir) = user_rules_dir() else {
-        return Ok(Detector::builtin());
-    };
-    load_detector_from(&dir)
-}
-
-fn load_detector_from(dir: &Path) -> Result<Detector, ExitError> {
-    // Every kind of the registry that has a rules file, then the shell rules. A file that is
-    // embedded may be overridden; one that is not (a user's kind) must be there.
-    let registry = gaffer_core::kinds::registry();
-    let files = registry
-        .kinds()
-        .iter()
-        .filter_map(|k| Some((k.code.as_str(), k.rules.as_deref()?)))
-        .chain(std::iter::once((
-            gaffer_core::kinds::SHELL_KIND,
-            "shell.toml",
-        )));
-    let mut overrides = Vec::new();
-    for (kind, file) in files {
-        let path = dir.join(file);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => overrides.push((kind.to_string(), text)),
-            Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound
-                    && gaffer_core::kinds::builtin_rules(file).is_some() => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ExitError::config(format!(
-                    "agent kind {kind} has its rules in {file}, but {} is missing",
-                    path.display()
-                )));
-            }
-            Err(e) => {
-                return Err(ExitError::config(format!(
-                    "cannot read rules file {}: {e}",
-                    path.display()
-                )));
-            }
-        }
-    }
-    Detector::with_overrides(&overrides)
-        .map_err(|e| ExitError::config(format!("rules override in {}: {e}", dir.display())))
-}
+use std::path::Path;
 
 /// A fixture file's header (`key: value` lines, then `---`), if it has one; and the screen.
 fn split_header(text: &str) -> (Vec<(String, String)>, &str) {
@@ -90,47 +41,29 @@ fn read_capture(path: &Path) -> Result<String, ExitError> {
             .map_err(|e| ExitError::failure(format!("cannot read stdin: {e}")))?;
         return Ok(s);
     }
-    let bytes = std::fs::read(path).map_err(|e| {
-        let (code, kind) = if e.kind() == std::io::ErrorKind::NotFound {
-            (exit::NOT_FOUND, "not_found")
-        } else {
-            (exit::FAILURE, "failure")
-        };
-        ExitError {
-            code,
-            kind,
-            message: format!("cannot read {}: {e}", path.display()),
-        }
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| ExitError::from(e).context(format!("cannot read {}", path.display())))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-fn usage(message: impl Into<String>) -> ExitError {
-    ExitError {
-        code: exit::USAGE,
-        kind: "usage",
-        message: message.into(),
-    }
 }
 
 /// Runs `gaffer explain`.
 pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
     let Some(file) = &args.file else {
         if let Some(pane) = &args.pane {
-            let detector = load_detector()?;
-            let explanation = crate::commands::status::explain_live(global, args, pane, &detector)?;
+            let detector = adapters::detector()?;
+            let explanation = explain_live(global, args, pane, &detector)?;
             return print(global, &explanation);
         }
-        return Err(usage("give a pane, or --agent KIND --file FILE").into());
+        return Err(ExitError::usage("give a pane, or --agent KIND --file FILE").into());
     };
     let Some(agent) = &args.agent else {
-        return Err(usage("--file needs --agent (cc, cod, gmi or shell)").into());
+        return Err(ExitError::usage("--file needs --agent (cc, cod, gmi or shell)").into());
     };
     let kind = canonical_kind(agent);
     if kind == "shell" && !matches!(agent.trim(), "shell" | "user" | "") {
         tracing::info!(agent = %agent, "unknown agent kind: using the shell rules");
     }
-    let detector = load_detector()?;
+    let detector = adapters::detector()?;
     let text = read_capture(file)?;
     let (header, screen) = split_header(&text);
     let command = args.command.clone().unwrap_or_else(|| {
@@ -149,6 +82,45 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
     };
     let explanation = detector.explain(&input);
     print(global, &explanation)
+}
+
+/// `gaffer explain <pane>`: captures a live pane and explains its screen.
+pub fn explain_live(
+    global: &GlobalArgs,
+    args: &ExplainArgs,
+    pane: &str,
+    detector: &Detector,
+) -> Result<Explanation, ExitError> {
+    let conn = adapters::tmux(global, &args.tmux)?;
+    let panes = conn
+        .panes
+        .list_panes()
+        .map_err(|e| ExitError::unavailable(format!("listing panes: {e}")))?;
+    let info = adapters::find_pane(&panes, pane).ok_or_else(|| {
+        ExitError::not_found(format!("no pane {pane:?} in session {}", conn.session))
+    })?;
+    let caps = conn
+        .panes
+        .capture(std::slice::from_ref(&info.pane_id))
+        .map_err(|e| ExitError::unavailable(format!("capturing {}: {e}", info.pane_id)))?;
+    let (_, screen) = caps
+        .into_iter()
+        .next()
+        .ok_or_else(|| ExitError::not_found(format!("pane {} vanished", info.pane_id)))?;
+    let agent_type = args
+        .agent
+        .clone()
+        .unwrap_or_else(|| info.agent_type.clone());
+    let command = args
+        .command
+        .clone()
+        .unwrap_or_else(|| info.current_command.clone());
+    Ok(detector.explain(&ScreenInput {
+        agent_type: &agent_type,
+        screen: &screen,
+        current_command: &command,
+        observed_at: chrono::Utc::now(),
+    }))
 }
 
 /// Prints an explanation as JSON or as the readable account.

@@ -3,61 +3,31 @@
 //! Backend: the server at `--mail-url`, else `AGENT_MAIL_URL` / config `mail.url`, else the
 //! embedded mailbox in `<project>/.gaffer/state.db`. The project key is the project root.
 
+use crate::adapters;
 use crate::cli::{GlobalArgs, MailAction, MailArgs};
 use crate::config_load;
 use crate::error::ExitError;
-use gaffer_core::conflicts::{ConflictDetector, ConflictError};
+use crate::output::{self, Output};
+use gaffer_core::conflicts::ConflictDetector;
 use gaffer_core::exit;
 use gaffer_core::mailbox::*;
-use serde::Serialize;
 use serde_json::json;
 use std::time::Duration;
-
-fn mail_error(e: MailError) -> ExitError {
-    let code = match e {
-        MailError::NotFound(_) => exit::NOT_FOUND,
-        MailError::Unavailable(_) | MailError::Timeout(_) => exit::UNAVAILABLE,
-        _ => exit::FAILURE,
-    };
-    ExitError {
-        code,
-        kind: e.kind(),
-        message: format!("agent mail: {e}"),
-    }
-}
-
-/// Conflicts that cannot be determined: exit 4 with kind `unknown` (callers fail closed).
-fn unknown(e: ConflictError) -> ExitError {
-    ExitError {
-        code: exit::UNAVAILABLE,
-        kind: "unknown",
-        message: e.to_string(),
-    }
-}
-
-fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
 
 /// Runs a mail action and returns the exit code.
 pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
     let loaded = config_load::load(global)?;
     let root = loaded.project_root.clone();
     let root = std::fs::canonicalize(&root).unwrap_or(root);
-    let url = args
-        .mail_url
-        .clone()
-        .filter(|u| !u.trim().is_empty())
-        .or_else(|| gaffer_mail::configured_url(&loaded.config.mail.url));
-    let mb =
-        gaffer_mail::open(url.as_deref(), &root, loaded.config.mail.timeout).map_err(mail_error)?;
+    let mb = adapters::mailbox(args.mail_url.as_deref(), &loaded.config, &root)
+        .map_err(ExitError::from)?
+        .mailbox;
     let project = root.display().to_string();
     if !matches!(args.action, MailAction::Health) {
-        mb.ensure_project(&project).map_err(mail_error)?;
+        mb.ensure_project(&project).map_err(ExitError::from)?;
     }
     let mb: &dyn gaffer_core::mailbox::Mailbox = mb.as_ref();
-    let json = global.json;
+    let out = Output::of(global);
     match args.action {
         MailAction::Reserve {
             agent,
@@ -77,10 +47,8 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         reason,
                     },
                 )
-                .map_err(mail_error)?;
-            if json {
-                print_json(&r)?;
-            } else {
+                .map_err(ExitError::from)?;
+            out.print(&r, || {
                 for g in &r.granted {
                     let kind = if g.exclusive { "exclusive" } else { "shared" };
                     println!("granted #{} {} ({kind})", g.id, g.path_pattern);
@@ -93,7 +61,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         );
                     }
                 }
-            }
+            })?;
             Ok(if r.conflicts.is_empty() {
                 exit::SUCCESS
             } else {
@@ -103,12 +71,10 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
         MailAction::Release { agent, patterns } => {
             let n = mb
                 .release(&project, &agent, &patterns)
-                .map_err(mail_error)?;
-            if json {
-                print_json(&json!({"released": n}))?;
-            } else {
+                .map_err(ExitError::from)?;
+            out.print(&json!({"released": n}), || {
                 println!("released {n}");
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Renew {
@@ -118,21 +84,17 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
         } => {
             let n = mb
                 .renew(&project, &agent, &patterns, Duration::from_secs(extend))
-                .map_err(mail_error)?;
-            if json {
-                print_json(&json!({"renewed": n}))?;
-            } else {
+                .map_err(ExitError::from)?;
+            out.print(&json!({"renewed": n}), || {
                 println!("renewed {n}");
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Reservations { agent, all } => {
             let rs = mb
                 .list_reservations(&project, agent.as_deref(), !all)
-                .map_err(mail_error)?;
-            if json {
-                print_json(&rs)?;
-            } else {
+                .map_err(ExitError::from)?;
+            out.print(&rs, || {
                 for r in &rs {
                     let kind = if r.exclusive { "exclusive" } else { "shared" };
                     let state = if r.released_ts.is_some() {
@@ -149,21 +111,22 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         r.reason
                     );
                 }
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Conflicts => {
             let det = ConflictDetector::new(mb, project.clone());
-            let cs = det.detect_conflicts(chrono::Utc::now()).map_err(unknown)?;
-            if json {
-                print_json(&cs)?;
-            } else if cs.is_empty() {
-                println!("no conflicts");
-            } else {
-                for c in &cs {
-                    println!("{}", conflict_line(c));
+            let cs = det
+                .detect_conflicts(chrono::Utc::now())
+                .map_err(ExitError::from)?;
+            out.print(&cs, || {
+                if cs.is_empty() {
+                    println!("no conflicts");
                 }
-            }
+                for c in &cs {
+                    println!("{}", output::conflict_line(c));
+                }
+            })?;
             Ok(if cs.is_empty() {
                 exit::SUCCESS
             } else {
@@ -174,27 +137,15 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             let det = ConflictDetector::new(mb, project.clone());
             let hit = det
                 .check_path_conflict(&path, &agent, chrono::Utc::now())
-                .map_err(unknown)?;
-            if json {
-                print_json(&hit)?;
-            } else {
-                match &hit {
-                    None => println!("{path}: free"),
-                    Some(c) => {
-                        let names: Vec<&str> = c
-                            .conflict
-                            .holders
-                            .iter()
-                            .map(|h| h.agent_name.as_str())
-                            .collect();
-                        println!(
-                            "{path}: held by {} ({})",
-                            names.join(", "),
-                            c.conflict.pattern
-                        );
-                    }
-                }
-            }
+                .map_err(ExitError::from)?;
+            out.print(&hit, || match &hit {
+                None => println!("{path}: free"),
+                Some(c) => println!(
+                    "{path}: held by {} ({})",
+                    output::holder_names(c),
+                    c.conflict.pattern
+                ),
+            })?;
             Ok(if hit.is_none() {
                 exit::SUCCESS
             } else {
@@ -210,10 +161,10 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             ack,
             thread,
         } => {
-            let importance = Importance::parse(&importance).ok_or_else(|| ExitError {
-                code: exit::USAGE,
-                kind: "usage",
-                message: format!("--importance {importance}: expected low, normal, high or urgent"),
+            let importance = Importance::parse(&importance).ok_or_else(|| {
+                ExitError::usage(format!(
+                    "--importance {importance}: expected low, normal, high or urgent"
+                ))
             })?;
             let sent = mb
                 .send_message(
@@ -229,12 +180,10 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         thread_id: thread,
                     },
                 )
-                .map_err(mail_error)?;
-            if json {
-                print_json(&sent)?;
-            } else {
+                .map_err(ExitError::from)?;
+            out.print(&sent, || {
                 println!("sent message {}", sent.id);
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Inbox { agent, limit } => {
@@ -247,12 +196,11 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         ..InboxQuery::default()
                     },
                 )
-                .map_err(mail_error)?;
-            if json {
-                print_json(&msgs)?;
-            } else if msgs.is_empty() {
-                println!("no messages");
-            } else {
+                .map_err(ExitError::from)?;
+            out.print(&msgs, || {
+                if msgs.is_empty() {
+                    println!("no messages");
+                }
                 for m in &msgs {
                     let ack = if m.ack_required { " [ack]" } else { "" };
                     println!(
@@ -269,16 +217,15 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         }
                     }
                 }
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Ack { agent, id } => {
-            mb.acknowledge(&project, &agent, id).map_err(mail_error)?;
-            if json {
-                print_json(&json!({"acknowledged": id}))?;
-            } else {
+            mb.acknowledge(&project, &agent, id)
+                .map_err(ExitError::from)?;
+            out.print(&json!({"acknowledged": id}), || {
                 println!("acknowledged {id}");
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Register {
@@ -297,39 +244,18 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                         task_description: task,
                     },
                 )
-                .map_err(mail_error)?;
-            if json {
-                print_json(&a)?;
-            } else {
+                .map_err(ExitError::from)?;
+            out.print(&a, || {
                 println!("{}", a.name);
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Health => {
-            let h = mb.health().map_err(mail_error)?;
-            if json {
-                print_json(&h)?;
-            } else {
+            let h = mb.health().map_err(ExitError::from)?;
+            out.print(&h, || {
                 println!("{} {} {}", h.status, h.backend, h.location);
-            }
+            })?;
             Ok(exit::SUCCESS)
         }
     }
-}
-
-/// One conflict as a line of text: id, pattern, holders, and an example overlapping path.
-pub fn conflict_line(c: &gaffer_core::conflicts::DetectedConflict) -> String {
-    let names: Vec<&str> = c
-        .conflict
-        .holders
-        .iter()
-        .map(|h| h.agent_name.as_str())
-        .collect();
-    format!(
-        "{} {}: {} (e.g. {})",
-        c.conflict.id,
-        c.conflict.pattern,
-        names.join(", "),
-        c.overlap
-    )
 }

@@ -1,9 +1,10 @@
 //! `gaffer quality [show | record-tests | scan]`.
 
+use crate::adapters;
 use crate::cli::{GlobalArgs, QualityAction};
 use crate::config_load;
 use crate::error::ExitError;
-use crate::state;
+use crate::output::Output;
 use gaffer_core::exit;
 use gaffer_core::quality::{ScanMetrics, TestRunMetrics};
 use gaffer_core::test_report::{TestCounts, parse_report};
@@ -50,7 +51,7 @@ fn which(bin: &str) -> Option<std::path::PathBuf> {
 }
 
 fn show(global: &GlobalArgs) -> anyhow::Result<i32> {
-    let ledger = state::open_ledger(global)?;
+    let ledger = adapters::ledger(global)?;
     let q = ledger.quality_monitor(ubs_available())?;
     let now = chrono::Utc::now();
     let summary = q.summary(now);
@@ -111,11 +112,8 @@ fn record_tests(
     skipped: i64,
     duration_ms: i64,
 ) -> anyhow::Result<i32> {
-    let usage = |message: &str| ExitError {
-        code: exit::USAGE,
-        kind: "usage",
-        message: message.into(),
-    };
+    let out = Output::of(global);
+    let usage = |message: &str| ExitError::usage(message);
     let (format, counts) = if passed.is_some() || failed.is_some() {
         if file.is_some() {
             return Err(usage("give either a report file or --passed/--failed, not both").into());
@@ -160,11 +158,9 @@ fn record_tests(
         duration: duration_ms,
         package,
     };
-    let mut ledger = state::open_ledger(global)?;
+    let mut ledger = adapters::ledger(global)?;
     ledger.record_test_run(&run)?;
-    if global.json {
-        println!("{}", json!({"recorded": run, "format": format}));
-    } else {
+    out.print_line(&json!({"recorded": run, "format": format}), || {
         println!(
             "recorded {} passed, {} failed, {} skipped ({format}){}",
             run.passed,
@@ -176,18 +172,16 @@ fn record_tests(
                 format!(" for {}", run.agent_pane_id)
             }
         );
-    }
+    })?;
     Ok(exit::SUCCESS)
 }
 
 fn scan(global: &GlobalArgs) -> anyhow::Result<i32> {
+    let out = Output::of(global);
     let Some(ubs) = which("ubs") else {
-        return Err(ExitError {
-            code: exit::UNAVAILABLE,
-            kind: "unavailable",
-            message: "the ubs scanner is not installed (not on PATH)".into(),
-        }
-        .into());
+        return Err(
+            ExitError::unavailable("the ubs scanner is not installed (not on PATH)").into(),
+        );
     };
     let root = config_load::project_root(global);
     let started = Instant::now();
@@ -206,12 +200,10 @@ fn scan(global: &GlobalArgs) -> anyhow::Result<i32> {
         files: 0,
         exit_code: output.status.code().unwrap_or(-1) as i64,
     };
-    state::open_ledger(global)?.record_scan(&scan)?;
-    if global.json {
-        println!("{}", serde_json::to_string_pretty(&scan)?);
-    } else {
+    adapters::ledger(global)?.record_scan(&scan)?;
+    out.print(&scan, || {
         println!("scan: {critical} critical, {warning} warnings, {info} info");
-    }
+    })?;
     Ok(exit::SUCCESS)
 }
 

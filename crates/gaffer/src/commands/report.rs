@@ -1,9 +1,10 @@
 //! `gaffer done BEAD` and `gaffer refuse BEAD`: an agent reports the end of its assignment.
 
+use crate::adapters;
 use crate::cli::GlobalArgs;
 use crate::config_load;
 use crate::error::ExitError;
-use crate::state;
+use crate::output::Output;
 use gaffer_coordinator::ledger::{AssignmentRecord, AssignmentState, Ledger};
 use gaffer_core::assign::{BackoffBook, BackoffReason};
 use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
@@ -19,16 +20,12 @@ fn active_for(ledger: &Ledger, bead: &str) -> Result<AssignmentRecord, ExitError
         .into_iter()
         .rev()
         .find(|r| r.state.is_active())
-        .ok_or_else(|| ExitError {
-            code: exit::NOT_FOUND,
-            kind: "not_found",
-            message: format!("bead {bead} has no active assignment"),
-        })
+        .ok_or_else(|| ExitError::not_found(format!("bead {bead} has no active assignment")))
 }
 
 /// Marks the bead's active assignment done.
 pub fn done(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i32> {
-    let mut ledger = state::open_ledger(global)?;
+    let mut ledger = adapters::ledger(global)?;
     let rec = active_for(&ledger, bead)?;
     let now = chrono::Utc::now();
     ledger.set_state(rec.id, AssignmentState::Done, "", now)?;
@@ -51,12 +48,11 @@ fn close_in_work_source(global: &GlobalArgs, bead: &str, reason: &str) {
     let Ok(loaded) = config_load::load(global) else {
         return;
     };
-    let Ok(project) = gaffer_beads::reader::BeadsProject::discover(&loaded.project_root) else {
+    // Without beads the source is read-only and closing is a no-op.
+    let Ok(work) = adapters::work(&loaded.project_root, &loaded.config.beads, false) else {
         return;
     };
-    let Ok(source) = gaffer_beads::source_for(project, &loaded.config.beads) else {
-        return;
-    };
+    let source = work.source;
     let reason = if reason.is_empty() {
         "done (gaffer)"
     } else {
@@ -79,7 +75,7 @@ fn close_in_work_source(global: &GlobalArgs, bead: &str, reason: &str) {
 /// Marks the bead's active assignment refused, and backs the agent off from it.
 pub fn refuse(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i32> {
     let config = config_load::load(global)?.config;
-    let mut ledger = state::open_ledger(global)?;
+    let mut ledger = adapters::ledger(global)?;
     let rec = active_for(&ledger, bead)?;
     let now = chrono::Utc::now();
     ledger.set_state(rec.id, AssignmentState::Refused, reason, now)?;
@@ -105,15 +101,16 @@ pub fn refuse(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i
 }
 
 fn print_result(global: &GlobalArgs, bead: &str, state: &str, rec: &AssignmentRecord) {
-    if global.json {
-        println!(
-            "{}",
-            json!({"bead_id": bead, "state": state, "agent_pane_id": rec.assignment.agent_pane_id})
-        );
-    } else {
-        println!(
-            "{bead}: {state} (was assigned to {})",
-            rec.assignment.agent_pane_id
-        );
-    }
+    let out = Output::of(global);
+    out.print_line(
+        &json!({"bead_id": bead, "state": state, "agent_pane_id": rec.assignment.agent_pane_id}),
+        || {
+            println!(
+                "{bead}: {state} (was assigned to {})",
+                rec.assignment.agent_pane_id
+            );
+        },
+    )
+    // A JSON value always serialises.
+    .unwrap_or_default();
 }

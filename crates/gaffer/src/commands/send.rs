@@ -1,7 +1,7 @@
 //! `gaffer send <pane|--type T|--all> TEXT [--json]`: verified prompt delivery.
 
+use crate::adapters;
 use crate::cli::{GlobalArgs, SendArgs};
-use crate::commands::status::{connect, detector, find_pane, not_found, unavailable};
 use crate::error::ExitError;
 use gaffer_coordinator::observe::ScreenCheck;
 use gaffer_core::detect::ScreenInput;
@@ -12,42 +12,36 @@ use gaffer_core::status::AgentStatus;
 use serde_json::json;
 use std::io::Read;
 
-fn usage(message: impl Into<String>) -> ExitError {
-    ExitError {
-        code: exit::USAGE,
-        kind: "usage",
-        message: message.into(),
-    }
-}
-
 /// Runs `gaffer send`.
 pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
     let group = args.all || args.agent_type.is_some();
     let (pane_arg, text_arg) = match (group, args.args.as_slice()) {
         (true, [text]) => (None, text.clone()),
         (false, [pane, text]) => (Some(pane.clone()), text.clone()),
-        (true, _) => return Err(usage("with --type or --all, give only TEXT").into()),
-        (false, _) => return Err(usage("give PANE and TEXT, or --type/--all and TEXT").into()),
+        (true, _) => return Err(ExitError::usage("with --type or --all, give only TEXT").into()),
+        (false, _) => {
+            return Err(ExitError::usage("give PANE and TEXT, or --type/--all and TEXT").into());
+        }
     };
     let text = if text_arg == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
-            .map_err(|e| usage(format!("reading the prompt from stdin: {e}")))?;
+            .map_err(|e| ExitError::usage(format!("reading the prompt from stdin: {e}")))?;
         s
     } else {
         text_arg
     };
     if text.is_empty() {
-        return Err(usage("the prompt is empty").into());
+        return Err(ExitError::usage("the prompt is empty").into());
     }
-    let conn = connect(global, &args.tmux)?;
+    let conn = adapters::tmux(global, &args.tmux)?;
     let panes = conn
         .panes
         .list_panes()
-        .map_err(|e| unavailable(format!("listing panes: {e}")))?;
+        .map_err(|e| ExitError::unavailable(format!("listing panes: {e}")))?;
     let targets: Vec<PaneInfo> = match (&pane_arg, &args.agent_type) {
-        (Some(p), _) => find_pane(&panes, p).into_iter().collect(),
+        (Some(p), _) => adapters::find_pane(&panes, p).into_iter().collect(),
         (None, Some(t)) => {
             let want = canonical_agent_type(t);
             panes
@@ -58,14 +52,14 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
         (None, None) => panes.into_iter().filter(PaneInfo::is_agent).collect(),
     };
     if targets.is_empty() {
-        return Err(not_found(match (&pane_arg, &args.agent_type) {
+        return Err(ExitError::not_found(match (&pane_arg, &args.agent_type) {
             (Some(p), _) => format!("no pane {p:?} in session {}", conn.session),
             (None, Some(t)) => format!("no {t} agent panes in session {}", conn.session),
             (None, None) => format!("no agent panes in session {}", conn.session),
         })
         .into());
     }
-    let det = detector()?;
+    let det = adapters::detector()?;
     let opts = DeliveryOptions {
         deadline: args.deadline,
         probe_interval: args

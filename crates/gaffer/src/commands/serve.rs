@@ -10,7 +10,9 @@
 
 use crate::cli::{CoordArgs, GlobalArgs};
 use crate::error::ExitError;
-use crate::wiring::{self, Build};
+use crate::foreground::Foreground;
+use crate::output::Output;
+use crate::wiring;
 use gaffer_coordinator::SessionCoordinator;
 use gaffer_core::exit;
 use std::io::{BufRead, BufReader, Write};
@@ -126,27 +128,19 @@ pub fn run(
     auto_assign: bool,
     exit_after: Option<u64>,
 ) -> anyhow::Result<i32> {
-    let addr: SocketAddr = addr.parse().map_err(|e| ExitError {
-        code: exit::USAGE,
-        kind: "usage",
-        message: format!("--addr {addr:?}: {e} (expected e.g. 127.0.0.1:7878)"),
+    let out = Output::of(global);
+    let addr: SocketAddr = addr.parse().map_err(|e| {
+        ExitError::usage(format!(
+            "--addr {addr:?}: {e} (expected e.g. 127.0.0.1:7878)"
+        ))
     })?;
     if !addr.ip().is_loopback() {
-        return Err(ExitError {
-            code: exit::USAGE,
-            kind: "usage",
-            message: format!(
-                "--addr {addr}: only loopback addresses are served (the API has no authentication)"
-            ),
-        }
+        return Err(ExitError::usage(format!(
+            "--addr {addr}: only loopback addresses are served (the API has no authentication)"
+        ))
         .into());
     }
-    let built = wiring::build(Build {
-        global,
-        tmux: &args.tmux,
-        mail_url: args.mail_url.clone(),
-        native_beads: false,
-    })?;
+    let built = wiring::build_for(global, args)?;
     let mut cfg = built.coordinator.config();
     if auto_assign {
         cfg.coordinator.auto_assign = true;
@@ -158,23 +152,20 @@ pub fn run(
     let local = listener.local_addr()?;
     coord.start()?;
     let coord = Arc::new(coord);
-    if global.json {
-        println!(
-            "{}",
-            serde_json::json!({"listening": format!("http://{local}")})
-        );
-    } else {
-        println!(
-            "gaffer: serving session {} on http://{local} (Ctrl-C stops)",
-            built.connection.session
-        );
-    }
+    out.print_line(
+        &serde_json::json!({"listening": format!("http://{local}")}),
+        || {
+            println!(
+                "gaffer: serving session {} on http://{local} (Ctrl-C stops)",
+                built.connection.session
+            );
+        },
+    )?;
+    let fg = Foreground::start(exit_after);
+    // Tells the connections (event streams) to end.
     let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    let _ = ctrlc::set_handler(move || s.store(true, Ordering::SeqCst));
-    let deadline = exit_after.map(|secs| std::time::Instant::now() + Duration::from_secs(secs));
     let mut workers = Vec::new();
-    while !stop.load(Ordering::SeqCst) && deadline.is_none_or(|d| std::time::Instant::now() < d) {
+    while !fg.done() {
         match listener.accept() {
             Ok((stream, _)) => {
                 let _ = stream.set_nonblocking(false);

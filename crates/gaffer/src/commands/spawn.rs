@@ -1,23 +1,17 @@
 //! `gaffer spawn`: a tmux session of agent panes titled `<session>__<type>_<index>`, titles
 //! locked, each agent's launch command started.
 
+use crate::adapters;
 use crate::cli::{GlobalArgs, SpawnArgs};
 use crate::config_load;
 use crate::error::ExitError;
+use crate::output::Output;
 use gaffer_core::exit;
 use gaffer_core::pane::canonical_agent_type;
-use gaffer_tmux::cmd::{Socket, Tmux};
+use gaffer_tmux::cmd::Tmux;
 use gaffer_tmux::spawn::{AgentSpec, spawn};
 use serde_json::json;
 use std::time::Duration;
-
-fn usage(message: impl Into<String>) -> ExitError {
-    ExitError {
-        code: exit::USAGE,
-        kind: "usage",
-        message: message.into(),
-    }
-}
 
 /// The default launch command of an agent type.
 fn launch(agent_type: &str, sim: Option<&std::path::Path>) -> String {
@@ -49,15 +43,15 @@ fn launch(agent_type: &str, sim: Option<&std::path::Path>) -> String {
 
 /// Parses `TYPE[:VARIANT]=COMMAND`.
 fn parse_agent(spec: &str) -> Result<AgentSpec, ExitError> {
-    let (head, command) = spec
-        .split_once('=')
-        .ok_or_else(|| usage(format!("--agent {spec:?}: expected TYPE[:VARIANT]=COMMAND")))?;
+    let (head, command) = spec.split_once('=').ok_or_else(|| {
+        ExitError::usage(format!("--agent {spec:?}: expected TYPE[:VARIANT]=COMMAND"))
+    })?;
     let (ty, variant) = match head.split_once(':') {
         Some((t, v)) => (t, Some(v.to_string()).filter(|v| !v.is_empty())),
         None => (head, None),
     };
     if ty.trim().is_empty() || command.trim().is_empty() {
-        return Err(usage(format!(
+        return Err(ExitError::usage(format!(
             "--agent {spec:?}: the type and the command must not be empty"
         )));
     }
@@ -70,34 +64,20 @@ fn parse_agent(spec: &str) -> Result<AgentSpec, ExitError> {
 
 /// Runs `gaffer spawn`.
 pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
+    let out = Output::of(global);
     let loaded = config_load::load(global)?;
     let cfg = &loaded.config.tmux;
-    let socket = match (&args.tmux.socket_path, &args.tmux.socket) {
-        (Some(p), _) => Socket::Path(p.clone()),
-        (None, Some(n)) => Socket::Name(n.clone()),
-        (None, None) => Socket::from_config(&cfg.socket_name, &cfg.socket_path),
-    };
-    let session = args
-        .tmux
-        .session
-        .clone()
-        .or_else(|| Some(cfg.session.clone()).filter(|s| !s.is_empty()))
-        .or_else(|| {
-            loaded
-                .project_root
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "gaffer".into());
+    let (socket, session) = adapters::scope(&args.tmux, &loaded);
+    let session = session.unwrap_or_else(|| "gaffer".into());
     // `--cmd TYPE=COMMAND` replaces the launch command of the --cc/--cod/--gmi panes.
     let mut overrides: Vec<(String, String)> = Vec::new();
     for c in &args.cmds {
         let (ty, cmd) = c
             .split_once('=')
-            .ok_or_else(|| usage(format!("--cmd {c:?}: expected TYPE=COMMAND")))?;
+            .ok_or_else(|| ExitError::usage(format!("--cmd {c:?}: expected TYPE=COMMAND")))?;
         let ty = canonical_agent_type(ty.trim());
         if gaffer_core::kinds::registry().get(&ty).is_none() || cmd.trim().is_empty() {
-            return Err(usage(format!(
+            return Err(ExitError::usage(format!(
                 "--cmd {c:?}: the type must be an agent kind (cc, cod, gmi, …) and the command not empty"
             ))
             .into());
@@ -111,16 +91,16 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
     for k in &args.kinds {
         let (ty, n) = k
             .split_once('=')
-            .ok_or_else(|| usage(format!("--kind {k:?}: expected KIND=COUNT")))?;
+            .ok_or_else(|| ExitError::usage(format!("--kind {k:?}: expected KIND=COUNT")))?;
         let kind = gaffer_core::kinds::registry().get(ty).ok_or_else(|| {
-            usage(format!(
+            ExitError::usage(format!(
                 "--kind {k:?}: no agent kind {ty:?} in the registry"
             ))
         })?;
         let n: u32 = n
             .trim()
             .parse()
-            .map_err(|_| usage(format!("--kind {k:?}: the count must be a number")))?;
+            .map_err(|_| ExitError::usage(format!("--kind {k:?}: the count must be a number")))?;
         counts.push((kind.code.clone(), n));
     }
     let mut specs: Vec<AgentSpec> = Vec::new();
@@ -144,7 +124,7 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
         specs.push(parse_agent(a)?);
     }
     if specs.is_empty() {
-        return Err(usage(
+        return Err(ExitError::usage(
             "no agents: give --cc N, --cod N, --gmi N, --kind KIND=N or --agent TYPE=CMD",
         )
         .into());
@@ -154,17 +134,9 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
         .clone()
         .unwrap_or_else(|| loaded.project_root.clone());
     let tmux = Tmux::new(socket, cfg.command_timeout.max(Duration::from_secs(1)));
-    let panes = spawn(&tmux, &session, &dir, &specs, (200, 50)).map_err(|e| ExitError {
-        code: exit::UNAVAILABLE,
-        kind: "unavailable",
-        message: format!("spawning session {session}: {e}"),
-    })?;
-    if global.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"session": session, "panes": panes}))?
-        );
-    } else {
+    let panes = spawn(&tmux, &session, &dir, &specs, (200, 50))
+        .map_err(|e| ExitError::unavailable(format!("spawning session {session}: {e}")))?;
+    out.print(&json!({"session": session, "panes": panes}), || {
         for p in &panes {
             println!("{}  {}", p.pane_id, p.title);
         }
@@ -172,7 +144,7 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
             "session {session} started with {} agent panes; watch it with `gaffer status --session {session}`",
             panes.len()
         );
-    }
+    })?;
     Ok(exit::SUCCESS)
 }
 

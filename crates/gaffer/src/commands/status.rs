@@ -1,159 +1,14 @@
 //! `gaffer status [--session S] [--json]`: every agent pane with its verdict, idle time and
-//! health. Also the shared connection to tmux for the observation commands.
+//! health; and the pane lookup and live explanation `send` and `explain` share.
 
-use crate::cli::{ExplainArgs, GlobalArgs, TmuxArgs};
-use crate::config_load;
+use crate::adapters;
+use crate::cli::{GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
 use gaffer_coordinator::monitor::{AgentMonitor, AgentReport, MonitorConfig, MonitorSnapshot};
-use gaffer_core::config::GafferConfig;
-use gaffer_core::detect::{Detector, Explanation, ScreenInput};
 use gaffer_core::exit;
-use gaffer_core::panes::{PaneInfo, Panes};
 use gaffer_core::time::format_short_duration;
-use gaffer_tmux::cmd::{Socket, TmuxError};
-use gaffer_tmux::{TmuxOptions, TmuxPanes};
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Duration;
-
-/// tmux (or its session) is not reachable.
-pub fn unavailable(message: impl Into<String>) -> ExitError {
-    ExitError {
-        code: exit::UNAVAILABLE,
-        kind: "unavailable",
-        message: message.into(),
-    }
-}
-
-/// Something named does not exist.
-pub fn not_found(message: impl Into<String>) -> ExitError {
-    ExitError {
-        code: exit::NOT_FOUND,
-        kind: "not_found",
-        message: message.into(),
-    }
-}
-
-/// A live connection to the tmux session in scope.
-pub struct Connection {
-    /// The adapter.
-    pub panes: Arc<TmuxPanes>,
-    /// The session name.
-    pub session: String,
-    /// The merged configuration.
-    pub config: GafferConfig,
-}
-
-/// Resolves socket and session from flags, then config `[tmux]`, then the project directory,
-/// and checks that the session exists.
-pub fn connect(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitError> {
-    let loaded = config_load::load(global)?;
-    let cfg = &loaded.config.tmux;
-    let socket = match (&args.socket_path, &args.socket) {
-        (Some(p), _) => Socket::Path(p.clone()),
-        (None, Some(n)) => Socket::Name(n.clone()),
-        (None, None) => Socket::from_config(&cfg.socket_name, &cfg.socket_path),
-    };
-    let session = args
-        .session
-        .clone()
-        .filter(|s| !s.is_empty())
-        .or_else(|| Some(cfg.session.clone()).filter(|s| !s.is_empty()))
-        .or_else(|| {
-            loaded
-                .project_root
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_default();
-    let mut opts = TmuxOptions::new(socket, Some(session.clone()));
-    opts.timeout = cfg.command_timeout.max(Duration::from_millis(100));
-    let panes = TmuxPanes::new(opts);
-    match panes
-        .tmux()
-        .run(&["list-sessions", "-F", "#{session_name}"])
-    {
-        Ok(_) => {}
-        Err(e @ (TmuxError::NoServer(_) | TmuxError::Spawn { .. } | TmuxError::Timeout { .. })) => {
-            return Err(unavailable(format!("tmux: {e}")));
-        }
-        Err(TmuxError::NotFound(_)) => {
-            return Err(unavailable("tmux server has no sessions"));
-        }
-        Err(e) => return Err(unavailable(format!("tmux: {e}"))),
-    }
-    match panes.tmux().has_session(&session) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(not_found(format!(
-                "tmux session {session:?} not found (use --session or [tmux] session)"
-            )));
-        }
-        Err(e) => return Err(unavailable(format!("tmux: {e}"))),
-    }
-    Ok(Connection {
-        panes: Arc::new(panes),
-        session,
-        config: loaded.config,
-    })
-}
-
-/// The detector: the embedded rules with the user's overrides.
-pub fn detector() -> Result<Detector, ExitError> {
-    crate::commands::explain::load_detector()
-}
-
-/// Finds a pane by id (`%3`), title, or `session:window.pane`.
-pub fn find_pane(panes: &[PaneInfo], want: &str) -> Option<PaneInfo> {
-    panes
-        .iter()
-        .find(|p| p.pane_id == want)
-        .or_else(|| panes.iter().find(|p| p.title == want))
-        .or_else(|| {
-            panes
-                .iter()
-                .find(|p| format!("{}:{}.{}", p.session, p.window_index, p.pane_index) == want)
-        })
-        .cloned()
-}
-
-/// `gaffer explain <pane>`: captures a live pane and explains its screen.
-pub fn explain_live(
-    global: &GlobalArgs,
-    args: &ExplainArgs,
-    pane: &str,
-    detector: &Detector,
-) -> Result<Explanation, ExitError> {
-    let conn = connect(global, &args.tmux)?;
-    let panes = conn
-        .panes
-        .list_panes()
-        .map_err(|e| unavailable(format!("listing panes: {e}")))?;
-    let info = find_pane(&panes, pane)
-        .ok_or_else(|| not_found(format!("no pane {pane:?} in session {}", conn.session)))?;
-    let caps = conn
-        .panes
-        .capture(std::slice::from_ref(&info.pane_id))
-        .map_err(|e| unavailable(format!("capturing {}: {e}", info.pane_id)))?;
-    let (_, screen) = caps
-        .into_iter()
-        .next()
-        .ok_or_else(|| not_found(format!("pane {} vanished", info.pane_id)))?;
-    let agent_type = args
-        .agent
-        .clone()
-        .unwrap_or_else(|| info.agent_type.clone());
-    let command = args
-        .command
-        .clone()
-        .unwrap_or_else(|| info.current_command.clone());
-    Ok(detector.explain(&ScreenInput {
-        agent_type: &agent_type,
-        screen: &screen,
-        current_command: &command,
-        observed_at: chrono::Utc::now(),
-    }))
-}
 
 /// One agent as JSON.
 pub fn agent_json(a: &AgentReport) -> serde_json::Value {
@@ -195,15 +50,15 @@ pub fn snapshot_json(session: &str, snap: &MonitorSnapshot) -> serde_json::Value
 
 /// Runs `gaffer status`.
 pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
-    let conn = connect(global, args)?;
+    let conn = adapters::tmux(global, args)?;
     let monitor = AgentMonitor::new(
         conn.panes.clone(),
-        detector()?,
+        adapters::detector()?,
         MonitorConfig::from(&conn.config.detection),
     );
     let snap = monitor
         .refresh()
-        .map_err(|e| unavailable(format!("observing {}: {e}", conn.session)))?;
+        .map_err(|e| ExitError::unavailable(format!("observing {}: {e}", conn.session)))?;
     if global.json {
         println!("{}", snapshot_json(&conn.session, &snap));
         return Ok(exit::SUCCESS);

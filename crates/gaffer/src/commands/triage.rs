@@ -1,69 +1,23 @@
 //! `gaffer triage`: the project's beads ranked like `bv --robot-triage`, natively when bv is
 //! absent.
 
-use crate::cli::GlobalArgs;
+use crate::cli::{GlobalArgs, TriageArgs, TriageSource};
 use crate::config_load;
 use crate::error::ExitError;
-use clap::{Args, ValueEnum};
-use gaffer_beads::{BeadsProject, BvSource, NativeSource};
-use gaffer_core::config::WorkSourceKind;
+use gaffer_beads::{BeadsProject, NativeSource};
+use gaffer_core::config::{BeadsConfig, WorkSourceKind};
 use gaffer_core::exit;
 use gaffer_core::time::{Timestamp, format_rfc3339, parse_rfc3339};
 use gaffer_core::triage::TriageResponse;
-use gaffer_core::work_source::{WorkSource, WorkSourceError};
+use gaffer_core::work_source::WorkSource;
 use std::io::Write;
 use std::path::PathBuf;
-
-/// `gaffer triage` arguments.
-#[derive(Debug, Args)]
-pub struct TriageArgs {
-    /// Compute as of this instant (RFC 3339), for reproducible output. Default: now.
-    #[arg(long, value_name = "RFC3339")]
-    pub now: Option<String>,
-    /// Where the ranking comes from (default: `[beads] source` of the config, `auto`).
-    #[arg(long, value_enum)]
-    pub source: Option<Source>,
-}
-
-/// Triage source choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Source {
-    /// `bv --robot-triage` when bv is on PATH, else native.
-    Auto,
-    /// Always the native triage.
-    Native,
-    /// Always bv (fails when it is missing).
-    Bv,
-}
-
-fn usage(message: String) -> ExitError {
-    ExitError {
-        code: exit::USAGE,
-        kind: "usage",
-        message,
-    }
-}
-
-fn source_error(e: WorkSourceError) -> ExitError {
-    let (code, kind) = match &e {
-        WorkSourceError::Unavailable { .. }
-        | WorkSourceError::Timeout { .. }
-        | WorkSourceError::Failed { .. } => (exit::UNAVAILABLE, "unavailable"),
-        WorkSourceError::NotFound { .. } => (exit::NOT_FOUND, "not_found"),
-        WorkSourceError::Parse { .. } | WorkSourceError::Io { .. } => (exit::FAILURE, "failure"),
-    };
-    ExitError {
-        code,
-        kind,
-        message: e.to_string(),
-    }
-}
 
 /// Runs `gaffer triage`.
 pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
     let now: Timestamp = match &args.now {
         Some(raw) => parse_rfc3339(raw)
-            .map_err(|e| usage(format!("--now {raw:?} is not an RFC 3339 time: {e}")))?,
+            .map_err(|e| ExitError::usage(format!("--now {raw:?} is not an RFC 3339 time: {e}")))?,
         // Whole seconds, as bv writes them.
         None => {
             let now = std::time::SystemTime::now();
@@ -78,11 +32,8 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
         Some(p) => p.clone(),
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
-    let project = BeadsProject::discover(&start).map_err(|e| ExitError {
-        code: exit::NOT_FOUND,
-        kind: "not_found",
-        message: e.to_string(),
-    })?;
+    let project =
+        BeadsProject::discover(&start).map_err(|e| ExitError::not_found(e.to_string()))?;
     let loaded = project
         .load()
         .map_err(|e| ExitError::failure(e.to_string()))?;
@@ -95,27 +46,23 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
         eprintln!("warning: {file}: skipped {s}");
     }
     let beads_config = config_load::load(global)?.config.beads;
-    let source = args.source.unwrap_or(match beads_config.source {
-        WorkSourceKind::Auto => Source::Auto,
-        WorkSourceKind::Native => Source::Native,
-        WorkSourceKind::Bv => Source::Bv,
-    });
-    let bv = match source {
-        Source::Native => None,
-        Source::Auto => BvSource::detect(project.clone()),
-        Source::Bv => Some(BvSource::detect(project.clone()).ok_or_else(|| ExitError {
-            code: exit::UNAVAILABLE,
-            kind: "unavailable",
-            message: "bv is not on PATH".to_string(),
-        })?),
-    }
-    .map(|mut bv| {
-        bv.timeout = beads_config.timeout;
-        bv
-    });
+    let kind = match args.source {
+        None => beads_config.source,
+        Some(TriageSource::Auto) => WorkSourceKind::Auto,
+        Some(TriageSource::Native) => WorkSourceKind::Native,
+        Some(TriageSource::Bv) => WorkSourceKind::Bv,
+    };
+    let bv = gaffer_beads::bv_for(
+        &project,
+        &BeadsConfig {
+            source: kind,
+            timeout: beads_config.timeout,
+        },
+    )
+    .map_err(ExitError::from)?;
     let started = std::time::Instant::now();
     let (source_name, mut resp): (&str, TriageResponse) = match &bv {
-        Some(bv) => ("bv", bv.triage(now).map_err(source_error)?),
+        Some(bv) => ("bv", bv.triage(now).map_err(ExitError::from)?),
         None => {
             let native = NativeSource::new(project.clone());
             let t = gaffer_core::triage_engine::triage_with(&loaded.issues, now, &native.options);

@@ -1,0 +1,287 @@
+//! One way to build each adapter from the configuration: the tmux connection (panes), the
+//! detector, the mailbox, the work source and the ledger. Commands and [`crate::wiring`] build
+//! their adapters here and nowhere else.
+
+use crate::cli::{GlobalArgs, TmuxArgs};
+use crate::config_load;
+use crate::error::ExitError;
+use gaffer_beads::reader::BeadsProject;
+use gaffer_coordinator::ledger::Ledger;
+use gaffer_core::beads::Issue;
+use gaffer_core::config::{BeadsConfig, GafferConfig};
+use gaffer_core::detect::Detector;
+use gaffer_core::mailbox::{MailError, Mailbox};
+use gaffer_core::panes::PaneInfo;
+use gaffer_core::time::Timestamp;
+use gaffer_core::triage::TriageResponse;
+use gaffer_core::work_source::{ClaimOutcome, CloseOutcome, WorkSource, WorkSourceError};
+use gaffer_tmux::cmd::{Socket, TmuxError};
+use gaffer_tmux::{TmuxOptions, TmuxPanes};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+// ---- tmux -------------------------------------------------------------------------------
+
+/// A live connection to the tmux session in scope.
+pub struct Connection {
+    /// The adapter.
+    pub panes: Arc<TmuxPanes>,
+    /// The session name.
+    pub session: String,
+    /// The merged configuration.
+    pub config: GafferConfig,
+}
+
+/// The tmux socket and session in scope: the flags, else config `[tmux]`, else (the session)
+/// the project directory's name.
+pub fn scope(args: &TmuxArgs, loaded: &config_load::Loaded) -> (Socket, Option<String>) {
+    let cfg = &loaded.config.tmux;
+    let socket = match (&args.socket_path, &args.socket) {
+        (Some(p), _) => Socket::Path(p.clone()),
+        (None, Some(n)) => Socket::Name(n.clone()),
+        (None, None) => Socket::from_config(&cfg.socket_name, &cfg.socket_path),
+    };
+    let session = args
+        .session
+        .clone()
+        .filter(|s| !s.is_empty())
+        .or_else(|| Some(cfg.session.clone()).filter(|s| !s.is_empty()))
+        .or_else(|| {
+            loaded
+                .project_root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        });
+    (socket, session)
+}
+
+/// Resolves socket and session from flags, then config `[tmux]`, then the project directory,
+/// and checks that the session exists.
+pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitError> {
+    let loaded = config_load::load(global)?;
+    let cfg = &loaded.config.tmux;
+    let (socket, session) = scope(args, &loaded);
+    let session = session.unwrap_or_default();
+    let mut opts = TmuxOptions::new(socket, Some(session.clone()));
+    opts.timeout = cfg.command_timeout.max(Duration::from_millis(100));
+    let panes = TmuxPanes::new(opts);
+    match panes
+        .tmux()
+        .run(&["list-sessions", "-F", "#{session_name}"])
+    {
+        Ok(_) => {}
+        Err(e @ (TmuxError::NoServer(_) | TmuxError::Spawn { .. } | TmuxError::Timeout { .. })) => {
+            return Err(ExitError::unavailable(format!("tmux: {e}")));
+        }
+        Err(TmuxError::NotFound(_)) => {
+            return Err(ExitError::unavailable("tmux server has no sessions"));
+        }
+        Err(e) => return Err(ExitError::unavailable(format!("tmux: {e}"))),
+    }
+    match panes.tmux().has_session(&session) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(ExitError::not_found(format!(
+                "tmux session {session:?} not found (use --session or [tmux] session)"
+            )));
+        }
+        Err(e) => return Err(ExitError::unavailable(format!("tmux: {e}"))),
+    }
+    Ok(Connection {
+        panes: Arc::new(panes),
+        session,
+        config: loaded.config,
+    })
+}
+
+/// Finds a pane by id (`%3`), title, or `session:window.pane`.
+pub fn find_pane(panes: &[PaneInfo], want: &str) -> Option<PaneInfo> {
+    panes
+        .iter()
+        .find(|p| p.pane_id == want)
+        .or_else(|| panes.iter().find(|p| p.title == want))
+        .or_else(|| {
+            panes
+                .iter()
+                .find(|p| format!("{}:{}.{}", p.session, p.window_index, p.pane_index) == want)
+        })
+        .cloned()
+}
+
+// ---- detector ---------------------------------------------------------------------------
+
+/// The user's rules directory: `$XDG_CONFIG_HOME/gaffer/rules` or `~/.config/gaffer/rules`.
+pub fn user_rules_dir() -> Option<PathBuf> {
+    crate::kinds::user_config_dir().map(|d| d.join("rules"))
+}
+
+/// The detector: the embedded rules with the user's overrides (`<rules dir>/<kind>.toml`) applied.
+pub fn detector() -> Result<Detector, ExitError> {
+    let Some(dir) = user_rules_dir() else {
+        return Ok(Detector::builtin());
+    };
+    load_detector_from(&dir)
+}
+
+fn load_detector_from(dir: &Path) -> Result<Detector, ExitError> {
+    // Every kind of the registry that has a rules file, then the shell rules. A file that is
+    // embedded may be overridden; one that is not (a user's kind) must be there.
+    let registry = gaffer_core::kinds::registry();
+    let files = registry
+        .kinds()
+        .iter()
+        .filter_map(|k| Some((k.code.as_str(), k.rules.as_deref()?)))
+        .chain(std::iter::once((
+            gaffer_core::kinds::SHELL_KIND,
+            "shell.toml",
+        )));
+    let mut overrides = Vec::new();
+    for (kind, file) in files {
+        let path = dir.join(file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => overrides.push((kind.to_string(), text)),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && gaffer_core::kinds::builtin_rules(file).is_some() => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ExitError::config(format!(
+                    "agent kind {kind} has its rules in {file}, but {} is missing",
+                    path.display()
+                )));
+            }
+            Err(e) => {
+                return Err(ExitError::config(format!(
+                    "cannot read rules file {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Detector::with_overrides(&overrides)
+        .map_err(|e| ExitError::config(format!("rules override in {}: {e}", dir.display())))
+}
+
+// ---- mailbox ----------------------------------------------------------------------------
+
+/// The mailbox and how to name it.
+pub struct Mail {
+    /// The mailbox.
+    pub mailbox: Arc<dyn Mailbox>,
+    /// `agent-mail URL` or `embedded PATH`.
+    pub backend: String,
+}
+
+/// The mailbox: the Agent Mail server at `flag_url` (`--mail-url`), else `AGENT_MAIL_URL`,
+/// else `[mail] url`; without any, the embedded mailbox of `root`. An empty flag counts as
+/// none.
+pub fn mailbox(
+    flag_url: Option<&str>,
+    config: &GafferConfig,
+    root: &Path,
+) -> Result<Mail, MailError> {
+    let url = flag_url
+        .filter(|u| !u.trim().is_empty())
+        .map(str::to_string)
+        .or_else(|| gaffer_mail::configured_url(&config.mail.url));
+    mailbox_at(url, root, config.mail.timeout)
+}
+
+/// The mailbox at exactly `url` (`None`: the embedded one of `root`).
+pub fn mailbox_at(url: Option<String>, root: &Path, timeout: Duration) -> Result<Mail, MailError> {
+    let mailbox = Arc::from(gaffer_mail::open(url.as_deref(), root, timeout)?);
+    let backend = match &url {
+        Some(u) => format!("agent-mail {u}"),
+        None => format!("embedded {}", root.join(".gaffer/state.db").display()),
+    };
+    Ok(Mail { mailbox, backend })
+}
+
+// ---- work source --------------------------------------------------------------------------
+
+/// Reads the project's issues.
+pub type IssuesFn = Arc<dyn Fn(Timestamp) -> Result<Vec<Issue>, String> + Send + Sync>;
+
+/// The work source and the reader of the project's issues.
+pub struct Work {
+    /// The source: `br`, `bv` or native, as `[beads]` says.
+    pub source: Arc<dyn WorkSource + Send + Sync>,
+    /// The issues, read from `.beads/`.
+    pub issues: IssuesFn,
+}
+
+/// A work source for a directory without beads: every read says so.
+pub struct NoBeads(pub String);
+
+impl WorkSource for NoBeads {
+    fn name(&self) -> &'static str {
+        "beads"
+    }
+    fn triage(&self, _: Timestamp) -> Result<TriageResponse, WorkSourceError> {
+        Err(WorkSourceError::Unavailable {
+            tool: "beads".into(),
+            message: self.0.clone(),
+        })
+    }
+    fn ready(&self, _: Timestamp) -> Result<Vec<Issue>, WorkSourceError> {
+        Err(WorkSourceError::Unavailable {
+            tool: "beads".into(),
+            message: self.0.clone(),
+        })
+    }
+    fn claim(&self, _: &str, _: &str) -> Result<ClaimOutcome, WorkSourceError> {
+        Ok(ClaimOutcome::ReadOnly)
+    }
+    fn close(&self, _: &str, _: &str) -> Result<CloseOutcome, WorkSourceError> {
+        Ok(CloseOutcome::ReadOnly)
+    }
+}
+
+/// The work source of the beads project at or above `root`, built as `[beads]` says (`source`,
+/// `timeout`); with `native_only`, the native reader (read-only) whatever is installed. A
+/// directory without beads gets [`NoBeads`]; a `source = "bv"` without bv is an error.
+pub fn work(root: &Path, config: &BeadsConfig, native_only: bool) -> Result<Work, ExitError> {
+    match BeadsProject::discover(root) {
+        Ok(project) => {
+            let reader = project.clone();
+            let source: Arc<dyn WorkSource + Send + Sync> = if native_only {
+                Arc::new(gaffer_beads::NativeSource::new(project))
+            } else {
+                Arc::from(gaffer_beads::source_for(project, config)?)
+            };
+            Ok(Work {
+                source,
+                issues: Arc::new(move |_| {
+                    reader.load().map(|l| l.issues).map_err(|e| e.to_string())
+                }),
+            })
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let m2 = msg.clone();
+            Ok(Work {
+                source: Arc::new(NoBeads(msg)),
+                issues: Arc::new(move |_| Err(m2.clone())),
+            })
+        }
+    }
+}
+
+// ---- ledger -------------------------------------------------------------------------------
+
+/// `.gaffer/state.db` of the project.
+pub fn state_db(global: &GlobalArgs) -> PathBuf {
+    config_load::project_root(global)
+        .join(".gaffer")
+        .join("state.db")
+}
+
+/// Opens the project's ledger.
+pub fn ledger(global: &GlobalArgs) -> Result<Ledger, ExitError> {
+    ledger_at(&state_db(global))
+}
+
+/// Opens the ledger at `path`.
+pub fn ledger_at(path: &Path) -> Result<Ledger, ExitError> {
+    Ledger::open(path).map_err(|e| ExitError::failure(format!("{}: {e}", path.display())))
+}

@@ -1,0 +1,155 @@
+//! Printing a command's result: pretty JSON with `--json`, readable text otherwise; and the
+//! one-line rendering of an event that `run`, `watch`, `dashboard` and `demo` share.
+
+use crate::cli::GlobalArgs;
+use gaffer_core::event::CoordinatorEvent;
+use serde::Serialize;
+
+/// How a command prints: JSON (`--json`) or text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    /// `--json` was given.
+    pub json: bool,
+}
+
+impl Output {
+    /// The output mode the global flags ask for.
+    pub fn of(global: &GlobalArgs) -> Self {
+        Output { json: global.json }
+    }
+
+    /// Prints `value` as pretty JSON with `--json`; else runs `text`, which prints the
+    /// readable form.
+    pub fn print<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        text: impl FnOnce(),
+    ) -> Result<(), serde_json::Error> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        } else {
+            text();
+        }
+        Ok(())
+    }
+
+    /// Like [`print`](Self::print), with the JSON on one line (a stream of records).
+    pub fn print_line<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        text: impl FnOnce(),
+    ) -> Result<(), serde_json::Error> {
+        if self.json {
+            println!("{}", serde_json::to_string(value)?);
+        } else {
+            text();
+        }
+        Ok(())
+    }
+
+    /// Prints one event: a JSON line, or its readable line.
+    pub fn event(self, e: &CoordinatorEvent) {
+        // An event always serialises; a failure would only drop this line.
+        let _ = self.print_line(e, || println!("{}", describe(e)));
+    }
+}
+
+/// A one-line, readable rendering of an event.
+pub fn describe(e: &CoordinatorEvent) -> String {
+    let d = |k: &str| {
+        e.details
+            .get(k)
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_default()
+    };
+    let t = e.timestamp.format("%H:%M:%S");
+    let who = if e.agent_id.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", e.agent_id)
+    };
+    let what = match e.event_type.as_str() {
+        "agent_idle" | "agent_busy" | "agent_error" | "agent_recovered" | "agent_blocked"
+        | "agent_rate_limited" | "agent_stalled" | "agent_exited" => {
+            format!("{} → {}", d("prev_status"), d("new_status"))
+        }
+        "work_assigned" => format!(
+            "assigned {} \"{}\" (score {})",
+            d("bead_id"),
+            d("bead_title"),
+            e.details
+                .get("score")
+                .and_then(|v| v.as_f64())
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| d("score"))
+        ),
+        "work_completed" => format!("completed {}", d("bead_id")),
+        "assignment_refused" => format!("{} ended: {}", d("bead_id"), d("reason")),
+        "prompt_stalled" => format!("prompt for {} was not taken up", d("bead_id")),
+        "conflict_detected" => format!(
+            "conflict on {} between {} (overlap {})",
+            d("pattern"),
+            d("holders"),
+            d("overlap")
+        ),
+        "conflict_release_requested" => {
+            format!("asked {} to release {}", d("holder"), d("pattern"))
+        }
+        "conflict_resolved" => format!("conflict on {} resolved", d("pattern")),
+        "digest_sent" => format!(
+            "digest sent ({} agents, {} alerts)",
+            d("agent_count"),
+            d("alert_count")
+        ),
+        "mail_degraded" | "work_source_degraded" | "digest_failed" => d("error"),
+        _ => serde_json::to_string(&e.details).unwrap_or_default(),
+    };
+    format!("{t} {:<22}{who} {what}", e.event_type.as_str())
+}
+
+/// One conflict as a line of text: id, pattern, holders, and an example overlapping path.
+pub fn conflict_line(c: &gaffer_core::conflicts::DetectedConflict) -> String {
+    format!(
+        "{} {}: {} (e.g. {})",
+        c.conflict.id,
+        c.conflict.pattern,
+        holder_names(c),
+        c.overlap
+    )
+}
+
+/// The Agent Mail names holding a conflict, comma-separated.
+pub fn holder_names(c: &gaffer_core::conflicts::DetectedConflict) -> String {
+    let names: Vec<&str> = c
+        .conflict
+        .holders
+        .iter()
+        .map(|h| h.agent_name.as_str())
+        .collect();
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gaffer_core::event::CoordinatorEventType;
+
+    #[test]
+    fn describes_an_assignment() {
+        let e = CoordinatorEvent::new(CoordinatorEventType::WorkAssigned, chrono::Utc::now())
+            .with_agent("%1")
+            .with_detail("bead_id", "bd-1")
+            .with_detail("bead_title", "Fix it")
+            .with_detail("score", 0.5);
+        let line = describe(&e);
+        assert!(
+            line.ends_with(" %1 assigned bd-1 \"Fix it\" (score 0.50)"),
+            "{line}"
+        );
+        assert!(line.contains("work_assigned"), "{line}");
+    }
+}

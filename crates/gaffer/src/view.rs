@@ -1,0 +1,214 @@
+//! Terminal drawing shared by the live views (`gaffer dashboard`, `gaffer demo`): colours, the
+//! agents table, and stripping colours for output that is not a terminal.
+
+use gaffer_core::status::AgentStatus;
+
+/// Bold.
+pub const BOLD: &str = "\x1b[1m";
+/// Dim.
+pub const DIM: &str = "\x1b[2m";
+/// Back to normal.
+pub const RESET: &str = "\x1b[0m";
+
+/// The colour of an agent state: green waiting, cyan busy, yellow held up, red in trouble.
+pub fn status_color(s: AgentStatus) -> &'static str {
+    match s {
+        AgentStatus::Waiting => "\x1b[32m",
+        AgentStatus::Generating | AgentStatus::Thinking => "\x1b[36m",
+        AgentStatus::RateLimited | AgentStatus::Blocked => "\x1b[33m",
+        AgentStatus::Error | AgentStatus::Stalled | AgentStatus::Exited => "\x1b[31m",
+        AgentStatus::Unknown => DIM,
+    }
+}
+
+/// How a column aligns its cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    /// Padded on the right.
+    Left,
+    /// Padded on the left.
+    Right,
+}
+
+/// One column of a [`Table`].
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// The heading.
+    pub title: &'static str,
+    /// The width cells are padded to (0: not padded).
+    pub width: usize,
+    /// The alignment.
+    pub align: Align,
+    /// Spaces before the column (ignored for the first one).
+    pub gap: usize,
+}
+
+impl Column {
+    /// A left-aligned column one space after the previous one.
+    pub const fn left(title: &'static str, width: usize) -> Self {
+        Column {
+            title,
+            width,
+            align: Align::Left,
+            gap: 1,
+        }
+    }
+
+    /// A right-aligned column one space after the previous one.
+    pub const fn right(title: &'static str, width: usize) -> Self {
+        Column {
+            title,
+            width,
+            align: Align::Right,
+            gap: 1,
+        }
+    }
+
+    /// The same column `gap` spaces after the previous one.
+    pub const fn after(mut self, gap: usize) -> Self {
+        self.gap = gap;
+        self
+    }
+}
+
+/// One cell: its text and, optionally, the colour it is drawn in (padding included).
+#[derive(Debug, Clone, Default)]
+pub struct Cell {
+    /// The text.
+    pub text: String,
+    /// An SGR colour, reset after the cell.
+    pub color: Option<&'static str>,
+}
+
+impl From<String> for Cell {
+    fn from(text: String) -> Self {
+        Cell { text, color: None }
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(text: &str) -> Self {
+        Cell::from(text.to_string())
+    }
+}
+
+impl Cell {
+    /// A coloured cell.
+    pub fn colored(text: impl Into<String>, color: &'static str) -> Self {
+        Cell {
+            text: text.into(),
+            color: Some(color),
+        }
+    }
+}
+
+/// A table of fixed-width columns, drawn as lines (the heading in bold).
+#[derive(Debug, Clone)]
+pub struct Table {
+    columns: Vec<Column>,
+}
+
+impl Table {
+    /// A table with these columns.
+    pub fn new(columns: &[Column]) -> Self {
+        Table {
+            columns: columns.to_vec(),
+        }
+    }
+
+    /// The heading line, in bold.
+    pub fn heading(&self) -> String {
+        let cells: Vec<Cell> = self.columns.iter().map(|c| Cell::from(c.title)).collect();
+        format!("{BOLD}{}{RESET}", self.line(&cells))
+    }
+
+    /// One row; missing cells are empty.
+    pub fn row(&self, cells: &[Cell]) -> String {
+        self.line(cells)
+    }
+
+    fn line(&self, cells: &[Cell]) -> String {
+        let mut out = String::new();
+        for (i, col) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.extend(std::iter::repeat_n(' ', col.gap));
+            }
+            let cell = cells.get(i).cloned().unwrap_or_default();
+            let padded = match col.align {
+                Align::Left => format!("{:<w$}", cell.text, w = col.width),
+                Align::Right => format!("{:>w$}", cell.text, w = col.width),
+            };
+            match cell.color {
+                Some(c) => {
+                    out.push_str(c);
+                    out.push_str(&padded);
+                    out.push_str(RESET);
+                }
+                None => out.push_str(&padded),
+            }
+        }
+        out
+    }
+}
+
+/// The short name in a gaffer pane title (`demo__cc_1` → `cc_1`); the title when it has none.
+pub fn short_title(title: &str) -> &str {
+    title.split("__").nth(1).unwrap_or(title)
+}
+
+/// Removes SGR colour codes, for output that is not a terminal.
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_colours() {
+        assert_eq!(strip_ansi("\x1b[1mgaffer\x1b[0m ok"), "gaffer ok");
+    }
+
+    #[test]
+    fn table_pads_aligns_and_colours() {
+        let t = Table::new(&[
+            Column::left("PANE", 6),
+            Column::right("CTX", 5),
+            Column::left("TASK", 0).after(2),
+        ]);
+        assert_eq!(
+            t.heading(),
+            format!("{BOLD}{:<6} {:>5}  {}{RESET}", "PANE", "CTX", "TASK")
+        );
+        let row = t.row(&[
+            Cell::colored("%1", "\x1b[32m"),
+            Cell::from("12%"),
+            Cell::from("bd-1"),
+        ]);
+        assert_eq!(row, "\x1b[32m%1    \x1b[0m   12%  bd-1");
+        assert_eq!(
+            strip_ansi(&row),
+            format!("{:<6} {:>5}  {}", "%1", "12%", "bd-1")
+        );
+    }
+
+    #[test]
+    fn short_titles() {
+        assert_eq!(short_title("demo__cc_1"), "cc_1");
+        assert_eq!(short_title("plain"), "plain");
+    }
+}
