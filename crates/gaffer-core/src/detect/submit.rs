@@ -307,4 +307,17 @@ mod tests {
             Submission::Submitted
         );
     }
+
+    /// The real Gemini CLI collapses a long paste into a placeholder in its composer.
+    #[test]
+    fn real_gmi_paste_placeholder_is_held() {
+        let d = det();
+        let screen = include_str!("../../tests/screens/gmi/real_idle_pasted_text.txt");
+        let base = d.submit_baseline("gmi", screen, "line 1\nline 2").unwrap();
+        assert!(base.held());
+        assert_eq!(
+            d.submission(&base, "gmi", screen, "line 1\nline 2"),
+            Submission::InComposer
+        );
+    }
 }
