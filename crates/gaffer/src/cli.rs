@@ -417,9 +417,13 @@ pub struct SendArgs {
     /// Send even to an agent that is not WAITING (it may queue the prompt; no confirmation).
     #[arg(long)]
     pub force: bool,
-    /// How long to wait for the agent to leave WAITING after Enter.
+    /// How long to wait for the agent to take the prompt after Enter.
     #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = humantime::parse_duration)]
     pub deadline: std::time::Duration,
+    /// Pause between checks of the pane after Enter (an answer faster than this is still
+    /// confirmed: the screen shows the turn).
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub probe_interval: std::time::Duration,
     #[command(flatten)]
     pub tmux: TmuxArgs,
 }
