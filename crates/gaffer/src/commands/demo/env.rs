@@ -106,6 +106,14 @@ pub fn register_human(mb: &dyn Mailbox, project: &str) -> String {
 /// Creates the demo project: `dir` (which must be empty when the user named it) or a fresh
 /// temporary directory, with `.beads/` and `.gaffer/demo/`. Returns its canonical path.
 pub fn project_dir(named: Option<&Path>, pid: u32) -> anyhow::Result<PathBuf> {
+    let dir = empty_dir(named, "gaffer-demo", pid)?;
+    std::fs::create_dir_all(dir.join(".beads"))?;
+    Ok(dir)
+}
+
+/// Creates a demo's directory: `named` (which must be empty) or a fresh temporary one named
+/// `{prefix}-{pid}-{millis}`, with `.gaffer/demo/`. Returns its canonical path.
+pub fn empty_dir(named: Option<&Path>, prefix: &str, pid: u32) -> anyhow::Result<PathBuf> {
     let dir = match named {
         Some(d) => {
             if d.exists() && std::fs::read_dir(d).map(|mut r| r.next().is_some())? {
@@ -118,11 +126,10 @@ pub fn project_dir(named: Option<&Path>, pid: u32) -> anyhow::Result<PathBuf> {
             d.to_path_buf()
         }
         None => std::env::temp_dir().join(format!(
-            "gaffer-demo-{pid}-{}",
+            "{prefix}-{pid}-{}",
             chrono::Utc::now().timestamp_millis()
         )),
     };
-    std::fs::create_dir_all(dir.join(".beads"))?;
     std::fs::create_dir_all(dir.join(".gaffer/demo"))?;
     Ok(std::fs::canonicalize(&dir)?)
 }

@@ -5,10 +5,13 @@ use super::scenario::BEADS;
 use crate::view::{BOLD, RESET};
 use gaffer_coordinator::ledger::{AssignmentRecord, AssignmentState, Ledger};
 use gaffer_core::event::CoordinatorEvent;
+use gaffer_core::exit;
 use gaffer_core::mailbox::{InboxQuery, Mailbox};
 use gaffer_core::time::Timestamp;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
 
 /// What the summary reads.
 pub struct Summarize<'a> {
@@ -38,7 +41,8 @@ pub struct Summary {
     pub json: Value,
 }
 
-fn detail_str(e: &CoordinatorEvent, k: &str) -> String {
+/// A string detail of an event (empty when missing).
+pub(super) fn detail_str(e: &CoordinatorEvent, k: &str) -> String {
     e.details
         .get(k)
         .and_then(|v| v.as_str())
@@ -287,6 +291,51 @@ pub fn summarize(s: &Summarize<'_>) -> Summary {
         "expectations": expectations,
     });
     Summary { ok, json }
+}
+
+/// How a demo run ended, added to its summary.
+pub struct Outcome<'a> {
+    /// Every expectation met and not interrupted.
+    pub ok: bool,
+    /// Stopped by Ctrl-C.
+    pub interrupted: bool,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// The project directory.
+    pub dir: &'a Path,
+    /// The ledger's path.
+    pub ledger: &'a Path,
+    /// Whether the project is kept.
+    pub keep: bool,
+    /// The mailbox backend's name.
+    pub mailbox: &'a str,
+}
+
+/// Adds the run's outcome to its summary JSON.
+pub fn finish(out: &mut Value, o: &Outcome<'_>) {
+    out["ok"] = json!(o.ok);
+    out["interrupted"] = json!(o.interrupted);
+    out["duration_secs"] = json!((o.elapsed.as_secs_f64() * 10.0).round() / 10.0);
+    out["project_dir"] = json!(o.dir.display().to_string());
+    out["ledger"] = json!(o.ledger.display().to_string());
+    out["kept"] = json!(o.keep);
+    out["mailbox"] = json!(o.mailbox);
+}
+
+/// Prints the summary (JSON, or for humans) and returns the exit code.
+pub fn report(out: &Value, json: bool, keep: bool) -> i32 {
+    if json {
+        println!("{out}");
+    } else {
+        print_summary(out, keep);
+    }
+    if out["interrupted"] == json!(true) {
+        exit::INTERRUPTED
+    } else if out["ok"] == json!(true) {
+        exit::SUCCESS
+    } else {
+        exit::FAILURE
+    }
 }
 
 /// Prints the summary for humans.
