@@ -7,6 +7,7 @@ use crate::commands::demo::summary::detail_str;
 use gaffer_coordinator::ledger::{AssignmentRecord, AssignmentState, Ledger};
 use gaffer_core::event::CoordinatorEvent;
 use gaffer_core::mailbox::{InboxQuery, Mailbox};
+use gaffer_core::quality::TestRunMetrics;
 use gaffer_model_sim::LogEntry;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +35,51 @@ pub(super) struct Check<'a> {
     pub final_digest: Option<&'a gaffer_core::digest::DigestSummary>,
 }
 
+/// One expectation: its name, whether it holds, what was seen.
+type Expectation = (&'static str, bool, String);
+
+/// An expectation whose detail is `good` when `bad` is empty, else `bad` described.
+fn expect(
+    name: &'static str,
+    bad: &[String],
+    good: String,
+    describe: impl Fn(String) -> String,
+) -> Expectation {
+    if bad.is_empty() {
+        (name, true, good)
+    } else {
+        (name, false, describe(bad.join(", ")))
+    }
+}
+
+/// What the ledger holds at the end.
+struct Facts<'a> {
+    records: &'a [AssignmentRecord],
+    events: &'a [CoordinatorEvent],
+    /// bead → its done record.
+    done: BTreeMap<&'a str, &'a AssignmentRecord>,
+    /// The bead ids, in task order.
+    tasks: &'a [String],
+}
+
+impl Facts<'_> {
+    /// How many events of this kind.
+    fn count(&self, kind: &str) -> usize {
+        self.events
+            .iter()
+            .filter(|e| e.event_type.as_str() == kind)
+            .count()
+    }
+
+    /// The record of `bead`: its done one, else any.
+    fn record(&self, bead: &str) -> Option<&AssignmentRecord> {
+        self.done
+            .get(bead)
+            .copied()
+            .or_else(|| self.records.iter().find(|r| r.assignment.bead_id == bead))
+    }
+}
+
 /// Checks the run from the ledger, its event log, the mailbox, the files and the model logs.
 pub(super) fn summarize(s: &Check<'_>) -> (bool, Value) {
     let records = s.ledger.all().unwrap_or_default();
@@ -42,83 +88,116 @@ pub(super) fn summarize(s: &Check<'_>) -> (bool, Value) {
         .events_since(0)
         .map(|(v, _)| v.into_iter().map(|(_, e)| e).collect())
         .unwrap_or_default();
-    let count = |k: &str| events.iter().filter(|e| e.event_type.as_str() == k).count();
-    let mut checks: Vec<(&str, bool, String)> = Vec::new();
-    let tasks = s.bead_order;
+    let f = Facts {
+        records: &records,
+        events: &events,
+        done: records
+            .iter()
+            .filter(|r| r.state == AssignmentState::Done)
+            .map(|r| (r.assignment.bead_id.as_str(), r))
+            .collect(),
+        tasks: s.bead_order,
+    };
+    let runs: Vec<TestRunMetrics> = s
+        .ledger
+        .quality_monitor(false)
+        .ok()
+        .map(|q| q.test_runs().cloned().collect())
+        .unwrap_or_default();
+    let mut checks = vec![
+        assigned_once(&f),
+        completed(&f),
+        dependents_after_blockers(&f),
+    ];
+    checks.extend(prompts_and_steps(s, &f));
+    checks.push(files_written(s, &f));
+    checks.extend(reservations_and_inboxes(s, &f));
+    if s.br {
+        checks.push(closed_in_br(s, &f));
+    }
+    checks.push(limited_left_alone(s, &f));
+    checks.push((
+        "test_results_recorded",
+        runs.len() >= f.tasks.len(),
+        format!(
+            "{} test run(s) for {} completed task(s)",
+            runs.len(),
+            f.done.len()
+        ),
+    ));
+    let ok = checks.iter().all(|c| c.1);
+    (ok, summary_json(s, &f, &runs, &checks))
+}
 
-    let assigned: BTreeMap<String, usize> = events
+/// Every task was assigned exactly once.
+fn assigned_once(f: &Facts<'_>) -> Expectation {
+    let assigned: BTreeMap<String, usize> = f
+        .events
         .iter()
         .filter(|e| e.event_type.as_str() == "work_assigned")
         .fold(BTreeMap::new(), |mut m, e| {
             *m.entry(detail_str(e, "bead_id")).or_insert(0) += 1;
             m
         });
-    let done: BTreeMap<&str, &AssignmentRecord> = records
-        .iter()
-        .filter(|r| r.state == AssignmentState::Done)
-        .map(|r| (r.assignment.bead_id.as_str(), r))
-        .collect();
-    let not_once: Vec<String> = tasks
+    let not_once: Vec<String> = f
+        .tasks
         .iter()
         .filter(|t| assigned.get(*t).copied().unwrap_or(0) != 1)
         .map(|t| format!("{t}×{}", assigned.get(t).copied().unwrap_or(0)))
         .collect();
-    checks.push((
+    expect(
         "every_task_assigned_once",
-        not_once.is_empty(),
-        if not_once.is_empty() {
-            format!("{} tasks, one assignment each", tasks.len())
-        } else {
-            format!("not assigned exactly once: {}", not_once.join(", "))
-        },
-    ));
-    let open: Vec<&str> = tasks
+        &not_once,
+        format!("{} tasks, one assignment each", f.tasks.len()),
+        |b| format!("not assigned exactly once: {b}"),
+    )
+}
+
+/// Every task is done in the ledger.
+fn completed(f: &Facts<'_>) -> Expectation {
+    let open: Vec<String> = f
+        .tasks
         .iter()
-        .map(String::as_str)
-        .filter(|t| !done.contains_key(t))
+        .filter(|t| !f.done.contains_key(t.as_str()))
+        .cloned()
         .collect();
-    checks.push((
+    expect(
         "every_task_completed",
-        open.is_empty(),
-        if open.is_empty() {
-            "all done in the ledger".into()
-        } else {
-            format!("not done: {}", open.join(", "))
-        },
-    ));
-    // Dependents were assigned only after their blockers were done.
+        &open,
+        "all done in the ledger".into(),
+        |b| format!("not done: {b}"),
+    )
+}
+
+/// Dependents were assigned only after their blockers were done.
+fn dependents_after_blockers(f: &Facts<'_>) -> Expectation {
+    let done = |i: usize| f.tasks.get(i).and_then(|id| f.done.get(id.as_str()));
     let mut early = Vec::new();
     for (i, t) in TASKS.iter().enumerate() {
-        let Some(rec) = tasks.get(i).and_then(|id| done.get(id.as_str())) else {
+        let Some(rec) = done(i) else {
             continue;
         };
         for b in t.blocked_by {
-            if let Some(blocker) = tasks.get(*b).and_then(|id| done.get(id.as_str())) {
-                if rec.created_at < blocker.updated_at {
-                    early.push(format!("{} before {}", tasks[i], tasks[*b]));
-                }
+            if done(*b).is_some_and(|blocker| rec.created_at < blocker.updated_at) {
+                early.push(format!("{} before {}", f.tasks[i], f.tasks[*b]));
             }
         }
     }
-    checks.push((
+    expect(
         "dependents_after_blockers",
-        early.is_empty(),
-        if early.is_empty() {
-            "each dependent was assigned after its blockers were done".into()
-        } else {
-            early.join(", ")
-        },
-    ));
-    // Every bead's prompt reached the model of the agent it was assigned to, and every step's
-    // tool call came back as a tool result (the CLI ran it).
+        &early,
+        "each dependent was assigned after its blockers were done".into(),
+        |b| b,
+    )
+}
+
+/// Every bead's prompt reached the model of the agent it was assigned to, and every step's
+/// tool call came back as a tool result (the CLI ran it).
+fn prompts_and_steps(s: &Check<'_>, f: &Facts<'_>) -> [Expectation; 2] {
     let mut missing_prompt = Vec::new();
     let mut missing_steps = Vec::new();
-    for bead in tasks {
-        let Some(rec) = done
-            .get(bead.as_str())
-            .copied()
-            .or_else(|| records.iter().find(|r| &r.assignment.bead_id == bead))
-        else {
+    for bead in f.tasks {
+        let Some(rec) = f.record(bead) else {
             missing_prompt.push(format!("{bead} (never assigned)"));
             continue;
         };
@@ -127,12 +206,7 @@ pub(super) fn summarize(s: &Check<'_>) -> (bool, Value) {
             .get(&rec.assignment.agent_pane_id)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        let needle = format!("gaffer assigned you {bead} ");
-        if !log.iter().any(|e| {
-            e.turn
-                .as_ref()
-                .is_some_and(|t| t.last_user_text.contains(&needle))
-        }) {
+        if !prompt_reached(log, bead) {
             missing_prompt.push(bead.clone());
             continue;
         }
@@ -144,31 +218,44 @@ pub(super) fn summarize(s: &Check<'_>) -> (bool, Value) {
             missing_steps.push(format!("{bead}: {most}/{STEPS} tool results back"));
         }
     }
-    checks.push((
-        "every_prompt_reached_a_model",
-        missing_prompt.is_empty(),
-        if missing_prompt.is_empty() {
+    let steps_detail = if missing_steps.is_empty() {
+        "reserve, write, record-tests and gaffer done ran for every task (4 tool results each)"
+            .into()
+    } else {
+        missing_steps.join("; ")
+    };
+    [
+        expect(
+            "every_prompt_reached_a_model",
+            &missing_prompt,
             format!(
                 "{} assignment prompts in the model servers' logs",
-                tasks.len()
-            )
-        } else {
-            format!("no model saw: {}", missing_prompt.join(", "))
-        },
-    ));
-    checks.push((
-        "every_step_ran_through_the_cli",
-        missing_steps.is_empty() && missing_prompt.is_empty(),
-        if missing_steps.is_empty() {
-            "reserve, write, record-tests and gaffer done ran for every task (4 tool results \
-             each)"
-                .into()
-        } else {
-            missing_steps.join("; ")
-        },
-    ));
-    // The files the CLIs wrote.
-    let unwritten: Vec<String> = tasks
+                f.tasks.len()
+            ),
+            |b| format!("no model saw: {b}"),
+        ),
+        (
+            "every_step_ran_through_the_cli",
+            missing_steps.is_empty() && missing_prompt.is_empty(),
+            steps_detail,
+        ),
+    ]
+}
+
+/// `bead`'s assignment prompt is in the model's log.
+fn prompt_reached(log: &[LogEntry], bead: &str) -> bool {
+    let needle = format!("gaffer assigned you {bead} ");
+    log.iter().any(|e| {
+        e.turn
+            .as_ref()
+            .is_some_and(|t| t.last_user_text.contains(&needle))
+    })
+}
+
+/// The files the CLIs wrote, each starting with its bead.
+fn files_written(s: &Check<'_>, f: &Facts<'_>) -> Expectation {
+    let unwritten: Vec<String> = f
+        .tasks
         .iter()
         .filter_map(|b| s.beads.get(b).map(|(_, f)| (b, *f)))
         .filter(|(b, f)| {
@@ -176,29 +263,24 @@ pub(super) fn summarize(s: &Check<'_>) -> (bool, Value) {
         })
         .map(|(_, f)| f.to_string())
         .collect();
-    checks.push((
+    expect(
         "files_written",
-        unwritten.is_empty(),
-        if unwritten.is_empty() {
-            format!("{} files, each written by its bead's agent", tasks.len())
-        } else {
-            format!("missing or wrong: {}", unwritten.join(", "))
-        },
-    ));
-    // The agents' own reservations, and the assignment messages in their inboxes.
+        &unwritten,
+        format!("{} files, each written by its bead's agent", f.tasks.len()),
+        |b| format!("missing or wrong: {b}"),
+    )
+}
+
+/// The agents' own reservations, and the assignment messages in their inboxes.
+fn reservations_and_inboxes(s: &Check<'_>, f: &Facts<'_>) -> [Expectation; 2] {
     let reservations = s
         .mailbox
         .list_reservations(s.project, None, false)
         .unwrap_or_default();
-    let query = InboxQuery {
-        limit: 200,
-        urgent_only: false,
-        include_bodies: false,
-    };
     let mut unreserved = Vec::new();
     let mut unmailed = Vec::new();
-    for bead in tasks {
-        let Some(rec) = records.iter().find(|r| &r.assignment.bead_id == bead) else {
+    for bead in f.tasks {
+        let Some(rec) = f.records.iter().find(|r| &r.assignment.bead_id == bead) else {
             continue;
         };
         let name = &rec.assignment.agent_name;
@@ -209,63 +291,73 @@ pub(super) fn summarize(s: &Check<'_>) -> (bool, Value) {
             unreserved.push(format!("{bead} ({name})"));
         }
         let title = s.beads.get(bead).map(|(t, _)| t.as_str()).unwrap_or("");
-        let mailed = s
-            .mailbox
-            .fetch_inbox(s.project, name, &query)
-            .map(|m| {
-                m.iter()
-                    .any(|x| x.subject == format!("Work Assignment: {title}"))
-            })
-            .unwrap_or(false);
-        if !mailed {
+        if !assignment_mailed(s, name, title) {
             unmailed.push(format!("{bead} ({name})"));
         }
     }
-    checks.push((
-        "agents_reserved_their_files",
-        unreserved.is_empty(),
-        if unreserved.is_empty() {
-            "each agent reserved its task's file itself (gaffer mail reserve)".into()
+    [
+        expect(
+            "agents_reserved_their_files",
+            &unreserved,
+            "each agent reserved its task's file itself (gaffer mail reserve)".into(),
+            |b| format!("no reservation by the agent: {b}"),
+        ),
+        expect(
+            "assignments_in_inboxes",
+            &unmailed,
+            "every assignee has its Work Assignment message".into(),
+            |b| format!("no assignment message: {b}"),
+        ),
+    ]
+}
+
+/// `name`'s inbox has the Work Assignment message of the bead titled `title`.
+fn assignment_mailed(s: &Check<'_>, name: &str, title: &str) -> bool {
+    let query = InboxQuery {
+        limit: 200,
+        urgent_only: false,
+        include_bodies: false,
+    };
+    s.mailbox
+        .fetch_inbox(s.project, name, &query)
+        .map(|m| {
+            m.iter()
+                .any(|x| x.subject == format!("Work Assignment: {title}"))
+        })
+        .unwrap_or(false)
+}
+
+/// Every bead is closed in br.
+fn closed_in_br(s: &Check<'_>, f: &Facts<'_>) -> Expectation {
+    let closed = gaffer_beads::BeadsProject::discover(s.dir)
+        .ok()
+        .and_then(|p| p.load().ok())
+        .map(|l| {
+            l.issues
+                .iter()
+                .filter(|i| i.status == "closed")
+                .map(|i| i.id.clone())
+                .collect::<BTreeSet<String>>()
+        })
+        .unwrap_or_default();
+    let open: Vec<&String> = f.tasks.iter().filter(|t| !closed.contains(*t)).collect();
+    (
+        "closed_in_br",
+        open.is_empty(),
+        if open.is_empty() {
+            "every bead is closed in br".into()
         } else {
-            format!("no reservation by the agent: {}", unreserved.join(", "))
+            format!("still open in br: {open:?}")
         },
-    ));
-    checks.push((
-        "assignments_in_inboxes",
-        unmailed.is_empty(),
-        if unmailed.is_empty() {
-            "every assignee has its Work Assignment message".into()
-        } else {
-            format!("no assignment message: {}", unmailed.join(", "))
-        },
-    ));
-    if s.br {
-        let closed = gaffer_beads::BeadsProject::discover(s.dir)
-            .ok()
-            .and_then(|p| p.load().ok())
-            .map(|l| {
-                l.issues
-                    .iter()
-                    .filter(|i| i.status == "closed")
-                    .map(|i| i.id.clone())
-                    .collect::<BTreeSet<String>>()
-            })
-            .unwrap_or_default();
-        let open: Vec<&String> = tasks.iter().filter(|t| !closed.contains(*t)).collect();
-        checks.push((
-            "closed_in_br",
-            open.is_empty(),
-            if open.is_empty() {
-                "every bead is closed in br".into()
-            } else {
-                format!("still open in br: {open:?}")
-            },
-        ));
-    }
-    // The limited agent got no work while limited: it is limited from the coordinator's first
-    // look (then no event marks the start) or from an `agent_rate_limited` event, until a
-    // change to another state.
-    let mine: Vec<&CoordinatorEvent> = events
+    )
+}
+
+/// The limited agent got no work while limited: it is limited from the coordinator's first
+/// look (then no event marks the start) or from an `agent_rate_limited` event, until a change
+/// to another state.
+fn limited_left_alone(s: &Check<'_>, f: &Facts<'_>) -> Expectation {
+    let mine: Vec<&CoordinatorEvent> = f
+        .events
         .iter()
         .filter(|e| e.agent_id == s.limited_pane)
         .collect();
@@ -295,7 +387,7 @@ pub(super) fn summarize(s: &Check<'_>) -> (bool, Value) {
             .filter(|e| e.decision.as_ref().is_some_and(|d| d.source == "mode"))
             .count()
     });
-    checks.push((
+    (
         "rate_limited_agent_left_alone",
         served > 0 && windows > 0 && during.is_empty(),
         format!(
@@ -304,62 +396,65 @@ pub(super) fn summarize(s: &Check<'_>) -> (bool, Value) {
              assigned after it cleared: {after}",
             s.limited_before
         ),
-    ));
-    let quality = s.ledger.quality_monitor(false).ok();
-    let runs: Vec<gaffer_core::quality::TestRunMetrics> = quality
-        .as_ref()
-        .map(|q| q.test_runs().cloned().collect())
-        .unwrap_or_default();
-    checks.push((
-        "test_results_recorded",
-        runs.len() >= tasks.len(),
-        format!(
-            "{} test run(s) for {} completed task(s)",
-            runs.len(),
-            done.len()
-        ),
-    ));
-    let digests = count("digest_sent");
+    )
+}
+
+/// One agent's line of the summary.
+fn agent_json(
+    s: &Check<'_>,
+    f: &Facts<'_>,
+    runs: &[TestRunMetrics],
+    pane: &str,
+    title: &str,
+) -> Value {
+    let mine: Vec<&str> = f
+        .records
+        .iter()
+        .filter(|r| r.assignment.agent_pane_id == pane && r.state == AssignmentState::Done)
+        .map(|r| r.assignment.bead_id.as_str())
+        .collect();
+    let (p, fl) = runs
+        .iter()
+        .filter(|t| t.agent_pane_id == pane)
+        .fold((0, 0), |(p, f), t| (p + t.passed, f + t.failed));
+    json!({
+        "pane_id": pane,
+        "title": title,
+        "agent_type": title.split("__").nth(1).and_then(|t| t.split('_').next()).unwrap_or(""),
+        "completed": mine,
+        "tests_passed": p,
+        "tests_failed": fl,
+        "rate_limited": pane == s.limited_pane,
+        "model_requests": s.logs.get(pane).map(Vec::len).unwrap_or(0),
+    })
+}
+
+/// The summary's JSON (the names of `gaffer demo`'s summary).
+fn summary_json(
+    s: &Check<'_>,
+    f: &Facts<'_>,
+    runs: &[TestRunMetrics],
+    checks: &[Expectation],
+) -> Value {
     let agents: Vec<Value> = s
         .titles
         .iter()
-        .map(|(pane, title)| {
-            let mine: Vec<&str> = records
-                .iter()
-                .filter(|r| r.assignment.agent_pane_id == *pane && r.state == AssignmentState::Done)
-                .map(|r| r.assignment.bead_id.as_str())
-                .collect();
-            let (p, f) = runs
-                .iter()
-                .filter(|t| t.agent_pane_id == *pane)
-                .fold((0, 0), |(p, f), t| (p + t.passed, f + t.failed));
-            json!({
-                "pane_id": pane,
-                "title": title,
-                "agent_type": title.split("__").nth(1).and_then(|t| t.split('_').next()).unwrap_or(""),
-                "completed": mine,
-                "tests_passed": p,
-                "tests_failed": f,
-                "rate_limited": pane == s.limited_pane,
-                "model_requests": s.logs.get(pane).map(Vec::len).unwrap_or(0),
-            })
-        })
+        .map(|(pane, title)| agent_json(s, f, runs, pane, title))
         .collect();
-    let ok = checks.iter().all(|c| c.1);
     let expectations: Value = checks
         .iter()
         .map(|(k, ok, d)| (k.to_string(), json!({"ok": ok, "detail": d})))
         .collect::<serde_json::Map<String, Value>>()
         .into();
-    let json = json!({
-        "assigned": count("work_assigned"),
-        "completed": done.len(),
-        "tasks": tasks.len(),
-        "conflicts_detected": count("conflict_detected"),
+    json!({
+        "assigned": f.count("work_assigned"),
+        "completed": f.done.len(),
+        "tasks": f.tasks.len(),
+        "conflicts_detected": f.count("conflict_detected"),
         "conflicts_notified": 0,
-        "release_requests": count("conflict_release_requested"),
-        "conflicts_resolved": count("conflict_resolved"),
-        "digests_sent": digests,
+        "release_requests": f.count("conflict_release_requested"),
+        "conflicts_resolved": f.count("conflict_resolved"),
+        "digests_sent": f.count("digest_sent"),
         "digest_recipient": s.human,
         "final_digest_work": s.final_digest.and_then(|d| d.work_summary.clone()),
         "test_runs": runs.len(),
@@ -367,12 +462,11 @@ pub(super) fn summarize(s: &Check<'_>) -> (bool, Value) {
         "tests_failed": runs.iter().map(|t| t.failed).sum::<i64>(),
         "rate_limited_agent": s.limited_pane,
         "limited_seen_by_coordinator": s.coordinator_saw_limited,
-        "stalls": count("assignment_refused"),
-        "events": events.len(),
+        "stalls": f.count("assignment_refused"),
+        "events": f.events.len(),
         "agents": agents,
         "expectations": expectations,
-    });
-    (ok, json)
+    })
 }
 
 /// Prints what explains a failed run on stderr: each pane's screen, each model log's end.
