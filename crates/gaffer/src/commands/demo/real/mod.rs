@@ -28,7 +28,7 @@ use super::summary::{self, Outcome};
 use crate::cli::{DemoArgs, GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
 use crate::wiring::{self, Build, Built};
-use agents::{Agent, Observer};
+use agents::{Agent, Crew, Observer};
 use gaffer_coordinator::ledger::{AssignmentState, Ledger};
 use gaffer_core::digest::DigestSummary;
 use gaffer_core::mailbox::Mailbox;
@@ -109,13 +109,61 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
             return Ok(code);
         }
     }
+    let keep = args.keep || args.project_dir.is_some();
+    let dir = env::empty_dir(
+        args.project_dir.as_deref(),
+        "gaffer-real",
+        std::process::id(),
+    )?;
+    let mut cleanup = Cleanup::new(&socket_name(), &dir, keep);
+    let (setup, project) = prepare(dir, mail_url)?;
+    let crew = agents::launch(&setup, &clis)?;
+    let limited = limited_pane(&crew.agents, &kinds);
+    let limit = Duration::from_secs(args.exit_after.unwrap_or(240));
+    let played = play(&setup, &crew, &project, &limited, global.json, limit)?;
+    let (checked_ok, mut out) = check(&setup, &crew, &project, &limited, &played);
+    let ok = checked_ok && !played.watched.interrupted;
+    if !ok {
+        verify::explain_failure(&played.captures, &played.logs);
+    }
+    drop(crew);
+    cleanup.run();
+    summary::finish(
+        &mut out,
+        &Outcome {
+            ok,
+            interrupted: played.watched.interrupted,
+            elapsed: played.elapsed,
+            dir: &setup.dir,
+            ledger: &played.ledger_path,
+            keep,
+            mailbox: &played.watched.mail_backend,
+        },
+    );
+    out["work_source"] = json!(played.watched.work_source);
+    out["agents_versions"] = clis
+        .iter()
+        .map(|(k, v, _)| (k.clone(), json!(v)))
+        .collect::<serde_json::Map<String, Value>>()
+        .into();
+    out["tmux"] = json!(format!(
+        "tmux -L {} (session {SESSION}), killed",
+        setup.socket
+    ));
+    Ok(summary::report(&out, global.json, keep))
+}
+
+/// The private tmux socket's name.
+fn socket_name() -> String {
+    format!("gaffer-real-{}", std::process::id())
+}
+
+/// Makes the project in `dir` (its beads with `br` when on PATH), opens the mailbox and
+/// writes the config.
+fn prepare(dir: PathBuf, mail_url: Option<String>) -> anyhow::Result<(Setup, Project)> {
     let me = std::env::current_exe()
         .map_err(|e| ExitError::failure(format!("cannot find the gaffer executable: {e}")))?;
-    let pid = std::process::id();
-    let socket = format!("gaffer-real-{pid}");
-    let dir = env::empty_dir(args.project_dir.as_deref(), "gaffer-real", pid)?;
-    let keep = args.keep || args.project_dir.is_some();
-    let mut cleanup = Cleanup::new(&socket, &dir, keep);
+    let socket = socket_name();
     let br = gaffer_beads::process::which("br");
     let project = Project::create(&dir, br.as_deref())?;
     let (mailbox, project_key, human) = open_mailbox(mail_url.as_deref(), &dir)?;
@@ -130,14 +178,41 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         project_key,
         human,
     };
-    let crew = agents::launch(&setup, &clis)?;
-    let limited = limited_pane(&crew.agents, &kinds);
-    let observer = Observer::new(&setup.global(global.json), &setup.tmux())?;
+    Ok((setup, project))
+}
+
+/// What happened once the agents were up.
+struct Played {
+    /// What the coordination loop saw.
+    watched: Watched,
+    /// Whether gaffer's monitor read the limited agent RATE_LIMITED before the coordinator.
+    limited_before: bool,
+    /// From the agents' start to the coordinator's stop.
+    elapsed: Duration,
+    /// The ledger, and its path.
+    ledger: Ledger,
+    ledger_path: PathBuf,
+    /// title → the pane's last screen.
+    captures: BTreeMap<String, String>,
+    /// pane → its model server's log.
+    logs: BTreeMap<String, Vec<LogEntry>>,
+}
+
+/// Start-up, the limited agent's first limit, then the coordinator until the work is done.
+fn play(
+    setup: &Setup,
+    crew: &Crew,
+    project: &Project,
+    limited: &str,
+    json: bool,
+    limit: Duration,
+) -> anyhow::Result<Played> {
+    let observer = Observer::new(&setup.global(json), &setup.tmux())?;
     let started = Instant::now();
     wait_until_ready(&observer, &crew.agents);
-    let limited_before = limit_first(&setup, &observer, &crew.agents, &limited);
+    let limited_before = limit_first(setup, &observer, &crew.agents, limited);
     let built = wiring::build(Build {
-        global: &setup.global(global.json),
+        global: &setup.global(json),
         tmux: &setup.tmux(),
         mail_url: setup.mail_url.clone(),
         native_beads: setup.br.is_none(),
@@ -145,27 +220,42 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     let ledger_path = setup.dir.join(".gaffer/state.db");
     let ledger = Ledger::open(&ledger_path)
         .map_err(|e| ExitError::failure(format!("{}: {e}", ledger_path.display())))?;
-    let watched = coordinate(
-        &Watch {
-            setup: &setup,
-            agents: &crew.agents,
-            ledger: &ledger,
-            beads: &project.bead_ids,
-            limited: &limited,
-            started,
-            limit: Duration::from_secs(args.exit_after.unwrap_or(240)),
-        },
-        built,
-    )?;
-    let elapsed = started.elapsed();
-    let captures = crew.capture_panes(&setup.dir);
-    let logs: BTreeMap<String, Vec<LogEntry>> = crew
-        .agents
-        .iter()
-        .map(|a| (a.pane.clone(), a.server.log()))
-        .collect();
-    let (checked_ok, mut out) = verify::summarize(&verify::Check {
+    let watch = Watch {
+        setup,
+        agents: &crew.agents,
         ledger: &ledger,
+        beads: &project.bead_ids,
+        limited,
+        started,
+        limit,
+    };
+    let watched = coordinate(&watch, built)?;
+    let elapsed = started.elapsed();
+    Ok(Played {
+        watched,
+        limited_before,
+        elapsed,
+        ledger,
+        ledger_path,
+        captures: crew.capture_panes(&setup.dir),
+        logs: crew
+            .agents
+            .iter()
+            .map(|a| (a.pane.clone(), a.server.log()))
+            .collect(),
+    })
+}
+
+/// Checks the run against its expectations: (all met, the summary's JSON).
+fn check(
+    setup: &Setup,
+    crew: &Crew,
+    project: &Project,
+    limited: &str,
+    played: &Played,
+) -> (bool, Value) {
+    verify::summarize(&verify::Check {
+        ledger: &played.ledger,
         mailbox: setup.mailbox.as_ref(),
         project: &setup.project_key,
         dir: &setup.dir,
@@ -173,42 +263,13 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         titles: &crew.titles(),
         beads: &project.titles_by_bead(),
         bead_order: &project.bead_ids,
-        limited_pane: &limited,
-        logs: &logs,
+        limited_pane: limited,
+        logs: &played.logs,
         br: setup.br.is_some(),
-        limited_before,
-        coordinator_saw_limited: watched.coordinator_saw_limited,
-        final_digest: watched.final_digest.as_ref(),
-    });
-    let ok = checked_ok && !watched.interrupted;
-    if !ok {
-        verify::explain_failure(&captures, &logs);
-    }
-    drop(crew);
-    cleanup.run();
-    summary::finish(
-        &mut out,
-        &Outcome {
-            ok,
-            interrupted: watched.interrupted,
-            elapsed,
-            dir: &setup.dir,
-            ledger: &ledger_path,
-            keep,
-            mailbox: &watched.mail_backend,
-        },
-    );
-    out["work_source"] = json!(watched.work_source);
-    out["agents_versions"] = clis
-        .iter()
-        .map(|(k, v, _)| (k.clone(), json!(v)))
-        .collect::<serde_json::Map<String, Value>>()
-        .into();
-    out["tmux"] = json!(format!(
-        "tmux -L {} (session {SESSION}), killed",
-        setup.socket
-    ));
-    Ok(summary::report(&out, global.json, keep))
+        limited_before: played.limited_before,
+        coordinator_saw_limited: played.watched.coordinator_saw_limited,
+        final_digest: played.watched.final_digest.as_ref(),
+    })
 }
 
 /// Opens the mailbox and registers the digests' recipient: (mailbox, project key, human).
