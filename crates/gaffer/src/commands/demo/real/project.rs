@@ -77,8 +77,8 @@ fn br_json(br: &Path, dir: &Path, args: &[&str]) -> Result<Value, ExitError> {
         .map_err(|e| ExitError::failure(format!("br {args:?} printed no JSON: {e}")))
 }
 
-/// Writes the beads project: with `br` (`br init`, `br create`) when given, else the JSONL
-/// directly. Returns the bead ids, in [`TASKS`] order.
+/// Writes the beads project in a new git repository: with `br` (`br init`, `br create`) when
+/// given, else the JSONL directly. Returns the bead ids, in [`TASKS`] order.
 fn write_beads(dir: &Path, br: Option<&Path>) -> Result<Vec<String>, ExitError> {
     let _ = std::process::Command::new("git")
         .args(["init", "-q"])
@@ -86,44 +86,55 @@ fn write_beads(dir: &Path, br: Option<&Path>) -> Result<Vec<String>, ExitError> 
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
-    let mut ids: Vec<String> = Vec::new();
-    if let Some(br) = br {
-        br_json(br, dir, &["init", "--prefix", "rl", "--json"])?;
-        for t in &TASKS {
-            let title = task_title(t);
-            let prio = t.priority.to_string();
-            let deps: Vec<String> = t
-                .blocked_by
-                .iter()
-                .filter_map(|i| ids.get(*i))
-                .map(|id| format!("blocks:{id}"))
-                .collect();
-            let mut args = vec![
-                "create",
-                title.as_str(),
-                "-t",
-                "task",
-                "-p",
-                prio.as_str(),
-                "-d",
-                t.what,
-            ];
-            let deps = deps.join(",");
-            if !deps.is_empty() {
-                args.extend(["--deps", deps.as_str()]);
-            }
-            args.push("--json");
-            let v = br_json(br, dir, &args)?;
-            let id = v["id"]
-                .as_str()
-                .ok_or_else(|| ExitError::failure(format!("br create printed no id: {v}")))?;
-            ids.push(id.to_string());
-        }
-        return Ok(ids);
+    match br {
+        Some(br) => create_with_br(dir, br),
+        None => write_jsonl(dir),
     }
+}
+
+/// Creates the beads with `br init` and `br create`.
+fn create_with_br(dir: &Path, br: &Path) -> Result<Vec<String>, ExitError> {
+    br_json(br, dir, &["init", "--prefix", "rl", "--json"])?;
+    let mut ids: Vec<String> = Vec::new();
+    for t in &TASKS {
+        let title = task_title(t);
+        let prio = t.priority.to_string();
+        let deps: Vec<String> = t
+            .blocked_by
+            .iter()
+            .filter_map(|i| ids.get(*i))
+            .map(|id| format!("blocks:{id}"))
+            .collect();
+        let mut args = vec![
+            "create",
+            title.as_str(),
+            "-t",
+            "task",
+            "-p",
+            prio.as_str(),
+            "-d",
+            t.what,
+        ];
+        let deps = deps.join(",");
+        if !deps.is_empty() {
+            args.extend(["--deps", deps.as_str()]);
+        }
+        args.push("--json");
+        let v = br_json(br, dir, &args)?;
+        let id = v["id"]
+            .as_str()
+            .ok_or_else(|| ExitError::failure(format!("br create printed no id: {v}")))?;
+        ids.push(id.to_string());
+    }
+    Ok(ids)
+}
+
+/// Writes `.beads/issues.jsonl` directly, ids `rl-1`…
+fn write_jsonl(dir: &Path) -> Result<Vec<String>, ExitError> {
     std::fs::create_dir_all(dir.join(".beads"))
         .map_err(|e| ExitError::failure(format!("{}: {e}", dir.display())))?;
     let created = gaffer_core::time::format_rfc3339(&chrono::Utc::now());
+    let mut ids: Vec<String> = Vec::new();
     let mut text = String::new();
     for (i, t) in TASKS.iter().enumerate() {
         let id = format!("rl-{}", i + 1);

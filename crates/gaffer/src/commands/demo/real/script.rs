@@ -27,9 +27,8 @@ pub struct ScriptParams<'a> {
 /// the bead, the file from its title, and the agent's Agent Mail name.
 pub const ASSIGNMENT_PATTERN: &str = r"(?s)gaffer assigned you (?P<bead>[A-Za-z0-9][\w.-]*) \(P\d+\): Write (?P<file>[\w/.-]+\.txt).*?Your Agent Mail name is (?P<name>[A-Za-z0-9]+)";
 
-/// The script of one agent's model: on an assignment, one tool call per step (reserve, write,
-/// record tests, report done), then a short answer.
-pub fn agent_script(p: &ScriptParams<'_>) -> Script {
+/// The command lines of `gaffer` and `gaffer mail` in the project (with `br` on their PATH).
+fn gaffer_commands(p: &ScriptParams<'_>) -> (String, String) {
     let q = |x: &Path| shell_quote(&x.display().to_string());
     let path_env = match p.br_dir {
         Some(d) => format!(
@@ -46,6 +45,13 @@ pub fn agent_script(p: &ScriptParams<'_>) -> Script {
         Some(u) => format!("{gaffer} mail --mail-url {}", shell_quote(u)),
         None => format!("{gaffer} mail"),
     };
+    (gaffer, mail)
+}
+
+/// The script of one agent's model: on an assignment, one tool call per step (reserve, write,
+/// record tests, report done), then a short answer.
+pub fn agent_script(p: &ScriptParams<'_>) -> Script {
+    let (gaffer, mail) = gaffer_commands(p);
     let shell = |command: String| Reply::Tools {
         text: String::new(),
         calls: vec![ToolCall::Shell {
