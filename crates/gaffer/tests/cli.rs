@@ -34,7 +34,7 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
-const COMMANDS: [&str; 19] = [
+const COMMANDS: [&str; 20] = [
     "run",
     "done",
     "refuse",
@@ -54,6 +54,7 @@ const COMMANDS: [&str; 19] = [
     "demo",
     "config",
     "mail",
+    "doctor",
 ];
 
 #[test]
