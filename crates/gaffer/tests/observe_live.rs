@@ -11,7 +11,7 @@ use gaffer_testkit::{shell_quote as q, wait_until};
 use gaffer_tmux::cmd::Socket;
 use gaffer_tmux::{TmuxOptions, TmuxPanes};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,19 +33,7 @@ fn prompts(log: &Path) -> Vec<String> {
 }
 
 fn gaffer(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gaffer"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_CONFIG_HOME", dir.join("xdg"))
-        .env("HOME", dir)
-        .env_remove("TMUX")
-        .envs(
-            std::env::vars()
-                .filter(|(k, _)| k.starts_with("GAFFER_"))
-                .map(|(k, _)| (k, String::new())),
-        )
-        .output()
-        .expect("gaffer runs")
+    gaffer_testkit::cli::run(env!("CARGO_BIN_EXE_gaffer"), dir, args)
 }
 
 fn project() -> tempfile::TempDir {
