@@ -391,7 +391,7 @@ impl Detector {
             };
             let compiled = compile(&file, text)?;
             if compiled.kind != canon {
-                return Err(RulesError::Value {
+                return Err(RulesError::File(crate::toml_file::FileError::Value {
                     file,
                     line: 1,
                     key: "kind".into(),
@@ -399,7 +399,7 @@ impl Detector {
                         "the file says kind {:?} but overrides {canon:?}",
                         compiled.kind
                     ),
-                });
+                }));
             }
             match self.kinds.iter().position(|k| k.kind == canon) {
                 Some(slot) => self.kinds[slot] = compiled,
