@@ -8,6 +8,23 @@ use gaffer_core::status::AgentStatus;
 use gaffer_testkit::fakes::*;
 use std::sync::mpsc::Receiver;
 
+/// A rig whose ledger is a file (`state.db` in a temp dir), as another process would see it.
+fn rig_on_disk() -> (tempfile::TempDir, std::path::PathBuf, Rig) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    (dir, db, r)
+}
+
+/// Another process (an agent running `gaffer done`/`refuse`) sets the state of the first
+/// active assignment in the ledger file `db`.
+fn set_elsewhere(db: &std::path::Path, state: AssignmentState, reason: &str) -> Ledger {
+    let mut other = Ledger::open(db).unwrap();
+    let rec = other.active().unwrap().remove(0);
+    other.set_state(rec.id, state, reason, t0()).unwrap();
+    other
+}
+
 fn kinds(rx: &Receiver<CoordinatorEvent>) -> Vec<String> {
     rx.try_iter()
         .map(|e| e.event_type.as_str().to_string())
@@ -411,20 +428,14 @@ fn suggest_does_not_assign() {
 
 #[test]
 fn a_refusal_recorded_by_another_process_backs_the_agent_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
-    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    let (_dir, db, r) = rig_on_disk();
     r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
     r.work.add("b1", "One", 0.6);
     r.coord.update_state();
     assert_eq!(r.coord.assign_now(None, false).unwrap().len(), 1);
     // The agent runs `gaffer refuse b1` in its pane: another process writes the ledger.
     {
-        let mut other = Ledger::open(&db).unwrap();
-        let rec = other.active().unwrap().remove(0);
-        other
-            .set_state(rec.id, AssignmentState::Refused, "not my area", t0())
-            .unwrap();
+        let mut other = set_elsewhere(&db, AssignmentState::Refused, "not my area");
         let mut book = gaffer_core::assign::BackoffBook::new(
             std::time::Duration::from_secs(60),
             std::time::Duration::from_secs(600),
@@ -456,9 +467,7 @@ fn a_refusal_recorded_by_another_process_backs_the_agent_off() {
 
 #[test]
 fn test_results_recorded_by_agents_feed_scores_and_digests() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
-    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    let (_dir, db, r) = rig_on_disk();
     r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
     r.world.add("%2", "cc", AgentStatus::Waiting, long_idle());
     r.coord.update_state();
@@ -499,14 +508,11 @@ fn test_results_recorded_by_agents_feed_scores_and_digests() {
 
 #[test]
 fn a_pane_keeps_its_agent_mail_name_across_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
-    let first = {
-        let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
-        r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
-        r.coord.update_state();
-        r.coord.get_agent_by_pane_id("%1").unwrap().agent_mail_name
-    };
+    let (_dir, db, r) = rig_on_disk();
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.coord.update_state();
+    let first = r.coord.get_agent_by_pane_id("%1").unwrap().agent_mail_name;
+    drop(r); // the first process ends
     assert!(!first.is_empty());
     let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
     // The second process's fake server would hand out a different generated name.
@@ -750,9 +756,7 @@ fn added_consumers_get_every_event_with_its_origin() {
                 .push((e.event_type.as_str().to_string(), origin));
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
-    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    let (_dir, db, r) = rig_on_disk();
     let seen = Arc::new(Seen::default());
     r.coord.add_consumer(seen.clone());
     r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
@@ -760,13 +764,7 @@ fn added_consumers_get_every_event_with_its_origin() {
     r.coord.update_state();
     assert_eq!(r.coord.assign_now(None, false).unwrap().len(), 1);
     // The agent reports the bead done itself (`gaffer done`), in another process.
-    {
-        let mut other = Ledger::open(&db).unwrap();
-        let rec = other.active().unwrap().remove(0);
-        other
-            .set_state(rec.id, AssignmentState::Done, "", t0())
-            .unwrap();
-    }
+    drop(set_elsewhere(&db, AssignmentState::Done, ""));
     r.coord.update_state();
     let seen = seen.0.lock().unwrap().clone();
     assert_eq!(
