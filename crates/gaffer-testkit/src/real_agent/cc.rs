@@ -11,7 +11,7 @@
 //!   `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`, `DISABLE_AUTOUPDATER=1`, and
 //!   `CLAUDE_CODE_AUTO_COMPACT_WINDOW` for [`LaunchOptions::context_window`].
 
-use super::{Launch, LaunchOptions, base_env};
+use super::{Launch, LaunchOptions, config_dirs, launch, write_json};
 use serde_json::json;
 use std::path::Path;
 
@@ -28,9 +28,7 @@ pub fn prepare(
     model_url: &str,
     opts: &LaunchOptions,
 ) -> std::io::Result<Launch> {
-    let (_, exe) = crate::agents::require("cc");
-    std::fs::create_dir_all(home.join(".claude"))?;
-    std::fs::create_dir_all(cwd)?;
+    let (exe, dir) = config_dirs("cc", home, cwd, ".claude")?;
     let key_tail: String = {
         let chars: Vec<char> = API_KEY.chars().collect();
         chars[chars.len().saturating_sub(20)..].iter().collect()
@@ -50,19 +48,16 @@ pub fn prepare(
         config["projects"][&cwd_s]["hasTrustDialogAccepted"] = json!(true);
         config["hasSeenAutoDefaultNudge"] = json!(true);
     }
-    std::fs::write(
-        home.join(".claude.json"),
-        serde_json::to_string_pretty(&config)?,
-    )?;
+    write_json(&home.join(".claude.json"), &config)?;
     let mut permissions = json!({"defaultMode": "default"});
     if opts.allow_tools {
         permissions["allow"] = json!(["Bash", "Write", "Edit", "Read"]);
     }
-    std::fs::write(
-        home.join(".claude/settings.json"),
-        serde_json::to_string_pretty(&json!({"permissions": permissions}))?,
+    write_json(
+        &dir.join("settings.json"),
+        &json!({"permissions": permissions}),
     )?;
-    let mut env = base_env(home, &[]);
+    let mut env = Vec::new();
     env.extend([
         ("ANTHROPIC_BASE_URL".to_string(), model_url.to_string()),
         ("ANTHROPIC_API_KEY".to_string(), API_KEY.to_string()),
@@ -75,13 +70,14 @@ pub fn prepare(
     if let Some(w) = opts.context_window {
         env.push(("CLAUDE_CODE_AUTO_COMPACT_WINDOW".into(), w.to_string()));
     }
-    env.extend(opts.env.iter().cloned());
-    Ok(Launch {
-        home: home.to_path_buf(),
-        cwd: cwd.to_path_buf(),
-        argv: vec![exe.display().to_string()],
+    Ok(launch(
+        home,
+        cwd,
+        vec![exe.display().to_string()],
+        &[],
         env,
-    })
+        opts,
+    ))
 }
 
 #[cfg(test)]

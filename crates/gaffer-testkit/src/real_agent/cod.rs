@@ -5,7 +5,7 @@
 //! that show context usage (`run-state`, `context-remaining`, `context-used`). Codex runs with
 //! `--no-daemon`, so every instance is its own process with its own config.
 
-use super::{Launch, LaunchOptions, base_env};
+use super::{Launch, LaunchOptions, config_dirs, launch};
 use std::path::Path;
 
 /// The environment variable that carries the (fake) API key of the mock provider.
@@ -76,24 +76,20 @@ pub fn prepare(
     model_url: &str,
     opts: &LaunchOptions,
 ) -> std::io::Result<Launch> {
-    let (_, exe) = crate::agents::require("cod");
-    let codex_home = home.join(".codex");
-    std::fs::create_dir_all(&codex_home)?;
-    std::fs::create_dir_all(cwd)?;
+    let (exe, codex_home) = config_dirs("cod", home, cwd, ".codex")?;
     std::fs::write(
         codex_home.join("config.toml"),
         config_toml(cwd, model_url, opts),
     )?;
     // The npm launcher is a node script; node is in the standard directories of base_env.
-    let mut env = base_env(home, &[]);
-    env.push((API_KEY_ENV.into(), "gaffer-not-a-real-key".into()));
-    env.extend(opts.env.iter().cloned());
-    Ok(Launch {
-        home: home.to_path_buf(),
-        cwd: cwd.to_path_buf(),
-        argv: vec![exe.display().to_string(), "--no-daemon".into()],
-        env,
-    })
+    Ok(launch(
+        home,
+        cwd,
+        vec![exe.display().to_string(), "--no-daemon".into()],
+        &[],
+        vec![(API_KEY_ENV.into(), "gaffer-not-a-real-key".into())],
+        opts,
+    ))
 }
 
 #[cfg(test)]

@@ -67,6 +67,48 @@ pub fn base_env(home: &Path, extra_path: &[PathBuf]) -> Vec<(String, String)> {
     ]
 }
 
+/// The start every CLI's `prepare` shares: the pinned executable of `kind` (panics if it is not
+/// installed), with `home/config_dir` and `cwd` created; returns the executable and that
+/// config directory.
+fn config_dirs(
+    kind: &str,
+    home: &Path,
+    cwd: &Path,
+    config_dir: &str,
+) -> std::io::Result<(PathBuf, PathBuf)> {
+    let (_, exe) = crate::agents::require(kind);
+    let dir = home.join(config_dir);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(cwd)?;
+    Ok((exe, dir))
+}
+
+/// Writes `value` as pretty JSON to `path`.
+fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(value)?)
+}
+
+/// The end every CLI's `prepare` shares: the launch of `argv` with [`base_env`] (`extra_path`
+/// first on PATH), then the CLI's own `env`, then the test's `opts.env`.
+fn launch(
+    home: &Path,
+    cwd: &Path,
+    argv: Vec<String>,
+    extra_path: &[PathBuf],
+    env: Vec<(String, String)>,
+    opts: &LaunchOptions,
+) -> Launch {
+    let mut all = base_env(home, extra_path);
+    all.extend(env);
+    all.extend(opts.env.iter().cloned());
+    Launch {
+        home: home.to_path_buf(),
+        cwd: cwd.to_path_buf(),
+        argv,
+        env: all,
+    }
+}
+
 /// Prepares a launch of the pinned CLI of `kind` (a code or alias of the kind registry)
 /// against the model server at `model_url`. Each pinned CLI has its own module, since each
 /// writes its own config files.
