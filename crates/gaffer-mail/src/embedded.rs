@@ -163,16 +163,19 @@ fn project_id(c: &Connection, key: &str) -> Result<i64, MailError> {
     .ok_or_else(|| MailError::NotFound(format!("project '{key}' not found; ensure it first")))
 }
 
+/// The id of agent `name` in project `pid`, if it is registered.
+fn agent_id(c: &Connection, pid: i64, name: &str) -> Result<Option<i64>, MailError> {
+    c.query_row(
+        "SELECT id FROM mail_agents WHERE project_id = ?1 AND name = ?2",
+        params![pid, name],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db_err)
+}
+
 fn require_agent(c: &Connection, pid: i64, name: &str) -> Result<(), MailError> {
-    let found: Option<i64> = c
-        .query_row(
-            "SELECT id FROM mail_agents WHERE project_id = ?1 AND name = ?2",
-            params![pid, name],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db_err)?;
-    if found.is_none() {
+    if agent_id(c, pid, name)?.is_none() {
         return Err(MailError::NotFound(format!(
             "agent '{name}' not found in project"
         )));
@@ -273,15 +276,7 @@ impl Mailbox for EmbeddedMailbox {
                     let mut chosen = None;
                     for s in &seeds {
                         let n = generate_agent_name(*s);
-                        let taken: Option<i64> = c
-                            .query_row(
-                                "SELECT id FROM mail_agents WHERE project_id = ?1 AND name = ?2",
-                                params![pid, n],
-                                |r| r.get(0),
-                            )
-                            .optional()
-                            .map_err(db_err)?;
-                        if taken.is_none() {
+                        if agent_id(c, pid, &n)?.is_none() {
                             chosen = Some(n);
                             break;
                         }
