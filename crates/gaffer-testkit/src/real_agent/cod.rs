@@ -5,7 +5,7 @@
 //! that show context usage (`run-state`, `context-remaining`, `context-used`). Codex runs with
 //! `--no-daemon`, so every instance is its own process with its own config.
 
-use super::{Launch, LaunchOptions, config_dirs, launch};
+use super::{Cli, LaunchOptions, Setup};
 use std::path::Path;
 
 /// The environment variable that carries the (fake) API key of the mock provider.
@@ -69,27 +69,16 @@ pub fn config_toml(cwd: &Path, model_url: &str, opts: &LaunchOptions) -> String 
     s
 }
 
-/// Writes the config under `home` and returns the launch.
-pub fn prepare(
-    home: &Path,
-    cwd: &Path,
-    model_url: &str,
-    opts: &LaunchOptions,
-) -> std::io::Result<Launch> {
-    let (exe, codex_home) = config_dirs("cod", home, cwd, ".codex")?;
-    std::fs::write(
-        codex_home.join("config.toml"),
-        config_toml(cwd, model_url, opts),
-    )?;
+/// Writes the config and says how to launch the CLI.
+pub(super) fn configure(s: &Setup<'_>) -> std::io::Result<Cli> {
+    let (cwd, model_url, opts) = (s.cwd, s.model_url, s.opts);
+    std::fs::write(s.dir.join("config.toml"), config_toml(cwd, model_url, opts))?;
     // The npm launcher is a node script; node is in the standard directories of base_env.
-    Ok(launch(
-        home,
-        cwd,
-        vec![exe.display().to_string(), "--no-daemon".into()],
-        &[],
-        vec![(API_KEY_ENV.into(), "gaffer-not-a-real-key".into())],
-        opts,
-    ))
+    Ok(Cli {
+        args: vec!["--no-daemon".into()],
+        extra_path: Vec::new(),
+        env: vec![(API_KEY_ENV.into(), "gaffer-not-a-real-key".into())],
+    })
 }
 
 #[cfg(test)]

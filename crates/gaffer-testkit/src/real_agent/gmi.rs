@@ -12,7 +12,7 @@
 //! With `first_run`, neither the auth choice nor the trust entry is written, so both first-run
 //! dialogs appear. The CLI takes no context-window setting: `context_window` is ignored.
 
-use super::{Launch, LaunchOptions, config_dirs, launch, write_json};
+use super::{Cli, Setup, write_json};
 use serde_json::json;
 use std::path::Path;
 
@@ -21,14 +21,10 @@ pub fn settings_path(home: &Path) -> std::path::PathBuf {
     home.join(".gemini/settings.json")
 }
 
-/// Writes the config under `home` and returns the launch.
-pub fn prepare(
-    home: &Path,
-    cwd: &Path,
-    model_url: &str,
-    opts: &LaunchOptions,
-) -> std::io::Result<Launch> {
-    let (exe, dir) = config_dirs("gmi", home, cwd, ".gemini")?;
+/// Writes the config and says how to launch the CLI.
+pub(super) fn configure(s: &Setup<'_>) -> std::io::Result<Cli> {
+    let (home, cwd, model_url, opts) = (s.home, s.cwd, s.model_url, s.opts);
+    let dir = &s.dir;
     let mut settings = json!({
         "general": {
             "enableAutoUpdate": false,
@@ -57,11 +53,15 @@ pub fn prepare(
         ("GEMINI_API_KEY".to_string(), "gaffer-test-key".to_string()),
         ("GOOGLE_GEMINI_BASE_URL".to_string(), model_url.to_string()),
     ];
-    let mut argv = vec![exe.display().to_string()];
+    let mut args = Vec::new();
     if opts.allow_tools {
-        argv.extend(["--approval-mode".to_string(), "yolo".to_string()]);
+        args.extend(["--approval-mode".to_string(), "yolo".to_string()]);
     }
-    Ok(launch(home, cwd, argv, &node_dir, env, opts))
+    Ok(Cli {
+        args,
+        extra_path: node_dir,
+        env,
+    })
 }
 
 /// The directory of the `node` on this process's PATH (the CLI's shebang runs `node`).
