@@ -710,31 +710,26 @@ fn a_rate_limited_agent_is_left_alone_until_the_announced_reset() {
         agent.last_activity = t0();
         agent.rate_limit_reset = Some(now + chrono::Duration::seconds(secs));
     };
+    // `secs` later, the screen still says "reset after 20s"; the coordinator looks again.
+    let look_after = |secs: i64| {
+        r.clock.advance(secs);
+        set_reset(20);
+        r.coord.update_state();
+    };
+    let status = || r.coord.get_agent_by_pane_id("%1").unwrap().status;
     set_reset(20);
     r.coord.update_state();
     assert_eq!(kinds(&rx), ["agent_rate_limited"]);
     for _ in 0..3 {
-        r.clock.advance(5);
-        set_reset(20);
-        r.coord.update_state();
+        look_after(5);
         assert!(r.coord.assign_now(None, false).unwrap().is_empty());
-        assert_eq!(
-            r.coord.get_agent_by_pane_id("%1").unwrap().status,
-            AgentStatus::RateLimited
-        );
+        assert_eq!(status(), AgentStatus::RateLimited);
     }
     // 20 s after the first reading the limit is over: the agent is waiting and gets work,
     // although the old message is still on its screen.
-    r.clock.advance(6);
-    set_reset(20);
-    r.coord.update_state();
-    assert_eq!(
-        r.coord.get_agent_by_pane_id("%1").unwrap().status,
-        AgentStatus::Waiting
-    );
-    r.clock.advance(31);
-    set_reset(20);
-    r.coord.update_state();
+    look_after(6);
+    assert_eq!(status(), AgentStatus::Waiting);
+    look_after(31);
     let res = r.coord.assign_now(None, false).unwrap();
     assert_eq!(res.len(), 1, "{res:?}");
     assert!(res[0].success);
