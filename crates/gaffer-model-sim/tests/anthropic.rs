@@ -52,7 +52,7 @@ fn streamed_text_has_the_event_sequence_and_usage() {
     let a = post(&s, "/v1/messages", &body("hello", true));
     assert_eq!(a.status, 200);
     assert_eq!(a.header("content-type"), Some("text/event-stream"));
-    let ev = a.events();
+    let ev = a.sse_events();
     let names: Vec<&str> = ev
         .iter()
         .map(|(n, _)| n.as_str())
@@ -133,7 +133,7 @@ fn whole_message_when_not_streaming() {
 fn tool_calls_use_the_offered_tools() {
     let s = server();
     let a = post(&s, "/v1/messages", &body("please run SHELL", true));
-    let ev = a.events();
+    let ev = a.sse_events();
     let start = ev
         .iter()
         .find(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use")
@@ -175,7 +175,7 @@ fn tool_calls_use_the_offered_tools() {
     }
     let f = post(&s, "/v1/messages", &follow);
     let text: String = f
-        .events()
+        .sse_events()
         .iter()
         .filter(|(_, d)| d["delta"]["type"] == "text_delta")
         .map(|(_, d)| d["delta"]["text"].as_str().unwrap_or("").to_string())
@@ -188,7 +188,7 @@ fn tools_the_request_does_not_offer_become_text() {
     let s = server();
     let mut b = body("SHELL", true);
     b["tools"] = json!([{"name": "Read"}]);
-    let ev = post(&s, "/v1/messages", &b).events();
+    let ev = post(&s, "/v1/messages", &b).sse_events();
     assert!(
         !ev.iter()
             .any(|(_, d)| d["content_block"]["type"] == "tool_use"),

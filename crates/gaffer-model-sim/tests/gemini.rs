@@ -4,13 +4,13 @@
 
 mod common;
 
-use common::{Answer, server};
+use common::{Answer, server as start};
 use gaffer_model_sim::ModelServer;
 use serde_json::{Value, json};
 
 impl Answer {
     /// The `data:` events of an SSE body, as JSON.
-    fn data_events(&self) -> Vec<Value> {
+    fn events(&self) -> Vec<Value> {
         self.text
             .lines()
             .filter_map(|l| l.strip_prefix("data: "))
@@ -58,14 +58,14 @@ fn text_of(events: &[Value]) -> String {
 
 #[test]
 fn a_streamed_answer_is_sse_chunks_with_finish_and_usage() {
-    let server = server();
+    let server = start();
     let r = post(&server, STREAM, &request("say FAST please"));
     assert_eq!(r.status, 200);
     assert!(
         r.header("content-type")
             .is_some_and(|c| c.starts_with("text/event-stream"))
     );
-    let events = r.data_events();
+    let events = r.events();
     assert_eq!(text_of(&events), "Here is a fast answer.");
     let last = events.last().expect("one event");
     assert_eq!(last["candidates"][0]["finishReason"], "STOP");
@@ -85,10 +85,10 @@ fn a_streamed_answer_is_sse_chunks_with_finish_and_usage() {
 
 #[test]
 fn chunks_arrive_apart_and_large_usage_is_reported() {
-    let server = server();
+    let server = start();
     let started = std::time::Instant::now();
     let r = post(&server, STREAM, &request("answer SLOW"));
-    let events = r.data_events();
+    let events = r.events();
     assert_eq!(events.len(), 40, "the SLOW rule streams 40 chunks");
     assert!(
         started.elapsed() >= std::time::Duration::from_millis(39 * 500),
@@ -96,7 +96,7 @@ fn chunks_arrive_apart_and_large_usage_is_reported() {
     );
     assert!(text_of(&events).starts_with("This answer streams slowly"));
     let r = post(&server, STREAM, &request("BIGCTX now"));
-    let events = r.data_events();
+    let events = r.events();
     assert_eq!(
         events.last().expect("event")["usageMetadata"]["promptTokenCount"],
         950000
@@ -105,9 +105,9 @@ fn chunks_arrive_apart_and_large_usage_is_reported() {
 
 #[test]
 fn tool_calls_use_the_offered_tools_and_follow_ups_count_results() {
-    let server = server();
+    let server = start();
     let r = post(&server, STREAM, &request("run SHELL please"));
-    let events = r.data_events();
+    let events = r.events();
     let parts = events[0]["candidates"][0]["content"]["parts"].clone();
     let call = parts
         .as_array()
@@ -119,7 +119,7 @@ fn tool_calls_use_the_offered_tools_and_follow_ups_count_results() {
     assert_eq!(call["args"]["command"], "echo gaffer-shell-ok");
 
     let r = post(&server, STREAM, &request("WRITEFILE now"));
-    let events = r.data_events();
+    let events = r.events();
     let call = &events[0]["candidates"][0]["content"]["parts"][0]["functionCall"];
     assert_eq!(call["name"], "write_file");
     assert_eq!(call["args"]["file_path"], "gaffer-note.txt");
@@ -131,7 +131,7 @@ fn tool_calls_use_the_offered_tools_and_follow_ups_count_results() {
     contents.push(json!({"role": "model", "parts": [{"functionCall": {"name": "run_shell_command", "args": {"command": "echo gaffer-shell-ok"}}}]}));
     contents.push(json!({"role": "user", "parts": [{"functionResponse": {"name": "run_shell_command", "response": {"output": "gaffer-shell-ok"}}}]}));
     let r = post(&server, STREAM, &body);
-    assert_eq!(text_of(&r.data_events()), "The command ran.");
+    assert_eq!(text_of(&r.events()), "The command ran.");
     let log = server.log();
     let turn = log.last().and_then(|e| e.turn.clone()).expect("turn");
     assert_eq!(turn.last_user_text, "run SHELL please");
@@ -140,7 +140,7 @@ fn tool_calls_use_the_offered_tools_and_follow_ups_count_results() {
 
 #[test]
 fn side_calls_get_json_that_fits_their_schema() {
-    let server = server();
+    let server = start();
     // The model router: generateContent without tools, with a response schema.
     let body = json!({
         "contents": [{"role": "user", "parts": [{"text": "hit RATE429 now"}]}],
@@ -174,7 +174,7 @@ fn side_calls_get_json_that_fits_their_schema() {
 
 #[test]
 fn errors_are_google_api_errors() {
-    let server = server();
+    let server = start();
     let r = post(&server, STREAM, &request("hit RATE429 now"));
     assert_eq!(r.status, 429);
     assert_eq!(r.header("retry-after"), Some("30"));

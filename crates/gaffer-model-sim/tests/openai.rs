@@ -36,7 +36,7 @@ fn text_reply_streams_the_events_codex_parses() {
     let s = server();
     let r = post(&s, &body("hello FAST", vec![], true, true));
     assert_eq!(r.status, 200);
-    let ev = r.events();
+    let ev = r.sse_events();
     let kinds: Vec<&str> = ev.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
@@ -96,7 +96,7 @@ fn chunks_and_delays_are_honoured() {
     let t0 = Instant::now();
     let r = post(&s, &body("anything", vec![], true, true));
     let took = t0.elapsed();
-    let ev = r.events();
+    let ev = r.sse_events();
     let deltas: Vec<&str> = ev
         .iter()
         .filter(|(k, _)| k == "response.output_text.delta")
@@ -116,7 +116,7 @@ fn chunks_and_delays_are_honoured() {
 fn shell_tool_call_is_an_escalated_exec_command_and_the_follow_up_is_text() {
     let s = server();
     let r = post(&s, &body("please SHELL now", vec![], true, true));
-    let ev = r.events();
+    let ev = r.sse_events();
     let calls: Vec<&Value> = ev
         .iter()
         .filter(|(k, d)| k == "response.output_item.done" && d["item"]["type"] == "function_call")
@@ -154,7 +154,7 @@ fn shell_tool_call_is_an_escalated_exec_command_and_the_follow_up_is_text() {
 fn write_file_becomes_a_shell_write_when_no_apply_patch_is_offered() {
     let s = server();
     let r = post(&s, &body("WRITEFILE please", vec![], true, true));
-    let ev = r.events();
+    let ev = r.sse_events();
     let item = ev
         .iter()
         .find(|(k, d)| k == "response.output_item.done" && d["item"]["type"] == "function_call")
@@ -243,7 +243,7 @@ fn side_calls_without_tools_get_quick_text_shaped_to_a_json_schema() {
         "schema": {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}}});
     let r = post(&s, &b);
     assert_eq!(r.status, 200, "side calls are never errors");
-    let ev = r.events();
+    let ev = r.sse_events();
     let text = ev
         .iter()
         .find(|(k, _)| k == "response.output_text.done")

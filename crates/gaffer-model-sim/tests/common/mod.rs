@@ -42,7 +42,7 @@ impl Answer {
     }
 
     /// The `(event, data)` pairs of an SSE body; every event's data must be JSON.
-    pub fn events(&self) -> Vec<(String, Value)> {
+    pub fn sse_events(&self) -> Vec<(String, Value)> {
         self.text
             .split("\n\n")
             .filter(|b| !b.trim().is_empty())
