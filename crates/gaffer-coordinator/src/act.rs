@@ -480,7 +480,7 @@ impl Attempt<'_> {
         }
     }
 
-    /// 4. Deliver the prompt, verified: the agent must leave WAITING.
+    /// 4. Deliver the prompt, verified: the agent must take it (leave WAITING, or answer on screen).
     fn deliver(&mut self) -> Result<(), String> {
         let s = self.shared;
         let (bead, agent) = (&self.order.bead, &self.order.agent);
@@ -501,9 +501,11 @@ impl Attempt<'_> {
             ..Default::default()
         };
         let probe = Arc::clone(&s.probe);
-        let pane = agent.pane_id.clone();
-        let mut check = move || probe.probe(&pane);
-        match s.panes.deliver(&agent.pane_id, &prompt, &opts, &mut check) {
+        let mut check = probe.start(&agent.pane_id, &prompt);
+        match s
+            .panes
+            .deliver(&agent.pane_id, &prompt, &opts, check.as_mut())
+        {
             Ok(report) if report.outcome == DeliveryOutcome::Delivered => Ok(()),
             Ok(report) => {
                 self.back_off();

@@ -113,14 +113,44 @@ pub struct PaneSnapshot {
     pub problems: Vec<String>,
 }
 
-/// What a delivery probe saw after the prompt was submitted.
+/// What a delivery probe saw after Enter was pressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeResult {
     /// The agent left WAITING: it took the prompt.
     LeftWaiting,
-    /// The agent is still WAITING (or nothing could be told yet).
+    /// The screen shows the turn happened: the composer no longer holds the prompt and the
+    /// content above it changed (a fast answer can leave and re-enter WAITING between probes).
+    Submitted,
+    /// The agent is still WAITING with the prompt in its composer (or nothing could be told
+    /// yet): another Enter may submit it.
     StillWaiting,
+    /// The composer no longer holds the prompt, but no turn is on screen: another Enter would
+    /// go to an empty composer, so none is pressed.
+    Cleared,
+}
+
+impl ProbeResult {
+    /// Whether this is evidence that the prompt was submitted.
+    pub fn delivered(self) -> bool {
+        matches!(self, ProbeResult::LeftWaiting | ProbeResult::Submitted)
+    }
+}
+
+/// The checks of one verified delivery, called by the protocol.
+pub trait DeliveryCheck {
+    /// Called once after the paste settled, before the first Enter: remember what the screen
+    /// shows (the composer holding the prompt), so later checks can tell a turn happened.
+    fn baseline(&mut self) {}
+    /// Called after Enter, every probe interval: what the screen says now.
+    fn check(&mut self) -> ProbeResult;
+}
+
+/// A plain closure is a check that judges by status alone (no baseline).
+impl<F: FnMut() -> ProbeResult> DeliveryCheck for F {
+    fn check(&mut self) -> ProbeResult {
+        self()
+    }
 }
 
 /// Timing of a verified delivery.
@@ -151,7 +181,8 @@ impl Default for DeliveryOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryOutcome {
-    /// The agent left WAITING before a deadline.
+    /// The prompt was submitted before a deadline (the agent left WAITING, or the turn is on
+    /// screen).
     Delivered,
     /// The text was pasted and submitted but the agent never left WAITING.
     PromptStalled,
@@ -208,15 +239,16 @@ pub trait Panes: Send + Sync {
     /// waits the whole timeout and returns true (poll now).
     fn wait_for_activity(&self, timeout: Duration) -> bool;
 
-    /// Verified delivery: paste `text` into the pane, press Enter after a settle, and call
-    /// `probe` until it reports that the agent left WAITING or the deadline passes; retry
-    /// as `opts` says, then report `PromptStalled`.
+    /// Verified delivery: paste `text` into the pane, take the `probe`'s baseline after a
+    /// settle, press Enter, and check until the probe reports the prompt submitted or the
+    /// deadline passes; retry (Enter again, only while the prompt sits in the composer) as
+    /// `opts` says, then report `PromptStalled`.
     fn deliver(
         &self,
         pane_id: &str,
         text: &str,
         opts: &DeliveryOptions,
-        probe: &mut dyn FnMut() -> ProbeResult,
+        probe: &mut dyn DeliveryCheck,
     ) -> Result<DeliveryReport, PanesError>;
 }
 

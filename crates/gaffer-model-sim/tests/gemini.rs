@@ -212,3 +212,51 @@ fn errors_are_google_api_errors() {
     assert_eq!(r.json()["error"]["status"], "UNAVAILABLE");
     assert_eq!(r.json()["error"]["code"], 503);
 }
+
+#[test]
+fn a_delayed_answer_streams_thought_summaries_first() {
+    use gaffer_model_sim::{Mode, Reply};
+    let server = start();
+    server.set_mode(Some(Mode {
+        reply: Reply::Text {
+            text: "The considered answer.".into(),
+            chunks: 1,
+            chunk_delay_ms: 0,
+            first_delay_ms: 4500,
+        },
+        then: vec![],
+        usage: None,
+        times: None,
+    }));
+    let started = std::time::Instant::now();
+    let events = post(&server, STREAM, &request("think first")).events();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(4500),
+        "the answer waits for the delay"
+    );
+    let part = |e: &Value| e["candidates"][0]["content"]["parts"][0].clone();
+    let thoughts: Vec<Value> = events
+        .iter()
+        .map(part)
+        .filter(|p| p["thought"] == true)
+        .collect();
+    // One at once, one after 4 s: a new subject each time, in `**Subject**` form.
+    assert_eq!(thoughts.len(), 2, "{events:#?}");
+    let subjects: Vec<&str> = thoughts
+        .iter()
+        .filter_map(|p| p["text"].as_str())
+        .filter_map(|t| t.strip_prefix("**")?.split_once("**").map(|(s, _)| s))
+        .collect();
+    assert_eq!(subjects, ["Reading the request", "Weighing the options"]);
+    // The thoughts come before the answer, which ends the stream.
+    let last = events.last().expect("events");
+    assert!(part(&events[0])["thought"] == true);
+    assert!(part(last).get("thought").is_none());
+    assert_eq!(part(last)["text"], "The considered answer.");
+    assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+    assert!(
+        events[..events.len() - 1]
+            .iter()
+            .all(|e| e["candidates"][0].get("finishReason").is_none())
+    );
+}

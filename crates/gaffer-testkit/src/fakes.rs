@@ -198,12 +198,15 @@ impl AgentObserver for FakeObserver {
 pub struct FakeProbe(pub World);
 
 impl DeliveryProbe for FakeProbe {
-    fn probe(&self, pane_id: &str) -> ProbeResult {
-        if self.0.status(pane_id) == AgentStatus::Waiting {
-            ProbeResult::StillWaiting
-        } else {
-            ProbeResult::LeftWaiting
-        }
+    fn start<'a>(&'a self, pane_id: &str, _text: &str) -> Box<dyn DeliveryCheck + 'a> {
+        let pane_id = pane_id.to_string();
+        Box::new(move || {
+            if self.0.status(&pane_id) == AgentStatus::Waiting {
+                ProbeResult::StillWaiting
+            } else {
+                ProbeResult::LeftWaiting
+            }
+        })
     }
 }
 
@@ -229,8 +232,9 @@ impl Panes for FakePanes {
         pane_id: &str,
         text: &str,
         _opts: &DeliveryOptions,
-        probe: &mut dyn FnMut() -> ProbeResult,
+        probe: &mut dyn DeliveryCheck,
     ) -> Result<DeliveryReport, PanesError> {
+        probe.baseline();
         self.0
             .delivered
             .lock()
@@ -248,7 +252,7 @@ impl Panes for FakePanes {
             let now = self.0.agents.lock().unwrap()[pane_id].last_activity;
             self.0.set(pane_id, AgentStatus::Generating, now);
         }
-        let outcome = if probe() == ProbeResult::LeftWaiting {
+        let outcome = if probe.check().delivered() {
             DeliveryOutcome::Delivered
         } else {
             DeliveryOutcome::PromptStalled
@@ -300,7 +304,7 @@ impl Panes for ScriptedPanes {
         _: &str,
         _: &str,
         _: &DeliveryOptions,
-        _: &mut dyn FnMut() -> ProbeResult,
+        _: &mut dyn DeliveryCheck,
     ) -> Result<DeliveryReport, PanesError> {
         Err(PanesError::Failed("not scripted".into()))
     }

@@ -76,7 +76,16 @@ pub fn isolate(test_name: &str) -> Isolation {
             "ip link set lo up && exec \"$0\" \"$@\"",
         ])
         .arg(&exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads", "1"])
+        // `--include-ignored`: the parent already chose to run it (an ignored test that was
+        // asked for with `--ignored` must run in the child too, not be skipped as a pass).
+        .args([
+            test_name,
+            "--exact",
+            "--nocapture",
+            "--include-ignored",
+            "--test-threads",
+            "1",
+        ])
         .env(INSIDE_ENV, "1")
         .status();
     match status {

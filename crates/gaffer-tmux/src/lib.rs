@@ -10,7 +10,9 @@
 //!   clock, and verified delivery ([`deliver`]).
 //! * [`spawn::spawn`] creates a session of titled agent panes (the title is also kept in the
 //!   `@gaffer_title` pane option, which programs in the pane cannot change; `allow-set-title
-//!   off` is set where tmux has it, from 3.4).
+//!   off` is set where tmux has it, from 3.4). Identity is sticky for panes titled otherwise
+//!   (`select-pane -T`): the first listing that identifies an agent by its tmux title alone
+//!   records it in `@gaffer_title` (one extra tmux call, once per pane).
 //! * [`proctree`] finds an agent under a wrapper command (`node`, `bun`, a shell) for panes
 //!   whose title says nothing.
 //! * `Panes::wait_for_activity` wakes an event-driven loop on the first `%output`.
@@ -46,8 +48,8 @@ use chrono::Utc;
 use gaffer_core::Timestamp;
 use gaffer_core::hash::fnv1a64;
 use gaffer_core::panes::{
-    DeliveryOptions, DeliveryReport, ObserveMode, ObservedPane, PaneInfo, PaneSnapshot, Panes,
-    PanesError, ProbeResult,
+    DeliveryCheck, DeliveryOptions, DeliveryReport, ObserveMode, ObservedPane, PaneInfo,
+    PaneSnapshot, Panes, PanesError,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -231,12 +233,25 @@ impl TmuxPanes {
                 Err(e) => return Err(e),
             },
         };
-        let mut panes = fmt.parse(&out).map_err(|e| TmuxError::Failed {
+        let (mut panes, pins) = fmt.parse_with_pins(&out).map_err(|e| TmuxError::Failed {
             command: "list-panes".into(),
             status: 0,
             stderr: e,
             stdout: String::new(),
         })?;
+        // Identity is sticky: a pane first identified by its tmux title gets it recorded in
+        // `@gaffer_title` (one call, once per pane: the next listing reads the option), so an
+        // agent rewriting its title with an escape sequence cannot lose it (tmux < 3.4 has no
+        // `allow-set-title`).
+        for (pane_id, title) in &pins {
+            match self
+                .tmux
+                .run(&["set-option", "-p", "-t", pane_id, "@gaffer_title", title])
+            {
+                Ok(_) => tracing::debug!(pane_id, title, "identity pinned in @gaffer_title"),
+                Err(e) => tracing::debug!(pane_id, error = %e, "could not pin the pane's identity"),
+            }
+        }
         // A pane whose title says nothing and whose command is a wrapper (node, bun, a
         // shell…) may still run an agent: look at its process tree.
         for p in panes
@@ -591,7 +606,7 @@ impl Panes for TmuxPanes {
         pane_id: &str,
         text: &str,
         opts: &DeliveryOptions,
-        probe: &mut dyn FnMut() -> ProbeResult,
+        probe: &mut dyn DeliveryCheck,
     ) -> Result<DeliveryReport, PanesError> {
         let mut ops = TmuxOps { tmux: &self.tmux };
         deliver_with(&mut ops, pane_id, text, opts, probe)

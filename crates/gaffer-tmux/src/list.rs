@@ -4,7 +4,7 @@
 //! title (the only field a program in the pane can set freely) comes last, so a title holding
 //! separators, tabs or newlines cannot shift the other fields or forge a record.
 
-use gaffer_core::pane::identify_pane;
+use gaffer_core::pane::{identify_pane, parse_title};
 use gaffer_core::panes::PaneInfo;
 
 const FIELDS: &[&str] = &[
@@ -25,6 +25,9 @@ const FIELDS: &[&str] = &[
     "@gaffer_title",
     "pane_title",
 ];
+
+/// A pane to pin: `(pane id, title)`.
+pub type Pin = (String, String);
 
 /// Record and field markers of one listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +73,15 @@ impl ListFormat {
 
     /// Parses the output. Malformed records are errors (never silently skipped).
     pub fn parse(&self, out: &str) -> Result<Vec<PaneInfo>, String> {
+        self.parse_with_pins(out).map(|(panes, _)| panes)
+    }
+
+    /// Parses the output, and also returns the panes identified as agents by their tmux title
+    /// alone (no `@gaffer_title` yet), as `(pane id, title)`: their identity should be pinned
+    /// in `@gaffer_title` before the agent rewrites the title.
+    pub fn parse_with_pins(&self, out: &str) -> Result<(Vec<PaneInfo>, Vec<Pin>), String> {
         let mut panes = Vec::new();
+        let mut pins = Vec::new();
         let mut chunks = out.split(self.record.as_str());
         // Anything before the first record marker must be blank.
         if let Some(pre) = chunks.next() {
@@ -127,9 +138,12 @@ impl ListFormat {
                 ));
             }
             let id = identify_pane(&info.title, &info.current_command);
+            if f[14].is_empty() && !parse_title(&info.title).is_user() {
+                pins.push((info.pane_id.clone(), info.title.clone()));
+            }
             panes.push(info.with_identity(id));
         }
-        Ok(panes)
+        Ok((panes, pins))
     }
 }
 
@@ -247,6 +261,24 @@ mod tests {
         let p = &f.parse(&out).unwrap()[0];
         assert_eq!(p.title, "p__cod_3");
         assert_eq!(p.agent_type, "cod");
+    }
+
+    #[test]
+    fn panes_identified_by_title_alone_are_to_be_pinned() {
+        let f = ListFormat::new("tok");
+        let pinned = {
+            let mut v = base("p__cc_1");
+            v[14] = "p__cc_1".into();
+            v
+        };
+        let out = [base("p__cc_2"), pinned, base("zsh")]
+            .iter()
+            .map(|v| record(&f, &v.iter().map(String::as_str).collect::<Vec<_>>()))
+            .collect::<String>();
+        let (panes, pins) = f.parse_with_pins(&out).unwrap();
+        assert_eq!(panes.len(), 3);
+        // only the agent known by its tmux title alone; not the pinned one, not a plain shell
+        assert_eq!(pins, vec![("%3".to_string(), "p__cc_2".to_string())]);
     }
 
     #[test]

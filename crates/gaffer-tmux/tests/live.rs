@@ -363,6 +363,55 @@ fn spawn_titles_panes_and_locks_titles() {
     assert!(spawn(s_tmux(&s), "sp", &dir, &agents, (160, 48)).is_err());
 }
 
+/// A pane titled only with `select-pane -T` (no `@gaffer_title`) keeps its identity when the
+/// program in it rewrites the title with an escape sequence: the first listing pins it.
+#[test]
+fn identity_survives_a_title_rewrite() {
+    let s = Server::new("pin");
+    let a = s.session("pin", "sh");
+    s.run(&["select-pane", "-t", &a, "-T", "pin__cc_1"]);
+    let option = || {
+        s.tmux
+            .run(&["show-options", "-p", "-v", "-t", &a, "@gaffer_title"])
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        option().trim(),
+        "",
+        "no @gaffer_title before gaffer saw the pane"
+    );
+    let panes = polling(&s, Some("pin"));
+    let first = panes.list_panes().unwrap();
+    assert_eq!(first[0].agent_type, "cc");
+    assert_eq!(
+        option().trim(),
+        "pin__cc_1",
+        "the first identification pins it"
+    );
+    // the program rewrites its title, as Claude Code does
+    s.run(&["send-keys", "-t", &a, "-l", r"printf '\033]2;other\033\\'"]);
+    s.run(&["send-keys", "-t", &a, "Enter"]);
+    let title = || s.run(&["display-message", "-p", "-t", &a, "#{pane_title}"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || title().trim() == "other"),
+        "the tmux title was rewritten: {}",
+        title()
+    );
+    for p in [
+        panes.list_panes().unwrap(),
+        panes
+            .observe()
+            .unwrap()
+            .panes
+            .into_iter()
+            .map(|p| p.info)
+            .collect(),
+    ] {
+        assert_eq!(p[0].title, "pin__cc_1");
+        assert_eq!((p[0].agent_type.as_str(), p[0].agent_index), ("cc", 1));
+    }
+}
+
 fn s_tmux(s: &Server) -> &gaffer_tmux::cmd::Tmux {
     &s.tmux
 }

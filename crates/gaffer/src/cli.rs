@@ -159,6 +159,8 @@ pub enum Command {
     },
     /// Agent Mail: inbox, messages and reservations.
     Mail(MailArgs),
+    /// Check this machine: agent CLI versions against the verified ones, tmux, Agent Mail, br.
+    Doctor(crate::commands::doctor::DoctorArgs),
 }
 
 /// `gaffer mail`: the backend is the Agent Mail server when `--mail-url` or `AGENT_MAIL_URL`
@@ -379,6 +381,10 @@ pub struct DemoArgs {
     /// Create the demo project here (must be empty or absent; kept afterwards).
     #[arg(long, value_name = "DIR")]
     pub project_dir: Option<PathBuf>,
+    /// The real Claude Code, Codex and Gemini CLIs (pinned copies from
+    /// scripts/install-agents.sh) against scripted model servers, instead of simulated agents.
+    #[arg(long)]
+    pub real_agents: bool,
 }
 
 /// Which tmux server and session to observe (default: config `[tmux]`).
@@ -411,9 +417,13 @@ pub struct SendArgs {
     /// Send even to an agent that is not WAITING (it may queue the prompt; no confirmation).
     #[arg(long)]
     pub force: bool,
-    /// How long to wait for the agent to leave WAITING after Enter.
+    /// How long to wait for the agent to take the prompt after Enter.
     #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = humantime::parse_duration)]
     pub deadline: std::time::Duration,
+    /// Pause between checks of the pane after Enter (an answer faster than this is still
+    /// confirmed: the screen shows the turn).
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub probe_interval: std::time::Duration,
     #[command(flatten)]
     pub tmux: TmuxArgs,
 }

@@ -115,5 +115,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Explain(args) => commands::explain::run(&cli.global, &args),
         Command::Status { tmux } => commands::status::run(&cli.global, &tmux),
         Command::Send(args) => commands::send::run(&cli.global, &args),
+        Command::Doctor(args) => commands::doctor::run(&cli.global, &args),
     }
 }

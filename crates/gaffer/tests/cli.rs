@@ -22,7 +22,7 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
-const COMMANDS: [&str; 19] = [
+const COMMANDS: [&str; 20] = [
     "run",
     "done",
     "refuse",
@@ -42,6 +42,7 @@ const COMMANDS: [&str; 19] = [
     "demo",
     "config",
     "mail",
+    "doctor",
 ];
 
 #[test]

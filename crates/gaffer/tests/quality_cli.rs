@@ -155,3 +155,46 @@ fn done_and_refuse_update_the_ledger() {
         .collect();
     assert_eq!(kinds, ["work_completed", "assignment_refused"]);
 }
+
+#[test]
+fn done_warns_when_the_project_is_kept_by_br_but_br_is_missing() {
+    let d = project();
+    std::fs::create_dir(d.path().join(".beads")).unwrap();
+    std::fs::write(d.path().join(".beads/issues.jsonl"), "").unwrap();
+    std::fs::write(d.path().join(".beads/beads.db"), "").unwrap();
+    {
+        let mut l = Ledger::open(&d.path().join(".gaffer/state.db")).unwrap();
+        let a = NewAssignment {
+            bead_id: "b1".into(),
+            bead_title: "T".into(),
+            agent_pane_id: "%1".into(),
+            agent_name: String::new(),
+            agent_type: "cc".into(),
+            score: 0.5,
+            files: vec![],
+        };
+        assert!(matches!(
+            l.offer(&a, chrono::Utc::now()).unwrap(),
+            Offer::Created(_)
+        ));
+    }
+    // A PATH without br (an agent's shell often lacks ~/.cargo/bin).
+    let o = Command::new(env!("CARGO_BIN_EXE_gaffer"))
+        .args(["done", "b1"])
+        .current_dir(d.path())
+        .env("XDG_CONFIG_HOME", d.path().join("xdg"))
+        .env("PATH", "/usr/bin:/bin")
+        .env_remove("AGENT_MAIL_URL")
+        .output()
+        .expect("gaffer runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(exit::SUCCESS), "{err}");
+    assert!(
+        err.contains("stays open in br") && err.contains("`br` is not on PATH"),
+        "{err}"
+    );
+    // Without a br database, a read-only source is the normal case: no warning.
+    std::fs::remove_file(d.path().join(".beads/beads.db")).unwrap();
+    let o = gaffer(d.path(), &["done", "b1"], None);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("stays open in br"));
+}

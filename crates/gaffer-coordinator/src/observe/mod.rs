@@ -6,6 +6,7 @@
 //!   screens into [`AgentReport`]s, the one representation of an observed agent;
 //! - [`AgentObserver`] / [`DeliveryProbe`]: the ports the runtime observes through, with their
 //!   real implementations [`MonitorObserver`] and [`DetectorProbe`] (tests use fakes);
+//! - [`ScreenCheck`]: whether a delivered prompt was submitted, from the screen;
 //! - the snapshot builders, one per pass.
 
 pub mod monitor;
@@ -18,8 +19,8 @@ use gaffer_core::cycle::{
     ActiveAssignment, DigestReadings, EndedAssignment, Pass, Policy, QualityView, ReportedEnd,
     Snapshot, SourceHealth, Stage, agents, overlay_done,
 };
-use gaffer_core::detect::{Detector, ScreenInput};
-use gaffer_core::panes::{Panes, ProbeResult};
+use gaffer_core::detect::{Detector, ScreenInput, Submission, SubmitBaseline};
+use gaffer_core::panes::{DeliveryCheck, PaneInfo, Panes, ProbeResult};
 use gaffer_core::status::AgentStatus;
 use gaffer_core::time::Timestamp;
 use gaffer_core::triage::TriageResponse;
@@ -37,8 +38,8 @@ pub trait AgentObserver: Send {
 
 /// Tells whether an agent took a prompt.
 pub trait DeliveryProbe: Send + Sync {
-    /// Whether the agent in `pane_id` has left WAITING.
-    fn probe(&self, pane_id: &str) -> ProbeResult;
+    /// The checks of one delivery of `text` to `pane_id` (baseline, then after each Enter).
+    fn start<'a>(&'a self, pane_id: &str, text: &str) -> Box<dyn DeliveryCheck + 'a>;
 }
 
 /// Observes agents through an [`AgentMonitor`] (tmux + detector + trackers).
@@ -54,7 +55,8 @@ impl AgentObserver for MonitorObserver {
     }
 }
 
-/// Captures one pane and asks the detector whether the agent left WAITING.
+/// The real probe: a [`ScreenCheck`] on the pane, with its metadata from the monitor's last
+/// observation.
 pub struct DetectorProbe {
     /// The monitor (for pane metadata).
     pub monitor: Arc<AgentMonitor>,
@@ -65,32 +67,113 @@ pub struct DetectorProbe {
 }
 
 impl DeliveryProbe for DetectorProbe {
-    fn probe(&self, pane_id: &str) -> ProbeResult {
+    fn start<'a>(&'a self, pane_id: &str, text: &str) -> Box<dyn DeliveryCheck + 'a> {
         let info = self.monitor.last().and_then(|s| {
             s.agents
                 .into_iter()
                 .find(|a| a.pane.pane_id == pane_id)
                 .map(|a| a.pane)
         });
-        let Some(info) = info else {
-            return ProbeResult::StillWaiting;
-        };
-        let Ok(caps) = self.panes.capture(&[pane_id.to_string()]) else {
-            return ProbeResult::StillWaiting;
-        };
-        let Some((_, screen)) = caps.first() else {
-            return ProbeResult::StillWaiting;
-        };
-        let v = self.detector.detect(&ScreenInput {
-            agent_type: &info.agent_type,
-            screen,
-            current_command: &info.current_command,
-            observed_at: chrono::Utc::now(),
+        match info {
+            Some(info) => Box::new(ScreenCheck::new(
+                self.panes.as_ref(),
+                &self.detector,
+                &info,
+                text,
+            )),
+            // an unknown pane cannot confirm anything
+            None => Box::new(|| ProbeResult::StillWaiting),
+        }
+    }
+}
+
+/// The checks of one verified delivery, from the pane's screen: the one place that decides
+/// whether a prompt was submitted (the coordinator and `gaffer send` both use it).
+///
+/// The baseline is the screen right after the paste. A check is positive when the agent left
+/// WAITING, or when the screen shows the turn happened although the agent is WAITING again
+/// (a fast answer): the composer no longer holds the prompt and the content above it changed
+/// ([`Detector::submission`]).
+pub struct ScreenCheck<'a> {
+    panes: &'a dyn Panes,
+    detector: &'a Detector,
+    pane_id: String,
+    agent_type: String,
+    current_command: String,
+    text: String,
+    base: Option<SubmitBaseline>,
+}
+
+impl<'a> ScreenCheck<'a> {
+    /// A check of the delivery of `text` to the pane `info`.
+    pub fn new(panes: &'a dyn Panes, detector: &'a Detector, info: &PaneInfo, text: &str) -> Self {
+        ScreenCheck {
+            panes,
+            detector,
+            pane_id: info.pane_id.clone(),
+            agent_type: info.agent_type.clone(),
+            current_command: info.current_command.clone(),
+            text: text.to_string(),
+            base: None,
+        }
+    }
+
+    /// The pane's screen now, when it can be captured.
+    fn screen(&self) -> Option<String> {
+        let caps = self
+            .panes
+            .capture(std::slice::from_ref(&self.pane_id))
+            .ok()?;
+        caps.into_iter().next().map(|(_, screen)| screen)
+    }
+
+    /// The detected status of `screen`.
+    fn status(&self, screen: &str) -> AgentStatus {
+        self.detector
+            .detect(&ScreenInput {
+                agent_type: &self.agent_type,
+                screen,
+                current_command: &self.current_command,
+                observed_at: chrono::Utc::now(),
+            })
+            .status
+    }
+}
+
+impl DeliveryCheck for ScreenCheck<'_> {
+    fn baseline(&mut self) {
+        self.base = self.screen().and_then(|s| {
+            self.detector
+                .submit_baseline(&self.agent_type, &s, &self.text)
         });
-        if matches!(v.status, AgentStatus::Waiting | AgentStatus::Unknown) {
-            ProbeResult::StillWaiting
-        } else {
-            ProbeResult::LeftWaiting
+        tracing::debug!(
+            pane_id = %self.pane_id,
+            composer = self.base.is_some(),
+            held = self.base.as_ref().is_some_and(SubmitBaseline::held),
+            "delivery baseline"
+        );
+    }
+
+    fn check(&mut self) -> ProbeResult {
+        let Some(screen) = self.screen() else {
+            return ProbeResult::StillWaiting;
+        };
+        if !matches!(
+            self.status(&screen),
+            AgentStatus::Waiting | AgentStatus::Unknown
+        ) {
+            return ProbeResult::LeftWaiting;
+        }
+        let Some(base) = &self.base else {
+            return ProbeResult::StillWaiting;
+        };
+        match self
+            .detector
+            .submission(base, &self.agent_type, &screen, &self.text)
+        {
+            Submission::Submitted => ProbeResult::Submitted,
+            Submission::Cleared => ProbeResult::Cleared,
+            Submission::InComposer | Submission::Unknown => ProbeResult::StillWaiting,
         }
     }
 }

@@ -15,10 +15,12 @@
 
 mod extract;
 pub mod rules;
+pub mod submit;
 pub mod tracker;
 
 pub use extract::{activity_fingerprint, parse_rate_limit_reset};
 pub use rules::{RulesError, compile};
+pub use submit::{Submission, SubmitBaseline};
 pub use tracker::{AgentTracker, Observation, TrackerConfig};
 
 use crate::kinds::{KindRegistry, SHELL_KIND, builtin_rules};

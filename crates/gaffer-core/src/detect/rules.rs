@@ -45,6 +45,8 @@ struct RawComposer {
     patterns: Vec<Spanned<String>>,
     #[serde(default)]
     exclude: Vec<Spanned<String>>,
+    #[serde(default)]
+    pasted: Vec<Spanned<String>>,
     #[serde(default = "default_within")]
     within: usize,
 }
@@ -237,6 +239,9 @@ pub struct ComposerSpec {
     pub patterns: PatternSet,
     /// ...unless it matches one of these.
     pub exclude: PatternSet,
+    /// The placeholder the composer shows for a pasted text (e.g. `[Pasted text #1 +12 lines]`):
+    /// a composer line matching one of these holds a paste.
+    pub pasted: PatternSet,
     /// Only the last `within` non-empty lines are searched.
     pub within: usize,
 }
@@ -352,6 +357,7 @@ fn compile_file(cx: Ctx<'_>) -> Result<KindRules, FileError> {
         Some(c) => Some(ComposerSpec {
             patterns: cx.set(&c.patterns, "composer.patterns")?,
             exclude: cx.set(&c.exclude, "composer.exclude")?,
+            pasted: cx.set(&c.pasted, "composer.pasted")?,
             within: c.within.max(1),
         }),
     };

@@ -4,6 +4,7 @@ pub mod config;
 pub mod coordinate;
 pub mod dashboard;
 pub mod demo;
+pub mod doctor;
 pub mod explain;
 pub mod mail;
 pub mod quality;

@@ -59,7 +59,17 @@ fn close_in_work_source(global: &GlobalArgs, bead: &str, reason: &str) {
         reason
     };
     match source.close(bead, reason) {
-        Ok(CloseOutcome::Closed { .. } | CloseOutcome::ReadOnly) => {}
+        Ok(CloseOutcome::Closed { .. }) => {}
+        Ok(CloseOutcome::ReadOnly) => {
+            // A project kept by `br` whose `br` this process cannot find: the bead would stay
+            // open there and its dependents blocked for every other tool. Say so.
+            if loaded.project_root.join(".beads/beads.db").exists() {
+                eprintln!(
+                    "warning: {bead} is done in gaffer's ledger, but it stays open in br: this \
+                     project has a br database (.beads/beads.db) and `br` is not on PATH"
+                );
+            }
+        }
         Ok(CloseOutcome::NotClosable { reason, .. }) => {
             eprintln!(
                 "note: {bead} is done in gaffer's ledger; {} did not close it: {reason}",

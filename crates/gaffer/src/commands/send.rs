@@ -3,10 +3,11 @@
 use crate::adapters;
 use crate::cli::{GlobalArgs, SendArgs};
 use crate::error::ExitError;
+use gaffer_coordinator::observe::ScreenCheck;
 use gaffer_core::detect::ScreenInput;
 use gaffer_core::exit;
 use gaffer_core::pane::canonical_agent_type;
-use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome, PaneInfo, Panes, ProbeResult};
+use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome, PaneInfo, Panes};
 use gaffer_core::status::AgentStatus;
 use serde_json::json;
 use std::io::Read;
@@ -61,6 +62,9 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
     let det = adapters::detector()?;
     let opts = DeliveryOptions {
         deadline: args.deadline,
+        probe_interval: args
+            .probe_interval
+            .max(std::time::Duration::from_millis(10)),
         ..DeliveryOptions::default()
     };
     let results: Vec<(PaneInfo, Result<gaffer_core::panes::DeliveryReport, String>)> =
@@ -102,14 +106,9 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
                             }
                             _ => {}
                         }
-                        let mut probe = || match status_now() {
-                            Some(AgentStatus::Waiting | AgentStatus::Unknown) | None => {
-                                ProbeResult::StillWaiting
-                            }
-                            Some(_) => ProbeResult::LeftWaiting,
-                        };
+                        let mut check = ScreenCheck::new(panes.as_ref(), det, info, text);
                         let r = panes
-                            .deliver(&id, text, opts, &mut probe)
+                            .deliver(&id, text, opts, &mut check)
                             .map_err(|e| e.to_string());
                         (info.clone(), r)
                     })

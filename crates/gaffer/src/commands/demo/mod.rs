@@ -5,9 +5,11 @@
 //! - [`scenario`]: the beads, what each agent does, the config, the agents' command lines;
 //! - [`env`]: the tools it needs, the project directory, the mailbox recipient, clean-up;
 //! - [`view`]: the live view;
-//! - [`summary`]: the run checked against its expectations.
+//! - [`summary`]: the run checked against its expectations;
+//! - [`real`]: `--real-agents`, the same job with the real CLIs against scripted model servers.
 
 mod env;
+mod real;
 mod scenario;
 mod summary;
 mod view;
@@ -49,6 +51,9 @@ impl Seen {
 
 /// `gaffer demo`.
 pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
+    if args.real_agents {
+        return real::run(global, args);
+    }
     env::check_tmux()?;
     let sim = env::find_sim()?;
     let me = std::env::current_exe()
