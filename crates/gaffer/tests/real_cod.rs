@@ -26,6 +26,16 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The test prologue: one live test at a time, the body of test `name` in a namespace (`None`:
+/// it ran there, or was skipped), and a fresh tmux server tagged `tag`.
+fn begin(name: &str, tag: &str) -> Option<(std::sync::MutexGuard<'static, ()>, Live)> {
+    let guard = serial();
+    if !netns::run_isolated(name) {
+        return None;
+    }
+    Some((guard, Live::new(tag)))
+}
+
 const GAFFER: &str = env!("CARGO_BIN_EXE_gaffer");
 
 /// The built-in script plus the few keywords these tests need.
@@ -447,11 +457,9 @@ fn turn_ended(s: &str, answer: &str) -> bool {
 
 #[test]
 fn cod_turn_states() {
-    let _g = serial();
-    if !netns::run_isolated("cod_turn_states") {
+    let Some((_g, live)) = begin("cod_turn_states", "codturn") else {
         return;
-    }
-    let live = Live::new("codturn");
+    };
     let opts = LaunchOptions::default();
     let fast = live.launch(1, opts.clone(), false);
     let slow = live.launch(2, opts.clone(), false);
@@ -654,11 +662,9 @@ fn cod_turn_states() {
 
 #[test]
 fn cod_error_states() {
-    let _g = serial();
-    if !netns::run_isolated("cod_error_states") {
+    let Some((_g, live)) = begin("cod_error_states", "coderr") else {
         return;
-    }
-    let live = Live::new("coderr");
+    };
     let opts = LaunchOptions::default();
     let rl = live.launch(1, opts.clone(), false);
     let quota = live.launch(2, opts.clone(), false);
@@ -806,11 +812,9 @@ fn cod_error_states() {
 
 #[test]
 fn cod_first_run_dialogs() {
-    let _g = serial();
-    if !netns::run_isolated("cod_first_run_dialogs") {
+    let Some((_g, live)) = begin("cod_first_run_dialogs", "codfirst") else {
         return;
-    }
-    let live = Live::new("codfirst");
+    };
     // A first run: no provider, no trusted project: the sign-in chooser.
     let signin = live.launch(
         1,
@@ -911,11 +915,9 @@ fn user_texts(body: &Value) -> Vec<String> {
 /// `gaffer send` delivers hostile text into the real composer: the model gets it byte for byte.
 #[test]
 fn cod_delivery_of_hostile_text() {
-    let _g = serial();
-    if !netns::run_isolated("cod_delivery_of_hostile_text") {
+    let Some((_g, live)) = begin("cod_delivery_of_hostile_text", "coddeliver") else {
         return;
-    }
-    let live = Live::new("coddeliver");
+    };
     let pane = live.launch(1, LaunchOptions::default(), false);
     live.wait_for(&pane, "Ask Codex to do anything", 60);
     assert_status(&live, &[(&pane, "WAITING")]);
