@@ -8,6 +8,23 @@ use gaffer_core::status::AgentStatus;
 use gaffer_testkit::fakes::*;
 use std::sync::mpsc::Receiver;
 
+/// A rig whose ledger is a file (`state.db` in a temp dir), as another process would see it.
+fn rig_on_disk() -> (tempfile::TempDir, std::path::PathBuf, Rig) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    (dir, db, r)
+}
+
+/// Another process (an agent running `gaffer done`/`refuse`) sets the state of the first
+/// active assignment in the ledger file `db`.
+fn set_elsewhere(db: &std::path::Path, state: AssignmentState, reason: &str) -> Ledger {
+    let mut other = Ledger::open(db).unwrap();
+    let rec = other.active().unwrap().remove(0);
+    other.set_state(rec.id, state, reason, t0()).unwrap();
+    other
+}
+
 fn kinds(rx: &Receiver<CoordinatorEvent>) -> Vec<String> {
     rx.try_iter()
         .map(|e| e.event_type.as_str().to_string())
@@ -411,20 +428,14 @@ fn suggest_does_not_assign() {
 
 #[test]
 fn a_refusal_recorded_by_another_process_backs_the_agent_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
-    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    let (_dir, db, r) = rig_on_disk();
     r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
     r.work.add("b1", "One", 0.6);
     r.coord.update_state();
     assert_eq!(r.coord.assign_now(None, false).unwrap().len(), 1);
     // The agent runs `gaffer refuse b1` in its pane: another process writes the ledger.
     {
-        let mut other = Ledger::open(&db).unwrap();
-        let rec = other.active().unwrap().remove(0);
-        other
-            .set_state(rec.id, AssignmentState::Refused, "not my area", t0())
-            .unwrap();
+        let mut other = set_elsewhere(&db, AssignmentState::Refused, "not my area");
         let mut book = gaffer_core::assign::BackoffBook::new(
             std::time::Duration::from_secs(60),
             std::time::Duration::from_secs(600),
@@ -456,9 +467,7 @@ fn a_refusal_recorded_by_another_process_backs_the_agent_off() {
 
 #[test]
 fn test_results_recorded_by_agents_feed_scores_and_digests() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
-    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    let (_dir, db, r) = rig_on_disk();
     r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
     r.world.add("%2", "cc", AgentStatus::Waiting, long_idle());
     r.coord.update_state();
@@ -499,14 +508,11 @@ fn test_results_recorded_by_agents_feed_scores_and_digests() {
 
 #[test]
 fn a_pane_keeps_its_agent_mail_name_across_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
-    let first = {
-        let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
-        r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
-        r.coord.update_state();
-        r.coord.get_agent_by_pane_id("%1").unwrap().agent_mail_name
-    };
+    let (_dir, db, r) = rig_on_disk();
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.coord.update_state();
+    let first = r.coord.get_agent_by_pane_id("%1").unwrap().agent_mail_name;
+    drop(r); // the first process ends
     assert!(!first.is_empty());
     let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
     // The second process's fake server would hand out a different generated name.
@@ -704,31 +710,26 @@ fn a_rate_limited_agent_is_left_alone_until_the_announced_reset() {
         agent.last_activity = t0();
         agent.rate_limit_reset = Some(now + chrono::Duration::seconds(secs));
     };
+    // `secs` later, the screen still says "reset after 20s"; the coordinator looks again.
+    let look_after = |secs: i64| {
+        r.clock.advance(secs);
+        set_reset(20);
+        r.coord.update_state();
+    };
+    let status = || r.coord.get_agent_by_pane_id("%1").unwrap().status;
     set_reset(20);
     r.coord.update_state();
     assert_eq!(kinds(&rx), ["agent_rate_limited"]);
     for _ in 0..3 {
-        r.clock.advance(5);
-        set_reset(20);
-        r.coord.update_state();
+        look_after(5);
         assert!(r.coord.assign_now(None, false).unwrap().is_empty());
-        assert_eq!(
-            r.coord.get_agent_by_pane_id("%1").unwrap().status,
-            AgentStatus::RateLimited
-        );
+        assert_eq!(status(), AgentStatus::RateLimited);
     }
     // 20 s after the first reading the limit is over: the agent is waiting and gets work,
     // although the old message is still on its screen.
-    r.clock.advance(6);
-    set_reset(20);
-    r.coord.update_state();
-    assert_eq!(
-        r.coord.get_agent_by_pane_id("%1").unwrap().status,
-        AgentStatus::Waiting
-    );
-    r.clock.advance(31);
-    set_reset(20);
-    r.coord.update_state();
+    look_after(6);
+    assert_eq!(status(), AgentStatus::Waiting);
+    look_after(31);
     let res = r.coord.assign_now(None, false).unwrap();
     assert_eq!(res.len(), 1, "{res:?}");
     assert!(res[0].success);
@@ -750,9 +751,7 @@ fn added_consumers_get_every_event_with_its_origin() {
                 .push((e.event_type.as_str().to_string(), origin));
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
-    let r = rig_with(Ledger::open(&db).unwrap(), GafferConfig::default(), true);
+    let (_dir, db, r) = rig_on_disk();
     let seen = Arc::new(Seen::default());
     r.coord.add_consumer(seen.clone());
     r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
@@ -760,13 +759,7 @@ fn added_consumers_get_every_event_with_its_origin() {
     r.coord.update_state();
     assert_eq!(r.coord.assign_now(None, false).unwrap().len(), 1);
     // The agent reports the bead done itself (`gaffer done`), in another process.
-    {
-        let mut other = Ledger::open(&db).unwrap();
-        let rec = other.active().unwrap().remove(0);
-        other
-            .set_state(rec.id, AssignmentState::Done, "", t0())
-            .unwrap();
-    }
+    drop(set_elsewhere(&db, AssignmentState::Done, ""));
     r.coord.update_state();
     let seen = seen.0.lock().unwrap().clone();
     assert_eq!(

@@ -12,6 +12,7 @@
 //! callers (and tests) that hold their own.
 
 use crate::pane::{PaneIdentity, USER_TYPE, parse_title};
+use crate::toml_file::{FileError, Source};
 use serde::Deserialize;
 use std::sync::OnceLock;
 use toml::Spanned;
@@ -31,32 +32,8 @@ pub fn builtin_rules(file: &str) -> Option<&'static str> {
         .map(|(_, text)| *text)
 }
 
-/// A malformed registry file.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum KindsError {
-    /// Not valid TOML, or not the schema.
-    #[error("{file}:{line}: {message}")]
-    Syntax {
-        /// The file (e.g. `kinds.toml`).
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// A value is wrong.
-    #[error("{file}:{line}: key `{key}`: {message}")]
-    Value {
-        /// The file.
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// The key, e.g. `kind[3].aliases`.
-        key: String,
-        /// What is wrong.
-        message: String,
-    },
-}
+/// A malformed registry file: names the file, the line and the key.
+pub type KindsError = FileError;
 
 /// One band of the assignment bonus: tasks whose complexity lies within `min..=max`
 /// (hundredths, 0–100) get `bonus`.
@@ -173,18 +150,14 @@ impl KindRegistry {
     /// fields it gives (the others stay); an entry with a new code adds a kind after the
     /// known ones.
     pub fn with_overrides(mut self, file: &str, text: &str) -> Result<KindRegistry, KindsError> {
-        let raw: RawFile = toml::from_str(text).map_err(|e| KindsError::Syntax {
-            file: file.to_string(),
-            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
-            message: e.message().to_string(),
-        })?;
-        let cx = Ctx { file, text };
+        let cx = Source { file, text };
+        let raw: RawFile = cx.parse()?;
         let mut seen: Vec<String> = Vec::new();
         for (i, r) in raw.kind.into_iter().enumerate() {
             let key = |k: &str| format!("kind[{i}].{k}");
             let code = r.code.get_ref().trim().to_string();
             if !valid_code(&code) {
-                return Err(cx.err(
+                return Err(cx.value_err(
                     r.code.span(),
                     &key("code"),
                     format!(
@@ -193,7 +166,7 @@ impl KindRegistry {
                 ));
             }
             if seen.contains(&code) {
-                return Err(cx.err(
+                return Err(cx.value_err(
                     r.code.span(),
                     &key("code"),
                     format!("kind {code:?} is given twice in this file"),
@@ -204,7 +177,7 @@ impl KindRegistry {
                 Some(s) => s,
                 None => {
                     if let Some(other) = self.kinds.iter().find(|k| k.is_named(&code)) {
-                        return Err(cx.err(
+                        return Err(cx.value_err(
                             r.code.span(),
                             &key("code"),
                             format!("{code:?} is an alias of kind {:?}", other.code),
@@ -232,7 +205,7 @@ impl KindRegistry {
                 for a in aliases {
                     let v = a.get_ref().trim().to_ascii_lowercase();
                     if v.is_empty() || v.chars().any(char::is_whitespace) {
-                        return Err(cx.err(
+                        return Err(cx.value_err(
                             a.span(),
                             &key("aliases"),
                             format!("{:?} is not a name", a.get_ref()),
@@ -244,14 +217,14 @@ impl KindRegistry {
                         .enumerate()
                         .find(|(j, other)| *j != slot && other.is_named(&v));
                     if v == USER_TYPE || v == SHELL_KIND {
-                        return Err(cx.err(
+                        return Err(cx.value_err(
                             a.span(),
                             &key("aliases"),
                             format!("{v:?} is reserved"),
                         ));
                     }
                     if let Some((_, other)) = clash {
-                        return Err(cx.err(
+                        return Err(cx.value_err(
                             a.span(),
                             &key("aliases"),
                             format!("{v:?} already names kind {:?}", other.code),
@@ -266,7 +239,7 @@ impl KindRegistry {
                 if f.is_empty() {
                     k.rules = None;
                 } else if !f.ends_with(".toml") || f.contains(['/', '\\']) || f == "shell.toml" {
-                    return Err(cx.err(
+                    return Err(cx.value_err(
                         rules.span(),
                         &key("rules"),
                         format!("{f:?} is not a rules file name like `{code}.toml`"),
@@ -277,7 +250,11 @@ impl KindRegistry {
             }
             if let Some(launch) = &r.launch {
                 if launch.get_ref().trim().is_empty() {
-                    return Err(cx.err(launch.span(), &key("launch"), "must not be empty".into()));
+                    return Err(cx.value_err(
+                        launch.span(),
+                        &key("launch"),
+                        "must not be empty".into(),
+                    ));
                 }
                 k.launch = launch.get_ref().clone();
             }
@@ -286,7 +263,7 @@ impl KindRegistry {
                 for p in ps {
                     let v = p.get_ref().trim().to_lowercase();
                     if v.is_empty() || v.contains(char::is_whitespace) || v.contains('/') {
-                        return Err(cx.err(
+                        return Err(cx.value_err(
                             p.span(),
                             &key("processes"),
                             format!("{:?} is not a program name", p.get_ref()),
@@ -307,14 +284,14 @@ impl KindRegistry {
                     let min = raw.min.unwrap_or(0.0);
                     let max = raw.max.unwrap_or(1.0);
                     if !(0.0..=1.0).contains(&min) || !(0.0..=1.0).contains(&max) || min > max {
-                        return Err(cx.err(
+                        return Err(cx.value_err(
                             b.span(),
                             &bkey,
                             format!("min {min} and max {max} must lie within 0–1, min ≤ max"),
                         ));
                     }
                     if !(-1.0..=1.0).contains(&raw.bonus) {
-                        return Err(cx.err(
+                        return Err(cx.value_err(
                             b.span(),
                             &bkey,
                             format!("bonus {} is not within -1–1", raw.bonus),
@@ -452,31 +429,6 @@ fn valid_code(code: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && code != USER_TYPE
         && code != SHELL_KIND
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
-}
-
-struct Ctx<'a> {
-    file: &'a str,
-    text: &'a str,
-}
-
-impl Ctx<'_> {
-    fn err(&self, span: std::ops::Range<usize>, key: &str, message: String) -> KindsError {
-        KindsError::Value {
-            file: self.file.to_string(),
-            line: line_of(self.text, span.start),
-            key: key.to_string(),
-            message,
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,6 +25,7 @@ pub mod status;
 pub mod test_report;
 pub mod text;
 pub mod time;
+pub mod toml_file;
 pub mod transitions;
 pub mod triage;
 

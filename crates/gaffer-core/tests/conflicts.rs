@@ -336,16 +336,34 @@ fn brute_force_conflict_patterns(rs: &[Reservation]) -> std::collections::BTreeS
     want
 }
 
-#[test]
-fn index_agrees_with_brute_force_on_generated_reservations() {
-    // xorshift with a fixed seed
-    let mut state: u64 = 0x5EED_1234_ABCD_0001;
-    let mut next = move |n: u64| {
+/// A xorshift generator with a fixed seed: `next(n)` is in `0..n`.
+fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |n: u64| {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         state % n
-    };
+    }
+}
+
+/// Asserts that the index detects exactly the conflicting pattern pairs brute force finds;
+/// returns them and how many conflicts the index reported.
+fn detect_agrees_with_brute_force(
+    rs: &[Reservation],
+    round: usize,
+) -> (std::collections::BTreeSet<String>, usize) {
+    let cs = ReservationIndex::new(rs, now()).detect_conflicts(now(), &|_| 0);
+    let want = brute_force_conflict_patterns(rs);
+    let got: std::collections::BTreeSet<String> =
+        cs.iter().map(|c| c.conflict.pattern.clone()).collect();
+    assert_eq!(got, want, "round {round}");
+    (got, cs.len())
+}
+
+#[test]
+fn index_agrees_with_brute_force_on_generated_reservations() {
+    let mut next = xorshift(0x5EED_1234_ABCD_0001);
     let segs = [
         "src", "a", "b", "lib.rs", "*.rs", "**", "*", "docs", "x.md", "*.md", "[ab]",
     ];
@@ -371,12 +389,8 @@ fn index_agrees_with_brute_force_on_generated_reservations() {
                 next(3) != 0,
             ));
         }
-        let cs = ReservationIndex::new(&rs, now()).detect_conflicts(now(), &|_| 0);
-        let want = brute_force_conflict_patterns(&rs);
-        let got: std::collections::BTreeSet<String> =
-            cs.iter().map(|c| c.conflict.pattern.clone()).collect();
-        assert_eq!(got, want, "round {round}");
-        assert_eq!(got.len(), cs.len(), "one conflict per pattern pair");
+        let (got, conflicts) = detect_agrees_with_brute_force(&rs, round);
+        assert_eq!(got.len(), conflicts, "one conflict per pattern pair");
         // check_path_conflict agrees with matching every reservation
         let index = ReservationIndex::new(&rs, now());
         for path in paths {
@@ -473,13 +487,7 @@ fn tail_rich_reservations(next: &mut impl FnMut(u64) -> u64, n: i64) -> Vec<Rese
 
 #[test]
 fn tail_index_agrees_with_brute_force_on_root_globs() {
-    let mut state: u64 = 0x7A11_0000_BEEF_0003;
-    let mut next = move |n: u64| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state % n
-    };
+    let mut next = xorshift(0x7A11_0000_BEEF_0003);
     let mut overlapping_pairs = 0;
     for round in 0..60 {
         let mut rs = tail_rich_reservations(&mut next, 30);
@@ -492,11 +500,7 @@ fn tail_index_agrees_with_brute_force_on_root_globs() {
                 rs.push(res(100 + i as i64, "Root", p, true));
             }
         }
-        let cs = ReservationIndex::new(&rs, now()).detect_conflicts(now(), &|_| 0);
-        let want = brute_force_conflict_patterns(&rs);
-        let got: std::collections::BTreeSet<String> =
-            cs.iter().map(|c| c.conflict.pattern.clone()).collect();
-        assert_eq!(got, want, "round {round}");
+        let (want, _) = detect_agrees_with_brute_force(&rs, round);
         overlapping_pairs += want.len();
 
         // the general query agrees with comparing every reservation, for patterns and paths

@@ -142,6 +142,28 @@ impl EmbeddedMailbox {
         f(&mut g)
     }
 
+    /// Runs `f(tx, project id, now)` in an immediate transaction for the registered `agent`
+    /// of `project`, after expired reservations are released; commits when `f` succeeds.
+    fn with_agent_tx<T>(
+        &self,
+        project: &str,
+        agent: &str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, i64, i64) -> Result<T, MailError>,
+    ) -> Result<T, MailError> {
+        self.with(|c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let pid = project_id(&tx, project)?;
+            require_agent(&tx, pid, agent)?;
+            let now = now_us();
+            expire(&tx, pid, now)?;
+            let out = f(&tx, pid, now)?;
+            tx.commit().map_err(db_err)?;
+            Ok(out)
+        })
+    }
+
     fn next_seed(&self) -> u64 {
         let s = self
             .seed
@@ -163,16 +185,19 @@ fn project_id(c: &Connection, key: &str) -> Result<i64, MailError> {
     .ok_or_else(|| MailError::NotFound(format!("project '{key}' not found; ensure it first")))
 }
 
+/// The id of agent `name` in project `pid`, if it is registered.
+fn agent_id(c: &Connection, pid: i64, name: &str) -> Result<Option<i64>, MailError> {
+    c.query_row(
+        "SELECT id FROM mail_agents WHERE project_id = ?1 AND name = ?2",
+        params![pid, name],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db_err)
+}
+
 fn require_agent(c: &Connection, pid: i64, name: &str) -> Result<(), MailError> {
-    let found: Option<i64> = c
-        .query_row(
-            "SELECT id FROM mail_agents WHERE project_id = ?1 AND name = ?2",
-            params![pid, name],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db_err)?;
-    if found.is_none() {
+    if agent_id(c, pid, name)?.is_none() {
         return Err(MailError::NotFound(format!(
             "agent '{name}' not found in project"
         )));
@@ -273,15 +298,7 @@ impl Mailbox for EmbeddedMailbox {
                     let mut chosen = None;
                     for s in &seeds {
                         let n = generate_agent_name(*s);
-                        let taken: Option<i64> = c
-                            .query_row(
-                                "SELECT id FROM mail_agents WHERE project_id = ?1 AND name = ?2",
-                                params![pid, n],
-                                |r| r.get(0),
-                            )
-                            .optional()
-                            .map_err(db_err)?;
-                        if taken.is_none() {
+                        if agent_id(c, pid, &n)?.is_none() {
                             chosen = Some(n);
                             break;
                         }
@@ -461,16 +478,9 @@ impl Mailbox for EmbeddedMailbox {
         if req.paths.is_empty() {
             return Err(MailError::Invalid("no paths to reserve".into()));
         }
-        self.with(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let pid = project_id(&tx, project)?;
-            require_agent(&tx, pid, &req.agent)?;
-            let now = now_us();
-            expire(&tx, pid, now)?;
+        self.with_agent_tx(project, &req.agent, |tx, pid, now| {
             // the one overlap engine, over the active reservations in id order
-            let existing = ReservationIndex::from_entries(active(&tx, pid)?);
+            let existing = ReservationIndex::from_entries(active(tx, pid)?);
             let expires = now + (req.ttl.as_micros().min(i64::MAX as u128 / 2) as i64).max(1_000_000);
             let mut granted = Vec::new();
             let mut conflicts = Vec::new();
@@ -509,20 +519,12 @@ impl Mailbox for EmbeddedMailbox {
                     released_ts: None,
                 });
             }
-            tx.commit().map_err(db_err)?;
             Ok(ReserveResult { granted, conflicts })
         })
     }
 
     fn release(&self, project: &str, agent: &str, paths: &[String]) -> Result<usize, MailError> {
-        self.with(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let pid = project_id(&tx, project)?;
-            require_agent(&tx, pid, agent)?;
-            let now = now_us();
-            expire(&tx, pid, now)?;
+        self.with_agent_tx(project, agent, |tx, pid, now| {
             let mut n = 0;
             if paths.is_empty() {
                 n = tx
@@ -543,7 +545,6 @@ impl Mailbox for EmbeddedMailbox {
                         .map_err(db_err)?;
                 }
             }
-            tx.commit().map_err(db_err)?;
             Ok(n)
         })
     }
@@ -556,16 +557,9 @@ impl Mailbox for EmbeddedMailbox {
         extend: Duration,
     ) -> Result<usize, MailError> {
         let extend_us = (extend.as_secs().max(60) as i64).saturating_mul(1_000_000);
-        self.with(|c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_err)?;
-            let pid = project_id(&tx, project)?;
-            require_agent(&tx, pid, agent)?;
-            let now = now_us();
-            expire(&tx, pid, now)?;
+        self.with_agent_tx(project, agent, |tx, pid, now| {
             let mut n = 0;
-            for r in active(&tx, pid)? {
+            for r in active(tx, pid)? {
                 if r.agent_name != agent || !(paths.is_empty() || paths.contains(&r.path_pattern)) {
                     continue;
                 }
@@ -577,7 +571,6 @@ impl Mailbox for EmbeddedMailbox {
                     )
                     .map_err(db_err)?;
             }
-            tx.commit().map_err(db_err)?;
             Ok(n)
         })
     }

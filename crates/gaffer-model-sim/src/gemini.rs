@@ -9,6 +9,9 @@
 //! A response carries `candidates[].content.parts[]` (`text` or `functionCall`), `finishReason`
 //! and `usageMetadata` (`promptTokenCount`, `candidatesTokenCount`, `totalTokenCount`). Errors
 //! are Google API errors: `{"error": {"code", "message", "status", "details": [...]}}`.
+//!
+//! A streamed reply with a `first_delay_ms` thinks during the delay, as a thinking model does:
+//! it streams thought parts (`"thought": true`, text `**Subject**\n\n…`) before the answer.
 
 use crate::script::{ErrorKind, Reply, ToolCall, Turn, Usage, pause, split_chunks};
 use crate::{HttpRequest, HttpResponse, State};
@@ -274,6 +277,46 @@ fn sse_data(sink: &crate::Sink, value: &Value) -> bool {
     sink.send(format!("data: {value}\r\n\r\n"))
 }
 
+/// The thought summaries a thinking model streams before its answer, in turn: a bold subject
+/// (what the CLI shows in its loading indicator), then a sentence.
+const THOUGHTS: [(&str, &str); 3] = [
+    (
+        "Reading the request",
+        "I'm working out what the user is asking for and what they expect back.",
+    ),
+    (
+        "Weighing the options",
+        "I'm comparing a few ways to answer and picking the one that fits best.",
+    ),
+    (
+        "Drafting the answer",
+        "I'm putting the answer together and checking it before I send it.",
+    ),
+];
+
+/// How often a new thought summary arrives while the answer is held back.
+const THOUGHT_EVERY_MS: u64 = 4000;
+
+/// Spends `delay_ms` before the first answer token the way a thinking model does: a thought
+/// part (`{"text": "**Subject**\n\n…", "thought": true}`) at once and then every
+/// [`THOUGHT_EVERY_MS`]. False once the client has gone.
+fn think(sink: &crate::Sink, delay_ms: u64, usage: Usage, model: &str) -> bool {
+    let mut left = delay_ms;
+    let mut i = 0;
+    while left > 0 {
+        let (subject, body) = THOUGHTS[i % THOUGHTS.len()];
+        let part = json!({ "text": format!("**{subject}**\n\n{body}"), "thought": true });
+        if !sse_data(sink, &chunk(vec![part], false, Some(usage), model)) {
+            return false;
+        }
+        let step = left.min(THOUGHT_EVERY_MS);
+        pause(step);
+        left -= step;
+        i += 1;
+    }
+    true
+}
+
 fn render(reply: Reply, usage: Usage, body: &Value, model: &str, stream: bool) -> HttpResponse {
     let model = model.to_string();
     match reply {
@@ -291,7 +334,9 @@ fn render(reply: Reply, usage: Usage, body: &Value, model: &str, stream: bool) -
                 );
             }
             HttpResponse::sse(move |sink| {
-                pause(first_delay_ms);
+                if !think(&sink, first_delay_ms, usage, &model) {
+                    return;
+                }
                 let pieces = split_chunks(&text, chunks);
                 let n = pieces.len();
                 if n == 0 {

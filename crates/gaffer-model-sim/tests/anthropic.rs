@@ -1,21 +1,12 @@
 //! The Anthropic Messages API over real HTTP: streamed and whole replies, tool calls with the
 //! tools the request offers, errors with their headers, count_tokens, and the request log.
 
-use gaffer_model_sim::{ErrorKind, Mode, ModelServer, Reply, Script, Usage};
+mod common;
+
+use common::{Answer, server};
+use gaffer_model_sim::{ErrorKind, Mode, ModelServer, Reply, Usage};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-fn server() -> ModelServer {
-    ModelServer::start("127.0.0.1:0", Script::builtin(), None).expect("server starts")
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
 
 /// A request as Claude Code sends it: a reminder before the user's text, a system-role message
 /// after it, and the tools it offers.
@@ -37,58 +28,8 @@ fn body(text: &str, stream: bool) -> Value {
     })
 }
 
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    text: String,
-}
-
 fn post(s: &ModelServer, path: &str, body: &Value) -> Answer {
-    let mut resp = agent()
-        .post(&format!("{}{path}", s.url()))
-        .header("content-type", "application/json")
-        .send(body.to_string().as_bytes())
-        .expect("request");
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let text = resp.body_mut().read_to_string().expect("body");
-    Answer {
-        status,
-        headers,
-        text,
-    }
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    /// The SSE events as (event name, data).
-    fn events(&self) -> Vec<(String, Value)> {
-        self.text
-            .split("\n\n")
-            .filter(|e| !e.trim().is_empty())
-            .map(|e| {
-                let mut name = String::new();
-                let mut data = Value::Null;
-                for line in e.lines() {
-                    if let Some(n) = line.strip_prefix("event: ") {
-                        name = n.to_string();
-                    } else if let Some(d) = line.strip_prefix("data: ") {
-                        data = serde_json::from_str(d).expect("data is JSON");
-                    }
-                }
-                (name, data)
-            })
-            .collect()
-    }
+    common::post(s, path, body, Some(Duration::from_secs(30)))
 }
 
 #[test]
@@ -111,7 +52,7 @@ fn streamed_text_has_the_event_sequence_and_usage() {
     let a = post(&s, "/v1/messages", &body("hello", true));
     assert_eq!(a.status, 200);
     assert_eq!(a.header("content-type"), Some("text/event-stream"));
-    let ev = a.events();
+    let ev = a.sse_events();
     let names: Vec<&str> = ev
         .iter()
         .map(|(n, _)| n.as_str())
@@ -192,7 +133,7 @@ fn whole_message_when_not_streaming() {
 fn tool_calls_use_the_offered_tools() {
     let s = server();
     let a = post(&s, "/v1/messages", &body("please run SHELL", true));
-    let ev = a.events();
+    let ev = a.sse_events();
     let start = ev
         .iter()
         .find(|(n, d)| n == "content_block_start" && d["content_block"]["type"] == "tool_use")
@@ -234,7 +175,7 @@ fn tool_calls_use_the_offered_tools() {
     }
     let f = post(&s, "/v1/messages", &follow);
     let text: String = f
-        .events()
+        .sse_events()
         .iter()
         .filter(|(_, d)| d["delta"]["type"] == "text_delta")
         .map(|(_, d)| d["delta"]["text"].as_str().unwrap_or("").to_string())
@@ -247,7 +188,7 @@ fn tools_the_request_does_not_offer_become_text() {
     let s = server();
     let mut b = body("SHELL", true);
     b["tools"] = json!([{"name": "Read"}]);
-    let ev = post(&s, "/v1/messages", &b).events();
+    let ev = post(&s, "/v1/messages", &b).sse_events();
     assert!(
         !ev.iter()
             .any(|(_, d)| d["content_block"]["type"] == "tool_use"),

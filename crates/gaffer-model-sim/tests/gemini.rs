@@ -2,28 +2,16 @@
 //! reads (SSE chunks, function calls with the offered tools' argument names, usage, Google API
 //! errors) and the neutral turn it logs.
 
-use gaffer_model_sim::{ModelServer, Script};
+mod common;
+
+use common::{Answer, server as start};
+use gaffer_model_sim::ModelServer;
 use serde_json::{Value, json};
 
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
+impl Answer {
     /// The `data:` events of an SSE body, as JSON.
     fn events(&self) -> Vec<Value> {
-        self.body
+        self.text
             .lines()
             .filter_map(|l| l.strip_prefix("data: "))
             .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
@@ -31,30 +19,8 @@ impl Resp {
     }
 }
 
-fn post(server: &ModelServer, path: &str, body: &Value) -> Resp {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .post(format!("{}{path}", server.url()))
-        .header("content-type", "application/json")
-        .send_json(body)
-        .expect("request");
-    let headers = r
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    Resp {
-        status: r.status().as_u16(),
-        headers,
-        body: r.body_mut().read_to_string().expect("body"),
-    }
-}
-
-fn start() -> ModelServer {
-    ModelServer::start("127.0.0.1:0", Script::builtin(), None).expect("server starts")
+fn post(server: &ModelServer, path: &str, body: &Value) -> Answer {
+    common::post(server, path, body, None)
 }
 
 /// A request as the CLI sends it: the session context part, then the user's text; tools offered.
@@ -187,7 +153,7 @@ fn side_calls_get_json_that_fits_their_schema() {
         "/v1beta/models/gemini-flash-lite:generateContent",
         &body,
     );
-    assert_eq!(r.status, 200, "a side call is never an error: {}", r.body);
+    assert_eq!(r.status, 200, "a side call is never an error: {}", r.text);
     let v = r.json();
     let text = v["candidates"][0]["content"]["parts"][0]["text"]
         .as_str()
@@ -245,4 +211,52 @@ fn errors_are_google_api_errors() {
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["error"]["status"], "UNAVAILABLE");
     assert_eq!(r.json()["error"]["code"], 503);
+}
+
+#[test]
+fn a_delayed_answer_streams_thought_summaries_first() {
+    use gaffer_model_sim::{Mode, Reply};
+    let server = start();
+    server.set_mode(Some(Mode {
+        reply: Reply::Text {
+            text: "The considered answer.".into(),
+            chunks: 1,
+            chunk_delay_ms: 0,
+            first_delay_ms: 4500,
+        },
+        then: vec![],
+        usage: None,
+        times: None,
+    }));
+    let started = std::time::Instant::now();
+    let events = post(&server, STREAM, &request("think first")).events();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(4500),
+        "the answer waits for the delay"
+    );
+    let part = |e: &Value| e["candidates"][0]["content"]["parts"][0].clone();
+    let thoughts: Vec<Value> = events
+        .iter()
+        .map(part)
+        .filter(|p| p["thought"] == true)
+        .collect();
+    // One at once, one after 4 s: a new subject each time, in `**Subject**` form.
+    assert_eq!(thoughts.len(), 2, "{events:#?}");
+    let subjects: Vec<&str> = thoughts
+        .iter()
+        .filter_map(|p| p["text"].as_str())
+        .filter_map(|t| t.strip_prefix("**")?.split_once("**").map(|(s, _)| s))
+        .collect();
+    assert_eq!(subjects, ["Reading the request", "Weighing the options"]);
+    // The thoughts come before the answer, which ends the stream.
+    let last = events.last().expect("events");
+    assert!(part(&events[0])["thought"] == true);
+    assert!(part(last).get("thought").is_none());
+    assert_eq!(part(last)["text"], "The considered answer.");
+    assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+    assert!(
+        events[..events.len() - 1]
+            .iter()
+            .all(|e| e["candidates"][0].get("finishReason").is_none())
+    );
 }

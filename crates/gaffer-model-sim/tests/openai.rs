@@ -1,20 +1,11 @@
 //! The OpenAI Responses API of the model server, over real HTTP on loopback.
 
-use gaffer_model_sim::{ErrorKind, Mode, ModelServer, Reply, Script};
+mod common;
+
+use common::{Answer, agent, server};
+use gaffer_model_sim::{ErrorKind, Mode, ModelServer, Reply};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-fn server() -> ModelServer {
-    ModelServer::start("127.0.0.1:0", Script::builtin(), None).expect("server starts")
-}
-
-fn agent(timeout: Option<Duration>) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(timeout)
-        .build()
-        .into()
-}
 
 /// A request body shaped like Codex 0.171.0's: developer and context messages, then the user's.
 fn body(user: &str, extra: Vec<Value>, tools: bool, stream: bool) -> Value {
@@ -36,48 +27,8 @@ fn body(user: &str, extra: Vec<Value>, tools: bool, stream: bool) -> Value {
     json!({"model": "gpt-5.1-codex", "input": input, "tools": tools, "stream": stream, "store": false})
 }
 
-struct Reply_ {
-    status: u16,
-    headers: Vec<(String, String)>,
-    text: String,
-}
-
-fn post(s: &ModelServer, body: &Value) -> Reply_ {
-    let mut resp = agent(Some(Duration::from_secs(20)))
-        .post(format!("{}/v1/responses", s.url()))
-        .send_json(body)
-        .expect("request completes");
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let text = resp.body_mut().read_to_string().expect("body reads");
-    Reply_ {
-        status,
-        headers,
-        text,
-    }
-}
-
-/// The `(event, data)` pairs of an SSE body.
-fn events(sse: &str) -> Vec<(String, Value)> {
-    sse.split("\n\n")
-        .filter(|b| !b.trim().is_empty())
-        .map(|block| {
-            let mut ev = String::new();
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(e) = line.strip_prefix("event: ") {
-                    ev = e.to_string();
-                } else if let Some(d) = line.strip_prefix("data: ") {
-                    data.push_str(d);
-                }
-            }
-            (ev, serde_json::from_str(&data).expect("event data is JSON"))
-        })
-        .collect()
+fn post(s: &ModelServer, body: &Value) -> Answer {
+    common::post(s, "/v1/responses", body, Some(Duration::from_secs(20)))
 }
 
 #[test]
@@ -85,7 +36,7 @@ fn text_reply_streams_the_events_codex_parses() {
     let s = server();
     let r = post(&s, &body("hello FAST", vec![], true, true));
     assert_eq!(r.status, 200);
-    let ev = events(&r.text);
+    let ev = r.sse_events();
     let kinds: Vec<&str> = ev.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
@@ -145,7 +96,7 @@ fn chunks_and_delays_are_honoured() {
     let t0 = Instant::now();
     let r = post(&s, &body("anything", vec![], true, true));
     let took = t0.elapsed();
-    let ev = events(&r.text);
+    let ev = r.sse_events();
     let deltas: Vec<&str> = ev
         .iter()
         .filter(|(k, _)| k == "response.output_text.delta")
@@ -165,7 +116,7 @@ fn chunks_and_delays_are_honoured() {
 fn shell_tool_call_is_an_escalated_exec_command_and_the_follow_up_is_text() {
     let s = server();
     let r = post(&s, &body("please SHELL now", vec![], true, true));
-    let ev = events(&r.text);
+    let ev = r.sse_events();
     let calls: Vec<&Value> = ev
         .iter()
         .filter(|(k, d)| k == "response.output_item.done" && d["item"]["type"] == "function_call")
@@ -203,7 +154,7 @@ fn shell_tool_call_is_an_escalated_exec_command_and_the_follow_up_is_text() {
 fn write_file_becomes_a_shell_write_when_no_apply_patch_is_offered() {
     let s = server();
     let r = post(&s, &body("WRITEFILE please", vec![], true, true));
-    let ev = events(&r.text);
+    let ev = r.sse_events();
     let item = ev
         .iter()
         .find(|(k, d)| k == "response.output_item.done" && d["item"]["type"] == "function_call")
@@ -230,15 +181,8 @@ fn write_file_becomes_a_shell_write_when_no_apply_patch_is_offered() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn error_of(r: &Reply_) -> Value {
+fn error_of(r: &Answer) -> Value {
     serde_json::from_str::<Value>(&r.text).expect("error body is JSON")["error"].clone()
-}
-
-fn header<'a>(r: &'a Reply_, name: &str) -> Option<&'a str> {
-    r.headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 #[test]
@@ -246,7 +190,7 @@ fn errors_have_openai_bodies_and_headers() {
     let s = server();
     let r = post(&s, &body("RATE429", vec![], true, true));
     assert_eq!(r.status, 429);
-    assert_eq!(header(&r, "retry-after"), Some("30"));
+    assert_eq!(r.header("retry-after"), Some("30"));
     let e = error_of(&r);
     assert_eq!(e["code"], "rate_limit_exceeded");
     assert!(
@@ -282,7 +226,7 @@ fn errors_have_openai_bodies_and_headers() {
         times: None,
     }));
     let r = post(&s, &body("anything", vec![], true, true));
-    assert_eq!(header(&r, "retry-after"), Some("2"));
+    assert_eq!(r.header("retry-after"), Some("2"));
     assert_eq!(error_of(&r)["message"], "slow down");
 }
 
@@ -299,7 +243,7 @@ fn side_calls_without_tools_get_quick_text_shaped_to_a_json_schema() {
         "schema": {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}}});
     let r = post(&s, &b);
     assert_eq!(r.status, 200, "side calls are never errors");
-    let ev = events(&r.text);
+    let ev = r.sse_events();
     let text = ev
         .iter()
         .find(|(k, _)| k == "response.output_text.done")

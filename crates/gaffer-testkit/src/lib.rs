@@ -1,5 +1,6 @@
 //! gaffer-testkit: the fixtures gaffer's tests share, each written once.
 //!
+//! - [`cli`]: the gaffer binary run with a clean environment;
 //! - [`tmux`]: a private tmux server (`tmux -L gaffer-test-…`) killed on drop;
 //! - [`netns`]: run a test inside a network namespace that has only loopback;
 //! - [`fakes`]: the fake ports (clock, observer, probe, panes, work source, mailbox) and a rig;
@@ -8,6 +9,7 @@
 
 pub mod agentmail;
 pub mod agents;
+pub mod cli;
 pub mod fakes;
 pub mod netns;
 pub mod real_agent;

@@ -5,19 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn gaffer(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gaffer"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_CONFIG_HOME", dir.join("xdg"))
-        .env("HOME", dir)
-        .env_remove("AGENT_MAIL_URL")
-        .envs(
-            std::env::vars()
-                .filter(|(k, _)| k.starts_with("GAFFER_"))
-                .map(|(k, _)| (k, String::new())),
-        )
-        .output()
-        .expect("gaffer runs")
+    gaffer_testkit::cli::run(env!("CARGO_BIN_EXE_gaffer"), dir, args)
 }
 
 fn stdout(o: &Output) -> String {

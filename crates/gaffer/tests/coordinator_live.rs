@@ -6,6 +6,7 @@
 use gaffer_coordinator::ledger::{AssignmentState, Ledger};
 use gaffer_testkit::shell_quote as q;
 use gaffer_testkit::tmux::TmuxServer as Tmux;
+use gaffer_testkit::wait_until;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -140,23 +141,12 @@ impl Rig {
     }
 }
 
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    f()
-}
-
-fn assign_flow(rig: &Rig, extra: &[&str]) {
-    rig.wait_ready();
+/// `gaffer --json assign EXTRA…`: asserts it exits 0 with two results; returns them and stdout.
+fn assign_two(rig: &Rig, extra: &[&str]) -> (Vec<serde_json::Value>, String) {
     let mut args = vec!["--json", "assign"];
     args.extend_from_slice(extra);
     let out = rig.output(&args);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -166,6 +156,12 @@ fn assign_flow(rig: &Rig, extra: &[&str]) {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let results = v["results"].as_array().cloned().unwrap_or_default();
     assert_eq!(results.len(), 2, "{stdout}");
+    (results, stdout)
+}
+
+fn assign_flow(rig: &Rig, extra: &[&str]) {
+    rig.wait_ready();
+    let (results, stdout) = assign_two(rig, extra);
     assert!(results.iter().all(|r| r["success"] == true), "{stdout}");
     let mut beads: Vec<String> = results
         .iter()
@@ -296,17 +292,7 @@ fn the_same_flow_against_the_real_agent_mail_server() {
     let url = server.url.clone();
     let rig = Rig::new("realmail", 30);
     rig.wait_ready();
-    let out = rig.output(&["--json", "assign", "--mail-url", &url]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let results = v["results"].as_array().cloned().unwrap_or_default();
-    assert_eq!(results.len(), 2, "{stdout}");
+    let (results, stdout) = assign_two(&rig, &["--mail-url", &url]);
     assert!(
         results.iter().all(
             |r| r["success"] == true && !r["reservations"].as_array().is_none_or(Vec::is_empty)

@@ -2,15 +2,25 @@
 
 use gaffer_core::exit;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn gaffer(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gaffer"))
-        .args(args)
-        .env("XDG_CONFIG_HOME", home.join("xdg"))
-        .env("HOME", home)
-        .output()
-        .expect("gaffer runs")
+    gaffer_testkit::cli::run(env!("CARGO_BIN_EXE_gaffer"), home, args)
+}
+
+/// `gaffer --json explain --agent shell --file <capture>`.
+fn explain_shell(home: &Path, capture: &Path) -> Output {
+    gaffer(
+        home,
+        &[
+            "--json",
+            "explain",
+            "--agent",
+            "shell",
+            "--file",
+            capture.to_str().unwrap(),
+        ],
+    )
 }
 
 fn screens() -> PathBuf {
@@ -144,17 +154,7 @@ fn user_rule_overrides_apply_and_bad_ones_are_config_errors() {
         "kind = \"shell\"\n[[rule]]\nid = \"my.deploy\"\nstatus = \"GENERATING\"\npriority = 10\nregion = \"bottom\"\nlines = 2\npatterns = ['DEPLOYING']\nconfidence = 0.8\nreason = \"a deploy runs\"\n",
     )
     .unwrap();
-    let out = gaffer(
-        home.path(),
-        &[
-            "--json",
-            "explain",
-            "--agent",
-            "shell",
-            "--file",
-            capture.to_str().unwrap(),
-        ],
-    );
+    let out = explain_shell(home.path(), &capture);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -170,17 +170,7 @@ fn user_rule_overrides_apply_and_bad_ones_are_config_errors() {
         "kind = \"cc\"\n[[rule]]\nid = \"x\"\nstatus = \"WAITING\"\npriority = 1\nregion = \"nowhere\"\npatterns = ['a']\nconfidence = 0.5\nreason = \"r\"\n",
     )
     .unwrap();
-    let out = gaffer(
-        home.path(),
-        &[
-            "--json",
-            "explain",
-            "--agent",
-            "shell",
-            "--file",
-            capture.to_str().unwrap(),
-        ],
-    );
+    let out = explain_shell(home.path(), &capture);
     assert_eq!(out.status.code(), Some(exit::CONFIG));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cc.toml:6: key `rule[0].region`"), "{err}");

@@ -11,7 +11,7 @@ use gaffer_testkit::{shell_quote as q, wait_until};
 use gaffer_tmux::cmd::Socket;
 use gaffer_tmux::{TmuxOptions, TmuxPanes};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,19 +33,7 @@ fn prompts(log: &Path) -> Vec<String> {
 }
 
 fn gaffer(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gaffer"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_CONFIG_HOME", dir.join("xdg"))
-        .env("HOME", dir)
-        .env_remove("TMUX")
-        .envs(
-            std::env::vars()
-                .filter(|(k, _)| k.starts_with("GAFFER_"))
-                .map(|(k, _)| (k, String::new())),
-        )
-        .output()
-        .expect("gaffer runs")
+    gaffer_testkit::cli::run(env!("CARGO_BIN_EXE_gaffer"), dir, args)
 }
 
 fn project() -> tempfile::TempDir {
@@ -240,20 +228,14 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
     );
     let m = monitor(&s, "sd");
     assert!(all_waiting(&m, 3));
+    // `gaffer send` on the private server's session `sd`.
+    let send = |args: &[&str]| {
+        let mut all = vec!["send", "--socket", &s.name, "--session", "sd"];
+        all.extend_from_slice(args);
+        gaffer(dir.path(), &all)
+    };
     let hostile = "fix a;b; then\nrun `C-c` and Enter — ünï ✳;";
-    let out = gaffer(
-        dir.path(),
-        &[
-            "send",
-            "--socket",
-            &s.name,
-            "--session",
-            "sd",
-            &cc,
-            hostile,
-            "--json",
-        ],
-    );
+    let out = send(&[&cc, hostile, "--json"]);
     assert_eq!(
         out.status.code(),
         Some(exit::SUCCESS),
@@ -266,38 +248,13 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
     assert_eq!(prompts(&logs[0]), vec![hostile.to_string()]);
     // --type cod reaches only Codex.
     assert!(all_waiting(&m, 3));
-    let out = gaffer(
-        dir.path(),
-        &[
-            "send",
-            "--socket",
-            &s.name,
-            "--session",
-            "sd",
-            "--type",
-            "codex",
-            "second",
-            "--json",
-        ],
-    );
+    let out = send(&["--type", "codex", "second", "--json"]);
     assert_eq!(out.status.code(), Some(exit::SUCCESS));
     assert_eq!(prompts(&logs[1]), vec!["second".to_string()]);
     assert!(prompts(&logs[2]).is_empty());
     // --all reaches every agent (after they are back at their composers).
     assert!(all_waiting(&m, 3));
-    let out = gaffer(
-        dir.path(),
-        &[
-            "send",
-            "--socket",
-            &s.name,
-            "--session",
-            "sd",
-            "--all",
-            "third",
-            "--json",
-        ],
-    );
+    let out = send(&["--all", "third", "--json"]);
     assert_eq!(
         out.status.code(),
         Some(exit::SUCCESS),
@@ -308,19 +265,7 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
         assert_eq!(prompts(l).last().map(String::as_str), Some("third"));
     }
     // A busy agent is refused (exit 1, reason in the report); --force would send anyway.
-    let out = gaffer(
-        dir.path(),
-        &[
-            "send",
-            "--socket",
-            &s.name,
-            "--session",
-            "sd",
-            &cc,
-            "while busy",
-            "--json",
-        ],
-    );
+    let out = send(&[&cc, "while busy", "--json"]);
     assert_eq!(out.status.code(), Some(exit::FAILURE));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["deliveries"][0]["outcome"], "error");
@@ -333,10 +278,7 @@ fn send_cli_delivers_hostile_text_to_pane_type_and_all() {
     );
     assert!(!prompts(&logs[0]).contains(&"while busy".to_string()));
     // Unknown pane: NOT_FOUND.
-    let out = gaffer(
-        dir.path(),
-        &["send", "--socket", &s.name, "--session", "sd", "%999", "x"],
-    );
+    let out = send(&["%999", "x"]);
     assert_eq!(out.status.code(), Some(exit::NOT_FOUND));
 }
 

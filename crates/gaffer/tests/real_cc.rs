@@ -13,7 +13,7 @@ use gaffer_testkit::{netns, wait_until};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -105,19 +105,7 @@ impl Bench {
     }
 
     fn gaffer(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_gaffer"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
-            .env("HOME", self.dir.path())
-            .env_remove("TMUX")
-            .envs(
-                std::env::vars()
-                    .filter(|(k, _)| k.starts_with("GAFFER_"))
-                    .map(|(k, _)| (k, String::new())),
-            )
-            .output()
-            .expect("gaffer runs")
+        gaffer_testkit::cli::run(env!("CARGO_BIN_EXE_gaffer"), self.dir.path(), args)
     }
 
     /// `gaffer status --json`: title → agent object.
@@ -182,6 +170,14 @@ impl Bench {
         self.tmux.run(&["send-keys", "-t", pane, "-l", text]);
         std::thread::sleep(Duration::from_millis(300));
         self.tmux.run(&["send-keys", "-t", pane, "Enter"]);
+    }
+
+    /// Waits until every agent is WAITING (60 s at most), then types each prompt in its pane.
+    fn prompt_all(&self, prompts: &[(usize, &str)]) {
+        self.all("WAITING", Duration::from_secs(60));
+        for (i, text) in prompts {
+            self.type_prompt(*i, text);
+        }
     }
 
     fn keys(&self, i: usize, keys: &[&str]) {
@@ -361,13 +357,14 @@ fn cc_turn_states() {
             times: Some(1),
         }),
     );
-    b.all("WAITING", Duration::from_secs(60));
-    b.type_prompt(idle, "please answer FAST");
-    b.type_prompt(busy, "please answer SLOW");
-    b.type_prompt(think, "stay SILENT first");
-    b.type_prompt(ask, "run the command");
-    b.type_prompt(ctx, "answer with BIGCTX");
-    b.type_prompt(auto, "write the note");
+    b.prompt_all(&[
+        (idle, "please answer FAST"),
+        (busy, "please answer SLOW"),
+        (think, "stay SILENT first"),
+        (ask, "run the command"),
+        (ctx, "answer with BIGCTX"),
+        (auto, "write the note"),
+    ]);
     let t = |i: usize| b.agents[i].title.clone();
     let h = b.watch(Duration::from_secs(30), |h| {
         h.saw(&t(busy), "GENERATING", Some("cc.busy.spinner"))
@@ -547,13 +544,14 @@ fn cc_error_states() {
         o(),
         Some(error_mode(503, ErrorKind::Unavailable, None, false)),
     );
-    b.all("WAITING", Duration::from_secs(60));
-    b.type_prompt(r429, "hello there");
-    b.type_prompt(r429f, "hit RATE429FINAL now");
-    b.type_prompt(quota, "hit QUOTA now");
-    b.type_prompt(e529, "hit OVERLOAD529 now");
-    b.type_prompt(e500, "hello there");
-    b.type_prompt(e503, "hello there");
+    b.prompt_all(&[
+        (r429, "hello there"),
+        (r429f, "hit RATE429FINAL now"),
+        (quota, "hit QUOTA now"),
+        (e529, "hit OVERLOAD529 now"),
+        (e500, "hello there"),
+        (e503, "hello there"),
+    ]);
     let t = |i: usize| b.agents[i].title.clone();
     let finals = |h: &History| {
         h.status(&t(r429)) == Some("RATE_LIMITED")

@@ -73,6 +73,20 @@ fn script() -> Script {
             usage: None,
         },
         Rule {
+            // Thinks for 6 s (thought summaries), then the answer streams for ~8 s.
+            pattern: r"\bGMITHINKSTREAM\b".into(),
+            reply: Reply::Text {
+                text: "After thinking, the answer streams in small pieces for a while, so the \
+                       indicator is seen again while the text arrives."
+                    .into(),
+                chunks: 16,
+                chunk_delay_ms: 500,
+                first_delay_ms: 6000,
+            },
+            then: vec![],
+            usage: None,
+        },
+        Rule {
             // The same line over and over: the CLI's loop detection halts the reply.
             pattern: r"\bGMILOOP\b".into(),
             reply: Reply::Text {
@@ -129,6 +143,47 @@ impl Rig {
             pane,
             title,
             launch,
+        }
+    }
+
+    /// Like [`Rig::launch`], with `model.compressionThreshold` set in the CLI's settings (the
+    /// fraction of the context window at which it compresses the history before a turn).
+    fn launch_with_threshold(&self, n: usize, threshold: f64) -> Agent {
+        let base = self.dir.path().join(format!("a{n}"));
+        let home = base.join("home");
+        let launch = real_agent::prepare(
+            "gmi",
+            &home,
+            &base.join("proj"),
+            &self.server.url(),
+            &LaunchOptions::default(),
+        )
+        .expect("launch prepared");
+        let path = real_agent::gmi::settings_path(&home);
+        let mut settings: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("settings written"))
+                .expect("settings are JSON");
+        settings["model"] = serde_json::json!({ "compressionThreshold": threshold });
+        std::fs::write(&path, settings.to_string()).expect("settings rewritten");
+        let title = format!("{SESSION}__gmi_{n}");
+        let pane = self.tmux.agent(SESSION, &title, &launch.shell_command());
+        Agent {
+            pane,
+            title,
+            launch,
+        }
+    }
+
+    /// With `GAFFER_GMI_CAPTURE=<dir>`, saves what the pane shows now as `<dir>/<name>.txt`
+    /// (the source of the `real_*` screen fixtures).
+    fn keep(&self, agent: &Agent, name: &str) {
+        if let Some(dir) = std::env::var_os("GAFFER_GMI_CAPTURE") {
+            let dir = PathBuf::from(dir);
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(
+                dir.join(format!("{name}.txt")),
+                self.tmux.capture(&agent.pane),
+            );
         }
     }
 
@@ -338,9 +393,10 @@ fn idle_busy_context(rig: &Rig, a: &Agent) {
     rig.expect(a, "GENERATING", 5, "with streamed text on screen");
     rig.expect(a, "WAITING", 40, "after the slow answer");
 
-    // A reply that reports 950k prompt tokens: the tokens column shows it, and gaffer reads the
-    // context column as the screen shows it (0.61.0 computes it from its own estimate of the
-    // history, not from the reported usage).
+    // A reply that reports 950k prompt tokens: the tokens column shows it at once; the context
+    // column (the last prompt count / 1,048,576) does not yet: 0.61.0 takes the count from the
+    // reply's `usageMetadata` when the stream ends, after its last footer refresh of the turn.
+    // gaffer reads the context column as the screen shows it.
     rig.type_prompt(a, "BIGCTX please");
     let shown = wait_until(Duration::from_secs(30), || {
         footer_tokens(&rig.tmux.capture(&a.pane)).is_some_and(|t| t >= 900_000.0)
@@ -355,20 +411,119 @@ fn idle_busy_context(rig: &Rig, a: &Agent) {
         "gaffer's context usage is the footer's `{pct}% used`\n{}",
         rig.evidence(a)
     );
+
+    // The reported 950k prompt tokens are 91% of the 1,048,576-token window, over the default
+    // compression threshold (50%): before the next turn the CLI compresses the history and says
+    // so (`Context compressed from 91% to M%.`); the footer and gaffer come back down.
+    rig.type_prompt(a, "answer FAST please");
+    let compressed = wait_until(Duration::from_secs(30), || {
+        rig.tmux
+            .capture(&a.pane)
+            .contains("Context compressed from 91% to")
+    });
+    assert!(compressed, "the history is compressed\n{}", rig.evidence(a));
+    let v = rig.expect(
+        a,
+        "WAITING",
+        30,
+        "after the turn that compressed the history",
+    );
+    let screen = rig.tmux.capture(&a.pane);
+    rig.keep(a, "real_context_compressed");
+    let to = screen
+        .lines()
+        .find_map(|l| l.split("Context compressed from 91% to ").nth(1))
+        .and_then(|rest| rest.split('%').next())
+        .and_then(|n| n.trim().parse::<f64>().ok())
+        .expect("the compression note gives the new figure");
+    let pct = footer_percent(&screen).expect("the footer shows `N% used`");
+    assert!(
+        to < 91.0 && pct < 91.0,
+        "context back down: note {to}%, footer {pct}%"
+    );
+    assert_eq!(
+        v["context_usage"].as_f64(),
+        Some(pct),
+        "gaffer's context usage after compression is the footer's `{pct}% used`\n{}",
+        rig.evidence(a)
+    );
+}
+
+/// With compression set to start at 95%, the reported 950k prompt tokens (91% of the window)
+/// reach the footer: 0.61.0 takes the count from the reply's `usageMetadata` when the stream
+/// ends, after its last footer refresh of that turn, so it shows from the next turn on.
+fn near_full_context(rig: &Rig, a: &Agent) {
+    rig.expect(a, "WAITING", 60, "after start");
+    rig.type_prompt(a, "BIGCTX please");
+    rig.expect(a, "WAITING", 30, "after the big-context reply");
+    rig.type_prompt(a, "answer FAST please");
+    let shown = wait_until(Duration::from_secs(30), || {
+        footer_percent(&rig.tmux.capture(&a.pane)) == Some(91.0)
+    });
+    assert!(shown, "the footer shows `91% used`\n{}", rig.evidence(a));
+    let v = rig.expect(a, "WAITING", 30, "after the turn that follows");
+    let screen = rig.tmux.capture(&a.pane);
+    rig.keep(a, "real_context_near_full");
+    assert!(
+        !screen.contains("Context compressed"),
+        "no compression under the 95% threshold"
+    );
+    assert_eq!(
+        footer_percent(&screen),
+        Some(91.0),
+        "the footer still shows 91%"
+    );
+    assert_eq!(
+        v["context_usage"].as_f64(),
+        Some(91.0),
+        "gaffer's context usage is the footer's `91% used`\n{}",
+        rig.evidence(a)
+    );
 }
 
 /// Silence before the first token, then the answer; then an error that is not retried.
 fn silence_then_error(rig: &Rig, a: &Agent) {
     rig.expect(a, "WAITING", 60, "after start");
+    // Before its answer the model streams thought summaries: the loading indicator shows the
+    // latest one's subject instead of `Thinking...`.
     rig.type_prompt(a, "wait SILENT please");
-    let v = rig.expect(a, "GENERATING", 15, "while the model is silent");
+    let v = rig.expect(a, "THINKING", 15, "while the model thinks");
+    let screen = rig.tmux.capture(&a.pane);
+    rig.keep(a, "real_thinking");
     assert!(
-        !rig.tmux.capture(&a.pane).contains("After a long silence"),
+        !screen.contains("After a long silence"),
         "no answer text yet"
     );
-    assert_eq!(v["rule"], "gmi.busy.spinner");
+    assert!(
+        [
+            "Reading the request",
+            "Weighing the options",
+            "Drafting the answer"
+        ]
+        .iter()
+        .any(|s| screen.contains(&format!("{s} (esc to cancel"))),
+        "a thought subject is in the indicator\n{screen}"
+    );
+    assert_eq!(v["rule"], "gmi.thinking.subject");
     rig.expect(a, "WAITING", 40, "after the late answer");
     assert!(rig.tmux.capture(&a.pane).contains("After a long silence"));
+
+    // Thinking, then the answer streams: the indicator goes back to `Thinking...` (GENERATING).
+    rig.type_prompt(a, "wait GMITHINKSTREAM please");
+    rig.expect(a, "THINKING", 15, "while the model thinks before streaming");
+    let streaming = wait_until(Duration::from_secs(20), || {
+        rig.tmux.capture(&a.pane).contains("✦ After thinking")
+    });
+    assert!(streaming, "the answer streams\n{}", rig.evidence(a));
+    let v = rig.expect(
+        a,
+        "GENERATING",
+        5,
+        "while the answer streams after thinking",
+    );
+    rig.keep(a, "real_streaming_after_thinking");
+    assert_eq!(v["rule"], "gmi.busy.spinner");
+    rig.expect(a, "WAITING", 30, "after the streamed answer");
 
     rig.type_prompt(a, "now GMIBAD400 please");
     let v = rig.expect(a, "ERROR", 30, "after a 400");
@@ -397,6 +552,12 @@ fn permission(rig: &Rig, a: &Agent) {
         a.launch.cwd.join("gaffer-shell-ok.txt").exists(),
         "the allowed command ran in the project"
     );
+}
+
+/// The permission scenario, then the near-full context one (this CLI compresses at 95%).
+fn permission_then_near_full(rig: &Rig, a: &Agent) {
+    permission(rig, a);
+    near_full_context(rig, a);
 }
 
 /// A per-day quota: the usage-limit dialog (BLOCKED: it waits for a choice), then Stop gives
@@ -496,7 +657,8 @@ fn gemini_states_are_read_right() {
         };
         let main = launch(1, false);
         let think = launch(2, false);
-        let tool = launch(3, false);
+        std::thread::sleep(Duration::from_millis(500));
+        let tool = rig.launch_with_threshold(3, 0.95);
         let quota_agent = launch(4, false);
         let retry = launch(5, false);
         let fresh = launch(6, true);
@@ -505,7 +667,7 @@ fn gemini_states_are_read_right() {
             vec![
                 (&main, &idle_busy_context),
                 (&think, &silence_then_error),
-                (&tool, &permission),
+                (&tool, &permission_then_near_full),
                 (&quota_agent, &quota),
                 (&retry, &silent_retries),
                 (&fresh, &first_run),

@@ -4,19 +4,13 @@
 use gaffer_core::exit;
 use gaffer_core::triage::TriageResponse;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const VECTOR: &str = include_str!("../../gaffer-core/tests/fixtures/triage_vector.jsonl");
 const NOW: &str = "2026-11-28T19:05:00Z";
 
 fn gaffer(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gaffer"))
-        .args(args)
-        .current_dir(dir)
-        .env("XDG_CONFIG_HOME", dir.join("xdg"))
-        .env("HOME", dir)
-        .output()
-        .expect("gaffer runs")
+    gaffer_testkit::cli::run(env!("CARGO_BIN_EXE_gaffer"), dir, args)
 }
 
 fn project(extra_line: Option<&str>) -> tempfile::TempDir {

@@ -393,7 +393,7 @@ impl Detector {
             };
             let compiled = compile(&file, text)?;
             if compiled.kind != canon {
-                return Err(RulesError::Value {
+                return Err(RulesError::File(crate::toml_file::FileError::Value {
                     file,
                     line: 1,
                     key: "kind".into(),
@@ -401,7 +401,7 @@ impl Detector {
                         "the file says kind {:?} but overrides {canon:?}",
                         compiled.kind
                     ),
-                });
+                }));
             }
             match self.kinds.iter().position(|k| k.kind == canon) {
                 Some(slot) => self.kinds[slot] = compiled,

@@ -4,6 +4,7 @@
 //! the format. Errors name the file, the line and the key.
 
 use crate::status::AgentStatus;
+use crate::toml_file::{FileError, Source};
 use regex::Regex;
 use serde::Deserialize;
 use toml::Spanned;
@@ -11,28 +12,10 @@ use toml::Spanned;
 /// A malformed rule file.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RulesError {
-    /// The file is not valid TOML or does not follow the schema.
-    #[error("{file}:{line}: {message}")]
-    Syntax {
-        /// The file (e.g. `cc.toml`).
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// A value is wrong: a bad regex, an unknown status or region.
-    #[error("{file}:{line}: key `{key}`: {message}")]
-    Value {
-        /// The file.
-        file: String,
-        /// 1-based line.
-        line: usize,
-        /// The key holding the bad value, e.g. `rule[3].patterns`.
-        key: String,
-        /// What is wrong.
-        message: String,
-    },
+    /// The file is not valid TOML, does not follow the schema, or holds a bad value (a bad
+    /// regex, an unknown status or region): names the file, the line and the key.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// An override names an agent kind that has no rules.
     #[error(
         "unknown agent kind {0:?} for a rules override (expected shell or a kind of the registry that has a rules file)"
@@ -306,31 +289,15 @@ pub fn ascii_word_boundaries(pattern: &str) -> String {
     out
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
-}
-
-struct Ctx<'a> {
-    file: &'a str,
-    text: &'a str,
-}
+/// A rule file being compiled: its regexes and pattern sets name the file, line and key.
+struct Ctx<'a>(Source<'a>);
 
 impl Ctx<'_> {
-    fn value_err(&self, span: std::ops::Range<usize>, key: &str, msg: String) -> RulesError {
-        RulesError::Value {
-            file: self.file.to_string(),
-            line: line_of(self.text, span.start),
-            key: key.to_string(),
-            message: msg,
-        }
+    fn value_err(&self, span: std::ops::Range<usize>, key: &str, msg: String) -> FileError {
+        self.0.value_err(span, key, msg)
     }
 
-    fn regex(&self, s: &Spanned<String>, key: &str) -> Result<Regex, RulesError> {
+    fn regex(&self, s: &Spanned<String>, key: &str) -> Result<Regex, FileError> {
         Regex::new(&ascii_word_boundaries(s.get_ref())).map_err(|e| {
             self.value_err(
                 s.span(),
@@ -344,7 +311,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn set(&self, list: &[Spanned<String>], key: &str) -> Result<PatternSet, RulesError> {
+    fn set(&self, list: &[Spanned<String>], key: &str) -> Result<PatternSet, FileError> {
         let mut each = Vec::with_capacity(list.len());
         for s in list {
             each.push(self.regex(s, key)?);
@@ -358,11 +325,11 @@ impl Ctx<'_> {
                 .collect::<Vec<_>>()
                 .join("|");
             Some(Regex::new(&joined).map_err(|e| {
-                RulesError::Value {
-                    file: self.file.to_string(),
+                FileError::Value {
+                    file: self.0.file.to_string(),
                     line: list
                         .first()
-                        .map(|s| line_of(self.text, s.span().start))
+                        .map(|s| self.0.line(s.span().start))
                         .unwrap_or(1),
                     key: key.to_string(),
                     message: format!("patterns do not combine: {e}"),
@@ -376,12 +343,11 @@ impl Ctx<'_> {
 
 /// Parses and compiles one rule file. `file` names it in errors.
 pub fn compile(file: &str, text: &str) -> Result<KindRules, RulesError> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| RulesError::Syntax {
-        file: file.to_string(),
-        line: e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
-        message: e.message().to_string(),
-    })?;
-    let cx = Ctx { file, text };
+    Ok(compile_file(Ctx(Source { file, text }))?)
+}
+
+fn compile_file(cx: Ctx<'_>) -> Result<KindRules, FileError> {
+    let raw: RawFile = cx.0.parse()?;
     let kind = raw.kind.get_ref().trim().to_string();
     if kind.is_empty() {
         return Err(cx.value_err(raw.kind.span(), "kind", "must not be empty".into()));

@@ -3,17 +3,16 @@
 //! - `$HOME/.claude.json`: onboarding done, a theme, the API key approved (its last 20
 //!   characters), the project trusted, and the start-up "Make auto mode your default permission
 //!   mode?" dialog already seen (`hasSeenAutoDefaultNudge`). With
-//!   [`LaunchOptions::first_run`] the last three are left out, so the dialogs show.
+//!   [`LaunchOptions::first_run`](super::LaunchOptions::first_run) the last three are left out, so the dialogs show.
 //! - `$HOME/.claude/settings.json`: `permissions.defaultMode = "default"` (auto mode, the
 //!   default of 2.1.332, runs tools without asking), and with
-//!   [`LaunchOptions::allow_tools`] the tools the scripted model calls are allowed.
+//!   [`LaunchOptions::allow_tools`](super::LaunchOptions::allow_tools) the tools the scripted model calls are allowed.
 //! - Environment: `ANTHROPIC_BASE_URL`, `ANTHROPIC_API_KEY`,
 //!   `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`, `DISABLE_AUTOUPDATER=1`, and
-//!   `CLAUDE_CODE_AUTO_COMPACT_WINDOW` for [`LaunchOptions::context_window`].
+//!   `CLAUDE_CODE_AUTO_COMPACT_WINDOW` for [`LaunchOptions::context_window`](super::LaunchOptions::context_window).
 
-use super::{Launch, LaunchOptions, base_env};
+use super::{Cli, Setup, write_json};
 use serde_json::json;
-use std::path::Path;
 
 /// The fake API key (any string works against the model server).
 pub const API_KEY: &str = "sk-ant-api03-gaffer-model-sim-key-0123456789abcdefghij";
@@ -21,16 +20,9 @@ pub const API_KEY: &str = "sk-ant-api03-gaffer-model-sim-key-0123456789abcdefghi
 /// The version written as `lastOnboardingVersion` (the pinned one).
 const VERSION: &str = "2.1.332";
 
-/// Writes the config under `home` and returns the launch.
-pub fn prepare(
-    home: &Path,
-    cwd: &Path,
-    model_url: &str,
-    opts: &LaunchOptions,
-) -> std::io::Result<Launch> {
-    let (_, exe) = crate::agents::require("cc");
-    std::fs::create_dir_all(home.join(".claude"))?;
-    std::fs::create_dir_all(cwd)?;
+/// Writes the config and says how to launch the CLI.
+pub(super) fn configure(s: &Setup<'_>) -> std::io::Result<Cli> {
+    let (home, cwd, model_url, opts) = (s.home, s.cwd, s.model_url, s.opts);
     let key_tail: String = {
         let chars: Vec<char> = API_KEY.chars().collect();
         chars[chars.len().saturating_sub(20)..].iter().collect()
@@ -50,19 +42,16 @@ pub fn prepare(
         config["projects"][&cwd_s]["hasTrustDialogAccepted"] = json!(true);
         config["hasSeenAutoDefaultNudge"] = json!(true);
     }
-    std::fs::write(
-        home.join(".claude.json"),
-        serde_json::to_string_pretty(&config)?,
-    )?;
+    write_json(&home.join(".claude.json"), &config)?;
     let mut permissions = json!({"defaultMode": "default"});
     if opts.allow_tools {
         permissions["allow"] = json!(["Bash", "Write", "Edit", "Read"]);
     }
-    std::fs::write(
-        home.join(".claude/settings.json"),
-        serde_json::to_string_pretty(&json!({"permissions": permissions}))?,
+    write_json(
+        &s.dir.join("settings.json"),
+        &json!({"permissions": permissions}),
     )?;
-    let mut env = base_env(home, &[]);
+    let mut env = Vec::new();
     env.extend([
         ("ANTHROPIC_BASE_URL".to_string(), model_url.to_string()),
         ("ANTHROPIC_API_KEY".to_string(), API_KEY.to_string()),
@@ -75,11 +64,9 @@ pub fn prepare(
     if let Some(w) = opts.context_window {
         env.push(("CLAUDE_CODE_AUTO_COMPACT_WINDOW".into(), w.to_string()));
     }
-    env.extend(opts.env.iter().cloned());
-    Ok(Launch {
-        home: home.to_path_buf(),
-        cwd: cwd.to_path_buf(),
-        argv: vec![exe.display().to_string()],
+    Ok(Cli {
+        args: Vec::new(),
+        extra_path: Vec::new(),
         env,
     })
 }
@@ -87,6 +74,7 @@ pub fn prepare(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::real_agent::LaunchOptions;
 
     #[test]
     fn config_skips_onboarding_unless_first_run() {
@@ -101,8 +89,14 @@ mod tests {
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let (home, cwd) = (dir.path().join("home"), dir.path().join("proj"));
-        let l =
-            prepare(&home, &cwd, "http://127.0.0.1:9", &LaunchOptions::default()).expect("prepare");
+        let l = super::super::prepare(
+            "cc",
+            &home,
+            &cwd,
+            "http://127.0.0.1:9",
+            &LaunchOptions::default(),
+        )
+        .expect("prepare");
         let cfg: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(home.join(".claude.json")).expect("config"),
         )
@@ -125,7 +119,7 @@ mod tests {
             first_run: true,
             ..Default::default()
         };
-        prepare(&home, &cwd, "http://127.0.0.1:9", &first).expect("prepare");
+        super::super::prepare("cc", &home, &cwd, "http://127.0.0.1:9", &first).expect("prepare");
         let cfg: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(home.join(".claude.json")).expect("config"),
         )

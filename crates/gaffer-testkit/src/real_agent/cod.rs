@@ -5,7 +5,7 @@
 //! that show context usage (`run-state`, `context-remaining`, `context-used`). Codex runs with
 //! `--no-daemon`, so every instance is its own process with its own config.
 
-use super::{Launch, LaunchOptions, base_env};
+use super::{Cli, LaunchOptions, Setup};
 use std::path::Path;
 
 /// The environment variable that carries the (fake) API key of the mock provider.
@@ -69,30 +69,15 @@ pub fn config_toml(cwd: &Path, model_url: &str, opts: &LaunchOptions) -> String 
     s
 }
 
-/// Writes the config under `home` and returns the launch.
-pub fn prepare(
-    home: &Path,
-    cwd: &Path,
-    model_url: &str,
-    opts: &LaunchOptions,
-) -> std::io::Result<Launch> {
-    let (_, exe) = crate::agents::require("cod");
-    let codex_home = home.join(".codex");
-    std::fs::create_dir_all(&codex_home)?;
-    std::fs::create_dir_all(cwd)?;
-    std::fs::write(
-        codex_home.join("config.toml"),
-        config_toml(cwd, model_url, opts),
-    )?;
+/// Writes the config and says how to launch the CLI.
+pub(super) fn configure(s: &Setup<'_>) -> std::io::Result<Cli> {
+    let (cwd, model_url, opts) = (s.cwd, s.model_url, s.opts);
+    std::fs::write(s.dir.join("config.toml"), config_toml(cwd, model_url, opts))?;
     // The npm launcher is a node script; node is in the standard directories of base_env.
-    let mut env = base_env(home, &[]);
-    env.push((API_KEY_ENV.into(), "gaffer-not-a-real-key".into()));
-    env.extend(opts.env.iter().cloned());
-    Ok(Launch {
-        home: home.to_path_buf(),
-        cwd: cwd.to_path_buf(),
-        argv: vec![exe.display().to_string(), "--no-daemon".into()],
-        env,
+    Ok(Cli {
+        args: vec!["--no-daemon".into()],
+        extra_path: Vec::new(),
+        env: vec![(API_KEY_ENV.into(), "gaffer-not-a-real-key".into())],
     })
 }
 

@@ -12,7 +12,7 @@
 //! With `first_run`, neither the auth choice nor the trust entry is written, so both first-run
 //! dialogs appear. The CLI takes no context-window setting: `context_window` is ignored.
 
-use super::{Launch, LaunchOptions, base_env};
+use super::{Cli, Setup, write_json};
 use serde_json::json;
 use std::path::Path;
 
@@ -21,17 +21,10 @@ pub fn settings_path(home: &Path) -> std::path::PathBuf {
     home.join(".gemini/settings.json")
 }
 
-/// Writes the config under `home` and returns the launch.
-pub fn prepare(
-    home: &Path,
-    cwd: &Path,
-    model_url: &str,
-    opts: &LaunchOptions,
-) -> std::io::Result<Launch> {
-    let (_, exe) = crate::agents::require("gmi");
-    let dir = home.join(".gemini");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::create_dir_all(cwd)?;
+/// Writes the config and says how to launch the CLI.
+pub(super) fn configure(s: &Setup<'_>) -> std::io::Result<Cli> {
+    let (home, cwd, model_url, opts) = (s.home, s.cwd, s.model_url, s.opts);
+    let dir = &s.dir;
     let mut settings = json!({
         "general": {
             "enableAutoUpdate": false,
@@ -47,29 +40,26 @@ pub fn prepare(
     if !opts.first_run {
         settings["security"] = json!({ "auth": { "selectedType": "gemini-api-key" } });
         let cwd_key = cwd.display().to_string();
-        std::fs::write(
-            dir.join("trustedFolders.json"),
-            serde_json::to_vec_pretty(&json!({ cwd_key: "TRUST_FOLDER" }))?,
+        write_json(
+            &dir.join("trustedFolders.json"),
+            &json!({ cwd_key: "TRUST_FOLDER" }),
         )?;
     }
-    std::fs::write(settings_path(home), serde_json::to_vec_pretty(&settings)?)?;
+    write_json(&settings_path(home), &settings)?;
 
     let node_dir: Vec<_> = which_node().into_iter().collect();
-    let mut env = base_env(home, &node_dir);
-    env.extend([
+    let env = vec![
         ("COLORTERM".to_string(), "truecolor".to_string()),
         ("GEMINI_API_KEY".to_string(), "gaffer-test-key".to_string()),
         ("GOOGLE_GEMINI_BASE_URL".to_string(), model_url.to_string()),
-    ]);
-    env.extend(opts.env.iter().cloned());
-    let mut argv = vec![exe.display().to_string()];
+    ];
+    let mut args = Vec::new();
     if opts.allow_tools {
-        argv.extend(["--approval-mode".to_string(), "yolo".to_string()]);
+        args.extend(["--approval-mode".to_string(), "yolo".to_string()]);
     }
-    Ok(Launch {
-        home: home.to_path_buf(),
-        cwd: cwd.to_path_buf(),
-        argv,
+    Ok(Cli {
+        args,
+        extra_path: node_dir,
         env,
     })
 }

@@ -67,6 +67,29 @@ pub fn base_env(home: &Path, extra_path: &[PathBuf]) -> Vec<(String, String)> {
     ]
 }
 
+/// Where one CLI's module writes its config: the throwaway HOME, the project, the CLI's config
+/// directory under HOME (created), the model server and the test's options.
+struct Setup<'a> {
+    home: &'a Path,
+    cwd: &'a Path,
+    dir: PathBuf,
+    model_url: &'a str,
+    opts: &'a LaunchOptions,
+}
+
+/// What one CLI's module adds to the launch: arguments after the executable, PATH entries
+/// before the standard ones, and its own environment (before the test's `opts.env`).
+struct Cli {
+    args: Vec<String>,
+    extra_path: Vec<PathBuf>,
+    env: Vec<(String, String)>,
+}
+
+/// Writes `value` as pretty JSON to `path`.
+fn write_json(path: &Path, value: &serde_json::Value) -> std::io::Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(value)?)
+}
+
 /// Prepares a launch of the pinned CLI of `kind` (a code or alias of the kind registry)
 /// against the model server at `model_url`. Each pinned CLI has its own module, since each
 /// writes its own config files.
@@ -77,12 +100,38 @@ pub fn prepare(
     model_url: &str,
     opts: &LaunchOptions,
 ) -> std::io::Result<Launch> {
-    match gaffer_core::kinds::registry().canonical(kind).as_str() {
-        "cc" => cc::prepare(home, cwd, model_url, opts),
-        "cod" => cod::prepare(home, cwd, model_url, opts),
-        "gmi" => gmi::prepare(home, cwd, model_url, opts),
-        other => Err(std::io::Error::other(format!(
-            "no real agent of kind {other}"
-        ))),
-    }
+    let code = gaffer_core::kinds::registry().canonical(kind);
+    type Configure = fn(&Setup<'_>) -> std::io::Result<Cli>;
+    let (config_dir, configure): (&str, Configure) = match code.as_str() {
+        "cc" => (".claude", cc::configure),
+        "cod" => (".codex", cod::configure),
+        "gmi" => (".gemini", gmi::configure),
+        other => {
+            return Err(std::io::Error::other(format!(
+                "no real agent of kind {other}"
+            )));
+        }
+    };
+    let (_, exe) = crate::agents::require(&code);
+    let dir = home.join(config_dir);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(cwd)?;
+    let cli = configure(&Setup {
+        home,
+        cwd,
+        dir,
+        model_url,
+        opts,
+    })?;
+    let mut argv = vec![exe.display().to_string()];
+    argv.extend(cli.args);
+    let mut env = base_env(home, &cli.extra_path);
+    env.extend(cli.env);
+    env.extend(opts.env.iter().cloned());
+    Ok(Launch {
+        home: home.to_path_buf(),
+        cwd: cwd.to_path_buf(),
+        argv,
+        env,
+    })
 }
