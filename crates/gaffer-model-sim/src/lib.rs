@@ -6,11 +6,16 @@
 //! mode set through the control endpoint overrides the script. Every request body is logged, so
 //! a test can assert what reached the model.
 //!
+//! [`agents`] reads the pinned CLIs (`agents.lock`) and where they are installed; [`launch`]
+//! prepares a throwaway HOME and the exact command that points each real CLI at this server.
+//!
 //! Control endpoint (JSON): `GET /_control/health`, `GET /_control/log`, `POST /_control/mode`
 //! ([`Mode`]), `DELETE /_control/mode`, `POST /_control/script` ([`Script`]).
 
+pub mod agents;
 pub mod anthropic;
 pub mod gemini;
+pub mod launch;
 pub mod openai;
 pub mod script;
 pub mod server;

@@ -8,13 +8,16 @@
 //! - [`real_agent`]: a throwaway HOME and the exact launch command for each real CLI.
 
 pub mod agentmail;
-pub mod agents;
 pub mod cli;
 pub mod fakes;
 pub mod netns;
-pub mod real_agent;
 pub mod sim;
 pub mod tmux;
+
+/// The pinned real CLIs (from `gaffer-model-sim`, where the product code that launches them lives).
+pub use gaffer_model_sim::agents;
+/// Launching a real CLI against the scripted model server (`gaffer_model_sim::launch`).
+pub use gaffer_model_sim::launch as real_agent;
 
 use std::time::{Duration, Instant};
 
@@ -30,10 +33,7 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
-/// Quotes `s` for a POSIX shell.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
+pub use gaffer_model_sim::launch::shell_quote;
 
 /// The workspace root (where `agents.lock` and `scripts/` are).
 pub fn workspace_root() -> std::path::PathBuf {

@@ -23,20 +23,7 @@ pub enum Isolation {
     Unavailable(String),
 }
 
-/// The network interfaces of this process's network namespace (from `/proc/self/net/dev`;
-/// `/sys/class/net` shows the namespace sysfs was mounted in, not this one).
-pub fn interfaces() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_to_string("/proc/self/net/dev")
-        .unwrap_or_default()
-        .lines()
-        .skip(2)
-        .filter_map(|l| l.split(':').next())
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .collect();
-    v.sort();
-    v
-}
+pub use gaffer_model_sim::launch::interfaces;
 
 /// Re-runs test `test_name` (its path as libtest prints it, e.g. `claude_states`) inside a new
 /// loopback-only network namespace, unless this process already is the isolated one.

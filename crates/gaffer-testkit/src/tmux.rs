@@ -1,5 +1,7 @@
 //! A private tmux server for one test.
 
+pub use gaffer_model_sim::launch::{kill_tree, process_tree};
+
 use gaffer_tmux::cmd::{Socket, Tmux, unique_token};
 use std::time::Duration;
 
@@ -152,7 +154,7 @@ impl Drop for TmuxServer {
             .run(&["list-panes", "-a", "-F", "#{pane_pid}"])
             .unwrap_or_default();
         for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            kill_tree(pid);
+            gaffer_model_sim::launch::kill_tree(pid);
         }
         let _ = self.tmux.kill_server();
         // A test may have killed the server itself; tmux leaves its socket file behind.
@@ -160,50 +162,5 @@ impl Drop for TmuxServer {
         // SAFETY: getuid has no preconditions.
         let uid = unsafe { libc::getuid() };
         let _ = std::fs::remove_file(format!("{dir}/tmux-{uid}/{}", self.name));
-    }
-}
-
-/// The pids of `root` and all its descendants (from `/proc`), root first.
-pub fn process_tree(root: i32) -> Vec<i32> {
-    let mut parent_of = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            // `pid (comm) state ppid …`: comm may hold spaces and parentheses.
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<i32>().ok());
-            if let Some(ppid) = ppid {
-                parent_of.push((pid, ppid));
-            }
-        }
-    }
-    let mut tree = vec![root];
-    let mut i = 0;
-    while i < tree.len() {
-        let p = tree[i];
-        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
-    tree
-}
-
-/// SIGKILLs `root` and all its descendants (children first seen, then killed together, so
-/// none is re-parented out of reach in between).
-pub fn kill_tree(root: i32) {
-    let tree = process_tree(root);
-    for pid in &tree {
-        // SAFETY: stopping first keeps the tree from forking or re-parenting while it is killed.
-        unsafe { libc::kill(*pid, libc::SIGSTOP) };
-    }
-    for pid in tree {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }

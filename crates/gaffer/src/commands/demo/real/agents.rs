@@ -47,7 +47,7 @@ pub fn limited_kind(kinds: &[&'static str]) -> &'static str {
 
 /// The pinned CLIs, each `(kind, version, executable)`; exit 4 with the remedy when missing.
 pub(super) fn pinned_clis(kinds: &[&str]) -> Result<Vec<(String, String, PathBuf)>, ExitError> {
-    let pinned = gaffer_testkit::agents::pinned();
+    let pinned = gaffer_model_sim::agents::pinned();
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for &kind in kinds {
@@ -64,7 +64,7 @@ pub(super) fn pinned_clis(kinds: &[&str]) -> Result<Vec<(String, String, PathBuf
             "the pinned agent CLIs are not installed ({}): run scripts/install-agents.sh \
              (it installs them under {}; nothing is installed globally)",
             missing.join(", "),
-            gaffer_testkit::agents::cache_dir().display()
+            gaffer_model_sim::agents::cache_dir().display()
         )));
     }
     Ok(out)
@@ -73,7 +73,7 @@ pub(super) fn pinned_clis(kinds: &[&str]) -> Result<Vec<(String, String, PathBuf
 /// Re-runs this demo inside a loopback-only network namespace when one can be made and this
 /// process is not in one already; returns the child's exit code, or `None` to go on here.
 pub(super) fn isolate() -> Option<i32> {
-    let only_lo = gaffer_testkit::netns::interfaces()
+    let only_lo = gaffer_model_sim::launch::interfaces()
         .iter()
         .all(|i| i == "lo");
     if only_lo || std::env::var_os(NETNS_ENV).is_some() {
@@ -123,7 +123,7 @@ impl Drop for Reaper {
             .run(&["list-panes", "-a", "-F", "#{pane_pid}"])
             .unwrap_or_default();
         for pid in pids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            gaffer_testkit::tmux::kill_tree(pid);
+            gaffer_model_sim::launch::kill_tree(pid);
         }
     }
 }
@@ -291,11 +291,11 @@ fn start_agent(setup: &Setup, kind: &str) -> Result<(ModelServer, AgentSpec), Ex
     let home = dir.join(format!(".gaffer/demo/home-{kind}"));
     std::fs::create_dir_all(&home)
         .map_err(|e| ExitError::failure(format!("{}: {e}", home.display())))?;
-    let opts = gaffer_testkit::real_agent::LaunchOptions {
+    let opts = gaffer_model_sim::launch::LaunchOptions {
         allow_tools: true,
         ..Default::default()
     };
-    let mut launch = gaffer_testkit::real_agent::prepare(kind, &home, dir, &server.url(), &opts)
+    let mut launch = gaffer_model_sim::launch::prepare(kind, &home, dir, &server.url(), &opts)
         .map_err(|e| ExitError::unavailable(format!("launching the real {kind}: {e}")))?;
     // gaffer and br on the agent's PATH, ahead of what the CLI needs.
     let gaffer_dir = setup.me.parent().map(Path::to_path_buf).unwrap_or_default();

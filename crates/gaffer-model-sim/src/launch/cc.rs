@@ -74,7 +74,7 @@ pub(super) fn configure(s: &Setup<'_>) -> std::io::Result<Cli> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::real_agent::LaunchOptions;
+    use crate::launch::LaunchOptions;
 
     #[test]
     fn config_skips_onboarding_unless_first_run() {

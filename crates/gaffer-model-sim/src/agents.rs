@@ -56,7 +56,7 @@ pub fn parse_lock(text: &str) -> Vec<PinnedAgent> {
 
 /// The workspace's `agents.lock`.
 pub fn pinned() -> Vec<PinnedAgent> {
-    let path = crate::workspace_root().join("agents.lock");
+    let path = workspace_root().join("agents.lock");
     parse_lock(&std::fs::read_to_string(&path).unwrap_or_default())
 }
 
@@ -76,6 +76,15 @@ pub fn require(kind: &str) -> (PinnedAgent, PathBuf) {
             agent.prefix().display()
         ),
     }
+}
+
+/// The workspace root (where `agents.lock` is), as built.
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| here.to_path_buf())
 }
 
 #[cfg(test)]

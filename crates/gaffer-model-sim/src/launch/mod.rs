@@ -26,15 +26,15 @@ impl Launch {
     pub fn shell_command(&self) -> String {
         let mut s = format!(
             "cd {} && exec env -i",
-            crate::shell_quote(&self.cwd.display().to_string())
+            shell_quote(&self.cwd.display().to_string())
         );
         for (k, v) in &self.env {
             s.push(' ');
-            s.push_str(&crate::shell_quote(&format!("{k}={v}")));
+            s.push_str(&shell_quote(&format!("{k}={v}")));
         }
         for a in &self.argv {
             s.push(' ');
-            s.push_str(&crate::shell_quote(a));
+            s.push_str(&shell_quote(a));
         }
         s
     }
@@ -134,4 +134,69 @@ pub fn prepare(
         argv,
         env,
     })
+}
+
+/// Quotes `s` for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The network interfaces of this process's network namespace (from `/proc/self/net/dev`;
+/// `/sys/class/net` shows the namespace sysfs was mounted in, not this one).
+pub fn interfaces() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_to_string("/proc/self/net/dev")
+        .unwrap_or_default()
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The pids of `root` and all its descendants (from `/proc`), root first.
+pub fn process_tree(root: i32) -> Vec<i32> {
+    let mut parent_of = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid …`: comm may hold spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if let Some(ppid) = ppid {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let p = tree[i];
+        tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    tree
+}
+
+/// SIGKILLs `root` and all its descendants (children first seen, then killed together, so
+/// none is re-parented out of reach in between).
+pub fn kill_tree(root: i32) {
+    let tree = process_tree(root);
+    for pid in &tree {
+        // SAFETY: stopping first keeps the tree from forking or re-parenting while it is killed.
+        unsafe { libc::kill(*pid, libc::SIGSTOP) };
+    }
+    for pid in tree {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
 }
