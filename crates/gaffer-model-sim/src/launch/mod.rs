@@ -187,16 +187,29 @@ pub fn process_tree(root: i32) -> Vec<i32> {
     tree
 }
 
-/// SIGKILLs `root` and all its descendants (children first seen, then killed together, so
-/// none is re-parented out of reach in between).
+/// Ends `root` and all its descendants: SIGTERM first, so shells run their exit traps (a
+/// login shell killed outright can leave a lock behind, e.g. pyenv's rehash lock, and stall
+/// every later shell), then SIGKILL for whatever is still there after a short grace (an agent
+/// CLI may ignore both SIGHUP and SIGTERM). The tree is read once, before any signal, so a
+/// child re-parented by its parent's death is still reached.
 pub fn kill_tree(root: i32) {
     let tree = process_tree(root);
     for pid in &tree {
-        // SAFETY: stopping first keeps the tree from forking or re-parenting while it is killed.
-        unsafe { libc::kill(*pid, libc::SIGSTOP) };
-    }
-    for pid in tree {
         // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+        unsafe { libc::kill(*pid, libc::SIGTERM) };
+    }
+    let alive = |pid: &i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+    };
+    let grace = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    while tree.iter().any(alive) && std::time::Instant::now() < grace {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for pid in tree.iter().filter(|p| alive(p)) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
     }
 }
