@@ -50,24 +50,24 @@ fn detail(e: &CoordinatorEvent, k: &str) -> String {
 
 /// The demo's beads: id → (type, blockers), from the project it wrote.
 fn beads(dir: &Path) -> BTreeMap<String, (String, Vec<String>)> {
-    let text = std::fs::read_to_string(dir.join(".beads/issues.jsonl")).expect("beads file");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).expect("issue JSON");
-            let blockers = v["dependencies"]
-                .as_array()
-                .map(|ds| {
-                    ds.iter()
-                        .filter(|d| d["type"] == "blocks")
-                        .filter_map(|d| d["depends_on_id"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            (
-                v["id"].as_str().unwrap_or("").to_string(),
-                (v["issue_type"].as_str().unwrap_or("").to_string(), blockers),
-            )
+    let bytes = std::fs::read(dir.join(".beads/issues.jsonl")).expect("beads file");
+    let loaded = gaffer_beads::parse_issues(&bytes);
+    assert!(
+        loaded.skipped.is_empty(),
+        "unreadable beads lines: {:?}",
+        loaded.skipped
+    );
+    loaded
+        .issues
+        .into_iter()
+        .map(|i| {
+            let blockers = i
+                .dependencies
+                .iter()
+                .filter(|d| d.dep_type == "blocks")
+                .map(|d| d.depends_on_id.clone())
+                .collect();
+            (i.id, (i.issue_type, blockers))
         })
         .collect()
 }

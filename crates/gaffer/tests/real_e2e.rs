@@ -111,28 +111,24 @@ fn model_log(path: &Path) -> Vec<ModelTurn> {
 
 /// The project's beads from br's JSONL: id → (title, status, blockers).
 fn beads(dir: &Path) -> BTreeMap<String, (String, String, Vec<String>)> {
-    let text = std::fs::read_to_string(dir.join(".beads/issues.jsonl")).expect("beads file");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .map(|v| {
-            let blockers = v["dependencies"]
-                .as_array()
-                .map(|ds| {
-                    ds.iter()
-                        .filter(|d| d["type"] == "blocks")
-                        .filter_map(|d| d["depends_on_id"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            (
-                v["id"].as_str().unwrap_or("").to_string(),
-                (
-                    v["title"].as_str().unwrap_or("").to_string(),
-                    v["status"].as_str().unwrap_or("").to_string(),
-                    blockers,
-                ),
-            )
+    let bytes = std::fs::read(dir.join(".beads/issues.jsonl")).expect("beads file");
+    let loaded = gaffer_beads::parse_issues(&bytes);
+    assert!(
+        loaded.skipped.is_empty(),
+        "unreadable beads lines: {:?}",
+        loaded.skipped
+    );
+    loaded
+        .issues
+        .into_iter()
+        .map(|i| {
+            let blockers = i
+                .dependencies
+                .iter()
+                .filter(|d| d.dep_type == "blocks")
+                .map(|d| d.depends_on_id.clone())
+                .collect();
+            (i.id, (i.title, i.status, blockers))
         })
         .collect()
 }

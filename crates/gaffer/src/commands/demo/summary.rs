@@ -241,26 +241,7 @@ pub fn summarize(s: &Summarize<'_>) -> Summary {
     let agents: Vec<Value> = s
         .titles
         .iter()
-        .map(|(pane, title)| {
-            let mine: Vec<&str> = records
-                .iter()
-                .filter(|r| r.assignment.agent_pane_id == *pane && r.state == AssignmentState::Done)
-                .map(|r| r.assignment.bead_id.as_str())
-                .collect();
-            let (p, f) = runs
-                .iter()
-                .filter(|t| t.agent_pane_id == *pane)
-                .fold((0, 0), |(p, f), t| (p + t.passed, f + t.failed));
-            json!({
-                "pane_id": pane,
-                "title": title,
-                "agent_type": title.split("__").nth(1).and_then(|t| t.split('_').next()).unwrap_or(""),
-                "completed": mine,
-                "tests_passed": p,
-                "tests_failed": f,
-                "rate_limited": pane == s.limited_pane,
-            })
-        })
+        .map(|(pane, title)| agent_line(&records, &runs, pane, title, s.limited_pane))
         .collect();
     let ok = checks.iter().all(|c| c.1);
     let expectations: Value = checks
@@ -309,6 +290,35 @@ pub struct Outcome<'a> {
     pub keep: bool,
     /// The mailbox backend's name.
     pub mailbox: &'a str,
+}
+
+/// One agent's line of a demo summary: the beads it completed, its test counts, whether it was
+/// the rate-limited one.
+pub fn agent_line(
+    records: &[AssignmentRecord],
+    runs: &[gaffer_core::quality::TestRunMetrics],
+    pane: &str,
+    title: &str,
+    limited_pane: &str,
+) -> Value {
+    let mine: Vec<&str> = records
+        .iter()
+        .filter(|r| r.assignment.agent_pane_id == pane && r.state == AssignmentState::Done)
+        .map(|r| r.assignment.bead_id.as_str())
+        .collect();
+    let (passed, failed) = runs
+        .iter()
+        .filter(|t| t.agent_pane_id == pane)
+        .fold((0, 0), |(p, f), t| (p + t.passed, f + t.failed));
+    json!({
+        "pane_id": pane,
+        "title": title,
+        "agent_type": title.split("__").nth(1).and_then(|t| t.split('_').next()).unwrap_or(""),
+        "completed": mine,
+        "tests_passed": passed,
+        "tests_failed": failed,
+        "rate_limited": pane == limited_pane,
+    })
 }
 
 /// Adds the run's outcome to its summary JSON.

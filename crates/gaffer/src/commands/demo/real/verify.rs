@@ -407,26 +407,9 @@ fn agent_json(
     pane: &str,
     title: &str,
 ) -> Value {
-    let mine: Vec<&str> = f
-        .records
-        .iter()
-        .filter(|r| r.assignment.agent_pane_id == pane && r.state == AssignmentState::Done)
-        .map(|r| r.assignment.bead_id.as_str())
-        .collect();
-    let (p, fl) = runs
-        .iter()
-        .filter(|t| t.agent_pane_id == pane)
-        .fold((0, 0), |(p, f), t| (p + t.passed, f + t.failed));
-    json!({
-        "pane_id": pane,
-        "title": title,
-        "agent_type": title.split("__").nth(1).and_then(|t| t.split('_').next()).unwrap_or(""),
-        "completed": mine,
-        "tests_passed": p,
-        "tests_failed": fl,
-        "rate_limited": pane == s.limited_pane,
-        "model_requests": s.logs.get(pane).map(Vec::len).unwrap_or(0),
-    })
+    let mut line = super::super::summary::agent_line(f.records, runs, pane, title, s.limited_pane);
+    line["model_requests"] = json!(s.logs.get(pane).map(Vec::len).unwrap_or(0));
+    line
 }
 
 /// The summary's JSON (the names of `gaffer demo`'s summary).
