@@ -641,7 +641,7 @@ fn gemini_states_are_read_right() {
     // CLI (dmesg: `tmux: server[…]: segfault at 20 … in tmux`), which takes every pane with it.
     // That is tmux's bug, not a misreading: the scenarios then run again, on a new server (a
     // crash is noticed within seconds).
-    const ATTEMPTS: usize = 3;
+    const ATTEMPTS: usize = 5;
     for attempt in 1..=ATTEMPTS {
         let rig = Rig::new("gmi-states");
         let launch = |n: usize, first_run: bool| {
@@ -761,6 +761,11 @@ fn gemini_composer_receives_hostile_text_byte_for_byte() {
     let hostile =
         "first line; then `C-c` and C-c\n  indented: héllo — ✓ 日本\n$(echo no) 'q' \"dq\" \\ end;";
     send(&rig, &a, hostile, &files.join("1.txt"));
+    wait_until(Duration::from_secs(30), || {
+        user_texts(&rig.server)
+            .iter()
+            .any(|t| t.as_str() == hostile)
+    });
     rig.expect(&a, "WAITING", 30, "after the hostile prompt's reply");
 
     // 20 KB over many lines: the CLI collapses a long paste to "[Pasted Text: N lines]" in the
@@ -775,6 +780,11 @@ fn gemini_composer_receives_hostile_text_byte_for_byte() {
     }
     big.push_str("end of the big prompt");
     send(&rig, &a, &big, &files.join("2.txt"));
+    // Delivery is confirmed on screen first; the request follows once the CLI has expanded the
+    // collapsed paste, which can take longer than gaffer's confirmation: wait for it to arrive.
+    wait_until(Duration::from_secs(30), || {
+        user_texts(&rig.server).iter().any(|t| t.as_str() == big)
+    });
     rig.expect(&a, "WAITING", 30, "after the big prompt's reply");
 
     let texts = user_texts(&rig.server);
