@@ -21,6 +21,7 @@ pub mod pane;
 pub mod persona;
 pub mod quality;
 pub mod quality_monitor;
+pub mod signals;
 pub mod status;
 pub mod test_report;
 pub mod text;
