@@ -182,7 +182,12 @@ impl AgentMonitor {
                 current_command: &p.info.current_command,
                 observed_at: snap.observed_at,
             };
-            let verdict = self.detector.detect(&input);
+            // A dead pane (kept by `remain-on-exit`) still shows the agent's last screen.
+            let verdict = if p.info.dead {
+                gaffer_core::detect::dead_pane_verdict(snap.observed_at)
+            } else {
+                self.detector.detect(&input)
+            };
             let tcfg = TrackerConfig {
                 stall_threshold: self.cfg.stall_threshold,
                 confirm_observations: self.cfg.confirm_observations,
