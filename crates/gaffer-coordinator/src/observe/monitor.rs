@@ -62,6 +62,9 @@ pub struct MonitorSnapshot {
     pub vanished: Vec<String>,
     /// Problems met while observing.
     pub problems: Vec<String>,
+    /// Why nothing could be observed (tmux server or session gone), when so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
 }
 
 struct Entry {
@@ -260,6 +263,7 @@ impl AgentMonitor {
             agents,
             vanished: snap.vanished.clone(),
             problems: snap.problems.clone(),
+            lost: snap.lost.clone(),
         };
         inner.last = Some(out.clone());
         Ok(out)
@@ -362,6 +366,7 @@ mod tests {
             panes,
             vanished: vanished.iter().map(|s| s.to_string()).collect(),
             problems: Vec::new(),
+            lost: None,
         })
     }
 
