@@ -38,7 +38,11 @@ impl Run {
             .env_remove("AGENT_MAIL_URL")
             .stdout(Stdio::piped())
             .env("GAFFER_LOG", "gaffer_tmux=debug,gaffer_coordinator=debug")
-            .stderr(std::fs::File::create(&log).map(Stdio::from).unwrap_or(Stdio::null()))
+            .stderr(
+                std::fs::File::create(&log)
+                    .map(Stdio::from)
+                    .unwrap_or(Stdio::null()),
+            )
             .spawn()
             .expect("gaffer run starts");
         let stdout = child.stdout.take().expect("stdout");
