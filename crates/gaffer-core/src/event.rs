@@ -52,11 +52,17 @@ pub enum CoordinatorEventType {
     AgentExited,
     /// Test results were recorded.
     TestRunRecorded,
+    /// The ledger could not be written (disk full, I/O error); events wait in memory.
+    LedgerDegraded,
+    /// The ledger is writable again; the events that waited were written.
+    LedgerRecovered,
+    /// Lines of the beads file could not be read (they are skipped).
+    BeadsMalformed,
     /// Any other type name.
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 22] = [
+const NAMED: [(&str, CoordinatorEventType); 25] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -91,6 +97,9 @@ const NAMED: [(&str, CoordinatorEventType); 22] = [
     ("agent_stalled", CoordinatorEventType::AgentStalled),
     ("agent_exited", CoordinatorEventType::AgentExited),
     ("test_run_recorded", CoordinatorEventType::TestRunRecorded),
+    ("ledger_degraded", CoordinatorEventType::LedgerDegraded),
+    ("ledger_recovered", CoordinatorEventType::LedgerRecovered),
+    ("beads_malformed", CoordinatorEventType::BeadsMalformed),
 ];
 
 impl CoordinatorEventType {

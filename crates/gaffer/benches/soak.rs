@@ -854,6 +854,21 @@ fn run(args: &Args) -> Result<bool, String> {
         lf.done.len(),
         reported.len()
     );
+    let mut states: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut errors: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &lf.records {
+        *states.entry(r.state.as_str()).or_default() += 1;
+        if !r.error.is_empty() {
+            let short: String = r.error.chars().take(90).collect();
+            *errors.entry(short).or_default() += 1;
+        }
+    }
+    println!("soak: assignment states {states:?}");
+    let mut errors: Vec<(String, usize)> = errors.into_iter().collect();
+    errors.sort_by(|a, b| b.1.cmp(&a.1));
+    for (e, n) in errors.iter().take(6) {
+        println!("soak: {n:>4} × {e}");
+    }
     println!("soak: double assignments={}", lf.double.len());
     println!("soak: completed work lost={}", lost.len());
     println!(
