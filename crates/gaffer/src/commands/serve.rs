@@ -39,6 +39,8 @@ pub const TOKEN_FILE: &str = "serve.token";
 const STREAM_TICK: Duration = Duration::from_millis(200);
 /// Events read from the ledger at a time.
 const PAGE: usize = 256;
+/// Bus events an event stream keeps as wake-ups (it reads the events from the ledger).
+const WAKE_QUEUE: usize = 64;
 /// The longest a shutdown waits for connection threads.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
 
@@ -199,7 +201,7 @@ impl Api {
             Err(msg) => return Some(Response::error(400, "bad_last_event_id", &msg)),
         };
         // Subscribed first: an event logged from here on wakes the stream.
-        let wake = self.coord.events().subscribe();
+        let wake = self.coord.events().subscribe_with(WAKE_QUEUE);
         let last = match self.last_event_id() {
             Ok(id) => id,
             Err(e) => return Some(Response::error(503, "ledger_unavailable", &e)),

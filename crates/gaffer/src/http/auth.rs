@@ -91,51 +91,80 @@ pub fn load_or_create_token(path: &Path) -> Result<(String, bool), TokenError> {
     };
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(io)?;
+            match create_token(path).map_err(io)? {
+                Some(token) => Ok((token, true)),
+                // Another `gaffer serve` made it just now: use that one.
+                None => read_token(path, &shown),
             }
-            let token = random_hex(TOKEN_BYTES)?;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(io)?;
-            // The umask cannot widen 0600, but a pre-set ACL or an odd umask may narrow it:
-            // set it exactly.
-            f.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(io)?;
-            f.write_all(format!("{token}\n").as_bytes()).map_err(io)?;
-            f.sync_all().map_err(io)?;
-            Ok((token, true))
         }
         Err(e) => Err(io(e)),
-        Ok(meta) => {
-            if !meta.file_type().is_file() {
-                return Err(TokenError::NotAFile(shown));
-            }
-            // SAFETY: geteuid takes nothing, cannot fail and touches no memory of ours.
-            let uid = unsafe { libc::geteuid() };
-            if meta.uid() != uid {
-                return Err(TokenError::NotOwned(shown));
-            }
-            let mode = meta.mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(TokenError::TooOpen { path: shown, mode });
-            }
-            let mut text = String::new();
-            std::fs::File::open(path)
-                .map_err(io)?
-                .take(1024)
-                .read_to_string(&mut text)
-                .map_err(|_| TokenError::Malformed(shown.clone()))?;
-            let token = text.trim();
-            if token.len() < 2 * NONCE_BYTES || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(TokenError::Malformed(shown));
-            }
-            Ok((token.to_ascii_lowercase(), false))
-        }
+        Ok(_) => read_token(path, &shown),
     }
+}
+
+/// Makes a token file at `path` unless one appears meanwhile (then `None`). The token is
+/// written whole to a private temporary file first and then linked into place, so no reader
+/// ever sees a partial file and two servers starting at once agree on one token.
+fn create_token(path: &Path) -> Result<Option<String>, std::io::Error> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let token = random_hex(TOKEN_BYTES).map_err(std::io::Error::other)?;
+    let suffix = random_hex(4).map_err(std::io::Error::other)?;
+    let tmp = path.with_extension(format!("tmp-{suffix}"));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        // The umask cannot widen 0600, but it may narrow it: set it exactly.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(format!("{token}\n").as_bytes())?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok(Some(token)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the token at `path`, checking the file first.
+fn read_token(path: &Path, shown: &str) -> Result<(String, bool), TokenError> {
+    let shown = shown.to_string();
+    let meta = std::fs::symlink_metadata(path).map_err(|source| TokenError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    if !meta.file_type().is_file() {
+        return Err(TokenError::NotAFile(shown));
+    }
+    // SAFETY: geteuid takes nothing, cannot fail and touches no memory of ours.
+    let uid = unsafe { libc::geteuid() };
+    if meta.uid() != uid {
+        return Err(TokenError::NotOwned(shown));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(TokenError::TooOpen { path: shown, mode });
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(|source| TokenError::Io {
+            path: shown.clone(),
+            source,
+        })?
+        .take(1024)
+        .read_to_string(&mut text)
+        .map_err(|_| TokenError::Malformed(shown.clone()))?;
+    let token = text.trim();
+    if token.len() < 2 * NONCE_BYTES || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(TokenError::Malformed(shown));
+    }
+    Ok((token.to_ascii_lowercase(), false))
 }
 
 /// Which `Host` (and `Origin`) values name this server.
@@ -360,6 +389,25 @@ mod tests {
             load_or_create_token(&link),
             Err(TokenError::NotAFile(_))
         ));
+    }
+
+    #[test]
+    fn servers_starting_at_once_agree_on_one_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".gaffer/serve.token");
+        let results: Vec<(String, bool)> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| load_or_create_token(&path).unwrap()))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(results.iter().filter(|(_, made)| *made).count(), 1);
+        assert!(results.iter().all(|(t, _)| *t == results[0].0));
+        let files: Vec<_> = std::fs::read_dir(dir.path().join(".gaffer"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(files, ["serve.token"], "no temporary file is left");
     }
 
     #[test]
