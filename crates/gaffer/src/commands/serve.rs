@@ -379,7 +379,7 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
             println!("  browser (the link works once): {login}");
             println!(
                 "  curl: curl -H \"Authorization: Bearer $(cat {})\" {url}/agents",
-                token_path.display()
+                gaffer_model_sim::launch::shell_quote(&token_path.display().to_string())
             );
         },
     )?;
