@@ -336,6 +336,20 @@ fn forged_hosts_cross_origin_posts_and_oversized_requests_are_refused() {
     );
     assert_eq!(post("null").status, 403);
     assert_eq!(post(&format!("http://localhost:{port}")).status, 200);
+    // A page elsewhere on this machine (same site, another port) cannot read either.
+    let r = s.get("/agents", &[&bearer, "Origin: http://localhost:9"]);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (403, Some("cross_origin"))
+    );
+    assert_eq!(
+        s.get(
+            "/agents",
+            &[&bearer, &format!("Origin: http://127.0.0.1:{port}")]
+        )
+        .status,
+        200
+    );
     assert_eq!(s.get("/login-url", &[&bearer]).status, 405);
     // Limits: the head, the body, the connections.
     let big = format!("X-Big: {}", "a".repeat(20_000));

@@ -97,9 +97,9 @@ impl Api {
             Some(_) => {}
         }
         let method = req.method.as_str();
-        let safe = matches!(method, "GET" | "HEAD");
+        // Browsers send Origin with every cross-origin request they make from a page (and with
+        // POSTs): one from elsewhere is refused, whatever its method.
         if let Some(origin) = req.header("origin")
-            && !safe
             && !self.hosts.origin_ok(origin)
         {
             return Some(Response::error(

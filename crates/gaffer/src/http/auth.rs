@@ -8,8 +8,8 @@
 //!   redirects to `/`. The cookie holds a session secret, never the token.
 //! - Every secret is compared in constant time.
 //! - The `Host` header must name this server (loopback names with the port, or a name the
-//!   operator allowed), which defeats DNS rebinding; a state-changing request with an `Origin`
-//!   must come from such a host too.
+//!   operator allowed), which defeats DNS rebinding; a request with an `Origin` must come
+//!   from such a host too.
 
 use super::request::Request;
 use std::collections::VecDeque;
