@@ -193,6 +193,8 @@ fn the_token_guards_every_route_but_health_and_a_login_link_works_once() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600);
+    let ignore = std::fs::read_to_string(p.dir.path().join(".gaffer/.gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "serve.token"), "{ignore}");
     let health = s.get("/health", &[]);
     assert_eq!(
         (health.status, health.json()["ok"].as_bool()),

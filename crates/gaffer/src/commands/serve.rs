@@ -18,7 +18,7 @@ use crate::adapters;
 use crate::cli::ServeArgs;
 use crate::error::ExitError;
 use crate::foreground::Foreground;
-use crate::http::auth::{Auth, Denied, HostPolicy, load_or_create_token};
+use crate::http::auth::{Auth, Denied, HostPolicy, ignore_in_git, load_or_create_token};
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
 use crate::http::server::{Connection, Handler, Server, ServerConfig};
@@ -330,6 +330,9 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
         .map_err(|e| ExitError::failure(format!("the serve token: {e}")))?;
     if made {
         tracing::info!(path = %token_path.display(), "made a new serve token");
+    }
+    if let Err(e) = ignore_in_git(&token_path) {
+        tracing::warn!(error = %e, "cannot add the serve token to .gaffer/.gitignore");
     }
     let built = wiring::build_for(global, &args.args)?;
     let mut cfg = built.coordinator.config();

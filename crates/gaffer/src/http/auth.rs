@@ -102,6 +102,35 @@ pub fn load_or_create_token(path: &Path) -> Result<(String, bool), TokenError> {
     }
 }
 
+/// Makes sure git ignores the token file: a `.gitignore` beside it gets its name (the file is
+/// made when missing; a line is added to one without it). Returns whether it changed anything.
+pub fn ignore_in_git(token: &Path) -> std::io::Result<bool> {
+    let (Some(dir), Some(name)) = (token.parent(), token.file_name().and_then(|n| n.to_str()))
+    else {
+        return Ok(false);
+    };
+    let ignore = dir.join(".gitignore");
+    let current = match std::fs::read_to_string(&ignore) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    if current.lines().any(|l| l.trim() == name) {
+        return Ok(false);
+    }
+    let mut add = String::new();
+    if !current.is_empty() && !current.ends_with('\n') {
+        add.push('\n');
+    }
+    add.push_str(&format!("# gaffer serve's token is a secret\n{name}\n"));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&ignore)?;
+    f.write_all(add.as_bytes())?;
+    Ok(true)
+}
+
 /// Makes a token file at `path` unless one appears meanwhile (then `None`). The token is
 /// written whole to a private temporary file first and then linked into place, so no reader
 /// ever sees a partial file and two servers starting at once agree on one token.
@@ -389,6 +418,26 @@ mod tests {
             load_or_create_token(&link),
             Err(TokenError::NotAFile(_))
         ));
+    }
+
+    #[test]
+    fn git_is_told_to_ignore_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("serve.token");
+        let ignore = dir.path().join(".gitignore");
+        assert!(ignore_in_git(&token).unwrap());
+        assert!(!ignore_in_git(&token).unwrap(), "once");
+        assert_eq!(
+            std::fs::read_to_string(&ignore).unwrap(),
+            "# gaffer serve's token is a secret\nserve.token\n"
+        );
+        std::fs::write(&ignore, "state.db").unwrap();
+        assert!(ignore_in_git(&token).unwrap());
+        let text = std::fs::read_to_string(&ignore).unwrap();
+        assert!(
+            text.starts_with("state.db\n#") && text.ends_with("\nserve.token\n"),
+            "{text}"
+        );
     }
 
     #[test]
