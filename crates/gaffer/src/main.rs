@@ -6,6 +6,7 @@ mod commands;
 mod config_load;
 mod error;
 mod foreground;
+mod http;
 mod kinds;
 mod output;
 mod view;
@@ -96,12 +97,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             auto_assign,
             exit_after,
         } => commands::dashboard::run(&cli.global, &args, auto_assign, exit_after),
-        Command::Serve {
-            args,
-            addr,
-            auto_assign,
-            exit_after,
-        } => commands::serve::run(&cli.global, &args, &addr, auto_assign, exit_after),
+        Command::Serve(args) => commands::serve::run(&cli.global, &args),
         Command::Watch {
             from_start,
             exit_after,
