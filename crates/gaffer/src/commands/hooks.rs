@@ -4,6 +4,7 @@
 //! it, refuses a malformed one (naming the file and line, writing nothing), and writes the
 //! result atomically (a temporary file in the same directory, then a rename).
 
+use crate::adapters;
 use crate::cli::{GlobalArgs, HooksAction, HooksScope};
 use crate::config_load;
 use crate::error::ExitError;
@@ -11,6 +12,7 @@ use crate::output::Output;
 use gaffer_core::exit;
 use gaffer_core::hook_payload::{AGENTS, installed_events};
 use gaffer_core::hook_settings::{self, Installed, Node};
+use gaffer_core::signals::{Signal, SignalFeed};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -240,6 +242,13 @@ struct StatusRow {
     error: Option<String>,
 }
 
+#[derive(Serialize)]
+struct StatusReport {
+    files: Vec<StatusRow>,
+    /// The last signal of each pane in the project's ledger.
+    last_signals: Vec<Signal>,
+}
+
 fn status(global: &GlobalArgs, agent: Option<&str>) -> anyhow::Result<i32> {
     let agents: Vec<&str> = match agent {
         Some(a) => vec![agent_code(a)?],
@@ -276,8 +285,18 @@ fn status(global: &GlobalArgs, agent: Option<&str>) -> anyhow::Result<i32> {
             });
         }
     }
-    Output::of(global).print(&rows, || {
-        for r in &rows {
+    let last_signals: Vec<Signal> = adapters::signal_feed(global)
+        .pane_signals()
+        .into_values()
+        .filter_map(|p| p.newest().cloned())
+        .filter(|s| agent.is_none_or(|a| agent_code(a).is_ok_and(|c| c == s.agent)))
+        .collect();
+    let report = StatusReport {
+        files: rows,
+        last_signals,
+    };
+    Output::of(global).print(&report, || {
+        for r in &report.files {
             let state = if let Some(e) = &r.error {
                 format!("unreadable: {e}")
             } else if !r.exists {
@@ -293,6 +312,19 @@ fn status(global: &GlobalArgs, agent: Option<&str>) -> anyhow::Result<i32> {
                     println!("     warning: the hooks run {b}, which does not exist");
                 }
             }
+        }
+        if !report.last_signals.is_empty() {
+            println!("last signal per pane:");
+        }
+        for s in &report.last_signals {
+            println!(
+                "  {:<5} {:<4} {:<18} {} {}",
+                s.pane_id,
+                s.agent,
+                s.event.as_str(),
+                gaffer_core::time::format_rfc3339(&s.at),
+                s.detail.as_deref().unwrap_or("")
+            );
         }
     })?;
     Ok(exit::SUCCESS)

@@ -146,6 +146,7 @@ pub fn run(
         cfg.coordinator.auto_assign = true;
     }
     let mut coord = built.coordinator.with_config(cfg);
+    wiring::wake_on_signals(global, &coord);
     let listener = TcpListener::bind(addr)
         .map_err(|e| ExitError::failure(format!("cannot listen on {addr}: {e}")))?;
     listener.set_nonblocking(true)?;
