@@ -15,6 +15,8 @@ pub mod cycle;
 pub mod digest;
 pub mod event;
 pub mod exit;
+pub mod hook_payload;
+pub mod hook_settings;
 pub mod kinds;
 pub mod messages;
 pub mod pane;

@@ -149,6 +149,58 @@ pub enum Command {
     Mail(MailArgs),
     /// Check this machine: agent CLI versions against the verified ones, tmux, Agent Mail, br.
     Doctor(crate::commands::doctor::DoctorArgs),
+    /// Install, remove or show gaffer's hooks in an agent CLI's settings.
+    Hooks {
+        #[command(subcommand)]
+        action: HooksAction,
+    },
+    /// Record an agent's hook event (run by the agent CLI's hook; always exits 0, prints
+    /// nothing). The payload is read on stdin, the pane from TMUX_PANE.
+    #[command(hide = true)]
+    Hook {
+        /// Agent kind code (cc, cod, gmi).
+        #[arg(long)]
+        agent: String,
+        /// The CLI's event name (PreToolUse, BeforeAgent, …).
+        #[arg(default_value = "")]
+        event: String,
+    },
+}
+
+/// Where `gaffer hooks` writes: the project (default, or `--project DIR`) or the user's file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HooksScope {
+    /// The user's settings (`~/.claude/settings.json`, `~/.codex/hooks.json`,
+    /// `~/.gemini/settings.json`) instead of the project's.
+    #[arg(long)]
+    pub user: bool,
+}
+
+/// `gaffer hooks` actions.
+#[derive(Debug, Subcommand)]
+pub enum HooksAction {
+    /// Merge gaffer's hooks into the agent's settings (idempotent; keeps the user's hooks).
+    Install {
+        /// Agent kind: cc, cod or gmi.
+        #[arg(long)]
+        agent: String,
+        #[command(flatten)]
+        scope: HooksScope,
+    },
+    /// Remove exactly the hooks gaffer added (every kind unless --agent).
+    Uninstall {
+        /// Agent kind: cc, cod or gmi.
+        #[arg(long)]
+        agent: Option<String>,
+        #[command(flatten)]
+        scope: HooksScope,
+    },
+    /// Show which settings files hold gaffer's hooks (project and user).
+    Status {
+        /// Agent kind: cc, cod or gmi.
+        #[arg(long)]
+        agent: Option<String>,
+    },
 }
 
 /// `gaffer mail`: the backend is the Agent Mail server when `--mail-url` or `AGENT_MAIL_URL`

@@ -20,6 +20,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     restore_sigpipe();
+    // The hook path skips clap, config and tracing: it must be fast and always exit 0.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "hook") {
+        commands::hook::run(&args[2..]);
+        return ExitCode::SUCCESS;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -112,5 +118,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Status { tmux } => commands::status::run(&cli.global, &tmux),
         Command::Send(args) => commands::send::run(&cli.global, &args),
         Command::Doctor(args) => commands::doctor::run(&cli.global, &args),
+        Command::Hooks { action } => commands::hooks::run(&cli.global, &action),
+        Command::Hook { agent, event } => {
+            commands::hook::run(&["--agent".into(), agent.into(), event.into()]);
+            Ok(exit::SUCCESS)
+        }
     }
 }

@@ -38,6 +38,7 @@ pub fn run(
         cfg.assign.strategy = s;
     }
     let mut coord = built.coordinator.with_config(cfg.clone());
+    wiring::wake_on_signals(global, &coord);
     let rx = coord.events().subscribe();
     if !global.json {
         eprintln!(

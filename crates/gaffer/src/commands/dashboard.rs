@@ -27,6 +27,7 @@ pub fn run(
     cfg.coordinator.auto_assign = auto_assign;
     cfg.coordinator.send_digests = false;
     let mut coord = built.coordinator.with_config(cfg);
+    wiring::wake_on_signals(global, &coord);
     coord.start()?;
     let ledger = adapters::ledger(global)?;
     let tty = std::io::stdout().is_terminal() && !global.json;

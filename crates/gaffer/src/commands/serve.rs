@@ -340,6 +340,7 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
         cfg.coordinator.auto_assign = true;
     }
     let mut coord = built.coordinator.with_config(cfg);
+    wiring::wake_on_signals(global, &coord);
     let ledger = adapters::ledger(global)?;
     let config = ServerConfig {
         limits: Limits::default(),
