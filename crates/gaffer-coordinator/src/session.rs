@@ -99,11 +99,15 @@ pub struct Identity {
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) agents: BTreeMap<String, AgentState>,
+    /// Agents whose panes vanished (for the digest).
+    pub(crate) gone: BTreeMap<String, gaffer_core::cycle::GoneAgent>,
     pub(crate) last_update: Option<Timestamp>,
     pub(crate) problems: Vec<String>,
     pub(crate) conflicts: BTreeMap<String, DetectedConflict>,
     pub(crate) mail_degraded: Option<String>,
     pub(crate) work_degraded: Option<String>,
+    /// Why tmux (server or session) is lost, while it is.
+    pub(crate) tmux_lost: Option<String>,
     /// Recommendation ids of the last triage, in rank order (for digests).
     pub(crate) last_triage: Vec<String>,
     pub(crate) backoff: BackoffBook,

@@ -396,6 +396,14 @@ pub struct SpawnArgs {
     /// Working directory of the panes (default: the project root).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Agent panes per window, tiled (default: `tmux.panes_per_window`, 4); more agents open
+    /// more windows.
+    #[arg(long, value_name = "N")]
+    pub panes_per_window: Option<u32>,
+    /// Keep a shell in a pane after its agent exits (default: `tmux.keep_shell`, false: the
+    /// pane is kept dead). `--keep-shell=false` turns it off.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub keep_shell: Option<bool>,
     #[command(flatten)]
     pub tmux: TmuxArgs,
 }

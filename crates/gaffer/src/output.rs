@@ -106,6 +106,14 @@ pub fn describe(e: &CoordinatorEvent) -> String {
             d("alert_count")
         ),
         "mail_degraded" | "work_source_degraded" | "digest_failed" => d("error"),
+        "tmux_lost" => format!("session {}: {}", d("session"), d("error")),
+        "tmux_restored" => format!("session {} answers again", d("session")),
+        "agent_gone" => format!(
+            "{} pane vanished (last {})",
+            d("agent_type"),
+            d("last_status")
+        ),
+        "agent_appeared" => format!("{} ({})", d("title"), d("status")),
         _ => serde_json::to_string(&e.details).unwrap_or_default(),
     };
     format!("{t} {:<22}{who} {what}", e.event_type.as_str())

@@ -576,6 +576,24 @@ impl Detector {
     }
 }
 
+/// The rule id of [`dead_pane_verdict`].
+pub const DEAD_PANE_RULE: &str = "pane.dead";
+
+/// The verdict for a pane whose process has exited and that tmux keeps (`pane_dead`, with
+/// `remain-on-exit`): EXITED whatever the screen still shows.
+pub fn dead_pane_verdict(observed_at: Timestamp) -> Verdict {
+    Verdict {
+        status: AgentStatus::Exited,
+        reason: "tmux reports the pane dead: the agent's process exited".into(),
+        rule: DEAD_PANE_RULE.into(),
+        evidence: Vec::new(),
+        confidence: 1.0,
+        context_usage: None,
+        rate_limit_reset: None,
+        observed_at,
+    }
+}
+
 fn unknown_verdict(input: &ScreenInput<'_>, reason: String) -> Verdict {
     Verdict {
         status: AgentStatus::Unknown,

@@ -115,12 +115,19 @@ pub fn explain_live(
         .command
         .clone()
         .unwrap_or_else(|| info.current_command.clone());
-    Ok(detector.explain(&ScreenInput {
+    let mut explanation = detector.explain(&ScreenInput {
         agent_type: &agent_type,
         screen: &screen,
         current_command: &command,
         observed_at: chrono::Utc::now(),
-    }))
+    });
+    // A dead pane (kept by `remain-on-exit`) is EXITED whatever its last screen shows, as the
+    // monitor reads it; the rules' trace still shows how that screen reads.
+    if info.dead {
+        explanation.verdict =
+            gaffer_core::detect::dead_pane_verdict(explanation.verdict.observed_at);
+    }
+    Ok(explanation)
 }
 
 /// Prints an explanation as JSON or as the readable account.
