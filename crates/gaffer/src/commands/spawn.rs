@@ -6,6 +6,7 @@ use crate::cli::{GlobalArgs, SpawnArgs};
 use crate::config_load;
 use crate::error::ExitError;
 use crate::output::Output;
+use crate::output::say;
 use gaffer_core::exit;
 use gaffer_core::pane::canonical_agent_type;
 use gaffer_tmux::cmd::Tmux;
@@ -138,9 +139,9 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
         .map_err(|e| ExitError::unavailable(format!("spawning session {session}: {e}")))?;
     out.print(&json!({"session": session, "panes": panes}), || {
         for p in &panes {
-            println!("{}  {}", p.pane_id, p.title);
+            say!("{}  {}", p.pane_id, p.title);
         }
-        println!(
+        say!(
             "session {session} started with {} agent panes; watch it with `gaffer status --session {session}`",
             panes.len()
         );
