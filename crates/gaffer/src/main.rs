@@ -51,9 +51,9 @@ fn main() -> ExitCode {
             if json {
                 let body =
                     serde_json::json!({"error": {"code": code, "kind": kind, "message": message}});
-                eprintln!("{body}");
+                eprintln!("{}", output::safe_json(body.to_string()));
             } else {
-                eprintln!("error: {message}");
+                eprintln!("error: {}", output::safe_text(&message));
             }
             ExitCode::from(code as u8)
         }
