@@ -112,6 +112,17 @@ impl Shared {
                     now,
                 );
             }
+            Decision::CloseInSource { bead_id } => {
+                match self.work.close(&bead_id, "done (reported to gaffer)") {
+                    Ok(_) => {
+                        tracing::info!(bead = %bead_id, "closed in the work source (done in the ledger)")
+                    }
+                    Err(e) => {
+                        tracing::warn!(bead = %bead_id, error = %e, "could not close a done bead in the work source; will retry")
+                    }
+                }
+                lock(&self.state).unsynced_done.retain(|b| b != &bead_id);
+            }
             Decision::MarkGone { assignment, reason } => {
                 self.finish(&assignment, AssignmentState::Failed, &reason, now)
             }

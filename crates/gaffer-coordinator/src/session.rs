@@ -125,6 +125,8 @@ pub(crate) struct State {
     pub(crate) human: Option<String>,
     /// When each rate-limited agent's limit ends.
     pub(crate) limit_until: BTreeMap<String, Timestamp>,
+    /// Beads done in the ledger that the work source last listed open.
+    pub(crate) unsynced_done: Vec<String>,
     /// Lines of the beads file last reported unreadable.
     pub(crate) beads_skipped: BTreeSet<String>,
 }

@@ -258,6 +258,7 @@ impl Shared {
             snap.names = st.names.clone();
             snap.rate_limits = st.limit_until.clone();
             snap.last_update = st.last_update;
+            snap.unsynced_done = st.unsynced_done.clone();
         }
         if !snap.ledger.active.is_empty() {
             snap.closed = self.issues_now(now).ok().map(|(issues, _)| {
@@ -444,6 +445,11 @@ impl Shared {
         self.note_skipped_lines(&reading.skipped, now);
         let mut issues = reading.issues;
         let done = lock(&self.ledger).done_beads().unwrap_or_default();
+        lock(&self.state).unsynced_done = issues
+            .iter()
+            .filter(|i| !i.is_closed() && done.contains(&i.id))
+            .map(|i| i.id.clone())
+            .collect();
         let n = overlay_done(&mut issues, &done, now);
         Ok((issues, n))
     }

@@ -285,6 +285,9 @@ pub struct Snapshot {
     /// Beads closed in the work source (or done in the ledger); `None` when unreadable or
     /// not needed.
     pub closed: Option<BTreeSet<String>>,
+    /// Beads done in the ledger that the work source still lists open (their close failed:
+    /// the tool was down, the disk full); the loop closes them.
+    pub unsynced_done: Vec<String>,
     /// Active reservations, or why they could not be read; `None` without a mailbox or when
     /// not needed.
     pub reservations: Option<Result<Vec<Reservation>, String>>,
@@ -321,6 +324,7 @@ impl Snapshot {
             work: None,
             work_source: String::new(),
             closed: None,
+            unsynced_done: Vec::new(),
             reservations: None,
             has_mailbox: false,
             known_conflicts: BTreeMap::new(),
@@ -465,6 +469,12 @@ pub enum Decision {
         /// Why.
         reason: String,
     },
+    /// Close a bead in the work source that the ledger says is done (an earlier close
+    /// failed), so its dependents become ready there too and the work is not lost.
+    CloseInSource {
+        /// The bead.
+        bead_id: String,
+    },
     /// The agent is gone (pane vanished, agent exited, offer interrupted): failed.
     MarkGone {
         /// The assignment.
@@ -542,6 +552,7 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
             out.extend(merged.events.into_iter().map(Decision::Publish));
             out.extend(merged.quality.into_iter().map(Decision::RecordQuality));
             review::reported(&snap.ledger.ended, &mut out);
+            review::unsynced(snap, &mut out);
             review::active(
                 &snap.ledger.active,
                 &merged.tracking.agents,

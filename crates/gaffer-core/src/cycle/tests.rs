@@ -974,3 +974,27 @@ fn a_vanished_pane_is_agent_gone_and_stays_in_the_digest_until_it_returns() {
     adopt(&mut snap, &ds);
     assert!(snap.gone.is_empty());
 }
+
+#[test]
+fn beads_done_in_the_ledger_but_open_in_the_source_are_closed_there_a_few_a_pass() {
+    let mut snap = poll(t(0), AgentsObservation::default());
+    snap.unsynced_done = (1..=8).map(|i| format!("b-{i}")).collect();
+    let closes = |snap: &Snapshot| -> Vec<String> {
+        decide(snap, &Policy::default())
+            .into_iter()
+            .filter_map(|d| match d {
+                Decision::CloseInSource { bead_id } => Some(bead_id),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        closes(&snap),
+        (1..=review::CLOSES_PER_PASS)
+            .map(|i| format!("b-{i}"))
+            .collect::<Vec<_>>()
+    );
+    // A degraded work source is left alone until it recovers.
+    snap.health.work = Some("br failed".into());
+    assert!(closes(&snap).is_empty());
+}
