@@ -260,6 +260,7 @@ impl Shared {
             snap.last_update = st.last_update;
             snap.unsynced_done = st.unsynced_done.clone();
         }
+        snap.work_tool = Some(self.work.health());
         if !snap.ledger.active.is_empty() {
             snap.closed = self.issues_now(now).ok().map(|(issues, _)| {
                 issues

@@ -301,6 +301,10 @@ pub struct Snapshot {
     pub ledger: LedgerView,
     /// Sources degraded before this pass.
     pub health: SourceHealth,
+    /// Whether the work source's tool failed, as checked this pass (poll passes): a failure
+    /// raises the alert even while no agent is idle; only an assignment round, which reads
+    /// the triage too, clears it.
+    pub work_tool: Option<Result<(), String>>,
     /// Digest readings (digest passes).
     pub digest: Option<DigestReadings>,
     /// The digest recipient's Agent Mail name (as granted), when known.
@@ -331,6 +335,7 @@ impl Snapshot {
             quality: QualityView::default(),
             ledger: LedgerView::default(),
             health: SourceHealth::default(),
+            work_tool: None,
             digest: None,
             human: None,
         }
@@ -549,6 +554,13 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
                 snap.health.tmux.as_deref(),
                 tmux_now,
             ));
+            if let Some(Err(e)) = &snap.work_tool {
+                out.extend(source_alert(
+                    Source::Work,
+                    snap.health.work.as_deref(),
+                    Err(e),
+                ));
+            }
             out.extend(merged.events.into_iter().map(Decision::Publish));
             out.extend(merged.quality.into_iter().map(Decision::RecordQuality));
             review::reported(&snap.ledger.ended, &mut out);
