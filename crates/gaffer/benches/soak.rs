@@ -22,6 +22,9 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 struct Args {
+    /// Run as a benchmark (`cargo bench` passes `--bench`); `cargo test --all-targets` runs
+    /// bench binaries without it, and the soak then only says how to run it.
+    bench: bool,
     minutes: f64,
     agents: usize,
     beads: usize,
@@ -30,6 +33,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
+        bench: false,
         minutes: 3.0,
         agents: 64,
         beads: 2000,
@@ -47,7 +51,7 @@ fn parse_args() -> Result<Args, String> {
             "--agents" => a.agents = val("--agents")? as usize,
             "--beads" => a.beads = val("--beads")? as usize,
             "--keep" => a.keep = true,
-            "--bench" => {}
+            "--bench" => a.bench = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -65,6 +69,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !args.bench {
+        println!(
+            "soak: not run under cargo test; run it with `cargo bench -p gaffer --bench soak -- --minutes 3`"
+        );
+        return ExitCode::SUCCESS;
+    }
     match run(&args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
