@@ -875,7 +875,7 @@ fn run(args: &Args) -> Result<bool, String> {
     }
     println!("soak: assignment states {states:?}");
     let mut errors: Vec<(String, usize)> = errors.into_iter().collect();
-    errors.sort_by(|a, b| b.1.cmp(&a.1));
+    errors.sort_by_key(|e| std::cmp::Reverse(e.1));
     for (e, n) in errors.iter().take(6) {
         println!("soak: {n:>4} × {e}");
     }
