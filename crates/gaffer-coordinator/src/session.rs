@@ -12,10 +12,10 @@ use crate::ledger::{AssignmentRecord, Ledger, LedgerError};
 use crate::observe::{AgentObserver, DeliveryProbe};
 use crate::report::{Consumer, LedgerLog, Reporter};
 use crate::scheduler::{Lane, Task};
+use crate::wake::WakeSource;
 use gaffer_core::agent::AgentState;
 use gaffer_core::assign::BackoffBook;
 use gaffer_core::assignment::{AssignmentResult, AssignmentStrategy, WorkAssignment};
-use gaffer_core::beads::Issue;
 use gaffer_core::clock::Clock;
 use gaffer_core::config::GafferConfig;
 use gaffer_core::conflict::Conflict;
@@ -28,6 +28,7 @@ use gaffer_core::panes::Panes;
 use gaffer_core::quality_monitor::QualityMonitor;
 use gaffer_core::time::Timestamp;
 use gaffer_core::triage::TriageRecommendation;
+use gaffer_core::work_source::IssuesReading;
 use gaffer_core::work_source::WorkSource;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,7 +77,7 @@ pub struct Ports {
     /// The work source.
     pub work: Arc<dyn WorkSource + Send + Sync>,
     /// The issues behind the work source, for completion and digest figures.
-    pub issues: Arc<dyn Fn(Timestamp) -> Result<Vec<Issue>, String> + Send + Sync>,
+    pub issues: Arc<dyn Fn(Timestamp) -> Result<IssuesReading, String> + Send + Sync>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// The ledger.
@@ -124,6 +125,10 @@ pub(crate) struct State {
     pub(crate) human: Option<String>,
     /// When each rate-limited agent's limit ends.
     pub(crate) limit_until: BTreeMap<String, Timestamp>,
+    /// Beads done in the ledger that the work source last listed open.
+    pub(crate) unsynced_done: Vec<String>,
+    /// Lines of the beads file last reported unreadable.
+    pub(crate) beads_skipped: BTreeSet<String>,
 }
 
 /// The runtime's parts, shared by the facade and the scheduler's lanes.
@@ -137,12 +142,14 @@ pub(crate) struct Shared {
     pub(crate) panes: Arc<dyn Panes>,
     pub(crate) mailbox: Option<Arc<dyn Mailbox>>,
     pub(crate) work: Arc<dyn WorkSource + Send + Sync>,
-    pub(crate) issues: Arc<dyn Fn(Timestamp) -> Result<Vec<Issue>, String> + Send + Sync>,
+    pub(crate) issues: Arc<dyn Fn(Timestamp) -> Result<IssuesReading, String> + Send + Sync>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) bus: Arc<EventBus>,
     pub(crate) reporter: Reporter,
     pub(crate) running: AtomicBool,
     pub(crate) assign_lock: Mutex<()>,
+    /// Extra sources that wake the observation lane early (the hook signal socket).
+    pub(crate) wakes: Mutex<Vec<Arc<dyn WakeSource>>>,
 }
 
 /// Coordinates the agents of one tmux session.
@@ -188,7 +195,10 @@ impl SessionCoordinator {
         let ledger = Arc::new(Mutex::new(ports.ledger));
         let bus = Arc::new(EventBus::new());
         let reporter = Reporter::new();
-        reporter.add(Arc::new(LedgerLog::new(Arc::clone(&ledger))));
+        reporter.add(Arc::new(LedgerLog::with_bus(
+            Arc::clone(&ledger),
+            Arc::clone(&bus),
+        )));
         reporter.add(Arc::clone(&bus) as Arc<dyn Consumer>);
         SessionCoordinator {
             shared: Arc::new(Shared {
@@ -207,6 +217,7 @@ impl SessionCoordinator {
                 reporter,
                 running: AtomicBool::new(false),
                 assign_lock: Mutex::new(()),
+                wakes: Mutex::new(Vec::new()),
             }),
             threads: Vec::new(),
         }
@@ -217,6 +228,12 @@ impl SessionCoordinator {
         lock(&self.shared.state).backoff.cap = config.assign.max_backoff;
         *lock(&self.shared.config) = config;
         self
+    }
+
+    /// Adds a source that wakes the observation lane early, besides pane activity (e.g. the
+    /// hook signal socket). Takes effect at the next `start`.
+    pub fn add_wake_source(&self, source: Arc<dyn WakeSource>) {
+        lock(&self.shared.wakes).push(source);
     }
 
     /// The configuration in effect.

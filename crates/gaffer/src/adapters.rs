@@ -7,6 +7,7 @@ use crate::config_load;
 use crate::error::ExitError;
 use gaffer_beads::reader::BeadsProject;
 use gaffer_coordinator::ledger::Ledger;
+use gaffer_coordinator::signal_store::LedgerSignalFeed;
 use gaffer_core::beads::Issue;
 use gaffer_core::config::{BeadsConfig, GafferConfig};
 use gaffer_core::detect::Detector;
@@ -200,7 +201,8 @@ pub fn mailbox_at(url: Option<String>, root: &Path, timeout: Duration) -> Result
 // ---- work source --------------------------------------------------------------------------
 
 /// Reads the project's issues.
-pub type IssuesFn = Arc<dyn Fn(Timestamp) -> Result<Vec<Issue>, String> + Send + Sync>;
+pub type IssuesFn =
+    Arc<dyn Fn(Timestamp) -> Result<gaffer_core::work_source::IssuesReading, String> + Send + Sync>;
 
 /// The work source and the reader of the project's issues.
 pub struct Work {
@@ -252,7 +254,13 @@ pub fn work(root: &Path, config: &BeadsConfig, native_only: bool) -> Result<Work
             Ok(Work {
                 source,
                 issues: Arc::new(move |_| {
-                    reader.load().map(|l| l.issues).map_err(|e| e.to_string())
+                    reader
+                        .load()
+                        .map(|l| gaffer_core::work_source::IssuesReading {
+                            issues: l.issues,
+                            skipped: l.skipped.iter().map(|s| s.to_string()).collect(),
+                        })
+                        .map_err(|e| e.to_string())
                 }),
             })
         }
@@ -279,6 +287,18 @@ pub fn state_db(global: &GlobalArgs) -> PathBuf {
 /// Opens the project's ledger.
 pub fn ledger(global: &GlobalArgs) -> Result<Ledger, ExitError> {
     ledger_at(&state_db(global))
+}
+
+/// The agents' hook signals in the project's ledger, as the observation reads them.
+pub fn signal_feed(global: &GlobalArgs) -> Arc<LedgerSignalFeed> {
+    Arc::new(LedgerSignalFeed::new(&state_db(global)))
+}
+
+/// `.gaffer/signals.sock` of the project: `gaffer hook` wakes the running coordinator there.
+pub fn signal_socket(global: &GlobalArgs) -> PathBuf {
+    config_load::project_root(global)
+        .join(".gaffer")
+        .join(gaffer_coordinator::wake::SOCKET_NAME)
 }
 
 /// Opens the ledger at `path`.

@@ -448,8 +448,8 @@ impl Detector {
             };
         };
         let stripped;
-        let text = if input.screen.contains('\x1b') {
-            stripped = extract::strip_ansi(input.screen);
+        let text = if crate::escapes::has_controls(input.screen) {
+            stripped = crate::escapes::strip(input.screen);
             stripped.as_str()
         } else {
             input.screen

@@ -133,9 +133,12 @@ pub fn explain_live(
 /// Prints an explanation as JSON or as the readable account.
 fn print(global: &GlobalArgs, explanation: &Explanation) -> anyhow::Result<i32> {
     let body = if global.json {
-        format!("{}\n", serde_json::to_string_pretty(explanation)?)
+        format!(
+            "{}\n",
+            crate::output::safe_json(serde_json::to_string_pretty(explanation)?)
+        )
     } else {
-        render_text(explanation)
+        crate::output::safe_text(&render_text(explanation))
     };
     // a closed pipe (`| head`) is not an error worth a panic
     let mut out = std::io::stdout().lock();

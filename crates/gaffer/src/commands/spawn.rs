@@ -7,6 +7,7 @@ use crate::cli::{GlobalArgs, SpawnArgs};
 use crate::config_load;
 use crate::error::ExitError;
 use crate::output::Output;
+use crate::output::say;
 use gaffer_core::exit;
 use gaffer_core::pane::canonical_agent_type;
 use gaffer_tmux::cmd::Tmux;
@@ -154,9 +155,9 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
         &json!({"session": session, "windows": windows, "panes": panes}),
         || {
             for p in &panes {
-                println!("{}  window {}  {}", p.pane_id, p.window, p.title);
+                say!("{}  window {}  {}", p.pane_id, p.window, p.title);
             }
-            println!(
+            say!(
                 "session {session} started with {} agent panes in {windows} windows; watch it with `gaffer status --session {session}`",
                 panes.len()
             );
