@@ -140,6 +140,7 @@ fn killed_pane_and_session_are_reported_and_observation_recovers() {
     assert!(snap.panes.is_empty());
     assert_eq!(snap.vanished, vec![a.clone()]);
     assert!(!snap.problems.is_empty());
+    assert!(snap.lost.is_some(), "a gone session is tmux lost");
     // Still running while the session is gone.
     for _ in 0..3 {
         let snap = panes.observe().unwrap();
@@ -154,11 +155,53 @@ fn killed_pane_and_session_are_reported_and_observation_recovers() {
             && snap.panes.len() == 1
             && snap.panes[0].screen.contains("reborn")
     }));
+    assert!(panes.observe().unwrap().lost.is_none());
     // The whole server dies: reported, not a crash.
     s.run(&["kill-server"]);
     let snap = panes.observe().unwrap();
     assert!(snap.panes.is_empty());
     assert!(!snap.problems.is_empty());
+    assert!(snap.lost.is_some(), "a gone server is tmux lost");
+}
+
+/// The control-mode client sees the output of every window of the session, not only the
+/// current one (agents are spread over windows).
+#[test]
+fn control_mode_sees_output_in_every_window() {
+    let s = Server::new("ctlwin");
+    let dir = std::env::temp_dir();
+    let agents: Vec<AgentSpec> = (0..3)
+        .map(|_| AgentSpec {
+            agent_type: "cc".into(),
+            variant: None,
+            command: "cat".into(),
+        })
+        .collect();
+    let layout = Layout {
+        size: (80, 24),
+        panes_per_window: 1,
+        keep_shell: false,
+    };
+    let made = spawn(s_tmux(&s), "w", &dir, &agents, &layout).unwrap();
+    assert_eq!(made.iter().map(|p| p.window).collect::<Vec<_>>(), [0, 1, 2]);
+    let panes = TmuxPanes::new(TmuxOptions::new(s.socket(), Some("w".into())));
+    let snap = panes.observe().unwrap();
+    assert_eq!(snap.mode, ObserveMode::Control, "{:?}", snap.problems);
+    assert_eq!(snap.panes.len(), 3, "one listing covers every window");
+    let client = panes.control_client().expect("control client");
+    for p in &made {
+        let _ = client.take_dirty();
+        s.run(&["send-keys", "-t", &p.pane_id, "-l", "marker"]);
+        assert!(
+            wait_until(Duration::from_secs(10), || client
+                .take_dirty()
+                .0
+                .contains_key(&p.pane_id)),
+            "no %output from {} (window {})",
+            p.pane_id,
+            p.window
+        );
+    }
 }
 
 #[test]

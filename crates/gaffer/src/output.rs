@@ -211,6 +211,28 @@ mod tests {
     }
 
     #[test]
+    fn describes_tmux_going_away() {
+        let at = chrono::Utc::now();
+        let lost = CoordinatorEvent::new(CoordinatorEventType::TmuxLost, at)
+            .with_detail("session", "big")
+            .with_detail("error", "no server running");
+        assert!(
+            describe(&lost).ends_with("session big: no server running"),
+            "{}",
+            describe(&lost)
+        );
+        let gone = CoordinatorEvent::new(CoordinatorEventType::AgentGone, at)
+            .with_agent("%3")
+            .with_detail("agent_type", "cc")
+            .with_detail("last_status", "WAITING");
+        assert!(
+            describe(&gone).ends_with(" %3 cc pane vanished (last WAITING)"),
+            "{}",
+            describe(&gone)
+        );
+    }
+
+    #[test]
     fn event_lines_and_json_are_inert() {
         let e = CoordinatorEvent::new(CoordinatorEventType::WorkAssigned, chrono::Utc::now())
             .with_agent("%1\u{1b}]0;x\u{7}")

@@ -157,6 +157,39 @@ fn sixty_four_sim_agents_over_sixteen_windows_all_waiting() {
         all_waiting.as_secs_f64(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    // Steady state: `gaffer run` observing the 64 agents every second for 10 s.
+    let tree_before = cpu_seconds(&process_tree(server_pid));
+    let run_before = children_cpu();
+    let run_started = Instant::now();
+    let out = gaffer(
+        project,
+        &[
+            "--json",
+            "run",
+            "--socket",
+            &socket,
+            "--session",
+            "big",
+            "--exit-after",
+            "10",
+            "--set",
+            "coordinator.poll_interval=1s",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wall = run_started.elapsed().as_secs_f64();
+    let run_cpu = children_cpu() - run_before;
+    let tree_cpu = cpu_seconds(&process_tree(server_pid)) - tree_before;
+    println!(
+        "spawn_scale: gaffer run over 64 agents, 1 s polls, {wall:.1} s wall: gaffer {run_cpu:.2} s \
+         CPU ({:.1}% of one core, {:.3}% per agent), tmux + agents {tree_cpu:.2} s",
+        100.0 * run_cpu / wall,
+        100.0 * run_cpu / wall / 64.0,
+    );
 }
 
 #[test]

@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 /// `gaffer run --json` on the session, its events on a channel.
 struct Run {
     child: Child,
+    log: std::path::PathBuf,
     events: Receiver<Value>,
     seen: Vec<Value>,
 }
 
 impl Run {
     fn start(project: &std::path::Path, socket: &str, session: &str) -> Run {
+        let log = project.join("run.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_gaffer"))
             .arg("--project")
             .arg(project)
@@ -35,7 +37,12 @@ impl Run {
             .env("XDG_CONFIG_HOME", project.join("xdg"))
             .env_remove("AGENT_MAIL_URL")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .env("GAFFER_LOG", "gaffer_tmux=debug,gaffer_coordinator=debug")
+            .stderr(
+                std::fs::File::create(&log)
+                    .map(Stdio::from)
+                    .unwrap_or(Stdio::null()),
+            )
             .spawn()
             .expect("gaffer run starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -51,6 +58,7 @@ impl Run {
         });
         Run {
             child,
+            log,
             events: rx,
             seen: Vec::new(),
         }
@@ -64,11 +72,15 @@ impl Run {
                 return e.clone();
             }
             let left = end.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "no {kind} event within 30 s; events: {:?}",
-                self.seen
-            );
+            if left.is_zero() {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                panic!(
+                    "no {kind} event within 30 s; events: {:?}\nlog tail (newest first):\n{}",
+                    self.seen,
+                    tail.join("\n")
+                );
+            }
             if let Ok(e) = self
                 .events
                 .recv_timeout(left.min(Duration::from_millis(200)))
