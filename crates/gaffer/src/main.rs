@@ -8,6 +8,7 @@ mod error;
 mod foreground;
 mod kinds;
 mod output;
+mod subprocess;
 mod view;
 mod wiring;
 
