@@ -50,7 +50,7 @@ fn read_capture(path: &Path) -> Result<String, ExitError> {
 pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
     let Some(file) = &args.file else {
         if let Some(pane) = &args.pane {
-            let detector = adapters::detector()?;
+            let detector = adapters::detector(&crate::config_load::load(global)?.config.detection)?;
             let explanation = explain_live(global, args, pane, &detector)?;
             return print(global, &explanation);
         }
@@ -63,7 +63,7 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
     if kind == "shell" && !matches!(agent.trim(), "shell" | "user" | "") {
         tracing::info!(agent = %agent, "unknown agent kind: using the shell rules");
     }
-    let detector = adapters::detector()?;
+    let detector = adapters::detector(&crate::config_load::load(global)?.config.detection)?;
     let text = read_capture(file)?;
     let (header, screen) = split_header(&text);
     let command = args.command.clone().unwrap_or_else(|| {
