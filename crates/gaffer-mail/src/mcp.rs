@@ -272,7 +272,7 @@ impl McpMailbox {
 }
 
 /// The largest reply read (a bigger one is a protocol error, not an allocation).
-pub const MAX_REPLY_BYTES: u64 = 32 << 20;
+pub const MAX_REPLY_BYTES: u64 = gaffer_core::limits::MAX_MCP_REPLY_BYTES;
 
 /// Whether an I/O error means the connection never opened (so nothing was sent).
 fn never_connected(kind: std::io::ErrorKind) -> bool {

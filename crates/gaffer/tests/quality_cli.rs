@@ -288,3 +288,21 @@ fn a_hung_scanner_is_killed_with_its_children_at_the_timeout() {
     }
     assert!(!alive(), "the scanner's child {child} was left running");
 }
+
+#[test]
+fn a_report_over_the_size_limit_is_refused_clearly() {
+    let d = project();
+    let big = d.path().join("big.xml");
+    let f = std::fs::File::create(&big).unwrap();
+    // sparse: no disk used
+    f.set_len(gaffer_core::limits::MAX_REPORT_BYTES + 1)
+        .unwrap();
+    let o = gaffer(
+        d.path(),
+        &["quality", "record-tests", big.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(exit::FAILURE));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("larger than 64 MiB"), "{err}");
+}

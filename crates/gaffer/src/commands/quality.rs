@@ -7,6 +7,7 @@ use crate::error::ExitError;
 use crate::output::Output;
 use crate::output::{esay, say};
 use gaffer_core::exit;
+use gaffer_core::limits;
 use gaffer_core::quality::{ScanMetrics, TestRunMetrics};
 use gaffer_core::test_report::{TestCounts, parse_report};
 use serde_json::json;
@@ -139,14 +140,7 @@ fn record_tests(
             },
         )
     } else if let Some(path) = file {
-        let text = if path.as_os_str() == "-" {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            s
-        } else {
-            std::fs::read_to_string(&path)
-                .map_err(|e| ExitError::failure(format!("{}: cannot read: {e}", path.display())))?
-        };
+        let text = read_report(&path)?;
         let (fmt, counts) = parse_report(&text).map_err(|e| ExitError::failure(e.to_string()))?;
         (
             serde_json::to_value(fmt)?
@@ -186,6 +180,36 @@ fn record_tests(
         );
     })?;
     Ok(exit::SUCCESS)
+}
+
+/// A test report from a file or stdin (`-`), at most [`limits::MAX_REPORT_BYTES`]; bytes that
+/// are not UTF-8 are replaced.
+fn read_report(path: &std::path::Path) -> Result<String, ExitError> {
+    let limit = limits::MAX_REPORT_BYTES;
+    let name = if path.as_os_str() == "-" {
+        "stdin".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let cannot = |e: std::io::Error| ExitError::failure(format!("{name}: cannot read: {e}"));
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(cannot)?;
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+            .map_err(cannot)?;
+    }
+    if bytes.len() as u64 > limit {
+        return Err(ExitError::failure(format!(
+            "{name}: the report is larger than {} MiB",
+            limits::mib(limit)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn scan(global: &GlobalArgs, timeout: Duration) -> anyhow::Result<i32> {
