@@ -26,6 +26,9 @@ pub const MAX_TOOL_OUTPUT_BYTES: usize = 64 << 20;
 /// A test report given to `gaffer quality record-tests`.
 pub const MAX_REPORT_BYTES: u64 = 64 << 20;
 
+/// A configuration file (`config.toml`).
+pub const MAX_CONFIG_FILE_BYTES: u64 = 4 << 20;
+
 /// Megabytes, for messages.
 pub fn mib(bytes: u64) -> u64 {
     bytes >> 20
