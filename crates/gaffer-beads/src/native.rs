@@ -51,6 +51,10 @@ pub(crate) fn read_error(e: ReadError) -> WorkSourceError {
             path: path.display().to_string(),
             message: source.to_string(),
         },
+        ReadError::TooLarge { path, size, limit } => WorkSourceError::Io {
+            path: path.display().to_string(),
+            message: format!("{size} bytes, more than the {limit} MiB gaffer reads"),
+        },
     }
 }
 

@@ -77,20 +77,20 @@ pub fn run(
             Err(e) => return Err(RunError::Spawn(e)),
         }
     };
+    let limit = gaffer_core::limits::MAX_TOOL_OUTPUT_BYTES;
     let out_reader = child.stdout.take().map(|mut s| {
         std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = s.read_to_end(&mut buf);
+            let (buf, dropped) = read_capped(&mut s, limit);
+            if dropped {
+                tracing::warn!(limit, "tool output over the limit: the rest was dropped");
+            }
             buf
         })
     });
-    let err_reader = child.stderr.take().map(|mut s| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = s.read_to_end(&mut buf);
-            buf
-        })
-    });
+    let err_reader = child
+        .stderr
+        .take()
+        .map(|mut s| std::thread::spawn(move || read_capped(&mut s, limit).0));
     let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
@@ -121,6 +121,27 @@ pub fn run(
         stdout: collect(out_reader),
         stderr: collect(err_reader),
     })
+}
+
+/// Reads `r` to its end, keeping at most `limit` bytes (the rest is read and dropped, so the
+/// writer never blocks on a full pipe); true when something was dropped.
+fn read_capped(r: &mut impl Read, limit: usize) -> (Vec<u8>, bool) {
+    let mut kept = Vec::new();
+    let mut dropped = false;
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let room = limit.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+                dropped |= n > room;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    (kept, dropped)
 }
 
 /// Runs a tool like [`run`], turning a timeout or a failed start into the work-source error

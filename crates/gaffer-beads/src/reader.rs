@@ -27,6 +27,16 @@ pub enum ReadError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is larger than gaffer reads.
+    #[error("{path} is {size} bytes, more than the {limit} MiB gaffer reads")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit, in MiB.
+        limit: u64,
+    },
 }
 
 /// A beads project: the directory that holds `.beads/`.
@@ -71,6 +81,17 @@ impl BeadsProject {
     /// Reads the issues. A missing data file is an empty project.
     pub fn load(&self) -> Result<LoadedIssues, ReadError> {
         let path = self.jsonl_path();
+        let limit = gaffer_core::limits::MAX_ISSUES_FILE_BYTES;
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() > limit => {
+                return Err(ReadError::TooLarge {
+                    path,
+                    size: m.len(),
+                    limit: gaffer_core::limits::mib(limit),
+                });
+            }
+            _ => {}
+        }
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let mut loaded = parse_issues(&bytes);
@@ -183,6 +204,14 @@ fn parse_line(n: usize, raw: &[u8]) -> Line {
             reason,
         })
     };
+    let max = gaffer_core::limits::MAX_JSONL_LINE_BYTES;
+    if raw.len() > max {
+        return skip(format!(
+            "line of {} bytes, longer than the {} MiB limit",
+            raw.len(),
+            max >> 20
+        ));
+    }
     let result = match std::str::from_utf8(raw) {
         Ok(text) => serde_json::from_str::<Issue>(text),
         Err(_) => return skip("not valid UTF-8".to_string()),
@@ -270,6 +299,41 @@ mod tests {
             "{:?}",
             l.skipped[4]
         );
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_and_reported() {
+        let big = format!(
+            "{{\"id\":\"a-big\",\"title\":\"{}\"}}",
+            "x".repeat(gaffer_core::limits::MAX_JSONL_LINE_BYTES)
+        );
+        let text = format!(
+            "{{\"id\":\"a-1\",\"title\":\"one\"}}\n{big}\n{{\"id\":\"a-2\",\"title\":\"two\"}}\n"
+        );
+        let l = parse_issues(text.as_bytes());
+        let ids: Vec<&str> = l.issues.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["a-1", "a-2"]);
+        assert_eq!(l.skipped.len(), 1);
+        assert_eq!(l.skipped[0].line, 2);
+        assert!(
+            l.skipped[0].reason.contains("1 MiB limit"),
+            "{:?}",
+            l.skipped[0]
+        );
+    }
+
+    #[test]
+    fn a_data_file_over_the_limit_is_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join(".beads")).expect("mkdir");
+        let f = std::fs::File::create(dir.path().join(".beads/issues.jsonl")).expect("create");
+        // a sparse file: no disk used
+        f.set_len(gaffer_core::limits::MAX_ISSUES_FILE_BYTES + 1)
+            .expect("set_len");
+        let p = BeadsProject::at(dir.path().to_path_buf());
+        let e = p.load().expect_err("too large");
+        assert!(matches!(e, ReadError::TooLarge { .. }), "{e:?}");
+        assert!(e.to_string().contains("256 MiB"), "{e}");
     }
 
     #[test]

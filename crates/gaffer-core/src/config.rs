@@ -211,6 +211,9 @@ pub struct DetectionConfig {
     pub stall_threshold: Duration,
     /// Observations a new status must persist before it is adopted (hysteresis).
     pub confirm_observations: u32,
+    /// The IANA time zone (`Europe/Berlin`) in which the agents print a rate-limit reset time
+    /// without a zone; empty: this machine's zone (`TZ`, else `/etc/localtime`).
+    pub timezone: String,
 }
 
 impl Default for DetectionConfig {
@@ -218,6 +221,7 @@ impl Default for DetectionConfig {
         DetectionConfig {
             stall_threshold: Duration::from_secs(120),
             confirm_observations: 2,
+            timezone: String::new(),
         }
     }
 }

@@ -3,8 +3,12 @@
 //! Every call is one stateless JSON-RPC POST (`tools/call` or `resources/read`), with no MCP
 //! handshake. The bearer header is sent only when a token is set. Replies are unwrapped from
 //! `structuredContent`, from `{"result": [...]}`, or from the text content; `isError` replies
-//! and HTTP/transport failures become typed [`MailError`]s. Each call has a timeout; transient
-//! failures (connection refused, HTTP 5xx, "busy") are retried a bounded number of times.
+//! and HTTP/transport failures become typed [`MailError`]s. Each call has a timeout. A transient
+//! failure is retried a bounded number of times only when repeating the call is harmless: the
+//! connection never opened (the request was not sent), HTTP 429 (refused before it ran), or the
+//! call is a read or an idempotent tool ([`IDEMPOTENT_TOOLS`]). A failure after the request may
+//! have reached the server (I/O after sending, HTTP 5xx) is not retried for any other tool, so
+//! a `send_message` is never delivered twice.
 //! `is_available` caches the health probe. Plain `http://` only: `https://` would need ureq's
 //! `rustls` feature, which is left out to keep the build lean.
 
@@ -14,6 +18,33 @@ use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// Tools whose repetition has no further effect: reads, and writes that set a state
+/// (spec agentmail.md §3: `acknowledge_message` keeps its first timestamps, releasing is
+/// idempotent, `ensure_project` finds the same project). `resources/read` is always a read.
+/// Everything else (`send_message`, `reply_message`, `register_agent`, `file_reservation_paths`,
+/// `renew_file_reservations`, …) is retried only when its request was never sent.
+pub const IDEMPOTENT_TOOLS: &[&str] = &[
+    "health_check",
+    "fetch_inbox",
+    "whois",
+    "search_messages",
+    "summarize_thread",
+    "list_contacts",
+    "ensure_project",
+    "mark_message_read",
+    "acknowledge_message",
+    "release_file_reservations",
+];
+
+/// Whether a failed exchange may have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reached {
+    /// The request was never sent, or the server refused it before running it.
+    No,
+    /// It may have run.
+    Maybe,
+}
 
 /// The default server URL.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8765/mcp/";
@@ -153,12 +184,16 @@ impl McpMailbox {
         self.health().is_ok()
     }
 
-    /// One JSON-RPC exchange, retried on transient failures.
-    fn rpc(&self, method: &str, params: Value) -> Result<Value, MailError> {
+    /// One JSON-RPC exchange. A transient failure ([`MailError::Unavailable`]) is retried
+    /// when the request did not reach the server, or when `idempotent`.
+    fn rpc(&self, method: &str, params: Value, idempotent: bool) -> Result<Value, MailError> {
         let mut delay = self.opts.backoff;
         let mut attempt = 0;
         loop {
-            let r = self.rpc_once(method, &params);
+            let (r, reached) = match self.rpc_once(method, &params) {
+                Ok(v) => (Ok(v), Reached::No),
+                Err((e, reached)) => (Err(e), reached),
+            };
             match &r {
                 Ok(_) => self.set_available(true),
                 Err(MailError::Unavailable(_)) | Err(MailError::Timeout(_)) => {
@@ -167,7 +202,9 @@ impl McpMailbox {
                 Err(_) => self.set_available(true),
             }
             // Timeouts are not retried: the budget is spent already.
-            let retry = matches!(r, Err(MailError::Unavailable(_))) && attempt < self.opts.retries;
+            let retry = matches!(r, Err(MailError::Unavailable(_)))
+                && (idempotent || reached == Reached::No)
+                && attempt < self.opts.retries;
             if !retry {
                 return r;
             }
@@ -178,12 +215,15 @@ impl McpMailbox {
         }
     }
 
-    fn rpc_once(&self, method: &str, params: &Value) -> Result<Value, MailError> {
+    fn rpc_once(&self, method: &str, params: &Value) -> Result<Value, (MailError, Reached)> {
         if !self.url.starts_with("http://") {
-            return Err(MailError::Invalid(format!(
-                "{}: only http:// URLs are supported (https needs ureq's rustls feature)",
-                self.url
-            )));
+            return Err((
+                MailError::Invalid(format!(
+                    "{}: only http:// URLs are supported (https needs ureq's rustls feature)",
+                    self.url
+                )),
+                Reached::No,
+            ));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
@@ -200,41 +240,83 @@ impl McpMailbox {
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
+            .with_config()
+            .limit(MAX_REPLY_BYTES)
             .read_to_string()
             .map_err(|e| transport_error(&self.url, e))?;
-        wire::decode_response(status, &text)
+        // 429: rejected before it ran; any other failure reply may come after it ran
+        let reached = if status == 429 {
+            Reached::No
+        } else {
+            Reached::Maybe
+        };
+        wire::decode_response(status, &text).map_err(|e| (e, reached))
     }
 
     /// Calls a tool and unwraps its result.
     pub fn call_tool(&self, name: &str, arguments: Value) -> Result<Value, MailError> {
-        let result = self.rpc("tools/call", json!({"name": name, "arguments": arguments}))?;
+        let idempotent = IDEMPOTENT_TOOLS.contains(&name);
+        let result = self.rpc(
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+            idempotent,
+        )?;
         wire::unwrap_tool_result(name, result)
     }
 
     /// Reads a resource and parses its text as JSON.
     pub fn read_resource(&self, uri: &str) -> Result<Value, MailError> {
-        let result = self.rpc("resources/read", json!({"uri": uri}))?;
+        let result = self.rpc("resources/read", json!({"uri": uri}), true)?;
         wire::unwrap_resource(result)
     }
 }
 
-fn transport_error(url: &str, e: ureq::Error) -> MailError {
+/// The largest reply read (a bigger one is a protocol error, not an allocation).
+pub const MAX_REPLY_BYTES: u64 = gaffer_core::limits::MAX_MCP_REPLY_BYTES;
+
+/// Whether an I/O error means the connection never opened (so nothing was sent).
+fn never_connected(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::ConnectionRefused | K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable
+    )
+}
+
+fn transport_error(url: &str, e: ureq::Error) -> (MailError, Reached) {
     match e {
-        ureq::Error::Timeout(t) => MailError::Timeout(format!("{url}: no answer in time ({t:?})")),
+        ureq::Error::Timeout(t) => (
+            MailError::Timeout(format!("{url}: no answer in time ({t:?})")),
+            Reached::Maybe,
+        ),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-            MailError::Timeout(format!("{url}: {io}"))
+            (MailError::Timeout(format!("{url}: {io}")), Reached::Maybe)
         }
-        ureq::Error::Io(io) => MailError::Unavailable(format!("{url}: {io}")),
-        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
-            MailError::Unavailable(format!("{url}: cannot connect ({e})"))
-        }
-        ureq::Error::BadUri(_) | ureq::Error::Http(_) => {
-            MailError::Invalid(format!("bad Agent Mail URL {url}: {e}"))
-        }
-        ureq::Error::Protocol(_) | ureq::Error::BodyExceedsLimit(_) => {
-            MailError::Protocol(format!("{url}: {e}"))
-        }
-        other => MailError::Unavailable(format!("{url}: {other}")),
+        ureq::Error::Io(io) if never_connected(io.kind()) => (
+            MailError::Unavailable(format!("{url}: cannot connect ({io})")),
+            Reached::No,
+        ),
+        ureq::Error::Io(io) => (
+            MailError::Unavailable(format!("{url}: {io}")),
+            Reached::Maybe,
+        ),
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => (
+            MailError::Unavailable(format!("{url}: cannot connect ({e})")),
+            Reached::No,
+        ),
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) => (
+            MailError::Invalid(format!("bad Agent Mail URL {url}: {e}")),
+            Reached::No,
+        ),
+        ureq::Error::BodyExceedsLimit(n) => (
+            MailError::Protocol(format!("{url}: reply larger than {n} bytes")),
+            Reached::Maybe,
+        ),
+        ureq::Error::Protocol(_) => (MailError::Protocol(format!("{url}: {e}")), Reached::Maybe),
+        other => (
+            MailError::Unavailable(format!("{url}: {other}")),
+            Reached::Maybe,
+        ),
     }
 }
 

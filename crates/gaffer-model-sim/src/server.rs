@@ -319,9 +319,23 @@ impl Drop for ModelServer {
     }
 }
 
+/// The largest request body read; a bigger one is answered 413.
+pub const MAX_REQUEST_BYTES: u64 = 64 << 20;
+
 fn serve(mut request: tiny_http::Request, state: &State) {
     let mut body = Vec::new();
-    let _ = request.as_reader().read_to_end(&mut body);
+    let _ = std::io::Read::read_to_end(
+        &mut std::io::Read::take(request.as_reader(), MAX_REQUEST_BYTES + 1),
+        &mut body,
+    );
+    if body.len() as u64 > MAX_REQUEST_BYTES {
+        let msg = format!("request body larger than {} MiB", MAX_REQUEST_BYTES >> 20);
+        respond(
+            request,
+            HttpResponse::json(413, &serde_json::json!({"error": {"message": msg}})),
+        );
+        return;
+    }
     let url = request.url().to_string();
     let (path, query) = match url.split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),

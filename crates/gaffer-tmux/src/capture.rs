@@ -101,13 +101,19 @@ impl Batch {
     }
 }
 
-/// Joins screen rows, dropping trailing blank rows (tmux prints every visible row).
+/// Joins screen rows, dropping trailing blank rows (tmux prints every visible row). A screen
+/// over [`gaffer_core::limits::MAX_SCREEN_BYTES`] keeps its last rows (the live bottom).
 pub fn join_screen(lines: &[&str]) -> String {
     let mut end = lines.len();
     while end > 0 && lines[end - 1].trim().is_empty() {
         end -= 1;
     }
-    lines[..end].join("\n")
+    let screen = lines[..end].join("\n");
+    let max = gaffer_core::limits::MAX_SCREEN_BYTES;
+    if screen.len() > max {
+        return gaffer_core::limits::keep_tail(&screen, max).to_string();
+    }
+    screen
 }
 
 #[cfg(test)]
@@ -132,6 +138,17 @@ mod tests {
                 .filter(|w| w[0] == "display-message")
                 .all(|w| !w[2].contains('%'))
         );
+    }
+
+    #[test]
+    fn a_huge_screen_keeps_its_bottom() {
+        let row = "x".repeat(1000);
+        let mut rows: Vec<&str> = vec![row.as_str(); 3000];
+        rows.push("❯ the composer");
+        let screen = join_screen(&rows);
+        assert!(screen.len() <= gaffer_core::limits::MAX_SCREEN_BYTES);
+        assert!(screen.ends_with("❯ the composer"));
+        assert!(screen.starts_with('x'), "cut at a row start");
     }
 
     #[test]

@@ -219,20 +219,20 @@ impl Tmux {
             }
             _ => None,
         };
+        let limit = gaffer_core::limits::MAX_TMUX_OUTPUT_BYTES;
         let out_reader = child.stdout.take().map(|mut o| {
             std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = o.read_to_end(&mut buf);
+                let (buf, dropped) = read_capped(&mut o, limit);
+                if dropped {
+                    tracing::warn!(limit, "tmux output over the limit: the rest was dropped");
+                }
                 buf
             })
         });
-        let err_reader = child.stderr.take().map(|mut o| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = o.read_to_end(&mut buf);
-                buf
-            })
-        });
+        let err_reader = child
+            .stderr
+            .take()
+            .map(|mut o| std::thread::spawn(move || read_capped(&mut o, limit).0));
         let start = Instant::now();
         let status = loop {
             match child.try_wait() {
@@ -299,6 +299,27 @@ impl Tmux {
         }
         r
     }
+}
+
+/// Reads `r` to its end, keeping at most `limit` bytes (the rest is read and dropped, so the
+/// writer never blocks on a full pipe); true when something was dropped.
+fn read_capped(r: &mut impl Read, limit: usize) -> (Vec<u8>, bool) {
+    let mut kept = Vec::new();
+    let mut dropped = false;
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let room = limit.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+                dropped |= n > room;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    (kept, dropped)
 }
 
 /// Short sleeps first so fast commands return fast, then back off to 5 ms.

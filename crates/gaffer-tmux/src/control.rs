@@ -407,6 +407,42 @@ pub fn quote_arg(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
+/// Reads one line into `line` like `read_until(b'\n')`, but keeps at most `max` bytes of it
+/// (the rest of the line is read and dropped); returns the bytes read, 0 at the end.
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(total);
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let room = max.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if done && line.last() != Some(&b'\n') {
+            // a cut line still ends as a line
+            line.push(b'\n');
+        }
+        let n = chunk.len();
+        reader.consume(n);
+        total += n;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
 fn reader_loop(
     stdout: std::process::ChildStdout,
     shared: Arc<Mutex<Shared>>,
@@ -422,7 +458,11 @@ fn reader_loop(
     let mut exit_reason = String::from("control client output ended");
     loop {
         line.clear();
-        match reader.read_until(b'\n', &mut line) {
+        match read_line_capped(
+            &mut reader,
+            &mut line,
+            gaffer_core::limits::MAX_CONTROL_LINE_BYTES,
+        ) {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
@@ -510,6 +550,22 @@ fn reader_loop(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_overlong_control_line_is_cut_and_the_next_read_whole() {
+        let mut input = vec![b'a'; 10_000];
+        input.extend_from_slice(b"\n%output %1 hi\n");
+        let mut r = std::io::BufReader::with_capacity(64, &input[..]);
+        let mut line = Vec::new();
+        assert_eq!(read_line_capped(&mut r, &mut line, 100).ok(), Some(10_001));
+        assert_eq!(line.len(), 101, "100 bytes and the newline");
+        line.clear();
+        assert_eq!(read_line_capped(&mut r, &mut line, 100).ok(), Some(14));
+        assert_eq!(line, b"%output %1 hi\n");
+        line.clear();
+        assert_eq!(read_line_capped(&mut r, &mut line, 100).ok(), Some(0));
+    }
+
     use super::*;
 
     #[test]

@@ -9,7 +9,7 @@ use gaffer_beads::reader::BeadsProject;
 use gaffer_coordinator::ledger::Ledger;
 use gaffer_coordinator::signal_store::LedgerSignalFeed;
 use gaffer_core::beads::Issue;
-use gaffer_core::config::{BeadsConfig, GafferConfig};
+use gaffer_core::config::{BeadsConfig, DetectionConfig, GafferConfig};
 use gaffer_core::detect::Detector;
 use gaffer_core::mailbox::{MailError, Mailbox};
 use gaffer_core::panes::PaneInfo;
@@ -117,12 +117,53 @@ pub fn user_rules_dir() -> Option<PathBuf> {
     crate::kinds::user_config_dir().map(|d| d.join("rules"))
 }
 
-/// The detector: the embedded rules with the user's overrides (`<rules dir>/<kind>.toml`) applied.
-pub fn detector() -> Result<Detector, ExitError> {
-    let Some(dir) = user_rules_dir() else {
-        return Ok(Detector::builtin());
+/// The detector: the embedded rules with the user's overrides (`<rules dir>/<kind>.toml`)
+/// applied, reading reset times in the agents' local zone (`[detection] timezone`).
+pub fn detector(detection: &DetectionConfig) -> Result<Detector, ExitError> {
+    let zone = local_zone(&detection.timezone)?;
+    let detector = match user_rules_dir() {
+        None => Detector::builtin(),
+        Some(dir) => load_detector_from(&dir)?,
     };
-    load_detector_from(&dir)
+    Ok(detector.with_local_zone(zone))
+}
+
+/// The agents' time zone: the configured IANA name, else this machine's (`TZ`, then
+/// `/etc/timezone`, then the `/etc/localtime` link), else UTC.
+pub fn local_zone(configured: &str) -> Result<chrono_tz::Tz, ExitError> {
+    let configured = configured.trim();
+    if !configured.is_empty() {
+        return configured.parse().map_err(|_| {
+            ExitError::config(format!(
+                "[detection] timezone: {configured:?} is not a time zone of the tz database (e.g. \"Europe/Berlin\")"
+            ))
+        });
+    }
+    Ok(machine_zone().unwrap_or(chrono_tz::UTC))
+}
+
+/// The zone name in `TZ` (`Europe/Berlin`, `:Europe/Berlin`, or a zoneinfo path), in
+/// `/etc/timezone`, or in the target of the `/etc/localtime` link.
+fn machine_zone() -> Option<chrono_tz::Tz> {
+    let from_name = |name: &str| -> Option<chrono_tz::Tz> {
+        let name = name.trim().trim_start_matches(':');
+        let name = name.rsplit_once("zoneinfo/").map_or(name, |(_, n)| n);
+        name.parse().ok()
+    };
+    if let Some(tz) = std::env::var("TZ").ok().filter(|v| !v.trim().is_empty()) {
+        if let Some(zone) = from_name(&tz) {
+            return Some(zone);
+        }
+        tracing::warn!(tz = %tz, "TZ is not a tz database name; trying /etc/localtime");
+    }
+    if let Some(zone) = std::fs::read_to_string("/etc/timezone")
+        .ok()
+        .and_then(|s| from_name(&s))
+    {
+        return Some(zone);
+    }
+    let link = std::fs::read_link("/etc/localtime").ok()?;
+    from_name(&link.to_string_lossy())
 }
 
 fn load_detector_from(dir: &Path) -> Result<Detector, ExitError> {

@@ -363,7 +363,11 @@ pub enum QualityAction {
         duration_ms: i64,
     },
     /// Run the `ubs` bug scanner on the project and record its findings.
-    Scan,
+    Scan {
+        /// How long the scanner may run before it (and everything it started) is killed.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 /// `gaffer spawn`.

@@ -73,6 +73,15 @@ pub fn project_config_path(root: &Path) -> PathBuf {
 
 /// Reads and checks one file layer.
 pub fn file_layer(path: &Path) -> Result<(ConfigLayer, Vec<ConfigWarning>), ExitError> {
+    let too_big =
+        std::fs::metadata(path).is_ok_and(|m| m.len() > gaffer_core::limits::MAX_CONFIG_FILE_BYTES);
+    if too_big {
+        return Err(ExitError::config(format!(
+            "{}: larger than {} MiB, not a config file",
+            path.display(),
+            gaffer_core::limits::mib(gaffer_core::limits::MAX_CONFIG_FILE_BYTES)
+        )));
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| ExitError::config(format!("{}: cannot read: {e}", path.display())))?;
     config::parse_layer(&path.display().to_string(), &text)

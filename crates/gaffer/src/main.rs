@@ -9,6 +9,7 @@ mod foreground;
 mod http;
 mod kinds;
 mod output;
+mod subprocess;
 mod view;
 mod wiring;
 

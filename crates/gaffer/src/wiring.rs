@@ -67,7 +67,7 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
     let connection = adapters::tmux(b.global, b.tmux)?;
     let config = connection.config.clone();
     let root = crate::config_load::project_root(b.global);
-    let detector = adapters::detector()?;
+    let detector = adapters::detector(&config.detection)?;
     let panes: Arc<dyn Panes> = connection.panes.clone();
     let monitor = Arc::new(AgentMonitor::new(
         panes.clone(),

@@ -67,3 +67,40 @@ fn a_bead_titled_with_escapes_cannot_rewrite_the_screen() {
     let title = v["triage"]["recommendations"][0]["title"].as_str();
     assert_eq!(title, Some(EVIL), "the data is not changed, only escaped");
 }
+
+#[test]
+fn a_pane_titled_with_escapes_is_listed_inert() {
+    let tmux = gaffer_testkit::tmux::TmuxServer::new("esc");
+    let title = "\u{1b}]0;pwned\u{7}\u{1b}[2Jesc\u{9b}5n__cc_1[\u{1b}[31mred\u{1b}(0]";
+    tmux.agent("esc", title, "sleep 60");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let status = |json: bool| {
+        let mut args = vec![];
+        if json {
+            args.push("--json");
+        }
+        args.extend(["status", "--socket", tmux.name.as_str(), "--session", "esc"]);
+        gaffer(dir.path(), &args)
+    };
+    let out = status(false);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("%"), "the pane is listed:\n{text}");
+    assert_inert("status stdout", &out.stdout);
+    assert_inert("status stderr", &out.stderr);
+    let out = status(true);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_inert("status --json stdout", &out.stdout);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["agents"].as_array().is_some_and(|a| !a.is_empty()), "{v}");
+}

@@ -198,3 +198,111 @@ fn done_warns_when_the_project_is_kept_by_br_but_br_is_missing() {
     let o = gaffer(d.path(), &["done", "b1"], None);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("stays open in br"));
 }
+
+/// A directory holding a fake `ubs` (the given shell script), to put first on PATH.
+fn fake_ubs(dir: &Path, script: &str) -> std::ffi::OsString {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let ubs = bin.join("ubs");
+    std::fs::write(&ubs, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&ubs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut path = bin.into_os_string();
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    path
+}
+
+fn scan(dir: &Path, path: &std::ffi::OsStr, extra: &[&str]) -> (Output, Duration) {
+    let started = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_gaffer"))
+        .args(["--json", "quality", "scan"])
+        .args(extra)
+        .current_dir(dir)
+        .env("XDG_CONFIG_HOME", dir.join("xdg"))
+        .env("PATH", path)
+        .env_remove("AGENT_MAIL_URL")
+        .output()
+        .expect("run gaffer");
+    (o, started.elapsed())
+}
+
+use std::time::{Duration, Instant};
+
+#[test]
+fn scan_reads_megabytes_of_scanner_output() {
+    // > 1 MiB on stdout and 256 KiB on stderr: a pipe holds 64 KiB, so a scanner whose output
+    // is not read while it runs blocks forever
+    let d = project();
+    let path = fake_ubs(
+        d.path(),
+        "i=0; while [ $i -lt 20000 ]; do echo \"warning: src/file_$i.rs:1 something long enough to fill the pipe\"; i=$((i+1)); done\n\
+         echo 'CRITICAL src/a.rs:3 real bug'; echo 'CRITICAL src/b.rs:4 another'\n\
+         head -c 262144 /dev/zero | tr '\\0' 'e' >&2\n\
+         echo 'info: done'",
+    );
+    let (o, took) = scan(d.path(), &path, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(exit::SUCCESS),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["critical"], 2, "{v}");
+    assert_eq!(v["warning"], 20000, "{v}");
+    assert_eq!(v["info"], 1, "{v}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[test]
+fn a_hung_scanner_is_killed_with_its_children_at_the_timeout() {
+    let d = project();
+    let pid_file = d.path().join("child.pid");
+    let path = fake_ubs(
+        d.path(),
+        &format!(
+            "sleep 300 &\necho $! > {}\necho 'warning: started'\nsleep 300",
+            pid_file.display()
+        ),
+    );
+    let (o, took) = scan(d.path(), &path, &["--timeout", "1s"]);
+    assert_eq!(o.status.code(), Some(exit::FAILURE));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("timed out after 1s"), "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let child: i32 = std::fs::read_to_string(&pid_file)
+        .expect("the scanner started its child")
+        .trim()
+        .parse()
+        .expect("pid");
+    let gone = Instant::now() + Duration::from_secs(5);
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+    };
+    while alive() && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alive(), "the scanner's child {child} was left running");
+}
+
+#[test]
+fn a_report_over_the_size_limit_is_refused_clearly() {
+    let d = project();
+    let big = d.path().join("big.xml");
+    let f = std::fs::File::create(&big).unwrap();
+    // sparse: no disk used
+    f.set_len(gaffer_core::limits::MAX_REPORT_BYTES + 1)
+        .unwrap();
+    let o = gaffer(
+        d.path(),
+        &["quality", "record-tests", big.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(exit::FAILURE));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("larger than 64 MiB"), "{err}");
+}

@@ -4,7 +4,7 @@
 use super::meaning_to_usage;
 use super::rules::KindRules;
 use crate::time::Timestamp;
-use chrono::{Duration as ChronoDuration, NaiveTime, Timelike};
+use chrono::{Duration as ChronoDuration, NaiveTime, TimeZone, Timelike};
 use regex::Regex;
 use std::sync::OnceLock;
 
@@ -82,9 +82,16 @@ fn clock_re() -> &'static Regex {
 ///
 /// Understands durations (`in 2h 13m`, `in 2 hours 13 minutes`, `after 2h13m`, `in approximately
 /// 4 hours`) and clock times (`resets 4:30pm (UTC)`, `try again at 3:05 PM`), taken as the next
-/// such time at or after `observed_at`. A clock time in a named zone other than UTC/GMT gives
-/// `None`: the core has no time-zone database, and a wrong time is worse than none.
-pub fn parse_rate_limit_reset(line: &str, observed_at: Timestamp) -> Option<Timestamp> {
+/// such time at or after `observed_at`. A clock time names its zone in parentheses (an IANA
+/// name such as `Europe/Berlin`, or `UTC`/`GMT`/`Z`); without one it is the agent's local time,
+/// `local` (agents print the time of the machine they run on). A zone that is not in the tz
+/// database gives `None`: a wrong time is worse than none. A local time skipped by a daylight
+/// saving jump is read after the jump; one that happens twice is the first.
+pub fn parse_rate_limit_reset(
+    line: &str,
+    observed_at: Timestamp,
+    local: chrono_tz::Tz,
+) -> Option<Timestamp> {
     // `2h13m` → `2h 13m`, so each part ends at a word boundary
     let spaced = unit_digit_re().replace_all(line, "$1 $2");
     if let Some(c) = relative_re().captures(&spaced) {
@@ -121,19 +128,48 @@ pub fn parse_rate_limit_reset(line: &str, observed_at: Timestamp) -> Option<Time
         // a bare number without am/pm or minutes is not a clock time
         return None;
     }
-    if let Some(zone) = c.get(4) {
-        let z = zone.as_str().trim().to_ascii_uppercase();
-        if !matches!(z.as_str(), "UTC" | "GMT" | "ETC/UTC" | "Z") {
-            return None;
+    let zone = match c.get(4) {
+        None => local,
+        Some(z) => named_zone(z.as_str())?,
+    };
+    let t = NaiveTime::from_hms_opt(hour, minute, 0)?;
+    let now = observed_at.with_nanosecond(0).unwrap_or(observed_at);
+    let today = observed_at.with_timezone(&zone).date_naive();
+    // today's time in the zone, else tomorrow's (a day later can never be before `now`)
+    [today, today.succ_opt()?]
+        .into_iter()
+        .filter_map(|day| local_instant(zone, day.and_time(t)))
+        .find(|at| *at >= now)
+}
+
+/// A zone named in a reset message: an IANA name, or UTC under one of its usual names.
+fn named_zone(name: &str) -> Option<chrono_tz::Tz> {
+    let name = name.trim();
+    match name.to_ascii_uppercase().as_str() {
+        "UTC" | "GMT" | "Z" | "ETC/UTC" | "UTC+0" | "GMT+0" => Some(chrono_tz::UTC),
+        _ => name.parse().ok(),
+    }
+}
+
+/// The instant of a wall-clock time in `zone`: the first of two in a fall-back overlap, and
+/// the time after the jump in a spring-forward gap.
+fn local_instant(zone: chrono_tz::Tz, wall: chrono::NaiveDateTime) -> Option<Timestamp> {
+    use chrono::offset::LocalResult;
+    match zone.from_local_datetime(&wall) {
+        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
+            Some(t.with_timezone(&chrono::Utc))
+        }
+        LocalResult::None => {
+            // the gap is at most a few hours: the offset just before it, applied to the wall
+            // time, lands after the jump
+            let before = zone
+                .from_local_datetime(&(wall - ChronoDuration::hours(3)))
+                .earliest()?;
+            let offset = chrono::Offset::fix(before.offset()).local_minus_utc();
+            let utc = wall - ChronoDuration::seconds(i64::from(offset));
+            Some(utc.and_utc())
         }
     }
-    let t = NaiveTime::from_hms_opt(hour, minute, 0)?;
-    let day = observed_at.date_naive();
-    let mut at = day.and_time(t).and_utc();
-    if at < observed_at.with_nanosecond(0).unwrap_or(observed_at) {
-        at = at.checked_add_signed(ChronoDuration::days(1))?;
-    }
-    Some(at)
 }
 
 /// A fingerprint of a screen for activity tracking: changes when content changes, but not when

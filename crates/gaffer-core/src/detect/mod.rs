@@ -98,6 +98,8 @@ pub fn canonical_kind(agent_type: &str) -> &'static str {
 pub struct Detector {
     kinds: Vec<KindRules>,
     registry: KindRegistry,
+    /// The zone of a reset time printed without one (the agents' machine's).
+    local_zone: chrono_tz::Tz,
 }
 
 /// One rule's evaluation, for `gaffer explain`.
@@ -366,7 +368,11 @@ impl Detector {
             .filter_map(|f| Some((f, builtin_rules(f)?)))
             .filter_map(|(f, text)| compile(&format!("rules/{f}"), text).ok())
             .collect();
-        Detector { kinds, registry }
+        Detector {
+            kinds,
+            registry,
+            local_zone: chrono_tz::UTC,
+        }
     }
 
     /// The embedded rules, each kind in `overrides` replaced by the given TOML text.
@@ -409,6 +415,18 @@ impl Detector {
             }
         }
         Ok(self)
+    }
+
+    /// This detector with `zone` as the agents' local time zone: a rate-limit reset printed
+    /// without a zone (`resets 9am`) is read in it. UTC until set.
+    pub fn with_local_zone(mut self, zone: chrono_tz::Tz) -> Detector {
+        self.local_zone = zone;
+        self
+    }
+
+    /// The agents' local time zone.
+    pub fn local_zone(&self) -> chrono_tz::Tz {
+        self.local_zone
     }
 
     /// The registry this detector maps agent types with.
@@ -533,12 +551,16 @@ impl Detector {
                             evidence.push(s.lines[i].trim().to_string());
                         }
                         if reset.is_none() {
-                            reset = parse_rate_limit_reset(s.lines[i], input.observed_at);
+                            reset = parse_rate_limit_reset(
+                                s.lines[i],
+                                input.observed_at,
+                                self.local_zone,
+                            );
                         }
                     }
                     if reset.is_none() {
                         let joined: String = next.iter().map(|&i| s.lines[i]).collect();
-                        reset = parse_rate_limit_reset(&joined, input.observed_at);
+                        reset = parse_rate_limit_reset(&joined, input.observed_at, self.local_zone);
                     }
                 }
                 Verdict {

@@ -82,21 +82,135 @@ fn override_replaces_one_kind() {
 #[test]
 fn rate_limit_resets() {
     let t = at();
-    let r = parse_rate_limit_reset("try again in 2 hours 13 minutes.", t).unwrap();
+    let utc = chrono_tz::UTC;
+    let r = parse_rate_limit_reset("try again in 2 hours 13 minutes.", t, utc).unwrap();
     assert_eq!(r, t + chrono::Duration::minutes(133));
-    let r = parse_rate_limit_reset("Your quota will reset after 2h13m.]", t).unwrap();
+    let r = parse_rate_limit_reset("Your quota will reset after 2h13m.]", t, utc).unwrap();
     assert_eq!(r, t + chrono::Duration::minutes(133));
-    let r = parse_rate_limit_reset("You've hit your limit · resets 4:30pm (UTC)", t).unwrap();
+    let r = parse_rate_limit_reset("You've hit your limit · resets 4:30pm (UTC)", t, utc).unwrap();
     assert_eq!(crate::time::format_rfc3339(&r), "2026-11-29T16:30:00Z");
     // earlier clock time: tomorrow
-    let r = parse_rate_limit_reset("resets 9am", t).unwrap();
+    let r = parse_rate_limit_reset("resets 9am", t, utc).unwrap();
     assert_eq!(crate::time::format_rfc3339(&r), "2026-11-30T09:00:00Z");
-    // named zone we cannot convert: no guess
+    // a zone that is not in the tz database: no guess
     assert_eq!(
-        parse_rate_limit_reset("resets 3pm (Europe/Berlin)", t),
+        parse_rate_limit_reset("resets 3pm (Mars/Olympus_Mons)", t, utc),
         None
     );
-    assert_eq!(parse_rate_limit_reset("nothing here", t), None);
+    assert_eq!(parse_rate_limit_reset("nothing here", t, utc), None);
+}
+
+#[test]
+fn a_reset_without_a_zone_is_local_time() {
+    // observed at 2026-11-29T10:00Z
+    let t = at();
+    let reset = |line: &str, local: chrono_tz::Tz| {
+        parse_rate_limit_reset(line, t, local).map(|r| crate::time::format_rfc3339(&r))
+    };
+    let berlin = chrono_tz::Europe::Berlin; // 11:00 CET (UTC+1) now
+    assert_eq!(
+        reset("resets 9am", berlin).as_deref(),
+        Some("2026-11-30T08:00:00Z")
+    );
+    assert_eq!(
+        reset("resets 4:30pm", berlin).as_deref(),
+        Some("2026-11-29T15:30:00Z")
+    );
+    let la = chrono_tz::America::Los_Angeles; // 02:00 PST (UTC-8) now
+    assert_eq!(
+        reset("resets 9am", la).as_deref(),
+        Some("2026-11-29T17:00:00Z")
+    );
+    assert_eq!(
+        reset("try again at 1:15 AM", la).as_deref(),
+        Some("2026-11-30T09:15:00Z")
+    );
+    let kolkata = chrono_tz::Asia::Kolkata; // 15:30 IST (UTC+5:30) now
+    assert_eq!(
+        reset("resets 3pm", kolkata).as_deref(),
+        Some("2026-11-30T09:30:00Z")
+    );
+    assert_eq!(
+        reset("resets 4pm", kolkata).as_deref(),
+        Some("2026-11-29T10:30:00Z")
+    );
+}
+
+#[test]
+fn a_named_zone_wins_over_the_local_one() {
+    let t = at();
+    let reset = |line: &str, local: chrono_tz::Tz| {
+        parse_rate_limit_reset(line, t, local).map(|r| crate::time::format_rfc3339(&r))
+    };
+    let la = chrono_tz::America::Los_Angeles;
+    assert_eq!(
+        reset("resets 3pm (Europe/Berlin)", la).as_deref(),
+        Some("2026-11-29T14:00:00Z")
+    );
+    assert_eq!(
+        reset(
+            "Your limit will reset at 3pm (America/New_York).",
+            chrono_tz::UTC
+        )
+        .as_deref(),
+        Some("2026-11-29T20:00:00Z")
+    );
+    assert_eq!(
+        reset("resets 9am (UTC)", chrono_tz::Asia::Tokyo).as_deref(),
+        Some("2026-11-30T09:00:00Z")
+    );
+    assert_eq!(
+        reset("resets 11pm (Asia/Tokyo)", la).as_deref(),
+        Some("2026-11-29T14:00:00Z")
+    );
+}
+
+#[test]
+fn a_reset_in_a_daylight_saving_gap_or_overlap() {
+    let reset = |line: &str, at: &str| {
+        let t = parse_rfc3339(at).unwrap();
+        parse_rate_limit_reset(line, t, chrono_tz::Europe::Berlin)
+            .map(|r| crate::time::format_rfc3339(&r))
+    };
+    // 2026-03-29 02:00 CET jumps to 03:00 CEST: 2:30 does not exist, it is read as 3:30 CEST
+    assert_eq!(
+        reset("resets 2:30am", "2026-03-29T00:10:00Z").as_deref(),
+        Some("2026-03-29T01:30:00Z")
+    );
+    // 2026-10-25 03:00 CEST falls back to 02:00 CET: 2:30 happens twice, the first is taken
+    assert_eq!(
+        reset("resets 2:30am", "2026-10-24T23:00:00Z").as_deref(),
+        Some("2026-10-25T00:30:00Z")
+    );
+}
+
+#[test]
+fn the_detector_reads_resets_in_its_local_zone() {
+    let screen = "> go\n  ⎿  5-hour limit reached ∙ resets 3pm\n\n────\n❯ \n────\n";
+    let input = ScreenInput {
+        agent_type: "cc",
+        screen,
+        current_command: "claude",
+        observed_at: at(),
+    };
+    let utc = Detector::builtin().detect(&input);
+    assert_eq!(utc.status, AgentStatus::RateLimited);
+    let berlin = Detector::builtin()
+        .with_local_zone(chrono_tz::Europe::Berlin)
+        .detect(&input);
+    assert_eq!(
+        (
+            utc.rate_limit_reset
+                .map(|r| crate::time::format_rfc3339(&r)),
+            berlin
+                .rate_limit_reset
+                .map(|r| crate::time::format_rfc3339(&r))
+        ),
+        (
+            Some("2026-11-29T15:00:00Z".to_string()),
+            Some("2026-11-29T14:00:00Z".to_string())
+        )
+    );
 }
 
 #[test]

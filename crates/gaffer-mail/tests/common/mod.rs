@@ -23,6 +23,11 @@ pub enum Mode {
     Hang,
     /// Answer HTTP 503 once, then pass.
     BusyOnce,
+    /// Forward to the upstream server (so the call takes effect), then close the connection
+    /// without answering: an I/O failure after the request was sent.
+    PassThenDrop,
+    /// Forward to the upstream server, then answer HTTP 502 instead of its reply.
+    PassThen502,
 }
 
 /// A loopback HTTP proxy in front of `upstream` that injects faults.
@@ -135,7 +140,7 @@ fn handle(
             }
             return;
         }
-        Mode::Pass => {
+        Mode::Pass | Mode::PassThenDrop | Mode::PassThen502 => {
             let Some(port) = upstream else { return };
             let Ok(mut up) = TcpStream::connect(("127.0.0.1", port)) else {
                 return;
@@ -149,7 +154,14 @@ fn handle(
             let _ = up.write_all(&body);
             let mut resp = Vec::new();
             let _ = up.read_to_end(&mut resp);
-            resp
+            match current {
+                Mode::PassThenDrop => return,
+                Mode::PassThen502 => {
+                    let b = "bad gateway";
+                    format!("HTTP/1.1 502 Bad Gateway\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}", b.len()).into_bytes()
+                }
+                _ => resp,
+            }
         }
     };
     let _ = s.write_all(&reply);

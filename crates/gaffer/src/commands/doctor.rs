@@ -125,8 +125,8 @@ pub struct Report {
 
 /// `gaffer doctor`.
 pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<i32> {
-    let detector = crate::adapters::detector()?;
     let loaded = config_load::load(global)?;
+    let detector = crate::adapters::detector(&loaded.config.detection)?;
     let mut checks = Vec::new();
     for a in &AGENTS {
         let verified = detector

@@ -33,16 +33,28 @@ fn split_header(text: &str) -> (Vec<(String, String)>, &str) {
     (Vec::new(), text)
 }
 
+/// A capture file (or stdin, `-`): at most twice the screen limit is read, and the screen
+/// keeps its last [`gaffer_core::limits::MAX_SCREEN_BYTES`], as a live capture would.
 fn read_capture(path: &Path) -> Result<String, ExitError> {
+    let limit = 2 * gaffer_core::limits::MAX_SCREEN_BYTES as u64;
+    let mut bytes = Vec::new();
     if path == Path::new("-") {
-        let mut s = String::new();
         std::io::stdin()
-            .read_to_string(&mut s)
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
             .map_err(|e| ExitError::failure(format!("cannot read stdin: {e}")))?;
-        return Ok(s);
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+            .map_err(|e| ExitError::from(e).context(format!("cannot read {}", path.display())))?;
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| ExitError::from(e).context(format!("cannot read {}", path.display())))?;
+    if bytes.len() as u64 > limit {
+        return Err(ExitError::failure(format!(
+            "{}: a capture larger than {} MiB is not a screen",
+            path.display(),
+            gaffer_core::limits::mib(limit)
+        )));
+    }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -50,7 +62,7 @@ fn read_capture(path: &Path) -> Result<String, ExitError> {
 pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
     let Some(file) = &args.file else {
         if let Some(pane) = &args.pane {
-            let detector = adapters::detector()?;
+            let detector = adapters::detector(&crate::config_load::load(global)?.config.detection)?;
             let explanation = explain_live(global, args, pane, &detector)?;
             return print(global, &explanation);
         }
@@ -63,7 +75,7 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
     if kind == "shell" && !matches!(agent.trim(), "shell" | "user" | "") {
         tracing::info!(agent = %agent, "unknown agent kind: using the shell rules");
     }
-    let detector = adapters::detector()?;
+    let detector = adapters::detector(&crate::config_load::load(global)?.config.detection)?;
     let text = read_capture(file)?;
     let (header, screen) = split_header(&text);
     let command = args.command.clone().unwrap_or_else(|| {

@@ -5,13 +5,18 @@ use crate::cli::{GlobalArgs, QualityAction};
 use crate::config_load;
 use crate::error::ExitError;
 use crate::output::Output;
-use crate::output::say;
+use crate::output::{esay, say};
 use gaffer_core::exit;
+use gaffer_core::limits;
 use gaffer_core::quality::{ScanMetrics, TestRunMetrics};
 use gaffer_core::test_report::{TestCounts, parse_report};
 use serde_json::json;
 use std::io::Read;
 use std::time::{Duration, Instant};
+
+/// The most of each of the scanner's output streams that is kept (the rest is read and
+/// dropped, so the scanner never blocks on a full pipe).
+const UBS_OUTPUT_LIMIT: usize = 16 << 20;
 
 /// Runs a quality action.
 pub fn run(global: &GlobalArgs, action: Option<QualityAction>) -> anyhow::Result<i32> {
@@ -35,7 +40,7 @@ pub fn run(global: &GlobalArgs, action: Option<QualityAction>) -> anyhow::Result
             skipped,
             duration_ms,
         ),
-        QualityAction::Scan => scan(global),
+        QualityAction::Scan { timeout } => scan(global, timeout),
     }
 }
 
@@ -135,14 +140,7 @@ fn record_tests(
             },
         )
     } else if let Some(path) = file {
-        let text = if path.as_os_str() == "-" {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            s
-        } else {
-            std::fs::read_to_string(&path)
-                .map_err(|e| ExitError::failure(format!("{}: cannot read: {e}", path.display())))?
-        };
+        let text = read_report(&path)?;
         let (fmt, counts) = parse_report(&text).map_err(|e| ExitError::failure(e.to_string()))?;
         (
             serde_json::to_value(fmt)?
@@ -184,7 +182,37 @@ fn record_tests(
     Ok(exit::SUCCESS)
 }
 
-fn scan(global: &GlobalArgs) -> anyhow::Result<i32> {
+/// A test report from a file or stdin (`-`), at most [`limits::MAX_REPORT_BYTES`]; bytes that
+/// are not UTF-8 are replaced.
+fn read_report(path: &std::path::Path) -> Result<String, ExitError> {
+    let limit = limits::MAX_REPORT_BYTES;
+    let name = if path.as_os_str() == "-" {
+        "stdin".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let cannot = |e: std::io::Error| ExitError::failure(format!("{name}: cannot read: {e}"));
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(cannot)?;
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+            .map_err(cannot)?;
+    }
+    if bytes.len() as u64 > limit {
+        return Err(ExitError::failure(format!(
+            "{name}: the report is larger than {} MiB",
+            limits::mib(limit)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn scan(global: &GlobalArgs, timeout: Duration) -> anyhow::Result<i32> {
     let out = Output::of(global);
     let Some(ubs) = which("ubs") else {
         return Err(
@@ -193,10 +221,25 @@ fn scan(global: &GlobalArgs) -> anyhow::Result<i32> {
     };
     let root = config_load::project_root(global);
     let started = Instant::now();
-    let output = run_with_timeout(
+    let output = crate::subprocess::run(
         std::process::Command::new(ubs).arg(".").current_dir(&root),
-        Duration::from_secs(30),
-    )?;
+        timeout,
+        UBS_OUTPUT_LIMIT,
+    )
+    .map_err(|e| ExitError::failure(format!("ubs {e}")))?;
+    if output.truncated {
+        esay!(
+            "warning: ubs printed more than {} MiB; findings are counted in the first {} MiB",
+            UBS_OUTPUT_LIMIT >> 20,
+            UBS_OUTPUT_LIMIT >> 20
+        );
+    }
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        if let Some(last) = err.lines().rev().find(|l| !l.trim().is_empty()) {
+            esay!("warning: ubs exited with {}: {last}", output.status);
+        }
+    }
     let text = String::from_utf8_lossy(&output.stdout);
     let (critical, warning, info) = count_findings(&text);
     let scan = ScanMetrics {
@@ -213,30 +256,6 @@ fn scan(global: &GlobalArgs) -> anyhow::Result<i32> {
         say!("scan: {critical} critical, {warning} warnings, {info} info");
     })?;
     Ok(exit::SUCCESS)
-}
-
-fn run_with_timeout(
-    cmd: &mut std::process::Command,
-    timeout: Duration,
-) -> anyhow::Result<std::process::Output> {
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        if child.try_wait()?.is_some() {
-            return Ok(child.wait_with_output()?);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(
-                ExitError::failure(format!("ubs timed out after {}s", timeout.as_secs())).into(),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Counts findings in scanner output: JSON totals when present, else lines by severity word.

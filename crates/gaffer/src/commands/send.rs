@@ -60,7 +60,7 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
         })
         .into());
     }
-    let det = adapters::detector()?;
+    let det = adapters::detector(&conn.config.detection)?;
     let opts = DeliveryOptions {
         deadline: args.deadline,
         probe_interval: args

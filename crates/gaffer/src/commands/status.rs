@@ -54,7 +54,7 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
     let conn = adapters::tmux(global, args)?;
     let monitor = AgentMonitor::new(
         conn.panes.clone(),
-        adapters::detector()?,
+        adapters::detector(&conn.config.detection)?,
         MonitorConfig::from(&conn.config.detection),
     );
     let snap = monitor

@@ -132,6 +132,7 @@ pub fn draw(v: &LiveView<'_>) {
             )
         })
         .unwrap_or_default();
+    let conflict_line = crate::output::safe(&conflict_line);
     lines.push(format!(
         "{BOLD}CONFLICTS{RESET}  {detected} caught and notified · {asked} release requested · {resolved} resolved{conflict_line}"
     ));
@@ -156,6 +157,7 @@ pub fn draw(v: &LiveView<'_>) {
             limited.join(", ")
         )
     };
+    let limits = crate::output::safe(&limits);
     lines.push(format!("{BOLD}LIMITS{RESET}     {limits}"));
     lines.push(format!(
         "{BOLD}DIGESTS{RESET}    {} sent",
@@ -198,6 +200,7 @@ pub fn draw(v: &LiveView<'_>) {
                 );
             }
         }
+        let line = crate::output::safe(&line);
         lines.push(format!("  {}", line.chars().take(150).collect::<String>()));
     }
     lines.push(String::new());

@@ -151,7 +151,7 @@ impl Observer {
         let conn = crate::adapters::tmux(global, tmux)?;
         let monitor = gaffer_coordinator::monitor::AgentMonitor::new(
             conn.panes.clone(),
-            crate::adapters::detector()?,
+            crate::adapters::detector(&conn.config.detection)?,
             gaffer_coordinator::monitor::MonitorConfig::from(&conn.config.detection),
         );
         Ok(Observer { monitor })
