@@ -125,9 +125,20 @@ fn one_turn(
 
     let feed = LedgerSignalFeed::new(&cwd.join(".gaffer/state.db"));
     let deadline = Instant::now() + Duration::from_secs(40);
+    let (mut enters, mut last_enter) = (1, Instant::now());
     let signals = loop {
         let all = feed.pane_signals();
         let mine = all.get(&pane).cloned().unwrap_or_default();
+        // Under load a CLI may take the typed prompt as a paste and swallow the Enter: press
+        // it again (at most twice) while no turn has started.
+        if !mine.last.contains_key(&HookEvent::TurnStart)
+            && enters < 3
+            && last_enter.elapsed() > Duration::from_secs(4)
+            && tmux.capture(&pane).contains("SHELL please")
+        {
+            tmux.run(&["send-keys", "-t", &pane, "Enter"]);
+            (enters, last_enter) = (enters + 1, Instant::now());
+        }
         let others: Vec<&String> = all.keys().filter(|p| **p != pane).collect();
         assert!(others.is_empty(), "signals from other panes: {others:?}");
         if want.iter().all(|e| mine.last.contains_key(e)) || Instant::now() > deadline {
