@@ -22,6 +22,9 @@ use gaffer_core::time::Timestamp;
 use gaffer_core::work_source::ClaimOutcome;
 use std::sync::Arc;
 
+/// Assignments of one round carried out at once, at most.
+pub const PARALLEL_DELIVERIES: usize = 8;
+
 /// What an executor yields for the caller of a pass.
 pub(crate) enum Outcome {
     /// Nothing to return.
@@ -37,9 +40,51 @@ pub(crate) enum Outcome {
 }
 
 impl Shared {
-    /// Carries the decisions out in order.
+    /// Carries the decisions out in order. A run of assignments (one round's matching: each to
+    /// a different agent, each of a different bead) is carried out concurrently, up to
+    /// [`PARALLEL_DELIVERIES`] at once, since each waits seconds for its agent to take the
+    /// prompt; their outcomes keep the decisions' order.
     pub(crate) fn execute(&self, decisions: Vec<Decision>) -> Vec<Outcome> {
-        decisions.into_iter().map(|d| self.act(d)).collect()
+        let mut out = Vec::with_capacity(decisions.len());
+        let mut run: Vec<Decision> = Vec::new();
+        for d in decisions {
+            if matches!(d, Decision::Assign(_)) {
+                run.push(d);
+                continue;
+            }
+            out.extend(self.execute_assignments(std::mem::take(&mut run)));
+            out.push(self.act(d));
+        }
+        out.extend(self.execute_assignments(run));
+        out
+    }
+
+    fn execute_assignments(&self, run: Vec<Decision>) -> Vec<Outcome> {
+        if run.len() <= 1 {
+            return run.into_iter().map(|d| self.act(d)).collect();
+        }
+        let mut out = Vec::with_capacity(run.len());
+        let mut rest = run.into_iter().peekable();
+        while rest.peek().is_some() {
+            let batch: Vec<Decision> = rest.by_ref().take(PARALLEL_DELIVERIES).collect();
+            let results: Vec<Outcome> = std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .into_iter()
+                    .map(|d| scope.spawn(move || self.act(d)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            tracing::error!("an assignment's thread panicked");
+                            Outcome::Done
+                        })
+                    })
+                    .collect()
+            });
+            out.extend(results);
+        }
+        out
     }
 
     /// The executor of one decision.
@@ -66,6 +111,17 @@ impl Shared {
                     BackoffReason::Stalled,
                     now,
                 );
+            }
+            Decision::CloseInSource { bead_id } => {
+                match self.work.close(&bead_id, "done (reported to gaffer)") {
+                    Ok(_) => {
+                        tracing::info!(bead = %bead_id, "closed in the work source (done in the ledger)")
+                    }
+                    Err(e) => {
+                        tracing::warn!(bead = %bead_id, error = %e, "could not close a done bead in the work source; will retry")
+                    }
+                }
+                lock(&self.state).unsynced_done.retain(|b| b != &bead_id);
             }
             Decision::MarkGone { assignment, reason } => {
                 self.finish(&assignment, AssignmentState::Failed, &reason, now)
@@ -121,6 +177,7 @@ impl Shared {
     fn track(&self, t: Tracking) {
         let mut st = lock(&self.state);
         st.agents = t.agents;
+        st.gone = t.gone;
         st.limit_until = t.rate_limits;
         st.problems = t.problems;
         st.last_update = t.observed_at.or(st.last_update);
@@ -151,6 +208,7 @@ impl Shared {
             let slot = match source {
                 Source::Mail => &mut st.mail_degraded,
                 Source::Work => &mut st.work_degraded,
+                Source::Tmux => &mut st.tmux_lost,
             };
             if slot.replace(error.to_string()).is_some() {
                 return;
@@ -163,6 +221,9 @@ impl Shared {
                         .with_detail("source", self.work.name())
                         .with_detail("error", error)
                 }
+                Source::Tmux => CoordinatorEvent::new(CoordinatorEventType::TmuxLost, now)
+                    .with_detail("session", self.id.session.as_str())
+                    .with_detail("error", error),
             }
         };
         self.emit(event);
@@ -174,6 +235,7 @@ impl Shared {
             match source {
                 Source::Mail => st.mail_degraded.take(),
                 Source::Work => st.work_degraded.take(),
+                Source::Tmux => st.tmux_lost.take(),
             }
         };
         if was.is_none() {
@@ -183,6 +245,9 @@ impl Shared {
             Source::Mail => CoordinatorEvent::new(CoordinatorEventType::MailRecovered, now),
             Source::Work => CoordinatorEvent::new(CoordinatorEventType::WorkSourceRecovered, now)
                 .with_detail("source", self.work.name()),
+            Source::Tmux => CoordinatorEvent::new(CoordinatorEventType::TmuxRestored, now)
+                .with_detail("session", self.id.session.as_str())
+                .with_detail("lost", was.unwrap_or_default()),
         });
     }
 

@@ -52,11 +52,26 @@ pub enum CoordinatorEventType {
     AgentExited,
     /// Test results were recorded.
     TestRunRecorded,
+    /// The tmux server or the session cannot be reached: no agent can be observed.
+    TmuxLost,
+    /// tmux answers again after [`CoordinatorEventType::TmuxLost`].
+    TmuxRestored,
+    /// An agent's pane vanished while tmux still answered (pane or window killed).
+    AgentGone,
+    /// An agent pane appeared after the first observation (spawned later, or back after tmux
+    /// was restored).
+    AgentAppeared,
+    /// The ledger could not be written (disk full, I/O error); events wait in memory.
+    LedgerDegraded,
+    /// The ledger is writable again; the events that waited were written.
+    LedgerRecovered,
+    /// Lines of the beads file could not be read (they are skipped).
+    BeadsMalformed,
     /// Any other type name.
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 22] = [
+const NAMED: [(&str, CoordinatorEventType); 29] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -91,6 +106,13 @@ const NAMED: [(&str, CoordinatorEventType); 22] = [
     ("agent_stalled", CoordinatorEventType::AgentStalled),
     ("agent_exited", CoordinatorEventType::AgentExited),
     ("test_run_recorded", CoordinatorEventType::TestRunRecorded),
+    ("tmux_lost", CoordinatorEventType::TmuxLost),
+    ("tmux_restored", CoordinatorEventType::TmuxRestored),
+    ("agent_gone", CoordinatorEventType::AgentGone),
+    ("agent_appeared", CoordinatorEventType::AgentAppeared),
+    ("ledger_degraded", CoordinatorEventType::LedgerDegraded),
+    ("ledger_recovered", CoordinatorEventType::LedgerRecovered),
+    ("beads_malformed", CoordinatorEventType::BeadsMalformed),
 ];
 
 impl CoordinatorEventType {

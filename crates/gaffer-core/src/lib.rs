@@ -34,6 +34,7 @@ pub mod triage;
 
 // Observation (issue: observation).
 pub mod detect;
+pub mod escapes;
 pub mod panes;
 
 // Agent Mail and conflicts (issue: Agent Mail).

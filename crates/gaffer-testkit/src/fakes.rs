@@ -190,6 +190,7 @@ impl AgentObserver for FakeObserver {
                 .map(|a| a.report(now))
                 .collect(),
             problems: vec![],
+            tmux_lost: None,
         })
     }
 }
@@ -648,7 +649,7 @@ pub fn rig_with(ledger: Ledger, config: GafferConfig, with_mail: bool) -> Rig {
             None
         },
         work: Arc::new(work.clone()),
-        issues: Arc::new(move |_| Ok(issues_work.issues())),
+        issues: Arc::new(move |_| Ok(issues_work.issues().into())),
         clock: Arc::new(clock.clone()),
         ledger,
     };

@@ -136,20 +136,8 @@ pub enum Command {
         #[arg(long, value_name = "SECS")]
         exit_after: Option<u64>,
     },
-    /// Serve status and events over HTTP and SSE on loopback.
-    Serve {
-        #[command(flatten)]
-        args: CoordArgs,
-        /// Loopback address to listen on (port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:7878")]
-        addr: String,
-        /// Assign work automatically (overrides `coordinator.auto_assign`).
-        #[arg(long)]
-        auto_assign: bool,
-        /// Stop after this many seconds.
-        #[arg(long, value_name = "SECS")]
-        exit_after: Option<u64>,
-    },
+    /// Serve status and events over HTTP and SSE on loopback, behind a token.
+    Serve(ServeArgs),
     /// Run a self-contained demo with simulated agents on a private tmux socket.
     Demo(DemoArgs),
     /// Show, check or create configuration.
@@ -408,6 +396,14 @@ pub struct SpawnArgs {
     /// Working directory of the panes (default: the project root).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Agent panes per window, tiled (default: `tmux.panes_per_window`, 4); more agents open
+    /// more windows.
+    #[arg(long, value_name = "N")]
+    pub panes_per_window: Option<u32>,
+    /// Keep a shell in a pane after its agent exits (default: `tmux.keep_shell`, false: the
+    /// pane is kept dead). `--keep-shell=false` turns it off.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub keep_shell: Option<bool>,
     #[command(flatten)]
     pub tmux: TmuxArgs,
 }
@@ -478,6 +474,36 @@ pub struct SendArgs {
     pub probe_interval: std::time::Duration,
     #[command(flatten)]
     pub tmux: TmuxArgs,
+}
+
+/// `gaffer serve` arguments.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub args: CoordArgs,
+    /// Address to listen on (port 0 picks a free one); loopback unless `--allow-remote`.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: String,
+    /// Allow a non-loopback `--addr`: other machines can reach the API, guarded by the token
+    /// only, over plain HTTP.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Another name clients may use in the Host header (repeatable; the port is added unless
+    /// given), e.g. the machine's name with `--allow-remote`.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// Connections served at once; more are answered 503.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections: usize,
+    /// How often `/events` sends a keep-alive comment when no event comes.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub keepalive: std::time::Duration,
+    /// Assign work automatically (overrides `coordinator.auto_assign`).
+    #[arg(long)]
+    pub auto_assign: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub exit_after: Option<u64>,
 }
 
 /// Arguments of the coordinator commands.

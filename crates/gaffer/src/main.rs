@@ -6,6 +6,7 @@ mod commands;
 mod config_load;
 mod error;
 mod foreground;
+mod http;
 mod kinds;
 mod output;
 mod view;
@@ -50,9 +51,9 @@ fn main() -> ExitCode {
             if json {
                 let body =
                     serde_json::json!({"error": {"code": code, "kind": kind, "message": message}});
-                eprintln!("{body}");
+                eprintln!("{}", output::safe_json(body.to_string()));
             } else {
-                eprintln!("error: {message}");
+                eprintln!("error: {}", output::safe_text(&message));
             }
             ExitCode::from(code as u8)
         }
@@ -102,12 +103,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             auto_assign,
             exit_after,
         } => commands::dashboard::run(&cli.global, &args, auto_assign, exit_after),
-        Command::Serve {
-            args,
-            addr,
-            auto_assign,
-            exit_after,
-        } => commands::serve::run(&cli.global, &args, &addr, auto_assign, exit_after),
+        Command::Serve(args) => commands::serve::run(&cli.global, &args),
         Command::Watch {
             from_start,
             exit_after,

@@ -20,6 +20,7 @@ use gaffer_core::cycle::{
     Snapshot, SourceHealth, Stage, agents, overlay_done,
 };
 use gaffer_core::detect::{Detector, ScreenInput, Submission, SubmitBaseline};
+use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
 use gaffer_core::panes::{DeliveryCheck, PaneInfo, Panes, ProbeResult};
 use gaffer_core::status::AgentStatus;
 use gaffer_core::time::Timestamp;
@@ -51,6 +52,7 @@ impl AgentObserver for MonitorObserver {
         Ok(AgentsObservation {
             agents: snap.agents,
             problems: snap.problems,
+            tmux_lost: snap.lost,
         })
     }
 }
@@ -215,7 +217,9 @@ impl Shared {
         snap.health = SourceHealth {
             mail: st.mail_degraded.clone(),
             work: st.work_degraded.clone(),
+            tmux: st.tmux_lost.clone(),
         };
+        snap.gone = st.gone.clone();
         snap
     }
 
@@ -237,9 +241,11 @@ impl Shared {
     pub(crate) fn poll_snapshot(&self) -> Snapshot {
         let now = self.clock.now();
         let observed = lock(&self.observer).observe(now);
+        // An observation that fails as a whole (tmux not answering) is tmux lost.
         let obs = observed.unwrap_or_else(|e| AgentsObservation {
             agents: Vec::new(),
-            problems: vec![e],
+            problems: vec![e.clone()],
+            tmux_lost: Some(e),
         });
         self.register_names(&obs);
         self.take_quality_records();
@@ -251,7 +257,10 @@ impl Shared {
             let st = lock(&self.state);
             snap.names = st.names.clone();
             snap.rate_limits = st.limit_until.clone();
+            snap.last_update = st.last_update;
+            snap.unsynced_done = st.unsynced_done.clone();
         }
+        snap.work_tool = Some(self.work.health());
         if !snap.ledger.active.is_empty() {
             snap.closed = self.issues_now(now).ok().map(|(issues, _)| {
                 issues
@@ -334,7 +343,9 @@ impl Shared {
                 summary: None,
             };
         }
-        let work = self.triage(now);
+        let work = self
+            .triage(now)
+            .and_then(|t| self.work.health().map(|()| t));
         let failed = work.is_err();
         snap.work = Some(work);
         if failed {
@@ -431,10 +442,48 @@ impl Shared {
     /// says are done shown closed (a read-only source, such as the native JSONL without `br`,
     /// still lists them open). Returns the issues and how many were overlaid.
     pub(crate) fn issues_now(&self, now: Timestamp) -> Result<(Vec<Issue>, usize), String> {
-        let mut issues = (self.issues)(now)?;
+        let reading = (self.issues)(now)?;
+        self.note_skipped_lines(&reading.skipped, now);
+        let mut issues = reading.issues;
         let done = lock(&self.ledger).done_beads().unwrap_or_default();
+        lock(&self.state).unsynced_done = issues
+            .iter()
+            .filter(|i| !i.is_closed() && done.contains(&i.id))
+            .map(|i| i.id.clone())
+            .collect();
         let n = overlay_done(&mut issues, &done, now);
         Ok((issues, n))
+    }
+
+    /// Lines of the beads file that cannot be read are reported once each, as
+    /// `beads_malformed` (the rest of the file is used).
+    fn note_skipped_lines(&self, skipped: &[String], now: Timestamp) {
+        let new: Vec<String> = {
+            let mut st = lock(&self.state);
+            let now_set: BTreeSet<String> = skipped.iter().cloned().collect();
+            let new = now_set
+                .difference(&st.beads_skipped)
+                .cloned()
+                .collect::<Vec<_>>();
+            st.beads_skipped = now_set;
+            new
+        };
+        if new.is_empty() {
+            return;
+        }
+        for line in &new {
+            tracing::warn!(line = %line, "skipped an unreadable line of the beads file");
+        }
+        let shown: Vec<String> = new
+            .iter()
+            .take(5)
+            .map(|l| l.chars().filter(|c| !c.is_control()).take(200).collect())
+            .collect();
+        self.emit(
+            CoordinatorEvent::new(CoordinatorEventType::BeadsMalformed, now)
+                .with_detail("lines", new.len())
+                .with_detail("first", shown),
+        );
     }
 
     /// Ready work with its triage. Beads done in the ledger but open in the source are ranked

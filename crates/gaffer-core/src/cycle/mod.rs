@@ -84,7 +84,27 @@ pub struct AgentsObservation {
     pub agents: Vec<AgentReport>,
     /// Problems met (session gone, control client died, …).
     pub problems: Vec<String>,
+    /// Why tmux could not be observed at all (server or session gone, tmux not answering);
+    /// `None` when it answered.
+    pub tmux_lost: Option<String>,
 }
+
+/// An agent whose pane vanished while tmux answered, kept for the digest for
+/// [`GONE_KEPT_SECS`] or until a pane with its id is seen again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoneAgent {
+    /// Its agent type.
+    pub agent_type: String,
+    /// Its pane index.
+    pub pane_index: i64,
+    /// Its last status.
+    pub status: AgentStatus,
+    /// When its pane was found gone.
+    pub since: Timestamp,
+}
+
+/// How long a gone agent stays in the digest's alerts.
+pub const GONE_KEPT_SECS: i64 = 3600;
 
 /// What a pass of the loop is for; the scheduler runs each at its interval, the API on demand.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +220,8 @@ pub enum Source {
     Mail,
     /// The work source (its name is in [`Snapshot::work_source`]).
     Work,
+    /// tmux (the server and the session): the agents' panes.
+    Tmux,
 }
 
 /// Sources known degraded before this pass, with the error.
@@ -209,6 +231,8 @@ pub struct SourceHealth {
     pub mail: Option<String>,
     /// The work source.
     pub work: Option<String>,
+    /// tmux (server or session lost).
+    pub tmux: Option<String>,
 }
 
 /// Quality as assignment and digests use it.
@@ -242,6 +266,8 @@ pub struct Snapshot {
     pub session: String,
     /// Agents as tracked before this pass, by pane id.
     pub agents: BTreeMap<String, AgentState>,
+    /// Agents whose panes vanished, by pane id.
+    pub gone: BTreeMap<String, GoneAgent>,
     /// When the agents were last observed, and the problems met then.
     pub last_update: Option<Timestamp>,
     /// Problems of the last observation.
@@ -259,6 +285,9 @@ pub struct Snapshot {
     /// Beads closed in the work source (or done in the ledger); `None` when unreadable or
     /// not needed.
     pub closed: Option<BTreeSet<String>>,
+    /// Beads done in the ledger that the work source still lists open (their close failed:
+    /// the tool was down, the disk full); the loop closes them.
+    pub unsynced_done: Vec<String>,
     /// Active reservations, or why they could not be read; `None` without a mailbox or when
     /// not needed.
     pub reservations: Option<Result<Vec<Reservation>, String>>,
@@ -272,6 +301,10 @@ pub struct Snapshot {
     pub ledger: LedgerView,
     /// Sources degraded before this pass.
     pub health: SourceHealth,
+    /// Whether the work source's tool failed, as checked this pass (poll passes): a failure
+    /// raises the alert even while no agent is idle; only an assignment round, which reads
+    /// the triage too, clears it.
+    pub work_tool: Option<Result<(), String>>,
     /// Digest readings (digest passes).
     pub digest: Option<DigestReadings>,
     /// The digest recipient's Agent Mail name (as granted), when known.
@@ -286,6 +319,7 @@ impl Snapshot {
             pass,
             session: String::new(),
             agents: BTreeMap::new(),
+            gone: BTreeMap::new(),
             last_update: None,
             problems: Vec::new(),
             observed: None,
@@ -294,12 +328,14 @@ impl Snapshot {
             work: None,
             work_source: String::new(),
             closed: None,
+            unsynced_done: Vec::new(),
             reservations: None,
             has_mailbox: false,
             known_conflicts: BTreeMap::new(),
             quality: QualityView::default(),
             ledger: LedgerView::default(),
             health: SourceHealth::default(),
+            work_tool: None,
             digest: None,
             human: None,
         }
@@ -357,6 +393,8 @@ pub struct Tracking {
     pub observed_at: Option<Timestamp>,
     /// Agents by pane id.
     pub agents: BTreeMap<String, AgentState>,
+    /// Agents whose panes vanished, by pane id.
+    pub gone: BTreeMap<String, GoneAgent>,
     /// Rate-limit ends by pane id.
     pub rate_limits: BTreeMap<String, Timestamp>,
     /// Problems of this observation.
@@ -436,6 +474,12 @@ pub enum Decision {
         /// Why.
         reason: String,
     },
+    /// Close a bead in the work source that the ledger says is done (an earlier close
+    /// failed), so its dependents become ready there too and the work is not lost.
+    CloseInSource {
+        /// The bead.
+        bead_id: String,
+    },
     /// The agent is gone (pane vanished, agent exited, offer interrupted): failed.
     MarkGone {
         /// The assignment.
@@ -503,9 +547,24 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
                 return out;
             };
             let merged = agents::merge(snap, obs);
+            // tmux lost or restored comes before the agents' own events.
+            let tmux_now = obs.tmux_lost.as_deref().map_or(Ok(()), Err);
+            out.extend(source_alert(
+                Source::Tmux,
+                snap.health.tmux.as_deref(),
+                tmux_now,
+            ));
+            if let Some(Err(e)) = &snap.work_tool {
+                out.extend(source_alert(
+                    Source::Work,
+                    snap.health.work.as_deref(),
+                    Err(e),
+                ));
+            }
             out.extend(merged.events.into_iter().map(Decision::Publish));
             out.extend(merged.quality.into_iter().map(Decision::RecordQuality));
             review::reported(&snap.ledger.ended, &mut out);
+            review::unsynced(snap, &mut out);
             review::active(
                 &snap.ledger.active,
                 &merged.tracking.agents,

@@ -2,7 +2,7 @@
 //! stalled when it is idle again with the bead open, gone when its pane vanished or the agent
 //! exited; and the ends agents reported themselves (`gaffer done`, `gaffer refuse`).
 
-use super::{ActiveAssignment, Decision, EndedAssignment, Policy, ReportedEnd, Stage};
+use super::{ActiveAssignment, Decision, EndedAssignment, Policy, ReportedEnd, Snapshot, Stage};
 use crate::agent::AgentState;
 use crate::event::{CoordinatorEvent, CoordinatorEventType};
 use crate::status::AgentStatus;
@@ -117,4 +117,23 @@ pub fn active(
 
 fn secs(d: chrono::Duration) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
+}
+
+/// Beads closed per pass at most when the ledger and the work source disagree.
+pub const CLOSES_PER_PASS: usize = 5;
+
+/// Beads done in the ledger but open in the work source are closed there, a few per pass,
+/// while the work source works (a degraded one is left alone until it recovers).
+pub fn unsynced(snap: &Snapshot, out: &mut Vec<Decision>) {
+    if snap.health.work.is_some() {
+        return;
+    }
+    out.extend(
+        snap.unsynced_done
+            .iter()
+            .take(CLOSES_PER_PASS)
+            .map(|id| Decision::CloseInSource {
+                bead_id: id.clone(),
+            }),
+    );
 }
