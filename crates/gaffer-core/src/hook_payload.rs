@@ -87,7 +87,9 @@ pub fn installed_events(agent: &str) -> &'static [(&'static str, bool)] {
             ("SubagentStop", false),
             ("SessionEnd", false),
         ],
-        // AfterModel is left out on purpose: Gemini awaits it once per streamed chunk.
+        // Left out on purpose: AfterModel (Gemini awaits it once per streamed chunk) and
+        // PreCompress (fired, trigger "auto", at every compression check before the threshold
+        // test, so nearly every turn, whether or not it compresses).
         "gmi" => &[
             ("SessionStart", false),
             ("BeforeAgent", false),
@@ -95,7 +97,6 @@ pub fn installed_events(agent: &str) -> &'static [(&'static str, bool)] {
             ("BeforeTool", true),
             ("AfterTool", true),
             ("Notification", false),
-            ("PreCompress", false),
             ("AfterAgent", false),
             ("SessionEnd", false),
         ],

@@ -24,10 +24,21 @@ pub struct Launch {
 impl Launch {
     /// A shell command line for a tmux pane: `cd CWD && exec env -i K=V… PROGRAM ARGS…`.
     pub fn shell_command(&self) -> String {
+        self.shell_command_keeping(&[])
+    }
+
+    /// [`shell_command`](Self::shell_command), passing on the pane shell's own values of
+    /// `keep` (e.g. `TMUX_PANE`, which tmux sets in the pane and hooks need).
+    pub fn shell_command_keeping(&self, keep: &[&str]) -> String {
         let mut s = format!(
             "cd {} && exec env -i",
             shell_quote(&self.cwd.display().to_string())
         );
+        for k in keep {
+            if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                s.push_str(&format!(" {k}=\"${k}\""));
+            }
+        }
         for (k, v) in &self.env {
             s.push(' ');
             s.push_str(&shell_quote(&format!("{k}={v}")));
