@@ -17,16 +17,16 @@
 # Working corpus: fuzz/corpus/TARGET (kept between runs, not committed); seeds are read from the
 # repository's fixtures (see seeds() below) and fuzz/seeds/TARGET. A crash is written to
 # fuzz/artifacts/TARGET/crash-<sha1> (the input that crashed; replay it with `repro`), and the
-# run's log to fuzz/logs/TARGET.log.
+# run's log to fuzz/logs/TARGET.log. GAFFER_FUZZ_NO_BUILD=1 runs the binaries already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 fuzz=$root/fuzz
 
-TARGETS=(detect glob beads_jsonl ledger_events mail_reply control_line config)
+TARGETS=(detect glob beads_jsonl ledger_events mail_reply control_line config hook_payload)
 
 host=$(rustc -vV | sed -n 's/^host: //p')
-bin_dir=$fuzz/target/$host/release
+bin_dir=${CARGO_TARGET_DIR:-$fuzz/target}/$host/release
 
 # SanitizerCoverage as cargo-fuzz sets it up (inline 8-bit counters, PC table, comparison
 # tracing, stack depth); `--cfg fuzzing` for code that wants to know. `--target` keeps the flags
@@ -40,6 +40,7 @@ export RUSTFLAGS="-Cpasses=sancov-module \
 --cfg fuzzing"
 
 build() {
+  [ "${GAFFER_FUZZ_NO_BUILD:-}" = "1" ] && return 0
   local args=()
   for t in "$@"; do args+=(--bin "$t"); done
   cargo build --manifest-path "$fuzz/Cargo.toml" --release --locked --target "$host" "${args[@]}"
@@ -120,7 +121,7 @@ case $cmd in
     "$bin_dir/$target" "$@"
     ;;
   *)
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set /p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
     [ -z "$cmd" ] || exit 2
     ;;
 esac

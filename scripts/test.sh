@@ -24,9 +24,9 @@ scripts/install-br.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 cargo test --workspace --all-targets --locked
 # A short coverage-guided run of every fuzz target (fuzz/, README "Fuzzing"): builds them
-# (stable toolchain, libFuzzer from C++), then fuzzes each for GAFFER_FUZZ_SECS (default 15) and
+# (stable toolchain, libFuzzer from C++), then fuzzes each for GAFFER_FUZZ_SECS (default 10) and
 # fails on a crash. About 3 to 4 minutes on a 2-core machine, build included; GAFFER_FUZZ_SECS=0
 # skips it.
-if [ "${GAFFER_FUZZ_SECS:-15}" != "0" ]; then
-  scripts/fuzz.sh ci "${GAFFER_FUZZ_SECS:-15}"
+if [ "${GAFFER_FUZZ_SECS:-10}" != "0" ]; then
+  scripts/fuzz.sh ci "${GAFFER_FUZZ_SECS:-10}"
 fi

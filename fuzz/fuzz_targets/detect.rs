@@ -1,9 +1,11 @@
 //! The detector on arbitrary screen bytes (invalid UTF-8 included, read as tmux's capture is:
 //! lossily), for every agent kind and a few foreground commands, through `detect` and
-//! `explain`. Checks the verdict's invariants and that both entry points agree.
+//! `explain`. Checks the verdict's invariants and that both entry points agree, and that the
+//! terminal-escape stripper leaves nothing a terminal would act on.
 #![no_main]
 
 use gaffer_core::detect::{Detector, ScreenInput, activity_fingerprint, parse_rate_limit_reset};
+use gaffer_core::escapes;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -43,4 +45,15 @@ fuzz_target!(|data: &[u8]| {
         let _ = parse_rate_limit_reset(line, observed_at);
     }
     let _ = activity_fingerprint(&screen);
+    // the terminal-escape stripper the detector and every printed outside string go through
+    let stripped = escapes::strip(&screen);
+    assert!(
+        escapes::is_inert(&stripped),
+        "strip left a control: {stripped:?}"
+    );
+    let line = escapes::sanitize_line(&screen);
+    assert!(
+        escapes::is_inert(&line) && !line.contains(['\n', '\t']),
+        "{line:?}"
+    );
 });

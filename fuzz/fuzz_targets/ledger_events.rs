@@ -3,7 +3,8 @@
 //! would have, and every reader runs over it. Input: one row per line, its first byte picks the
 //! table (`e` events, `t` test runs, `s` scans, `f`/`r`/`c` an assignment's files, reserved or
 //! created time, `b` a back-off's until time, `n` a back-off reason). Checks: `events_since`
-//! returns each row once, as an event or as a skipped row, and nothing panics.
+//! and paging with `events_page` return each row once, as an event or as a skipped row, and
+//! nothing panics.
 #![no_main]
 
 use gaffer_coordinator::ledger::Ledger;
@@ -97,6 +98,26 @@ fuzz_target!(|data: &[u8]| {
         Ok((read, bad)) => assert_eq!(read.len() + bad, events, "rows lost or doubled"),
         Err(e) => panic!("events_since failed on readable rows: {e}"),
     }
+    // Tailing the log a page at a time reads every row once, and the cursor passes bad rows.
+    let limit = 1 + data.len() % 4;
+    let (mut after, mut seen) = (0i64, 0usize);
+    for _ in 0..=events {
+        let page = ledger
+            .events_page(after, limit)
+            .unwrap_or_else(|e| panic!("events_page: {e}"));
+        assert!(page.rows <= limit && page.events.len() + page.bad == page.rows);
+        assert!(
+            page.rows == 0 || page.last_id > after,
+            "the cursor did not move"
+        );
+        seen += page.rows;
+        after = page.last_id;
+        if page.rows < limit {
+            break;
+        }
+    }
+    assert_eq!(seen, events, "paging lost or doubled rows");
+    assert!(ledger.last_event_id().is_ok_and(|id| id >= after));
     let _ = ledger.quality_monitor(true);
     let _ = ledger.all();
     let _ = ledger.active();
