@@ -28,13 +28,13 @@ fuzz_target!(|data: &[u8]| {
         if let ControlLine::Output { data: out, .. } = &parsed {
             assert!(out.len() <= line.len(), "output data longer than its line");
         }
-        if let Some(rest) = line.strip_prefix(b"%output ") {
-            if let Some(sp) = rest.iter().position(|b| *b == b' ') {
-                let ControlLine::Output { data: out, .. } = &parsed else {
-                    panic!("an %output line was not read as output: {parsed:?}");
-                };
-                assert_eq!(*out, unescape(&rest[sp + 1..]));
-            }
+        if let Some(rest) = line.strip_prefix(b"%output ")
+            && let Some(sp) = rest.iter().position(|b| *b == b' ')
+        {
+            let ControlLine::Output { data: out, .. } = &parsed else {
+                panic!("an %output line was not read as output: {parsed:?}");
+            };
+            assert_eq!(*out, unescape(&rest[sp + 1..]));
         }
         assert!(unescape(line).len() <= line.len());
     }

@@ -189,10 +189,11 @@ fn small_paths(a: &str, b: &str) -> Vec<String> {
     }
     for p in [a, b] {
         for s in path_segments(p) {
-            if let Seg::Part { lit: Some(l), .. } = segment(s) {
-                if !l.is_empty() && l != "." {
-                    segs.push(l);
-                }
+            if let Seg::Part { lit: Some(l), .. } = segment(s)
+                && !l.is_empty()
+                && l != "."
+            {
+                segs.push(l);
             }
         }
     }
