@@ -15,6 +15,7 @@ pub mod cycle;
 pub mod digest;
 pub mod event;
 pub mod exit;
+pub mod fuse;
 pub mod kinds;
 pub mod messages;
 pub mod pane;
