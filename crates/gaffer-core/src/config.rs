@@ -266,6 +266,17 @@ pub struct GafferConfig {
     pub detection: DetectionConfig,
     /// Work source.
     pub beads: BeadsConfig,
+    /// Model-name pattern → context window in tokens, on top of the embedded table
+    /// ([`crate::agent_files::DEFAULT_CONTEXT_WINDOWS`]); `*` matches any run of characters.
+    pub context_windows: std::collections::BTreeMap<String, u64>,
+}
+
+impl GafferConfig {
+    /// The context-window table: the embedded one with `[context_windows]` on top.
+    pub fn context_windows(&self) -> crate::agent_files::ContextWindows {
+        crate::agent_files::ContextWindows::builtin()
+            .with(self.context_windows.iter().map(|(k, v)| (k.clone(), *v)))
+    }
 }
 
 /// The embedded defaults as a commented TOML file, written by `gaffer config init`.
@@ -804,6 +815,27 @@ mod tests {
                 "{key} missing from default_config.toml"
             );
         }
+    }
+
+    #[test]
+    fn context_windows_extend_the_embedded_table_and_bad_values_name_their_line() {
+        let text = "[context_windows]\n\"llama-3*\" = 8192\n\"claude-*\" = 500000\n";
+        let (layer, warnings) = parse_layer("p.toml", text).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let cfg = merge_layers(&[layer]).unwrap();
+        let w = cfg.context_windows();
+        assert_eq!(w.window_for("llama-3.1-70b"), Some(8192));
+        assert_eq!(w.window_for("claude-opus-4"), Some(500_000));
+        assert_eq!(
+            w.window_for("gemini-2.5-pro"),
+            Some(1_048_576),
+            "defaults stay"
+        );
+        let bad = "[context_windows]\n\"ok\" = 1\n\"gpt-x\" = \"big\"\n";
+        let err = parse_layer("user.toml", bad).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.to_string().contains("user.toml"), "{err}");
+        assert!(err.to_string().contains("gpt-x"), "{err}");
     }
 
     #[test]

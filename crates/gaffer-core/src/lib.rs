@@ -5,6 +5,7 @@
 //! (NTM `internal/coordinator` v1.7.0) exactly.
 
 pub mod agent;
+pub mod agent_files;
 pub mod assign;
 pub mod assignment;
 pub mod beads;

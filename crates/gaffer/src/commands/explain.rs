@@ -5,7 +5,9 @@ use crate::cli::{ExplainArgs, GlobalArgs};
 use crate::error::ExitError;
 use gaffer_core::detect::{Detector, Explanation, ScreenInput, canonical_kind};
 use gaffer_core::exit;
+use gaffer_core::fuse::{FuseConfig, fuse};
 use gaffer_core::panes::Panes;
+use gaffer_core::signals::PaneSignals;
 use std::io::Read;
 use std::path::Path;
 
@@ -115,12 +117,31 @@ pub fn explain_live(
         .command
         .clone()
         .unwrap_or_else(|| info.current_command.clone());
-    Ok(detector.explain(&ScreenInput {
+    let mut explanation = detector.explain(&ScreenInput {
         agent_type: &agent_type,
         screen: &screen,
         current_command: &command,
         observed_at: chrono::Utc::now(),
-    }))
+    });
+    // fuse with the agent's own files, as the monitor does
+    let mut signals = PaneSignals::default();
+    let files = adapters::agent_files(&conn.config).read(&info, &signals);
+    signals.context = files.context;
+    signals.session_file = files.session_file;
+    let now = explanation.verdict.observed_at;
+    let changed = chrono::DateTime::from_timestamp(info.window_activity, 0)
+        .filter(|_| info.window_activity > 0)
+        .map_or(now, |t| t.min(now));
+    let verdict = explanation.verdict.clone();
+    explanation.verdict = fuse(
+        &verdict,
+        Some(&signals),
+        changed,
+        now,
+        &FuseConfig::default(),
+    )
+    .apply(verdict);
+    Ok(explanation)
 }
 
 /// Prints an explanation as JSON or as the readable account.
@@ -170,6 +191,29 @@ pub fn render_text(e: &Explanation) -> String {
     }
     if let Some(r) = &v.rate_limit_reset {
         let _ = writeln!(s, "resets at:  {}", gaffer_core::time::format_rfc3339(r));
+    }
+    if let Some(f) = &v.fusion {
+        let _ = writeln!(
+            s,
+            "decided by: {}  ({}): {}",
+            f.decided_by,
+            f.rule,
+            f.summary(v.status)
+        );
+        if let Some(c) = f.context_source {
+            let _ = writeln!(s, "context from: {c}");
+        }
+        let _ = writeln!(s, "sources:");
+        for n in &f.sources {
+            let stale = if n.stale { "  (stale)" } else { "" };
+            let _ = writeln!(
+                s,
+                "    {:<12} {:<48} {:>8} ago{stale}",
+                n.source.as_str(),
+                n.what,
+                gaffer_core::fuse::format_age(n.age)
+            );
+        }
     }
     let command = if e.current_command.is_empty() {
         "unknown"
