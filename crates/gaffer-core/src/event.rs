@@ -52,11 +52,20 @@ pub enum CoordinatorEventType {
     AgentExited,
     /// Test results were recorded.
     TestRunRecorded,
+    /// The tmux server or the session cannot be reached: no agent can be observed.
+    TmuxLost,
+    /// tmux answers again after [`CoordinatorEventType::TmuxLost`].
+    TmuxRestored,
+    /// An agent's pane vanished while tmux still answered (pane or window killed).
+    AgentGone,
+    /// An agent pane appeared after the first observation (spawned later, or back after tmux
+    /// was restored).
+    AgentAppeared,
     /// Any other type name.
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 22] = [
+const NAMED: [(&str, CoordinatorEventType); 26] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -91,6 +100,10 @@ const NAMED: [(&str, CoordinatorEventType); 22] = [
     ("agent_stalled", CoordinatorEventType::AgentStalled),
     ("agent_exited", CoordinatorEventType::AgentExited),
     ("test_run_recorded", CoordinatorEventType::TestRunRecorded),
+    ("tmux_lost", CoordinatorEventType::TmuxLost),
+    ("tmux_restored", CoordinatorEventType::TmuxRestored),
+    ("agent_gone", CoordinatorEventType::AgentGone),
+    ("agent_appeared", CoordinatorEventType::AgentAppeared),
 ];
 
 impl CoordinatorEventType {

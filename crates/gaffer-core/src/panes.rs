@@ -111,6 +111,10 @@ pub struct PaneSnapshot {
     /// is still valid for what it holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// Why nothing could be observed: the tmux server or the session is gone. `None` when
+    /// tmux answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
 }
 
 /// What a delivery probe saw after Enter was pressed.

@@ -370,10 +370,12 @@ impl TmuxPanes {
             }
             None => self.list_via(None),
         };
+        let mut lost = None;
         let panes = match listed {
             Ok(p) => p,
             Err(TmuxError::NotFound(m)) | Err(TmuxError::NoServer(m)) => {
                 problems.push(format!("no panes to observe: {m}"));
+                lost = Some(m.trim().to_string());
                 Vec::new()
             }
             Err(e) => return Err(e.into()),
@@ -505,6 +507,7 @@ impl TmuxPanes {
             panes: out,
             vanished,
             problems,
+            lost,
         })
     }
 }

@@ -67,6 +67,9 @@ pub struct MonitorSnapshot {
     pub vanished: Vec<String>,
     /// Problems met while observing.
     pub problems: Vec<String>,
+    /// Why nothing could be observed (tmux server or session gone), when so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
 }
 
 struct Entry {
@@ -216,7 +219,12 @@ impl AgentMonitor {
                 current_command: &p.info.current_command,
                 observed_at: snap.observed_at,
             };
-            let verdict = self.detector.detect(&input);
+            // A dead pane (kept by `remain-on-exit`) still shows the agent's last screen.
+            let verdict = if p.info.dead {
+                gaffer_core::detect::dead_pane_verdict(snap.observed_at)
+            } else {
+                self.detector.detect(&input)
+            };
             let pane_signals = signals.remove(&p.info.pane_id);
             let pane_signals = match &self.files {
                 Some(files) => {
@@ -312,6 +320,7 @@ impl AgentMonitor {
             agents,
             vanished: snap.vanished.clone(),
             problems: snap.problems.clone(),
+            lost: snap.lost.clone(),
         };
         inner.last = Some(out.clone());
         Ok(out)
@@ -414,6 +423,7 @@ mod tests {
             panes,
             vanished: vanished.iter().map(|s| s.to_string()).collect(),
             problems: Vec::new(),
+            lost: None,
         })
     }
 

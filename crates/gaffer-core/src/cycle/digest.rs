@@ -13,6 +13,13 @@ pub fn build(snap: &Snapshot) -> DigestSummary {
         snap.last_update,
         snap.problems.is_empty() || !snap.agents.is_empty(),
     ) {
+        _ if snap.health.tmux.is_some() => Reading::Degraded {
+            source: "tmux".into(),
+            error: format!(
+                "tmux lost: {}",
+                snap.health.tmux.as_deref().unwrap_or_default()
+            ),
+        },
         (Some(at), true) => Reading::Ok {
             value: snap.agents.values().cloned().collect(),
             at,
@@ -67,14 +74,24 @@ pub fn build(snap: &Snapshot) -> DigestSummary {
         .as_ref()
         .filter(|q| q.total_test_runs > 0 || q.ubs_available || q.total_agent_errors > 0)
         .cloned();
-    generate_digest(&DigestInput {
+    let mut d = generate_digest(&DigestInput {
         session: &snap.session,
         now,
         agents,
         work,
         conflicts,
         quality,
-    })
+    });
+    for (pane, g) in &snap.gone {
+        d.alerts.push(format!(
+            "Agent {} ({}) is gone: pane {pane} vanished at {} (last {})",
+            g.pane_index,
+            g.agent_type,
+            crate::time::format_rfc3339(&g.since),
+            g.status
+        ));
+    }
+    d
 }
 
 /// A digest's importance as a message.

@@ -7,7 +7,7 @@ use gaffer_core::detect::{Detector, Explanation, ScreenInput, canonical_kind};
 use gaffer_core::exit;
 use gaffer_core::fuse::{FuseConfig, fuse};
 use gaffer_core::panes::Panes;
-use gaffer_core::signals::PaneSignals;
+use gaffer_core::signals::SignalFeed;
 use std::io::Read;
 use std::path::Path;
 
@@ -123,8 +123,17 @@ pub fn explain_live(
         current_command: &command,
         observed_at: chrono::Utc::now(),
     });
-    // fuse with the agent's own files, as the monitor does
-    let mut signals = PaneSignals::default();
+    // A dead pane (kept by `remain-on-exit`) is EXITED whatever its last screen shows, as the
+    // monitor reads it; the rules' trace still shows how that screen reads.
+    if info.dead {
+        explanation.verdict =
+            gaffer_core::detect::dead_pane_verdict(explanation.verdict.observed_at);
+    }
+    // fuse with the pane's hook signals and the agent's own files, as the monitor does
+    let mut signals = adapters::signal_feed(global)
+        .pane_signals()
+        .remove(&info.pane_id)
+        .unwrap_or_default();
     let files = adapters::agent_files(&conn.config).read(&info, &signals);
     signals.context = files.context;
     signals.session_file = files.session_file;
@@ -147,9 +156,12 @@ pub fn explain_live(
 /// Prints an explanation as JSON or as the readable account.
 fn print(global: &GlobalArgs, explanation: &Explanation) -> anyhow::Result<i32> {
     let body = if global.json {
-        format!("{}\n", serde_json::to_string_pretty(explanation)?)
+        format!(
+            "{}\n",
+            crate::output::safe_json(serde_json::to_string_pretty(explanation)?)
+        )
     } else {
-        render_text(explanation)
+        crate::output::safe_text(&render_text(explanation))
     };
     // a closed pipe (`| head`) is not an error worth a panic
     let mut out = std::io::stdout().lock();

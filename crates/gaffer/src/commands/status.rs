@@ -4,6 +4,7 @@
 use crate::adapters;
 use crate::cli::{GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
+use crate::output::{esay, say};
 use gaffer_coordinator::monitor::{AgentMonitor, AgentReport, MonitorConfig, MonitorSnapshot};
 use gaffer_core::exit;
 use gaffer_core::time::format_short_duration;
@@ -59,20 +60,32 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
         adapters::detector()?,
         MonitorConfig::from(&conn.config.detection),
     )
-    .with_agent_files(adapters::agent_files(&conn.config));
+    .with_agent_files(adapters::agent_files(&conn.config))
+    .with_signals(adapters::signal_feed(global));
     let snap = monitor
         .refresh()
         .map_err(|e| ExitError::unavailable(format!("observing {}: {e}", conn.session)))?;
     if global.json {
-        println!("{}", snapshot_json(&conn.session, &snap));
+        println!(
+            "{}",
+            crate::output::safe_json(snapshot_json(&conn.session, &snap).to_string())
+        );
         return Ok(exit::SUCCESS);
     }
     if snap.agents.is_empty() {
-        println!("no agent panes in session {}", conn.session);
+        say!("no agent panes in session {}", conn.session);
     } else {
-        println!(
+        say!(
             "{:<6} {:<22} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} REASON",
-            "PANE", "TITLE", "TYPE", "STATUS", "IDLE", "CTX", "CTX-SRC", "BY", "HEALTH"
+            "PANE",
+            "TITLE",
+            "TYPE",
+            "STATUS",
+            "IDLE",
+            "CTX",
+            "CTX-SRC",
+            "BY",
+            "HEALTH"
         );
         for a in &snap.agents {
             let ctx = a
@@ -99,7 +112,7 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
                 .map(|s| s.as_str())
                 .unwrap_or("-");
             let by = fusion.map(|f| f.decided_by.as_str()).unwrap_or("screen");
-            println!(
+            say!(
                 "{:<6} {:<22} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} {}",
                 a.pane.pane_id,
                 title,
@@ -113,12 +126,12 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
                 a.observation.verdict.reason
             );
             for i in &a.health.issues {
-                println!("{:<6} ! {i}", "");
+                say!("{:<6} ! {i}", "");
             }
         }
     }
     for p in &snap.problems {
-        eprintln!("warning: {p}");
+        esay!("warning: {p}");
     }
     Ok(exit::SUCCESS)
 }
