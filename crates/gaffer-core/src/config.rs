@@ -222,6 +222,49 @@ impl Default for DetectionConfig {
     }
 }
 
+/// The `[fusion]` section: how the screen is weighed against the agents' own signals
+/// ([`crate::fuse`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FusionConfig {
+    /// A non-busy hook signal older than this decides nothing.
+    #[serde(with = "duration_str")]
+    pub signal_max_age: Duration,
+    /// How long the screen may lag behind a hook.
+    #[serde(with = "duration_str")]
+    pub settle: Duration,
+    /// A hook-busy turn whose screen shows the prompt, quiet this long, is over.
+    #[serde(with = "duration_str")]
+    pub turn_quiet: Duration,
+    /// A model request this long after the turn's last progress is a retry.
+    #[serde(with = "duration_str")]
+    pub retry_gap: Duration,
+}
+
+impl Default for FusionConfig {
+    fn default() -> Self {
+        let d = crate::fuse::FuseConfig::default();
+        FusionConfig {
+            signal_max_age: d.max_age,
+            settle: d.settle,
+            turn_quiet: d.turn_quiet,
+            retry_gap: d.retry_gap,
+        }
+    }
+}
+
+impl From<&FusionConfig> for crate::fuse::FuseConfig {
+    fn from(c: &FusionConfig) -> Self {
+        crate::fuse::FuseConfig {
+            max_age: c.signal_max_age,
+            settle: c.settle,
+            turn_quiet: c.turn_quiet,
+            retry_gap: c.retry_gap,
+            ..Default::default()
+        }
+    }
+}
+
 /// Where work comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -273,6 +316,8 @@ pub struct GafferConfig {
     pub detection: DetectionConfig,
     /// Work source.
     pub beads: BeadsConfig,
+    /// Fusion of the screen with hooks, session files and transcripts.
+    pub fusion: FusionConfig,
     /// Model-name pattern → context window in tokens, on top of the embedded table
     /// ([`crate::agent_files::DEFAULT_CONTEXT_WINDOWS`]); `*` matches any run of characters.
     pub context_windows: std::collections::BTreeMap<String, u64>,

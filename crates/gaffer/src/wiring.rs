@@ -76,7 +76,8 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
             MonitorConfig::from(&config.detection),
         )
         .with_agent_files(adapters::agent_files(&config))
-        .with_signals(adapters::signal_feed(b.global)),
+        .with_signals(adapters::signal_feed(b.global))
+        .with_fuse_config((&config.fusion).into()),
     );
     let mail = adapters::mailbox(b.mail_url.as_deref(), &config, &root)
         .map_err(|e| ExitError::failure(format!("opening the mailbox: {e}")))?;

@@ -147,7 +147,7 @@ pub fn explain_live(
         Some(&signals),
         changed,
         now,
-        &FuseConfig::default(),
+        &FuseConfig::from(&conn.config.fusion),
     )
     .apply(verdict);
     Ok(explanation)

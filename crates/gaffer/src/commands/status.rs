@@ -61,7 +61,8 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
         MonitorConfig::from(&conn.config.detection),
     )
     .with_agent_files(adapters::agent_files(&conn.config))
-    .with_signals(adapters::signal_feed(global));
+    .with_signals(adapters::signal_feed(global))
+    .with_fuse_config((&conn.config.fusion).into());
     let snap = monitor
         .refresh()
         .map_err(|e| ExitError::unavailable(format!("observing {}: {e}", conn.session)))?;
