@@ -109,6 +109,18 @@ impl Rig {
         self.tmux.run(&["send-keys", "-t", &self.pane, "-l", text]);
         std::thread::sleep(Duration::from_millis(400));
         self.tmux.run(&["send-keys", "-t", &self.pane, "Enter"]);
+        // a CLI that is still settling may take the first Enter as nothing: press it again
+        // while the text still sits in the composer (the bottom lines)
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_millis(1500));
+            let screen = self.tmux.capture(&self.pane);
+            let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+            let bottom = &lines[lines.len().saturating_sub(6)..];
+            if !bottom.iter().any(|l| l.contains(text)) {
+                break;
+            }
+            self.tmux.run(&["send-keys", "-t", &self.pane, "Enter"]);
+        }
     }
 
     fn keys(&self, keys: &[&str]) {
@@ -277,11 +289,23 @@ fn gemini_silent_retry_reads_as_error_with_the_hook_as_evidence() {
     }
     let rig = Rig::start("gmi", LaunchOptions::default());
     rig.expect("WAITING at start", 90, |v| v["status"] == "WAITING");
-    rig.type_prompt("please answer FAST");
-    let v = rig.expect("WAITING after the turn, by the hook", 60, |v| {
-        v["status"] == "WAITING" && hook_says(v, "stop")
-    });
+    // the first turn: the exact context from the transcript the hook names (BIGCTX: the
+    // server reports 950000 input tokens)
+    rig.type_prompt("answer with BIGCTX");
+    let v = rig.expect(
+        "WAITING after the turn, by the hook, exact context",
+        60,
+        |v| v["status"] == "WAITING" && hook_says(v, "stop") && v["context_source"] == "transcript",
+    );
     assert!(structured(&v), "{v:#}");
+    let what = v["sources"]
+        .as_array()
+        .and_then(|s| s.iter().find(|n| n["source"] == "transcript"))
+        .and_then(|n| n["what"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(what.contains("(950000 of "), "{what}");
+    eprintln!("gmi BIGCTX: {what}; {}%", v["context_usage"]);
     rig.type_prompt("please answer SLOW");
     rig.expect("busy while it streams, the hook named", 30, |v| {
         v["status"]
