@@ -90,6 +90,7 @@ impl FakeAgent {
             context_usage: (self.context_usage > 0.0).then_some(self.context_usage),
             rate_limit_reset: self.rate_limit_reset,
             observed_at: now,
+            fusion: None,
         };
         let idle = (now - self.last_activity).to_std().unwrap_or_default();
         AgentReport {

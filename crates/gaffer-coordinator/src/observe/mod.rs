@@ -9,7 +9,9 @@
 //! - [`ScreenCheck`]: whether a delivered prompt was submitted, from the screen;
 //! - the snapshot builders, one per pass.
 
+pub mod agent_files;
 pub mod monitor;
+pub mod transcript;
 
 use crate::ledger::{AssignmentRecord, AssignmentState};
 use crate::session::{Shared, lock};

@@ -30,6 +30,7 @@ fn report(pane: &str, status: AgentStatus, last_activity: Timestamp) -> AgentRep
                 context_usage: Some(20.0),
                 rate_limit_reset: None,
                 observed_at: last_activity,
+                fusion: None,
             },
             last_activity,
             idle_for: Duration::ZERO,
