@@ -46,7 +46,7 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 /// A trailing `;` in a tmux argument is read as a command separator; escape it.
-fn tmux_literal(s: &str) -> String {
+pub(crate) fn tmux_literal(s: &str) -> String {
     match s.strip_suffix(';') {
         Some(head) => format!("{head}\\;"),
         None => s.to_string(),
@@ -121,7 +121,8 @@ pub fn spawn(
     let mut counts: std::collections::HashMap<&str, u32> = Default::default();
     let mut out = Vec::new();
     // One command list titles every pane (tmux title plus the `@gaffer_title` pane option, which
-    // programs in the pane cannot change), a second one types every launch command.
+    // programs in the pane cannot change) and records its launch command (`@gaffer_launch`, what
+    // a restart runs again); a second one types every launch command.
     let mut titles: Vec<String> = Vec::new();
     let mut launches: Vec<String> = Vec::new();
     for (a, pane) in agents.iter().zip(&pane_ids) {
@@ -129,9 +130,18 @@ pub fn spawn(
         *n += 1;
         let title = format_pane_name(session, &a.agent_type, *n, a.variant.as_deref());
         let launch = format!("cd {} && {}", shell_quote(&dir_s), a.command);
+        let record = tmux_literal(&launch);
         for part in [
             vec!["select-pane", "-t", pane, "-T", &title],
             vec!["set-option", "-p", "-t", pane, "@gaffer_title", &title],
+            vec![
+                "set-option",
+                "-p",
+                "-t",
+                pane,
+                crate::respawn::LAUNCH_OPTION,
+                &record,
+            ],
         ] {
             titles.extend(part.into_iter().map(String::from));
             titles.push(";".into());

@@ -67,14 +67,21 @@ pub fn build(snap: &Snapshot) -> DigestSummary {
         .as_ref()
         .filter(|q| q.total_test_runs > 0 || q.ubs_available || q.total_agent_errors > 0)
         .cloned();
-    generate_digest(&DigestInput {
+    let mut d = generate_digest(&DigestInput {
         session: &snap.session,
         now,
         agents,
         work,
         conflicts,
         quality,
-    })
+    });
+    for (pane, h) in snap.ledger.restarts.iter().filter(|(_, h)| h.halted) {
+        d.alerts.push(format!(
+            "{pane} crash-loops: restarting stopped after {} restarts (gaffer restart {pane} to try again)",
+            h.restarts.len()
+        ));
+    }
+    d
 }
 
 /// A digest's importance as a message.
