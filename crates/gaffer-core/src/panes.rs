@@ -51,6 +51,11 @@ pub struct PaneInfo {
     /// Tags from the title.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// An agent pane whose agent process is gone: the pane is dead, or its foreground command
+    /// is a bare shell with no child process (a CLI killed outright can leave its last screen
+    /// standing, with no shell prompt at the bottom).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub agent_gone: bool,
 }
 
 impl PaneInfo {

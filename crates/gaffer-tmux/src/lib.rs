@@ -264,6 +264,12 @@ impl TmuxPanes {
                 p.agent_type = t.to_string();
             }
         }
+        // An agent pane whose process is gone: dead, or a bare shell with nothing under it.
+        for p in panes.iter_mut().filter(|p| p.is_agent()) {
+            p.agent_gone = p.dead
+                || (gaffer_core::detect::is_shell_command(&p.current_command)
+                    && proctree::has_children(p.pid) == Some(false));
+        }
         Ok(panes)
     }
 

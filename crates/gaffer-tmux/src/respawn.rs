@@ -25,9 +25,10 @@ pub fn launch_command(tmux: &Tmux, pane_id: &str) -> Result<Option<String>, Tmux
     Ok((!v.trim().is_empty()).then_some(v))
 }
 
-/// The shell command a respawned pane runs: the launch command, then the user's shell.
+/// The shell command a respawned pane runs: the launch command as a foreground job (`set -m`,
+/// so the agent, not the wrapping shell, is the pane's current command), then the user's shell.
 pub fn respawn_command(command: &str) -> String {
-    format!("{command}; exec \"${{SHELL:-/bin/sh}}\"")
+    format!("set -m; {command}; exec \"${{SHELL:-/bin/sh}}\"")
 }
 
 /// Kills what runs in `pane_id` and starts `command` there (then the user's shell), in the
@@ -74,7 +75,7 @@ mod tests {
     fn the_shell_follows_the_agent() {
         assert_eq!(
             respawn_command("cd '/p' && claude"),
-            "cd '/p' && claude; exec \"${SHELL:-/bin/sh}\""
+            "set -m; cd '/p' && claude; exec \"${SHELL:-/bin/sh}\""
         );
     }
 }
