@@ -165,7 +165,10 @@ fn a_killed_codex_is_restarted_and_its_bead_reassigned() {
         (AssignmentState::Failed, "agent exited")
     );
     assert!(recs[1].state.is_active(), "{states:?}");
-    assert!(recs[0].updated_at <= recs[1].created_at, "never twice at once");
+    assert!(
+        recs[0].updated_at <= recs[1].created_at,
+        "never twice at once"
+    );
     assert!(recs.iter().all(|r| r.assignment.agent_pane_id == pane));
     let pos = |k: &str| kinds.iter().position(|x| x == k);
     assert!(
@@ -173,8 +176,16 @@ fn a_killed_codex_is_restarted_and_its_bead_reassigned() {
             && pos("work_handed_back") < pos("agent_restarted"),
         "{kinds:?}"
     );
-    assert_eq!(kinds.iter().filter(|k| *k == "agent_restarted").count(), 1, "{kinds:?}");
-    assert_eq!(kinds.iter().filter(|k| *k == "work_assigned").count(), 2, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "agent_restarted").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "work_assigned").count(),
+        2,
+        "{kinds:?}"
+    );
     // Same pane, same title and identity.
     let fmt = |f: &str| {
         tmux.run(&["display-message", "-p", "-t", &pane, f])

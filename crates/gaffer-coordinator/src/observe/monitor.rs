@@ -413,7 +413,10 @@ mod tests {
         assert_eq!(gone_verdict(busy.clone(), &info), busy);
         info.agent_gone = true;
         let v = gone_verdict(busy.clone(), &info);
-        assert_eq!((v.status, v.rule.as_str()), (AgentStatus::Exited, "process.agent_gone"));
+        assert_eq!(
+            (v.status, v.rule.as_str()),
+            (AgentStatus::Exited, "process.agent_gone")
+        );
         assert_eq!(v.context_usage, None);
     }
 
