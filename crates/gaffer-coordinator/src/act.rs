@@ -145,6 +145,7 @@ impl Shared {
     fn track(&self, t: Tracking) {
         let mut st = lock(&self.state);
         st.agents = t.agents;
+        st.gone = t.gone;
         st.limit_until = t.rate_limits;
         st.problems = t.problems;
         st.last_update = t.observed_at.or(st.last_update);
@@ -175,6 +176,7 @@ impl Shared {
             let slot = match source {
                 Source::Mail => &mut st.mail_degraded,
                 Source::Work => &mut st.work_degraded,
+                Source::Tmux => &mut st.tmux_lost,
             };
             if slot.replace(error.to_string()).is_some() {
                 return;
@@ -187,6 +189,9 @@ impl Shared {
                         .with_detail("source", self.work.name())
                         .with_detail("error", error)
                 }
+                Source::Tmux => CoordinatorEvent::new(CoordinatorEventType::TmuxLost, now)
+                    .with_detail("session", self.id.session.as_str())
+                    .with_detail("error", error),
             }
         };
         self.emit(event);
@@ -198,6 +203,7 @@ impl Shared {
             match source {
                 Source::Mail => st.mail_degraded.take(),
                 Source::Work => st.work_degraded.take(),
+                Source::Tmux => st.tmux_lost.take(),
             }
         };
         if was.is_none() {
@@ -207,6 +213,9 @@ impl Shared {
             Source::Mail => CoordinatorEvent::new(CoordinatorEventType::MailRecovered, now),
             Source::Work => CoordinatorEvent::new(CoordinatorEventType::WorkSourceRecovered, now)
                 .with_detail("source", self.work.name()),
+            Source::Tmux => CoordinatorEvent::new(CoordinatorEventType::TmuxRestored, now)
+                .with_detail("session", self.id.session.as_str())
+                .with_detail("lost", was.unwrap_or_default()),
         });
     }
 

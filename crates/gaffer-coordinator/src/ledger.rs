@@ -162,6 +162,19 @@ pub enum Offer {
     Taken(Box<AssignmentRecord>),
 }
 
+/// One bounded read of the event log ([`Ledger::events_page`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    /// The events that parsed, with their ids, oldest first.
+    pub events: Vec<(i64, CoordinatorEvent)>,
+    /// Rows that no longer parse.
+    pub bad: usize,
+    /// The id of the last row read (the cursor to continue from); `after_id` when none.
+    pub last_id: i64,
+    /// Rows read: fewer than the limit means the log's end was reached.
+    pub rows: usize,
+}
+
 /// The SQLite ledger.
 pub struct Ledger {
     conn: Connection,
@@ -474,6 +487,42 @@ impl Ledger {
             }
         }
         Ok((out, bad))
+    }
+
+    /// The id of the newest event in the log, 0 when it is empty.
+    pub fn last_event_id(&self) -> Result<i64, LedgerError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?)
+    }
+
+    /// At most `limit` events after `after_id`, oldest first: a bounded read for tailing the
+    /// log. `last_id` is the last row read, parsed or not, so a reader's cursor passes rows
+    /// that no longer parse (they are counted in `bad`).
+    pub fn events_page(&self, after_id: i64, limit: usize) -> Result<EventPage, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, json FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![after_id, limit], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut page = EventPage {
+            events: Vec::new(),
+            bad: 0,
+            last_id: after_id,
+            rows: 0,
+        };
+        for r in rows {
+            let (id, json) = r?;
+            page.last_id = id;
+            page.rows += 1;
+            match serde_json::from_str(&json) {
+                Ok(e) => page.events.push((id, e)),
+                Err(_) => page.bad += 1,
+            }
+        }
+        Ok(page)
     }
 
     /// Appends a test run.
@@ -891,5 +940,41 @@ mod tests {
         );
         l.load_backoff(&mut book).unwrap();
         assert!(book.is_backing_off("%2", "b9", now()));
+    }
+
+    #[test]
+    fn event_pages_are_bounded_and_their_cursor_passes_bad_rows() {
+        use gaffer_core::event::CoordinatorEventType;
+        let mut l = Ledger::open_in_memory().unwrap();
+        assert_eq!(l.last_event_id().unwrap(), 0);
+        let ev = |n: u32| {
+            CoordinatorEvent::new(CoordinatorEventType::AgentIdle, now())
+                .with_detail("n", n.to_string())
+        };
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            ids.push(l.record_event(&ev(n)).unwrap());
+        }
+        l.conn
+            .execute(
+                "INSERT INTO events (ts, type, agent_id, json) VALUES ('', 'x', '', 'not json')",
+                [],
+            )
+            .unwrap();
+        let bad_id = l.conn.last_insert_rowid();
+        ids.push(l.record_event(&ev(3)).unwrap());
+        assert_eq!(l.last_event_id().unwrap(), ids[3]);
+        let p = l.events_page(0, 2).unwrap();
+        assert_eq!((p.rows, p.bad, p.last_id), (2, 0, ids[1]));
+        assert_eq!(p.events[1].1.details["n"], "1");
+        // The second page ends on the bad row: the cursor still moves past it.
+        let p = l.events_page(ids[1], 2).unwrap();
+        assert_eq!((p.rows, p.bad, p.last_id), (2, 1, bad_id));
+        assert_eq!(p.events.len(), 1);
+        let p = l.events_page(bad_id, 2).unwrap();
+        assert_eq!((p.rows, p.bad, p.last_id), (1, 0, ids[3]));
+        assert_eq!(p.events[0].1.details["n"], "3");
+        let p = l.events_page(ids[3], 2).unwrap();
+        assert_eq!((p.rows, p.last_id, p.events.len()), (0, ids[3], 0));
     }
 }

@@ -11,6 +11,8 @@ pub mod observe;
 pub mod report;
 pub(crate) mod scheduler;
 pub mod session;
+pub mod signal_store;
+pub mod wake;
 
 pub use bus::EventBus;
 pub use observe::monitor;

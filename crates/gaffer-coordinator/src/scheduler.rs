@@ -5,6 +5,7 @@
 //! delivery never delays observation.
 
 use crate::session::Shared;
+use crate::wake::{WakeSource, Wakeup};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
@@ -77,40 +78,92 @@ impl Lane {
             return None;
         }
         let wakes = self.tasks.iter().any(|t| t.wake_on_activity);
+        let extra: Vec<Arc<dyn WakeSource>> = if wakes {
+            crate::session::lock(&shared.wakes).clone()
+        } else {
+            Vec::new()
+        };
         std::thread::Builder::new()
             .name(format!("gaffer-{}", self.name))
             .spawn(move || {
-                while shared.running.load(Ordering::SeqCst) {
-                    let remaining = self
-                        .tasks
-                        .iter()
-                        .map(|t| t.every.saturating_sub(t.last.elapsed()))
-                        .min()
-                        .unwrap_or(STOP_CHECK);
-                    let slice = remaining.min(STOP_CHECK);
-                    let active = if wakes {
-                        // An adapter without an event source sleeps the whole timeout, so only
-                        // an early return is activity.
-                        let started = Instant::now();
-                        shared.panes.wait_for_activity(slice)
-                            && started.elapsed() + Duration::from_millis(5) < slice
-                    } else {
-                        std::thread::sleep(slice.min(SLEEP_STEP));
-                        false
-                    };
-                    for t in self.tasks.iter_mut() {
-                        if !shared.running.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        if t.due(active) {
-                            t.last = Instant::now();
-                            tracing::trace!(task = t.name, "pass");
-                            (t.run)(&shared);
-                        }
+                // With extra wake sources, every source (the panes too) runs on a forwarder
+                // thread that sets one latch, and the lane waits on the latch.
+                let hub = (!extra.is_empty()).then(|| Arc::new(Wakeup::default()));
+                let forwarders: Vec<JoinHandle<()>> = match &hub {
+                    Some(hub) => {
+                        let panes = Arc::clone(&shared.panes);
+                        let mut sources: Vec<Arc<dyn WakeSource>> =
+                            vec![Arc::new(PanesWake(panes))];
+                        sources.extend(extra.iter().cloned());
+                        sources
+                            .into_iter()
+                            .filter_map(|src| {
+                                let (hub, shared) = (Arc::clone(hub), Arc::clone(&shared));
+                                std::thread::Builder::new()
+                                    .name("gaffer-wake".into())
+                                    .spawn(move || {
+                                        while shared.running.load(Ordering::SeqCst) {
+                                            if src.wait(STOP_CHECK) {
+                                                hub.notify();
+                                            }
+                                        }
+                                    })
+                                    .ok()
+                            })
+                            .collect()
                     }
+                    None => Vec::new(),
+                };
+                self.run(&shared, wakes, hub.as_deref());
+                for f in forwarders {
+                    let _ = f.join();
                 }
             })
             .ok()
+    }
+
+    fn run(&mut self, shared: &Shared, wakes: bool, hub: Option<&Wakeup>) {
+        while shared.running.load(Ordering::SeqCst) {
+            let remaining = self
+                .tasks
+                .iter()
+                .map(|t| t.every.saturating_sub(t.last.elapsed()))
+                .min()
+                .unwrap_or(STOP_CHECK);
+            let slice = remaining.min(STOP_CHECK);
+            let active = if let Some(hub) = hub {
+                hub.wait(slice)
+            } else if wakes {
+                // An adapter without an event source sleeps the whole timeout, so only
+                // an early return is activity.
+                let started = Instant::now();
+                shared.panes.wait_for_activity(slice)
+                    && started.elapsed() + Duration::from_millis(5) < slice
+            } else {
+                std::thread::sleep(slice.min(SLEEP_STEP));
+                false
+            };
+            for t in self.tasks.iter_mut() {
+                if !shared.running.load(Ordering::SeqCst) {
+                    return;
+                }
+                if t.due(active) {
+                    t.last = Instant::now();
+                    tracing::trace!(task = t.name, "pass");
+                    (t.run)(shared);
+                }
+            }
+        }
+    }
+}
+
+/// The panes' activity (tmux control mode) as a wake source: only an early return counts.
+struct PanesWake(Arc<dyn gaffer_core::panes::Panes>);
+
+impl WakeSource for PanesWake {
+    fn wait(&self, timeout: Duration) -> bool {
+        let started = Instant::now();
+        self.0.wait_for_activity(timeout) && started.elapsed() + Duration::from_millis(5) < timeout
     }
 }
 

@@ -12,6 +12,7 @@ use crate::ledger::{AssignmentRecord, Ledger, LedgerError};
 use crate::observe::{AgentObserver, DeliveryProbe};
 use crate::report::{Consumer, LedgerLog, Reporter};
 use crate::scheduler::{Lane, Task};
+use crate::wake::WakeSource;
 use gaffer_core::agent::AgentState;
 use gaffer_core::assign::BackoffBook;
 use gaffer_core::assignment::{AssignmentResult, AssignmentStrategy, WorkAssignment};
@@ -101,11 +102,15 @@ pub struct Identity {
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) agents: BTreeMap<String, AgentState>,
+    /// Agents whose panes vanished (for the digest).
+    pub(crate) gone: BTreeMap<String, gaffer_core::cycle::GoneAgent>,
     pub(crate) last_update: Option<Timestamp>,
     pub(crate) problems: Vec<String>,
     pub(crate) conflicts: BTreeMap<String, DetectedConflict>,
     pub(crate) mail_degraded: Option<String>,
     pub(crate) work_degraded: Option<String>,
+    /// Why tmux (server or session) is lost, while it is.
+    pub(crate) tmux_lost: Option<String>,
     /// Recommendation ids of the last triage, in rank order (for digests).
     pub(crate) last_triage: Vec<String>,
     pub(crate) backoff: BackoffBook,
@@ -142,6 +147,8 @@ pub(crate) struct Shared {
     pub(crate) reporter: Reporter,
     pub(crate) running: AtomicBool,
     pub(crate) assign_lock: Mutex<()>,
+    /// Extra sources that wake the observation lane early (the hook signal socket).
+    pub(crate) wakes: Mutex<Vec<Arc<dyn WakeSource>>>,
 }
 
 /// Coordinates the agents of one tmux session.
@@ -206,6 +213,7 @@ impl SessionCoordinator {
                 reporter,
                 running: AtomicBool::new(false),
                 assign_lock: Mutex::new(()),
+                wakes: Mutex::new(Vec::new()),
             }),
             threads: Vec::new(),
         }
@@ -232,6 +240,12 @@ impl SessionCoordinator {
                 _ => None,
             })
             .unwrap_or_else(|| Err(CoordinatorError::AgentNotFound(pane_id.to_string())))
+    }
+
+    /// Adds a source that wakes the observation lane early, besides pane activity (e.g. the
+    /// hook signal socket). Takes effect at the next `start`.
+    pub fn add_wake_source(&self, source: Arc<dyn WakeSource>) {
+        lock(&self.shared.wakes).push(source);
     }
 
     /// The configuration in effect.

@@ -203,6 +203,11 @@ pub struct TmuxConfig {
     /// Timeout of each tmux command.
     #[serde(with = "duration_str")]
     pub command_timeout: Duration,
+    /// `gaffer spawn`: agent panes per window (tiled); more agents open more windows.
+    pub panes_per_window: u32,
+    /// `gaffer spawn`: keep a shell in the pane after the agent exits (else the pane is kept
+    /// dead and reads EXITED).
+    pub keep_shell: bool,
 }
 
 impl Default for TmuxConfig {
@@ -212,6 +217,8 @@ impl Default for TmuxConfig {
             socket_path: String::new(),
             session: String::new(),
             command_timeout: Duration::from_secs(5),
+            panes_per_window: 4,
+            keep_shell: false,
         }
     }
 }

@@ -63,11 +63,20 @@ pub enum CoordinatorEventType {
     WorkHandedBack,
     /// An assignment's prompt was delivered again to its restarted agent.
     WorkRedelivered,
+    /// The tmux server or the session cannot be reached: no agent can be observed.
+    TmuxLost,
+    /// tmux answers again after [`CoordinatorEventType::TmuxLost`].
+    TmuxRestored,
+    /// An agent's pane vanished while tmux still answered (pane or window killed).
+    AgentGone,
+    /// An agent pane appeared after the first observation (spawned later, or back after tmux
+    /// was restored).
+    AgentAppeared,
     /// Any other type name.
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 27] = [
+const NAMED: [(&str, CoordinatorEventType); 31] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -110,6 +119,10 @@ const NAMED: [(&str, CoordinatorEventType); 27] = [
     ("agent_crash_loop", CoordinatorEventType::AgentCrashLoop),
     ("work_handed_back", CoordinatorEventType::WorkHandedBack),
     ("work_redelivered", CoordinatorEventType::WorkRedelivered),
+    ("tmux_lost", CoordinatorEventType::TmuxLost),
+    ("tmux_restored", CoordinatorEventType::TmuxRestored),
+    ("agent_gone", CoordinatorEventType::AgentGone),
+    ("agent_appeared", CoordinatorEventType::AgentAppeared),
 ];
 
 impl CoordinatorEventType {

@@ -28,92 +28,116 @@
 
 use std::collections::HashSet;
 
-/// A set of characters that one pattern character accepts (never `/`).
+/// A set of characters that one pattern character accepts (never `/`): sorted, disjoint,
+/// non-adjacent inclusive ranges of scalar values over the whole character space, so
+/// negation, intersection and picking a member are exact for every character.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct CharSet {
-    /// When true, every character except those in `ranges`.
-    negated: bool,
-    /// Inclusive ranges.
-    ranges: Vec<(char, char)>,
+    ranges: Vec<(u32, u32)>,
 }
 
+/// The scalar values: every code point but the surrogates.
+const SCALARS: [(u32, u32); 2] = [(0, 0xD7FF), (0xE000, 0x10FFFF)];
+
 impl CharSet {
-    fn any() -> Self {
-        CharSet {
-            negated: true,
-            ranges: Vec::new(),
+    /// The set of the given ranges (in any order, possibly overlapping), without `/` and
+    /// surrogates.
+    fn from_ranges(mut ranges: Vec<(u32, u32)>) -> Self {
+        ranges.retain(|&(lo, hi)| lo <= hi);
+        ranges.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+        for (lo, hi) in ranges {
+            match merged.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
         }
+        let valid = CharSet { ranges: merged }
+            .intersect_ranges(&SCALARS)
+            .into_iter()
+            .flat_map(|(lo, hi)| {
+                let slash = u32::from('/');
+                if lo <= slash && slash <= hi {
+                    vec![(lo, slash.wrapping_sub(1)), (slash + 1, hi)]
+                } else {
+                    vec![(lo, hi)]
+                }
+            })
+            .filter(|&(lo, hi)| lo <= hi)
+            .collect();
+        CharSet { ranges: valid }
+    }
+
+    fn any() -> Self {
+        CharSet::from_ranges(SCALARS.to_vec())
     }
 
     fn lit(c: char) -> Self {
-        CharSet {
-            negated: false,
-            ranges: vec![(c, c)],
+        CharSet::from_ranges(vec![(u32::from(c), u32::from(c))])
+    }
+
+    /// A class: the given ranges, or with `negated` every character but them.
+    fn class(ranges: &[(char, char)], negated: bool) -> Self {
+        let set = CharSet::from_ranges(
+            ranges
+                .iter()
+                .map(|&(lo, hi)| (u32::from(lo), u32::from(hi)))
+                .collect(),
+        );
+        if negated { set.complement() } else { set }
+    }
+
+    /// Every character (but `/`) not in this set.
+    fn complement(&self) -> Self {
+        let mut out = Vec::with_capacity(self.ranges.len() + 1);
+        let mut next = 0u32;
+        for &(lo, hi) in &self.ranges {
+            if lo > next {
+                out.push((next, lo - 1));
+            }
+            next = hi + 1;
         }
+        if next <= 0x10FFFF {
+            out.push((next, 0x10FFFF));
+        }
+        CharSet::from_ranges(out)
+    }
+
+    fn intersect_ranges(&self, other: &[(u32, u32)]) -> Vec<(u32, u32)> {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::new();
+        while i < self.ranges.len() && j < other.len() {
+            let (a, b) = self.ranges[i];
+            let (c, d) = other[j];
+            let (lo, hi) = (a.max(c), b.min(d));
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+            if b < d {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        out
     }
 
     fn contains(&self, c: char) -> bool {
-        if c == '/' {
-            return false;
-        }
-        let inside = self.ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi);
-        inside != self.negated
+        let c = u32::from(c);
+        // ranges are sorted and disjoint: binary search for the one that could hold c
+        let i = self.ranges.partition_point(|&(_, hi)| hi < c);
+        self.ranges.get(i).is_some_and(|&(lo, _)| lo <= c)
     }
 
-    /// A character in both sets, if any.
+    /// A character in both sets, if any (the smallest one, preferring a printable ASCII
+    /// letter or digit when the intersection has one, so witnesses read well).
     fn common(&self, other: &CharSet) -> Option<char> {
-        match (self.negated, other.negated) {
-            (false, false) => {
-                for &(a, b) in &self.ranges {
-                    for &(c, d) in &other.ranges {
-                        let (lo, hi) = (a.max(c), b.min(d));
-                        if lo <= hi {
-                            if lo != '/' {
-                                return Some(lo);
-                            }
-                            if lo < hi {
-                                return char::from_u32(lo as u32 + 1);
-                            }
-                        }
-                    }
-                }
-                None
-            }
-            (false, true) => other.first_in(self),
-            (true, false) => self.first_in(other),
-            (true, true) => {
-                let candidates = ('a'..='z').chain('0'..='9').chain('A'..='Z');
-                candidates
-                    .into_iter()
-                    .find(|&c| self.contains(c) && other.contains(c))
-            }
-        }
-    }
-
-    /// For a negated `self`: a character of the positive set `pos` that `self` accepts.
-    fn first_in(&self, pos: &CharSet) -> Option<char> {
-        for &(lo, hi) in &pos.ranges {
-            let mut c = lo as u32;
-            while c <= hi as u32 {
-                let Some(ch) = char::from_u32(c) else {
-                    c += 1;
-                    continue;
-                };
-                if self.contains(ch) {
-                    return Some(ch);
-                }
-                // jump past the excluded range that holds ch
-                let next = self
-                    .ranges
-                    .iter()
-                    .filter(|&&(a, b)| a <= ch && ch <= b)
-                    .map(|&(_, b)| b as u32 + 1)
-                    .max()
-                    .unwrap_or(c + 1);
-                c = next.max(c + 1);
-            }
-        }
-        None
+        let both = self.intersect_ranges(&other.ranges);
+        let readable = ('a'..='z').chain('0'..='9').chain('A'..='Z').find(|&c| {
+            let c = u32::from(c);
+            both.iter().any(|&(lo, hi)| lo <= c && c <= hi)
+        });
+        readable.or_else(|| both.first().and_then(|&(lo, _)| char::from_u32(lo)))
     }
 }
 
@@ -185,7 +209,7 @@ fn parse_class(chars: &[char], start: usize) -> Option<(CharSet, usize)> {
     while i < chars.len() {
         let c = chars[i];
         if c == ']' && !first {
-            return Some((CharSet { negated, ranges }, i + 1));
+            return Some((CharSet::class(&ranges, negated), i + 1));
         }
         first = false;
         let lo = if c == '\\' && i + 1 < chars.len() {

@@ -15,6 +15,8 @@ pub mod cycle;
 pub mod digest;
 pub mod event;
 pub mod exit;
+pub mod hook_payload;
+pub mod hook_settings;
 pub mod kinds;
 pub mod messages;
 pub mod pane;
@@ -32,6 +34,7 @@ pub mod triage;
 
 // Observation (issue: observation).
 pub mod detect;
+pub mod escapes;
 pub mod panes;
 
 // Agent Mail and conflicts (issue: Agent Mail).

@@ -55,7 +55,7 @@ pub struct PaneInfo {
     /// is a bare shell with no child process (a CLI killed outright can leave its last screen
     /// standing, with no shell prompt at the bottom).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub agent_gone: bool,
+    pub process_gone: bool,
 }
 
 impl PaneInfo {
@@ -116,6 +116,10 @@ pub struct PaneSnapshot {
     /// is still valid for what it holds.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// Why nothing could be observed: the tmux server or the session is gone. `None` when
+    /// tmux answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
 }
 
 /// What a delivery probe saw after Enter was pressed.

@@ -349,3 +349,119 @@ fn property_disjoint_patterns_share_no_path_and_witnesses_match() {
         "generator covers both outcomes"
     );
 }
+
+/// Character classes over the whole character space: the class tokens of the generator below,
+/// and the characters that stand for every region their bounds cut the space into (letters,
+/// digits, punctuation on either side of them, non-ASCII, the last scalar value).
+const CLASS_TOKS: &[&str] = &[
+    "a",
+    "Z",
+    "0",
+    "-",
+    "é",
+    "?",
+    "?",
+    "*",
+    "[a-z]",
+    "[!a-z]",
+    "[!a-zA-Z0-9]",
+    "[!0-9]",
+    "[-_~]",
+    "[!-]",
+    "[!é]",
+    "[~-é]",
+    "[A-Z0-9]",
+    "[!a-zA-Z0-9-]",
+];
+const CLASS_CHARS: &[char] = &[
+    'a',
+    'q',
+    'Z',
+    '0',
+    '-',
+    '_',
+    '~',
+    '#',
+    'é',
+    '中',
+    '\u{10FFFF}',
+];
+
+fn gen_segment(rng: &mut Rng) -> String {
+    let n = 1 + rng.upto(3);
+    (0..n).map(|_| rng.pick(CLASS_TOKS)).collect()
+}
+
+/// Every string of 1..=4 characters over `CLASS_CHARS`.
+fn all_segments() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut last = vec![String::new()];
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for p in &last {
+            for c in CLASS_CHARS {
+                next.push(format!("{p}{c}"));
+            }
+        }
+        out.extend(next.iter().cloned());
+        last = next;
+    }
+    out
+}
+
+#[test]
+fn negated_classes_intersect_over_every_character() {
+    // the audit's case: `?` and a class of everything but letters and digits share `a-b`
+    for (a, b) in [
+        ("a?b", "a[!a-zA-Z0-9]b"),
+        ("[!a-z]", "[!A-Z0-9]"),
+        ("x[!a-zA-Z0-9]", "x[!-_~]"),
+    ] {
+        let w = intersection_witness(a, b).unwrap_or_else(|| panic!("{a} vs {b}: disjoint"));
+        assert!(matches(a, &w) && matches(b, &w), "{a} {b} -> {w}");
+        assert!(overlaps(b, a));
+    }
+    // classes that leave only characters far outside ASCII, across the surrogate gap
+    let below_gap = "[!\u{0}-\u{D7FF}]";
+    let w = intersection_witness(below_gap, "[!\u{E000}-\u{E0FF}]").expect("U+E100 and up");
+    assert!(
+        matches(below_gap, &w) && w.chars().all(|c| c > '\u{E0FF}'),
+        "{w:?}"
+    );
+    // truly disjoint negations: together they exclude everything
+    assert!(!overlaps("[!a-z]", "[a-z]"));
+    assert!(!overlaps("[!\u{0}-\u{10FFFF}]", "?"));
+}
+
+#[test]
+fn property_class_intersection_agrees_with_brute_force() {
+    let mut rng = Rng(0xC1A5_55E5_0FC4_A2B7);
+    let segs = all_segments();
+    let (mut disjoint, mut overlapping) = (0, 0);
+    for _ in 0..300 {
+        let (a, b) = (gen_segment(&mut rng), gen_segment(&mut rng));
+        let (pa, pb) = (Pattern::new(&a), Pattern::new(&b));
+        let (ra, rb) = (oracle(&a), oracle(&b));
+        let brute = segs.iter().find(|s| {
+            let s = format!("/{s}");
+            ra.is_match(&s) && rb.is_match(&s)
+        });
+        match (pa.witness(&pb), brute) {
+            (None, Some(s)) => panic!("{a} and {b} reported disjoint, but both match {s:?}"),
+            (None, None) => disjoint += 1,
+            (Some(w), _) => {
+                overlapping += 1;
+                assert!(pb.overlaps(&pa), "asymmetric: {a} {b}");
+                let w2 = format!("/{w}");
+                assert!(
+                    ra.is_match(&w2) && rb.is_match(&w2),
+                    "witness {w:?} of {a} and {b} does not match both"
+                );
+            }
+        }
+    }
+    assert!(
+        disjoint > 20 && overlapping > 20,
+        "generator covers both outcomes ({disjoint} disjoint, {overlapping} overlapping)"
+    );
+}

@@ -181,3 +181,49 @@ fn every_screen_fixture_gets_its_expected_verdict() {
         "screen fixtures: {total} total, {hard} hard; per agent (total, hard): {per_agent:?}"
     );
 }
+
+/// A screen captured with its escapes (`capture-pane -e`, or an agent that prints charset
+/// designations, DCS/APC strings or OSC hyperlinks) gets the verdict of the plain screen.
+#[test]
+fn escapes_in_a_screen_do_not_change_the_verdict() {
+    let detector = Detector::builtin();
+    let observed_at = parse_rfc3339("2026-11-29T10:00:00Z").unwrap();
+    let mut failures = Vec::new();
+    for f in fixtures() {
+        let dressed: String = f
+            .screen
+            .lines()
+            .enumerate()
+            .map(|(i, l)| match i % 4 {
+                0 => format!("\x1b(B{l}\x1b[2~"),
+                1 => format!("\x1b]8;;file:///x\x1b\\{l}\x1b]8;;\x1b\\\x1b[4@"),
+                2 => format!("\x1bP1$r0m\x1b\\{l}\x1b_Gi=1\x1b\\"),
+                _ => format!("\x1b[1m{l}\x1b(0\x1b(B\u{9b}0m"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let input = |screen| ScreenInput {
+            agent_type: &f.agent,
+            screen,
+            current_command: &f.command,
+            observed_at,
+        };
+        let (plain, with) = (
+            detector.detect(&input(&f.screen)),
+            detector.detect(&input(&dressed)),
+        );
+        if (plain.status, plain.context_usage, &plain.rule)
+            != (with.status, with.context_usage, &with.rule)
+        {
+            failures.push(format!(
+                "{}: {} {:?} vs {} {:?}",
+                f.path.display(),
+                plain.status,
+                plain.rule,
+                with.status,
+                with.rule
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -200,6 +200,7 @@ impl AgentObserver for FakeObserver {
                 .map(|a| a.report(now))
                 .collect(),
             problems: vec![],
+            tmux_lost: None,
         })
     }
 }

@@ -266,7 +266,7 @@ impl TmuxPanes {
         }
         // An agent pane whose process is gone: dead, or a bare shell with nothing under it.
         for p in panes.iter_mut().filter(|p| p.is_agent()) {
-            p.agent_gone = p.dead
+            p.process_gone = p.dead
                 || (gaffer_core::detect::is_shell_command(&p.current_command)
                     && proctree::has_children(p.pid) == Some(false));
         }
@@ -378,10 +378,12 @@ impl TmuxPanes {
             }
             None => self.list_via(None),
         };
+        let mut lost = None;
         let panes = match listed {
             Ok(p) => p,
             Err(TmuxError::NotFound(m)) | Err(TmuxError::NoServer(m)) => {
                 problems.push(format!("no panes to observe: {m}"));
+                lost = Some(m.trim().to_string());
                 Vec::new()
             }
             Err(e) => return Err(e.into()),
@@ -513,6 +515,7 @@ impl TmuxPanes {
             panes: out,
             vanished,
             problems,
+            lost,
         })
     }
 }

@@ -1,11 +1,12 @@
 //! Restarting an agent in its own pane: the launch record (`@gaffer_launch`, written by
 //! [`crate::spawn::spawn`]) and `respawn-pane -k`, which kills what runs in the pane and starts
-//! the launch command as the pane's own process, followed by the user's shell so an exit leaves
-//! a shell prompt (read as EXITED) rather than a closed pane. The title is set again from
+//! the launch command as the pane's own command, the way `spawn` does ([`pane_script`]: the
+//! agent as the foreground job; then the user's shell, unless the pane is kept dead by
+//! `remain-on-exit`, so a later exit reads EXITED either way). The title is set again from
 //! `@gaffer_title`, so the agent keeps its identity (and its Agent Mail name).
 
 use crate::cmd::{Tmux, TmuxError};
-use crate::spawn::{check_command, tmux_literal};
+use crate::spawn::{check_command, pane_script, tmux_literal};
 
 /// The pane option that holds an agent pane's launch command.
 pub const LAUNCH_OPTION: &str = "@gaffer_launch";
@@ -25,12 +26,6 @@ pub fn launch_command(tmux: &Tmux, pane_id: &str) -> Result<Option<String>, Tmux
     Ok((!v.trim().is_empty()).then_some(v))
 }
 
-/// The shell command a respawned pane runs: the launch command as a foreground job (`set -m`,
-/// so the agent, not the wrapping shell, is the pane's current command), then the user's shell.
-pub fn respawn_command(command: &str) -> String {
-    format!("set -m; {command}; exec \"${{SHELL:-/bin/sh}}\"")
-}
-
 /// Kills what runs in `pane_id` and starts `command` there (then the user's shell), in the
 /// pane's current directory; sets the title again from `@gaffer_title` and records `command`
 /// as the pane's launch command.
@@ -48,15 +43,18 @@ pub fn respawn(tmux: &Tmux, pane_id: &str, command: &str) -> Result<(), TmuxErro
     let info = pane_format(
         tmux,
         pane_id,
-        &format!("#{{pane_current_path}}\t#{{{TITLE_OPTION}}}"),
+        &format!("#{{pane_current_path}}\t#{{{TITLE_OPTION}}}\t#{{remain-on-exit}}"),
     )?;
-    let (dir, title) = info.split_once('\t').unwrap_or((info.as_str(), ""));
+    let mut fields = info.split('\t');
+    let dir = fields.next().unwrap_or("");
+    let title = fields.next().unwrap_or("");
+    let keep_shell = fields.next().unwrap_or("") != "on";
     let mut args = vec!["respawn-pane", "-k", "-t", pane_id];
     if !dir.is_empty() {
         args.extend(["-c", dir]);
     }
-    let shell = respawn_command(command);
-    args.push(&shell);
+    let script = tmux_literal(&pane_script(command, keep_shell));
+    args.extend(["--", "sh", "-c", &script]);
     tmux.run(&args)?;
     let record = tmux_literal(command);
     let mut after: Vec<&str> = vec!["set-option", "-p", "-t", pane_id, LAUNCH_OPTION, &record];
@@ -65,17 +63,4 @@ pub fn respawn(tmux: &Tmux, pane_id: &str, command: &str) -> Result<(), TmuxErro
     }
     tmux.run(&after)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_shell_follows_the_agent() {
-        assert_eq!(
-            respawn_command("cd '/p' && claude"),
-            "set -m; cd '/p' && claude; exec \"${SHELL:-/bin/sh}\""
-        );
-    }
 }

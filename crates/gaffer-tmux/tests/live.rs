@@ -4,7 +4,7 @@ mod common;
 
 use common::{Server, q, sim_binary, wait_until};
 use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome, ObserveMode, Panes, ProbeResult};
-use gaffer_tmux::spawn::{AgentSpec, spawn};
+use gaffer_tmux::spawn::{AgentSpec, Layout, spawn};
 use gaffer_tmux::{TmuxOptions, TmuxPanes};
 use std::time::Duration;
 
@@ -328,9 +328,21 @@ fn spawn_titles_panes_and_locks_titles() {
             command: "echo started-cod; sleep 600".into(),
         },
     ];
-    let made = spawn(s_tmux(&s), "sp", &dir, &agents, (160, 48)).unwrap();
+    // Two panes per window: three agents take two windows.
+    let layout = Layout {
+        size: (160, 48),
+        panes_per_window: 2,
+        keep_shell: false,
+    };
+    let made = spawn(s_tmux(&s), "sp", &dir, &agents, &layout).unwrap();
     let titles: Vec<&str> = made.iter().map(|p| p.title.as_str()).collect();
     assert_eq!(titles, vec!["sp__cc_1", "sp__cc_2_opus", "sp__cod_1"]);
+    assert_eq!(
+        made.iter().map(|p| p.window).collect::<Vec<_>>(),
+        vec![0, 0, 1]
+    );
+    let windows = s.run(&["list-windows", "-t", "=sp", "-F", "#{window_panes}"]);
+    assert_eq!(windows.split_whitespace().collect::<Vec<_>>(), ["2", "1"]);
     let panes = polling(&s, Some("sp"));
     assert!(wait_until(Duration::from_secs(10), || {
         let snap = panes.observe().unwrap();
@@ -360,7 +372,7 @@ fn spawn_titles_panes_and_locks_titles() {
     ]);
     assert!(opt.contains("sp__cc_1"), "{opt}");
     // The same session twice is refused.
-    assert!(spawn(s_tmux(&s), "sp", &dir, &agents, (160, 48)).is_err());
+    assert!(spawn(s_tmux(&s), "sp", &dir, &agents, &layout).is_err());
 }
 
 /// A pane titled only with `select-pane -T` (no `@gaffer_title`) keeps its identity when the
@@ -424,7 +436,12 @@ fn spawned_panes_are_respawned_from_their_launch_record() {
         variant: None,
         command: "echo started-cc; sleep 600".into(),
     }];
-    let made = spawn(s_tmux(&s), "rsp", &dir, &agents, (120, 40)).unwrap();
+    let layout = gaffer_tmux::spawn::Layout {
+        size: (120, 40),
+        panes_per_window: 4,
+        keep_shell: true,
+    };
+    let made = spawn(s_tmux(&s), "rsp", &dir, &agents, &layout).unwrap();
     let pane = made[0].pane_id.clone();
     let panes = polling(&s, Some("rsp"));
     let record = panes
@@ -462,7 +479,7 @@ fn spawned_panes_are_respawned_from_their_launch_record() {
     );
     assert_eq!(panes.launch_command(&pane).unwrap().as_deref(), Some(again));
     let listed = panes.list_panes().unwrap();
-    assert!(!listed[0].agent_gone);
+    assert!(!listed[0].process_gone);
     // The agent dies: the user's shell is back, with nothing under it.
     let sleep_pid = s.run(&["display-message", "-p", "-t", &pane, "#{pane_pid}"]);
     let shell: u32 = sleep_pid.trim().parse().unwrap();
@@ -475,7 +492,7 @@ fn spawned_panes_are_respawned_from_their_launch_record() {
             .list_panes()
             .unwrap()
             .first()
-            .is_some_and(|p| p.agent_gone)),
+            .is_some_and(|p| p.process_gone)),
         "{:?}",
         panes.list_panes()
     );
@@ -584,4 +601,72 @@ fn every_pane_id_is_captured_and_quiet_panes_cost_one_process() {
         assert_eq!(panes.tmux().processes_spawned() - before, 1, "list only");
         assert!(snap.panes.iter().all(|p| !p.captured));
     }
+}
+
+/// The agent is the pane's own command, run as the foreground job (so `pane_current_command`
+/// names it, not the wrapper shell). When it exits, the pane is kept dead (`pane_dead`), or a
+/// shell follows it with `keep_shell`.
+#[test]
+fn spawned_agent_is_the_pane_command_and_its_exit_is_seen() {
+    let s = Server::new("keep");
+    let dir = std::env::temp_dir();
+    let agent = |cmd: &str| AgentSpec {
+        agent_type: "cc".into(),
+        variant: None,
+        command: cmd.into(),
+    };
+    // A marker file lets the test end the agents when it has seen them run.
+    let stop = std::env::temp_dir().join(format!("gaffer-keep-stop-{}", std::process::id()));
+    let _ = std::fs::remove_file(&stop);
+    let cmd = format!(
+        "echo running; while [ ! -e {} ]; do sleep 0.1; done; echo bye",
+        q(&stop.display().to_string())
+    );
+    for (session, keep_shell) in [("ex", false), ("ks", true)] {
+        let layout = Layout {
+            size: (100, 30),
+            panes_per_window: 4,
+            keep_shell,
+        };
+        spawn(s_tmux(&s), session, &dir, &[agent(&cmd)], &layout).unwrap();
+    }
+    let panes = polling(&s, None);
+    let find = |session: &str| {
+        panes
+            .observe()
+            .unwrap()
+            .panes
+            .into_iter()
+            .find(|p| p.info.session == session)
+    };
+    // While the agent runs, its command is the pane's foreground command, not `sh`.
+    for session in ["ex", "ks"] {
+        assert!(
+            wait_until(Duration::from_secs(10), || find(session)
+                .is_some_and(
+                    |p| p.screen.contains("running") && p.info.current_command == "sleep"
+                )),
+            "{session}: {:?}",
+            find(session).map(|p| p.info)
+        );
+    }
+    std::fs::write(&stop, "").unwrap();
+    // Without keep_shell the pane stays, dead.
+    assert!(
+        wait_until(Duration::from_secs(10), || find("ex")
+            .is_some_and(|p| p.info.dead && p.screen.contains("bye"))),
+        "{:?}",
+        find("ex").map(|p| p.info)
+    );
+    // With keep_shell the pane is a live shell.
+    assert!(
+        wait_until(Duration::from_secs(10), || find("ks").is_some_and(|p| {
+            !p.info.dead
+                && p.screen.contains("bye")
+                && gaffer_core::detect::is_shell_command(&p.info.current_command)
+        })),
+        "{:?}",
+        find("ks").map(|p| p.info)
+    );
+    let _ = std::fs::remove_file(&stop);
 }

@@ -7,6 +7,7 @@ use crate::config_load;
 use crate::error::ExitError;
 use gaffer_beads::reader::BeadsProject;
 use gaffer_coordinator::ledger::Ledger;
+use gaffer_coordinator::signal_store::LedgerSignalFeed;
 use gaffer_core::beads::Issue;
 use gaffer_core::config::{BeadsConfig, GafferConfig};
 use gaffer_core::detect::Detector;
@@ -279,6 +280,18 @@ pub fn state_db(global: &GlobalArgs) -> PathBuf {
 /// Opens the project's ledger.
 pub fn ledger(global: &GlobalArgs) -> Result<Ledger, ExitError> {
     ledger_at(&state_db(global))
+}
+
+/// The agents' hook signals in the project's ledger, as the observation reads them.
+pub fn signal_feed(global: &GlobalArgs) -> Arc<LedgerSignalFeed> {
+    Arc::new(LedgerSignalFeed::new(&state_db(global)))
+}
+
+/// `.gaffer/signals.sock` of the project: `gaffer hook` wakes the running coordinator there.
+pub fn signal_socket(global: &GlobalArgs) -> PathBuf {
+    config_load::project_root(global)
+        .join(".gaffer")
+        .join(gaffer_coordinator::wake::SOCKET_NAME)
 }
 
 /// Opens the ledger at `path`.

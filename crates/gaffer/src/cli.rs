@@ -144,20 +144,8 @@ pub enum Command {
         #[arg(long, value_name = "SECS")]
         exit_after: Option<u64>,
     },
-    /// Serve status and events over HTTP and SSE on loopback.
-    Serve {
-        #[command(flatten)]
-        args: CoordArgs,
-        /// Loopback address to listen on (port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:7878")]
-        addr: String,
-        /// Assign work automatically (overrides `coordinator.auto_assign`).
-        #[arg(long)]
-        auto_assign: bool,
-        /// Stop after this many seconds.
-        #[arg(long, value_name = "SECS")]
-        exit_after: Option<u64>,
-    },
+    /// Serve status and events over HTTP and SSE on loopback, behind a token.
+    Serve(ServeArgs),
     /// Run a self-contained demo with simulated agents on a private tmux socket.
     Demo(DemoArgs),
     /// Show, check or create configuration.
@@ -169,6 +157,58 @@ pub enum Command {
     Mail(MailArgs),
     /// Check this machine: agent CLI versions against the verified ones, tmux, Agent Mail, br.
     Doctor(crate::commands::doctor::DoctorArgs),
+    /// Install, remove or show gaffer's hooks in an agent CLI's settings.
+    Hooks {
+        #[command(subcommand)]
+        action: HooksAction,
+    },
+    /// Record an agent's hook event (run by the agent CLI's hook; always exits 0, prints
+    /// nothing). The payload is read on stdin, the pane from TMUX_PANE.
+    #[command(hide = true)]
+    Hook {
+        /// Agent kind code (cc, cod, gmi).
+        #[arg(long)]
+        agent: String,
+        /// The CLI's event name (PreToolUse, BeforeAgent, …).
+        #[arg(default_value = "")]
+        event: String,
+    },
+}
+
+/// Where `gaffer hooks` writes: the project (default, or `--project DIR`) or the user's file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HooksScope {
+    /// The user's settings (`~/.claude/settings.json`, `~/.codex/hooks.json`,
+    /// `~/.gemini/settings.json`) instead of the project's.
+    #[arg(long)]
+    pub user: bool,
+}
+
+/// `gaffer hooks` actions.
+#[derive(Debug, Subcommand)]
+pub enum HooksAction {
+    /// Merge gaffer's hooks into the agent's settings (idempotent; keeps the user's hooks).
+    Install {
+        /// Agent kind: cc, cod or gmi.
+        #[arg(long)]
+        agent: String,
+        #[command(flatten)]
+        scope: HooksScope,
+    },
+    /// Remove exactly the hooks gaffer added (every kind unless --agent).
+    Uninstall {
+        /// Agent kind: cc, cod or gmi.
+        #[arg(long)]
+        agent: Option<String>,
+        #[command(flatten)]
+        scope: HooksScope,
+    },
+    /// Show which settings files hold gaffer's hooks (project and user).
+    Status {
+        /// Agent kind: cc, cod or gmi.
+        #[arg(long)]
+        agent: Option<String>,
+    },
 }
 
 /// `gaffer mail`: the backend is the Agent Mail server when `--mail-url` or `AGENT_MAIL_URL`
@@ -364,6 +404,14 @@ pub struct SpawnArgs {
     /// Working directory of the panes (default: the project root).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Agent panes per window, tiled (default: `tmux.panes_per_window`, 4); more agents open
+    /// more windows.
+    #[arg(long, value_name = "N")]
+    pub panes_per_window: Option<u32>,
+    /// Keep a shell in a pane after its agent exits (default: `tmux.keep_shell`, false: the
+    /// pane is kept dead). `--keep-shell=false` turns it off.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub keep_shell: Option<bool>,
     #[command(flatten)]
     pub tmux: TmuxArgs,
 }
@@ -434,6 +482,36 @@ pub struct SendArgs {
     pub probe_interval: std::time::Duration,
     #[command(flatten)]
     pub tmux: TmuxArgs,
+}
+
+/// `gaffer serve` arguments.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub args: CoordArgs,
+    /// Address to listen on (port 0 picks a free one); loopback unless `--allow-remote`.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: String,
+    /// Allow a non-loopback `--addr`: other machines can reach the API, guarded by the token
+    /// only, over plain HTTP.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Another name clients may use in the Host header (repeatable; the port is added unless
+    /// given), e.g. the machine's name with `--allow-remote`.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// Connections served at once; more are answered 503.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections: usize,
+    /// How often `/events` sends a keep-alive comment when no event comes.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub keepalive: std::time::Duration,
+    /// Assign work automatically (overrides `coordinator.auto_assign`).
+    #[arg(long)]
+    pub auto_assign: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub exit_after: Option<u64>,
 }
 
 /// Arguments of the coordinator commands.

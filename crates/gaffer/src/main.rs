@@ -6,6 +6,7 @@ mod commands;
 mod config_load;
 mod error;
 mod foreground;
+mod http;
 mod kinds;
 mod output;
 mod view;
@@ -19,6 +20,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     restore_sigpipe();
+    // The hook path skips clap, config and tracing: it must be fast and always exit 0.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "hook") {
+        commands::hook::run(&args[2..]);
+        return ExitCode::SUCCESS;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -44,9 +51,9 @@ fn main() -> ExitCode {
             if json {
                 let body =
                     serde_json::json!({"error": {"code": code, "kind": kind, "message": message}});
-                eprintln!("{body}");
+                eprintln!("{}", output::safe_json(body.to_string()));
             } else {
-                eprintln!("error: {message}");
+                eprintln!("error: {}", output::safe_text(&message));
             }
             ExitCode::from(code as u8)
         }
@@ -97,12 +104,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             auto_assign,
             exit_after,
         } => commands::dashboard::run(&cli.global, &args, auto_assign, exit_after),
-        Command::Serve {
-            args,
-            addr,
-            auto_assign,
-            exit_after,
-        } => commands::serve::run(&cli.global, &args, &addr, auto_assign, exit_after),
+        Command::Serve(args) => commands::serve::run(&cli.global, &args),
         Command::Watch {
             from_start,
             exit_after,
@@ -117,5 +119,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Status { tmux } => commands::status::run(&cli.global, &tmux),
         Command::Send(args) => commands::send::run(&cli.global, &args),
         Command::Doctor(args) => commands::doctor::run(&cli.global, &args),
+        Command::Hooks { action } => commands::hooks::run(&cli.global, &action),
+        Command::Hook { agent, event } => {
+            commands::hook::run(&["--agent".into(), agent.into(), event.into()]);
+            Ok(exit::SUCCESS)
+        }
     }
 }

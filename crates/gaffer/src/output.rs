@@ -5,6 +5,51 @@ use crate::cli::GlobalArgs;
 use gaffer_core::event::CoordinatorEvent;
 use serde::Serialize;
 
+/// Prints a line of text made of outside data (titles, names, messages): escape sequences and
+/// control characters are removed (line feeds kept), so nothing reaches the terminal raw.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        println!("{}", $crate::output::safe_text(&format!($($arg)*)))
+    };
+}
+pub(crate) use say;
+
+/// [`say!`] to standard error.
+macro_rules! esay {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::output::safe_text(&format!($($arg)*)))
+    };
+}
+pub(crate) use esay;
+
+/// Text from outside, made safe to print inside one line (see [`gaffer_core::escapes`]).
+pub fn safe(s: &str) -> String {
+    gaffer_core::escapes::sanitize_line(s)
+}
+
+/// Text from outside, made safe to print: escapes and controls removed, line feeds kept.
+pub fn safe_text(s: &str) -> String {
+    gaffer_core::escapes::strip(s)
+}
+
+/// Serialised JSON made safe for a terminal without changing its data: JSON already escapes
+/// the C0 controls; DEL and the C1 controls (`U+007F..=U+009F`), which it writes raw and some
+/// terminals act on, become `\u00XX` escapes (they can only occur inside strings).
+pub fn safe_json(json: String) -> String {
+    if !json.contains(|c: char| ('\u{7f}'..='\u{9f}').contains(&c)) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if ('\u{7f}'..='\u{9f}').contains(&c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// How a command prints: JSON (`--json`) or text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Output {
@@ -26,7 +71,7 @@ impl Output {
         text: impl FnOnce(),
     ) -> Result<(), serde_json::Error> {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value)?);
+            println!("{}", safe_json(serde_json::to_string_pretty(value)?));
         } else {
             text();
         }
@@ -40,7 +85,7 @@ impl Output {
         text: impl FnOnce(),
     ) -> Result<(), serde_json::Error> {
         if self.json {
-            println!("{}", serde_json::to_string(value)?);
+            println!("{}", safe_json(serde_json::to_string(value)?));
         } else {
             text();
         }
@@ -54,8 +99,12 @@ impl Output {
     }
 }
 
-/// A one-line, readable rendering of an event.
+/// A one-line, readable rendering of an event, safe to print (its details come from outside).
 pub fn describe(e: &CoordinatorEvent) -> String {
+    safe(&describe_raw(e))
+}
+
+fn describe_raw(e: &CoordinatorEvent) -> String {
     let d = |k: &str| {
         e.details
             .get(k)
@@ -106,6 +155,14 @@ pub fn describe(e: &CoordinatorEvent) -> String {
             d("alert_count")
         ),
         "mail_degraded" | "work_source_degraded" | "digest_failed" => d("error"),
+        "tmux_lost" => format!("session {}: {}", d("session"), d("error")),
+        "tmux_restored" => format!("session {} answers again", d("session")),
+        "agent_gone" => format!(
+            "{} pane vanished (last {})",
+            d("agent_type"),
+            d("last_status")
+        ),
+        "agent_appeared" => format!("{} ({})", d("title"), d("status")),
         _ => serde_json::to_string(&e.details).unwrap_or_default(),
     };
     format!("{t} {:<22}{who} {what}", e.event_type.as_str())
@@ -113,13 +170,13 @@ pub fn describe(e: &CoordinatorEvent) -> String {
 
 /// One conflict as a line of text: id, pattern, holders, and an example overlapping path.
 pub fn conflict_line(c: &gaffer_core::conflicts::DetectedConflict) -> String {
-    format!(
+    safe(&format!(
         "{} {}: {} (e.g. {})",
         c.conflict.id,
         c.conflict.pattern,
         holder_names(c),
         c.overlap
-    )
+    ))
 }
 
 /// The Agent Mail names holding a conflict, comma-separated.
@@ -151,5 +208,26 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("work_assigned"), "{line}");
+    }
+
+    #[test]
+    fn event_lines_and_json_are_inert() {
+        let e = CoordinatorEvent::new(CoordinatorEventType::WorkAssigned, chrono::Utc::now())
+            .with_agent("%1\u{1b}]0;x\u{7}")
+            .with_detail("bead_id", "bd-1")
+            .with_detail("bead_title", "a\u{1b}[2Jb\u{9b}1mc\nd");
+        let line = describe(&e);
+        assert!(
+            line.contains("\"ab1mc d\"") || line.contains("\"abc d\""),
+            "{line}"
+        );
+        assert!(
+            gaffer_core::escapes::is_inert(&line) && !line.contains('\n'),
+            "{line:?}"
+        );
+        let json = safe_json(serde_json::to_string(&e).unwrap_or_default());
+        assert!(!json.contains(|c: char| c.is_control()), "{json:?}");
+        let back: CoordinatorEvent = serde_json::from_str(&json).expect("still JSON");
+        assert_eq!(back.details["bead_title"], "a\u{1b}[2Jb\u{9b}1mc\nd");
     }
 }

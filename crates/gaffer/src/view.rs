@@ -134,9 +134,11 @@ impl Table {
                 out.extend(std::iter::repeat_n(' ', col.gap));
             }
             let cell = cells.get(i).cloned().unwrap_or_default();
+            // cells hold outside text (titles, names): never let it reach the terminal raw
+            let text = crate::output::safe(&cell.text);
             let padded = match col.align {
-                Align::Left => format!("{:<w$}", cell.text, w = col.width),
-                Align::Right => format!("{:>w$}", cell.text, w = col.width),
+                Align::Left => format!("{:<w$}", text, w = col.width),
+                Align::Right => format!("{:>w$}", text, w = col.width),
             };
             match cell.color {
                 Some(c) => {
@@ -156,22 +158,9 @@ pub fn short_title(title: &str) -> &str {
     title.split("__").nth(1).unwrap_or(title)
 }
 
-/// Removes SGR colour codes, for output that is not a terminal.
+/// Removes every escape sequence (our colours included), for output that is not a terminal.
 pub fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' && chars.peek() == Some(&'[') {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    gaffer_core::escapes::strip(s)
 }
 
 #[cfg(test)]
@@ -181,6 +170,17 @@ mod tests {
     #[test]
     fn strips_colours() {
         assert_eq!(strip_ansi("\x1b[1mgaffer\x1b[0m ok"), "gaffer ok");
+        // sequences ending in `~` or `@`, charset designations and OSC/DCS are removed too
+        assert_eq!(
+            strip_ansi("a\x1b[2~b\x1b[4@c\x1b(Bd\x1b]0;t\x1b\\e"),
+            "abcde"
+        );
+    }
+
+    #[test]
+    fn cells_are_sanitised() {
+        let t = Table::new(&[Column::left("TASK", 0)]);
+        assert_eq!(t.row(&[Cell::from("x\x1b[2Jy\nz")]), "xy z");
     }
 
     #[test]

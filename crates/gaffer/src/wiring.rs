@@ -7,6 +7,7 @@ use crate::cli::{CoordArgs, GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
 use gaffer_coordinator::monitor::{AgentMonitor, MonitorConfig};
 use gaffer_coordinator::observe::{DetectorProbe, MonitorObserver};
+use gaffer_coordinator::wake::SignalSocket;
 use gaffer_coordinator::{Identity, Ports, SessionCoordinator};
 use gaffer_core::clock::Clock;
 use gaffer_core::panes::Panes;
@@ -114,4 +115,19 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
         work_source,
         project_root: root,
     })
+}
+
+/// For the long-running commands (`run`, `dashboard`, `serve`, `demo`): binds
+/// `.gaffer/signals.sock` so `gaffer hook` wakes the observation lane at once. Without it (the
+/// socket is taken by another coordinator, or the path is too long for a Unix socket) signals
+/// are still read from the ledger at every pass; the reason is logged.
+pub fn wake_on_signals(global: &GlobalArgs, coordinator: &SessionCoordinator) {
+    let path = adapters::signal_socket(global);
+    match SignalSocket::bind(&path) {
+        Ok(sock) => {
+            tracing::debug!(socket = %path.display(), "waking on hook signals");
+            coordinator.add_wake_source(Arc::new(sock));
+        }
+        Err(e) => tracing::warn!(error = %e, "hook signals are read at each pass only"),
+    }
 }

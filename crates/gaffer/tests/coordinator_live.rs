@@ -327,11 +327,15 @@ fn the_same_flow_against_the_real_agent_mail_server() {
     assert_ne!(holders[0], holders[1]);
 }
 
-fn http_get(addr: &str, path: &str) -> String {
+fn http_get(addr: &str, token: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
@@ -362,10 +366,20 @@ fn serve_streams_events_and_serves_state_over_loopback_http() {
     let v: serde_json::Value = serde_json::from_str(&first).expect("JSON");
     let url = v["listening"].as_str().expect("url").to_string();
     let addr = url.trim_start_matches("http://").to_string();
+    let token = v["token_file"]
+        .as_str()
+        .map(|f| std::fs::read_to_string(f).expect("the token file"))
+        .expect("token_file")
+        .trim()
+        .to_string();
     // The event stream delivers the assignments as they happen.
     let mut sse = std::net::TcpStream::connect(&addr).expect("connect");
     sse.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(sse, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(
+        sse,
+        "GET /events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
     let mut lines = BufReader::new(sse).lines();
     let mut assigned = 0;
     let end = Instant::now() + Duration::from_secs(20);
@@ -377,20 +391,20 @@ fn serve_streams_events_and_serves_state_over_loopback_http() {
         }
     }
     assert_eq!(assigned, 2, "two work_assigned events on the stream");
-    let agents = http_get(&addr, "/agents");
+    let agents = http_get(&addr, &token, "/agents");
     assert!(agents.starts_with("HTTP/1.1 200"), "{agents}");
     assert_eq!(agents.matches("\"pane_id\"").count(), 2, "{agents}");
-    let assignments = http_get(&addr, "/assignments");
+    let assignments = http_get(&addr, &token, "/assignments");
     assert_eq!(
         assignments.matches("\"state\":\"delivered\"").count()
             + assignments.matches("\"state\":\"working\"").count(),
         2,
         "{assignments}"
     );
-    assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));
+    assert!(http_get(&addr, &token, "/nope").starts_with("HTTP/1.1 404"));
     let _ = child.kill();
     let _ = child.wait();
-    // Non-loopback addresses are refused.
+    // Non-loopback addresses need --allow-remote.
     let out = rig.output(&["serve", "--addr", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(2));
 }

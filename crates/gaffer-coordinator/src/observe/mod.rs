@@ -51,6 +51,7 @@ impl AgentObserver for MonitorObserver {
         Ok(AgentsObservation {
             agents: snap.agents,
             problems: snap.problems,
+            tmux_lost: snap.lost,
         })
     }
 }
@@ -215,7 +216,9 @@ impl Shared {
         snap.health = SourceHealth {
             mail: st.mail_degraded.clone(),
             work: st.work_degraded.clone(),
+            tmux: st.tmux_lost.clone(),
         };
+        snap.gone = st.gone.clone();
         snap
     }
 
@@ -237,9 +240,11 @@ impl Shared {
     pub(crate) fn poll_snapshot(&self) -> Snapshot {
         let now = self.clock.now();
         let observed = lock(&self.observer).observe(now);
+        // An observation that fails as a whole (tmux not answering) is tmux lost.
         let obs = observed.unwrap_or_else(|e| AgentsObservation {
             agents: Vec::new(),
-            problems: vec![e],
+            problems: vec![e.clone()],
+            tmux_lost: Some(e),
         });
         self.register_names(&obs);
         self.take_quality_records();
@@ -258,6 +263,7 @@ impl Shared {
             let st = lock(&self.state);
             snap.names = st.names.clone();
             snap.rate_limits = st.limit_until.clone();
+            snap.last_update = st.last_update;
         }
         if !snap.ledger.active.is_empty() {
             snap.closed = self.issues_now(now).ok().map(|(issues, _)| {

@@ -62,6 +62,9 @@ pub struct MonitorSnapshot {
     pub vanished: Vec<String>,
     /// Problems met while observing.
     pub problems: Vec<String>,
+    /// Why nothing could be observed (tmux server or session gone), when so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<String>,
 }
 
 struct Entry {
@@ -149,7 +152,7 @@ fn unobserved(message: String) -> AgentStatusResult {
 /// An agent whose process is gone is EXITED whatever its last screen shows (a CLI killed
 /// outright leaves its busy screen standing).
 pub fn gone_verdict(verdict: Verdict, info: &PaneInfo) -> Verdict {
-    if !info.agent_gone || verdict.status == AgentStatus::Exited {
+    if !info.process_gone || verdict.status == AgentStatus::Exited {
         return verdict;
     }
     Verdict {
@@ -157,7 +160,7 @@ pub fn gone_verdict(verdict: Verdict, info: &PaneInfo) -> Verdict {
         reason: "the agent process is gone: the pane is dead, or its command is a shell with \
                  no child process"
             .into(),
-        rule: "process.agent_gone".into(),
+        rule: "process.gone".into(),
         evidence: vec![format!(
             "pane_current_command = {}, pane_dead = {}",
             info.current_command, info.dead
@@ -205,7 +208,13 @@ impl AgentMonitor {
                 current_command: &p.info.current_command,
                 observed_at: snap.observed_at,
             };
-            let verdict = gone_verdict(self.detector.detect(&input), &p.info);
+            // A dead pane (kept by `remain-on-exit`) still shows the agent's last screen, and so
+            // may a shell whose agent was killed outright.
+            let verdict = if p.info.dead {
+                gaffer_core::detect::dead_pane_verdict(snap.observed_at)
+            } else {
+                gone_verdict(self.detector.detect(&input), &p.info)
+            };
             let tcfg = TrackerConfig {
                 stall_threshold: self.cfg.stall_threshold,
                 confirm_observations: self.cfg.confirm_observations,
@@ -278,6 +287,7 @@ impl AgentMonitor {
             agents,
             vanished: snap.vanished.clone(),
             problems: snap.problems.clone(),
+            lost: snap.lost.clone(),
         };
         inner.last = Some(out.clone());
         Ok(out)
@@ -380,6 +390,7 @@ mod tests {
             panes,
             vanished: vanished.iter().map(|s| s.to_string()).collect(),
             problems: Vec::new(),
+            lost: None,
         })
     }
 
@@ -411,11 +422,11 @@ mod tests {
             ..PaneInfo::default()
         };
         assert_eq!(gone_verdict(busy.clone(), &info), busy);
-        info.agent_gone = true;
+        info.process_gone = true;
         let v = gone_verdict(busy.clone(), &info);
         assert_eq!(
             (v.status, v.rule.as_str()),
-            (AgentStatus::Exited, "process.agent_gone")
+            (AgentStatus::Exited, "process.gone")
         );
         assert_eq!(v.context_usage, None);
     }

@@ -1,6 +1,9 @@
 //! The observation merge: a fresh [`AgentsObservation`] onto the tracked agents.
 
-use super::{AgentReport, AgentsObservation, Policy, QualitySignal, Snapshot, Tracking};
+use super::{
+    AgentReport, AgentsObservation, GONE_KEPT_SECS, GoneAgent, Policy, QualitySignal, Snapshot,
+    Tracking,
+};
 use crate::agent::AgentState;
 use crate::assign::{is_available, is_fresh_waiting};
 use crate::event::{CoordinatorEvent, CoordinatorEventType};
@@ -25,6 +28,11 @@ pub struct Merged {
 /// the first announced reset has passed), context, activity, health, the Agent Mail name, a
 /// persona from the title's tags, the active assignment count and current task. Agents not
 /// observed are dropped. A changed status of a known agent is an event.
+///
+/// An agent's pane that vanished while tmux answered is `agent_gone` (kept in
+/// [`Tracking::gone`] for the digest); when tmux itself is lost the agents are dropped without
+/// one event each (the `tmux_lost` alert says it). An agent pane seen for the first time after
+/// an earlier observation is `agent_appeared` (spawned later, or back after tmux restarted).
 pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
     let now = snap.now;
     let mut agents = BTreeMap::new();
@@ -102,10 +110,12 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
         agents.insert(pane.to_string(), agent);
     }
     quality.append(&mut health);
+    let gone = gone_and_appeared(snap, obs, &agents, &mut events);
     Merged {
         tracking: Tracking {
             observed_at: Some(now),
             agents,
+            gone,
             rate_limits: limits,
             problems: obs.problems.clone(),
             assignments: snap.ledger.active.iter().map(|r| r.id).collect(),
@@ -113,6 +123,63 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
         events,
         quality,
     }
+}
+
+/// Agents gone and appeared since the last observation, as events; the gone agents to keep.
+fn gone_and_appeared(
+    snap: &Snapshot,
+    obs: &AgentsObservation,
+    agents: &BTreeMap<String, AgentState>,
+    events: &mut Vec<CoordinatorEvent>,
+) -> BTreeMap<String, GoneAgent> {
+    let now = snap.now;
+    let mut gone: BTreeMap<String, GoneAgent> = snap
+        .gone
+        .iter()
+        .filter(|(pane, g)| {
+            !agents.contains_key(*pane) && (now - g.since).num_seconds() < GONE_KEPT_SECS
+        })
+        .map(|(p, g)| (p.clone(), g.clone()))
+        .collect();
+    if obs.tmux_lost.is_none() {
+        for (pane, a) in snap.agents.iter().filter(|(p, _)| !agents.contains_key(*p)) {
+            events.push(
+                CoordinatorEvent::new(CoordinatorEventType::AgentGone, now)
+                    .with_agent(pane.as_str())
+                    .with_detail("agent_type", a.agent_type.as_str())
+                    .with_detail("pane_index", a.pane_index)
+                    .with_detail("last_status", a.status.to_string())
+                    .with_detail("reason", "the pane vanished"),
+            );
+            gone.insert(
+                pane.clone(),
+                GoneAgent {
+                    agent_type: a.agent_type.clone(),
+                    pane_index: a.pane_index,
+                    status: a.status,
+                    since: now,
+                },
+            );
+        }
+    }
+    if snap.last_update.is_some() {
+        for o in obs
+            .agents
+            .iter()
+            .filter(|o| !snap.agents.contains_key(o.pane_id()))
+        {
+            let mut e = CoordinatorEvent::new(CoordinatorEventType::AgentAppeared, now)
+                .with_agent(o.pane_id())
+                .with_detail("agent_type", o.pane.agent_type.as_str())
+                .with_detail("title", o.pane.title.as_str())
+                .with_detail("status", o.status().to_string());
+            if snap.gone.contains_key(o.pane_id()) {
+                e = e.with_detail("was_gone", true);
+            }
+            events.push(e);
+        }
+    }
+    gone
 }
 
 fn persona(o: &AgentReport) -> Persona {

@@ -13,6 +13,13 @@ pub fn build(snap: &Snapshot) -> DigestSummary {
         snap.last_update,
         snap.problems.is_empty() || !snap.agents.is_empty(),
     ) {
+        _ if snap.health.tmux.is_some() => Reading::Degraded {
+            source: "tmux".into(),
+            error: format!(
+                "tmux lost: {}",
+                snap.health.tmux.as_deref().unwrap_or_default()
+            ),
+        },
         (Some(at), true) => Reading::Ok {
             value: snap.agents.values().cloned().collect(),
             at,
@@ -79,6 +86,15 @@ pub fn build(snap: &Snapshot) -> DigestSummary {
         d.alerts.push(format!(
             "{pane} crash-loops: restarting stopped after {} restarts (gaffer restart {pane} to try again)",
             h.restarts.len()
+        ));
+    }
+    for (pane, g) in &snap.gone {
+        d.alerts.push(format!(
+            "Agent {} ({}) is gone: pane {pane} vanished at {} (last {})",
+            g.pane_index,
+            g.agent_type,
+            crate::time::format_rfc3339(&g.since),
+            g.status
         ));
     }
     d

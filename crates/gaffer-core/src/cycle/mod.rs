@@ -86,7 +86,27 @@ pub struct AgentsObservation {
     pub agents: Vec<AgentReport>,
     /// Problems met (session gone, control client died, …).
     pub problems: Vec<String>,
+    /// Why tmux could not be observed at all (server or session gone, tmux not answering);
+    /// `None` when it answered.
+    pub tmux_lost: Option<String>,
 }
+
+/// An agent whose pane vanished while tmux answered, kept for the digest for
+/// [`GONE_KEPT_SECS`] or until a pane with its id is seen again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoneAgent {
+    /// Its agent type.
+    pub agent_type: String,
+    /// Its pane index.
+    pub pane_index: i64,
+    /// Its last status.
+    pub status: AgentStatus,
+    /// When its pane was found gone.
+    pub since: Timestamp,
+}
+
+/// How long a gone agent stays in the digest's alerts.
+pub const GONE_KEPT_SECS: i64 = 3600;
 
 /// What a pass of the loop is for; the scheduler runs each at its interval, the API on demand.
 #[derive(Debug, Clone, PartialEq)]
@@ -220,6 +240,8 @@ pub enum Source {
     Mail,
     /// The work source (its name is in [`Snapshot::work_source`]).
     Work,
+    /// tmux (the server and the session): the agents' panes.
+    Tmux,
 }
 
 /// Sources known degraded before this pass, with the error.
@@ -229,6 +251,8 @@ pub struct SourceHealth {
     pub mail: Option<String>,
     /// The work source.
     pub work: Option<String>,
+    /// tmux (server or session lost).
+    pub tmux: Option<String>,
 }
 
 /// Quality as assignment and digests use it.
@@ -262,6 +286,8 @@ pub struct Snapshot {
     pub session: String,
     /// Agents as tracked before this pass, by pane id.
     pub agents: BTreeMap<String, AgentState>,
+    /// Agents whose panes vanished, by pane id.
+    pub gone: BTreeMap<String, GoneAgent>,
     /// When the agents were last observed, and the problems met then.
     pub last_update: Option<Timestamp>,
     /// Problems of the last observation.
@@ -306,6 +332,7 @@ impl Snapshot {
             pass,
             session: String::new(),
             agents: BTreeMap::new(),
+            gone: BTreeMap::new(),
             last_update: None,
             problems: Vec::new(),
             observed: None,
@@ -422,6 +449,8 @@ pub struct Tracking {
     pub observed_at: Option<Timestamp>,
     /// Agents by pane id.
     pub agents: BTreeMap<String, AgentState>,
+    /// Agents whose panes vanished, by pane id.
+    pub gone: BTreeMap<String, GoneAgent>,
     /// Rate-limit ends by pane id.
     pub rate_limits: BTreeMap<String, Timestamp>,
     /// Problems of this observation.
@@ -605,6 +634,13 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
                 return out;
             };
             let merged = agents::merge(snap, obs);
+            // tmux lost or restored comes before the agents' own events.
+            let tmux_now = obs.tmux_lost.as_deref().map_or(Ok(()), Err);
+            out.extend(source_alert(
+                Source::Tmux,
+                snap.health.tmux.as_deref(),
+                tmux_now,
+            ));
             out.extend(merged.events.into_iter().map(Decision::Publish));
             out.extend(merged.quality.into_iter().map(Decision::RecordQuality));
             review::reported(&snap.ledger.ended, &mut out);

@@ -140,6 +140,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
     let obs = AgentsObservation {
         agents: vec![report("%1", AgentStatus::Generating, t(9))],
         problems: vec![],
+        tmux_lost: None,
     };
     let m = agents::merge(&snap, &obs);
     assert!(m.events.is_empty(), "a new agent is not a change");
@@ -148,6 +149,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
     let obs = AgentsObservation {
         agents: vec![report("%1", AgentStatus::Error, t(10))],
         problems: vec!["p".into()],
+        tmux_lost: None,
     };
     let m = agents::merge(&snap, &obs);
     assert_eq!(
@@ -187,6 +189,7 @@ fn merge_takes_names_personas_and_the_ledger_s_assignments() {
         &AgentsObservation {
             agents: vec![r],
             problems: vec![],
+            tmux_lost: None,
         },
     );
     let a = &m.tracking.agents["%1"];
@@ -209,6 +212,7 @@ fn a_rate_limit_holds_until_its_first_announced_reset() {
         AgentsObservation {
             agents: vec![r],
             problems: vec![],
+            tmux_lost: None,
         }
     };
     let m = agents::merge(&snap, &limited(20, 0));
@@ -231,6 +235,7 @@ fn a_rate_limit_holds_until_its_first_announced_reset() {
         &AgentsObservation {
             agents: vec![report("%1", AgentStatus::Waiting, t(0))],
             problems: vec![],
+            tmux_lost: None,
         },
     );
     assert!(m.tracking.rate_limits.is_empty());
@@ -407,6 +412,7 @@ fn a_poll_tracks_first_then_reports_then_reviews() {
     snap.observed = Some(AgentsObservation {
         agents: vec![report("%1", AgentStatus::Generating, t(99))],
         problems: vec![],
+        tmux_lost: None,
     });
     assert_eq!(
         kinds(&decide(&snap, &Policy::default())),
@@ -842,6 +848,7 @@ fn poll_with(status: AgentStatus, since: i64, now: i64, stage: Stage) -> Snapsho
     snap.observed = Some(AgentsObservation {
         agents: vec![r],
         problems: vec![],
+        tmux_lost: None,
     });
     snap
 }
@@ -1117,4 +1124,178 @@ fn a_crash_looping_agent_shows_in_the_digest() {
         .collect();
     assert_eq!(loops.len(), 1, "{:?}", d.alerts);
     assert!(loops[0].starts_with("%4 crash-loops: restarting stopped after 3 restarts"));
+}
+
+// --- tmux and panes going away ----------------------------------------------------------
+
+fn poll(now: Timestamp, obs: AgentsObservation) -> Snapshot {
+    let mut snap = Snapshot::new(Pass::Poll, now);
+    snap.observed = Some(obs);
+    snap
+}
+
+/// Adopts the Track decision of `ds` into `snap` (as the runtime does), and the tmux alert.
+fn adopt(snap: &mut Snapshot, ds: &[Decision]) {
+    for d in ds {
+        match d {
+            Decision::Track(t) => {
+                snap.agents = t.agents.clone();
+                snap.gone = t.gone.clone();
+                snap.last_update = t.observed_at;
+            }
+            Decision::RaiseAlert {
+                source: Source::Tmux,
+                error,
+            } => snap.health.tmux = Some(error.clone()),
+            Decision::ClearAlert {
+                source: Source::Tmux,
+            } => snap.health.tmux = None,
+            _ => {}
+        }
+    }
+}
+
+fn two_agents() -> Vec<AgentReport> {
+    vec![
+        report("%1", AgentStatus::Waiting, t(0)),
+        report("%2", AgentStatus::Waiting, t(0)),
+    ]
+}
+
+#[test]
+fn tmux_lost_is_one_alert_and_its_return_clears_it_and_brings_the_agents_back() {
+    let policy = Policy::default();
+    let mut snap = poll(
+        t(1),
+        AgentsObservation {
+            agents: two_agents(),
+            ..Default::default()
+        },
+    );
+    let ds = decide(&snap, &policy);
+    assert!(
+        !kinds(&ds).iter().any(|k| k == "agent_appeared"),
+        "the first observation announces nobody: {:?}",
+        kinds(&ds)
+    );
+    adopt(&mut snap, &ds);
+    // The server goes away: one alert, no agent_gone per agent.
+    let lost = AgentsObservation {
+        problems: vec!["no panes to observe: no server running".into()],
+        tmux_lost: Some("no server running on /tmp/tmux-1/x".into()),
+        ..Default::default()
+    };
+    snap.now = t(2);
+    snap.observed = Some(lost.clone());
+    let ds = decide(&snap, &policy);
+    assert_eq!(kinds(&ds), ["Track", "RaiseAlert"], "{ds:?}");
+    adopt(&mut snap, &ds);
+    assert!(snap.agents.is_empty() && snap.gone.is_empty());
+    // Still lost: nothing new.
+    snap.now = t(3);
+    let ds = decide(&snap, &policy);
+    assert_eq!(kinds(&ds), ["Track"]);
+    adopt(&mut snap, &ds);
+    // The digest says so.
+    let mut dsnap = Snapshot::new(Pass::Digest, t(3));
+    dsnap.health = snap.health.clone();
+    dsnap.last_update = snap.last_update;
+    let d = digest::build(&dsnap);
+    assert!(
+        d.alerts
+            .iter()
+            .any(|a| a.contains("tmux lost: no server running")),
+        "{:?}",
+        d.alerts
+    );
+    // Back: the alert clears first, then each agent appears.
+    snap.now = t(4);
+    snap.observed = Some(AgentsObservation {
+        agents: two_agents(),
+        ..Default::default()
+    });
+    let ds = decide(&snap, &policy);
+    assert_eq!(
+        kinds(&ds)[..4],
+        ["Track", "ClearAlert", "agent_appeared", "agent_appeared"],
+        "{ds:?}"
+    );
+    adopt(&mut snap, &ds);
+    assert!(snap.health.tmux.is_none());
+    assert_eq!(snap.agents.len(), 2);
+}
+
+#[test]
+fn a_vanished_pane_is_agent_gone_and_stays_in_the_digest_until_it_returns() {
+    let policy = Policy::default();
+    let mut snap = poll(
+        t(1),
+        AgentsObservation {
+            agents: two_agents(),
+            ..Default::default()
+        },
+    );
+    let ds = decide(&snap, &policy);
+    adopt(&mut snap, &ds);
+    snap.now = t(2);
+    snap.observed = Some(AgentsObservation {
+        agents: vec![report("%1", AgentStatus::Waiting, t(0))],
+        ..Default::default()
+    });
+    let ds = decide(&snap, &policy);
+    let gone: Vec<&CoordinatorEvent> = ds
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Publish(e) if e.event_type == CoordinatorEventType::AgentGone => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gone.len(), 1, "{ds:?}");
+    assert_eq!(gone[0].agent_id, "%2");
+    assert_eq!(gone[0].details["last_status"], "WAITING");
+    adopt(&mut snap, &ds);
+    assert_eq!(snap.gone.keys().collect::<Vec<_>>(), ["%2"]);
+    // Kept across passes, and in the digest.
+    snap.now = t(3);
+    let ds = decide(&snap, &policy);
+    assert!(!kinds(&ds).iter().any(|k| k == "agent_gone"), "once only");
+    adopt(&mut snap, &ds);
+    let mut dsnap = Snapshot::new(Pass::Digest, t(3));
+    dsnap.gone = snap.gone.clone();
+    let d = digest::build(&dsnap);
+    assert!(
+        d.alerts
+            .iter()
+            .any(|a| a.contains("is gone: pane %2 vanished")),
+        "{:?}",
+        d.alerts
+    );
+    // The pane comes back: it appears, and is no longer gone.
+    snap.now = t(4);
+    snap.observed = Some(AgentsObservation {
+        agents: two_agents(),
+        ..Default::default()
+    });
+    let ds = decide(&snap, &policy);
+    let appeared: Vec<&CoordinatorEvent> = ds
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Publish(e) if e.event_type == CoordinatorEventType::AgentAppeared => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(appeared.len(), 1);
+    assert_eq!(appeared[0].details["was_gone"], true);
+    adopt(&mut snap, &ds);
+    assert!(snap.gone.is_empty());
+    // A gone agent leaves the digest after GONE_KEPT_SECS.
+    snap.now = t(5);
+    snap.observed = Some(AgentsObservation::default());
+    let ds = decide(&snap, &policy);
+    adopt(&mut snap, &ds);
+    assert_eq!(snap.gone.len(), 2);
+    snap.now = t(5 + GONE_KEPT_SECS);
+    let ds = decide(&snap, &policy);
+    adopt(&mut snap, &ds);
+    assert!(snap.gone.is_empty());
 }

@@ -8,42 +8,6 @@ use chrono::{Duration as ChronoDuration, NaiveTime, Timelike};
 use regex::Regex;
 use std::sync::OnceLock;
 
-/// Removes CSI and OSC escape sequences (captures normally have none).
-pub(crate) fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\x1b' {
-            out.push(c);
-            continue;
-        }
-        match chars.peek() {
-            Some('[') => {
-                chars.next();
-                for d in chars.by_ref() {
-                    if ('\x40'..='\x7e').contains(&d) {
-                        break;
-                    }
-                }
-            }
-            Some(']') => {
-                chars.next();
-                while let Some(d) = chars.next() {
-                    if d == '\x07' {
-                        break;
-                    }
-                    if d == '\x1b' {
-                        chars.next();
-                        break;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// Context usage (percent used) from the kind's markers, searched bottom-up in the last lines;
 /// with the marker line it came from.
 pub(crate) fn context_usage(

@@ -448,8 +448,8 @@ impl Detector {
             };
         };
         let stripped;
-        let text = if input.screen.contains('\x1b') {
-            stripped = extract::strip_ansi(input.screen);
+        let text = if crate::escapes::has_controls(input.screen) {
+            stripped = crate::escapes::strip(input.screen);
             stripped.as_str()
         } else {
             input.screen
@@ -573,6 +573,24 @@ impl Detector {
             context_evidence,
             trace,
         }
+    }
+}
+
+/// The rule id of [`dead_pane_verdict`].
+pub const DEAD_PANE_RULE: &str = "pane.dead";
+
+/// The verdict for a pane whose process has exited and that tmux keeps (`pane_dead`, with
+/// `remain-on-exit`): EXITED whatever the screen still shows.
+pub fn dead_pane_verdict(observed_at: Timestamp) -> Verdict {
+    Verdict {
+        status: AgentStatus::Exited,
+        reason: "tmux reports the pane dead: the agent's process exited".into(),
+        rule: DEAD_PANE_RULE.into(),
+        evidence: Vec::new(),
+        confidence: 1.0,
+        context_usage: None,
+        rate_limit_reset: None,
+        observed_at,
     }
 }
 

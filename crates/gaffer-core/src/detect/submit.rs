@@ -9,7 +9,7 @@
 //! The composer is located by the kind's rules (`[composer]` in `rules/*.toml`).
 
 use super::rules::ComposerSpec;
-use super::{Detector, Screen, extract};
+use super::{Detector, Screen};
 
 /// How many characters of the prompt's first line identify it in the composer.
 const KEY_CHARS: usize = 16;
@@ -58,8 +58,8 @@ impl Detector {
         let rules = self.kind_rules(agent_type)?;
         let spec = rules.composer.as_ref()?;
         let stripped;
-        let text = if screen.contains('\x1b') {
-            stripped = extract::strip_ansi(screen);
+        let text = if crate::escapes::has_controls(screen) {
+            stripped = crate::escapes::strip(screen);
             stripped.as_str()
         } else {
             screen

@@ -4,6 +4,7 @@ use crate::cli::{ConfigAction, GlobalArgs};
 use crate::config_load::{self, LayerInfo};
 use crate::error::ExitError;
 use crate::output::Output;
+use crate::output::{esay, say};
 use gaffer_core::config::{self as core_config, ConfigWarning, DEFAULT_CONFIG_TOML};
 use gaffer_core::exit;
 use serde_json::json;
@@ -19,7 +20,7 @@ pub fn run(global: &GlobalArgs, action: ConfigAction) -> anyhow::Result<i32> {
 
 fn print_warnings(warnings: &[ConfigWarning]) {
     for w in warnings {
-        eprintln!("warning: {w}");
+        esay!("warning: {w}");
     }
 }
 
@@ -39,10 +40,13 @@ fn show(global: &GlobalArgs) -> anyhow::Result<i32> {
             "notices": notices,
             "config": loaded.config,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!(
+            "{}",
+            crate::output::safe_json(serde_json::to_string_pretty(&out)?)
+        );
     } else {
         print_warnings(&loaded.warnings);
-        println!("# project: {}", loaded.project_root.display());
+        say!("# project: {}", loaded.project_root.display());
         for LayerInfo {
             kind,
             source,
@@ -50,10 +54,10 @@ fn show(global: &GlobalArgs) -> anyhow::Result<i32> {
         } in &loaded.layers
         {
             let mark = if *applied { "applied" } else { "not found" };
-            println!("# {kind:<8} {source} ({mark})");
+            say!("# {kind:<8} {source} ({mark})");
         }
         for n in &notices {
-            println!("# note: {n}");
+            say!("# note: {n}");
         }
         println!();
         print!("{}", toml::to_string(&loaded.config)?);
@@ -85,11 +89,14 @@ fn check(global: &GlobalArgs, file: Option<std::path::PathBuf>) -> anyhow::Resul
     };
     if global.json {
         let out = json!({"ok": true, "checked": checked, "warnings": warnings});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!(
+            "{}",
+            crate::output::safe_json(serde_json::to_string_pretty(&out)?)
+        );
     } else {
         print_warnings(&warnings);
         let n = warnings.len();
-        println!(
+        say!(
             "ok: {} checked, {n} warning{}",
             checked.join(", "),
             if n == 1 { "" } else { "s" }
@@ -122,7 +129,7 @@ fn init(global: &GlobalArgs, force: bool, user: bool) -> anyhow::Result<i32> {
     core_config::parse_layer(&path.display().to_string(), DEFAULT_CONFIG_TOML)
         .map_err(|e| ExitError::config(e.to_string()))?;
     out.print_line(&json!({"written": path}), || {
-        println!("wrote {}", path.display());
+        say!("wrote {}", path.display());
     })?;
     Ok(exit::SUCCESS)
 }

@@ -5,6 +5,7 @@ use crate::cli::{CoordArgs, GlobalArgs};
 use crate::error::ExitError;
 use crate::foreground::{Foreground, Recv};
 use crate::output::Output;
+use crate::output::{esay, say};
 use crate::wiring;
 use gaffer_core::assignment::AssignmentStrategy;
 use gaffer_core::digest::render_markdown;
@@ -38,9 +39,10 @@ pub fn run(
         cfg.assign.strategy = s;
     }
     let mut coord = built.coordinator.with_config(cfg.clone());
+    wiring::wake_on_signals(global, &coord);
     let rx = coord.events().subscribe();
     if !global.json {
-        eprintln!(
+        esay!(
             "gaffer: coordinating session {}, mail: {}, work: {}, auto-assign {}",
             built.connection.session,
             built.mail_backend,
@@ -51,13 +53,13 @@ pub fn run(
                 "off"
             }
         );
-        eprintln!("gaffer: project {}", built.project_root.display());
+        esay!("gaffer: project {}", built.project_root.display());
     }
     for n in coord.start()? {
-        eprintln!("note: {n}");
+        esay!("note: {n}");
     }
     if !global.json {
-        eprintln!("gaffer: {} agents; Ctrl-C stops", coord.get_agents().len());
+        esay!("gaffer: {} agents; Ctrl-C stops", coord.get_agents().len());
     }
     let out = Output::of(global);
     let fg = Foreground::start(exit_after);
@@ -84,13 +86,13 @@ pub fn assign(global: &GlobalArgs, args: &CoordArgs, dry_run: bool) -> anyhow::R
     let results = coord.assign_now(strategy(&args.strategy)?, dry_run)?;
     let failed = results.iter().filter(|r| !r.success).count();
     if global.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&json!({"dry_run": dry_run, "results": results}))?
         );
     } else if results.is_empty() {
         let idle = coord.get_idle_agents().len();
-        println!(
+        say!(
             "nothing to assign ({idle} idle agents; {} agents in all)",
             coord.get_agents().len()
         );
@@ -101,12 +103,12 @@ pub fn assign(global: &GlobalArgs, args: &CoordArgs, dry_run: bool) -> anyhow::R
             let pane = a.map(|a| a.agent_pane_id.as_str()).unwrap_or("?");
             let score = a.map(|a| a.score).unwrap_or(0.0);
             if r.success {
-                println!(
+                say!(
                     "{} {bead} → {pane} (score {score:.2})",
                     if dry_run { "would assign" } else { "assigned" }
                 );
             } else {
-                println!("failed {bead} → {pane}: {}", r.error);
+                say!("failed {bead} → {pane}: {}", r.error);
             }
         }
     }
@@ -125,11 +127,14 @@ pub fn suggest(global: &GlobalArgs, args: &CoordArgs, pane: &str) -> anyhow::Res
     coord.update_state();
     let s = coord.suggest_assignment(pane).map_err(ExitError::from)?;
     out.print(&json!({"pane_id": pane, "suggestion": s}), || match s {
-        Some(w) => println!(
+        Some(w) => say!(
             "{pane}: {} \"{}\" (P{}, score {:.2})",
-            w.bead_id, w.bead_title, w.priority, w.score
+            w.bead_id,
+            w.bead_title,
+            w.priority,
+            w.score
         ),
-        None => println!("{pane}: nothing suitable"),
+        None => say!("{pane}: nothing suitable"),
     })?;
     Ok(exit::SUCCESS)
 }
@@ -181,12 +186,15 @@ pub fn conflicts(
         .detect_conflicts()
         .map_err(|e| ExitError::unavailable(format!("conflicts unknown: {e}")))?;
     if global.json {
-        println!("{}", serde_json::to_string_pretty(&found)?);
+        println!(
+            "{}",
+            crate::output::safe_json(serde_json::to_string_pretty(&found)?)
+        );
     } else if found.is_empty() {
-        println!("no conflicts");
+        say!("no conflicts");
     } else {
         for c in &found {
-            println!("{}", crate::output::conflict_line(c));
+            say!("{}", crate::output::conflict_line(c));
         }
     }
     Ok(if found.is_empty() {

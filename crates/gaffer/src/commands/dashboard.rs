@@ -27,6 +27,7 @@ pub fn run(
     cfg.coordinator.auto_assign = auto_assign;
     cfg.coordinator.send_digests = false;
     let mut coord = built.coordinator.with_config(cfg);
+    wiring::wake_on_signals(global, &coord);
     coord.start()?;
     let ledger = adapters::ledger(global)?;
     let tty = std::io::stdout().is_terminal() && !global.json;
@@ -61,9 +62,9 @@ pub fn run(
         let mut lines = vec![
             format!(
                 "{BOLD}gaffer{RESET} · session {} · {} · work: {} · {:.0}s",
-                built.connection.session,
-                built.mail_backend,
-                built.work_source,
+                crate::output::safe(&built.connection.session),
+                crate::output::safe(&built.mail_backend),
+                crate::output::safe(&built.work_source),
                 fg.elapsed().as_secs_f64()
             ),
             String::new(),
@@ -100,7 +101,8 @@ pub fn run(
         ));
         let problems = coord.problems();
         if !problems.is_empty() {
-            lines.push(format!("\x1b[31mproblems: {}{RESET}", problems.join("; ")));
+            let problems = crate::output::safe(&problems.join("; "));
+            lines.push(format!("\x1b[31mproblems: {problems}{RESET}"));
         }
         lines.push(String::new());
         lines.push(format!("{BOLD}latest events{RESET}"));

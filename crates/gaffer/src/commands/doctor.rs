@@ -9,6 +9,7 @@
 
 use crate::cli::GlobalArgs;
 use crate::config_load;
+use crate::output::say;
 use clap::Args;
 use gaffer_core::exit;
 use serde::Serialize;
@@ -164,7 +165,10 @@ pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<i32> {
         checks,
     };
     if global.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!(
+            "{}",
+            crate::output::safe_json(serde_json::to_string_pretty(&report)?)
+        );
     } else {
         print_report(&report);
     }
@@ -176,26 +180,26 @@ pub fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<i32> {
 }
 
 fn print_report(r: &Report) {
-    println!("gaffer doctor");
+    say!("gaffer doctor");
     for c in &r.checks {
         let mark = match c.level {
             Level::Ok => "ok  ",
             Level::Warn => "warn",
             Level::Error => "FAIL",
         };
-        println!("  {mark} {:<10} {}", c.name, c.detail);
+        say!("  {mark} {:<10} {}", c.name, c.detail);
         if let Some(p) = &c.path {
-            println!("       {:<10} {p}", "");
+            say!("       {:<10} {p}", "");
         }
         if let Some(fix) = &c.remedy {
-            println!("       {:<10} → {fix}", "");
+            say!("       {:<10} → {fix}", "");
         }
     }
     if r.ok {
-        println!("nothing required is missing");
+        say!("nothing required is missing");
     } else {
         for m in &r.required_missing {
-            println!("missing: {m}");
+            say!("missing: {m}");
         }
     }
 }

@@ -115,20 +115,30 @@ pub fn explain_live(
         .command
         .clone()
         .unwrap_or_else(|| info.current_command.clone());
-    Ok(detector.explain(&ScreenInput {
+    let mut explanation = detector.explain(&ScreenInput {
         agent_type: &agent_type,
         screen: &screen,
         current_command: &command,
         observed_at: chrono::Utc::now(),
-    }))
+    });
+    // A dead pane (kept by `remain-on-exit`) is EXITED whatever its last screen shows, as the
+    // monitor reads it; the rules' trace still shows how that screen reads.
+    if info.dead {
+        explanation.verdict =
+            gaffer_core::detect::dead_pane_verdict(explanation.verdict.observed_at);
+    }
+    Ok(explanation)
 }
 
 /// Prints an explanation as JSON or as the readable account.
 fn print(global: &GlobalArgs, explanation: &Explanation) -> anyhow::Result<i32> {
     let body = if global.json {
-        format!("{}\n", serde_json::to_string_pretty(explanation)?)
+        format!(
+            "{}\n",
+            crate::output::safe_json(serde_json::to_string_pretty(explanation)?)
+        )
     } else {
-        render_text(explanation)
+        crate::output::safe_text(&render_text(explanation))
     };
     // a closed pipe (`| head`) is not an error worth a panic
     let mut out = std::io::stdout().lock();

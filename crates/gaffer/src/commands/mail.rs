@@ -8,6 +8,7 @@ use crate::cli::{GlobalArgs, MailAction, MailArgs};
 use crate::config_load;
 use crate::error::ExitError;
 use crate::output::{self, Output};
+use crate::output::{esay, say};
 use gaffer_core::conflicts::ConflictDetector;
 use gaffer_core::exit;
 use gaffer_core::mailbox::*;
@@ -51,13 +52,15 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             out.print(&r, || {
                 for g in &r.granted {
                     let kind = if g.exclusive { "exclusive" } else { "shared" };
-                    println!("granted #{} {} ({kind})", g.id, g.path_pattern);
+                    say!("granted #{} {} ({kind})", g.id, g.path_pattern);
                 }
                 for c in &r.conflicts {
                     for h in &c.holders {
-                        eprintln!(
+                        esay!(
                             "conflict: {} overlaps {} held by {}",
-                            c.path, h.path_pattern, h.agent_name
+                            c.path,
+                            h.path_pattern,
+                            h.agent_name
                         );
                     }
                 }
@@ -73,7 +76,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                 .release(&project, &agent, &patterns)
                 .map_err(ExitError::from)?;
             out.print(&json!({"released": n}), || {
-                println!("released {n}");
+                say!("released {n}");
             })?;
             Ok(exit::SUCCESS)
         }
@@ -86,7 +89,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                 .renew(&project, &agent, &patterns, Duration::from_secs(extend))
                 .map_err(ExitError::from)?;
             out.print(&json!({"renewed": n}), || {
-                println!("renewed {n}");
+                say!("renewed {n}");
             })?;
             Ok(exit::SUCCESS)
         }
@@ -102,7 +105,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                     } else {
                         "active"
                     };
-                    println!(
+                    say!(
                         "#{} {} {} {kind} {state} until {} {}",
                         r.id,
                         r.agent_name,
@@ -121,10 +124,10 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                 .map_err(ExitError::from)?;
             out.print(&cs, || {
                 if cs.is_empty() {
-                    println!("no conflicts");
+                    say!("no conflicts");
                 }
                 for c in &cs {
-                    println!("{}", output::conflict_line(c));
+                    say!("{}", output::conflict_line(c));
                 }
             })?;
             Ok(if cs.is_empty() {
@@ -139,8 +142,8 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                 .check_path_conflict(&path, &agent, chrono::Utc::now())
                 .map_err(ExitError::from)?;
             out.print(&hit, || match &hit {
-                None => println!("{path}: free"),
-                Some(c) => println!(
+                None => say!("{path}: free"),
+                Some(c) => say!(
                     "{path}: held by {} ({})",
                     output::holder_names(c),
                     c.conflict.pattern
@@ -182,7 +185,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                 )
                 .map_err(ExitError::from)?;
             out.print(&sent, || {
-                println!("sent message {}", sent.id);
+                say!("sent message {}", sent.id);
             })?;
             Ok(exit::SUCCESS)
         }
@@ -199,11 +202,11 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                 .map_err(ExitError::from)?;
             out.print(&msgs, || {
                 if msgs.is_empty() {
-                    println!("no messages");
+                    say!("no messages");
                 }
                 for m in &msgs {
                     let ack = if m.ack_required { " [ack]" } else { "" };
-                    println!(
+                    say!(
                         "#{} {} from {} [{}]{ack}: {}",
                         m.id,
                         gaffer_core::time::format_rfc3339(&m.created_ts),
@@ -213,7 +216,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                     );
                     if let Some(b) = &m.body_md {
                         for line in b.lines() {
-                            println!("    {line}");
+                            say!("    {line}");
                         }
                     }
                 }
@@ -224,7 +227,7 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
             mb.acknowledge(&project, &agent, id)
                 .map_err(ExitError::from)?;
             out.print(&json!({"acknowledged": id}), || {
-                println!("acknowledged {id}");
+                say!("acknowledged {id}");
             })?;
             Ok(exit::SUCCESS)
         }
@@ -246,14 +249,14 @@ pub fn run(global: &GlobalArgs, args: MailArgs) -> anyhow::Result<i32> {
                 )
                 .map_err(ExitError::from)?;
             out.print(&a, || {
-                println!("{}", a.name);
+                say!("{}", a.name);
             })?;
             Ok(exit::SUCCESS)
         }
         MailAction::Health => {
             let h = mb.health().map_err(ExitError::from)?;
             out.print(&h, || {
-                println!("{} {} {}", h.status, h.backend, h.location);
+                say!("{} {} {}", h.status, h.backend, h.location);
             })?;
             Ok(exit::SUCCESS)
         }

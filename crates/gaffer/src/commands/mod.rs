@@ -6,6 +6,8 @@ pub mod dashboard;
 pub mod demo;
 pub mod doctor;
 pub mod explain;
+pub mod hook;
+pub mod hooks;
 pub mod mail;
 pub mod quality;
 pub mod report;

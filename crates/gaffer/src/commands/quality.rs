@@ -5,6 +5,7 @@ use crate::cli::{GlobalArgs, QualityAction};
 use crate::config_load;
 use crate::error::ExitError;
 use crate::output::Output;
+use crate::output::say;
 use gaffer_core::exit;
 use gaffer_core::quality::{ScanMetrics, TestRunMetrics};
 use gaffer_core::test_report::{TestCounts, parse_report};
@@ -63,14 +64,17 @@ fn show(global: &GlobalArgs) -> anyhow::Result<i32> {
             "agents": q.all_agent_metrics(),
             "agent_scores": scores,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!(
+            "{}",
+            crate::output::safe_json(serde_json::to_string_pretty(&out)?)
+        );
         return Ok(exit::SUCCESS);
     }
-    println!("Quality score: {:.0}/100", q.quality_score());
+    say!("Quality score: {:.0}/100", q.quality_score());
     if summary.total_test_runs == 0 {
-        println!("Tests: no runs recorded (gaffer quality record-tests)");
+        say!("Tests: no runs recorded (gaffer quality record-tests)");
     } else {
-        println!(
+        say!(
             "Tests: {:.1}% passing over {} runs ({} passed, {} failed; {} in the last hour), trend {:?}",
             summary.test_pass_rate,
             summary.total_test_runs,
@@ -81,22 +85,26 @@ fn show(global: &GlobalArgs) -> anyhow::Result<i32> {
         );
     }
     if summary.ubs_available {
-        println!(
+        say!(
             "Scanner: {} critical, {} warnings ({} min ago)",
-            summary.critical_bugs, summary.warnings, summary.last_scan_age
+            summary.critical_bugs,
+            summary.warnings,
+            summary.last_scan_age
         );
     } else {
-        println!("Scanner: ubs is not installed");
+        say!("Scanner: ubs is not installed");
     }
-    println!(
+    say!(
         "Agent errors: {} ({:.2}/h), trend {:?}",
-        summary.total_agent_errors, summary.error_rate, summary.trend.error_trend
+        summary.total_agent_errors,
+        summary.error_rate,
+        summary.trend.error_trend
     );
     for (pane, score) in &scores {
-        println!("  {pane:<6} score {score:>5.1}");
+        say!("  {pane:<6} score {score:>5.1}");
     }
     for a in &summary.alerts {
-        println!("alert: {a}");
+        say!("alert: {a}");
     }
     Ok(exit::SUCCESS)
 }
@@ -161,7 +169,7 @@ fn record_tests(
     let mut ledger = adapters::ledger(global)?;
     ledger.record_test_run(&run)?;
     out.print_line(&json!({"recorded": run, "format": format}), || {
-        println!(
+        say!(
             "recorded {} passed, {} failed, {} skipped ({format}){}",
             run.passed,
             run.failed,
@@ -202,7 +210,7 @@ fn scan(global: &GlobalArgs) -> anyhow::Result<i32> {
     };
     adapters::ledger(global)?.record_scan(&scan)?;
     out.print(&scan, || {
-        println!("scan: {critical} critical, {warning} warnings, {info} info");
+        say!("scan: {critical} critical, {warning} warnings, {info} info");
     })?;
     Ok(exit::SUCCESS)
 }

@@ -5,6 +5,7 @@ use crate::cli::GlobalArgs;
 use crate::config_load;
 use crate::error::ExitError;
 use crate::output::Output;
+use crate::output::{esay, say};
 use gaffer_coordinator::ledger::{AssignmentRecord, AssignmentState, Ledger};
 use gaffer_core::assign::{BackoffBook, BackoffReason};
 use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
@@ -64,20 +65,20 @@ fn close_in_work_source(global: &GlobalArgs, bead: &str, reason: &str) {
             // A project kept by `br` whose `br` this process cannot find: the bead would stay
             // open there and its dependents blocked for every other tool. Say so.
             if loaded.project_root.join(".beads/beads.db").exists() {
-                eprintln!(
+                esay!(
                     "warning: {bead} is done in gaffer's ledger, but it stays open in br: this \
                      project has a br database (.beads/beads.db) and `br` is not on PATH"
                 );
             }
         }
         Ok(CloseOutcome::NotClosable { reason, .. }) => {
-            eprintln!(
+            esay!(
                 "note: {bead} is done in gaffer's ledger; {} did not close it: {reason}",
                 source.name()
             )
         }
         Err(e) => {
-            eprintln!("warning: {bead} is done in gaffer's ledger, but closing it failed: {e}")
+            esay!("warning: {bead} is done in gaffer's ledger, but closing it failed: {e}")
         }
     }
 }
@@ -115,7 +116,7 @@ fn print_result(global: &GlobalArgs, bead: &str, state: &str, rec: &AssignmentRe
     out.print_line(
         &json!({"bead_id": bead, "state": state, "agent_pane_id": rec.assignment.agent_pane_id}),
         || {
-            println!(
+            say!(
                 "{bead}: {state} (was assigned to {})",
                 rec.assignment.agent_pane_id
             );

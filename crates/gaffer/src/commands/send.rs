@@ -3,6 +3,7 @@
 use crate::adapters;
 use crate::cli::{GlobalArgs, SendArgs};
 use crate::error::ExitError;
+use crate::output::say;
 use gaffer_coordinator::observe::ScreenCheck;
 use gaffer_core::detect::ScreenInput;
 use gaffer_core::exit;
@@ -141,11 +142,16 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
                 }),
             })
             .collect();
-        println!("{}", json!({"session": conn.session, "deliveries": items}));
+        println!(
+            "{}",
+            crate::output::safe_json(
+                json!({"session": conn.session, "deliveries": items}).to_string()
+            )
+        );
     } else {
         for (info, r) in &results {
             match r {
-                Ok(rep) => println!(
+                Ok(rep) => say!(
                     "{} {}: {} after {} attempt(s), {} ms",
                     info.pane_id,
                     info.title,
@@ -156,7 +162,7 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
                     rep.attempts,
                     rep.elapsed_ms
                 ),
-                Err(e) => println!("{} {}: error: {e}", info.pane_id, info.title),
+                Err(e) => say!("{} {}: error: {e}", info.pane_id, info.title),
             }
         }
     }

@@ -1,15 +1,17 @@
 //! `gaffer spawn`: a tmux session of agent panes titled `<session>__<type>_<index>`, titles
-//! locked, each agent's launch command started.
+//! locked, laid out over windows of `panes_per_window` tiled panes, each running its agent as
+//! the pane's own command.
 
 use crate::adapters;
 use crate::cli::{GlobalArgs, SpawnArgs};
 use crate::config_load;
 use crate::error::ExitError;
 use crate::output::Output;
+use crate::output::say;
 use gaffer_core::exit;
 use gaffer_core::pane::canonical_agent_type;
 use gaffer_tmux::cmd::Tmux;
-use gaffer_tmux::spawn::{AgentSpec, spawn};
+use gaffer_tmux::spawn::{AgentSpec, Layout, spawn};
 use serde_json::json;
 use std::time::Duration;
 
@@ -133,18 +135,34 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
         .dir
         .clone()
         .unwrap_or_else(|| loaded.project_root.clone());
+    let panes_per_window = args.panes_per_window.unwrap_or(cfg.panes_per_window);
+    if panes_per_window == 0 {
+        return Err(ExitError::usage(
+            "panes per window (--panes-per-window, tmux.panes_per_window) must be at least 1",
+        )
+        .into());
+    }
+    let layout = Layout {
+        size: (200, 50),
+        panes_per_window,
+        keep_shell: args.keep_shell.unwrap_or(cfg.keep_shell),
+    };
     let tmux = Tmux::new(socket, cfg.command_timeout.max(Duration::from_secs(1)));
-    let panes = spawn(&tmux, &session, &dir, &specs, (200, 50))
+    let panes = spawn(&tmux, &session, &dir, &specs, &layout)
         .map_err(|e| ExitError::unavailable(format!("spawning session {session}: {e}")))?;
-    out.print(&json!({"session": session, "panes": panes}), || {
-        for p in &panes {
-            println!("{}  {}", p.pane_id, p.title);
-        }
-        println!(
-            "session {session} started with {} agent panes; watch it with `gaffer status --session {session}`",
-            panes.len()
-        );
-    })?;
+    let windows = panes.iter().map(|p| p.window + 1).max().unwrap_or(0);
+    out.print(
+        &json!({"session": session, "windows": windows, "panes": panes}),
+        || {
+            for p in &panes {
+                say!("{}  window {}  {}", p.pane_id, p.window, p.title);
+            }
+            say!(
+                "session {session} started with {} agent panes in {windows} windows; watch it with `gaffer status --session {session}`",
+                panes.len()
+            );
+        },
+    )?;
     Ok(exit::SUCCESS)
 }
 

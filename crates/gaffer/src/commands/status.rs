@@ -4,6 +4,7 @@
 use crate::adapters;
 use crate::cli::{GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
+use crate::output::{esay, say};
 use gaffer_coordinator::monitor::{AgentMonitor, AgentReport, MonitorConfig, MonitorSnapshot};
 use gaffer_core::exit;
 use gaffer_core::time::format_short_duration;
@@ -60,15 +61,24 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
         .refresh()
         .map_err(|e| ExitError::unavailable(format!("observing {}: {e}", conn.session)))?;
     if global.json {
-        println!("{}", snapshot_json(&conn.session, &snap));
+        println!(
+            "{}",
+            crate::output::safe_json(snapshot_json(&conn.session, &snap).to_string())
+        );
         return Ok(exit::SUCCESS);
     }
     if snap.agents.is_empty() {
-        println!("no agent panes in session {}", conn.session);
+        say!("no agent panes in session {}", conn.session);
     } else {
-        println!(
+        say!(
             "{:<6} {:<22} {:<5} {:<12} {:>6} {:>5}  {:<8} REASON",
-            "PANE", "TITLE", "TYPE", "STATUS", "IDLE", "CTX", "HEALTH"
+            "PANE",
+            "TITLE",
+            "TYPE",
+            "STATUS",
+            "IDLE",
+            "CTX",
+            "HEALTH"
         );
         for a in &snap.agents {
             let ctx = a
@@ -89,7 +99,7 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
             if title.chars().count() > 22 {
                 title = title.chars().take(21).collect::<String>() + "…";
             }
-            println!(
+            say!(
                 "{:<6} {:<22} {:<5} {:<12} {:>6} {:>5}  {:<8} {}",
                 a.pane.pane_id,
                 title,
@@ -101,12 +111,12 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
                 a.observation.verdict.reason
             );
             for i in &a.health.issues {
-                println!("{:<6} ! {i}", "");
+                say!("{:<6} ! {i}", "");
             }
         }
     }
     for p in &snap.problems {
-        eprintln!("warning: {p}");
+        esay!("warning: {p}");
     }
     Ok(exit::SUCCESS)
 }

@@ -4,6 +4,7 @@
 use crate::cli::{GlobalArgs, TriageArgs, TriageSource};
 use crate::config_load;
 use crate::error::ExitError;
+use crate::output::esay;
 use gaffer_beads::{BeadsProject, NativeSource};
 use gaffer_core::config::{BeadsConfig, WorkSourceKind};
 use gaffer_core::exit;
@@ -43,7 +44,7 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
             .as_deref()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        eprintln!("warning: {file}: skipped {s}");
+        esay!("warning: {file}: skipped {s}");
     }
     let beads_config = config_load::load(global)?.config.beads;
     let kind = match args.source {
@@ -73,11 +74,11 @@ pub fn run(global: &GlobalArgs, args: TriageArgs) -> anyhow::Result<i32> {
         resp.triage.meta.compute_time_ms = started.elapsed().as_millis() as i64;
     }
     let text = if global.json {
-        let mut t = serde_json::to_string_pretty(&resp)?;
+        let mut t = crate::output::safe_json(serde_json::to_string_pretty(&resp)?);
         t.push('\n');
         t
     } else {
-        render(&resp, source_name, &project, &loaded.skipped)
+        crate::output::safe_text(&render(&resp, source_name, &project, &loaded.skipped))
     };
     let mut stdout = std::io::stdout().lock();
     match stdout

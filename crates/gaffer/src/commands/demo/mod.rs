@@ -24,7 +24,7 @@ use gaffer_core::event::CoordinatorEvent;
 use gaffer_core::exit;
 use gaffer_core::mailbox::Mailbox;
 use gaffer_tmux::cmd::{Socket, Tmux};
-use gaffer_tmux::spawn::{SpawnedPane, spawn};
+use gaffer_tmux::spawn::{Layout, SpawnedPane, spawn};
 use scenario::SESSION;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -94,7 +94,7 @@ pub fn run(global: &GlobalArgs, args: &DemoArgs) -> anyhow::Result<i32> {
         mail_url: mail_url.as_deref(),
     })?;
     let tmux = Tmux::new(Socket::Name(socket.clone()), Duration::from_secs(5));
-    let panes: Vec<SpawnedPane> = spawn(&tmux, SESSION, &dir, &specs, (200, 50))
+    let panes: Vec<SpawnedPane> = spawn(&tmux, SESSION, &dir, &specs, &Layout::default())
         .map_err(|e| ExitError::unavailable(format!("starting the demo's tmux session: {e}")))?;
     let titles: BTreeMap<String, String> = panes
         .iter()

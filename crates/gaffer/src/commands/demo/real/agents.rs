@@ -9,7 +9,7 @@ use gaffer_core::exit;
 use gaffer_core::status::AgentStatus;
 use gaffer_model_sim::{ModelServer, Script};
 use gaffer_tmux::cmd::{Socket, Tmux};
-use gaffer_tmux::spawn::{AgentSpec, SpawnedPane, spawn};
+use gaffer_tmux::spawn::{AgentSpec, Layout, SpawnedPane, spawn};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -257,7 +257,7 @@ pub(super) fn launch(setup: &Setup, clis: &[(String, String, PathBuf)]) -> Resul
     }
     let tmux = Tmux::new(Socket::Name(setup.socket.clone()), Duration::from_secs(5));
     let reaper = Reaper(tmux.clone());
-    let panes: Vec<SpawnedPane> = spawn(&tmux, SESSION, &setup.dir, &specs, (200, 50))
+    let panes: Vec<SpawnedPane> = spawn(&tmux, SESSION, &setup.dir, &specs, &Layout::default())
         .map_err(|e| ExitError::unavailable(format!("starting the tmux session: {e}")))?;
     let mut agents: Vec<Agent> = Vec::new();
     for (p, server) in panes.iter().zip(servers) {

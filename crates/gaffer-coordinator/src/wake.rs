@@ -1,0 +1,203 @@
+//! Waking the observation lane at once when a hook signal arrives.
+//!
+//! The running coordinator binds a Unix datagram socket, `.gaffer/signals.sock`;
+//! `gaffer hook` sends it one empty datagram after recording a signal ([`notify`]: non-blocking,
+//! ignored when nobody listens). The socket is a [`WakeSource`]; the scheduler waits on all of
+//! a lane's sources at once through a [`Wakeup`].
+
+use std::io::ErrorKind;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The socket's file name inside `.gaffer/`.
+pub const SOCKET_NAME: &str = "signals.sock";
+
+/// Something that can wake a lane early.
+pub trait WakeSource: Send + Sync {
+    /// Blocks up to `timeout`; true when woken by activity before it ran out.
+    fn wait(&self, timeout: Duration) -> bool;
+}
+
+/// Sends one wake-up datagram to `socket`; never blocks, never fails (nobody listening is
+/// the normal case when no coordinator runs).
+pub fn notify(socket: &Path) {
+    let Ok(s) = UnixDatagram::unbound() else {
+        return;
+    };
+    if s.set_nonblocking(true).is_err() {
+        return;
+    }
+    if let Err(e) = s.send_to(b"", socket) {
+        tracing::debug!(socket = %socket.display(), error = %e, "no coordinator woken");
+    }
+}
+
+/// Why the socket could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum WakeError {
+    /// Another process listens on it (another coordinator of this project).
+    #[error("{0}: another coordinator is listening")]
+    InUse(PathBuf),
+    /// The OS refused.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// The coordinator's end: a bound datagram socket, removed when dropped.
+pub struct SignalSocket {
+    sock: UnixDatagram,
+    path: PathBuf,
+}
+
+impl SignalSocket {
+    /// Binds `path`, replacing a stale socket file left by a coordinator that died; refuses when
+    /// a live coordinator listens there.
+    pub fn bind(path: &Path) -> Result<SignalSocket, WakeError> {
+        let io = |e| WakeError::Io(path.to_path_buf(), e);
+        if path.exists() {
+            let probe = UnixDatagram::unbound().map_err(io)?;
+            if probe.connect(path).is_ok() {
+                return Err(WakeError::InUse(path.to_path_buf()));
+            }
+            std::fs::remove_file(path).map_err(io)?;
+        }
+        let sock = UnixDatagram::bind(path).map_err(io)?;
+        Ok(SignalSocket {
+            sock,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where it is bound.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        if self.sock.set_nonblocking(true).is_ok() {
+            while self.sock.recv(&mut buf).is_ok() {}
+            let _ = self.sock.set_nonblocking(false);
+        }
+    }
+}
+
+impl WakeSource for SignalSocket {
+    fn wait(&self, timeout: Duration) -> bool {
+        let timeout = timeout.max(Duration::from_millis(1));
+        if self.sock.set_read_timeout(Some(timeout)).is_err() {
+            std::thread::sleep(timeout);
+            return false;
+        }
+        let mut buf = [0u8; 64];
+        match self.sock.recv(&mut buf) {
+            Ok(_) => {
+                // A storm of hooks wakes the lane once.
+                self.drain();
+                true
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
+            Err(e) => {
+                tracing::debug!(error = %e, "signal socket");
+                std::thread::sleep(timeout);
+                false
+            }
+        }
+    }
+}
+
+impl Drop for SignalSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A latch several forwarder threads set and one lane waits on.
+#[derive(Default)]
+pub struct Wakeup {
+    pending: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Wakeup {
+    /// Sets the latch and wakes the waiter.
+    pub fn notify(&self) {
+        *crate::session::lock(&self.pending) = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits up to `timeout` for the latch; true (and clears it) when it was set.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut pending = crate::session::lock(&self.pending);
+        loop {
+            if *pending {
+                *pending = false;
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            pending = match self.cv.wait_timeout(pending, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_datagram_wakes_the_socket_at_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(SOCKET_NAME);
+        let sock = match SignalSocket::bind(&path) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(!sock.wait(Duration::from_millis(20)), "quiet: times out");
+        for _ in 0..50 {
+            notify(&path);
+        }
+        let t = Instant::now();
+        assert!(sock.wait(Duration::from_secs(5)));
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert!(!sock.wait(Duration::from_millis(20)), "a burst wakes once");
+        // A second coordinator cannot steal the socket; a stale one is replaced.
+        assert!(matches!(
+            SignalSocket::bind(&path),
+            Err(WakeError::InUse(_))
+        ));
+        drop(sock);
+        assert!(!path.exists(), "removed when dropped");
+        notify(&path); // nobody listens: nothing happens
+        std::fs::write(&path, b"").unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            SignalSocket::bind(&path).is_ok(),
+            "a stale file is replaced"
+        );
+    }
+
+    #[test]
+    fn the_latch_wakes_a_waiter_from_another_thread() {
+        let w = Arc::new(Wakeup::default());
+        assert!(!w.wait(Duration::from_millis(10)));
+        let w2 = Arc::clone(&w);
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            w2.notify();
+        });
+        let t = Instant::now();
+        assert!(w.wait(Duration::from_secs(5)));
+        assert!(t.elapsed() < Duration::from_secs(2));
+        let _ = h.join();
+        assert!(!w.wait(Duration::from_millis(5)), "cleared after a wait");
+    }
+}
