@@ -500,6 +500,54 @@ fn spawned_panes_are_respawned_from_their_launch_record() {
     assert!(panes.respawn("%999", again).is_err());
 }
 
+/// A pane `spawn` keeps dead (`remain-on-exit`) is started again by `respawn`, and is dead again
+/// (no shell) when its agent exits.
+#[test]
+fn a_dead_pane_is_respawned_and_stays_a_dead_pane_on_exit() {
+    let s = Server::new("respawn-dead");
+    let dir = std::env::temp_dir();
+    let agents = vec![AgentSpec {
+        agent_type: "cod".into(),
+        variant: None,
+        command: "echo first-run".into(),
+    }];
+    let layout = gaffer_tmux::spawn::Layout {
+        size: (120, 40),
+        panes_per_window: 4,
+        keep_shell: false,
+    };
+    let made = spawn(s_tmux(&s), "rsd", &dir, &agents, &layout).unwrap();
+    let pane = made[0].pane_id.clone();
+    let panes = polling(&s, Some("rsd"));
+    let dead = || {
+        panes
+            .list_panes()
+            .unwrap()
+            .first()
+            .is_some_and(|p| p.dead && p.process_gone)
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), dead),
+        "the agent exited"
+    );
+    panes.respawn(&pane, "echo second-run; sleep 2").unwrap();
+    assert!(wait_until(Duration::from_secs(5), || {
+        panes.capture(std::slice::from_ref(&pane)).unwrap()[0]
+            .1
+            .contains("second-run")
+    }));
+    assert!(!panes.list_panes().unwrap()[0].dead, "running again");
+    assert!(
+        wait_until(Duration::from_secs(10), dead),
+        "dead again, no shell after it"
+    );
+    assert_eq!(
+        s.run(&["display-message", "-p", "-t", &pane, "#{@gaffer_title}"])
+            .trim(),
+        "rsd__cod_1"
+    );
+}
+
 fn s_tmux(s: &Server) -> &gaffer_tmux::cmd::Tmux {
     &s.tmux
 }
