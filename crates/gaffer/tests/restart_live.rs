@@ -211,11 +211,10 @@ fn wait_file(path: &Path, secs: u64) -> bool {
     gaffer_testkit::wait_until(Duration::from_secs(secs), || path.exists())
 }
 
-#[test]
-fn an_agent_that_exits_mid_task_is_restarted_and_its_bead_handed_back_and_finished() {
-    let rig = Rig::new("rs-exit");
-    // The first launch takes a prompt, works 3 s and exits; the relaunch (the marker file
-    // exists then) is a well-behaved agent that reports its work done.
+/// A cc pane whose first launch takes a prompt, works 3 s and exits; the relaunch (a marker
+/// file exists then) is a well-behaved agent that reports its work done. Returns the pane and
+/// its launch command.
+fn crashing_agent(rig: &Rig) -> (String, String) {
     let script = rig.path("exit.script");
     std::fs::write(&script, "waiting\ngenerating 3\nexit\n").unwrap();
     let marker = rig.path("restarted");
@@ -230,6 +229,44 @@ fn an_agent_that_exits_mid_task_is_restarted_and_its_bead_handed_back_and_finish
     );
     let pane = rig.agent("cc", &launch, true);
     assert!(wait_file(&marker, 10), "the agent never started");
+    (pane, launch)
+}
+
+#[test]
+fn with_redelivery_the_restarted_agent_gets_its_prompt_again_and_finishes() {
+    let rig = Rig::new("rs-redeliver");
+    let (pane, _) = crashing_agent(&rig);
+    rig.run(
+        20,
+        &[
+            "coordinator.restart_exited=true",
+            "coordinator.exited_work=redeliver",
+            "assign.completion_grace=20s",
+        ],
+    );
+    let recs = rig.records();
+    let k: Vec<String> = kinds(&rig.events()).into_iter().map(String::from).collect();
+    // One assignment throughout: kept over the exit, delivered again, finished.
+    assert_eq!(recs.len(), 1, "{recs:?}\n{k:?}");
+    assert_eq!(recs[0].state, AssignmentState::Done, "{k:?}");
+    assert_eq!(recs[0].assignment.agent_pane_id, pane);
+    let pos = |name: &str| k.iter().position(|x| x == name);
+    assert!(
+        pos("agent_exited") < pos("agent_restarted")
+            && pos("agent_restarted") < pos("work_redelivered")
+            && pos("work_redelivered") < pos("work_completed"),
+        "{k:?}"
+    );
+    assert!(pos("work_handed_back").is_none(), "{k:?}");
+    assert_eq!(k.iter().filter(|x| *x == "work_assigned").count(), 1);
+    // Both launches received the same prompt.
+    assert_eq!(rig.received("cc"), ["rs-1", "rs-1"]);
+}
+
+#[test]
+fn an_agent_that_exits_mid_task_is_restarted_and_its_bead_handed_back_and_finished() {
+    let rig = Rig::new("rs-exit");
+    let (pane, launch) = crashing_agent(&rig);
     rig.run(
         20,
         &[
