@@ -1,7 +1,9 @@
 //! A real agent CLI killed mid-task is restarted by `gaffer run` and its bead handled.
 //!
 //! Inside a loopback-only network namespace: the scripted model server, a private tmux server,
-//! one real Codex CLI (the quickest of the three to start) launched from a shell with its launch
+//! one real Codex CLI (the quickest of the three to start: launch to WAITING in gaffer's reading
+//! took 0.9–1.4 s for Codex, 2.4–2.8 s for Claude Code, 9.7–10.6 s for Gemini CLI, two runs
+//! each, measured side by side on one machine) launched from a shell with its launch
 //! command recorded on the pane (`@gaffer_launch`, as `gaffer spawn` records it), and a beads
 //! project with one bead whose prompt keeps the model streaming (`SLOW`). `gaffer run
 //! --auto-assign` with `restart_exited = true` hands the bead to Codex; while Codex works on
