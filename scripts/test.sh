@@ -23,3 +23,6 @@ fi
 scripts/install-br.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 cargo test --workspace --all-targets --locked
+# The soak and fault run (hardening issue): 64 sim agents, 2,000 beads, every fault once, about
+# 4 minutes; it builds the release binaries the demo then reuses.
+cargo bench -p gaffer --bench soak --locked -- --minutes 3

@@ -62,6 +62,14 @@ pub struct BrSource {
     pub timeout: Duration,
     /// Where the triage comes from.
     pub bv: Option<BvSource>,
+    /// The last call's failure, if it failed; whether br's JSONL was last found unreadable.
+    health: std::sync::Arc<std::sync::Mutex<BrHealth>>,
+}
+
+#[derive(Debug, Default)]
+struct BrHealth {
+    failing: Option<String>,
+    jsonl_unreadable: bool,
 }
 
 enum Reply {
@@ -79,6 +87,7 @@ impl BrSource {
             program,
             timeout: DEFAULT_TIMEOUT,
             bv,
+            health: Default::default(),
         })
     }
 
@@ -89,11 +98,53 @@ impl BrSource {
             program,
             timeout: DEFAULT_TIMEOUT,
             bv: None,
+            health: Default::default(),
         }
     }
 
-    /// Runs `br args…` and reads its JSON reply or error envelope.
+    /// Runs `br args…` (see [`call_once`](Self::call_once)) and keeps the tool's health. When
+    /// br refuses to run because its JSONL file has an unreadable line (it imports the file
+    /// before each command), the call is made again on br's database alone
+    /// (`--no-auto-import`): the file's other issues are all in the database, and gaffer
+    /// reports the bad lines itself (`beads_malformed`).
     fn call(&self, args: &[&str]) -> Result<Reply, WorkSourceError> {
+        let mut reply = self.call_once(args);
+        if let Ok(Reply::Err(e)) = &reply {
+            if jsonl_unreadable(e) {
+                let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+                if !h.jsonl_unreadable {
+                    tracing::warn!(error = %e.message, "br cannot import its JSONL file; using its database alone until the file is fixed");
+                }
+                h.jsonl_unreadable = true;
+                drop(h);
+                let mut again = vec!["--no-auto-import"];
+                again.extend_from_slice(args);
+                reply = self.call_once(&again);
+            }
+        } else if let Ok(Reply::Ok(_)) = &reply {
+            self.health
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .jsonl_unreadable = false;
+        }
+        let failure = match &reply {
+            Err(e) => Some(e.to_string()),
+            Ok(Reply::Err(e)) if tool_failure(e) => Some(format!(
+                "br failed (exit {}): {}",
+                e.exit_code.map_or("none".to_string(), |c| c.to_string()),
+                e.message
+            )),
+            Ok(_) => None,
+        };
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failing = failure;
+        reply
+    }
+
+    /// Runs `br args…` and reads its JSON reply or error envelope.
+    fn call_once(&self, args: &[&str]) -> Result<Reply, WorkSourceError> {
         let mut last = None;
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
@@ -175,6 +226,23 @@ impl BrSource {
     }
 }
 
+/// br refused to run because its JSONL file has a line it cannot read.
+fn jsonl_unreadable(e: &BrError) -> bool {
+    e.code == "CONFIG_ERROR" && e.message.contains("Invalid JSON")
+}
+
+/// The tool itself failed (crashed, refused to run, unknown error), as opposed to an answer
+/// about the issue (not found, already assigned, not claimable).
+fn tool_failure(e: &BrError) -> bool {
+    if not_found(e) || e.message.contains("already assigned") {
+        return false;
+    }
+    if e.exit_code == Some(exit::VALIDATION) {
+        return false;
+    }
+    e.code.is_empty() || e.code.ends_with("_ERROR")
+}
+
 fn is_locked(msg: &str) -> bool {
     let m = msg.to_lowercase();
     m.contains("database is locked") || m.contains("database is busy")
@@ -241,6 +309,30 @@ impl WorkSource for BrSource {
         match &self.bv {
             Some(bv) => bv.triage(now),
             None => NativeSource::new(self.project.clone()).triage(now),
+        }
+    }
+
+    fn health(&self) -> Result<(), String> {
+        let failing = self
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failing
+            .clone();
+        if failing.is_none() {
+            return Ok(());
+        }
+        // Failed last time: look again, cheaply.
+        let _ = self.call(&["ready", "--json", "--limit", "1"]);
+        match self
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failing
+            .clone()
+        {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 

@@ -28,8 +28,9 @@ impl NativeSource {
 
     pub(crate) fn load(&self) -> Result<crate::reader::LoadedIssues, WorkSourceError> {
         let loaded = self.project.load().map_err(read_error)?;
+        // The coordinator reports new bad lines once (`beads_malformed`); here, only a trace.
         for s in &loaded.skipped {
-            tracing::warn!(
+            tracing::debug!(
                 file = %loaded.path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
                 line = s.line,
                 reason = %s.reason,

@@ -132,3 +132,47 @@ fn a_locked_database_is_retried_and_a_hang_times_out() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_failing_br_makes_the_source_unhealthy_until_it_works_again() {
+    // Fails while the file `down` exists next to the calls log.
+    let f = fake(
+        r#"*ready*) if [ -e "$(dirname "$0")/down" ]; then echo 'br: injected failure' >&2; exit 1; fi; echo '[]';;
+"update demo-qtf --claim --actor agent-1 --json") if [ -e "$(dirname "$0")/down" ]; then echo 'disk I/O error' >&2; exit 1; fi; echo '[{"id":"demo-qtf","assignee":"agent-1"}]';;"#,
+    );
+    let down = f.calls.with_file_name("down");
+    assert_eq!(f.src.health(), Ok(()));
+    std::fs::write(&down, "").expect("down");
+    let err = f.src.claim("demo-qtf", "agent-1");
+    assert!(err.is_err(), "{err:?}");
+    let h = f.src.health();
+    assert!(
+        h.as_ref().is_err_and(|e| e.contains("injected failure")),
+        "health probes br again and reports its failure: {h:?}"
+    );
+    std::fs::remove_file(&down).expect("up");
+    assert_eq!(f.src.health(), Ok(()), "a working probe clears it");
+    assert!(calls(&f).iter().any(|c| c.starts_with("ready")));
+}
+
+#[test]
+fn an_unreadable_jsonl_makes_br_run_on_its_database_alone() {
+    let f = fake(
+        r#""ready --json --limit 0") echo '{"error":{"code":"CONFIG_ERROR","message":"Configuration error: Invalid JSON at line 2: EOF while parsing a value"}}'; exit 0;;
+"--no-auto-import ready --json --limit 0") echo '[{"id":"demo-1","title":"a task","status":"open","priority":2,"issue_type":"task","created_at":"2026-12-07T06:27:08Z","updated_at":"2026-12-07T06:27:08Z"}]';;"#,
+    );
+    let ready = f
+        .src
+        .ready(gaffer_core::time::zero_time())
+        .expect("ready on the database");
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0].id, "demo-1");
+    assert_eq!(f.src.health(), Ok(()));
+    assert_eq!(
+        calls(&f),
+        vec![
+            "ready --json --limit 0".to_string(),
+            "--no-auto-import ready --json --limit 0".to_string()
+        ]
+    );
+}

@@ -24,6 +24,9 @@ use gaffer_core::triage::TriageRecommendation;
 use gaffer_core::work_source::ClaimOutcome;
 use std::sync::Arc;
 
+/// Assignments of one round carried out at once, at most.
+pub const PARALLEL_DELIVERIES: usize = 8;
+
 /// What an executor yields for the caller of a pass.
 pub(crate) enum Outcome {
     /// Nothing to return.
@@ -41,9 +44,51 @@ pub(crate) enum Outcome {
 }
 
 impl Shared {
-    /// Carries the decisions out in order.
+    /// Carries the decisions out in order. A run of assignments (one round's matching: each to
+    /// a different agent, each of a different bead) is carried out concurrently, up to
+    /// [`PARALLEL_DELIVERIES`] at once, since each waits seconds for its agent to take the
+    /// prompt; their outcomes keep the decisions' order.
     pub(crate) fn execute(&self, decisions: Vec<Decision>) -> Vec<Outcome> {
-        decisions.into_iter().map(|d| self.act(d)).collect()
+        let mut out = Vec::with_capacity(decisions.len());
+        let mut run: Vec<Decision> = Vec::new();
+        for d in decisions {
+            if matches!(d, Decision::Assign(_)) {
+                run.push(d);
+                continue;
+            }
+            out.extend(self.execute_assignments(std::mem::take(&mut run)));
+            out.push(self.act(d));
+        }
+        out.extend(self.execute_assignments(run));
+        out
+    }
+
+    fn execute_assignments(&self, run: Vec<Decision>) -> Vec<Outcome> {
+        if run.len() <= 1 {
+            return run.into_iter().map(|d| self.act(d)).collect();
+        }
+        let mut out = Vec::with_capacity(run.len());
+        let mut rest = run.into_iter().peekable();
+        while rest.peek().is_some() {
+            let batch: Vec<Decision> = rest.by_ref().take(PARALLEL_DELIVERIES).collect();
+            let results: Vec<Outcome> = std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .into_iter()
+                    .map(|d| scope.spawn(move || self.act(d)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            tracing::error!("an assignment's thread panicked");
+                            Outcome::Done
+                        })
+                    })
+                    .collect()
+            });
+            out.extend(results);
+        }
+        out
     }
 
     /// The executor of one decision.
@@ -70,6 +115,17 @@ impl Shared {
                     BackoffReason::Stalled,
                     now,
                 );
+            }
+            Decision::CloseInSource { bead_id } => {
+                match self.work.close(&bead_id, "done (reported to gaffer)") {
+                    Ok(_) => {
+                        tracing::info!(bead = %bead_id, "closed in the work source (done in the ledger)")
+                    }
+                    Err(e) => {
+                        tracing::warn!(bead = %bead_id, error = %e, "could not close a done bead in the work source; will retry")
+                    }
+                }
+                lock(&self.state).unsynced_done.retain(|b| b != &bead_id);
             }
             Decision::MarkGone { assignment, reason } => {
                 self.finish(&assignment, AssignmentState::Failed, &reason, now)
@@ -404,7 +460,7 @@ impl Shared {
         let now = self.clock.now();
         let issue = (self.issues)(now)
             .ok()
-            .and_then(|is| is.into_iter().find(|i| i.id == a.bead_id));
+            .and_then(|r| r.issues.into_iter().find(|i| i.id == a.bead_id));
         let bead = TriageRecommendation {
             id: a.bead_id.clone(),
             title: rec.assignment.bead_title.clone(),

@@ -276,6 +276,21 @@ impl Ledger {
         Self::init(Connection::open_in_memory()?)
     }
 
+    /// Caps the database at `pages` pages (`PRAGMA max_page_count`): writes beyond fail as on a
+    /// full disk. For fault drills and tests; returns the cap in effect.
+    pub fn limit_pages(&self, pages: u64) -> Result<u64, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// Pages the database uses now.
+    pub fn page_count(&self) -> Result<u64, LedgerError> {
+        Ok(self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?)
+    }
+
     fn init(conn: Connection) -> Result<Ledger, LedgerError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;

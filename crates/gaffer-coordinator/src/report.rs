@@ -6,7 +6,8 @@
 use crate::bus::EventBus;
 use crate::ledger::Ledger;
 use crate::session::lock;
-use gaffer_core::event::CoordinatorEvent;
+use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Who reported an event first.
@@ -25,21 +26,113 @@ pub trait Consumer: Send + Sync {
     fn consume(&self, event: &CoordinatorEvent, origin: Origin);
 }
 
-/// The ledger's event log.
-pub struct LedgerLog(Arc<Mutex<Ledger>>);
+/// Events kept in memory at most while the ledger cannot be written.
+pub const LEDGER_BACKLOG: usize = 10_000;
+
+/// The ledger's event log. When the ledger cannot be written (a full disk, an I/O error) the
+/// events wait in memory (up to [`LEDGER_BACKLOG`], the oldest dropped and counted beyond) and a
+/// `ledger_degraded` event goes to the bus at once; the first write that works again writes
+/// what waited, in order, then `ledger_recovered`.
+pub struct LedgerLog {
+    ledger: Arc<Mutex<Ledger>>,
+    bus: Option<Arc<EventBus>>,
+    pending: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    events: VecDeque<CoordinatorEvent>,
+    dropped: u64,
+    error: Option<String>,
+}
 
 impl LedgerLog {
     /// A log in `ledger`.
     pub fn new(ledger: Arc<Mutex<Ledger>>) -> Self {
-        LedgerLog(ledger)
+        LedgerLog {
+            ledger,
+            bus: None,
+            pending: Mutex::new(Pending::default()),
+        }
+    }
+
+    /// A log in `ledger` that tells `bus` when the ledger fails and recovers.
+    pub fn with_bus(ledger: Arc<Mutex<Ledger>>, bus: Arc<EventBus>) -> Self {
+        LedgerLog {
+            bus: Some(bus),
+            ..LedgerLog::new(ledger)
+        }
+    }
+
+    /// Events waiting for the ledger, and those dropped because too many waited.
+    pub fn backlog(&self) -> (usize, u64) {
+        let p = lock(&self.pending);
+        (p.events.len(), p.dropped)
+    }
+
+    fn publish(&self, event: &CoordinatorEvent) {
+        if let Some(bus) = &self.bus {
+            bus.publish(event.clone());
+        }
     }
 }
 
 impl Consumer for LedgerLog {
     fn consume(&self, event: &CoordinatorEvent, origin: Origin) {
-        if origin == Origin::Coordinator {
-            if let Err(e) = lock(&self.0).record_event(event) {
-                tracing::warn!(error = %e, "could not log an event");
+        if origin != Origin::Coordinator {
+            return;
+        }
+        let mut p = lock(&self.pending);
+        let mut ledger = lock(&self.ledger);
+        // What waited goes first, in order.
+        while let Some(e) = p.events.front() {
+            if ledger.record_event(e).is_err() {
+                break;
+            }
+            p.events.pop_front();
+        }
+        let failed = if p.events.is_empty() {
+            match ledger.record_event(event) {
+                Ok(_) => None,
+                Err(e) => Some(e.to_string()),
+            }
+        } else {
+            Some(p.error.clone().unwrap_or_default())
+        };
+        match failed {
+            None => {
+                if let Some(error) = p.error.take() {
+                    let recovered = CoordinatorEvent::new(
+                        CoordinatorEventType::LedgerRecovered,
+                        event.timestamp,
+                    )
+                    .with_detail("error_was", error)
+                    .with_detail("dropped", p.dropped);
+                    p.dropped = 0;
+                    if let Err(e) = ledger.record_event(&recovered) {
+                        tracing::warn!(error = %e, "could not log an event");
+                    }
+                    self.publish(&recovered);
+                    tracing::info!("the ledger is writable again");
+                }
+            }
+            Some(error) => {
+                if p.error.is_none() {
+                    tracing::warn!(error = %error, "the ledger cannot be written; events wait in memory");
+                    let degraded = CoordinatorEvent::new(
+                        CoordinatorEventType::LedgerDegraded,
+                        event.timestamp,
+                    )
+                    .with_detail("error", error.clone());
+                    self.publish(&degraded);
+                    p.events.push_back(degraded);
+                    p.error = Some(error);
+                }
+                p.events.push_back(event.clone());
+                while p.events.len() > LEDGER_BACKLOG {
+                    p.events.pop_front();
+                    p.dropped += 1;
+                }
             }
         }
     }
@@ -86,5 +179,75 @@ impl Reporter {
     /// An event an agent reported first.
     pub fn announce(&self, event: &CoordinatorEvent) {
         self.send(event, Origin::Agent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gaffer_core::time::Timestamp;
+
+    fn at(s: i64) -> Timestamp {
+        chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap_or_default()
+    }
+
+    fn ev(i: i64) -> CoordinatorEvent {
+        CoordinatorEvent::new(CoordinatorEventType::AgentIdle, at(i)).with_detail("n", i)
+    }
+
+    #[test]
+    fn a_full_ledger_keeps_events_in_memory_and_writes_them_when_it_recovers() {
+        let ledger = Ledger::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let bus = Arc::new(EventBus::new());
+        let rx = bus.subscribe_with(1000);
+        let shared = Arc::new(Mutex::new(ledger));
+        let log = LedgerLog::with_bus(Arc::clone(&shared), Arc::clone(&bus));
+        log.consume(&ev(0), Origin::Coordinator);
+        // Fill the database to its cap: every page in use, so the next event fails.
+        let pages = lock(&shared).page_count().unwrap_or(0);
+        lock(&shared).limit_pages(pages).unwrap_or(0);
+        let mut i = 1;
+        while log.backlog().0 == 0 && i < 10_000 {
+            log.consume(&ev(i), Origin::Coordinator);
+            i += 1;
+        }
+        let first_failed = i - 1;
+        assert!(
+            log.backlog().0 >= 2,
+            "the failure is noticed: {:?}",
+            log.backlog()
+        );
+        let degraded: Vec<_> = rx.try_iter().collect();
+        assert_eq!(
+            degraded.len(),
+            1,
+            "one ledger_degraded on the bus: {degraded:?}"
+        );
+        assert_eq!(degraded[0].event_type, CoordinatorEventType::LedgerDegraded);
+        for j in 0..50 {
+            log.consume(&ev(first_failed + 1 + j), Origin::Coordinator);
+        }
+        assert_eq!(rx.try_iter().count(), 0, "degraded is said once");
+        // Room again: the next event writes what waited, in order, then ledger_recovered.
+        lock(&shared).limit_pages(1 << 30).unwrap_or(0);
+        let last = first_failed + 51;
+        log.consume(&ev(last), Origin::Coordinator);
+        assert_eq!(log.backlog(), (0, 0));
+        let recovered: Vec<_> = rx.try_iter().collect();
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(
+            recovered[0].event_type,
+            CoordinatorEventType::LedgerRecovered
+        );
+        let (events, _) = lock(&shared).events_since(0).unwrap_or_default();
+        let idle: Vec<i64> = events
+            .iter()
+            .filter(|(_, e)| e.event_type == CoordinatorEventType::AgentIdle)
+            .filter_map(|(_, e)| e.details.get("n").and_then(|v| v.as_i64()))
+            .collect();
+        let want: Vec<i64> = (0..=last).collect();
+        assert_eq!(idle, want, "nothing lost, nothing reordered");
+        let kinds: Vec<&str> = events.iter().map(|(_, e)| e.event_type.as_str()).collect();
+        assert!(kinds.contains(&"ledger_degraded") && kinds.contains(&"ledger_recovered"));
     }
 }

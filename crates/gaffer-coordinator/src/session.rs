@@ -16,7 +16,6 @@ use crate::wake::WakeSource;
 use gaffer_core::agent::AgentState;
 use gaffer_core::assign::BackoffBook;
 use gaffer_core::assignment::{AssignmentResult, AssignmentStrategy, WorkAssignment};
-use gaffer_core::beads::Issue;
 use gaffer_core::clock::Clock;
 use gaffer_core::config::GafferConfig;
 use gaffer_core::conflict::Conflict;
@@ -29,6 +28,7 @@ use gaffer_core::panes::Panes;
 use gaffer_core::quality_monitor::QualityMonitor;
 use gaffer_core::time::Timestamp;
 use gaffer_core::triage::TriageRecommendation;
+use gaffer_core::work_source::IssuesReading;
 use gaffer_core::work_source::WorkSource;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,7 +80,7 @@ pub struct Ports {
     /// The work source.
     pub work: Arc<dyn WorkSource + Send + Sync>,
     /// The issues behind the work source, for completion and digest figures.
-    pub issues: Arc<dyn Fn(Timestamp) -> Result<Vec<Issue>, String> + Send + Sync>,
+    pub issues: Arc<dyn Fn(Timestamp) -> Result<IssuesReading, String> + Send + Sync>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// The ledger.
@@ -128,6 +128,10 @@ pub(crate) struct State {
     pub(crate) human: Option<String>,
     /// When each rate-limited agent's limit ends.
     pub(crate) limit_until: BTreeMap<String, Timestamp>,
+    /// Beads done in the ledger that the work source last listed open.
+    pub(crate) unsynced_done: Vec<String>,
+    /// Lines of the beads file last reported unreadable.
+    pub(crate) beads_skipped: BTreeSet<String>,
 }
 
 /// The runtime's parts, shared by the facade and the scheduler's lanes.
@@ -141,7 +145,7 @@ pub(crate) struct Shared {
     pub(crate) panes: Arc<dyn Panes>,
     pub(crate) mailbox: Option<Arc<dyn Mailbox>>,
     pub(crate) work: Arc<dyn WorkSource + Send + Sync>,
-    pub(crate) issues: Arc<dyn Fn(Timestamp) -> Result<Vec<Issue>, String> + Send + Sync>,
+    pub(crate) issues: Arc<dyn Fn(Timestamp) -> Result<IssuesReading, String> + Send + Sync>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) bus: Arc<EventBus>,
     pub(crate) reporter: Reporter,
@@ -194,7 +198,10 @@ impl SessionCoordinator {
         let ledger = Arc::new(Mutex::new(ports.ledger));
         let bus = Arc::new(EventBus::new());
         let reporter = Reporter::new();
-        reporter.add(Arc::new(LedgerLog::new(Arc::clone(&ledger))));
+        reporter.add(Arc::new(LedgerLog::with_bus(
+            Arc::clone(&ledger),
+            Arc::clone(&bus),
+        )));
         reporter.add(Arc::clone(&bus) as Arc<dyn Consumer>);
         SessionCoordinator {
             shared: Arc::new(Shared {

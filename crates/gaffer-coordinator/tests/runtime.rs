@@ -613,7 +613,7 @@ fn ledger_done_beads_count_as_closed_and_unblock_their_dependents() {
         panes: Arc::new(FakePanes(world.clone())),
         mailbox: Some(Arc::new(mail.clone())),
         work: Arc::new(work),
-        issues: Arc::new(move |_| Ok(issues.0.clone())),
+        issues: Arc::new(move |_| Ok(issues.0.clone().into())),
         clock: Arc::new(clock.clone()),
         ledger: Ledger::open(&db).unwrap(),
     };

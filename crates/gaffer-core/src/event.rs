@@ -72,11 +72,17 @@ pub enum CoordinatorEventType {
     /// An agent pane appeared after the first observation (spawned later, or back after tmux
     /// was restored).
     AgentAppeared,
+    /// The ledger could not be written (disk full, I/O error); events wait in memory.
+    LedgerDegraded,
+    /// The ledger is writable again; the events that waited were written.
+    LedgerRecovered,
+    /// Lines of the beads file could not be read (they are skipped).
+    BeadsMalformed,
     /// Any other type name.
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 31] = [
+const NAMED: [(&str, CoordinatorEventType); 34] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -123,6 +129,9 @@ const NAMED: [(&str, CoordinatorEventType); 31] = [
     ("tmux_restored", CoordinatorEventType::TmuxRestored),
     ("agent_gone", CoordinatorEventType::AgentGone),
     ("agent_appeared", CoordinatorEventType::AgentAppeared),
+    ("ledger_degraded", CoordinatorEventType::LedgerDegraded),
+    ("ledger_recovered", CoordinatorEventType::LedgerRecovered),
+    ("beads_malformed", CoordinatorEventType::BeadsMalformed),
 ];
 
 impl CoordinatorEventType {

@@ -9,6 +9,25 @@ use crate::time::Timestamp;
 use crate::triage::TriageResponse;
 use serde::{Deserialize, Serialize};
 
+/// The issues behind the work source as read now, with the lines of its file that could not
+/// be read (say which, e.g. `line 301: EOF while parsing`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IssuesReading {
+    /// The issues.
+    pub issues: Vec<Issue>,
+    /// Lines skipped, each with its reason.
+    pub skipped: Vec<String>,
+}
+
+impl From<Vec<Issue>> for IssuesReading {
+    fn from(issues: Vec<Issue>) -> Self {
+        IssuesReading {
+            issues,
+            skipped: Vec::new(),
+        }
+    }
+}
+
 /// Where work comes from.
 pub trait WorkSource {
     /// A short name: `native`, `bv` or `br`.
@@ -19,6 +38,13 @@ pub trait WorkSource {
 
     /// The ready set: open issues with nothing blocking them, as of `now`.
     fn ready(&self, now: Timestamp) -> Result<Vec<Issue>, WorkSourceError>;
+
+    /// Whether the source's tool works now. A source whose last call failed checks again
+    /// (cheaply); the default is healthy. Failed claims, closes and reads make the work source
+    /// degraded through this, even when the triage itself is computed without the tool.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
 
     /// Claims `id` for `actor` atomically.
     fn claim(&self, id: &str, actor: &str) -> Result<ClaimOutcome, WorkSourceError>;

@@ -680,7 +680,7 @@ pub fn rig_with(ledger: Ledger, config: GafferConfig, with_mail: bool) -> Rig {
             None
         },
         work: Arc::new(work.clone()),
-        issues: Arc::new(move |_| Ok(issues_work.issues())),
+        issues: Arc::new(move |_| Ok(issues_work.issues().into())),
         clock: Arc::new(clock.clone()),
         ledger,
     };

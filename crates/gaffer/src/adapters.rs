@@ -201,7 +201,8 @@ pub fn mailbox_at(url: Option<String>, root: &Path, timeout: Duration) -> Result
 // ---- work source --------------------------------------------------------------------------
 
 /// Reads the project's issues.
-pub type IssuesFn = Arc<dyn Fn(Timestamp) -> Result<Vec<Issue>, String> + Send + Sync>;
+pub type IssuesFn =
+    Arc<dyn Fn(Timestamp) -> Result<gaffer_core::work_source::IssuesReading, String> + Send + Sync>;
 
 /// The work source and the reader of the project's issues.
 pub struct Work {
@@ -253,7 +254,13 @@ pub fn work(root: &Path, config: &BeadsConfig, native_only: bool) -> Result<Work
             Ok(Work {
                 source,
                 issues: Arc::new(move |_| {
-                    reader.load().map(|l| l.issues).map_err(|e| e.to_string())
+                    reader
+                        .load()
+                        .map(|l| gaffer_core::work_source::IssuesReading {
+                            issues: l.issues,
+                            skipped: l.skipped.iter().map(|s| s.to_string()).collect(),
+                        })
+                        .map_err(|e| e.to_string())
                 }),
             })
         }

@@ -20,6 +20,7 @@ use gaffer_core::cycle::{
     Snapshot, SourceHealth, Stage, agents, overlay_done,
 };
 use gaffer_core::detect::{Detector, ScreenInput, Submission, SubmitBaseline};
+use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
 use gaffer_core::panes::{DeliveryCheck, PaneInfo, Panes, ProbeResult};
 use gaffer_core::status::AgentStatus;
 use gaffer_core::time::Timestamp;
@@ -264,7 +265,9 @@ impl Shared {
             snap.names = st.names.clone();
             snap.rate_limits = st.limit_until.clone();
             snap.last_update = st.last_update;
+            snap.unsynced_done = st.unsynced_done.clone();
         }
+        snap.work_tool = Some(self.work.health());
         if !snap.ledger.active.is_empty() {
             snap.closed = self.issues_now(now).ok().map(|(issues, _)| {
                 issues
@@ -347,7 +350,9 @@ impl Shared {
                 summary: None,
             };
         }
-        let work = self.triage(now);
+        let work = self
+            .triage(now)
+            .and_then(|t| self.work.health().map(|()| t));
         let failed = work.is_err();
         snap.work = Some(work);
         if failed {
@@ -455,10 +460,48 @@ impl Shared {
     /// says are done shown closed (a read-only source, such as the native JSONL without `br`,
     /// still lists them open). Returns the issues and how many were overlaid.
     pub(crate) fn issues_now(&self, now: Timestamp) -> Result<(Vec<Issue>, usize), String> {
-        let mut issues = (self.issues)(now)?;
+        let reading = (self.issues)(now)?;
+        self.note_skipped_lines(&reading.skipped, now);
+        let mut issues = reading.issues;
         let done = lock(&self.ledger).done_beads().unwrap_or_default();
+        lock(&self.state).unsynced_done = issues
+            .iter()
+            .filter(|i| !i.is_closed() && done.contains(&i.id))
+            .map(|i| i.id.clone())
+            .collect();
         let n = overlay_done(&mut issues, &done, now);
         Ok((issues, n))
+    }
+
+    /// Lines of the beads file that cannot be read are reported once each, as
+    /// `beads_malformed` (the rest of the file is used).
+    fn note_skipped_lines(&self, skipped: &[String], now: Timestamp) {
+        let new: Vec<String> = {
+            let mut st = lock(&self.state);
+            let now_set: BTreeSet<String> = skipped.iter().cloned().collect();
+            let new = now_set
+                .difference(&st.beads_skipped)
+                .cloned()
+                .collect::<Vec<_>>();
+            st.beads_skipped = now_set;
+            new
+        };
+        if new.is_empty() {
+            return;
+        }
+        for line in &new {
+            tracing::warn!(line = %line, "skipped an unreadable line of the beads file");
+        }
+        let shown: Vec<String> = new
+            .iter()
+            .take(5)
+            .map(|l| l.chars().filter(|c| !c.is_control()).take(200).collect())
+            .collect();
+        self.emit(
+            CoordinatorEvent::new(CoordinatorEventType::BeadsMalformed, now)
+                .with_detail("lines", new.len())
+                .with_detail("first", shown),
+        );
     }
 
     /// Ready work with its triage. Beads done in the ledger but open in the source are ranked

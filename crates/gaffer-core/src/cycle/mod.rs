@@ -305,6 +305,9 @@ pub struct Snapshot {
     /// Beads closed in the work source (or done in the ledger); `None` when unreadable or
     /// not needed.
     pub closed: Option<BTreeSet<String>>,
+    /// Beads done in the ledger that the work source still lists open (their close failed:
+    /// the tool was down, the disk full); the loop closes them.
+    pub unsynced_done: Vec<String>,
     /// Active reservations, or why they could not be read; `None` without a mailbox or when
     /// not needed.
     pub reservations: Option<Result<Vec<Reservation>, String>>,
@@ -318,6 +321,10 @@ pub struct Snapshot {
     pub ledger: LedgerView,
     /// Sources degraded before this pass.
     pub health: SourceHealth,
+    /// Whether the work source's tool failed, as checked this pass (poll passes): a failure
+    /// raises the alert even while no agent is idle; only an assignment round, which reads
+    /// the triage too, clears it.
+    pub work_tool: Option<Result<(), String>>,
     /// Digest readings (digest passes).
     pub digest: Option<DigestReadings>,
     /// The digest recipient's Agent Mail name (as granted), when known.
@@ -341,12 +348,14 @@ impl Snapshot {
             work: None,
             work_source: String::new(),
             closed: None,
+            unsynced_done: Vec::new(),
             reservations: None,
             has_mailbox: false,
             known_conflicts: BTreeMap::new(),
             quality: QualityView::default(),
             ledger: LedgerView::default(),
             health: SourceHealth::default(),
+            work_tool: None,
             digest: None,
             human: None,
         }
@@ -530,6 +539,12 @@ pub enum Decision {
         /// Why.
         reason: String,
     },
+    /// Close a bead in the work source that the ledger says is done (an earlier close
+    /// failed), so its dependents become ready there too and the work is not lost.
+    CloseInSource {
+        /// The bead.
+        bead_id: String,
+    },
     /// The agent is gone (pane vanished, agent exited, offer interrupted): failed.
     MarkGone {
         /// The assignment.
@@ -641,9 +656,17 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
                 snap.health.tmux.as_deref(),
                 tmux_now,
             ));
+            if let Some(Err(e)) = &snap.work_tool {
+                out.extend(source_alert(
+                    Source::Work,
+                    snap.health.work.as_deref(),
+                    Err(e),
+                ));
+            }
             out.extend(merged.events.into_iter().map(Decision::Publish));
             out.extend(merged.quality.into_iter().map(Decision::RecordQuality));
             review::reported(&snap.ledger.ended, &mut out);
+            review::unsynced(snap, &mut out);
             let since: BTreeMap<String, Timestamp> = obs
                 .agents
                 .iter()

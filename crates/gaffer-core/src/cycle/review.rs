@@ -6,7 +6,8 @@
 
 use super::restart::{self, Due};
 use super::{
-    ActiveAssignment, Decision, EndedAssignment, Policy, ReportedEnd, RestartHistory, Stage,
+    ActiveAssignment, Decision, EndedAssignment, Policy, ReportedEnd, RestartHistory, Snapshot,
+    Stage,
 };
 use crate::agent::AgentState;
 use crate::config::ExitedWork;
@@ -216,4 +217,23 @@ pub fn stuck(
 
 fn secs(d: chrono::Duration) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
+}
+
+/// Beads closed per pass at most when the ledger and the work source disagree.
+pub const CLOSES_PER_PASS: usize = 5;
+
+/// Beads done in the ledger but open in the work source are closed there, a few per pass,
+/// while the work source works (a degraded one is left alone until it recovers).
+pub fn unsynced(snap: &Snapshot, out: &mut Vec<Decision>) {
+    if snap.health.work.is_some() {
+        return;
+    }
+    out.extend(
+        snap.unsynced_done
+            .iter()
+            .take(CLOSES_PER_PASS)
+            .map(|id| Decision::CloseInSource {
+                bead_id: id.clone(),
+            }),
+    );
 }

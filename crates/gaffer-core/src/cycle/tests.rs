@@ -1299,3 +1299,52 @@ fn a_vanished_pane_is_agent_gone_and_stays_in_the_digest_until_it_returns() {
     adopt(&mut snap, &ds);
     assert!(snap.gone.is_empty());
 }
+
+#[test]
+fn beads_done_in_the_ledger_but_open_in_the_source_are_closed_there_a_few_a_pass() {
+    let mut snap = poll(t(0), AgentsObservation::default());
+    snap.unsynced_done = (1..=8).map(|i| format!("b-{i}")).collect();
+    let closes = |snap: &Snapshot| -> Vec<String> {
+        decide(snap, &Policy::default())
+            .into_iter()
+            .filter_map(|d| match d {
+                Decision::CloseInSource { bead_id } => Some(bead_id),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        closes(&snap),
+        (1..=review::CLOSES_PER_PASS)
+            .map(|i| format!("b-{i}"))
+            .collect::<Vec<_>>()
+    );
+    // A degraded work source is left alone until it recovers.
+    snap.health.work = Some("br failed".into());
+    assert!(closes(&snap).is_empty());
+}
+
+#[test]
+fn a_failing_work_tool_raises_the_alert_on_a_poll_and_only_an_assignment_round_clears_it() {
+    let mut snap = poll(t(0), AgentsObservation::default());
+    snap.work_tool = Some(Err("br failed (exit 1): injected".into()));
+    let raised: Vec<Decision> = decide(&snap, &Policy::default())
+        .into_iter()
+        .filter(|d| matches!(d, Decision::RaiseAlert { .. }))
+        .collect();
+    assert_eq!(
+        raised,
+        vec![Decision::RaiseAlert {
+            source: Source::Work,
+            error: "br failed (exit 1): injected".into()
+        }]
+    );
+    // Known degraded, the tool works again: a poll says nothing (the triage may still fail).
+    snap.health.work = Some("br failed".into());
+    snap.work_tool = Some(Ok(()));
+    assert!(
+        !decide(&snap, &Policy::default())
+            .iter()
+            .any(|d| matches!(d, Decision::ClearAlert { .. } | Decision::RaiseAlert { .. }))
+    );
+}
