@@ -62,6 +62,9 @@ pub enum CoordinatorError {
     /// Nobody else holds the conflict.
     #[error("no other holders to negotiate with")]
     NoOtherHolders,
+    /// An agent could not be restarted.
+    #[error("restart: {0}")]
+    Restart(String),
 }
 
 /// The outside world, as the coordinator uses it.
@@ -228,6 +231,22 @@ impl SessionCoordinator {
         lock(&self.shared.state).backoff.cap = config.assign.max_backoff;
         *lock(&self.shared.config) = config;
         self
+    }
+
+    /// Restarts the agent of a pane by hand (`gaffer restart`), whatever its state: its live
+    /// assignments are handed back (or kept for re-delivery, per `exited_work`), it is
+    /// relaunched with its own launch command, and its crash-loop count starts again.
+    pub fn restart_agent(&self, pane_id: &str) -> Result<(), CoordinatorError> {
+        let snap = self.shared.restart_snapshot(pane_id);
+        let policy = self.shared.policy();
+        self.shared
+            .execute(cycle::decide(&snap, &policy))
+            .into_iter()
+            .find_map(|o| match o {
+                Outcome::Restarted(r) => Some(r),
+                _ => None,
+            })
+            .unwrap_or_else(|| Err(CoordinatorError::AgentNotFound(pane_id.to_string())))
     }
 
     /// Adds a source that wakes the observation lane early, besides pane activity (e.g. the

@@ -40,6 +40,35 @@ pub struct CoordinatorConfig {
     pub send_digests: bool,
     /// The Agent Mail name digests go to.
     pub human_agent: String,
+    /// Relaunch an agent whose pane went EXITED (its own launch command, same pane and title).
+    pub restart_exited: bool,
+    /// The wait before the second restart of an agent; it doubles with each further restart.
+    #[serde(with = "duration_str")]
+    pub restart_backoff: Duration,
+    /// The longest wait between two restarts.
+    #[serde(with = "duration_str")]
+    pub restart_backoff_max: Duration,
+    /// More restarts than this within `restart_window` is a crash loop: restarting stops.
+    pub restart_limit: u32,
+    /// The window of the crash-loop count.
+    #[serde(with = "duration_str")]
+    pub restart_window: Duration,
+    /// What happens to an exited agent's live assignment: handed back, or re-delivered after
+    /// the restart.
+    pub exited_work: ExitedWork,
+}
+
+/// What happens to the live assignment of an agent that exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitedWork {
+    /// The assignment fails: the claim is undone, reservations are released, and the bead goes
+    /// to the next assignment round.
+    #[default]
+    HandBack,
+    /// The assignment stays with the agent and its prompt is delivered again once the restarted
+    /// agent waits (handed back when restarts are off or stopped).
+    Redeliver,
 }
 
 impl Default for CoordinatorConfig {
@@ -54,6 +83,12 @@ impl Default for CoordinatorConfig {
             conflict_negotiate: false,
             send_digests: false,
             human_agent: "Human".into(),
+            restart_exited: false,
+            restart_backoff: Duration::from_secs(15),
+            restart_backoff_max: Duration::from_secs(5 * 60),
+            restart_limit: 5,
+            restart_window: Duration::from_secs(10 * 60),
+            exited_work: ExitedWork::HandBack,
         }
     }
 }
@@ -129,6 +164,16 @@ pub struct AssignConfig {
     /// as stalled (time for it to report the end: `br close`, `gaffer done`).
     #[serde(with = "duration_str")]
     pub completion_grace: Duration,
+    /// An assignment whose agent stays STALLED this long is handed back ("0s": never).
+    #[serde(with = "duration_str")]
+    pub takeback_stalled: Duration,
+    /// An assignment whose agent stays BLOCKED this long is handed back ("0s": never).
+    #[serde(with = "duration_str")]
+    pub takeback_blocked: Duration,
+    /// An assignment whose agent stays RATE_LIMITED this long is handed back, unless the limit
+    /// is known to reset sooner ("0s": never).
+    #[serde(with = "duration_str")]
+    pub takeback_rate_limited: Duration,
 }
 
 impl Default for AssignConfig {
@@ -138,6 +183,9 @@ impl Default for AssignConfig {
             max_backoff: Duration::from_secs(30 * 60),
             delivery_deadline: Duration::from_secs(20),
             completion_grace: Duration::from_secs(10),
+            takeback_stalled: Duration::from_secs(10 * 60),
+            takeback_blocked: Duration::from_secs(15 * 60),
+            takeback_rate_limited: Duration::from_secs(30 * 60),
         }
     }
 }

@@ -252,8 +252,15 @@ impl Shared {
         self.register_names(&obs);
         self.take_quality_records();
         let mut snap = self.base(Pass::Poll, now);
-        let records = lock(&self.ledger).active().unwrap_or_default();
+        let (records, restarts) = {
+            let ledger = lock(&self.ledger);
+            (
+                ledger.active().unwrap_or_default(),
+                ledger.restart_histories().unwrap_or_default(),
+            )
+        };
         snap.ledger.active = active_views(&records);
+        snap.ledger.restarts = restarts;
         snap.ledger.ended = self.ended(&records);
         {
             let st = lock(&self.state);
@@ -437,6 +444,17 @@ impl Shared {
             });
         }
         snap.reservations = self.reservations_for_conflicts();
+        snap.ledger.restarts = lock(&self.ledger).restart_histories().unwrap_or_default();
+        snap
+    }
+
+    /// A restart by hand of one pane: the tracked agents and the active assignments.
+    pub(crate) fn restart_snapshot(&self, pane_id: &str) -> Snapshot {
+        let pass = Pass::Restart {
+            pane_id: pane_id.to_string(),
+        };
+        let mut snap = self.base(pass, self.clock.now());
+        snap.ledger.active = active_views(&lock(&self.ledger).active().unwrap_or_default());
         snap
     }
 

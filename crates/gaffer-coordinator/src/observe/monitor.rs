@@ -10,9 +10,9 @@
 use chrono::Utc;
 use gaffer_core::agent::{AgentStatusResult, HealthCheck};
 use gaffer_core::agent_files::AgentFiles;
-use gaffer_core::detect::{AgentTracker, Detector, ScreenInput, TrackerConfig};
+use gaffer_core::detect::{AgentTracker, Detector, ScreenInput, TrackerConfig, Verdict};
 use gaffer_core::fuse::{FuseConfig, fuse};
-use gaffer_core::panes::{ObserveMode, Panes, PanesError};
+use gaffer_core::panes::{ObserveMode, PaneInfo, Panes, PanesError};
 use gaffer_core::signals::SignalFeed;
 use gaffer_core::status::AgentStatus;
 use gaffer_core::time::{self, Timestamp};
@@ -157,6 +157,29 @@ fn unobserved(message: String) -> AgentStatusResult {
     }
 }
 
+/// An agent whose process is gone is EXITED whatever its last screen shows (a CLI killed
+/// outright leaves its busy screen standing).
+pub fn gone_verdict(verdict: Verdict, info: &PaneInfo) -> Verdict {
+    if !info.process_gone || verdict.status == AgentStatus::Exited {
+        return verdict;
+    }
+    Verdict {
+        status: AgentStatus::Exited,
+        reason: "the agent process is gone: the pane is dead, or its command is a shell with \
+                 no child process"
+            .into(),
+        rule: "process.gone".into(),
+        evidence: vec![format!(
+            "pane_current_command = {}, pane_dead = {}",
+            info.current_command, info.dead
+        )],
+        confidence: 0.9,
+        context_usage: None,
+        rate_limit_reset: None,
+        observed_at: verdict.observed_at,
+    }
+}
+
 impl AgentMonitor {
     /// A monitor over `panes`.
     pub fn new(panes: Arc<dyn Panes>, detector: Detector, cfg: MonitorConfig) -> Self {
@@ -219,11 +242,12 @@ impl AgentMonitor {
                 current_command: &p.info.current_command,
                 observed_at: snap.observed_at,
             };
-            // A dead pane (kept by `remain-on-exit`) still shows the agent's last screen.
+            // A dead pane (kept by `remain-on-exit`) still shows the agent's last screen, and so
+            // may a shell whose agent was killed outright.
             let verdict = if p.info.dead {
                 gaffer_core::detect::dead_pane_verdict(snap.observed_at)
             } else {
-                self.detector.detect(&input)
+                gone_verdict(self.detector.detect(&input), &p.info)
             };
             let pane_signals = signals.remove(&p.info.pane_id);
             let pane_signals = match &self.files {
@@ -436,6 +460,32 @@ mod tests {
                 confirm_observations: 2,
             },
         )
+    }
+
+    #[test]
+    fn an_agent_whose_process_is_gone_is_exited_whatever_its_screen() {
+        let busy = Verdict {
+            status: AgentStatus::Generating,
+            reason: "spinner".into(),
+            rule: "cod.busy".into(),
+            evidence: vec![],
+            confidence: 0.9,
+            context_usage: Some(10.0),
+            rate_limit_reset: None,
+            observed_at: t(1),
+        };
+        let mut info = PaneInfo {
+            current_command: "sh".into(),
+            ..PaneInfo::default()
+        };
+        assert_eq!(gone_verdict(busy.clone(), &info), busy);
+        info.process_gone = true;
+        let v = gone_verdict(busy.clone(), &info);
+        assert_eq!(
+            (v.status, v.rule.as_str()),
+            (AgentStatus::Exited, "process.gone")
+        );
+        assert_eq!(v.context_usage, None);
     }
 
     #[test]

@@ -82,6 +82,12 @@ pub fn build(snap: &Snapshot) -> DigestSummary {
         conflicts,
         quality,
     });
+    for (pane, h) in snap.ledger.restarts.iter().filter(|(_, h)| h.halted) {
+        d.alerts.push(format!(
+            "{pane} crash-loops: restarting stopped after {} restarts (gaffer restart {pane} to try again)",
+            h.restarts.len()
+        ));
+    }
     for (pane, g) in &snap.gone {
         d.alerts.push(format!(
             "Agent {} ({}) is gone: pane {pane} vanished at {} (last {})",

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::assign::BackoffReason;
+use crate::config::ExitedWork;
 use crate::event::CoordinatorEventType;
 use crate::mailbox::Reservation;
 use crate::time::parse_rfc3339;
@@ -267,6 +268,20 @@ fn idle_agents_are_fresh_waiting_and_free() {
 
 // --- the end of assignments ------------------------------------------------------------
 
+fn view_of<'a>(
+    agents: &'a BTreeMap<String, AgentState>,
+    since: &'a BTreeMap<String, Timestamp>,
+    rate_limits: &'a BTreeMap<String, Timestamp>,
+    restarts: &'a BTreeMap<String, RestartHistory>,
+) -> review::AgentsView<'a> {
+    review::AgentsView {
+        agents,
+        since,
+        rate_limits,
+        restarts,
+    }
+}
+
 #[test]
 fn review_done_gone_working_stalled() {
     let policy = Policy::default();
@@ -298,7 +313,9 @@ fn review_done_gone_working_stalled() {
     ];
     let closed: BTreeSet<String> = ["closed".to_string()].into();
     let mut out = Vec::new();
-    review::active(&list, &agents, Some(&closed), &policy, t(wait), &mut out);
+    let (since, limits, restarts) = Default::default();
+    let view = view_of(&agents, &since, &limits, &restarts);
+    review::active(&list, &view, Some(&closed), &policy, t(wait), &mut out);
     let got: Vec<(String, i64)> = out
         .iter()
         .map(|d| match d {
@@ -306,6 +323,9 @@ fn review_done_gone_working_stalled() {
             Decision::MarkGone { assignment, reason } => (format!("gone: {reason}"), assignment.id),
             Decision::MarkStalled { assignment, .. } => ("stalled".into(), assignment.id),
             Decision::MarkWorking { id } => ("working".into(), *id),
+            Decision::HandBack {
+                assignment, reason, ..
+            } => (format!("handed back: {reason}"), assignment.id),
             other => panic!("{other:?}"),
         })
         .collect();
@@ -315,14 +335,14 @@ fn review_done_gone_working_stalled() {
             ("done".to_string(), 1),
             ("working".to_string(), 2),
             ("stalled".to_string(), 4),
-            ("gone: agent exited".to_string(), 5),
+            ("handed back: agent exited".to_string(), 5),
             ("gone: agent pane is gone".to_string(), 6),
         ]
     );
     // Not yet idle long enough: nothing stalls. Issues unreadable: nothing is done.
     let mut out = Vec::new();
-    review::active(&list[..1], &agents, None, &policy, t(wait - 1), &mut out);
-    review::active(&list[3..4], &agents, None, &policy, t(wait - 1), &mut out);
+    review::active(&list[..1], &view, None, &policy, t(wait - 1), &mut out);
+    review::active(&list[3..4], &view, None, &policy, t(wait - 1), &mut out);
     assert!(out.is_empty(), "{out:?}");
 }
 
@@ -800,6 +820,311 @@ fn only_other_agents_holding_a_path_is_a_clash() {
     };
     let got = plan::clashing_paths(&[c("a.rs", "Me"), c("b.rs", "Other")], "Me");
     assert_eq!(got, ["b.rs"]);
+}
+
+// --- restarts and taking work back -----------------------------------------------------
+
+fn restarting(exited_work: ExitedWork) -> Policy {
+    let mut p = Policy::default();
+    p.restart.enabled = true;
+    p.restart.exited_work = exited_work;
+    p
+}
+
+fn history(restarts: &[i64], halted: bool) -> RestartHistory {
+    RestartHistory {
+        restarts: restarts.iter().map(|s| t(*s)).collect(),
+        last: restarts.last().map(|s| t(*s)),
+        halted,
+    }
+}
+
+/// A poll at `now` that observes pane `%1` in `status` (since `since`), holding bead b1.
+fn poll_with(status: AgentStatus, since: i64, now: i64, stage: Stage) -> Snapshot {
+    let mut snap = Snapshot::new(Pass::Poll, t(now));
+    snap.agents.insert("%1".into(), waiting("%1", t(0)));
+    snap.ledger.active = vec![active(1, "b1", "%1", stage, t(0))];
+    let mut r = report("%1", status, t(since));
+    r.observation.since = t(since);
+    snap.observed = Some(AgentsObservation {
+        agents: vec![r],
+        problems: vec![],
+        tmux_lost: None,
+    });
+    snap
+}
+
+fn restart_and_back(ds: &[Decision]) -> Vec<String> {
+    ds.iter()
+        .filter_map(|d| match d {
+            Decision::Restart {
+                pane_id, attempt, ..
+            } => Some(format!("restart {pane_id} #{attempt}")),
+            Decision::StopRestarts {
+                pane_id, restarts, ..
+            } => Some(format!("stop {pane_id} after {restarts}")),
+            Decision::HandBack {
+                assignment,
+                status,
+                back_off,
+                ..
+            } => Some(format!(
+                "hand back {} ({status}{})",
+                assignment.bead_id,
+                if *back_off { ", back off" } else { "" }
+            )),
+            Decision::Redeliver { assignment } => Some(format!("redeliver {}", assignment.bead_id)),
+            Decision::MarkGone { assignment, .. } => Some(format!("gone {}", assignment.bead_id)),
+            Decision::MarkStalled { assignment, .. } => {
+                Some(format!("stalled {}", assignment.bead_id))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn restarts_back_off_exponentially_and_stop_on_a_crash_loop() {
+    let p = restarting(ExitedWork::HandBack).restart;
+    assert_eq!(
+        (p.backoff, p.backoff_max, p.limit, p.window),
+        (15.0, 300.0, 5, 600.0)
+    );
+    use restart::{Due, due};
+    assert_eq!(due(None, &p, t(0)), Due::Now { attempt: 1 });
+    // After the first restart at 0: 15 s; after the second at 15: 30 s; then 60 s, 120 s.
+    assert_eq!(
+        due(Some(&history(&[0], false)), &p, t(14)),
+        Due::Wait { until: t(15) }
+    );
+    assert_eq!(
+        due(Some(&history(&[0], false)), &p, t(15)),
+        Due::Now { attempt: 2 }
+    );
+    assert_eq!(
+        due(Some(&history(&[0, 15], false)), &p, t(44)),
+        Due::Wait { until: t(45) }
+    );
+    assert_eq!(
+        due(Some(&history(&[0, 15, 45], false)), &p, t(104)),
+        Due::Wait { until: t(105) }
+    );
+    assert_eq!(
+        due(Some(&history(&[0, 15, 45, 105], false)), &p, t(225)),
+        Due::Now { attempt: 5 }
+    );
+    // Five restarts within ten minutes, and it exited again: a crash loop.
+    let five = history(&[0, 15, 45, 105, 225], false);
+    assert_eq!(due(Some(&five), &p, t(500)), Due::CrashLoop { restarts: 5 });
+    // Restarts older than the window no longer count (only the one at 225 does at 801).
+    assert_eq!(due(Some(&five), &p, t(801)), Due::Now { attempt: 2 });
+    assert_eq!(due(Some(&history(&[0], true)), &p, t(5000)), Due::Halted);
+    // The wait is capped.
+    assert_eq!(restart::backoff_after(&p, 10), 300.0);
+}
+
+#[test]
+fn an_exited_agent_is_restarted_after_its_work_is_handed_back() {
+    let snap = poll_with(AgentStatus::Exited, 50, 60, Stage::Working);
+    // Restarts off (the default): the work goes back, nothing restarts.
+    assert_eq!(
+        restart_and_back(&decide(&snap, &Policy::default())),
+        ["hand back b1 (EXITED)"]
+    );
+    let policy = restarting(ExitedWork::HandBack);
+    assert_eq!(
+        restart_and_back(&decide(&snap, &policy)),
+        ["hand back b1 (EXITED)", "restart %1 #1"]
+    );
+    // Within the back-off: nothing restarts (the assignment is gone already in the ledger).
+    let mut again = poll_with(AgentStatus::Exited, 70, 74, Stage::Working);
+    again.ledger.active.clear();
+    again
+        .ledger
+        .restarts
+        .insert("%1".into(), history(&[60], false));
+    assert!(restart_and_back(&decide(&again, &policy)).is_empty());
+    // A crash loop: restarting stops, once.
+    again
+        .ledger
+        .restarts
+        .insert("%1".into(), history(&[0, 15, 45, 70, 72], false));
+    assert_eq!(
+        restart_and_back(&decide(&again, &policy)),
+        ["stop %1 after 5"]
+    );
+    again
+        .ledger
+        .restarts
+        .insert("%1".into(), history(&[0], true));
+    assert!(restart_and_back(&decide(&again, &policy)).is_empty());
+    // A live agent is never restarted.
+    let live = poll_with(AgentStatus::Generating, 50, 60, Stage::Working);
+    assert_eq!(
+        restart_and_back(&decide(&live, &policy)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn redelivery_keeps_the_work_until_the_restarted_agent_waits() {
+    let policy = restarting(ExitedWork::Redeliver);
+    let snap = poll_with(AgentStatus::Exited, 50, 60, Stage::Working);
+    assert_eq!(restart_and_back(&decide(&snap, &policy)), ["restart %1 #1"]);
+    // Restarted at 60, waiting at 80: the prompt goes again (not a stall).
+    let mut up = poll_with(AgentStatus::Waiting, 70, 200, Stage::Working);
+    up.ledger
+        .restarts
+        .insert("%1".into(), history(&[60], false));
+    assert_eq!(restart_and_back(&decide(&up, &policy)), ["redeliver b1"]);
+    // Re-delivered (the ledger entry changed after the restart): the usual review again.
+    up.ledger.active[0].updated_at = t(81);
+    assert_eq!(restart_and_back(&decide(&up, &policy)), ["stalled b1"]);
+    // A crash loop, or restarts off: the work goes back after all.
+    let mut looping = poll_with(AgentStatus::Exited, 50, 300, Stage::Working);
+    looping
+        .ledger
+        .restarts
+        .insert("%1".into(), history(&[0, 15, 45, 105, 225], false));
+    assert_eq!(
+        restart_and_back(&decide(&looping, &policy)),
+        ["hand back b1 (EXITED)", "stop %1 after 5"]
+    );
+    let mut off = policy.clone();
+    off.restart.enabled = false;
+    assert_eq!(
+        restart_and_back(&decide(&snap, &off)),
+        ["hand back b1 (EXITED)"]
+    );
+    // An offer interrupted by the exit is never kept.
+    let offered = poll_with(AgentStatus::Exited, 50, 60, Stage::Offered);
+    assert_eq!(
+        restart_and_back(&decide(&offered, &policy)),
+        ["hand back b1 (EXITED)", "restart %1 #1"]
+    );
+}
+
+#[test]
+fn stuck_work_is_taken_back_after_each_state_s_threshold() {
+    let policy = Policy::default();
+    assert_eq!(
+        (
+            policy.takeback.stalled,
+            policy.takeback.blocked,
+            policy.takeback.rate_limited
+        ),
+        (600.0, 900.0, 1800.0)
+    );
+    for (status, threshold) in [
+        (AgentStatus::Stalled, 600),
+        (AgentStatus::Blocked, 900),
+        (AgentStatus::RateLimited, 1800),
+    ] {
+        // In the state since 100 (the assignment is older): due at 100 + threshold.
+        let before = poll_with(status, 100, 100 + threshold - 1, Stage::Working);
+        assert!(
+            restart_and_back(&decide(&before, &policy)).is_empty(),
+            "{status} before its threshold"
+        );
+        let due = poll_with(status, 100, 100 + threshold, Stage::Working);
+        assert_eq!(
+            restart_and_back(&decide(&due, &policy)),
+            [format!("hand back b1 ({status}, back off)")]
+        );
+        // The assignment is younger than the state: counted from the assignment.
+        let mut young = poll_with(status, 100, 100 + threshold, Stage::Delivered);
+        young.ledger.active[0].updated_at = t(200);
+        assert!(restart_and_back(&decide(&young, &policy)).is_empty());
+        // Offers being carried out are left alone.
+        let offered = poll_with(status, 100, 100 + threshold, Stage::Offered);
+        assert!(restart_and_back(&decide(&offered, &policy)).is_empty());
+    }
+    // A threshold of zero never takes work back.
+    let mut never = policy.clone();
+    never.takeback.blocked = 0.0;
+    let blocked = poll_with(AgentStatus::Blocked, 0, 100_000, Stage::Working);
+    assert!(restart_and_back(&decide(&blocked, &never)).is_empty());
+}
+
+#[test]
+fn a_rate_limit_with_a_sooner_known_reset_is_waited_out() {
+    let policy = Policy::default();
+    let (since, mut limits, restarts) = (
+        BTreeMap::from([("%1".to_string(), t(0))]),
+        BTreeMap::new(),
+        BTreeMap::new(),
+    );
+    let mut agents = BTreeMap::new();
+    let mut limited = waiting("%1", t(0));
+    limited.status = AgentStatus::RateLimited;
+    agents.insert("%1".to_string(), limited);
+    let list = vec![active(1, "b1", "%1", Stage::Working, t(0))];
+    let run = |limits: &BTreeMap<String, Timestamp>, now| {
+        let mut out = Vec::new();
+        let view = view_of(&agents, &since, limits, &restarts);
+        review::active(&list, &view, None, &policy, t(now), &mut out);
+        restart_and_back(&out)
+    };
+    // No reset known: back after 30 minutes.
+    assert!(run(&limits, 1799).is_empty());
+    assert_eq!(
+        run(&limits, 1800),
+        ["hand back b1 (RATE_LIMITED, back off)"]
+    );
+    // It resets in 20 minutes: waited for, even past the threshold.
+    limits.insert("%1".to_string(), t(1200));
+    assert!(run(&limits, 1800).is_empty());
+    // It resets in two hours: not waited for.
+    limits.insert("%1".to_string(), t(7200));
+    assert_eq!(
+        run(&limits, 1800),
+        ["hand back b1 (RATE_LIMITED, back off)"]
+    );
+}
+
+#[test]
+fn a_restart_by_hand_hands_the_work_back_and_restarts_whatever_the_state() {
+    let mut snap = Snapshot::new(
+        Pass::Restart {
+            pane_id: "%1".into(),
+        },
+        t(10),
+    );
+    let mut busy = waiting("%1", t(0));
+    busy.status = AgentStatus::Generating;
+    snap.agents.insert("%1".into(), busy);
+    snap.ledger.active = vec![
+        active(1, "b1", "%1", Stage::Working, t(0)),
+        active(2, "b2", "%2", Stage::Working, t(0)),
+    ];
+    assert_eq!(
+        restart_and_back(&decide(&snap, &Policy::default())),
+        ["hand back b1 (GENERATING)", "restart %1 #0"]
+    );
+    assert_eq!(
+        restart_and_back(&decide(&snap, &restarting(ExitedWork::Redeliver))),
+        ["restart %1 #0"]
+    );
+}
+
+#[test]
+fn a_crash_looping_agent_shows_in_the_digest() {
+    let mut snap = Snapshot::new(Pass::Digest, t(10));
+    snap.last_update = Some(t(9));
+    snap.ledger
+        .restarts
+        .insert("%4".into(), history(&[0, 1, 2], true));
+    snap.ledger
+        .restarts
+        .insert("%5".into(), history(&[0], false));
+    let d = digest::build(&snap);
+    let loops: Vec<&String> = d
+        .alerts
+        .iter()
+        .filter(|a| a.contains("crash-loops"))
+        .collect();
+    assert_eq!(loops.len(), 1, "{:?}", d.alerts);
+    assert!(loops[0].starts_with("%4 crash-loops: restarting stopped after 3 restarts"));
 }
 
 // --- tmux and panes going away ----------------------------------------------------------
