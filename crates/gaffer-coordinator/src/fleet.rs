@@ -128,7 +128,7 @@ pub fn figures(records: &[AssignmentRecord], events: &[CoordinatorEvent]) -> Fle
     for (i, e) in events.iter().enumerate() {
         steps.push((e.timestamp, 1, i, Step::Event(e)));
     }
-    steps.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    steps.sort_by_key(|s| (s.0, s.1, s.2));
 
     let mut out = FleetFigures::default();
     let mut panes: BTreeMap<String, Pane> = BTreeMap::new();
@@ -177,10 +177,11 @@ pub fn figures(records: &[AssignmentRecord], events: &[CoordinatorEvent]) -> Fle
                     CoordinatorEventType::WorkCompleted
                     | CoordinatorEventType::AssignmentRefused => {
                         let Some(bead) = bead_of(e) else { continue };
-                        if pane.holding.remove(bead) && pane.holding.is_empty() {
-                            if pane.waiting != Some(false) {
-                                pane.ready_since = Some(at);
-                            }
+                        if pane.holding.remove(bead)
+                            && pane.holding.is_empty()
+                            && pane.waiting != Some(false)
+                        {
+                            pane.ready_since = Some(at);
                         }
                         if live.get(bead) == Some(&e.agent_id) {
                             live.remove(bead);

@@ -624,7 +624,7 @@ impl World {
             if self.mode == Mode::Gaffer {
                 self.reports.push(Report::Refused { agent: a, bead });
             }
-            self.to_idle(a, t);
+            self.go_idle(a, t);
             return;
         }
         let mut job = job;
@@ -632,7 +632,7 @@ impl World {
             // The prompt says: claim it, reserve the files. A bead someone else claimed first
             // is dropped.
             if !self.claim(bead, &name) {
-                self.to_idle(a, t);
+                self.go_idle(a, t);
                 return;
             }
             let files = self.info[bead].files.clone();
@@ -700,7 +700,7 @@ impl World {
                     }
                     Incident::Abandon => {
                         self.incidents[3] += 1;
-                        self.to_idle(a, t);
+                        self.go_idle(a, t);
                         return;
                     }
                 }
@@ -717,13 +717,13 @@ impl World {
                 self.close_times.push(t);
             }
             self.release(&name, &[], t);
-            self.to_idle(a, t);
+            self.go_idle(a, t);
             return;
         }
         self.agents[a].phase = Phase::Working { job, since: t };
     }
 
-    fn to_idle(&mut self, a: usize, t: Ms) {
+    fn go_idle(&mut self, a: usize, t: Ms) {
         self.agents[a].phase = Phase::Idle;
         self.agents[a].ready_at = Some(t);
         self.touch(a, t);

@@ -172,7 +172,7 @@ pub fn assign(
             .flat_map(|a| [a.pane_id.as_str(), a.agent_mail_name.as_str()])
             .collect();
         let held = held_elsewhere(rs, &own, snap.now);
-        if work.iter().any(|r| held(r)) {
+        if work.iter().any(&held) {
             work.to_mut().retain(|r| !held(r));
         }
     }
