@@ -150,6 +150,9 @@ pub(crate) struct Shared {
     pub(crate) bus: Arc<EventBus>,
     pub(crate) reporter: Reporter,
     pub(crate) running: AtomicBool,
+    /// A poll found an agent ready for work: the assign pass runs soon, not a poll interval
+    /// later.
+    pub(crate) assign_wanted: AtomicBool,
     pub(crate) assign_lock: Mutex<()>,
     /// Extra sources that wake the observation lane early (the hook signal socket).
     pub(crate) wakes: Mutex<Vec<Arc<dyn WakeSource>>>,
@@ -219,6 +222,7 @@ impl SessionCoordinator {
                 bus,
                 reporter,
                 running: AtomicBool::new(false),
+                assign_wanted: AtomicBool::new(false),
                 assign_lock: Mutex::new(()),
                 wakes: Mutex::new(Vec::new()),
             }),
@@ -295,9 +299,13 @@ impl SessionCoordinator {
             Lane::new("observe").task(Task::new("poll", poll, true, |s| s.update_state()));
         let mut act = Lane::new("act");
         if cfg.coordinator.auto_assign {
-            act = act.task(Task::new("assign", poll, false, |s| {
-                let _ = s.assign_round(None, false);
-            }));
+            act = act.task(
+                Task::new("assign", poll, false, |s| {
+                    s.assign_wanted.store(false, Ordering::SeqCst);
+                    let _ = s.assign_round(None, false);
+                })
+                .when(|s| s.assign_wanted.load(Ordering::SeqCst)),
+            );
         }
         act = act.task(Task::new(
             "conflicts",
@@ -515,6 +523,13 @@ impl Shared {
         let snap = self.poll_snapshot();
         let policy = self.policy();
         self.execute(cycle::decide(&snap, &policy));
+        if lock(&self.config).coordinator.auto_assign {
+            let now = self.clock.now();
+            let st = lock(&self.state);
+            if !cycle::agents::idle(st.agents.values(), &policy, now).is_empty() {
+                self.assign_wanted.store(true, Ordering::SeqCst);
+            }
+        }
     }
 
     /// After a crash, offers that never reached `delivered` are undone (no double assignment:

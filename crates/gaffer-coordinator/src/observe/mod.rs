@@ -508,11 +508,18 @@ impl Shared {
 
     /// Ready work with its triage. Beads done in the ledger but open in the source are ranked
     /// from the overlaid issues, so that they count as closed and their dependents become
-    /// ready. The ranking is kept for digests.
+    /// ready. The capped recommendations are followed by every other claimable bead
+    /// (`triage_engine::with_claimable`), so a large fleet sees all ready work. The ranking is
+    /// kept for digests.
     fn triage(&self, now: Timestamp) -> Result<TriageResponse, String> {
         let triaged = self.work.triage(now).map(|t| match self.issues_now(now) {
-            Ok((issues, n)) if n > 0 => gaffer_core::triage_engine::triage(&issues, now).response,
-            _ => t,
+            Ok((issues, n)) => {
+                let native = gaffer_core::triage_engine::triage(&issues, now);
+                let ranked = if n > 0 { native.response.clone() } else { t };
+                // The ranking's top ten, then every other claimable bead.
+                gaffer_core::triage_engine::with_claimable(ranked, &native)
+            }
+            Err(_) => t,
         });
         match triaged {
             Ok(t) => {

@@ -177,6 +177,7 @@ pub fn gone_verdict(verdict: Verdict, info: &PaneInfo) -> Verdict {
         context_usage: None,
         rate_limit_reset: None,
         observed_at: verdict.observed_at,
+        fusion: None,
     }
 }
 
@@ -473,6 +474,7 @@ mod tests {
             context_usage: Some(10.0),
             rate_limit_reset: None,
             observed_at: t(1),
+            fusion: None,
         };
         let mut info = PaneInfo {
             current_command: "sh".into(),

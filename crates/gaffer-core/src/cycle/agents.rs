@@ -196,8 +196,8 @@ fn persona(o: &AgentReport) -> Persona {
 }
 
 /// Agents that can take work now: with `assign_only_idle`, fresh WAITING ones (healthy, idle
-/// at least `idle_threshold`); otherwise any available healthy one. Never one that holds an
-/// assignment.
+/// at least `idle_threshold`, or [`finished`]); otherwise any available healthy one. Never one
+/// that holds an assignment.
 pub fn idle<'a>(
     agents: impl IntoIterator<Item = &'a AgentState>,
     policy: &Policy,
@@ -208,10 +208,20 @@ pub fn idle<'a>(
         .filter(|a| {
             if policy.assign_only_idle {
                 is_fresh_waiting(a, now, policy.idle_threshold)
+                    || (finished(a) && is_available(a) && a.healthy)
             } else {
                 is_available(a) && a.healthy
             }
         })
         .filter(|a| a.assignments <= 0)
         .collect()
+}
+
+/// Whether the agent's idleness is the end of gaffer's own work: it was given work and holds
+/// none now (done, refused, handed back). Such an agent is ready as soon as it is WAITING; the
+/// idle threshold guards against prompting an agent (or a human) that only paused, which is
+/// not what happened here. Waiting out the threshold after every bead cost the fleet half a
+/// minute per bead (`cargo bench -p gaffer-coordinator --bench fleet`).
+pub fn finished(agent: &AgentState) -> bool {
+    agent.last_assigned_at.is_some() && agent.assignments == 0 && agent.current_task.is_empty()
 }

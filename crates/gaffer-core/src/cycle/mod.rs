@@ -687,7 +687,9 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
                 &mut out,
             );
             restart::exited(&view, policy, snap.now, &mut out);
-            out.insert(0, Decision::Track(Box::new(merged.tracking)));
+            let mut tracking = merged.tracking;
+            review::release_ended(&out, &mut tracking.agents);
+            out.insert(0, Decision::Track(Box::new(tracking)));
         }
         Pass::Assign { strategy, dry_run } => {
             plan::assign(snap, policy, *strategy, *dry_run, &mut out)

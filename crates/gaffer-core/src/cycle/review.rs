@@ -237,3 +237,24 @@ pub fn unsynced(snap: &Snapshot, out: &mut Vec<Decision>) {
             }),
     );
 }
+
+/// The agents whose assignment this pass ends (done, stalled, gone, handed back) hold it no more: their
+/// tracked count and current task say so at once, so an assignment round right after this pass
+/// sees them free instead of waiting for the next observation.
+pub fn release_ended(decisions: &[Decision], agents: &mut BTreeMap<String, AgentState>) {
+    for d in decisions {
+        let a = match d {
+            Decision::MarkDone { assignment, .. }
+            | Decision::MarkStalled { assignment, .. }
+            | Decision::MarkGone { assignment, .. }
+            | Decision::HandBack { assignment, .. } => assignment,
+            _ => continue,
+        };
+        if let Some(agent) = agents.get_mut(&a.pane_id) {
+            agent.assignments = (agent.assignments - 1).max(0);
+            if agent.current_task == a.bead_id {
+                agent.current_task.clear();
+            }
+        }
+    }
+}

@@ -1349,3 +1349,112 @@ fn a_failing_work_tool_raises_the_alert_on_a_poll_and_only_an_assignment_round_c
             .any(|d| matches!(d, Decision::ClearAlert { .. } | Decision::RaiseAlert { .. }))
     );
 }
+
+// --- what the fleet benchmark found ------------------------------------------------------
+
+#[test]
+fn an_agent_whose_assignment_ended_is_ready_at_once_others_wait_out_the_threshold() {
+    let policy = Policy::default(); // 30 s
+    let mut done = waiting("%1", t(99));
+    done.last_assigned_at = Some(t(10));
+    let never = waiting("%2", t(99));
+    let mut holding = waiting("%3", t(99));
+    holding.last_assigned_at = Some(t(10));
+    holding.assignments = 1;
+    holding.current_task = "b".into();
+    let agents = [done, never, holding];
+    let ids: Vec<&str> = agents::idle(agents.iter(), &policy, t(100))
+        .into_iter()
+        .map(|a| a.pane_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["%1"],
+        "finished: ready; never assigned: 1 s idle is not fresh"
+    );
+    let mut busy = agents[0].clone();
+    busy.status = AgentStatus::Generating;
+    assert!(
+        agents::idle([&busy], &policy, t(100)).is_empty(),
+        "only a WAITING one"
+    );
+}
+
+#[test]
+fn a_poll_that_ends_an_assignment_tracks_the_agent_free() {
+    let mut snap = Snapshot::new(Pass::Poll, t(100));
+    let mut prev = waiting("%1", t(0));
+    prev.status = AgentStatus::Generating;
+    prev.last_assigned_at = Some(t(0));
+    snap.agents.insert("%1".into(), prev);
+    snap.ledger.active = vec![active(1, "b1", "%1", Stage::Working, t(0))];
+    snap.closed = Some(["b1".to_string()].into());
+    snap.observed = Some(AgentsObservation {
+        agents: vec![report("%1", AgentStatus::Waiting, t(99))],
+        problems: vec![],
+        tmux_lost: None,
+    });
+    let out = decide(&snap, &Policy::default());
+    assert!(out.iter().any(|d| matches!(d, Decision::MarkDone { .. })));
+    let Decision::Track(tr) = &out[0] else {
+        panic!("track first: {out:?}")
+    };
+    let a = &tr.agents["%1"];
+    assert_eq!((a.assignments, a.current_task.as_str()), (0, ""));
+    assert_eq!(
+        agents::idle(tr.agents.values(), &Policy::default(), t(100)).len(),
+        1,
+        "an assign round right after this poll gives it work"
+    );
+}
+
+#[test]
+fn beads_whose_files_another_agent_holds_are_not_planned() {
+    let mut snap = assign_snapshot();
+    snap.reservations = Some(Ok(vec![Reservation {
+        id: 1,
+        agent_name: "Other".into(),
+        path_pattern: "src/**".into(),
+        exclusive: true,
+        reason: String::new(),
+        created_ts: Some(t(0)),
+        expires_ts: t(10_000),
+        released_ts: None,
+    }]));
+    let out = decide(&snap, &Policy::default());
+    assert_eq!(beads(&out), ["plain"], "the attempt on `files` would clash");
+    // Held by one of the idle agents themselves: planned.
+    if let Some(Ok(rs)) = &mut snap.reservations {
+        rs[0].agent_name = "%1".into();
+    }
+    assert_eq!(
+        beads(&decide(&snap, &Policy::default())),
+        ["files", "plain"]
+    );
+}
+
+#[test]
+fn round_robin_gives_each_agent_one_bead_a_round_and_respects_back_off() {
+    let mut snap = assign_snapshot();
+    snap.agents.remove("%2");
+    snap.pass = Pass::Assign {
+        strategy: Some(AssignmentStrategy::RoundRobin),
+        dry_run: false,
+    };
+    let out = decide(&snap, &Policy::default());
+    assert_eq!(
+        beads(&out),
+        ["files"],
+        "one bead, not every bead, to the one agent"
+    );
+    snap.ledger.backoff = BackoffBook::new(Duration::from_secs(60), Duration::from_secs(600));
+    snap.ledger
+        .backoff
+        .record("%1", "files", BackoffReason::Refused, t(90));
+    let out = decide(&snap, &Policy::default());
+    assert_eq!(
+        beads(&out),
+        ["plain"],
+        "a refused bead is not dealt to it again"
+    );
+}
