@@ -93,6 +93,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Suggest { pane, args } => commands::coordinate::suggest(&cli.global, &args, &pane),
         Command::Restart { pane, args } => commands::coordinate::restart(&cli.global, &args, &pane),
+        Command::Pause { pane, args } => {
+            commands::control::pause(&cli.global, &args, pane.as_deref(), true)
+        }
+        Command::Resume { pane, args } => {
+            commands::control::pause(&cli.global, &args, pane.as_deref(), false)
+        }
+        Command::Answer { pane, option, args } => {
+            commands::control::answer(&cli.global, &args, &pane, option)
+        }
+        Command::Unassign { bead, args } => commands::control::unassign(&cli.global, &args, &bead),
+        Command::Reassign { bead, pane, args } => {
+            commands::control::reassign(&cli.global, &args, &bead, &pane)
+        }
         Command::Conflicts {
             args,
             notify,
