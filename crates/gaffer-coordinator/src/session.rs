@@ -390,6 +390,11 @@ impl SessionCoordinator {
             .collect()
     }
 
+    /// The conflicts found by the last conflict pass (no new pass is run).
+    pub fn known_conflicts(&self) -> Vec<DetectedConflict> {
+        lock(&self.shared.state).conflicts.values().cloned().collect()
+    }
+
     /// Observation problems of the last update (session gone, …).
     pub fn problems(&self) -> Vec<String> {
         lock(&self.shared.state).problems.clone()

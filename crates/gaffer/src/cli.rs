@@ -184,6 +184,12 @@ pub enum Command {
         /// Stop after this many seconds.
         #[arg(long, value_name = "SECS")]
         exit_after: Option<u64>,
+        /// The plain text table redrawn every second (no keys), as before the interactive view.
+        #[arg(long)]
+        plain: bool,
+        /// Let the mouse select agents (click a row, scroll).
+        #[arg(long)]
+        mouse: bool,
     },
     /// Serve status and events over HTTP and SSE on loopback, behind a token.
     Serve(ServeArgs),

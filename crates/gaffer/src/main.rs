@@ -10,6 +10,7 @@ mod http;
 mod kinds;
 mod output;
 mod subprocess;
+mod tui;
 mod view;
 mod wiring;
 
@@ -117,7 +118,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             args,
             auto_assign,
             exit_after,
-        } => commands::dashboard::run(&cli.global, &args, auto_assign, exit_after),
+            plain,
+            mouse,
+        } => commands::dashboard::run(
+            &cli.global,
+            &args,
+            commands::dashboard::Options {
+                auto_assign,
+                exit_after,
+                plain,
+                mouse,
+            },
+        ),
         Command::Serve(args) => commands::serve::run(&cli.global, &args),
         Command::Watch {
             from_start,

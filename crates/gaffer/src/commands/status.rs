@@ -122,10 +122,8 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
             } else {
                 "unhealthy".to_string()
             };
-            let mut title = a.pane.title.clone();
-            if title.chars().count() > 22 {
-                title = title.chars().take(21).collect::<String>() + "…";
-            }
+            // padded by display width: a wide character takes two columns
+            let title = crate::view::pad_right(&crate::view::fit(&crate::output::safe(&a.pane.title), 22), 22);
             let fusion = a.observation.verdict.fusion.as_ref();
             let ctx_source = fusion
                 .and_then(|f| f.context_source)
@@ -133,7 +131,7 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
                 .unwrap_or("-");
             let by = fusion.map(|f| f.decided_by.as_str()).unwrap_or("screen");
             say!(
-                "{:<6} {:<22} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} {}",
+                "{:<6} {} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} {}",
                 a.pane.pane_id,
                 title,
                 a.pane.agent_type,
