@@ -392,7 +392,11 @@ impl SessionCoordinator {
 
     /// The conflicts found by the last conflict pass (no new pass is run).
     pub fn known_conflicts(&self) -> Vec<DetectedConflict> {
-        lock(&self.shared.state).conflicts.values().cloned().collect()
+        lock(&self.shared.state)
+            .conflicts
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Observation problems of the last update (session gone, …).

@@ -256,8 +256,10 @@ mod tests {
         assert_eq!(width(&fit("エージェント一号", 9)), 9);
         assert_eq!(fit("abc", 9), "abc");
         let t = Table::new(&[Column::left("NAME", 8), Column::left("STATE", 0)]);
-        let rows = [t.row(&[Cell::from("名前"), Cell::from("WAITING")]),
-            t.row(&[Cell::from("ab"), Cell::from("WAITING")])];
+        let rows = [
+            t.row(&[Cell::from("名前"), Cell::from("WAITING")]),
+            t.row(&[Cell::from("ab"), Cell::from("WAITING")]),
+        ];
         // the state column starts at the same screen column in both rows
         let col = |r: &str| width(&r[..r.find("WAITING").unwrap()]);
         assert_eq!(col(&rows[0]), col(&rows[1]));

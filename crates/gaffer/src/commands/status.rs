@@ -123,7 +123,10 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
                 "unhealthy".to_string()
             };
             // padded by display width: a wide character takes two columns
-            let title = crate::view::pad_right(&crate::view::fit(&crate::output::safe(&a.pane.title), 22), 22);
+            let title = crate::view::pad_right(
+                &crate::view::fit(&crate::output::safe(&a.pane.title), 22),
+                22,
+            );
             let fusion = a.observation.verdict.fusion.as_ref();
             let ctx_source = fusion
                 .and_then(|f| f.context_source)

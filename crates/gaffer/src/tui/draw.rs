@@ -95,14 +95,28 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
         .direction(Direction::Vertical)
         .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
         .split(mid[1]);
-    list(f, app, right[0], "assignments", &app.board.assignments, "none live");
+    list(
+        f,
+        app,
+        right[0],
+        "assignments",
+        &app.board.assignments,
+        "none live",
+    );
     list(f, app, right[1], "conflicts", &app.board.conflicts, "none");
     let low = Layout::default()
         .direction(Direction::Horizontal)
         .constraints([Constraint::Percentage(60), Constraint::Percentage(40)])
         .split(rows[3]);
     tail(f, app, low[0], "events", &app.board.events);
-    list(f, app, low[1], "latest digest", &app.board.digest, "none yet");
+    list(
+        f,
+        app,
+        low[1],
+        "latest digest",
+        &app.board.digest,
+        "none yet",
+    );
     status_line(f, app, rows[4]);
     match &app.mode {
         Mode::Normal => {}
@@ -219,7 +233,10 @@ fn agents(f: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn preview(f: &mut Frame<'_>, app: &App, area: Rect) {
     let Some(a) = app.selected_agent() else {
-        f.render_widget(Block::default().borders(Borders::ALL).title(" screen "), area);
+        f.render_widget(
+            Block::default().borders(Borders::ALL).title(" screen "),
+            area,
+        );
         return;
     };
     let title = format!(
@@ -229,7 +246,11 @@ fn preview(f: &mut Frame<'_>, app: &App, area: Rect) {
         a.status.as_str(),
         safe(&a.rule)
     );
-    let evidence: Vec<String> = a.evidence.iter().map(|e| safe(e).trim().to_string()).collect();
+    let evidence: Vec<String> = a
+        .evidence
+        .iter()
+        .map(|e| safe(e).trim().to_string())
+        .collect();
     let inner_h = area.height.saturating_sub(3) as usize;
     let lines = &app.board.preview;
     let start = lines.len().saturating_sub(inner_h);
@@ -261,7 +282,10 @@ fn preview(f: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn list(f: &mut Frame<'_>, app: &App, area: Rect, title: &str, items: &[String], none: &str) {
     let lines: Vec<Line<'_>> = if items.is_empty() {
-        vec![Line::from(Span::styled(none.to_string(), fg(app, Color::DarkGray)))]
+        vec![Line::from(Span::styled(
+            none.to_string(),
+            fg(app, Color::DarkGray),
+        ))]
     } else {
         items.iter().map(|l| Line::from(safe(l))).collect()
     };
@@ -319,7 +343,10 @@ fn help(f: &mut Frame<'_>, _app: &App, area: Rect) {
         .iter()
         .map(|(k, what)| {
             Line::from(vec![
-                Span::styled(format!("{k:<12}"), Style::default().add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    format!("{k:<12}"),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
                 Span::raw(*what),
             ])
         })
@@ -339,7 +366,11 @@ fn input_box(f: &mut Frame<'_>, _app: &App, area: Rect, title: &str, text: &str)
     f.render_widget(
         Paragraph::new(format!("{}▏", safe(text)))
             .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(format!(" {title} "))),
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(format!(" {title} ")),
+            ),
         r,
     );
 }
@@ -376,9 +407,10 @@ fn dialog(
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(format!(" {} is BLOCKED: its dialog ", safe(&pending.pane_id))),
+            Block::default().borders(Borders::ALL).title(format!(
+                " {} is BLOCKED: its dialog ",
+                safe(&pending.pane_id)
+            )),
         ),
         r,
     );

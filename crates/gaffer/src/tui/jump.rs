@@ -75,7 +75,10 @@ pub fn jump(
     }
     if here {
         run(&last[0], false)?;
-        return Ok(format!("switched to {} ({})", target.pane_id, target.target));
+        return Ok(format!(
+            "switched to {} ({})",
+            target.pane_id, target.target
+        ));
     }
     // Step aside, attach, and come back after the human detaches.
     ratatui::restore();

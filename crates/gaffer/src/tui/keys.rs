@@ -145,7 +145,12 @@ pub fn on_key(app: &mut App, key: KeyEvent) -> Option<Command> {
                 KeyCode::Enter => pick(cursor),
                 KeyCode::Char(c) if c.is_ascii_digit() => {
                     let number = c.to_digit(10).unwrap_or(0);
-                    match pending.dialog.options.iter().position(|o| o.number == number) {
+                    match pending
+                        .dialog
+                        .options
+                        .iter()
+                        .position(|o| o.number == number)
+                    {
                         Some(i) => pick(i),
                         None => {
                             app.say(format!("the dialog has no option {number}"), true);

@@ -194,10 +194,14 @@ fn execute(coord: &SessionCoordinator, cmd: Command) -> Done {
     match cmd {
         Command::Quit | Command::Jump { .. } => Done::Said(String::new(), false),
         Command::Send { pane_id, text } => match coord.send_prompt(&pane_id, &text, false) {
-            Ok(r) if r.outcome == gaffer_core::panes::DeliveryOutcome::Delivered => {
-                Done::Said(format!("{pane_id}: prompt delivered ({} bytes)", r.bytes), false)
-            }
-            Ok(_) => Done::Said(format!("{pane_id}: the agent did not take the prompt"), true),
+            Ok(r) if r.outcome == gaffer_core::panes::DeliveryOutcome::Delivered => Done::Said(
+                format!("{pane_id}: prompt delivered ({} bytes)", r.bytes),
+                false,
+            ),
+            Ok(_) => Done::Said(
+                format!("{pane_id}: the agent did not take the prompt"),
+                true,
+            ),
             Err(e) => err(e),
         },
         Command::ReadDialog { pane_id } => match coord.read_dialog(&pane_id) {
@@ -210,7 +214,10 @@ fn execute(coord: &SessionCoordinator, cmd: Command) -> Done {
             shown,
         } => match coord.answer_dialog(&pane_id, option, Some(&shown)) {
             Ok(a) if a.confirmed => Done::Said(
-                format!("{pane_id}: answered {}. {}", a.option.number, a.option.label),
+                format!(
+                    "{pane_id}: answered {}. {}",
+                    a.option.number, a.option.label
+                ),
                 false,
             ),
             Ok(a) => Done::Said(
@@ -261,6 +268,9 @@ pub fn run(sources: Sources, mouse: bool, deadline: Option<Instant>) -> anyhow::
     let mut reader = Reader::new(&sources.ledger);
     let mut app = App::new(Board::default(), color_allowed());
     app.update(reader.read(&sources, None));
+    // the first agent is selected now: read its screen at once
+    let first = app.selected.clone();
+    app.update(reader.read(&sources, first.as_deref()));
     let (tx, rx) = mpsc::channel::<Done>();
     let mut last_read = Instant::now();
     let result = (|| -> anyhow::Result<()> {

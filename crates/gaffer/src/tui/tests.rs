@@ -107,8 +107,12 @@ fn snapshot(name: &str, got: &str) {
         std::fs::write(&path, got).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("no snapshot {}; run with UPDATE_SNAPSHOTS=1", path.display()));
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}; run with UPDATE_SNAPSHOTS=1",
+            path.display()
+        )
+    });
     assert_eq!(got, want, "snapshot {name} differs");
 }
 
@@ -209,7 +213,11 @@ fn keys_select_and_ask_for_control_commands() {
     );
     // it holds no bead: nothing to unassign
     assert_eq!(on_key(&mut app, key('u')), None);
-    assert!(app.message.as_ref().is_some_and(|(m, e)| *e && m.contains("no bead")));
+    assert!(
+        app.message
+            .as_ref()
+            .is_some_and(|(m, e)| *e && m.contains("no bead"))
+    );
     on_key(&mut app, key('k'));
     on_key(&mut app, key('k'));
     assert_eq!(
@@ -256,7 +264,9 @@ fn a_prompt_is_typed_then_sent_and_escape_cancels() {
     assert!(matches!(app.mode, Mode::Confirm { .. }));
     assert_eq!(
         on_key(&mut app, key('y')),
-        Some(Command::Unassign { bead: "tr-1".into() })
+        Some(Command::Unassign {
+            bead: "tr-1".into()
+        })
     );
     on_key(&mut app, key('r'));
     for c in "tr-9".chars() {
@@ -276,7 +286,11 @@ fn pending() -> PendingDialog {
         pane_id: "%1".into(),
         status: AgentStatus::Blocked,
         dialog: Dialog {
-            text: vec!["Bash command".into(), "rm -rf build/".into(), "Do you want to proceed?".into()],
+            text: vec![
+                "Bash command".into(),
+                "rm -rf build/".into(),
+                "Do you want to proceed?".into(),
+            ],
             options: vec![
                 DialogOption {
                     number: 1,
@@ -371,7 +385,10 @@ fn jump_switches_inside_the_agents_server_and_attaches_elsewhere() {
     assert!(jump::inside(Some("/tmp/tmux-0/gaffer-try,123,0"), &sock));
     assert!(!jump::inside(Some("/tmp/tmux-0/default,123,0"), &sock));
     assert!(!jump::inside(None, &sock));
-    assert!(jump::inside(Some("/tmp/tmux-0/default,1,0"), &Socket::Default));
+    assert!(jump::inside(
+        Some("/tmp/tmux-0/default,1,0"),
+        &Socket::Default
+    ));
     let cmds = jump::commands(&sock, &t, true);
     assert_eq!(cmds[0], ["-L", "gaffer-try", "select-window", "-t", "%4"]);
     assert_eq!(cmds[2], ["-L", "gaffer-try", "switch-client", "-t", "%4"]);
