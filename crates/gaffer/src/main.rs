@@ -4,6 +4,7 @@ mod adapters;
 mod cli;
 mod commands;
 mod config_load;
+mod delivery;
 mod error;
 mod foreground;
 mod http;
@@ -11,6 +12,7 @@ mod kinds;
 mod output;
 mod subprocess;
 mod view;
+mod web;
 mod wiring;
 
 use clap::Parser;

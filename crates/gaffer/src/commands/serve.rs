@@ -2,7 +2,11 @@
 //!
 //! - `GET /health`: `{"ok":true}` (no token needed);
 //! - `GET /login?t=NONCE`: a one-time login link; sets the session cookie, redirects to `/`;
-//! - `GET /`: what the server offers;
+//! - `GET /`: the cockpit page for a browser (`Accept: text/html`), else what the server offers;
+//! - `GET /cockpit.css`, `GET /cockpit.js`: the page's style sheet and script;
+//! - `GET /cockpit`: everything the page shows (agents, assignments, conflicts, digest);
+//! - `GET /screen?pane=ID`: the last lines of one agent's screen, the evidence marked;
+//! - `POST /send`: `{"pane", "text", "force"}`, a verified prompt delivery (as `gaffer send`);
 //! - `GET /agents`: every agent's state (JSON array of `AgentState`);
 //! - `GET /assignments`: the ledger's assignments;
 //! - `GET /digest`: a digest of the session now;
@@ -11,18 +15,21 @@
 //! - `POST /login-url`: a new one-time login link.
 //!
 //! Every route but `/health` and `/login` needs the token (`.gaffer/serve.token`) as a bearer
-//! token or the session cookie; see [`crate::http::auth`]. Loopback is the default; another
-//! address needs `--allow-remote`.
+//! token or the session cookie; see [`crate::http::auth`]. An action (`POST /send`) from a
+//! browser session must also carry the session's CSRF token (`X-Gaffer-Csrf`, which the page
+//! has) and be JSON; the cookie is `SameSite=Strict` and a foreign `Origin` is refused. Loopback
+//! is the default; another address needs `--allow-remote`.
 
 use crate::adapters;
 use crate::cli::ServeArgs;
 use crate::error::ExitError;
 use crate::foreground::Foreground;
-use crate::http::auth::{Auth, Denied, HostPolicy, ignore_in_git, load_or_create_token};
+use crate::http::auth::{Auth, Denied, HostPolicy, Principal, ignore_in_git, load_or_create_token};
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
 use crate::http::server::{Connection, Handler, Server, ServerConfig};
 use crate::output::Output;
+use crate::web::{self, Cockpit, WebError};
 use crate::wiring;
 use gaffer_coordinator::SessionCoordinator;
 use gaffer_coordinator::ledger::Ledger;
@@ -51,12 +58,16 @@ struct Api {
     auth: Auth,
     hosts: HostPolicy,
     keepalive: Duration,
+    cockpit: Cockpit,
 }
 
 const ROUTES: &[&str] = &[
     "GET /health",
     "GET /login?t=NONCE",
     "GET /",
+    "GET /cockpit",
+    "GET /screen?pane=ID",
+    "POST /send",
     "GET /agents",
     "GET /assignments",
     "GET /digest",
@@ -117,23 +128,34 @@ impl Api {
             (_, "/health" | "/login") => return Some(not_allowed("GET")),
             _ => {}
         }
-        if let Err(denied) = self.auth.check(req) {
-            let message = match denied {
-                Denied::Missing => {
-                    "this route needs the token of .gaffer/serve.token as `Authorization: Bearer <token>`, or a browser login through the link `gaffer serve` printed"
-                }
-                Denied::Invalid => "the token or session cookie is not valid",
-            };
-            return Some(
-                Response::error(401, "unauthorized", message)
-                    .with_header("WWW-Authenticate", "Bearer realm=\"gaffer\""),
-            );
-        }
+        let who = match self.auth.check(req) {
+            Ok(who) => who,
+            Err(denied) => return Some(self.unauthorized(req, denied)),
+        };
         Some(match (method, path) {
+            ("GET", "/") if wants_html(req) => {
+                Response::body(200, "text/html; charset=utf-8", web::page(who.csrf()))
+                    .with_header("Content-Security-Policy", web::CSP)
+                    .with_header("Referrer-Policy", "no-referrer")
+                    .with_header("X-Frame-Options", "DENY")
+            }
             ("GET", "/") => Response::json(
                 200,
                 &serde_json::json!({"service": "gaffer", "routes": ROUTES}),
             ),
+            ("GET", "/cockpit.css") => Response::body(200, "text/css; charset=utf-8", web::CSS),
+            ("GET", "/cockpit.js") => {
+                Response::body(200, "text/javascript; charset=utf-8", web::JS)
+            }
+            ("GET", "/cockpit") => Response::json(200, &self.cockpit.view()),
+            ("GET", "/screen") => {
+                let pane = req.query("pane").and_then(web::percent_decode);
+                match pane {
+                    None => Response::error(400, "bad_request", "give ?pane=ID"),
+                    Some(p) => web_answer(self.cockpit.screen(&p)),
+                }
+            }
+            ("POST", "/send") => self.send(req, &who),
             ("GET", "/agents") => Response::json(
                 200,
                 &self.coord.get_agents().into_values().collect::<Vec<_>>(),
@@ -145,14 +167,60 @@ impl Api {
             ("GET", "/digest") => Response::json(200, &self.coord.generate_digest()),
             ("GET", "/events") => return self.events(req, conn),
             ("POST", "/login-url") => self.login_url(req),
-            (_, "/" | "/agents" | "/assignments" | "/digest" | "/events") => not_allowed("GET"),
-            (_, "/login-url") => not_allowed("POST"),
+            (
+                _,
+                "/" | "/agents" | "/assignments" | "/digest" | "/events" | "/cockpit"
+                | "/cockpit.css" | "/cockpit.js" | "/screen",
+            ) => not_allowed("GET"),
+            (_, "/login-url" | "/send") => not_allowed("POST"),
             _ => Response::error(
                 404,
                 "not_found",
                 &format!("no route {path:?}; the routes: {}", ROUTES.join(", ")),
             ),
         })
+    }
+
+    /// The answer without valid credentials: JSON, or for a browser asking for the page, a
+    /// page that shows nothing but how to log in.
+    fn unauthorized(&self, req: &Request, denied: Denied) -> Response {
+        if req.method == "GET" && req.path == "/" && wants_html(req) {
+            return Response::body(401, "text/html; charset=utf-8", web::LOGIN_NEEDED)
+                .with_header("Content-Security-Policy", web::CSP);
+        }
+        let message = match denied {
+            Denied::Missing => {
+                "this route needs the token of .gaffer/serve.token as `Authorization: Bearer <token>`, or a browser login through the link `gaffer serve` printed"
+            }
+            Denied::Invalid => "the token or session cookie is not valid",
+        };
+        Response::error(401, "unauthorized", message)
+            .with_header("WWW-Authenticate", "Bearer realm=\"gaffer\"")
+    }
+
+    /// `POST /send`: a browser session's request must carry its CSRF token; every request
+    /// must be JSON (a cross-site form cannot send that without asking first).
+    fn send(&self, req: &Request, who: &Principal) -> Response {
+        if !who.csrf_ok(req.header("x-gaffer-csrf")) {
+            return Response::error(
+                403,
+                "csrf",
+                "an action from a browser session needs the page's X-Gaffer-Csrf token",
+            );
+        }
+        let json = req.header("content-type").is_some_and(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+        if !json {
+            return Response::error(
+                415,
+                "not_json",
+                "the body must be JSON (Content-Type: application/json)",
+            );
+        }
+        web_answer(self.cockpit.send(&req.body))
     }
 
     fn login(&self, req: &Request) -> Response {
@@ -275,6 +343,20 @@ impl Api {
     }
 }
 
+/// The client asks for HTML (a browser navigating to the page).
+fn wants_html(req: &Request) -> bool {
+    req.header("accept")
+        .is_some_and(|a| a.to_ascii_lowercase().contains("text/html"))
+}
+
+/// A cockpit answer as a response.
+fn web_answer(r: Result<serde_json::Value, WebError>) -> Response {
+    match r {
+        Ok(v) => Response::json(200, &v),
+        Err(e) => Response::error(e.status, e.code, &e.message),
+    }
+}
+
 fn not_allowed(allow: &str) -> Response {
     Response::error(
         405,
@@ -358,6 +440,15 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
     }
     coord.start()?;
     let coord = Arc::new(coord);
+    // Built before the address is announced: a client may connect at once.
+    let cockpit = Cockpit::new(
+        coord.clone(),
+        adapters::monitor(global, &built.connection)?,
+        built.connection.panes.clone(),
+        adapters::detector(&built.connection.config.detection)?,
+        adapters::ledger(global)?,
+        built.connection.session.clone(),
+    );
     let auth = Auth::new(token, local.port());
     let nonce = auth
         .mint_nonce()
@@ -388,6 +479,7 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
         },
     )?;
     let api = Arc::new(Api {
+        cockpit,
         coord: coord.clone(),
         ledger: Mutex::new(ledger),
         auth,

@@ -1,0 +1,489 @@
+//! The cockpit: the web page `gaffer serve` shows at `/` (plain HTML, CSS and JS embedded in
+//! the binary; no build step, nothing fetched at run time) and the JSON it reads.
+//!
+//! - [`page`] is the page for one principal: its CSRF token goes into a `<meta>` tag;
+//! - [`Cockpit::view`] is everything the page shows at once (agents with their verdicts and
+//!   sources, assignments, conflicts, the digest, the latest event id), cached briefly so that
+//!   several tabs cost one observation;
+//! - [`Cockpit::screen`] is the preview of one pane: its last lines, the evidence lines marked;
+//! - [`Cockpit::send`] is the send action, a verified delivery as `gaffer send` makes.
+//!
+//! Text from panes and beads goes to the page as JSON and is inserted as text (`textContent`),
+//! never as HTML; the page's Content-Security-Policy allows no inline script.
+
+use crate::delivery::{SendError, send_verified};
+use gaffer_coordinator::SessionCoordinator;
+use gaffer_coordinator::ledger::{AssignmentRecord, Ledger};
+use gaffer_coordinator::monitor::{AgentMonitor, MonitorSnapshot};
+use gaffer_core::detect::{Detector, ScreenInput, Verdict};
+use gaffer_core::escapes::sanitize_line;
+use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome, Panes};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The page's HTML; `{{CSRF}}` is replaced by the session's CSRF token.
+const HTML: &str = include_str!("cockpit.html");
+/// The page's style sheet, served at `/cockpit.css`.
+pub const CSS: &str = include_str!("cockpit.css");
+/// The page's script, served at `/cockpit.js`.
+pub const JS: &str = include_str!("cockpit.js");
+/// The Content-Security-Policy of the page: its own script and style only, requests to this
+/// server only, never framed.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// Lines of a pane the preview shows.
+pub const PREVIEW_LINES: usize = 40;
+/// Recent assignments the view lists (every live one, then the newest others).
+const RECENT_ASSIGNMENTS: usize = 30;
+/// How long one view is reused.
+const VIEW_TTL: Duration = Duration::from_millis(700);
+/// The longest prompt the page may send (bytes).
+pub const MAX_PROMPT: usize = 16 * 1024;
+
+/// The page for a principal whose CSRF token is `csrf` (hex, or empty for a bearer client).
+pub fn page(csrf: &str) -> String {
+    // The token is hex: nothing in it can leave the attribute.
+    let csrf: String = csrf.chars().filter(char::is_ascii_hexdigit).collect();
+    HTML.replace("{{CSRF}}", &csrf)
+}
+
+/// The page a browser gets without credentials: it shows nothing of the session.
+pub const LOGIN_NEEDED: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>gaffer: log in</title></head><body><h1>gaffer</h1><p id=\"login-needed\">Log in through the one-time link <code>gaffer serve</code> printed, or mint a new one with <code>POST /login-url</code> (see the README).</p></body></html>";
+
+/// Why an action or a preview failed: an HTTP status, a code and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct WebError {
+    /// The HTTP status.
+    pub status: u16,
+    /// A stable code.
+    pub code: &'static str,
+    /// What happened, for a person.
+    pub message: String,
+}
+
+impl WebError {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> WebError {
+        WebError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// A send action's body: `{"pane": "%3", "text": "…", "force": false}`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// Pane id, title or `session:window.pane`.
+    pub pane: String,
+    /// The prompt.
+    pub text: String,
+    /// Send although the agent is not WAITING.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// What the cockpit reads and acts on.
+pub struct Cockpit {
+    coord: Arc<SessionCoordinator>,
+    monitor: AgentMonitor,
+    panes: Arc<dyn Panes>,
+    detector: Detector,
+    ledger: Mutex<Ledger>,
+    session: String,
+    cache: Mutex<Option<(Instant, Value)>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Cockpit {
+    /// A cockpit over the running coordinator, with its own monitor (for the verdicts'
+    /// evidence and sources), the panes, a detector and a ledger connection.
+    pub fn new(
+        coord: Arc<SessionCoordinator>,
+        monitor: AgentMonitor,
+        panes: Arc<dyn Panes>,
+        detector: Detector,
+        ledger: Ledger,
+        session: String,
+    ) -> Cockpit {
+        Cockpit {
+            coord,
+            monitor,
+            panes,
+            detector,
+            ledger: Mutex::new(ledger),
+            session,
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// Everything the page shows, as JSON (at most [`VIEW_TTL`] old).
+    pub fn view(&self) -> Value {
+        let mut cache = locked(&self.cache);
+        if let Some((at, v)) = cache.as_ref()
+            && at.elapsed() < VIEW_TTL
+        {
+            return v.clone();
+        }
+        let v = self.build_view();
+        *cache = Some((Instant::now(), v.clone()));
+        v
+    }
+
+    fn build_view(&self) -> Value {
+        let mut problems = self.coord.problems();
+        let snap = match self.monitor.refresh() {
+            Ok(s) => Some(s),
+            Err(e) => {
+                problems.push(format!("observing the panes: {e}"));
+                None
+            }
+        };
+        let agents = merge_agents(&self.coord.get_agents(), snap.as_ref());
+        let (assignments, last_event_id) = {
+            let ledger = locked(&self.ledger);
+            let assignments = match ledger.all() {
+                Ok(a) => Some(recent_assignments(a)),
+                Err(e) => {
+                    problems.push(format!("the ledger's assignments: {e}"));
+                    None
+                }
+            };
+            (assignments, ledger.last_event_id().unwrap_or(0))
+        };
+        let digest = self.coord.generate_digest();
+        json!({
+            "session": self.session,
+            "observed_at": gaffer_core::time::format_rfc3339(&chrono::Utc::now()),
+            "agents": agents,
+            "assignments": assignments,
+            "conflicts": digest.conflicts,
+            "digest": digest,
+            "problems": problems,
+            "last_event_id": last_event_id,
+            "event_types": gaffer_core::event::CoordinatorEventType::all()
+                .map(|t| t.as_str().to_string())
+                .collect::<Vec<_>>(),
+        })
+    }
+
+    /// The preview of one pane: its last lines (escapes stripped), each marked when it is
+    /// evidence of the verdict, and the verdict.
+    pub fn screen(&self, pane: &str) -> Result<Value, WebError> {
+        let info = self.find(pane)?;
+        let caps = self
+            .panes
+            .capture(std::slice::from_ref(&info.pane_id))
+            .map_err(|e| WebError::new(503, "tmux_unavailable", e.to_string()))?;
+        let Some((_, screen)) = caps.into_iter().next() else {
+            return Err(WebError::new(
+                404,
+                "no_pane",
+                format!("pane {pane:?} is gone"),
+            ));
+        };
+        let verdict = self.detector.detect(&ScreenInput {
+            agent_type: &info.agent_type,
+            screen: &screen,
+            current_command: &info.current_command,
+            observed_at: chrono::Utc::now(),
+        });
+        Ok(json!({
+            "pane_id": info.pane_id,
+            "title": info.title,
+            "agent_type": info.agent_type,
+            "lines": preview_lines(&screen, &verdict, PREVIEW_LINES),
+            "status": verdict.status,
+            "reason": verdict.reason,
+            "rule": verdict.rule,
+            "evidence": verdict.evidence,
+        }))
+    }
+
+    /// The send action: parses `body` ([`SendRequest`]) and delivers the prompt, verified.
+    pub fn send(&self, body: &[u8]) -> Result<Value, WebError> {
+        let req: SendRequest = serde_json::from_slice(body).map_err(|e| {
+            WebError::new(
+                400,
+                "bad_request",
+                format!("the body is not {{\"pane\", \"text\", \"force\"}}: {e}"),
+            )
+        })?;
+        if req.text.trim().is_empty() {
+            return Err(WebError::new(400, "empty_prompt", "the prompt is empty"));
+        }
+        if req.text.len() > MAX_PROMPT {
+            return Err(WebError::new(
+                413,
+                "prompt_too_long",
+                format!(
+                    "the prompt has {} bytes; at most {MAX_PROMPT}",
+                    req.text.len()
+                ),
+            ));
+        }
+        let info = self.find(&req.pane)?;
+        let started = Instant::now();
+        let result = send_verified(
+            self.panes.as_ref(),
+            &self.detector,
+            &info,
+            &req.text,
+            &DeliveryOptions::default(),
+            req.force,
+        );
+        tracing::info!(
+            pane = %info.pane_id,
+            bytes = req.text.len(),
+            ok = result.is_ok(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "prompt sent from the cockpit"
+        );
+        self.invalidate();
+        match result {
+            Ok(rep) => Ok(json!({
+                "pane_id": info.pane_id,
+                "title": info.title,
+                "outcome": rep.outcome,
+                "delivered": rep.outcome == DeliveryOutcome::Delivered,
+                "attempts": rep.attempts,
+                "bytes": rep.bytes,
+                "elapsed_ms": rep.elapsed_ms,
+            })),
+            Err(e @ SendError::NotWaiting(_)) => {
+                Err(WebError::new(409, "not_waiting", e.to_string()))
+            }
+            Err(e @ SendError::NoScreen) => Err(WebError::new(503, "no_screen", e.to_string())),
+            Err(e @ SendError::Delivery(_)) => {
+                Err(WebError::new(502, "delivery_failed", e.to_string()))
+            }
+        }
+    }
+
+    /// Forgets the cached view (an action changed something).
+    fn invalidate(&self) {
+        *locked(&self.cache) = None;
+    }
+
+    fn find(&self, pane: &str) -> Result<gaffer_core::panes::PaneInfo, WebError> {
+        let panes = self
+            .panes
+            .list_panes()
+            .map_err(|e| WebError::new(503, "tmux_unavailable", e.to_string()))?;
+        crate::adapters::find_pane(&panes, pane)
+            .filter(|p| p.is_agent())
+            .ok_or_else(|| {
+                WebError::new(
+                    404,
+                    "no_pane",
+                    format!("no agent pane {pane:?} in session {}", self.session),
+                )
+            })
+    }
+}
+
+/// The agents as the page shows them: the coordinator's state (what gaffer acts on: status,
+/// task, assignments) with the monitor's verdict (reason, rule, evidence, who decided, the
+/// context's source, health issues).
+fn merge_agents(
+    states: &BTreeMap<String, gaffer_core::agent::AgentState>,
+    snap: Option<&MonitorSnapshot>,
+) -> Vec<Value> {
+    let now = chrono::Utc::now();
+    let reports: BTreeMap<&str, &gaffer_core::cycle::AgentReport> = snap
+        .map(|s| {
+            s.agents
+                .iter()
+                .map(|a| (a.pane.pane_id.as_str(), a))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ids: Vec<&str> = states.keys().map(String::as_str).collect();
+    for id in reports.keys() {
+        if !states.contains_key(*id) {
+            ids.push(id);
+        }
+    }
+    ids.sort_by_key(|id| pane_number(id));
+    ids.into_iter()
+        .map(|id| {
+            let state = states.get(id);
+            let report = reports.get(id);
+            let verdict = report.map(|r| &r.observation.verdict);
+            let fusion = verdict.and_then(|v| v.fusion.as_ref());
+            let status = state
+                .map(|s| s.status)
+                .or(report.map(|r| r.observation.status));
+            // Unknown is not 0%: the coordinator's figure only stands in without a verdict.
+            let context = match verdict {
+                Some(v) => v.context_usage,
+                None => state.map(|s| s.context_usage),
+            };
+            let idle = report.map(|r| r.idle_seconds).or_else(|| {
+                state.map(|s| ((now - s.last_activity).num_milliseconds() as f64 / 1000.0).max(0.0))
+            });
+            let healthy = match (report, state) {
+                (Some(r), _) => r.health.healthy,
+                (None, Some(s)) => s.healthy,
+                (None, None) => false,
+            };
+            json!({
+                "pane_id": id,
+                "title": report.map(|r| r.pane.title.as_str()).unwrap_or_default(),
+                "agent_type": report
+                    .map(|r| r.pane.agent_type.as_str())
+                    .or(state.map(|s| s.agent_type.as_str()))
+                    .unwrap_or_default(),
+                "name": state.map(|s| s.agent_mail_name.as_str()).unwrap_or_default(),
+                "status": status,
+                "reason": verdict.map(|v| v.reason.as_str()).unwrap_or_default(),
+                "rule": verdict.map(|v| v.rule.as_str()).unwrap_or_default(),
+                "evidence": verdict.map(|v| v.evidence.clone()).unwrap_or_default(),
+                "decided_by": fusion.map(|f| f.decided_by.as_str()).unwrap_or("screen"),
+                "context_usage": context,
+                "context_source": fusion.and_then(|f| f.context_source).map(|s| s.as_str()),
+                "idle_seconds": idle,
+                "current_task": state.map(|s| s.current_task.as_str()).unwrap_or_default(),
+                "assignments": state.map(|s| s.assignments).unwrap_or(0),
+                "healthy": healthy,
+                "issues": report.map(|r| r.health.issues.clone()).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// `%12` → 12, for ordering panes as tmux numbers them.
+fn pane_number(id: &str) -> (u64, String) {
+    let n = id.trim_start_matches('%').parse().unwrap_or(u64::MAX);
+    (n, id.to_string())
+}
+
+/// Every live assignment, then the newest others, at most [`RECENT_ASSIGNMENTS`] in all.
+fn recent_assignments(mut all: Vec<AssignmentRecord>) -> Vec<AssignmentRecord> {
+    all.sort_by(|a, b| {
+        b.state
+            .is_active()
+            .cmp(&a.state.is_active())
+            .then(b.updated_at.cmp(&a.updated_at))
+            .then(b.id.cmp(&a.id))
+    });
+    all.truncate(RECENT_ASSIGNMENTS);
+    all
+}
+
+/// `s` with its `%XX` escapes decoded (and `+` as a space), as a query value is sent; `None`
+/// when it is not UTF-8 or an escape is malformed.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The last `n` lines of `screen` (trailing blank lines dropped, escapes stripped), each with
+/// whether it is one of the verdict's evidence lines.
+pub fn preview_lines(screen: &str, verdict: &Verdict, n: usize) -> Vec<Value> {
+    let lines: Vec<String> = screen.lines().map(sanitize_line).collect();
+    let end = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .map_or(0, |i| i + 1);
+    let start = end.saturating_sub(n);
+    let evidence: Vec<String> = verdict
+        .evidence
+        .iter()
+        .map(|e| sanitize_line(e).trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect();
+    lines[start..end]
+        .iter()
+        .map(|l| {
+            let t = l.trim();
+            let hit = !t.is_empty() && evidence.iter().any(|e| e == t || t.contains(e.as_str()));
+            json!({"text": l, "evidence": hit})
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gaffer_core::status::AgentStatus;
+
+    fn verdict(evidence: &[&str]) -> Verdict {
+        Verdict {
+            status: AgentStatus::Blocked,
+            reason: "dialog".into(),
+            rule: "cc.blocked".into(),
+            evidence: evidence.iter().map(|s| s.to_string()).collect(),
+            confidence: 1.0,
+            context_usage: None,
+            rate_limit_reset: None,
+            observed_at: chrono::Utc::now(),
+            fusion: None,
+        }
+    }
+
+    #[test]
+    fn the_preview_keeps_the_last_lines_strips_escapes_and_marks_the_evidence() {
+        let screen =
+            "old 1\nold 2\n\x1b[31mDo you want to proceed?\x1b[0m\n❯ 1. Yes\n  2. No\n\n\n";
+        let v = verdict(&["Do you want to proceed?"]);
+        let lines = preview_lines(screen, &v, 3);
+        let texts: Vec<&str> = lines.iter().map(|l| l["text"].as_str().unwrap()).collect();
+        assert_eq!(texts, ["Do you want to proceed?", "❯ 1. Yes", "  2. No"]);
+        let marked: Vec<bool> = lines
+            .iter()
+            .map(|l| l["evidence"].as_bool().unwrap())
+            .collect();
+        assert_eq!(marked, [true, false, false]);
+        assert!(preview_lines("", &v, 3).is_empty());
+        assert_eq!(preview_lines("a\nb", &verdict(&[]), 10).len(), 2);
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(percent_decode("%253").as_deref(), Some("%3"));
+        assert_eq!(percent_decode("a+b%20c").as_deref(), Some("a b c"));
+        assert_eq!(percent_decode("%E2%9D%AF").as_deref(), Some("❯"));
+        assert_eq!(percent_decode("%2"), None);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%ff"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn the_page_carries_only_a_hex_csrf_token_and_no_inline_script() {
+        let p = page("ab12\"><script>x</script>");
+        assert!(p.contains("content=\"ab12cc\""), "only hex digits remain");
+        assert!(!p.contains("{{CSRF}}"));
+        assert!(!p.contains("<script>x"));
+        // The script is external (CSP `script-src 'self'`): the page has no inline one.
+        assert!(p.contains("<script src=\"/cockpit.js\" defer></script>"));
+        assert_eq!(p.matches("<script").count(), 1);
+        assert!(!JS.contains("innerHTML") && !JS.contains("outerHTML"));
+        assert!(!JS.contains("insertAdjacentHTML") && !JS.contains("document.write"));
+    }
+}
