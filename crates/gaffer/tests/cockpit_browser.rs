@@ -253,7 +253,12 @@ fn the_cockpit_in_a_real_browser() {
         Duration::from_secs(20),
     );
     let result = b.eval(&p, "document.getElementById('send-result').textContent");
-    assert_eq!(outcome, Some(Value::from("delivered")), "{result}");
+    assert_eq!(
+        outcome,
+        Some(Value::from("delivered")),
+        "{result}; cc's screen:\n{}",
+        tmux.capture(&cc)
+    );
     assert!(
         tmux.capture(&cc)
             .contains("WEBPROMPT hello from the cockpit"),
@@ -358,7 +363,8 @@ fn the_cockpit_in_a_real_browser() {
     b.click(&p, "#agents tbody tr[data-status=\"BLOCKED\"]");
     b.wait(
         &p,
-        "document.querySelectorAll('#preview .evidence').length > 0",
+        "document.getElementById('preview').dataset.pane === document.querySelector('#agents tr[data-status=BLOCKED]').dataset.pane && \
+         document.querySelectorAll('#preview .evidence').length > 0",
         Duration::from_secs(10),
     )
     .expect("the blocked preview");

@@ -194,6 +194,15 @@
   }
 
   function select(pane, agent) {
+    if (pane !== selected) {
+      // Another pane's screen never shows under this one's name.
+      $('preview').replaceChildren();
+      delete $('preview').dataset.pane;
+      $('preview-title').textContent = pane;
+      $('verdict').textContent = 'loading…';
+      $('send-result').textContent = '';
+      delete $('send-result').dataset.outcome;
+    }
     selected = pane;
     for (const tr of $('agents').tBodies[0].rows) tr.classList.toggle('selected', tr.dataset.pane === pane);
     $('send-target').textContent = pane + (agent && agent.title ? ' ' + agent.title : '');

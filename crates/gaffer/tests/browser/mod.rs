@@ -240,19 +240,22 @@ impl Browser {
         }
     }
 
-    /// Clicks the middle of the first element matching `selector`, as a mouse does.
+    /// Clicks the middle of the first element matching `selector`, as a mouse does, once the
+    /// element is the one under that point (the layout may still be moving).
     pub fn click(&mut self, page: &str, selector: &str) {
         let sel = serde_json::to_string(selector).expect("selector");
-        let at = self.eval(
-            page,
-            &format!(
-                "(() => {{ const e = document.querySelector({sel}); if (!e) return null; \
-                 e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
-                 return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
-            ),
+        let locate = format!(
+            "(() => {{ const e = document.querySelector({sel}); if (!e) return null; \
+             e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
+             const x = r.x + r.width / 2, y = r.y + r.height / 2; \
+             const hit = document.elementFromPoint(x, y); \
+             return hit && (hit === e || e.contains(hit)) ? [x, y] : null; }})()"
         );
+        let at = self
+            .wait(page, &locate, Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("nothing clickable matches {selector}"));
         let (Some(x), Some(y)) = (at[0].as_f64(), at[1].as_f64()) else {
-            panic!("nothing matches {selector}");
+            panic!("{selector}: no point: {at}");
         };
         for kind in ["mousePressed", "mouseReleased"] {
             self.call(
