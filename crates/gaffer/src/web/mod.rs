@@ -16,6 +16,7 @@ use gaffer_coordinator::SessionCoordinator;
 use gaffer_coordinator::ledger::{AssignmentRecord, Ledger};
 use gaffer_coordinator::monitor::{AgentMonitor, MonitorSnapshot};
 use gaffer_core::detect::{Detector, ScreenInput, Verdict};
+use gaffer_core::digest::DigestSummary;
 use gaffer_core::escapes::sanitize_line;
 use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome, Panes};
 use serde_json::{Value, json};
@@ -38,6 +39,9 @@ pub const PREVIEW_LINES: usize = 40;
 const RECENT_ASSIGNMENTS: usize = 30;
 /// How long one view is reused.
 const VIEW_TTL: Duration = Duration::from_millis(700);
+/// How long one digest (with its conflicts) is reused: it reads the work source and the
+/// mailbox, which may be subprocesses and HTTP calls.
+const DIGEST_TTL: Duration = Duration::from_secs(5);
 /// The longest prompt the page may send (bytes).
 pub const MAX_PROMPT: usize = 16 * 1024;
 
@@ -95,6 +99,7 @@ pub struct Cockpit {
     ledger: Mutex<Ledger>,
     session: String,
     cache: Mutex<Option<(Instant, Value)>>,
+    digest: Mutex<Option<(Instant, DigestSummary)>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -120,6 +125,7 @@ impl Cockpit {
             ledger: Mutex::new(ledger),
             session,
             cache: Mutex::new(None),
+            digest: Mutex::new(None),
         }
     }
 
@@ -157,7 +163,7 @@ impl Cockpit {
             };
             (assignments, ledger.last_event_id().unwrap_or(0))
         };
-        let digest = self.coord.generate_digest();
+        let digest = self.digest();
         json!({
             "session": self.session,
             "observed_at": gaffer_core::time::format_rfc3339(&chrono::Utc::now()),
@@ -171,6 +177,19 @@ impl Cockpit {
                 .map(|t| t.as_str().to_string())
                 .collect::<Vec<_>>(),
         })
+    }
+
+    /// The digest of the session, at most [`DIGEST_TTL`] old.
+    fn digest(&self) -> DigestSummary {
+        let mut cache = locked(&self.digest);
+        if let Some((at, d)) = cache.as_ref()
+            && at.elapsed() < DIGEST_TTL
+        {
+            return d.clone();
+        }
+        let d = self.coord.generate_digest();
+        *cache = Some((Instant::now(), d.clone()));
+        d
     }
 
     /// The preview of one pane: its last lines (escapes stripped), each marked when it is
@@ -266,9 +285,10 @@ impl Cockpit {
         }
     }
 
-    /// Forgets the cached view (an action changed something).
+    /// Forgets the cached view and digest (an action changed something).
     fn invalidate(&self) {
         *locked(&self.cache) = None;
+        *locked(&self.digest) = None;
     }
 
     fn find(&self, pane: &str) -> Result<gaffer_core::panes::PaneInfo, WebError> {
