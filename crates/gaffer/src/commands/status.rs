@@ -5,7 +5,7 @@ use crate::adapters;
 use crate::cli::{GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
 use crate::output::{esay, say};
-use gaffer_coordinator::monitor::{AgentReport, MonitorSnapshot};
+use gaffer_coordinator::monitor::{AgentMonitor, AgentReport, MonitorConfig, MonitorSnapshot};
 use gaffer_core::exit;
 use gaffer_core::time::format_short_duration;
 use serde_json::json;
@@ -55,7 +55,14 @@ pub fn snapshot_json(session: &str, snap: &MonitorSnapshot) -> serde_json::Value
 /// Runs `gaffer status`.
 pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
     let conn = adapters::tmux(global, args)?;
-    let monitor = adapters::monitor(global, &conn)?;
+    let monitor = AgentMonitor::new(
+        conn.panes.clone(),
+        adapters::detector(&conn.config.detection)?,
+        MonitorConfig::from(&conn.config.detection),
+    )
+    .with_agent_files(adapters::agent_files(&conn.config))
+    .with_signals(adapters::signal_feed(global))
+    .with_fuse_config((&conn.config.fusion).into());
     let snap = monitor
         .refresh()
         .map_err(|e| ExitError::unavailable(format!("observing {}: {e}", conn.session)))?;
