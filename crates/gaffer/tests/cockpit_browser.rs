@@ -1,13 +1,15 @@
 //! The cockpit page in a real browser: headless Chromium (Debian's package) driven through the
 //! DevTools protocol, against `gaffer serve` on loopback with gaffer-sim agents in a private
-//! tmux server, all inside a loopback-only network namespace. The test logs in through the
-//! one-time link, sees the live agents and their states, sends a prompt by clicking and reads
-//! it on the pane, checks that nothing shows and nothing acts without the token or without the
+//! tmux server, all inside a loopback-only network namespace, and `gaffer run --auto-assign`
+//! beside it. The test logs in through the one-time link, sees the live agents and their
+//! states, sends a prompt by clicking and reads it on the pane, pauses agents, unassigns and
+//! reassigns a bead, answers a BLOCKED dialog and asks for a jump target, checks that nothing shows and nothing acts without the token or without the
 //! session's CSRF token, that pane text is shown as text, and saves screenshots (desktop and
 //! phone) under `target/cockpit/`.
 
 mod browser;
 
+use gaffer_coordinator::ledger::Ledger;
 use gaffer_testkit::tmux::TmuxServer;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -16,6 +18,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const TEST: &str = "the_cockpit_in_a_real_browser";
+
+/// One bead, for the assignment controls.
+const ISSUES: &str = r#"{"id":"wb-1","title":"Implement the lexer in src/lexer.rs","status":"open","priority":1,"issue_type":"feature","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:00Z"}
+"#;
 
 fn q(s: &str) -> String {
     gaffer_model_sim::launch::shell_quote(s)
@@ -106,7 +112,7 @@ fn the_cockpit_in_a_real_browser() {
     let root = dir.path();
     std::fs::create_dir_all(root.join(".beads")).unwrap();
     std::fs::create_dir_all(root.join(".git")).unwrap();
-    std::fs::write(root.join(".beads/issues.jsonl"), "").unwrap();
+    std::fs::write(root.join(".beads/issues.jsonl"), ISSUES).unwrap();
     let logs: Vec<PathBuf> = (0..3).map(|i| root.join(format!("sim{i}.log"))).collect();
     let tmux = TmuxServer::new("cockpit");
     let cc = tmux.agent_sized(
@@ -123,7 +129,7 @@ fn the_cockpit_in_a_real_browser() {
         100,
         30,
     );
-    let _gmi = tmux.agent_sized(
+    let gmi = tmux.agent_sized(
         "web",
         "web__gmi_1",
         &sim("gmi", "--start-state blocked", &logs[2]),
@@ -359,6 +365,61 @@ fn the_cockpit_in_a_real_browser() {
     assert_eq!(prompts(&logs[0]).len(), 1, "no forged prompt reached cc");
     assert!(!prompts(&logs[0]).iter().any(|p| p.contains("NOTOKEN")));
 
+    // The controls, through the coordinator's control API. Pause cc and gmi from the page; then
+    // `gaffer run --auto-assign` (another process, as a user runs it beside the cockpit) gives
+    // the bead to the one agent not paused, cod.
+    pause_from_page(&mut b, &p, &cc);
+    pause_from_page(&mut b, &p, &gmi);
+    let _run = run_auto_assign(root, &tmux.name, "web");
+    let ledger = || Ledger::open(&root.join(".gaffer/state.db")).expect("ledger");
+    let live_holder = || -> Option<String> {
+        ledger()
+            .all()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|r| r.assignment.bead_id == "wb-1" && r.state.is_active())
+            .map(|r| r.assignment.agent_pane_id)
+    };
+    assert!(
+        gaffer_testkit::wait_until(Duration::from_secs(30), || live_holder().as_deref()
+            == Some(cod.as_str())),
+        "cod gets wb-1: {:?}",
+        live_holder()
+    );
+    b.wait(
+        &p,
+        "!!document.querySelector('#assignments li[data-bead=\"wb-1\"][data-state=\"delivered\"], #assignments li[data-bead=\"wb-1\"][data-state=\"working\"]')",
+        Duration::from_secs(10),
+    )
+    .expect("the assignment on the page");
+    assert_eq!(prompts(&logs[0]).len(), 1, "paused cc got nothing");
+    assert!(prompts(&logs[1]).iter().any(|p| p.contains("wb-1")));
+    // Pause cod too, then unassign on the page: handed back, and nobody takes it.
+    pause_from_page(&mut b, &p, &cod);
+    b.click(&p, "#assignments li[data-bead=\"wb-1\"] button.unassign");
+    expect_ok(&mut b, &p, "unassign");
+    assert!(
+        gaffer_testkit::wait_until(Duration::from_secs(10), || live_holder().is_none()),
+        "wb-1 handed back: {:?}",
+        live_holder()
+    );
+    // Reassign to cc (paused, so only by hand): the prompt reaches cc's pane.
+    select_row(&mut b, &p, &cc);
+    b.click(&p, "#assignments li[data-bead=\"wb-1\"] button.reassign");
+    expect_ok(&mut b, &p, "reassign");
+    assert_eq!(live_holder().as_deref(), Some(cc.as_str()));
+    assert!(
+        prompts(&logs[0]).iter().any(|p| p.contains("wb-1")),
+        "{:?}",
+        prompts(&logs[0])
+    );
+    b.wait(
+        &p,
+        &format!("(document.querySelector('#agents tr[data-pane=\"{cc}\"]') || {{textContent: ''}}).textContent.includes('wb-1')"),
+        Duration::from_secs(10),
+    )
+    .expect("cc's bead on the page");
+
     // Screenshots: desktop, then a phone.
     b.click(&p, "#agents tbody tr[data-status=\"BLOCKED\"]");
     b.wait(
@@ -369,6 +430,58 @@ fn the_cockpit_in_a_real_browser() {
     )
     .expect("the blocked preview");
     b.screenshot(&p, &shots().join("cockpit-desktop.png"));
+
+    // Answer the BLOCKED dialog: its full text first, then one of the options read from the
+    // screen; the agent leaves BLOCKED.
+    select_row(&mut b, &p, &gmi);
+    b.click(&p, "#read-dialog");
+    let shown = b.wait(
+        &p,
+        "!document.getElementById('dialog').hidden && document.getElementById('dialog-text').textContent",
+        Duration::from_secs(10),
+    );
+    let shown = shown.expect("the dialog's text on the page");
+    assert!(
+        shown
+            .as_str()
+            .is_some_and(|t| t.contains("Allow execution of: 'rm'?")),
+        "{shown}"
+    );
+    let options = b.eval(
+        &p,
+        "[...document.querySelectorAll('#dialog-options button')].map(b => b.textContent)",
+    );
+    eprintln!("dialog options: {options}");
+    assert_eq!(options[0], "1. Yes, allow once", "{options}");
+    b.screenshot(&p, &shots().join("cockpit-dialog.png"));
+    b.click(&p, "#dialog-options button[data-option=\"1\"]");
+    expect_ok(&mut b, &p, "answer");
+    assert!(
+        b.wait(
+            &p,
+            &format!(
+                "(document.querySelector('#agents tr[data-pane=\"{gmi}\"]') || {{dataset: {{}}}}).dataset.status !== 'BLOCKED'"
+            ),
+            Duration::from_secs(15),
+        )
+        .is_some(),
+        "gmi leaves BLOCKED"
+    );
+    assert!(!tmux.capture(&gmi).contains("Allow execution of: 'rm'?"));
+    // Jump: the pane's tmux target.
+    b.click(&p, "#jump");
+    expect_ok(&mut b, &p, "jump");
+    let jump = b.eval(&p, "document.getElementById('action-result').textContent");
+    assert!(
+        jump.as_str()
+            .is_some_and(|j| j.contains("tmux switch-client -t web:")),
+        "{jump}"
+    );
+    // Resume all clears every pause (in the ledger, for every coordinator).
+    b.click(&p, "#resume-all");
+    expect_ok(&mut b, &p, "resume all");
+    let pauses = ledger().pauses().expect("pauses");
+    assert!(!pauses.all && pauses.panes.is_empty(), "{pauses:?}");
     b.viewport(&p, 390, 844, true);
     std::thread::sleep(Duration::from_millis(300));
     let fits = b.eval(
@@ -385,4 +498,79 @@ fn the_cockpit_in_a_real_browser() {
     eprintln!("screenshots in {}", shots().display());
     drop(b);
     drop(s);
+}
+
+/// Clicks the agent's row and waits until the page has it selected.
+fn select_row(b: &mut browser::Browser, p: &str, pane: &str) {
+    b.click(p, &format!("#agents tr[data-pane=\"{pane}\"]"));
+    b.wait(
+        p,
+        &format!("document.getElementById('send-target').textContent.startsWith('{pane}')"),
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|| panic!("{pane} selected"));
+}
+
+/// Waits for the last action's result and checks it went through.
+fn expect_ok(b: &mut browser::Browser, p: &str, what: &str) {
+    let outcome = b.wait(
+        p,
+        "document.getElementById('action-result').dataset.outcome",
+        Duration::from_secs(30),
+    );
+    let text = b.eval(p, "document.getElementById('action-result').textContent");
+    assert_eq!(outcome, Some(Value::from("ok")), "{what}: {text}");
+}
+
+/// Pauses auto-assign for the agent from the page; its row then says so.
+fn pause_from_page(b: &mut browser::Browser, p: &str, pane: &str) {
+    select_row(b, p, pane);
+    b.click(p, "#pause");
+    expect_ok(b, p, "pause");
+    b.wait(
+        p,
+        &format!("(document.querySelector('#agents tr[data-pane=\"{pane}\"]') || {{dataset: {{}}}}).dataset.paused === 'true'"),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|| panic!("{pane} shows paused"));
+}
+
+/// `gaffer run --auto-assign` on the session, stopped when dropped.
+fn run_auto_assign(dir: &Path, socket: &str, session: &str) -> Running {
+    let out = std::fs::File::create(dir.join("run.out")).expect("run output");
+    let err = std::fs::File::create(dir.join("run.err")).expect("run stderr");
+    let child = Command::new(env!("CARGO_BIN_EXE_gaffer"))
+        .args([
+            "--project",
+            &dir.display().to_string(),
+            "run",
+            "--auto-assign",
+        ])
+        .args([
+            "--socket",
+            socket,
+            "--session",
+            session,
+            "--exit-after",
+            "180",
+        ])
+        .args(["--set", "coordinator.poll_interval=300ms"])
+        .args(["--set", "coordinator.idle_threshold=0"])
+        .env("XDG_CONFIG_HOME", dir.join("xdg"))
+        .env_remove("AGENT_MAIL_URL")
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("gaffer run starts");
+    Running(child)
+}
+
+/// A child process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

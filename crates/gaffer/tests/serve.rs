@@ -833,4 +833,57 @@ fn the_cockpit_page_needs_a_login_and_its_action_needs_the_csrf_token_and_json()
         (403, Some("cross_origin"))
     );
     assert_eq!(s.get("/send", &[&cookie]).status, 405);
+    // The other controls: the same guard, then the control API's answer.
+    for path in ["/answer", "/pause", "/resume", "/unassign", "/reassign"] {
+        let mut raw = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\n{cookie}\r\n{json}\r\n",
+            s.addr
+        );
+        raw.push_str("Content-Length: 2\r\n\r\n{}");
+        let r = send(&s.addr, &raw);
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (403, Some("csrf")),
+            "{path}"
+        );
+        assert_eq!(s.get(path, &[&cookie]).status, 405, "{path}");
+    }
+    let control = |path: &str, body: &str| {
+        let raw = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\n{cookie}\r\n{json}\r\n{with_csrf}\r\nContent-Length: {}\r\n\r\n{body}",
+            s.addr,
+            body.len()
+        );
+        send(&s.addr, &raw)
+    };
+    let r = control("/pause", r#"{"pane":"%0","all":true}"#);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let r = control("/pause", r#"{"all":true}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["all"], true);
+    assert!(p.ledger().pauses().unwrap().all, "kept in the ledger");
+    assert_eq!(s.get("/cockpit", &[&cookie]).json()["pauses"]["all"], true);
+    let r = control("/resume", r#"{"all":true}"#);
+    assert_eq!((r.status, r.json()["all"].as_bool()), (200, Some(false)));
+    let r = control("/unassign", r#"{"bead":"nope-1"}"#);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (404, Some("no_bead"))
+    );
+    let r = control("/answer", r#"{"pane":"%0","option":1}"#);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (404, Some("no_pane"))
+    );
+    for path in ["/dialog", "/jump"] {
+        assert_eq!(s.get(path, &[&cookie]).status, 400, "{path} needs ?pane=");
+        let r = s.get(&format!("{path}?pane=%250"), &[&cookie]);
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (404, Some("no_pane"))
+        );
+    }
 }

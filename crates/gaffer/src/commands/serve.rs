@@ -7,6 +7,11 @@
 //! - `GET /cockpit`: everything the page shows (agents, assignments, conflicts, digest);
 //! - `GET /screen?pane=ID`: the last lines of one agent's screen, the evidence marked;
 //! - `POST /send`: `{"pane", "text", "force"}`, a verified prompt delivery (as `gaffer send`);
+//! - `GET /dialog?pane=ID`: a BLOCKED agent's dialog (text and options);
+//!   `POST /answer`: `{"pane", "option", "shown"}`, one of its options typed;
+//! - `POST /pause`, `POST /resume`: `{"pane"}` or `{"all": true}`, auto-assign;
+//! - `POST /unassign`: `{"bead"}`; `POST /reassign`: `{"bead", "pane"}`;
+//! - `GET /jump?pane=ID`: the pane's tmux target;
 //! - `GET /agents`: every agent's state (JSON array of `AgentState`);
 //! - `GET /assignments`: the ledger's assignments;
 //! - `GET /digest`: a digest of the session now;
@@ -15,10 +20,11 @@
 //! - `POST /login-url`: a new one-time login link.
 //!
 //! Every route but `/health` and `/login` needs the token (`.gaffer/serve.token`) as a bearer
-//! token or the session cookie; see [`crate::http::auth`]. An action (`POST /send`) from a
-//! browser session must also carry the session's CSRF token (`X-Gaffer-Csrf`, which the page
-//! has) and be JSON; the cookie is `SameSite=Strict` and a foreign `Origin` is refused. Loopback
-//! is the default; another address needs `--allow-remote`.
+//! token or the session cookie; see [`crate::http::auth`]. An action (every `POST` but
+//! `/login-url`) goes through the coordinator's control API; from a browser session it must
+//! also carry the session's CSRF token (`X-Gaffer-Csrf`, which the page has), and it must be
+//! JSON; the cookie is `SameSite=Strict` and a foreign `Origin` is refused. Loopback is the
+//! default; another address needs `--allow-remote`.
 
 use crate::adapters;
 use crate::cli::ServeArgs;
@@ -67,7 +73,14 @@ const ROUTES: &[&str] = &[
     "GET /",
     "GET /cockpit",
     "GET /screen?pane=ID",
+    "GET /dialog?pane=ID",
+    "GET /jump?pane=ID",
     "POST /send",
+    "POST /answer",
+    "POST /pause",
+    "POST /resume",
+    "POST /unassign",
+    "POST /reassign",
     "GET /agents",
     "GET /assignments",
     "GET /digest",
@@ -148,14 +161,21 @@ impl Api {
                 Response::body(200, "text/javascript; charset=utf-8", web::JS)
             }
             ("GET", "/cockpit") => Response::json(200, &self.cockpit.view()),
-            ("GET", "/screen") => {
-                let pane = req.query("pane").and_then(web::percent_decode);
-                match pane {
-                    None => Response::error(400, "bad_request", "give ?pane=ID"),
-                    Some(p) => web_answer(self.cockpit.screen(&p)),
-                }
+            ("GET", "/screen") => match pane_query(req) {
+                Ok(p) => web_answer(self.cockpit.screen(&p)),
+                Err(r) => r,
+            },
+            ("GET", "/dialog") => match pane_query(req) {
+                Ok(p) => web_answer(self.cockpit.dialog(&p)),
+                Err(r) => r,
+            },
+            ("GET", "/jump") => match pane_query(req) {
+                Ok(p) => web_answer(self.cockpit.jump(&p)),
+                Err(r) => r,
+            },
+            ("POST", "/send" | "/answer" | "/pause" | "/resume" | "/unassign" | "/reassign") => {
+                self.action(req, &who)
             }
-            ("POST", "/send") => self.send(req, &who),
             ("GET", "/agents") => Response::json(
                 200,
                 &self.coord.get_agents().into_values().collect::<Vec<_>>(),
@@ -170,9 +190,13 @@ impl Api {
             (
                 _,
                 "/" | "/agents" | "/assignments" | "/digest" | "/events" | "/cockpit"
-                | "/cockpit.css" | "/cockpit.js" | "/screen",
+                | "/cockpit.css" | "/cockpit.js" | "/screen" | "/dialog" | "/jump",
             ) => not_allowed("GET"),
-            (_, "/login-url" | "/send") => not_allowed("POST"),
+            (
+                _,
+                "/login-url" | "/send" | "/answer" | "/pause" | "/resume" | "/unassign"
+                | "/reassign",
+            ) => not_allowed("POST"),
             _ => Response::error(
                 404,
                 "not_found",
@@ -198,9 +222,10 @@ impl Api {
             .with_header("WWW-Authenticate", "Bearer realm=\"gaffer\"")
     }
 
-    /// `POST /send`: a browser session's request must carry its CSRF token; every request
-    /// must be JSON (a cross-site form cannot send that without asking first).
-    fn send(&self, req: &Request, who: &Principal) -> Response {
+    /// An action (`POST /send`, `/answer`, `/pause`, `/resume`, `/unassign`, `/reassign`): a
+    /// browser session's request must carry its CSRF token; every request must be JSON (a
+    /// cross-site form cannot send that without asking first).
+    fn action(&self, req: &Request, who: &Principal) -> Response {
         if !who.csrf_ok(req.header("x-gaffer-csrf")) {
             return Response::error(
                 403,
@@ -220,7 +245,15 @@ impl Api {
                 "the body must be JSON (Content-Type: application/json)",
             );
         }
-        web_answer(self.cockpit.send(&req.body))
+        let body = &req.body;
+        web_answer(match req.path.as_str() {
+            "/send" => self.cockpit.send(body),
+            "/answer" => self.cockpit.answer(body),
+            "/pause" => self.cockpit.pause(body),
+            "/resume" => self.cockpit.resume(body),
+            "/unassign" => self.cockpit.unassign(body),
+            _ => self.cockpit.reassign(body),
+        })
     }
 
     fn login(&self, req: &Request) -> Response {
@@ -347,6 +380,14 @@ impl Api {
 fn wants_html(req: &Request) -> bool {
     req.header("accept")
         .is_some_and(|a| a.to_ascii_lowercase().contains("text/html"))
+}
+
+/// The `?pane=` of a request, decoded, or the answer saying it is missing.
+fn pane_query(req: &Request) -> Result<String, Response> {
+    req.query("pane")
+        .and_then(web::percent_decode)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| Response::error(400, "bad_request", "give ?pane=ID"))
 }
 
 /// A cockpit answer as a response.

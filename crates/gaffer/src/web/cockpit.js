@@ -5,10 +5,15 @@
   const csrf = document.querySelector('meta[name="gaffer-csrf"]').content;
   const $ = (id) => document.getElementById(id);
   const MAX_EVENTS = 100;
+  // Assignment states that hold a bead (the ledger's live ones).
+  const LIVE = ['offered', 'delivered', 'working'];
   let selected = null;
   let source = null;
   let stopped = false;
   let refreshTimer = null;
+  let pauses = { all: false, panes: [] };
+  let agentsByPane = {};
+  let lastAssignments = [];
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -83,7 +88,13 @@
       tr.appendChild(cell('Agent', a.title || a.agent_type));
       const st = el('span', 'state state-' + (a.status || 'UNKNOWN'), a.status || 'UNKNOWN');
       st.title = a.reason || '';
-      tr.appendChild(cell('State', st));
+      const stateCell = el('span');
+      stateCell.appendChild(st);
+      if (isPaused(a.pane_id)) {
+        stateCell.appendChild(el('span', 'paused', 'paused'));
+        tr.dataset.paused = 'true';
+      }
+      tr.appendChild(cell('State', stateCell));
       tr.appendChild(cell('Idle', idle(a.idle_seconds)));
       tr.appendChild(cell('Context', contextBar(a.context_usage)));
       tr.appendChild(cell('Bead', a.current_task || '-'));
@@ -101,6 +112,10 @@
     $('agent-count').textContent = agents.length ? '(' + agents.length + ')' : '';
   }
 
+  function isPaused(pane) {
+    return !!pauses && (pauses.all || (pauses.panes || []).includes(pane));
+  }
+
   function renderAssignments(list) {
     const ul = $('assignments');
     if (list === null || list === undefined) { ul.replaceChildren(el('li', 'bad', 'the ledger cannot be read')); return; }
@@ -108,7 +123,23 @@
     ul.replaceChildren(...list.map((r) => {
       const li = el('li');
       li.appendChild(el('span', 'tag', r.state));
-      li.appendChild(document.createTextNode(r.bead_id + ' → ' + (r.agent_name || r.agent_pane_id) + (r.bead_title ? ': ' + r.bead_title : '')));
+      li.dataset.bead = r.bead_id;
+      li.dataset.state = r.state;
+      const who = r.agent_name ? r.agent_name + ' (' + r.agent_pane_id + ')' : r.agent_pane_id;
+      li.appendChild(document.createTextNode(r.bead_id + ' → ' + who + (r.bead_title ? ': ' + r.bead_title : '')));
+      if (LIVE.includes(r.state)) {
+        const un = el('button', 'small unassign', 'Unassign');
+        un.type = 'button';
+        un.addEventListener('click', () => act('/unassign', { bead: r.bead_id }, 'unassigned ' + r.bead_id));
+        li.appendChild(un);
+      }
+      if (selected && selected !== r.agent_pane_id && (LIVE.includes(r.state) || r.state === 'failed' || r.state === 'refused')) {
+        const re = el('button', 'small reassign', 'Reassign to ' + selected);
+        re.type = 'button';
+        const to = selected;
+        re.addEventListener('click', () => act('/reassign', { bead: r.bead_id, pane: to }, 'reassigned ' + r.bead_id + ' to ' + to));
+        li.appendChild(re);
+      }
       return li;
     }));
   }
@@ -181,8 +212,13 @@
     try {
       const v = await call('/cockpit');
       $('session').textContent = 'session ' + v.session;
+      pauses = v.pauses || pauses;
+      agentsByPane = {};
+      for (const a of v.agents) agentsByPane[a.pane_id] = a;
       renderAgents(v.agents);
+      lastAssignments = v.assignments;
       renderAssignments(v.assignments);
+      renderAgentActions();
       renderConflicts(v.conflicts);
       renderDigest(v.digest);
       renderProblems(v.problems);
@@ -202,8 +238,13 @@
       $('verdict').textContent = 'loading…';
       $('send-result').textContent = '';
       delete $('send-result').dataset.outcome;
+      $('action-result').textContent = '';
+      delete $('action-result').dataset.outcome;
+      $('dialog').hidden = true;
     }
     selected = pane;
+    renderAgentActions();
+    renderAssignments(lastAssignments);
     for (const tr of $('agents').tBodies[0].rows) tr.classList.toggle('selected', tr.dataset.pane === pane);
     $('send-target').textContent = pane + (agent && agent.title ? ' ' + agent.title : '');
     preview();
@@ -226,6 +267,94 @@
       $('verdict').textContent = 'no screen: ' + err.message;
     }
   }
+
+  function renderAgentActions() {
+    const a = selected ? agentsByPane[selected] : null;
+    const paused = selected ? isPaused(selected) : false;
+    $('pause').disabled = !a || paused;
+    $('resume').disabled = !a || !paused;
+    $('read-dialog').disabled = !a || a.status !== 'BLOCKED';
+    $('jump').disabled = !a;
+    $('pause-all').disabled = !!pauses.all;
+    $('resume-all').disabled = !pauses.all && !(pauses.panes || []).length;
+  }
+
+  function showResult(ok, code, text) {
+    const out = $('action-result');
+    out.className = ok ? 'ok' : 'bad';
+    out.dataset.outcome = code;
+    out.textContent = text;
+  }
+
+  // Every action is a JSON POST with the session's CSRF token.
+  async function act(path, body, done) {
+    pending();
+    try {
+      const r = await call(path, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Gaffer-Csrf': csrf },
+        body: JSON.stringify(body),
+      });
+      showResult(true, 'ok', done);
+      return r;
+    } catch (err) {
+      showResult(false, err.code || 'error', 'refused: ' + err.message);
+      return null;
+    } finally {
+      soon();
+    }
+  }
+
+  $('pause').addEventListener('click', () => act('/pause', { pane: selected }, 'auto-assign paused for ' + selected));
+  $('resume').addEventListener('click', () => act('/resume', { pane: selected }, 'auto-assign resumed for ' + selected));
+  $('pause-all').addEventListener('click', () => act('/pause', { all: true }, 'auto-assign paused for every agent'));
+  $('resume-all').addEventListener('click', () => act('/resume', { all: true }, 'auto-assign resumed for every agent'));
+  function pending() {
+    const out = $('action-result');
+    delete out.dataset.outcome;
+    out.className = 'dim';
+    out.textContent = 'working…';
+  }
+
+  $('jump').addEventListener('click', async () => {
+    pending();
+    try {
+      const j = await call('/jump?pane=' + encodeURIComponent(selected));
+      showResult(true, 'ok', 'in tmux: tmux switch-client -t ' + j.target + '   (pane ' + j.pane_id + ')');
+    } catch (err) {
+      showResult(false, err.code || 'error', 'no jump target: ' + err.message);
+    }
+  });
+  // A dialog is answered only after its full text is on the page, by choosing one of the
+  // options read from the screen; the answer carries the dialog shown, so a changed screen is
+  // refused instead of answered blind.
+  $('read-dialog').addEventListener('click', async () => {
+    const pane = selected;
+    pending();
+    try {
+      const d = await call('/dialog?pane=' + encodeURIComponent(pane));
+      $('dialog-text').textContent = d.dialog.text.join('\n');
+      $('dialog-options').replaceChildren(...d.dialog.options.map((o) => {
+        const b = el('button', null, o.number + '. ' + o.label);
+        b.type = 'button';
+        b.dataset.option = o.number;
+        b.addEventListener('click', async () => {
+          const r = await act('/answer', { pane: pane, option: o.number, shown: d.dialog }, 'answered ' + o.number + '. ' + o.label);
+          if (r) {
+            $('dialog').hidden = true;
+            if (!r.confirmed) showResult(true, 'unconfirmed', 'typed ' + o.number + ', but the dialog is still on screen');
+          }
+        });
+        return b;
+      }));
+      $('dialog').dataset.pane = pane;
+      $('dialog').hidden = false;
+      $('action-result').textContent = '';
+    } catch (err) {
+      $('dialog').hidden = true;
+      showResult(false, err.code || 'error', 'no dialog: ' + err.message);
+    }
+  });
 
   $('send-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();

@@ -6,19 +6,21 @@
 //!   sources, assignments, conflicts, the digest, the latest event id), cached briefly so that
 //!   several tabs cost one observation;
 //! - [`Cockpit::screen`] is the preview of one pane: its last lines, the evidence lines marked;
-//! - [`Cockpit::send`] is the send action, a verified delivery as `gaffer send` makes.
+//! - the actions (send a prompt, answer a BLOCKED dialog, pause and resume auto-assign,
+//!   unassign and reassign a bead, a pane's tmux target) go through the coordinator's control
+//!   API (`gaffer_coordinator::control`), the one the CLI and the terminal dashboard use.
 //!
 //! Text from panes and beads goes to the page as JSON and is inserted as text (`textContent`),
 //! never as HTML; the page's Content-Security-Policy allows no inline script.
 
-use crate::delivery::{SendError, send_verified};
-use gaffer_coordinator::SessionCoordinator;
 use gaffer_coordinator::ledger::{AssignmentRecord, Ledger};
 use gaffer_coordinator::monitor::{AgentMonitor, MonitorSnapshot};
+use gaffer_coordinator::{CoordinatorError, SessionCoordinator};
+use gaffer_core::control::{ControlError, Dialog, DialogOption, PauseTarget};
 use gaffer_core::detect::{Detector, ScreenInput, Verdict};
 use gaffer_core::digest::DigestSummary;
 use gaffer_core::escapes::sanitize_line;
-use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome, Panes};
+use gaffer_core::panes::{DeliveryOutcome, Panes};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -164,7 +166,15 @@ impl Cockpit {
             (assignments, ledger.last_event_id().unwrap_or(0))
         };
         let digest = self.digest();
+        let pauses = match self.coord.pauses() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.push(format!("the pauses of auto-assign: {e}"));
+                None
+            }
+        };
         json!({
+            "pauses": pauses,
             "session": self.session,
             "observed_at": gaffer_core::time::format_rfc3339(&chrono::Utc::now()),
             "agents": agents,
@@ -225,15 +235,10 @@ impl Cockpit {
         }))
     }
 
-    /// The send action: parses `body` ([`SendRequest`]) and delivers the prompt, verified.
+    /// The send action: parses `body` ([`SendRequest`]) and delivers the prompt, verified
+    /// (the control API's `send_prompt`, which reports `prompt_sent`).
     pub fn send(&self, body: &[u8]) -> Result<Value, WebError> {
-        let req: SendRequest = serde_json::from_slice(body).map_err(|e| {
-            WebError::new(
-                400,
-                "bad_request",
-                format!("the body is not {{\"pane\", \"text\", \"force\"}}: {e}"),
-            )
-        })?;
+        let req: SendRequest = parse(body, "{\"pane\", \"text\", \"force\"}")?;
         if req.text.trim().is_empty() {
             return Err(WebError::new(400, "empty_prompt", "the prompt is empty"));
         }
@@ -249,14 +254,7 @@ impl Cockpit {
         }
         let info = self.find(&req.pane)?;
         let started = Instant::now();
-        let result = send_verified(
-            self.panes.as_ref(),
-            &self.detector,
-            &info,
-            &req.text,
-            &DeliveryOptions::default(),
-            req.force,
-        );
+        let result = self.coord.send_prompt(&info.pane_id, &req.text, req.force);
         tracing::info!(
             pane = %info.pane_id,
             bytes = req.text.len(),
@@ -265,24 +263,16 @@ impl Cockpit {
             "prompt sent from the cockpit"
         );
         self.invalidate();
-        match result {
-            Ok(rep) => Ok(json!({
-                "pane_id": info.pane_id,
-                "title": info.title,
-                "outcome": rep.outcome,
-                "delivered": rep.outcome == DeliveryOutcome::Delivered,
-                "attempts": rep.attempts,
-                "bytes": rep.bytes,
-                "elapsed_ms": rep.elapsed_ms,
-            })),
-            Err(e @ SendError::NotWaiting(_)) => {
-                Err(WebError::new(409, "not_waiting", e.to_string()))
-            }
-            Err(e @ SendError::NoScreen) => Err(WebError::new(503, "no_screen", e.to_string())),
-            Err(e @ SendError::Delivery(_)) => {
-                Err(WebError::new(502, "delivery_failed", e.to_string()))
-            }
-        }
+        let rep = result.map_err(coord_error)?;
+        Ok(json!({
+            "pane_id": info.pane_id,
+            "title": info.title,
+            "outcome": rep.outcome,
+            "delivered": rep.outcome == DeliveryOutcome::Delivered,
+            "attempts": rep.attempts,
+            "bytes": rep.bytes,
+            "elapsed_ms": rep.elapsed_ms,
+        }))
     }
 
     /// Forgets the cached view and digest (an action changed something).
@@ -306,6 +296,190 @@ impl Cockpit {
                 )
             })
     }
+}
+
+/// The human's controls, through the coordinator's control API (the one the CLI and the
+/// terminal dashboard use). Each takes the action's JSON body and answers JSON.
+impl Cockpit {
+    /// The dialog a BLOCKED agent shows now, to show in full before it is answered.
+    pub fn dialog(&self, pane: &str) -> Result<Value, WebError> {
+        let info = self.find(pane)?;
+        let d = self.coord.read_dialog(&info.pane_id).map_err(coord_error)?;
+        Ok(json!(d))
+    }
+
+    /// `{"pane", "option", "shown"}`: answers the dialog with one of its options; `shown` is
+    /// the dialog the human saw (refused when the screen shows another).
+    pub fn answer(&self, body: &[u8]) -> Result<Value, WebError> {
+        let req: AnswerRequest = parse(body, "{\"pane\", \"option\", \"shown\"}")?;
+        let info = self.find(&req.pane)?;
+        let shown = req.shown.map(|d| Dialog {
+            text: d.text,
+            options: d
+                .options
+                .into_iter()
+                .map(|o| DialogOption {
+                    number: o.number,
+                    label: o.label,
+                    selected: o.selected,
+                })
+                .collect(),
+        });
+        let r = self
+            .coord
+            .answer_dialog(&info.pane_id, req.option, shown.as_ref())
+            .map_err(coord_error)?;
+        self.invalidate();
+        Ok(json!(r))
+    }
+
+    /// `{"pane"}` or `{"all": true}`: pauses auto-assign; answers the pauses now.
+    pub fn pause(&self, body: &[u8]) -> Result<Value, WebError> {
+        let target = pause_target(body)?;
+        let p = self.coord.pause(&target).map_err(coord_error)?;
+        self.invalidate();
+        Ok(json!(p))
+    }
+
+    /// `{"pane"}` or `{"all": true}`: resumes auto-assign; answers the pauses now.
+    pub fn resume(&self, body: &[u8]) -> Result<Value, WebError> {
+        let target = pause_target(body)?;
+        let p = self.coord.resume(&target).map_err(coord_error)?;
+        self.invalidate();
+        Ok(json!(p))
+    }
+
+    /// `{"bead"}`: hands the bead's live assignment back.
+    pub fn unassign(&self, body: &[u8]) -> Result<Value, WebError> {
+        let req: BeadRequest = parse(body, "{\"bead\"}")?;
+        self.coord.unassign(&req.bead).map_err(coord_error)?;
+        self.invalidate();
+        Ok(json!({"bead_id": req.bead, "unassigned": true}))
+    }
+
+    /// `{"bead", "pane"}`: assigns the bead to that agent (its live assignment handed back).
+    pub fn reassign(&self, body: &[u8]) -> Result<Value, WebError> {
+        let req: ReassignRequest = parse(body, "{\"bead\", \"pane\"}")?;
+        let info = self.find(&req.pane)?;
+        let r = self
+            .coord
+            .reassign(&req.bead, &info.pane_id)
+            .map_err(coord_error)?;
+        self.invalidate();
+        Ok(json!(r))
+    }
+
+    /// Where the pane is in tmux.
+    pub fn jump(&self, pane: &str) -> Result<Value, WebError> {
+        let info = self.find(pane)?;
+        let j = self.coord.jump_target(&info.pane_id).map_err(coord_error)?;
+        Ok(json!(j))
+    }
+}
+
+/// A dialog as the page was shown it (the answer's `shown`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ShownDialog {
+    /// Its lines.
+    pub text: Vec<String>,
+    /// Its options.
+    pub options: Vec<ShownOption>,
+}
+
+/// One option of a [`ShownDialog`].
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ShownOption {
+    /// Its number.
+    pub number: u32,
+    /// Its label.
+    pub label: String,
+    /// Whether the cursor was on it.
+    #[serde(default)]
+    pub selected: bool,
+}
+
+/// An answer's body.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    /// The pane.
+    pub pane: String,
+    /// The option's number.
+    pub option: u32,
+    /// The dialog the human saw.
+    #[serde(default)]
+    pub shown: Option<ShownDialog>,
+}
+
+/// A pause's or resume's body: one agent, or all.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PauseRequest {
+    /// The pane.
+    #[serde(default)]
+    pub pane: Option<String>,
+    /// Every agent.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// An unassign's body.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeadRequest {
+    /// The bead.
+    pub bead: String,
+}
+
+/// A reassign's body.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignRequest {
+    /// The bead.
+    pub bead: String,
+    /// The agent's pane.
+    pub pane: String,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, WebError> {
+    serde_json::from_slice(body)
+        .map_err(|e| WebError::new(400, "bad_request", format!("the body is not {shape}: {e}")))
+}
+
+fn pause_target(body: &[u8]) -> Result<PauseTarget, WebError> {
+    let req: PauseRequest = parse(body, "{\"pane\"} or {\"all\": true}")?;
+    match (req.pane, req.all) {
+        (None, true) => Ok(PauseTarget::All),
+        (Some(p), false) if !p.trim().is_empty() => Ok(PauseTarget::Pane(p)),
+        _ => Err(WebError::new(
+            400,
+            "bad_request",
+            "give {\"pane\": ID} or {\"all\": true}, not both",
+        )),
+    }
+}
+
+/// A refused control action as an HTTP answer: not found 404, refused by the state of the
+/// session 409, tmux or the ledger unavailable 503.
+fn coord_error(e: CoordinatorError) -> WebError {
+    let (status, code) = match &e {
+        CoordinatorError::AgentNotFound(_)
+        | CoordinatorError::Control(ControlError::AgentNotFound(_)) => (404, "no_agent"),
+        CoordinatorError::Control(ControlError::NotAssigned(_) | ControlError::UnknownBead(_)) => {
+            (404, "no_bead")
+        }
+        CoordinatorError::Control(ControlError::NoSuchOption { .. }) => (400, "no_such_option"),
+        CoordinatorError::Control(ControlError::DialogChanged(_)) => (409, "dialog_changed"),
+        CoordinatorError::Control(ControlError::NotBlocked { .. } | ControlError::NoDialog(_)) => {
+            (409, "no_dialog")
+        }
+        CoordinatorError::Control(ControlError::AgentNotReady { .. }) => (409, "not_ready"),
+        CoordinatorError::Assign(_) => (409, "assign_failed"),
+        CoordinatorError::Panes(_) | CoordinatorError::Observe(_) => (503, "tmux_unavailable"),
+        CoordinatorError::Ledger(_) => (503, "ledger_unavailable"),
+        _ => (502, "failed"),
+    };
+    WebError::new(status, code, e.to_string())
 }
 
 /// The agents as the page shows them: the coordinator's state (what gaffer acts on: status,
@@ -482,6 +656,82 @@ mod tests {
         assert_eq!(marked, [true, false, false]);
         assert!(preview_lines("", &v, 3).is_empty());
         assert_eq!(preview_lines("a\nb", &verdict(&[]), 10).len(), 2);
+    }
+
+    #[test]
+    fn a_pause_names_one_agent_or_all_never_both() {
+        assert_eq!(
+            pause_target(br#"{"pane":"%3"}"#),
+            Ok(PauseTarget::Pane("%3".into()))
+        );
+        assert_eq!(pause_target(br#"{"all":true}"#), Ok(PauseTarget::All));
+        for bad in [
+            &br#"{}"#[..],
+            br#"{"pane":"%3","all":true}"#,
+            br#"{"pane":" "}"#,
+            br#"{"all":false}"#,
+            br#"{"panes":"%3"}"#,
+            b"pause",
+        ] {
+            let e = pause_target(bad).unwrap_err();
+            assert_eq!((e.status, e.code), (400, "bad_request"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn refused_controls_map_to_statuses_that_say_why() {
+        let cases = [
+            (
+                CoordinatorError::AgentNotFound("%9".into()),
+                404,
+                "no_agent",
+            ),
+            (
+                ControlError::UnknownBead("x-1".into()).into(),
+                404,
+                "no_bead",
+            ),
+            (
+                ControlError::NotAssigned("x-1".into()).into(),
+                404,
+                "no_bead",
+            ),
+            (
+                ControlError::DialogChanged("%1".into()).into(),
+                409,
+                "dialog_changed",
+            ),
+            (ControlError::NoDialog("%1".into()).into(), 409, "no_dialog"),
+            (
+                ControlError::AgentNotReady {
+                    pane: "%1".into(),
+                    why: "busy".into(),
+                }
+                .into(),
+                409,
+                "not_ready",
+            ),
+            (
+                ControlError::NoSuchOption {
+                    option: 7,
+                    available: "1, 2".into(),
+                }
+                .into(),
+                400,
+                "no_such_option",
+            ),
+            (
+                CoordinatorError::Panes("gone".into()),
+                503,
+                "tmux_unavailable",
+            ),
+        ];
+        for (e, status, code) in cases {
+            let msg = e.to_string();
+            let w = coord_error(e);
+            assert_eq!((w.status, w.code), (status, code), "{msg}");
+            assert_eq!(w.message, msg, "the reason reaches the page");
+        }
     }
 
     #[test]
