@@ -203,6 +203,33 @@ fn the_cockpit_in_a_real_browser() {
         Duration::from_secs(20),
     );
     assert!(blocked.is_some(), "the Gemini dialog reads BLOCKED");
+    // An agent started now appears on the page, and goes when its pane goes.
+    let late = tmux.agent_sized(
+        "web",
+        "web__cc_2",
+        &sim("cc", "", &root.join("late.log")),
+        100,
+        30,
+    );
+    assert!(
+        b.wait(
+            &p,
+            &format!("document.querySelectorAll('#agents tbody tr').length === 4 && !!document.querySelector('#agents tr[data-pane=\"{late}\"]')"),
+            Duration::from_secs(20),
+        )
+        .is_some(),
+        "the new agent appears"
+    );
+    tmux.run(&["kill-pane", "-t", &late]);
+    assert!(
+        b.wait(
+            &p,
+            &format!("!document.querySelector('#agents tr[data-pane=\"{late}\"]')"),
+            Duration::from_secs(20),
+        )
+        .is_some(),
+        "the killed agent goes"
+    );
     // The live stream is connected.
     assert!(
         b.wait(
