@@ -256,7 +256,8 @@
       const s = await call('/screen?pane=' + encodeURIComponent(selected));
       if (s.pane_id !== selected) return;
       $('preview-title').textContent = s.pane_id + ' ' + (s.title || s.agent_type);
-      $('verdict').textContent = s.status + ' · ' + s.reason + (s.rule ? ' (' + s.rule + ')' : '');
+      // This is the screen's own verdict (the table's state may be fused with hooks and files).
+      $('verdict').textContent = 'screen: ' + s.status + ' · ' + s.reason + (s.rule ? ' (' + s.rule + ')' : '');
       const pre = $('preview');
       const follow = pre.dataset.pane !== s.pane_id || pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
       pre.replaceChildren(...s.lines.map((l) => el('span', 'line' + (l.evidence ? ' evidence' : ''), l.text)));

@@ -658,6 +658,97 @@ mod tests {
         assert_eq!(preview_lines("a\nb", &verdict(&[]), 10).len(), 2);
     }
 
+    fn report(pane: &str, status: AgentStatus, v: Verdict) -> gaffer_core::cycle::AgentReport {
+        let now = chrono::Utc::now();
+        gaffer_core::cycle::AgentReport {
+            pane: gaffer_core::panes::PaneInfo {
+                pane_id: pane.into(),
+                title: format!("t{pane}"),
+                agent_type: "cc".into(),
+                ..Default::default()
+            },
+            observation: gaffer_core::detect::tracker::Observation {
+                status,
+                verdict: v,
+                last_activity: now,
+                idle_for: Duration::from_secs(4),
+                since: now,
+                changed: false,
+                previous: None,
+                pending: None,
+            },
+            last_activity: now,
+            idle_seconds: 4.0,
+            velocity: 0.0,
+            health: gaffer_core::agent::HealthCheck {
+                pane_id: pane.into(),
+                agent_type: "cc".into(),
+                healthy: true,
+                issues: vec!["slow".into()],
+                timestamp: now,
+            },
+        }
+    }
+
+    #[test]
+    fn the_agents_merge_the_coordinators_state_with_the_monitors_verdict() {
+        let now = chrono::Utc::now();
+        let mut states = BTreeMap::new();
+        let mut tracked = gaffer_core::agent::AgentState::new("%10", 0, "cc", now);
+        tracked.status = AgentStatus::Generating;
+        tracked.current_task = "bd-7".into();
+        tracked.context_usage = 12.0;
+        states.insert("%10".to_string(), tracked);
+        let mut only_state = gaffer_core::agent::AgentState::new("%2", 1, "cod", now);
+        only_state.context_usage = 33.0;
+        states.insert("%2".to_string(), only_state);
+        let mut fused = verdict(&["✻ Pondering…"]);
+        fused.context_usage = Some(61.0);
+        fused.fusion = Some(gaffer_core::fuse::Fusion {
+            decided_by: gaffer_core::fuse::Source::Hook,
+            rule: "R3".into(),
+            sources: Vec::new(),
+            context_source: Some(gaffer_core::fuse::Source::Transcript),
+        });
+        let snap = MonitorSnapshot {
+            observed_at: now,
+            mode: gaffer_core::panes::ObserveMode::Polling,
+            agents: vec![
+                report("%10", AgentStatus::Thinking, fused),
+                report("%3", AgentStatus::Waiting, verdict(&[])),
+            ],
+            vanished: Vec::new(),
+            problems: Vec::new(),
+            lost: None,
+        };
+        let agents = merge_agents(&states, Some(&snap));
+        let ids: Vec<&str> = agents
+            .iter()
+            .map(|a| a["pane_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["%2", "%3", "%10"], "in tmux's order");
+        let a = &agents[2];
+        // The coordinator's status and task; the monitor's reason, evidence and sources.
+        assert_eq!(a["status"], "GENERATING");
+        assert_eq!(a["current_task"], "bd-7");
+        assert_eq!(a["decided_by"], "hook");
+        assert_eq!(a["context_source"], "transcript");
+        assert_eq!(a["context_usage"], 61.0);
+        assert_eq!(a["evidence"][0], "✻ Pondering…");
+        assert_eq!(
+            (a["healthy"].as_bool(), a["issues"][0].as_str()),
+            (Some(true), Some("slow"))
+        );
+        // Seen by the monitor only: its own status; unknown context stays unknown.
+        assert_eq!(agents[1]["status"], "WAITING");
+        assert!(agents[1]["context_usage"].is_null());
+        assert_eq!(agents[1]["decided_by"], "screen");
+        // Tracked only (the monitor failed): the coordinator's figures.
+        assert_eq!(agents[0]["context_usage"], 33.0);
+        assert_eq!(agents[0]["agent_type"], "cod");
+        assert!(merge_agents(&BTreeMap::new(), None).is_empty());
+    }
+
     #[test]
     fn a_pause_names_one_agent_or_all_never_both() {
         assert_eq!(
