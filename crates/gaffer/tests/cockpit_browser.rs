@@ -266,7 +266,9 @@ fn the_cockpit_in_a_real_browser() {
     );
     let verdict = b.eval(&p, "document.getElementById('verdict').textContent");
     assert!(
-        verdict.as_str().is_some_and(|v| v.starts_with("screen: BLOCKED")),
+        verdict
+            .as_str()
+            .is_some_and(|v| v.starts_with("screen: BLOCKED")),
         "{verdict}"
     );
 
