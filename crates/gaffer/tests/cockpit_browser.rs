@@ -449,6 +449,48 @@ fn the_cockpit_in_a_real_browser() {
     )
     .expect("cc's bead on the page");
 
+    // A conflict: two agents reserve overlapping files in the (embedded) Agent Mail.
+    let gaffer = |args: &[&str]| {
+        let mut all = vec![
+            "--project",
+            root.to_str().expect("utf-8 path"),
+            "--json",
+            "mail",
+        ];
+        all.extend_from_slice(args);
+        gaffer_testkit::cli::run(env!("CARGO_BIN_EXE_gaffer"), root, &all)
+    };
+    for name in ["GreenCastle", "BlueLake"] {
+        let out = gaffer(&[
+            "register",
+            "--name",
+            name,
+            "--program",
+            "cc",
+            "--model",
+            "m",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    // (docs/: the assignment of wb-1 holds src/lexer.rs.)
+    let first = gaffer(&["reserve", "--agent", "GreenCastle", "docs/**"]);
+    assert!(first.status.success(), "{first:?}");
+    let clash = gaffer(&["reserve", "--agent", "BlueLake", "docs/syntax.md"]);
+    assert_eq!(clash.status.code(), Some(1), "a clash: {clash:?}");
+    let conflict = b.wait(
+        &p,
+        "[...document.querySelectorAll('#conflicts li.warn')].map(l => l.textContent).join('\\n')",
+        Duration::from_secs(20),
+    );
+    let conflict = conflict.expect("the conflict on the page");
+    eprintln!("conflicts: {conflict}");
+    assert!(
+        conflict
+            .as_str()
+            .is_some_and(|c| c.contains("GreenCastle") && c.contains("BlueLake")),
+        "{conflict}"
+    );
+
     // Screenshots: desktop, then a phone.
     b.click(&p, "#agents tbody tr[data-status=\"BLOCKED\"]");
     b.wait(
