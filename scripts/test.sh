@@ -22,6 +22,9 @@ if ! scripts/install-agents.sh; then
 fi
 scripts/install-br.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+# This includes the cockpit's real-browser test (crates/gaffer/tests/cockpit_browser.rs: headless
+# Chromium, which install-deps.sh installs in about 45 s, against gaffer serve and gaffer run;
+# about 30 s).
 cargo test --workspace --all-targets --locked
 # The fleet benchmark's short run (160 beads, 8 agents, the 5 strategies and the reference
 # baseline; built by the line above, runs in debug in about 40 s on a 2-core machine): it fails on any
