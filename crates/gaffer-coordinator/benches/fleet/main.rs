@@ -46,6 +46,8 @@ struct Run {
     incidents: [u64; 4],
     triage_runs: u64,
     note: String,
+    /// Decisions the executor did not know (gaffer only; must be 0).
+    unhandled: u64,
 }
 
 impl Run {
@@ -53,6 +55,11 @@ impl Run {
     fn in_window(&self, window: Ms) -> f64 {
         let n = self.close_times.iter().filter(|&&c| c <= window).count();
         n as f64 / (self.agents as f64 * window.max(1) as f64 / 3_600_000.0)
+    }
+
+    /// When the fleet had closed every bead; `None` when it stranded some.
+    fn finished(&self) -> Option<Ms> {
+        (self.closed == self.beads).then_some(self.end)
     }
 
     fn per_agent_hour(&self) -> f64 {
@@ -109,11 +116,11 @@ fn run_gaffer(w: Workload, strategy: AssignmentStrategy) -> Run {
     );
     let g = g.into_inner();
     let c = &g.counts;
-    finish(
+    let mut run = finish(
         &world,
         g.triage_runs(),
         format!(
-            "polls={} assign_passes={} conflict_passes={} decisions={} unhandled={} assigned={} failed_attempts={} stalled={} gone={} notices={}",
+            "polls={} assign_passes={} conflict_passes={} decisions={} unhandled={} assigned={} failed_attempts={} stalled={} gone={} notices={} handbacks={} takebacks={} restarts={} crash_loops={} redeliveries={} dropped_after_handback={}",
             c.polls,
             c.assign_passes,
             c.conflict_passes,
@@ -123,9 +130,17 @@ fn run_gaffer(w: Workload, strategy: AssignmentStrategy) -> Run {
             c.assign_failed,
             c.stalled,
             c.gone,
-            c.notices
+            c.notices,
+            c.handbacks,
+            c.takebacks,
+            c.restarts,
+            c.crash_loops,
+            c.redeliveries,
+            world.dropped
         ),
-    )
+    );
+    run.unhandled = c.unhandled;
+    run
 }
 
 fn run_reference(w: Workload) -> Run {
@@ -158,6 +173,7 @@ fn finish(world: &World, triage_runs: u64, note: String) -> Run {
         incidents: world.incidents,
         triage_runs,
         note,
+        unhandled: 0,
     }
 }
 
@@ -233,19 +249,30 @@ fn main() {
         reference.not_ready,
         reference.conflicts,
     );
+    let mut unhandled = Vec::new();
     for s in AssignmentStrategy::ALL {
         let g = run_gaffer(w, s);
         describe(s.as_str(), &g);
-        // Both over the same window: until the earlier of the two last closes.
-        let window = g.end.min(reference.end);
+        if g.unhandled > 0 {
+            unhandled.push(format!("{}={}", s.as_str(), g.unhandled));
+        }
+        let window = same_window(&g, &reference, w.horizon);
         let (x, y) = (g.in_window(window), reference.in_window(window));
+        // The measure before restarts (until the earlier of the two last closes), for
+        // comparison only: it ends where a stranded fleet stops, so it hides what it strands.
+        let old = g.end.min(reference.end);
         println!(
-            "fleet-detail: {}: window={:.2}h own-span rates gaffer={:.3} reference={:.3} ratio={:.2}",
+            "fleet-detail: {}: window={:.2}h closed-by-window gaffer={} reference={} earlier-last-close window={:.2}h ratio={:.2}",
             s.as_str(),
             window as f64 / 3_600_000.0,
-            g.per_agent_hour(),
-            reference.per_agent_hour(),
-            g.per_agent_hour() / reference.per_agent_hour().max(1e-9)
+            g.close_times.iter().filter(|&&c| c <= window).count(),
+            reference
+                .close_times
+                .iter()
+                .filter(|&&c| c <= window)
+                .count(),
+            old as f64 / 3_600_000.0,
+            g.in_window(old) / reference.in_window(old).max(1e-9)
         );
         let strategy = s.as_str();
         println!(
@@ -265,4 +292,22 @@ fn main() {
         println!("fleet: conflicts missed={} strategy={strategy}", g.missed);
     }
     println!("fleet: real time {:.1}s", started.elapsed().as_secs_f64());
+    if !unhandled.is_empty() {
+        eprintln!(
+            "fleet: gaffer's executor met decisions it does not carry out: {}",
+            unhandled.join(" ")
+        );
+        std::process::exit(1);
+    }
+}
+
+/// The one window both fleets are measured over: from the start until the earlier of the two
+/// moments a fleet has closed every bead, or the horizon when neither does. A fleet that
+/// strands beads never finishes, so its stranded beads count as not closed for the whole
+/// window instead of ending the window where it stopped.
+fn same_window(g: &Run, r: &Run, horizon: Ms) -> Ms {
+    g.finished()
+        .unwrap_or(horizon)
+        .min(r.finished().unwrap_or(horizon))
+        .max(1)
 }
