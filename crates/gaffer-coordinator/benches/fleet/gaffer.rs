@@ -113,14 +113,28 @@ pub struct Gaffer {
     assign_wanted: bool,
 }
 
+/// What gaffer runs with beyond the defaults; both on unless an ablation turns one off.
+#[derive(Debug, Clone, Copy)]
+pub struct Features {
+    /// `restart_exited = true`.
+    pub restarts: bool,
+    /// The default take-back thresholds (off: all 0, never).
+    pub takeback: bool,
+}
+
 impl Gaffer {
-    pub fn new(strategy: AssignmentStrategy) -> Gaffer {
+    pub fn new(strategy: AssignmentStrategy, features: Features) -> Gaffer {
         let mut cfg = GafferConfig::default();
         cfg.assign.strategy = strategy;
         cfg.coordinator.auto_assign = true;
         // Restarts on; the take-back thresholds and the rest of the restart policy are the
         // defaults (exited work is handed back).
-        cfg.coordinator.restart_exited = true;
+        cfg.coordinator.restart_exited = features.restarts;
+        if !features.takeback {
+            cfg.assign.takeback_stalled = Duration::ZERO;
+            cfg.assign.takeback_blocked = Duration::ZERO;
+            cfg.assign.takeback_rate_limited = Duration::ZERO;
+        }
         let policy = Policy::from_config(&cfg);
         Gaffer {
             policy,
@@ -367,7 +381,45 @@ impl Gaffer {
         snap.work = Some(Ok(self.triage.get(world, t).clone()));
         snap.reservations = Some(Ok(world.active_reservations(t)));
         let decisions = cycle::decide(&snap, &self.policy);
+        if std::env::var_os("FLEET_PROBE").is_some()
+            && !decisions.iter().any(|d| matches!(d, Decision::Assign(_)))
+        {
+            self.probe(world, t);
+        }
         self.execute(world, decisions, t);
+    }
+
+    /// Debugging aid: why the world's free beads were not assigned.
+    fn probe(&self, world: &World, t: Ms) {
+        let now = world.ts(t);
+        let idle: Vec<String> = cycle::agents::idle(self.agents.values(), &self.policy, now)
+            .iter()
+            .map(|a| a.pane_id.clone())
+            .collect();
+        let rs = world.active_reservations(t);
+        for b in (0..world.issues.len()).filter(|&b| world.is_free(b)) {
+            let id = bead_id(b);
+            let holders: Vec<String> = world.info[b]
+                .files
+                .iter()
+                .flat_map(|f| {
+                    rs.iter()
+                        .filter(|r| gaffer_core::glob::overlaps(&r.path_pattern, f))
+                        .map(|r| format!("{}:{}:{}", r.agent_name, r.path_pattern, r.reason))
+                })
+                .collect();
+            let backed: Vec<&String> = idle
+                .iter()
+                .filter(|p| self.backoff.is_backing_off(p, &id, now))
+                .collect();
+            let taken = self
+                .ledger
+                .iter()
+                .any(|e| e.bead == id && (e.active() || e.state == State::Done));
+            eprintln!(
+                "probe t={t} idle={idle:?} free={id} taken={taken} held_by={holders:?} backed_off={backed:?}"
+            );
+        }
     }
 
     fn conflicts(&mut self, world: &mut World, t: Ms) {

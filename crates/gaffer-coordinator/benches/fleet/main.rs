@@ -14,10 +14,20 @@
 //! fleet: conflicts missed=N strategy=S
 //! ```
 //!
+//! Throughput is beads closed per agent-hour over one window for both: from the start to the
+//! earlier moment one fleet has closed every bead (when neither does, the later last close).
+//!
 //! `cargo bench -p gaffer-coordinator --bench fleet [-- --quick] [--seed N]`: 500 beads and 16
-//! agents (`--quick` or `FLEET_QUICK=1`: 160 beads, 8 agents). Under `cargo test` (no `--bench`)
+//! agents (`--quick` or `FLEET_QUICK=1`: 160 beads, 8 agents). gaffer runs with
+//! `restart_exited = true` and the default take-back thresholds; `--no-restarts` and
+//! `--no-takeback` turn one off (ablations, not the goal's measure). Under `cargo test` (no `--bench`)
 //! it is a 40-bead smoke run unless `--quick` is given. `FLEET_DEBUG=1` prints every gaffer
-//! assignment slower than 2 s.
+//! assignment slower than 2 s; `FLEET_PROBE=1` prints, at every assignment round that assigns
+//! nothing, each free bead and what keeps it (reservations over its files, back-offs).
+//!
+//! Idle-to-assign runs from the later of an agent's readiness and the moment some free bead
+//! could be started without touching files another agent holds, to the agent's next prompt
+//! (`idle_any_free_*` in the detail lines: from the moment any bead was free).
 
 mod gaffer;
 mod reference;
@@ -36,6 +46,7 @@ struct Run {
     end: Ms,
     close_times: Vec<Ms>,
     idle: Vec<Ms>,
+    idle_any: Vec<Ms>,
     double: u64,
     not_ready: u64,
     missed: usize,
@@ -106,8 +117,8 @@ fn simulate(
     world
 }
 
-fn run_gaffer(w: Workload, strategy: AssignmentStrategy) -> Run {
-    let g = std::cell::RefCell::new(gaffer::Gaffer::new(strategy));
+fn run_gaffer(w: Workload, strategy: AssignmentStrategy, features: gaffer::Features) -> Run {
+    let g = std::cell::RefCell::new(gaffer::Gaffer::new(strategy, features));
     let world = simulate(
         w,
         gaffer::mode(),
@@ -163,6 +174,7 @@ fn finish(world: &World, triage_runs: u64, note: String) -> Run {
         end: world.last_close,
         close_times: world.close_times.clone(),
         idle: world.idle_to_assign.clone(),
+        idle_any: world.idle_to_assign_any.clone(),
         double: world.double_assignments,
         not_ready: world.not_ready_prompts,
         missed: world.missed_pairs.len(),
@@ -179,7 +191,7 @@ fn finish(world: &World, triage_runs: u64, note: String) -> Run {
 
 fn describe(name: &str, r: &Run) {
     println!(
-        "fleet-detail: {name}: closed={}/{} end={:.2}h per_agent_hour={:.3} prompts={} refusals={} reworks={} hangs={} rate_limits={} exits={} abandons={} conflict_pairs={} triage_runs={} idle_p50={:.1}s idle_p95={:.1}s idle_max={:.1}s {}",
+        "fleet-detail: {name}: closed={}/{} end={:.2}h per_agent_hour={:.3} prompts={} refusals={} reworks={} hangs={} rate_limits={} exits={} abandons={} conflict_pairs={} triage_runs={} idle_p50={:.1}s idle_p95={:.1}s idle_max={:.1}s idle_any_free_p50={:.1}s idle_any_free_p95={:.1}s {}",
         r.closed,
         r.beads,
         r.end as f64 / 3_600_000.0,
@@ -196,6 +208,8 @@ fn describe(name: &str, r: &Run) {
         percentile(&r.idle, 0.5),
         percentile(&r.idle, 0.95),
         percentile(&r.idle, 1.0),
+        percentile(&r.idle_any, 0.5),
+        percentile(&r.idle_any, 0.95),
         r.note
     );
 }
@@ -210,6 +224,11 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(16u64);
+    // Ablations: what restarts and take-backs buy (both on by default, as the goal is measured).
+    let features = gaffer::Features {
+        restarts: !args.iter().any(|a| a == "--no-restarts"),
+        takeback: !args.iter().any(|a| a == "--no-takeback"),
+    };
     // `cargo test` runs this without `--bench`: a smoke run, unless `--quick` is asked for.
     let smoke = !quick && !args.iter().any(|a| a == "--bench");
     let w = if smoke {
@@ -236,8 +255,8 @@ fn main() {
     };
     let started = Instant::now();
     println!(
-        "fleet: workload beads={} agents={} seed={} quick={}",
-        w.beads, w.agents, w.seed, quick
+        "fleet: workload beads={} agents={} seed={} quick={} gaffer restarts={} takeback={}",
+        w.beads, w.agents, w.seed, quick, features.restarts, features.takeback
     );
     let reference = run_reference(w);
     describe("reference", &reference);
@@ -251,7 +270,7 @@ fn main() {
     );
     let mut unhandled = Vec::new();
     for s in AssignmentStrategy::ALL {
-        let g = run_gaffer(w, s);
+        let g = run_gaffer(w, s, features);
         describe(s.as_str(), &g);
         if g.unhandled > 0 {
             unhandled.push(format!("{}={}", s.as_str(), g.unhandled));
@@ -302,12 +321,15 @@ fn main() {
 }
 
 /// The one window both fleets are measured over: from the start until the earlier of the two
-/// moments a fleet has closed every bead, or the horizon when neither does. A fleet that
-/// strands beads never finishes, so its stranded beads count as not closed for the whole
-/// window instead of ending the window where it stopped.
+/// moments a fleet has closed every bead. A fleet that strands beads never finishes, so its
+/// stranded beads count as not closed for the whole window instead of ending the window where
+/// it stopped. When neither finishes, the window ends at the later of the two last closes
+/// (each run stops three hours after its last close): every close of either counts.
 fn same_window(g: &Run, r: &Run, horizon: Ms) -> Ms {
-    g.finished()
-        .unwrap_or(horizon)
-        .min(r.finished().unwrap_or(horizon))
-        .max(1)
+    let w = match (g.finished(), r.finished()) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => g.end.max(r.end),
+    };
+    w.clamp(1, horizon)
 }

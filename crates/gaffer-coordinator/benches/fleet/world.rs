@@ -334,13 +334,20 @@ pub struct World {
     pub activity: Option<Ms>,
     /// Since when at least one bead is free (open, unclaimed, unblocked, not in anyone's hands).
     pub free_since: Option<Ms>,
+    /// Since when at least one free bead can be started without touching files another agent
+    /// holds (no active reservation overlaps the files its title mentions).
+    pub startable_since: Option<Ms>,
     pub reports: Vec<Report>,
     pub closed: usize,
     pub last_close: Ms,
     /// When each bead closed, in order.
     pub close_times: Vec<Ms>,
     // Figures.
+    /// From the later of an agent's readiness and the moment a bead could be started, to its
+    /// next prompt.
     pub idle_to_assign: Vec<Ms>,
+    /// The same from the moment any bead was free (files held by others or not).
+    pub idle_to_assign_any: Vec<Ms>,
     pub double_assignments: u64,
     pub not_ready_prompts: u64,
     pub rework_events: u64,
@@ -385,11 +392,13 @@ impl World {
             next_reservation: 1,
             activity: None,
             free_since: None,
+            startable_since: None,
             reports: Vec::new(),
             closed: 0,
             last_close: 0,
             close_times: Vec::new(),
             idle_to_assign: Vec::new(),
+            idle_to_assign_any: Vec::new(),
             double_assignments: 0,
             not_ready_prompts: 0,
             rework_events: 0,
@@ -434,14 +443,27 @@ impl World {
             && !self.in_hands(i)
     }
 
-    /// Keeps `free_since` true to the world.
+    /// Keeps `free_since` and `startable_since` true to the world.
     pub fn update_free(&mut self, t: Ms) {
-        let any = (0..self.issues.len()).any(|i| self.is_free(i));
-        match (any, self.free_since) {
-            (true, None) => self.free_since = Some(t),
-            (false, Some(_)) => self.free_since = None,
-            _ => {}
+        let free: Vec<usize> = (0..self.issues.len())
+            .filter(|&i| self.is_free(i))
+            .collect();
+        let held = self.active_reservations(t);
+        let startable = free.iter().any(|&i| {
+            !self.info[i].files.iter().any(|f| {
+                held.iter()
+                    .any(|r| gaffer_core::glob::overlaps(&r.path_pattern, f))
+            })
+        });
+        fn track(now: bool, since: &mut Option<Ms>, t: Ms) {
+            match (now, *since) {
+                (true, None) => *since = Some(t),
+                (false, Some(_)) => *since = None,
+                _ => {}
+            }
         }
+        track(!free.is_empty(), &mut self.free_since, t);
+        track(startable, &mut self.startable_since, t);
     }
 
     /// Active reservations as the mailbox lists them.
@@ -483,6 +505,7 @@ impl World {
             });
             self.next_reservation += 1;
         }
+        self.update_free(t);
         clash
     }
 
@@ -497,6 +520,7 @@ impl World {
                 r.released_ts = Some(now);
             }
         }
+        self.update_free(t);
     }
 
     /// Claims a bead for `actor` (`br update --claim`): false when someone holds it.
@@ -534,13 +558,16 @@ impl World {
             self.double_assignments += 1;
         }
         if let (Some(r), Some(f)) = (self.agents[a].ready_at, self.free_since) {
+            self.idle_to_assign_any.push(t - r.max(f));
+        }
+        if let (Some(r), Some(f)) = (self.agents[a].ready_at, self.startable_since) {
             self.idle_to_assign.push(t - r.max(f));
             if self.mode == Mode::Gaffer
                 && std::env::var_os("FLEET_DEBUG").is_some()
                 && t - r.max(f) > 2 * SEC
             {
                 eprintln!(
-                    "slow assign: t={t} agent={a} bead={bead} ready_at={r} free_since={f} last_activity={}",
+                    "slow assign: t={t} agent={a} bead={bead} ready_at={r} startable_since={f} last_activity={}",
                     self.agents[a].last_activity
                 );
             }
