@@ -27,13 +27,15 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 # about 30 s).
 cargo test --workspace --all-targets --locked
 # The fleet benchmark's short run (160 beads, 8 agents, the 5 strategies and the reference
-# baseline; built by the line above, runs in debug in about 40 s on a 2-core machine): it fails on any
-# double assignment, prompt to a not-ready agent or missed conflict, and when the default
-# strategy's throughput ratio against the baseline falls below FLEET_MIN_RATIO (default 1.0; the
-# issue's goal of 1.2 is not met yet, see README "Fleet benchmark").
+# baseline, gaffer with restarts and take-backs; built by the line above, runs in debug in about
+# 35 s on a busy 2-core machine): it fails on any decision gaffer's simulated executor does not
+# carry out (the bench exits non-zero), any double assignment, prompt to a not-ready agent or
+# missed conflict, and when the default strategy's throughput ratio against the baseline falls
+# below FLEET_MIN_RATIO (default 1.05: the short run gives 1.07 on its seed 16, 1.10 to 1.42 on
+# seeds 1 to 3; the full run's 1.33 is in README "Fleet benchmark").
 fleet_out=$(cargo test -p gaffer-coordinator --bench fleet --locked -- --quick)
 echo "$fleet_out" | grep '^fleet'
-echo "$fleet_out" | awk -v min="${FLEET_MIN_RATIO:-1.0}" '
+echo "$fleet_out" | awk -v min="${FLEET_MIN_RATIO:-1.05}" '
   /^fleet: (double assignments|prompts to a not-ready agent|conflicts missed)=/ {
     split($0, a, "="); split(a[2], b, " ");
     if (b[1] + 0 != 0) { print "test.sh: fleet counter not zero: " $0 > "/dev/stderr"; bad = 1 }
