@@ -18,25 +18,25 @@ const MIN_GAP: Duration = Duration::from_millis(100);
 /// A lane without an activity source sleeps in steps this long.
 const SLEEP_STEP: Duration = Duration::from_millis(20);
 
-/// One pass run at an interval.
-pub(crate) struct Task {
+/// One pass run at an interval, over the lane's context `S` (the coordinator's [`Shared`]).
+pub(crate) struct Task<S = Shared> {
     name: &'static str,
     every: Duration,
     wake_on_activity: bool,
-    run: fn(&Shared),
+    run: fn(&S),
     /// Runs it early (after the gap) when it returns true.
-    wanted: Option<fn(&Shared) -> bool>,
+    wanted: Option<fn(&S) -> bool>,
     last: Instant,
 }
 
-impl Task {
+impl<S> Task<S> {
     /// `run` every `every`, and sooner on pane activity when `wake_on_activity`.
     pub(crate) fn new(
         name: &'static str,
         every: Duration,
         wake_on_activity: bool,
-        run: fn(&Shared),
-    ) -> Task {
+        run: fn(&S),
+    ) -> Task<S> {
         Task {
             name,
             every,
@@ -49,7 +49,7 @@ impl Task {
 
     /// Also runs the task as soon as `wanted` says so (at most every 100 ms): the assign pass
     /// runs right after a poll that found an agent ready, not up to a poll interval later.
-    pub(crate) fn when(mut self, wanted: fn(&Shared) -> bool) -> Task {
+    pub(crate) fn when(mut self, wanted: fn(&S) -> bool) -> Task<S> {
         self.wanted = Some(wanted);
         self
     }
@@ -60,17 +60,22 @@ impl Task {
             || (active && self.wake_on_activity && since >= MIN_GAP)
             || (wanted && since >= MIN_GAP)
     }
+
+    /// How long until activity (or wanting) held back by the gap may run it.
+    fn gap_left(&self) -> Duration {
+        MIN_GAP.saturating_sub(self.last.elapsed())
+    }
 }
 
 /// A thread running tasks.
-pub(crate) struct Lane {
+pub(crate) struct Lane<S = Shared> {
     name: &'static str,
-    tasks: Vec<Task>,
+    tasks: Vec<Task<S>>,
 }
 
-impl Lane {
+impl<S> Lane<S> {
     /// An empty lane.
-    pub(crate) fn new(name: &'static str) -> Lane {
+    pub(crate) fn new(name: &'static str) -> Lane<S> {
         Lane {
             name,
             tasks: Vec::new(),
@@ -78,11 +83,57 @@ impl Lane {
     }
 
     /// Adds a task after the others.
-    pub(crate) fn task(mut self, t: Task) -> Lane {
+    pub(crate) fn task(mut self, t: Task<S>) -> Lane<S> {
         self.tasks.push(t);
         self
     }
 
+    /// The lane's loop over `ctx` while `running` holds: `wait(timeout)` blocks until activity
+    /// (true) or the timeout (false). Activity, or a task wanted, within [`MIN_GAP`] of the
+    /// task's last run is held until the gap has passed, never dropped: a hook signal that
+    /// lands just after a pass still runs the next pass 100 ms later, not a poll interval later.
+    fn run_with(
+        &mut self,
+        ctx: &S,
+        running: impl Fn() -> bool,
+        mut wait: impl FnMut(Duration) -> bool,
+    ) {
+        let mut held = false;
+        while running() {
+            let mut slice = self
+                .tasks
+                .iter()
+                .map(|t| t.every.saturating_sub(t.last.elapsed()))
+                .min()
+                .unwrap_or(STOP_CHECK)
+                .min(STOP_CHECK);
+            for t in &self.tasks {
+                let waiting = (held && t.wake_on_activity) || t.wanted.is_some_and(|f| f(ctx));
+                if waiting {
+                    slice = slice.min(t.gap_left());
+                }
+            }
+            // a zero wait still looks for activity without blocking
+            let active = wait(slice) || held;
+            held = false;
+            for t in self.tasks.iter_mut() {
+                if !running() {
+                    return;
+                }
+                let wanted = t.wanted.is_some_and(|f| f(ctx));
+                if t.due(active, wanted) {
+                    t.last = Instant::now();
+                    tracing::trace!(task = t.name, "pass");
+                    (t.run)(ctx);
+                } else if active && t.wake_on_activity {
+                    held = true;
+                }
+            }
+        }
+    }
+}
+
+impl Lane<Shared> {
     /// Runs the lane on its own thread until `shared.running` is cleared; `None` when it has
     /// no task or the thread could not start.
     pub(crate) fn spawn(mut self, shared: Arc<Shared>) -> Option<JoinHandle<()>> {
@@ -135,15 +186,9 @@ impl Lane {
     }
 
     fn run(&mut self, shared: &Shared, wakes: bool, hub: Option<&Wakeup>) {
-        while shared.running.load(Ordering::SeqCst) {
-            let remaining = self
-                .tasks
-                .iter()
-                .map(|t| t.every.saturating_sub(t.last.elapsed()))
-                .min()
-                .unwrap_or(STOP_CHECK);
-            let slice = remaining.min(STOP_CHECK);
-            let active = if let Some(hub) = hub {
+        let running = || shared.running.load(Ordering::SeqCst);
+        let wait = |slice: Duration| {
+            if let Some(hub) = hub {
                 hub.wait(slice)
             } else if wakes {
                 // An adapter without an event source sleeps the whole timeout, so only
@@ -154,19 +199,9 @@ impl Lane {
             } else {
                 std::thread::sleep(slice.min(SLEEP_STEP));
                 false
-            };
-            for t in self.tasks.iter_mut() {
-                if !shared.running.load(Ordering::SeqCst) {
-                    return;
-                }
-                let wanted = t.wanted.is_some_and(|f| f(shared));
-                if t.due(active, wanted) {
-                    t.last = Instant::now();
-                    tracing::trace!(task = t.name, "pass");
-                    (t.run)(shared);
-                }
             }
-        }
+        };
+        self.run_with(shared, running, wait);
     }
 }
 
@@ -185,6 +220,69 @@ mod tests {
     use super::*;
 
     fn noop(_: &Shared) {}
+
+    /// A lane's context for tests: when each pass ran.
+    #[derive(Default)]
+    struct Runs(std::sync::Mutex<Vec<Instant>>);
+
+    fn record(r: &Runs) {
+        crate::session::lock(&r.0).push(Instant::now());
+    }
+
+    #[test]
+    fn activity_inside_the_gap_is_held_until_the_gap_passes_not_dropped() {
+        // A pass has just run (the task's `last` is now); a hook signal wakes the lane 20 ms
+        // later, inside the 100 ms gap. The pass must run once the gap has passed, not a poll
+        // interval (5 s here) later.
+        let mut lane: Lane<Runs> =
+            Lane::new("t").task(Task::new("poll", Duration::from_secs(5), true, record));
+        let runs = Runs::default();
+        let hub = std::sync::Arc::new(Wakeup::default());
+        let start = Instant::now();
+        let h = {
+            let hub = std::sync::Arc::clone(&hub);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                hub.notify();
+            })
+        };
+        let stop_at = start + Duration::from_millis(1500);
+        lane.run_with(&runs, || Instant::now() < stop_at, |d| hub.wait(d));
+        let _ = h.join();
+        let runs = crate::session::lock(&runs.0).clone();
+        assert_eq!(runs.len(), 1, "one pass for one wake-up: {runs:?}");
+        let after = runs[0] - start;
+        assert!(
+            after >= MIN_GAP && after < Duration::from_millis(600),
+            "the held wake-up ran the pass {after:?} after the last one"
+        );
+    }
+
+    #[test]
+    fn activity_after_the_gap_runs_at_once_and_quiet_runs_nothing() {
+        let mut lane: Lane<Runs> =
+            Lane::new("t").task(Task::new("poll", Duration::from_secs(5), true, record));
+        let runs = Runs::default();
+        let hub = std::sync::Arc::new(Wakeup::default());
+        let start = Instant::now();
+        let h = {
+            let hub = std::sync::Arc::clone(&hub);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                hub.notify();
+            })
+        };
+        let stop_at = start + Duration::from_millis(1000);
+        lane.run_with(&runs, || Instant::now() < stop_at, |d| hub.wait(d));
+        let _ = h.join();
+        let runs = crate::session::lock(&runs.0).clone();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        let after = runs[0] - start;
+        assert!(
+            after >= Duration::from_millis(300) && after < Duration::from_millis(550),
+            "ran {after:?} after start"
+        );
+    }
 
     #[test]
     fn a_task_is_due_at_its_interval_or_on_activity_after_the_gap() {
