@@ -19,7 +19,8 @@
 //!
 //! `cargo bench -p gaffer --bench agent_latency` (as root: each run is re-executed inside a
 //! loopback-only network namespace); `-- --turns N` (default 20 per CLI and mode), `--agents
-//! cc,gmi`. It prints `latency: <cli> <mode> <transition> p50=… p99=… n=…` lines and the
+//! cc,gmi`; `--smoke` (CI) runs 2 turns on cc and fails only when the hook path missed a
+//! transition or a turn was lost. It prints `latency: <cli> <mode> <transition> p50=… p99=… n=…` lines and the
 //! screen/hooks ratios, and fails when the hook figures of a CLI miss the targets (p50 ≤
 //! 50 ms, p99 ≤ 250 ms). Without `--bench` (as `cargo test --all-targets` runs it) it only says
 //! how to run it.
@@ -46,6 +47,9 @@ struct Args {
     bench: bool,
     turns: usize,
     agents: Vec<String>,
+    /// A short functional run (CI): the hook path must report every transition; the targets
+    /// are printed but not enforced (a few turns on a loaded machine say little about a p99).
+    smoke: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -53,11 +57,17 @@ fn parse_args() -> Result<Args, String> {
         bench: false,
         turns: 20,
         agents: vec!["cc".into(), "cod".into(), "gmi".into()],
+        smoke: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--bench" => a.bench = true,
+            "--smoke" => {
+                a.smoke = true;
+                a.turns = 2;
+                a.agents = vec!["cc".into()];
+            }
             "--turns" => {
                 let v = it.next().ok_or("--turns needs a value")?;
                 a.turns = v.parse().map_err(|e| format!("--turns {v}: {e}"))?;
@@ -101,7 +111,12 @@ fn main() -> ExitCode {
         }
         Isolation::Unavailable(why) => {
             println!("agent_latency: skipped: cannot isolate the real agents: {why}");
-            return ExitCode::SUCCESS;
+            // in CI the real agents are required, as in the live tests
+            return if std::env::var("CI").is_ok_and(|v| v == "true") {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     }
     println!(
@@ -118,7 +133,7 @@ fn main() -> ExitCode {
             println!("agent_latency: {kind}: not installed (scripts/install-agents.sh); skipped");
             continue;
         }
-        match bench_kind(kind, args.turns) {
+        match bench_kind(kind, args.turns, args.smoke) {
             Ok(pass) => ok &= pass,
             Err(e) => {
                 println!("agent_latency: {kind}: cannot run: {e}");
@@ -577,7 +592,7 @@ fn line(kind: &str, mode: &str, what: &str, v: &[f64], read: &[f64], missed: usi
     (p50, p99)
 }
 
-fn bench_kind(kind: &str, turns: usize) -> Result<bool, String> {
+fn bench_kind(kind: &str, turns: usize, smoke: bool) -> Result<bool, String> {
     let started = Instant::now();
     let mut rigs = [Rig::start(kind, true)?, Rig::start(kind, false)?];
     for r in rigs.iter_mut() {
@@ -645,7 +660,7 @@ fn bench_kind(kind: &str, turns: usize) -> Result<bool, String> {
                     "latency: {kind} hooks {what} target p50<={TARGET_P50_MS}ms p99<={TARGET_P99_MS}ms: {}",
                     if met { "met" } else { "NOT met" }
                 );
-                pass &= met;
+                pass &= met || smoke;
             }
             pass &= f.missed_start == 0 && f.missed_end == 0 && f.lost == 0;
         }
