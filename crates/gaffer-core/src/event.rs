@@ -78,11 +78,18 @@ pub enum CoordinatorEventType {
     LedgerRecovered,
     /// Lines of the beads file could not be read (they are skipped).
     BeadsMalformed,
+    /// An agent's context use went above `[notify] context_above` percent.
+    AgentContextHigh,
+    /// A notification channel failed (its tries are spent, or its tool is missing); said once
+    /// until it works again.
+    NotifyFailed,
+    /// A failed notification channel delivered again.
+    NotifyRecovered,
     /// Any other type name.
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 34] = [
+const NAMED: [(&str, CoordinatorEventType); 37] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -132,6 +139,9 @@ const NAMED: [(&str, CoordinatorEventType); 34] = [
     ("ledger_degraded", CoordinatorEventType::LedgerDegraded),
     ("ledger_recovered", CoordinatorEventType::LedgerRecovered),
     ("beads_malformed", CoordinatorEventType::BeadsMalformed),
+    ("agent_context_high", CoordinatorEventType::AgentContextHigh),
+    ("notify_failed", CoordinatorEventType::NotifyFailed),
+    ("notify_recovered", CoordinatorEventType::NotifyRecovered),
 ];
 
 impl CoordinatorEventType {
