@@ -95,6 +95,7 @@ pub struct NotifyConfig {
     #[serde(deserialize_with = "quiet_hours")]
     pub quiet_hours: String,
     /// The IANA zone of `quiet_hours` and of times in messages; empty: this machine's zone.
+    #[serde(deserialize_with = "zone_name")]
     pub timezone: String,
     /// Desktop notifications (`notify-send` on Linux, `osascript` on macOS).
     pub desktop: bool,
@@ -183,6 +184,17 @@ fn quiet_hours<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         QuietHours::parse(&raw).map_err(serde::de::Error::custom)?;
     }
     Ok(raw)
+}
+
+fn zone_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    let t = raw.trim();
+    if !t.is_empty() && t.parse::<chrono_tz::Tz>().is_err() {
+        return Err(serde::de::Error::custom(format!(
+            "{raw:?} is not a time zone of the tz database (e.g. \"Europe/Berlin\")"
+        )));
+    }
+    Ok(t.to_string())
 }
 
 fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

@@ -386,6 +386,11 @@ fn the_config_section_is_checked_with_file_line_and_key() {
             "notify.blocked_after",
             "unit",
         ),
+        (
+            "[notify]\ntimezone = \"Mars/Olympus\"\n",
+            "notify.timezone",
+            "tz database",
+        ),
     ] {
         let err = parse_layer("c.toml", text)
             .err()

@@ -40,6 +40,12 @@ pub fn run(
     }
     let mut coord = built.coordinator.with_config(cfg.clone());
     wiring::wake_on_signals(global, &coord);
+    let notifier = wiring::notifications(
+        &coord,
+        &built.connection.session,
+        built.mailbox.clone(),
+        &built.project_key,
+    )?;
     let rx = coord.events().subscribe();
     if !global.json {
         esay!(
@@ -71,6 +77,9 @@ pub fn run(
         }
     }
     coord.stop();
+    if let Some(n) = notifier {
+        n.stop(wiring::NOTIFY_GRACE);
+    }
     for e in rx.try_iter() {
         out.event(&e);
     }
