@@ -163,6 +163,17 @@ fn describe_raw(e: &CoordinatorEvent) -> String {
             d("last_status")
         ),
         "agent_appeared" => format!("{} ({})", d("title"), d("status")),
+        "agent_context_high" => format!(
+            "context {}% (above {}%)",
+            d("context_usage"),
+            d("threshold")
+        ),
+        "notify_failed" => format!("{} channel down: {}", d("channel"), d("error")),
+        "notify_recovered" => format!(
+            "{} channel delivers again ({} lost)",
+            d("channel"),
+            d("lost")
+        ),
         _ => serde_json::to_string(&e.details).unwrap_or_default(),
     };
     format!("{t} {:<22}{who} {what}", e.event_type.as_str())

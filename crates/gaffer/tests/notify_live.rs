@@ -248,3 +248,31 @@ fn notify_test_tries_each_channel_and_says_which_failed() {
         "{err}"
     );
 }
+
+#[test]
+fn the_readme_notifications_example_is_a_valid_config() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    let section = readme
+        .split("## Notifications")
+        .nth(1)
+        .unwrap_or_else(|| panic!("README has a Notifications section"));
+    let toml = section
+        .split("```toml")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap_or_else(|| panic!("a toml example"));
+    let (_keep, root) = project();
+    let file = root.join("example.toml");
+    std::fs::write(&file, toml).unwrap_or_else(|e| panic!("{e}"));
+    let out = gaffer(&root, &["config", "check", &file.display().to_string()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("0 warnings"), "{stdout}");
+}
