@@ -4,9 +4,12 @@
 
 use crate::outbox::{Outbox, OutboxStats};
 use gaffer_coordinator::{Consumer, Origin};
+use gaffer_core::agent::AgentState;
 use gaffer_core::clock::Clock;
 use gaffer_core::event::CoordinatorEvent;
 use gaffer_core::notify::{Engine, Stats};
+use gaffer_core::status::AgentStatus;
+use gaffer_core::transitions::state_change_event;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,9 +38,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+enum Msg {
+    Event(CoordinatorEvent),
+    /// An agent's state as found at start.
+    Seed(CoordinatorEvent),
+}
+
 /// Notifications for the human, as an event consumer.
 pub struct Notifier {
-    tx: SyncSender<CoordinatorEvent>,
+    tx: SyncSender<Msg>,
     dropped: AtomicU64,
     stop: Arc<AtomicBool>,
     stats: Arc<Mutex<NotifierStats>>,
@@ -71,6 +80,20 @@ impl Notifier {
         })
     }
 
+    /// The agents as the coordinator found them at start (it reports changes only, so an agent
+    /// already BLOCKED or in ERROR then would never notify). Call it after `start`; a state an
+    /// event has told since is newer and wins.
+    pub fn seed<'a>(&self, agents: impl IntoIterator<Item = &'a AgentState>) {
+        let now = chrono::Utc::now();
+        for a in agents {
+            if let Some(e) = state_change_event(AgentStatus::Unknown, a, now) {
+                if self.tx.try_send(Msg::Seed(e)).is_err() {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
     /// What it did so far.
     pub fn stats(&self) -> NotifierStats {
         let mut s = lock(&self.stats).clone();
@@ -101,7 +124,7 @@ impl Consumer for Notifier {
         if self.stop.load(Ordering::Relaxed) {
             return;
         }
-        if self.tx.try_send(event.clone()).is_err() {
+        if self.tx.try_send(Msg::Event(event.clone())).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -116,11 +139,12 @@ struct Run {
 }
 
 impl Run {
-    fn run(mut self, rx: Receiver<CoordinatorEvent>) -> Vec<Outbox> {
+    fn run(mut self, rx: Receiver<Msg>) -> Vec<Outbox> {
         let mut last_tick = self.clock.now();
         while !self.stop.load(Ordering::SeqCst) {
             let out = match rx.recv_timeout(TICK) {
-                Ok(e) => self.engine.on_event(&e, self.clock.now()),
+                Ok(Msg::Event(e)) => self.engine.on_event(&e, self.clock.now()),
+                Ok(Msg::Seed(e)) => self.engine.seed(&e, self.clock.now()),
                 Err(RecvTimeoutError::Timeout) => Vec::new(),
                 Err(RecvTimeoutError::Disconnected) => break,
             };

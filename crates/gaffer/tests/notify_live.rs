@@ -1,7 +1,8 @@
 //! Notifications on real parts: `gaffer run` over gaffer-sim agents in a private tmux server,
 //! with the webhook channel posting to a real HTTP listener on loopback and the command channel
 //! running a real shell command. An agent flapping BLOCKED↔GENERATING every 2 s notifies once;
-//! an agent in ERROR notifies once; nothing else notifies. `gaffer notify test` tries each
+//! an agent in ERROR notifies once, and so does one already in ERROR when gaffer starts;
+//! nothing else notifies. `gaffer notify test` tries each
 //! configured channel and says which failed.
 
 use gaffer_coordinator::ledger::Ledger;
@@ -91,6 +92,16 @@ command = "cat >> {n}; echo >> {n}"
             q(&errs.display().to_string())
         ),
     );
+    // gmi: in ERROR before gaffer starts (found at start, not a change): notified too.
+    let gmi = tmux.agent(
+        "nt",
+        "nt__gmi_1",
+        &format!(
+            "{} --agent gmi --start-state error --start-secs 120",
+            q(&sim)
+        ),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let out = gaffer(
         &root,
         &[
@@ -137,6 +148,7 @@ command = "cat >> {n}; echo >> {n}"
     let mut want = vec![
         ("blocked".to_string(), cc.clone()),
         ("error".to_string(), cod.clone()),
+        ("error".to_string(), gmi.clone()),
     ];
     want.sort();
     let by_command: Vec<Value> = lines(&notes);

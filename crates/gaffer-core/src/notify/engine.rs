@@ -122,6 +122,8 @@ pub struct Engine {
     episodes: BTreeMap<(RuleKind, String), Episode>,
     slots: BTreeMap<(RuleKind, String), Slot>,
     quiet_held: Vec<Notification>,
+    /// Agents whose state an event told.
+    seen: BTreeSet<String>,
     stats: Stats,
 }
 
@@ -142,8 +144,18 @@ impl Engine {
             episodes: BTreeMap::new(),
             slots: BTreeMap::new(),
             quiet_held: Vec::new(),
+            seen: BTreeSet::new(),
             stats: Stats::default(),
         }
+    }
+
+    /// An agent's state as found at start (the coordinator reports changes only): taken like
+    /// an event unless an event already told this agent's state, which is newer.
+    pub fn seed(&mut self, e: &CoordinatorEvent, now: Timestamp) -> Vec<Notification> {
+        if self.seen.contains(&e.agent_id) {
+            return Vec::new();
+        }
+        self.on_event(e, now)
     }
 
     /// The rules in force.
@@ -160,6 +172,9 @@ impl Engine {
     pub fn on_event(&mut self, e: &CoordinatorEvent, now: Timestamp) -> Vec<Notification> {
         let mut out = Vec::new();
         self.flush_quiet(now, &mut out);
+        if !e.agent_id.is_empty() && status_of(e).is_some() {
+            self.seen.insert(e.agent_id.clone());
+        }
         for s in self.classify(e) {
             match s.edge {
                 Edge::On => self.enter(&s, e, now, &mut out),
@@ -215,7 +230,6 @@ impl Engine {
             subject: subject.to_string(),
             edge,
         };
-        let detail = |k: &str| e.details.get(k).and_then(Value::as_str).unwrap_or("");
         let mut out = match &e.event_type {
             T::AgentContextHigh if self.rules.context_above > 0.0 && !agent.is_empty() => {
                 vec![sig(RuleKind::Context, &agent, Edge::On)]
@@ -236,8 +250,8 @@ impl Engine {
                 .chain([RuleKind::Context])
                 .map(|k| sig(k, &agent, Edge::Off))
                 .collect(),
-            _ if !agent.is_empty() && !detail("new_status").is_empty() => {
-                let status = detail("new_status");
+            _ if !agent.is_empty() && status_of(e).is_some() => {
+                let status = status_of(e).unwrap_or_default();
                 let mut v: Vec<Signal> = STATES
                     .iter()
                     .map(|(k, name)| {
@@ -540,6 +554,19 @@ impl Engine {
             event: Some(e.clone()),
         }
     }
+}
+
+/// The state an event reports: a state change's `new_status`, an appeared agent's `status`.
+fn status_of(e: &CoordinatorEvent) -> Option<&str> {
+    let key = if e.event_type == T::AgentAppeared {
+        "status"
+    } else {
+        "new_status"
+    };
+    e.details
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 fn conflict_key(e: &CoordinatorEvent) -> &str {

@@ -412,3 +412,36 @@ fn the_config_section_is_checked_with_file_line_and_key() {
     let cfg = crate::config::merge_layers(&[layer]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.notify.on, [RuleKind::Blocked, RuleKind::Error]);
 }
+
+#[test]
+fn agents_found_in_a_state_at_start_or_appearing_later_notify_and_newer_events_win() {
+    let mut engine = Engine::new(rules());
+    // Found BLOCKED and in ERROR at start (seeded), and an agent that appears later, EXITED.
+    let blocked = status(0, "%1", "cc", Unknown, Blocked);
+    let error = status(0, "%2", "cod", Unknown, Error);
+    // %3 left ERROR before its stale seed arrived: the seed is ignored.
+    let fresh = status(0, "%3", "gmi", Error, Waiting);
+    let stale = status(0, "%3", "gmi", Unknown, Error);
+    let appeared = CoordinatorEvent::new(T::AgentAppeared, at(5))
+        .with_agent("%4")
+        .with_detail("agent_type", "cc")
+        .with_detail("status", "EXITED");
+    let mut got = Vec::new();
+    got.extend(engine.on_event(&fresh, at(0)));
+    for e in [&blocked, &error, &stale] {
+        got.extend(engine.seed(e, at(0)));
+    }
+    got.extend(engine.on_event(&appeared, at(5)));
+    for s in 0..=40 {
+        got.extend(engine.tick(at(s)));
+    }
+    let kinds: Vec<(&str, &str)> = got
+        .iter()
+        .map(|n| (n.kind.as_str(), n.agent_id.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("error", "%2"), ("exited", "%4"), ("blocked", "%1")],
+        "{got:#?}"
+    );
+}

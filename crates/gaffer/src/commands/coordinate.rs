@@ -64,6 +64,9 @@ pub fn run(
     for n in coord.start()? {
         esay!("note: {n}");
     }
+    if let Some(n) = &notifier {
+        n.seed(coord.get_agents().values());
+    }
     if !global.json {
         esay!("gaffer: {} agents; Ctrl-C stops", coord.get_agents().len());
     }

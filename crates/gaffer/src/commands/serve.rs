@@ -363,6 +363,9 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
         tracing::warn!(%local, "serving beyond loopback (--allow-remote)");
     }
     coord.start()?;
+    if let Some(n) = &notifier {
+        n.seed(coord.get_agents().values());
+    }
     let coord = Arc::new(coord);
     let auth = Auth::new(token, local.port());
     let nonce = auth
