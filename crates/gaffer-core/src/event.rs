@@ -78,6 +78,14 @@ pub enum CoordinatorEventType {
     LedgerRecovered,
     /// Lines of the beads file could not be read (they are skipped).
     BeadsMalformed,
+    /// A human paused auto-assign for one agent (`agent_id`) or all (`details.target` `*`).
+    AssignPaused,
+    /// A human resumed auto-assign for one agent or all.
+    AssignResumed,
+    /// A human answered a BLOCKED agent's dialog (`details.option`, `label`, `text`).
+    DialogAnswered,
+    /// A human sent a prompt to an agent (`details.outcome`, `bytes`).
+    PromptSent,
     /// An agent's context use went above `[notify] context_above` percent.
     AgentContextHigh,
     /// A notification channel failed (its tries are spent, or its tool is missing); said once
@@ -89,7 +97,7 @@ pub enum CoordinatorEventType {
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 37] = [
+const NAMED: [(&str, CoordinatorEventType); 41] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -139,6 +147,10 @@ const NAMED: [(&str, CoordinatorEventType); 37] = [
     ("ledger_degraded", CoordinatorEventType::LedgerDegraded),
     ("ledger_recovered", CoordinatorEventType::LedgerRecovered),
     ("beads_malformed", CoordinatorEventType::BeadsMalformed),
+    ("assign_paused", CoordinatorEventType::AssignPaused),
+    ("assign_resumed", CoordinatorEventType::AssignResumed),
+    ("dialog_answered", CoordinatorEventType::DialogAnswered),
+    ("prompt_sent", CoordinatorEventType::PromptSent),
     ("agent_context_high", CoordinatorEventType::AgentContextHigh),
     ("notify_failed", CoordinatorEventType::NotifyFailed),
     ("notify_recovered", CoordinatorEventType::NotifyRecovered),

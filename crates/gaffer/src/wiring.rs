@@ -55,6 +55,8 @@ pub struct Built {
     pub mailbox: Arc<dyn Mailbox>,
     /// The project's key in Agent Mail.
     pub project_key: String,
+    /// The monitor the coordinator observes through (its last verdicts, with evidence).
+    pub monitor: Arc<AgentMonitor>,
 }
 
 /// [`build`] for the coordinator commands (`run`, `assign`, `dashboard`, `serve`, …): their
@@ -102,7 +104,7 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
     let ports = Ports {
         observer: Box::new(MonitorObserver(monitor.clone())),
         probe: Arc::new(DetectorProbe {
-            monitor,
+            monitor: monitor.clone(),
             panes: panes.clone(),
             detector,
         }),
@@ -127,6 +129,7 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
         project_root: root,
         mailbox: mail.mailbox,
         project_key,
+        monitor,
     })
 }
 
