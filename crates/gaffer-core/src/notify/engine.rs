@@ -112,6 +112,8 @@ struct Episode {
 struct Slot {
     last_sent: Option<Timestamp>,
     held: Option<Notification>,
+    /// When the first of the held notifications was made.
+    held_since: Option<Timestamp>,
 }
 
 /// The engine: feed it every event with [`Engine::on_event`] and call [`Engine::tick`] every
@@ -213,6 +215,7 @@ impl Engine {
             if free {
                 if let Some(n) = slot.held.take() {
                     slot.last_sent = Some(now);
+                    slot.held_since = None;
                     released.push(n);
                 }
             }
@@ -358,11 +361,15 @@ impl Engine {
             if let Some(prev) = slot.held.take() {
                 self.stats.folded += 1;
                 n.folded = prev.folded + 1;
-                n.message.push_str(&format!(
-                    " ({} earlier like it since {})",
+                let since = slot.held_since.unwrap_or(prev.timestamp);
+                n.message = format!(
+                    "{} ({} earlier like it since {}).",
+                    n.message.trim_end_matches('.'),
                     n.folded,
-                    local_clock(&prev.timestamp, self.rules.zone)
-                ));
+                    local_clock(&since, self.rules.zone)
+                );
+            } else {
+                slot.held_since = Some(n.timestamp);
             }
             slot.held = Some(n);
             return;

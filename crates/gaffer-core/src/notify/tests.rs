@@ -445,3 +445,38 @@ fn agents_found_in_a_state_at_start_or_appearing_later_notify_and_newer_events_w
         "{got:#?}"
     );
 }
+
+#[test]
+fn folded_notifications_count_every_one_since_the_first_held() {
+    let mut engine = Engine::new(rules());
+    let mut got = Vec::new();
+    // ERROR episodes of %1 at 0, 100, 150, 200 s (each ended by a recovery): the first goes out,
+    // the other three wait for the 300 s interval and come as one.
+    for (s, new) in [
+        (0, Error),
+        (10, Waiting),
+        (100, Error),
+        (110, Waiting),
+        (150, Error),
+        (160, Waiting),
+        (200, Error),
+        (210, Waiting),
+    ] {
+        let prev = if new == Error { Waiting } else { Error };
+        got.extend(engine.on_event(&status(s, "%1", "cc", prev, new), at(s)));
+        got.extend(engine.tick(at(s)));
+    }
+    for s in 211..=400 {
+        got.extend(engine.tick(at(s)));
+    }
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(got[1].folded, 2);
+    assert!(
+        got[1]
+            .message
+            .ends_with("(2 earlier like it since 12:01 UTC)."),
+        "{}",
+        got[1].message
+    );
+    assert_eq!(engine.stats().delayed, 3);
+}
