@@ -26,6 +26,9 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 # Chromium, which install-deps.sh installs in about 45 s, against gaffer serve and gaffer run;
 # about 30 s).
 cargo test --workspace --all-targets --locked
+# (Notifications, README "Notifications": gaffer-notify's delivery tests on a loopback HTTP
+# listener and real scripts take ~3 s, crates/gaffer/tests/notify_live.rs 27 to 45 s (machine load) with a 24 s
+# `gaffer run` over flapping sim agents; the new crate adds ~7 s of build on a loaded 2-core machine.)
 # The fleet benchmark's short run (160 beads, 8 agents, the 5 strategies and the reference
 # baseline, gaffer with restarts and take-backs; built by the line above, runs in debug in about
 # 35 s on a busy 2-core machine): it fails on any decision gaffer's simulated executor does not

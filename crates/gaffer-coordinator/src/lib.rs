@@ -19,4 +19,4 @@ pub mod wake;
 pub use bus::EventBus;
 pub use observe::monitor;
 pub use report::{Consumer, Origin};
-pub use session::{CoordinatorError, Identity, Ports, SessionCoordinator};
+pub use session::{CoordinatorError, EventSink, Identity, Ports, SessionCoordinator};

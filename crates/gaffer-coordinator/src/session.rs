@@ -167,6 +167,21 @@ pub(crate) struct Shared {
     pub(crate) wakes: Mutex<Vec<Arc<dyn WakeSource>>>,
 }
 
+/// Reports events into a coordinator from outside its loop ([`SessionCoordinator::event_sink`]).
+#[derive(Clone)]
+pub struct EventSink {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl EventSink {
+    /// Reports `event` to the coordinator's consumers (ledger log, bus, the rest).
+    pub fn report(&self, event: &CoordinatorEvent) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.reporter.report(event);
+        }
+    }
+}
+
 /// Coordinates the agents of one tmux session.
 pub struct SessionCoordinator {
     shared: Arc<Shared>,
@@ -281,6 +296,15 @@ impl SessionCoordinator {
     /// Adds a consumer of every event (after the ledger's log and the bus).
     pub fn add_consumer(&self, consumer: Arc<dyn Consumer>) {
         self.shared.reporter.add(consumer);
+    }
+
+    /// A handle that reports events from other threads (a consumer's own faults, such as a
+    /// notification channel that is down) to every consumer, as the loop does. It holds the
+    /// coordinator weakly: once the coordinator is dropped, reports go nowhere.
+    pub fn event_sink(&self) -> EventSink {
+        EventSink {
+            shared: Arc::downgrade(&self.shared),
+        }
     }
 
     /// Starts: clamps the intervals, updates once synchronously, then starts the scheduler

@@ -373,6 +373,8 @@ pub struct GafferConfig {
     /// Model-name pattern → context window in tokens, on top of the embedded table
     /// ([`crate::agent_files::DEFAULT_CONTEXT_WINDOWS`]); `*` matches any run of characters.
     pub context_windows: std::collections::BTreeMap<String, u64>,
+    /// Notifications for the human: rules and channels.
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl GafferConfig {
@@ -729,6 +731,14 @@ pub fn override_layer(
             Ok(f) => toml::Value::Float(f),
             Err(_) => toml::Value::String(raw.to_string()),
         },
+        // A list is written comma-separated: `blocked,error`.
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
         _ => toml::Value::String(raw.to_string()),
     };
     let mut inner = toml::Table::new();

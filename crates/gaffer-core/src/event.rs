@@ -86,11 +86,18 @@ pub enum CoordinatorEventType {
     DialogAnswered,
     /// A human sent a prompt to an agent (`details.outcome`, `bytes`).
     PromptSent,
+    /// An agent's context use went above `[notify] context_above` percent.
+    AgentContextHigh,
+    /// A notification channel failed (its tries are spent, or its tool is missing); said once
+    /// until it works again.
+    NotifyFailed,
+    /// A failed notification channel delivered again.
+    NotifyRecovered,
     /// Any other type name.
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 38] = [
+const NAMED: [(&str, CoordinatorEventType); 41] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -144,6 +151,9 @@ const NAMED: [(&str, CoordinatorEventType); 38] = [
     ("assign_resumed", CoordinatorEventType::AssignResumed),
     ("dialog_answered", CoordinatorEventType::DialogAnswered),
     ("prompt_sent", CoordinatorEventType::PromptSent),
+    ("agent_context_high", CoordinatorEventType::AgentContextHigh),
+    ("notify_failed", CoordinatorEventType::NotifyFailed),
+    ("notify_recovered", CoordinatorEventType::NotifyRecovered),
 ];
 
 impl CoordinatorEventType {

@@ -22,6 +22,7 @@ pub mod hook_payload;
 pub mod hook_settings;
 pub mod kinds;
 pub mod messages;
+pub mod notify;
 pub mod pane;
 pub mod persona;
 pub mod quality;

@@ -42,7 +42,8 @@ pub fn state_change_event(
             .with_detail("agent_type", agent.agent_type.clone())
             .with_detail("prev_status", prev.as_str())
             .with_detail("new_status", new.as_str())
-            .with_detail("pane_index", agent.pane_index),
+            .with_detail("pane_index", agent.pane_index)
+            .with_detail("context_usage", agent.context_usage),
     )
 }
 

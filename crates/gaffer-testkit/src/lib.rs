@@ -5,7 +5,8 @@
 //! - [`netns`]: run a test inside a network namespace that has only loopback;
 //! - [`fakes`]: the fake ports (clock, observer, probe, panes, work source, mailbox) and a rig;
 //! - [`agents`]: the pinned real agent CLIs (`agents.lock`) and where they are installed;
-//! - [`real_agent`]: a throwaway HOME and the exact launch command for each real CLI.
+//! - [`real_agent`]: a throwaway HOME and the exact launch command for each real CLI;
+//! - [`webhook`]: a webhook receiver on loopback that answers by a script.
 
 pub mod agentmail;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod fakes;
 pub mod netns;
 pub mod sim;
 pub mod tmux;
+pub mod webhook;
 
 /// The pinned real CLIs (from `gaffer-model-sim`, where the product code that launches them lives).
 pub use gaffer_model_sim::agents;

@@ -202,6 +202,11 @@ pub enum Command {
     },
     /// Agent Mail: inbox, messages and reservations.
     Mail(MailArgs),
+    /// Notifications for the human: `gaffer notify test` tries each configured channel.
+    Notify {
+        #[command(subcommand)]
+        action: crate::commands::notify::NotifyAction,
+    },
     /// Check this machine: agent CLI versions against the verified ones, tmux, Agent Mail, br.
     Doctor(crate::commands::doctor::DoctorArgs),
     /// Install, remove or show gaffer's hooks in an agent CLI's settings.

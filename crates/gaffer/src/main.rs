@@ -147,6 +147,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Status { tmux } => commands::status::run(&cli.global, &tmux),
         Command::Send(args) => commands::send::run(&cli.global, &args),
         Command::Doctor(args) => commands::doctor::run(&cli.global, &args),
+        Command::Notify { action } => commands::notify::run(&cli.global, action),
         Command::Hooks { action } => commands::hooks::run(&cli.global, &action),
         Command::Hook { agent, event } => {
             commands::hook::run(&["--agent".into(), agent.into(), event.into()]);

@@ -168,6 +168,17 @@ fn describe_raw(e: &CoordinatorEvent) -> String {
         "dialog_answered" => format!("dialog answered: {}. {}", d("option"), d("label")),
         "prompt_sent" => format!("prompt sent by a human: {}", d("outcome")),
         "work_handed_back" => format!("{} handed back: {}", d("bead_id"), d("reason")),
+        "agent_context_high" => format!(
+            "context {}% (above {}%)",
+            d("context_usage"),
+            d("threshold")
+        ),
+        "notify_failed" => format!("{} channel down: {}", d("channel"), d("error")),
+        "notify_recovered" => format!(
+            "{} channel delivers again ({} lost)",
+            d("channel"),
+            d("lost")
+        ),
         _ => serde_json::to_string(&e.details).unwrap_or_default(),
     };
     format!("{t} {:<22}{who} {what}", e.event_type.as_str())

@@ -10,8 +10,10 @@ use gaffer_coordinator::observe::{DetectorProbe, MonitorObserver};
 use gaffer_coordinator::wake::SignalSocket;
 use gaffer_coordinator::{Identity, Ports, SessionCoordinator};
 use gaffer_core::clock::Clock;
+use gaffer_core::mailbox::Mailbox;
 use gaffer_core::panes::Panes;
 use gaffer_core::time::Timestamp;
+use gaffer_notify::Notifier;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -49,6 +51,10 @@ pub struct Built {
     pub work_source: String,
     /// The project root.
     pub project_root: PathBuf,
+    /// The mailbox the coordinator uses (for the notifications' mail channel).
+    pub mailbox: Arc<dyn Mailbox>,
+    /// The project's key in Agent Mail.
+    pub project_key: String,
     /// The monitor the coordinator observes through (its last verdicts, with evidence).
     pub monitor: Arc<AgentMonitor>,
 }
@@ -103,7 +109,7 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
             detector,
         }),
         panes,
-        mailbox: Some(mail.mailbox),
+        mailbox: Some(mail.mailbox.clone()),
         work: work.source,
         issues: work.issues,
         clock: Arc::new(SystemClock),
@@ -111,7 +117,7 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
     };
     let id = Identity {
         session: connection.session.clone(),
-        project_key,
+        project_key: project_key.clone(),
         agent_name,
     };
     let coordinator = SessionCoordinator::new(id, ports).with_config(config);
@@ -121,6 +127,8 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
         mail_backend: mail.backend,
         work_source,
         project_root: root,
+        mailbox: mail.mailbox,
+        project_key,
         monitor,
     })
 }
@@ -137,5 +145,65 @@ pub fn wake_on_signals(global: &GlobalArgs, coordinator: &SessionCoordinator) {
             coordinator.add_wake_source(Arc::new(sock));
         }
         Err(e) => tracing::warn!(error = %e, "hook signals are read at each pass only"),
+    }
+}
+
+/// How long each notification channel may take to finish at shutdown.
+pub const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// For the long-running commands (`run`, `serve`): notifications for the human, as `[notify]`
+/// says, added as a consumer of the coordinator's events. `None` when no channel is configured.
+/// Stop it after the coordinator (`Notifier::stop`), so what is queued still goes out.
+pub fn notifications(
+    coordinator: &SessionCoordinator,
+    session: &str,
+    mailbox: Arc<dyn Mailbox>,
+    project_key: &str,
+) -> Result<Option<Arc<Notifier>>, ExitError> {
+    let config = coordinator.config();
+    let cfg = &config.notify;
+    if !cfg.any_channel() {
+        return Ok(None);
+    }
+    let zone = adapters::local_zone(&cfg.timezone)?;
+    let rules = gaffer_core::notify::Rules::from_config(cfg, zone, session)
+        .map_err(|e| ExitError::config(format!("[notify] {e}")))?;
+    let sink_to = coordinator.event_sink();
+    let sink: gaffer_notify::Sink = Arc::new(move |e| sink_to.report(&e));
+    let mail = mail_target(mailbox, project_key, &config);
+    let outboxes = gaffer_notify::setup::outboxes(cfg, Some(mail), sink);
+    let names: Vec<&str> = outboxes.iter().map(|o| o.name()).collect();
+    tracing::info!(channels = ?names, "notifications on");
+    let notifier = Notifier::start(
+        gaffer_core::notify::Engine::new(rules),
+        outboxes,
+        Arc::new(SystemClock),
+    );
+    coordinator.add_consumer(notifier.clone());
+    Ok(Some(notifier))
+}
+
+/// Where the notifications' mail channel sends: `mail_to`, else `human_agent`, from
+/// `[mail] agent_name` (else `GafferCoordinator`).
+pub fn mail_target(
+    mailbox: Arc<dyn Mailbox>,
+    project_key: &str,
+    config: &gaffer_core::config::GafferConfig,
+) -> gaffer_notify::setup::MailTarget {
+    let to = if config.notify.mail_to.trim().is_empty() {
+        config.coordinator.human_agent.clone()
+    } else {
+        config.notify.mail_to.clone()
+    };
+    let sender = if config.mail.agent_name.is_empty() {
+        "GafferCoordinator".to_string()
+    } else {
+        config.mail.agent_name.clone()
+    };
+    gaffer_notify::setup::MailTarget {
+        mailbox,
+        project: project_key.to_string(),
+        sender,
+        to,
     }
 }

@@ -84,7 +84,12 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
         agent.assignments = count;
         agent.current_task = task.to_string();
         if prev.is_some() {
-            if let Some(e) = state_change_event(before, &agent, now) {
+            if let Some(mut e) = state_change_event(before, &agent, now) {
+                if let Some(reset) = limits.get(pane) {
+                    if e.event_type == CoordinatorEventType::AgentRateLimited {
+                        e = e.with_detail("reset_at", crate::time::format_rfc3339(reset));
+                    }
+                }
                 match e.event_type {
                     CoordinatorEventType::AgentError => health.push(QualitySignal::AgentError {
                         pane_id: pane.to_string(),
@@ -123,6 +128,35 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
         events,
         quality,
     }
+}
+
+/// `agent_context_high` for each agent whose context use went above `threshold` percent since
+/// the last observation (or is above it when first seen); none when `threshold` is 0.
+pub fn context_crossings(
+    snap: &Snapshot,
+    agents: &BTreeMap<String, AgentState>,
+    threshold: f64,
+) -> Vec<CoordinatorEvent> {
+    if threshold <= 0.0 {
+        return Vec::new();
+    }
+    agents
+        .values()
+        .filter(|a| a.context_usage > threshold)
+        .filter(|a| {
+            snap.agents
+                .get(&a.pane_id)
+                .is_none_or(|prev| prev.context_usage <= threshold)
+        })
+        .map(|a| {
+            CoordinatorEvent::new(CoordinatorEventType::AgentContextHigh, snap.now)
+                .with_agent(a.pane_id.clone())
+                .with_detail("agent_type", a.agent_type.clone())
+                .with_detail("context_usage", a.context_usage)
+                .with_detail("threshold", threshold)
+                .with_detail("pane_index", a.pane_index)
+        })
+        .collect()
 }
 
 /// Agents gone and appeared since the last observation, as events; the gone agents to keep.

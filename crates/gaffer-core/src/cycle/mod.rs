@@ -388,6 +388,9 @@ pub struct Policy {
     pub restart: RestartPolicy,
     /// Taking back stuck work.
     pub takeback: TakebackPolicy,
+    /// Context use above this percent is an `agent_context_high` event (`[notify]
+    /// context_above`); 0 is off.
+    pub context_alert: f64,
 }
 
 /// How exited agents are restarted (`[coordinator] restart_*`).
@@ -443,6 +446,7 @@ impl Policy {
                 blocked: cfg.assign.takeback_blocked.as_secs_f64(),
                 rate_limited: cfg.assign.takeback_rate_limited.as_secs_f64(),
             },
+            context_alert: cfg.notify.context_above,
         }
     }
 }
@@ -666,6 +670,11 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
                 ));
             }
             out.extend(merged.events.into_iter().map(Decision::Publish));
+            out.extend(
+                agents::context_crossings(snap, &merged.tracking.agents, policy.context_alert)
+                    .into_iter()
+                    .map(Decision::Publish),
+            );
             out.extend(merged.quality.into_iter().map(Decision::RecordQuality));
             review::reported(&snap.ledger.ended, &mut out);
             review::unsynced(snap, &mut out);

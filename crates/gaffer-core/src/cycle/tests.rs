@@ -1483,3 +1483,75 @@ fn round_robin_gives_each_agent_one_bead_a_round_and_respects_back_off() {
         "a refused bead is not dealt to it again"
     );
 }
+
+#[test]
+fn a_rate_limit_event_names_its_reset_and_context_crossings_are_events() {
+    let obs = |status: AgentStatus, ctx: f64, reset: Option<Timestamp>| {
+        let mut r = report("%1", status, t(0));
+        r.observation.verdict.context_usage = Some(ctx);
+        r.observation.verdict.rate_limit_reset = reset;
+        AgentsObservation {
+            agents: vec![r],
+            problems: vec![],
+            tmux_lost: None,
+        }
+    };
+    let mut snap = Snapshot::new(Pass::Poll, t(0));
+    snap.observed = Some(obs(AgentStatus::Generating, 85.0, None));
+    let policy = Policy::default();
+    assert_eq!(policy.context_alert, 90.0);
+    let step = |snap: &mut Snapshot, o: AgentsObservation, now: i64| {
+        snap.now = t(now);
+        snap.observed = Some(o);
+        let out = decide(snap, &policy);
+        let mut events = Vec::new();
+        for d in out {
+            match d {
+                Decision::Track(tr) => {
+                    snap.agents = tr.agents;
+                    snap.rate_limits = tr.rate_limits;
+                }
+                Decision::Publish(e) => events.push(e),
+                _ => {}
+            }
+        }
+        events
+    };
+    let first = step(&mut snap, obs(AgentStatus::Generating, 85.0, None), 0);
+    assert!(first.is_empty(), "{first:?}");
+    // Above 90%: one event; staying above: none; below and above again: one more.
+    let up = step(&mut snap, obs(AgentStatus::Generating, 91.0, None), 5);
+    assert_eq!(up.len(), 1, "{up:?}");
+    assert_eq!(up[0].event_type, CoordinatorEventType::AgentContextHigh);
+    assert_eq!(up[0].details["context_usage"], 91.0);
+    assert!(step(&mut snap, obs(AgentStatus::Generating, 95.0, None), 10).is_empty());
+    assert!(step(&mut snap, obs(AgentStatus::Generating, 30.0, None), 15).is_empty());
+    assert_eq!(
+        step(&mut snap, obs(AgentStatus::Generating, 92.0, None), 20).len(),
+        1
+    );
+    // A rate limit with its reset on screen: the event carries it.
+    let limited = step(
+        &mut snap,
+        obs(AgentStatus::RateLimited, 20.0, Some(t(600))),
+        25,
+    );
+    let e = limited
+        .iter()
+        .find(|e| e.event_type == CoordinatorEventType::AgentRateLimited)
+        .unwrap_or_else(|| panic!("{limited:?}"));
+    assert_eq!(e.details["reset_at"], "2026-01-01T12:10:00Z");
+    assert_eq!(e.details["context_usage"], 20.0);
+    // Off: no context events at all.
+    let off = Policy {
+        context_alert: 0.0,
+        ..Policy::default()
+    };
+    let mut snap = Snapshot::new(Pass::Poll, t(0));
+    snap.observed = Some(obs(AgentStatus::Generating, 99.0, None));
+    assert!(
+        decide(&snap, &off)
+            .iter()
+            .all(|d| !matches!(d, Decision::Publish(_)))
+    );
+}

@@ -40,6 +40,12 @@ pub fn run(
     }
     let mut coord = built.coordinator.with_config(cfg.clone());
     wiring::wake_on_signals(global, &coord);
+    let notifier = wiring::notifications(
+        &coord,
+        &built.connection.session,
+        built.mailbox.clone(),
+        &built.project_key,
+    )?;
     let rx = coord.events().subscribe();
     if !global.json {
         esay!(
@@ -58,6 +64,9 @@ pub fn run(
     for n in coord.start()? {
         esay!("note: {n}");
     }
+    if let Some(n) = &notifier {
+        n.seed(coord.get_agents().values());
+    }
     if !global.json {
         esay!("gaffer: {} agents; Ctrl-C stops", coord.get_agents().len());
     }
@@ -71,6 +80,9 @@ pub fn run(
         }
     }
     coord.stop();
+    if let Some(n) = notifier {
+        n.stop(wiring::NOTIFY_GRACE);
+    }
     for e in rx.try_iter() {
         out.event(&e);
     }

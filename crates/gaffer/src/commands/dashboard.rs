@@ -38,12 +38,26 @@ pub fn run(global: &GlobalArgs, args: &CoordArgs, opts: Options) -> anyhow::Resu
     cfg.coordinator.send_digests = false;
     let mut coord = built.coordinator.with_config(cfg);
     wiring::wake_on_signals(global, &coord);
-    coord.start()?;
-    let ledger = adapters::ledger(global)?;
     let interactive = std::io::stdout().is_terminal()
         && std::io::stdin().is_terminal()
         && !global.json
         && !opts.plain;
+    // Notifications while a human keeps the dashboard open (not for a one-shot snapshot).
+    let notifier = if std::io::stdout().is_terminal() && !global.json {
+        wiring::notifications(
+            &coord,
+            &built.connection.session,
+            built.mailbox.clone(),
+            &built.project_key,
+        )?
+    } else {
+        None
+    };
+    coord.start()?;
+    if let Some(n) = &notifier {
+        n.seed(coord.get_agents().values());
+    }
+    let ledger = adapters::ledger(global)?;
     if interactive {
         let deadline = opts
             .exit_after
@@ -56,7 +70,11 @@ pub fn run(global: &GlobalArgs, args: &CoordArgs, opts: Options) -> anyhow::Resu
             mail: built.mail_backend,
             work: built.work_source,
         };
-        crate::tui::run(sources, opts.mouse, deadline)?;
+        let ran = crate::tui::run(sources, opts.mouse, deadline);
+        if let Some(n) = notifier {
+            n.stop(wiring::NOTIFY_GRACE);
+        }
+        ran?;
         return Ok(exit::SUCCESS);
     }
     let tty = std::io::stdout().is_terminal() && !global.json;
@@ -164,5 +182,8 @@ pub fn run(global: &GlobalArgs, args: &CoordArgs, opts: Options) -> anyhow::Resu
         fg.pause(Duration::from_secs(1));
     }
     coord.stop();
+    if let Some(n) = notifier {
+        n.stop(wiring::NOTIFY_GRACE);
+    }
     Ok(exit::SUCCESS)
 }

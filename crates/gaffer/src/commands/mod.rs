@@ -10,6 +10,7 @@ pub mod explain;
 pub mod hook;
 pub mod hooks;
 pub mod mail;
+pub mod notify;
 pub mod quality;
 pub mod report;
 pub mod send;

@@ -464,6 +464,12 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
     }
     let mut coord = built.coordinator.with_config(cfg);
     wiring::wake_on_signals(global, &coord);
+    let notifier = wiring::notifications(
+        &coord,
+        &built.connection.session,
+        built.mailbox.clone(),
+        &built.project_key,
+    )?;
     let ledger = adapters::ledger(global)?;
     let config = ServerConfig {
         limits: Limits::default(),
@@ -480,6 +486,9 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
         tracing::warn!(%local, "serving beyond loopback (--allow-remote)");
     }
     coord.start()?;
+    if let Some(n) = &notifier {
+        n.seed(coord.get_agents().values());
+    }
     let coord = Arc::new(coord);
     // Built before the address is announced: a client may connect at once.
     let cockpit = Cockpit::new(
@@ -549,6 +558,9 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
         Err(_) => {
             tracing::warn!("a connection still holds the coordinator; it stops with the process")
         }
+    }
+    if let Some(n) = notifier {
+        n.stop(wiring::NOTIFY_GRACE);
     }
     Ok(exit::SUCCESS)
 }
