@@ -40,6 +40,12 @@ pub struct AgentState {
     /// When the agent was last given work.
     #[serde(default, with = "time::rfc3339_zero_none")]
     pub last_assigned_at: Option<Timestamp>,
+    /// The pane's title as last observed (its identity, e.g. `proj__cc_3`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// Why the status is what it is when it was not observed (`tmux_lost`); empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status_reason: String,
 }
 
 impl AgentState {
@@ -64,8 +70,34 @@ impl AgentState {
             profile: None,
             assignments: 0,
             last_assigned_at: None,
+            title: String::new(),
+            status_reason: String::new(),
         }
     }
+
+    /// A unique, readable name for text: the Agent Mail name, else the pane title, else the
+    /// type and pane id (`cc %3`). Pane indexes repeat across windows, so they are not used.
+    pub fn display_name(&self) -> String {
+        display_name(
+            &self.agent_mail_name,
+            &self.title,
+            &self.agent_type,
+            &self.pane_id,
+        )
+    }
+}
+
+/// The readable name of an agent from its Agent Mail name, pane title, type and pane id (see
+/// [`AgentState::display_name`]); control characters are dropped.
+pub fn display_name(mail_name: &str, title: &str, agent_type: &str, pane_id: &str) -> String {
+    let raw = if !mail_name.trim().is_empty() {
+        mail_name.to_string()
+    } else if !title.trim().is_empty() {
+        title.to_string()
+    } else {
+        format!("{agent_type} {pane_id}")
+    };
+    raw.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// The result of checking one agent's status (reference `AgentStatusResult`).

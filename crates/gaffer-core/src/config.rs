@@ -40,6 +40,10 @@ pub struct CoordinatorConfig {
     pub send_digests: bool,
     /// The Agent Mail name digests go to.
     pub human_agent: String,
+    /// How long active assignments are held while tmux is lost (server gone or not
+    /// answering) before they are handed back (default 2m).
+    #[serde(with = "duration_str")]
+    pub tmux_grace: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -54,6 +58,7 @@ impl Default for CoordinatorConfig {
             conflict_negotiate: false,
             send_digests: false,
             human_agent: "Human".into(),
+            tmux_grace: Duration::from_secs(120),
         }
     }
 }

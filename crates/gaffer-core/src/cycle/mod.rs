@@ -101,7 +101,23 @@ pub struct GoneAgent {
     pub status: AgentStatus,
     /// When its pane was found gone.
     pub since: Timestamp,
+    /// Its readable name (see [`AgentState::display_name`]).
+    pub name: String,
+    /// Why it is gone.
+    pub reason: String,
 }
+
+/// tmux lost: since when, and when the held assignments are handed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TmuxLoss {
+    /// The first observation that found tmux lost.
+    pub since: Timestamp,
+    /// When the grace ends: active assignments are held until then.
+    pub hand_back_at: Timestamp,
+}
+
+/// The status reason of an agent held while tmux is lost.
+pub const TMUX_LOST: &str = "tmux_lost";
 
 /// How long a gone agent stays in the digest's alerts.
 pub const GONE_KEPT_SECS: i64 = 3600;
@@ -268,6 +284,8 @@ pub struct Snapshot {
     pub agents: BTreeMap<String, AgentState>,
     /// Agents whose panes vanished, by pane id.
     pub gone: BTreeMap<String, GoneAgent>,
+    /// tmux lost as tracked before this pass.
+    pub tmux_loss: Option<TmuxLoss>,
     /// When the agents were last observed, and the problems met then.
     pub last_update: Option<Timestamp>,
     /// Problems of the last observation.
@@ -320,6 +338,7 @@ impl Snapshot {
             session: String::new(),
             agents: BTreeMap::new(),
             gone: BTreeMap::new(),
+            tmux_loss: None,
             last_update: None,
             problems: Vec::new(),
             observed: None,
@@ -362,6 +381,8 @@ pub struct Policy {
     pub conflict_negotiate: bool,
     /// The configured digest recipient.
     pub human_agent: String,
+    /// Seconds active assignments are held while tmux is lost.
+    pub tmux_grace: f64,
 }
 
 impl Policy {
@@ -376,6 +397,7 @@ impl Policy {
             conflict_notify: cfg.coordinator.conflict_notify,
             conflict_negotiate: cfg.coordinator.conflict_negotiate,
             human_agent: cfg.coordinator.human_agent.clone(),
+            tmux_grace: cfg.coordinator.tmux_grace.as_secs_f64(),
         }
     }
 }
@@ -395,6 +417,8 @@ pub struct Tracking {
     pub agents: BTreeMap<String, AgentState>,
     /// Agents whose panes vanished, by pane id.
     pub gone: BTreeMap<String, GoneAgent>,
+    /// tmux lost, while it is.
+    pub tmux_loss: Option<TmuxLoss>,
     /// Rate-limit ends by pane id.
     pub rate_limits: BTreeMap<String, Timestamp>,
     /// Problems of this observation.
@@ -546,7 +570,14 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
             let Some(obs) = &snap.observed else {
                 return out;
             };
-            let merged = agents::merge(snap, obs);
+            let merged = agents::merge(snap, obs, policy);
+            // While tmux is lost, assignments are held until the grace ends, then handed back.
+            let holding = obs.tmux_lost.is_some()
+                && merged
+                    .tracking
+                    .tmux_loss
+                    .is_some_and(|l| snap.now < l.hand_back_at);
+            let handed_back = obs.tmux_lost.is_some() && !holding;
             // tmux lost or restored comes before the agents' own events.
             let tmux_now = obs.tmux_lost.as_deref().map_or(Ok(()), Err);
             out.extend(source_alert(
@@ -565,12 +596,28 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
             out.extend(merged.quality.into_iter().map(Decision::RecordQuality));
             review::reported(&snap.ledger.ended, &mut out);
             review::unsynced(snap, &mut out);
+            let gone_reason = if handed_back {
+                format!(
+                    "tmux lost for longer than the grace ({}s): handed back",
+                    policy.tmux_grace.round() as i64
+                )
+            } else {
+                "agent pane is gone".to_string()
+            };
+            let reviewed: Vec<ActiveAssignment> = snap
+                .ledger
+                .active
+                .iter()
+                .filter(|a| !holding || merged.tracking.agents.contains_key(&a.pane_id))
+                .cloned()
+                .collect();
             review::active(
-                &snap.ledger.active,
+                &reviewed,
                 &merged.tracking.agents,
                 snap.closed.as_ref(),
                 policy,
                 snap.now,
+                &gone_reason,
                 &mut out,
             );
             out.insert(0, Decision::Track(Box::new(merged.tracking)));

@@ -66,13 +66,16 @@ pub fn release(a: &ActiveAssignment, out: &mut Vec<Decision>) {
 }
 
 /// Reviews the active assignments against the merged agents and the closed beads (`None`
-/// when the issues could not be read: nothing is taken as done then).
+/// when the issues could not be read: nothing is taken as done then). An assignment whose
+/// agent is not tracked is gone, for `gone_reason`. An agent held while tmux is lost is
+/// UNKNOWN: its assignment is left as it is.
 pub fn active(
     active: &[ActiveAssignment],
     agents: &BTreeMap<String, AgentState>,
     closed: Option<&BTreeSet<String>>,
     policy: &Policy,
     now: Timestamp,
+    gone_reason: &str,
     out: &mut Vec<Decision>,
 ) {
     let wait = policy.idle_threshold.max(policy.completion_grace);
@@ -87,7 +90,7 @@ pub fn active(
         let Some(agent) = agents.get(&a.pane_id) else {
             out.push(Decision::MarkGone {
                 assignment: a.clone(),
-                reason: "agent pane is gone".into(),
+                reason: gone_reason.into(),
             });
             continue;
         };
