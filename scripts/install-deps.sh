@@ -14,6 +14,8 @@ command -v git >/dev/null 2>&1 || need+=(git)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# The fuzz targets (scripts/fuzz.sh) compile libFuzzer from C++.
+command -v c++ >/dev/null 2>&1 || need+=(g++)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

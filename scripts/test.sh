@@ -23,6 +23,31 @@ fi
 scripts/install-br.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 cargo test --workspace --all-targets --locked
+# The fleet benchmark's short run (160 beads, 8 agents, the 5 strategies and the reference
+# baseline; built by the line above, runs in debug in about 40 s on a 2-core machine): it fails on any
+# double assignment, prompt to a not-ready agent or missed conflict, and when the default
+# strategy's throughput ratio against the baseline falls below FLEET_MIN_RATIO (default 1.0; the
+# issue's goal of 1.2 is not met yet, see README "Fleet benchmark").
+fleet_out=$(cargo test -p gaffer-coordinator --bench fleet --locked -- --quick)
+echo "$fleet_out" | grep '^fleet'
+echo "$fleet_out" | awk -v min="${FLEET_MIN_RATIO:-1.0}" '
+  /^fleet: (double assignments|prompts to a not-ready agent|conflicts missed)=/ {
+    split($0, a, "="); split(a[2], b, " ");
+    if (b[1] + 0 != 0) { print "test.sh: fleet counter not zero: " $0 > "/dev/stderr"; bad = 1 }
+  }
+  /^fleet: beads per agent-hour / && / strategy=balanced$/ {
+    seen = 1;
+    for (i = 1; i <= NF; i++) if ($i ~ /^ratio=/) r = substr($i, 7) + 0;
+    if (r < min) { print "test.sh: fleet ratio " r " below " min > "/dev/stderr"; bad = 1 }
+  }
+  END { if (!seen) { print "test.sh: no fleet ratio line" > "/dev/stderr"; bad = 1 } exit bad }'
 # The soak and fault run (hardening issue): 64 sim agents, 2,000 beads, every fault once, about
 # 4 minutes; it builds the release binaries the demo then reuses.
 cargo bench -p gaffer --bench soak --locked -- --minutes 3
+# A short coverage-guided run of every fuzz target (fuzz/, README "Fuzzing"): builds them
+# (stable toolchain, libFuzzer from C++), then fuzzes each for GAFFER_FUZZ_SECS (default 10) and
+# fails on a crash. About 3 to 4 minutes on a 2-core machine, build included; GAFFER_FUZZ_SECS=0
+# skips it.
+if [ "${GAFFER_FUZZ_SECS:-10}" != "0" ]; then
+  scripts/fuzz.sh ci "${GAFFER_FUZZ_SECS:-10}"
+fi

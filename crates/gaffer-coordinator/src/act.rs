@@ -2,7 +2,7 @@
 //! carried out (the offer) and after (delivered, failed, done …), so a crash can never run
 //! one twice or lose it; every executor reports what it did through the reporter.
 
-use crate::ledger::{AssignmentState, NewAssignment, Offer};
+use crate::ledger::{AssignmentState, NewAssignment, Offer, RestartKind};
 use crate::session::{CoordinatorError, Shared, lock};
 use gaffer_core::assign::BackoffReason;
 use gaffer_core::assignment::{AssignmentResult, WorkAssignment};
@@ -18,7 +18,9 @@ use gaffer_core::messages::{
     PromptInput, assignment_message, assignment_prompt, conflict_notice, release_request,
 };
 use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome};
+use gaffer_core::status::AgentStatus;
 use gaffer_core::time::Timestamp;
+use gaffer_core::triage::TriageRecommendation;
 use gaffer_core::work_source::ClaimOutcome;
 use std::sync::Arc;
 
@@ -37,6 +39,8 @@ pub(crate) enum Outcome {
     Conflicts(Vec<DetectedConflict>),
     /// A digest and whether it was sent.
     Digest(Box<DigestSummary>, Result<(), CoordinatorError>),
+    /// An agent restarted (or why not).
+    Restarted(Result<(), CoordinatorError>),
 }
 
 impl Shared {
@@ -126,6 +130,26 @@ impl Shared {
             Decision::MarkGone { assignment, reason } => {
                 self.finish(&assignment, AssignmentState::Failed, &reason, now)
             }
+            Decision::HandBack {
+                assignment,
+                status,
+                reason,
+                back_off,
+            } => self.hand_back(&assignment, status, &reason, back_off, now),
+            Decision::Redeliver { assignment } => self.redeliver(&assignment),
+            Decision::Restart {
+                pane_id,
+                agent_type,
+                attempt,
+                reason,
+            } => {
+                return Outcome::Restarted(self.restart(&pane_id, &agent_type, attempt, &reason));
+            }
+            Decision::StopRestarts {
+                pane_id,
+                restarts,
+                window,
+            } => self.stop_restarts(&pane_id, restarts, window, now),
             Decision::ReleaseReservations { holder, patterns } => {
                 if let Some(mb) = &self.mailbox {
                     let _ = mb.release(self.project(), &holder, &patterns);
@@ -263,8 +287,27 @@ impl Shared {
     /// Ends an assignment: the ledger first, then its reservations and claim are undone, a
     /// done bead clears its back-offs, and the end is reported.
     fn finish(&self, a: &ActiveAssignment, to: AssignmentState, why: &str, now: Timestamp) {
+        let kind = match to {
+            AssignmentState::Done => CoordinatorEventType::WorkCompleted,
+            _ => CoordinatorEventType::AssignmentRefused,
+        };
+        if let Some(e) = self.end(a, to, why, kind, now) {
+            self.emit(e);
+        }
+    }
+
+    /// Ends an assignment in the ledger, undoes its reservations and claim; the event to report,
+    /// `None` when the ledger refused (it ended already).
+    fn end(
+        &self,
+        a: &ActiveAssignment,
+        to: AssignmentState,
+        why: &str,
+        kind: CoordinatorEventType,
+        now: Timestamp,
+    ) -> Option<CoordinatorEvent> {
         if lock(&self.ledger).set_state(a.id, to, why, now).is_err() {
-            return;
+            return None;
         }
         lock(&self.state).tracked.remove(&a.id);
         if !a.reserved.is_empty() {
@@ -277,20 +320,196 @@ impl Shared {
                 tracing::warn!(bead = %a.bead_id, error = %e, "could not undo the claim");
             }
         }
-        let kind = match to {
-            AssignmentState::Done => {
-                lock(&self.state).backoff.clear_bead(&a.bead_id);
-                CoordinatorEventType::WorkCompleted
-            }
-            _ => CoordinatorEventType::AssignmentRefused,
-        };
-        self.emit(
+        if to == AssignmentState::Done {
+            lock(&self.state).backoff.clear_bead(&a.bead_id);
+        }
+        Some(
             CoordinatorEvent::new(kind, now)
                 .with_agent(a.pane_id.clone())
                 .with_detail("bead_id", a.bead_id.clone())
                 .with_detail("state", to.as_str())
                 .with_detail("reason", why),
+        )
+    }
+
+    /// Takes an assignment back: it fails (claim undone, reservations released) so the bead
+    /// goes to the next round; a stuck agent also backs off from the bead and is told by mail.
+    fn hand_back(
+        &self,
+        a: &ActiveAssignment,
+        status: AgentStatus,
+        why: &str,
+        back_off: bool,
+        now: Timestamp,
+    ) {
+        let kind = CoordinatorEventType::WorkHandedBack;
+        let Some(event) = self.end(a, AssignmentState::Failed, why, kind, now) else {
+            return;
+        };
+        if back_off {
+            self.back_off(&a.pane_id, &a.bead_id, BackoffReason::TakenBack, now);
+        }
+        let told = back_off && self.tell_handed_back(a, why);
+        self.emit(
+            event
+                .with_detail("status", status.as_str())
+                .with_detail("agent_told", told),
         );
+    }
+
+    /// Tells the agent by mail that its bead was taken back; whether the message went.
+    fn tell_handed_back(&self, a: &ActiveAssignment, why: &str) -> bool {
+        let (Some(mb), false) = (&self.mailbox, a.agent_name.is_empty()) else {
+            return false;
+        };
+        let msg = OutgoingMessage {
+            sender: self.sender(),
+            to: vec![a.agent_name.clone()],
+            subject: format!("[{}] handed back: stop working on it", a.bead_id),
+            body_md: format!(
+                "gaffer took bead `{}` back from you ({why}).\n\nStop working on it and leave \
+                 its files alone: it goes to another agent, and it will not be offered to you \
+                 again for a while.",
+                a.bead_id
+            ),
+            importance: Importance::High,
+            ack_required: false,
+            ..Default::default()
+        };
+        match mb.send_message(self.project(), &msg) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(bead = %a.bead_id, error = %e, "could not tell the agent");
+                false
+            }
+        }
+    }
+
+    /// Relaunches an agent in its pane: the launch command recorded at spawn, else its kind's;
+    /// the ledger records the attempt first (a failed one counts towards the crash loop).
+    fn restart(
+        &self,
+        pane: &str,
+        agent_type: &str,
+        attempt: u32,
+        why: &str,
+    ) -> Result<(), CoordinatorError> {
+        let now = self.clock.now();
+        let (command, source) = match self.panes.launch_command(pane) {
+            Ok(Some(c)) => (Some(c), "spawn record"),
+            Ok(None) | Err(_) => {
+                let registry = gaffer_core::kinds::registry();
+                let known = !agent_type.is_empty() && registry.get(agent_type).is_some();
+                (known.then(|| registry.launch(agent_type)), "kind registry")
+            }
+        };
+        let kind = if attempt == 0 {
+            RestartKind::Manual
+        } else {
+            RestartKind::Auto
+        };
+        let _ = lock(&self.ledger).record_restart(pane, kind, why, now);
+        let done = match &command {
+            Some(c) => self
+                .panes
+                .respawn(pane, c)
+                .map_err(|e| CoordinatorError::Restart(e.to_string())),
+            None => Err(CoordinatorError::Restart(format!(
+                "no launch command for {pane}: no spawn record and no known agent kind"
+            ))),
+        };
+        let event = match &done {
+            Ok(()) => CoordinatorEvent::new(CoordinatorEventType::AgentRestarted, now)
+                .with_detail("command_source", source),
+            Err(e) => CoordinatorEvent::new(CoordinatorEventType::AgentRestartFailed, now)
+                .with_detail("error", e.to_string()),
+        };
+        self.emit(
+            event
+                .with_agent(pane)
+                .with_detail("attempt", attempt)
+                .with_detail("by", if attempt == 0 { "hand" } else { "gaffer" })
+                .with_detail("reason", why),
+        );
+        done
+    }
+
+    /// A crash loop: restarting stops (recorded, so it is alerted once).
+    fn stop_restarts(&self, pane: &str, restarts: u32, window: f64, now: Timestamp) {
+        let why = format!("{restarts} restarts within {window:.0}s");
+        if lock(&self.ledger)
+            .record_restart(pane, RestartKind::Halted, &why, now)
+            .is_err()
+        {
+            return;
+        }
+        self.emit(
+            CoordinatorEvent::new(CoordinatorEventType::AgentCrashLoop, now)
+                .with_agent(pane)
+                .with_detail("restarts", restarts)
+                .with_detail("window_secs", window)
+                .with_detail("reason", why),
+        );
+    }
+
+    /// Delivers an assignment's prompt again to its restarted agent; when it does not take it,
+    /// the assignment is handed back and the pair backs off.
+    fn redeliver(&self, a: &ActiveAssignment) {
+        let Ok(rec) = lock(&self.ledger).get(a.id) else {
+            return;
+        };
+        let now = self.clock.now();
+        let issue = (self.issues)(now)
+            .ok()
+            .and_then(|r| r.issues.into_iter().find(|i| i.id == a.bead_id));
+        let bead = TriageRecommendation {
+            id: a.bead_id.clone(),
+            title: rec.assignment.bead_title.clone(),
+            priority: issue.as_ref().map_or(2, |i| i.priority),
+            issue_type: issue
+                .as_ref()
+                .map(|i| i.issue_type.clone())
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        let description = issue.and_then(|i| i.description).unwrap_or_default();
+        let prompt = assignment_prompt(&PromptInput {
+            bead: &bead,
+            description: &description,
+            files: &rec.assignment.files,
+            agent_name: &a.agent_name,
+            has_br: self.work.name() == "br",
+        });
+        let opts = DeliveryOptions {
+            deadline: lock(&self.config).assign.delivery_deadline,
+            ..Default::default()
+        };
+        let probe = Arc::clone(&self.probe);
+        let mut check = probe.start(&a.pane_id, &prompt);
+        let outcome = self
+            .panes
+            .deliver(&a.pane_id, &prompt, &opts, check.as_mut());
+        let now = self.clock.now();
+        match outcome {
+            Ok(r) if r.outcome == DeliveryOutcome::Delivered => {
+                if lock(&self.ledger).set_redelivered(a.id, now).is_ok() {
+                    self.emit(
+                        CoordinatorEvent::new(CoordinatorEventType::WorkRedelivered, now)
+                            .with_agent(a.pane_id.clone())
+                            .with_detail("bead_id", a.bead_id.clone())
+                            .with_detail("attempts", r.attempts),
+                    );
+                }
+            }
+            other => {
+                let why = match other {
+                    Err(e) => format!("redelivery failed: {e}"),
+                    Ok(_) => "redelivery failed: the agent did not take the prompt".into(),
+                };
+                self.back_off(&a.pane_id, &a.bead_id, BackoffReason::DeliveryFailed, now);
+                self.hand_back(a, AgentStatus::Waiting, &why, false, now);
+            }
+        }
     }
 
     fn back_off(&self, pane: &str, bead: &str, reason: BackoffReason, now: Timestamp) {

@@ -6,13 +6,14 @@
 //! cannot be offered again.
 
 use gaffer_core::assign::{BackoffBook, BackoffEntry, BackoffReason};
+use gaffer_core::cycle::RestartHistory;
 use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
 use gaffer_core::quality::{ScanMetrics, TestRunMetrics};
 use gaffer_core::quality_monitor::QualityMonitor;
 use gaffer_core::time::{Timestamp, format_rfc3339, parse_rfc3339};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Why the ledger failed.
@@ -225,7 +226,36 @@ CREATE TABLE IF NOT EXISTS backoff (
     reason TEXT NOT NULL,
     PRIMARY KEY (agent, bead)
 );
+CREATE TABLE IF NOT EXISTS restarts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    pane_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
 ";
+
+/// A row of the restart log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartKind {
+    /// An automatic restart of an exited agent (attempted: a failed one counts too).
+    Auto,
+    /// A restart by hand (`gaffer restart`): the crash-loop count starts again.
+    Manual,
+    /// Restarting stopped after a crash loop.
+    Halted,
+}
+
+impl RestartKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartKind::Auto => "auto",
+            RestartKind::Manual => "manual",
+            RestartKind::Halted => "halted",
+        }
+    }
+}
 
 fn ts(t: &Timestamp) -> String {
     format_rfc3339(t)
@@ -625,6 +655,79 @@ impl Ledger {
         Ok(())
     }
 
+    /// Records a restart (or the end of restarting) of an agent pane.
+    pub fn record_restart(
+        &mut self,
+        pane_id: &str,
+        kind: RestartKind,
+        detail: &str,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO restarts (pane_id, kind, at, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![pane_id, kind.as_str(), ts(&now), detail],
+        )?;
+        Ok(())
+    }
+
+    /// The restart history of every pane that was ever restarted: automatic restarts since the
+    /// last restart by hand, the last restart of any kind, and whether restarting stopped.
+    pub fn restart_histories(&self) -> Result<BTreeMap<String, RestartHistory>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT pane_id, kind, at FROM restarts ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out: BTreeMap<String, RestartHistory> = BTreeMap::new();
+        for r in rows {
+            let (pane, kind, at) = r?;
+            let Ok(at) = parse_rfc3339(&at) else {
+                continue;
+            };
+            let h = out.entry(pane).or_default();
+            match kind.as_str() {
+                "auto" => {
+                    h.restarts.push(at);
+                    h.last = Some(at);
+                }
+                "manual" => {
+                    h.restarts.clear();
+                    h.halted = false;
+                    h.last = Some(at);
+                }
+                "halted" => h.halted = true,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that an assignment's prompt was delivered again (to its restarted agent): it is
+    /// `delivered` again, as of `now`.
+    pub fn set_redelivered(&mut self, id: i64, now: Timestamp) -> Result<(), LedgerError> {
+        let rec = self.get(id)?;
+        if !matches!(
+            rec.state,
+            AssignmentState::Delivered | AssignmentState::Working
+        ) {
+            return Err(LedgerError::BadTransition {
+                id,
+                from: rec.state,
+                to: AssignmentState::Delivered,
+            });
+        }
+        self.conn.execute(
+            "UPDATE assignments SET state = 'delivered', updated_at = ?1 WHERE id = ?2",
+            params![ts(&now), id],
+        )?;
+        Ok(())
+    }
+
     /// Stores one back-off entry.
     pub fn save_backoff(
         &mut self,
@@ -685,6 +788,47 @@ mod tests {
 
     fn now() -> Timestamp {
         parse_rfc3339("2026-01-01T00:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn restart_histories_count_automatic_restarts_since_the_last_by_hand() {
+        let mut l = Ledger::open_in_memory().unwrap();
+        let at = |s: i64| now() + chrono::Duration::seconds(s);
+        l.record_restart("%1", RestartKind::Auto, "", at(0))
+            .unwrap();
+        l.record_restart("%1", RestartKind::Auto, "", at(20))
+            .unwrap();
+        l.record_restart("%2", RestartKind::Auto, "", at(5))
+            .unwrap();
+        l.record_restart("%2", RestartKind::Halted, "", at(6))
+            .unwrap();
+        let h = l.restart_histories().unwrap();
+        assert_eq!(h["%1"].restarts, vec![at(0), at(20)]);
+        assert_eq!(h["%1"].last, Some(at(20)));
+        assert!(!h["%1"].halted && h["%2"].halted);
+        l.record_restart("%2", RestartKind::Manual, "", at(30))
+            .unwrap();
+        let h = l.restart_histories().unwrap();
+        assert!(h["%2"].restarts.is_empty() && !h["%2"].halted);
+        assert_eq!(h["%2"].last, Some(at(30)));
+    }
+
+    #[test]
+    fn redelivery_moves_a_live_assignment_back_to_delivered() {
+        let mut l = Ledger::open_in_memory().unwrap();
+        let Offer::Created(id) = l.offer(&new("b1", "%1"), now()).unwrap() else {
+            panic!("taken")
+        };
+        assert!(
+            l.set_redelivered(id, now()).is_err(),
+            "an offer is not redelivered"
+        );
+        l.set_state(id, AssignmentState::Working, "", now())
+            .unwrap();
+        let later = now() + chrono::Duration::seconds(9);
+        l.set_redelivered(id, later).unwrap();
+        let r = l.get(id).unwrap();
+        assert_eq!((r.state, r.updated_at), (AssignmentState::Delivered, later));
     }
 
     fn new(bead: &str, pane: &str) -> NewAssignment {

@@ -24,6 +24,8 @@ pub(crate) struct Task {
     every: Duration,
     wake_on_activity: bool,
     run: fn(&Shared),
+    /// Runs it early (after the gap) when it returns true.
+    wanted: Option<fn(&Shared) -> bool>,
     last: Instant,
 }
 
@@ -40,13 +42,23 @@ impl Task {
             every,
             wake_on_activity,
             run,
+            wanted: None,
             last: Instant::now(),
         }
     }
 
-    fn due(&self, active: bool) -> bool {
+    /// Also runs the task as soon as `wanted` says so (at most every 100 ms): the assign pass
+    /// runs right after a poll that found an agent ready, not up to a poll interval later.
+    pub(crate) fn when(mut self, wanted: fn(&Shared) -> bool) -> Task {
+        self.wanted = Some(wanted);
+        self
+    }
+
+    fn due(&self, active: bool, wanted: bool) -> bool {
         let since = self.last.elapsed();
-        since >= self.every || (active && self.wake_on_activity && since >= MIN_GAP)
+        since >= self.every
+            || (active && self.wake_on_activity && since >= MIN_GAP)
+            || (wanted && since >= MIN_GAP)
     }
 }
 
@@ -147,7 +159,8 @@ impl Lane {
                 if !shared.running.load(Ordering::SeqCst) {
                     return;
                 }
-                if t.due(active) {
+                let wanted = t.wanted.is_some_and(|f| f(shared));
+                if t.due(active, wanted) {
                     t.last = Instant::now();
                     tracing::trace!(task = t.name, "pass");
                     (t.run)(shared);
@@ -176,21 +189,27 @@ mod tests {
     #[test]
     fn a_task_is_due_at_its_interval_or_on_activity_after_the_gap() {
         let mut t = Task::new("poll", Duration::from_secs(5), true, noop);
-        assert!(!t.due(false), "not before its interval");
+        assert!(!t.due(false, false), "not before its interval");
         assert!(
-            !t.due(true),
+            !t.due(true, false),
             "activity right after a pass waits for the gap"
         );
         t.last = Instant::now() - MIN_GAP;
-        assert!(t.due(true), "activity after the gap runs it early");
-        assert!(!t.due(false));
+        assert!(t.due(true, false), "activity after the gap runs it early");
+        assert!(!t.due(false, false));
         t.last = Instant::now() - Duration::from_secs(5);
-        assert!(t.due(false), "due at its interval");
+        assert!(t.due(false, false), "due at its interval");
         let mut quiet = Task::new("digest", Duration::from_secs(5), false, noop);
         quiet.last = Instant::now() - Duration::from_secs(1);
         assert!(
-            !quiet.due(true),
+            !quiet.due(true, false),
             "activity does not wake a task that does not want it"
         );
+        assert!(
+            quiet.due(false, true),
+            "a wanted task runs early after the gap"
+        );
+        quiet.last = Instant::now();
+        assert!(!quiet.due(false, true), "but not within the gap");
     }
 }

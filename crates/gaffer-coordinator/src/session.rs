@@ -62,6 +62,9 @@ pub enum CoordinatorError {
     /// Nobody else holds the conflict.
     #[error("no other holders to negotiate with")]
     NoOtherHolders,
+    /// An agent could not be restarted.
+    #[error("restart: {0}")]
+    Restart(String),
 }
 
 /// The outside world, as the coordinator uses it.
@@ -149,6 +152,9 @@ pub(crate) struct Shared {
     pub(crate) bus: Arc<EventBus>,
     pub(crate) reporter: Reporter,
     pub(crate) running: AtomicBool,
+    /// A poll found an agent ready for work: the assign pass runs soon, not a poll interval
+    /// later.
+    pub(crate) assign_wanted: AtomicBool,
     pub(crate) assign_lock: Mutex<()>,
     /// Extra sources that wake the observation lane early (the hook signal socket).
     pub(crate) wakes: Mutex<Vec<Arc<dyn WakeSource>>>,
@@ -218,6 +224,7 @@ impl SessionCoordinator {
                 bus,
                 reporter,
                 running: AtomicBool::new(false),
+                assign_wanted: AtomicBool::new(false),
                 assign_lock: Mutex::new(()),
                 wakes: Mutex::new(Vec::new()),
             }),
@@ -230,6 +237,22 @@ impl SessionCoordinator {
         lock(&self.shared.state).backoff.cap = config.assign.max_backoff;
         *lock(&self.shared.config) = config;
         self
+    }
+
+    /// Restarts the agent of a pane by hand (`gaffer restart`), whatever its state: its live
+    /// assignments are handed back (or kept for re-delivery, per `exited_work`), it is
+    /// relaunched with its own launch command, and its crash-loop count starts again.
+    pub fn restart_agent(&self, pane_id: &str) -> Result<(), CoordinatorError> {
+        let snap = self.shared.restart_snapshot(pane_id);
+        let policy = self.shared.policy();
+        self.shared
+            .execute(cycle::decide(&snap, &policy))
+            .into_iter()
+            .find_map(|o| match o {
+                Outcome::Restarted(r) => Some(r),
+                _ => None,
+            })
+            .unwrap_or_else(|| Err(CoordinatorError::AgentNotFound(pane_id.to_string())))
     }
 
     /// Adds a source that wakes the observation lane early, besides pane activity (e.g. the
@@ -278,9 +301,13 @@ impl SessionCoordinator {
             Lane::new("observe").task(Task::new("poll", poll, true, |s| s.update_state()));
         let mut act = Lane::new("act");
         if cfg.coordinator.auto_assign {
-            act = act.task(Task::new("assign", poll, false, |s| {
-                let _ = s.assign_round(None, false);
-            }));
+            act = act.task(
+                Task::new("assign", poll, false, |s| {
+                    s.assign_wanted.store(false, Ordering::SeqCst);
+                    let _ = s.assign_round(None, false);
+                })
+                .when(|s| s.assign_wanted.load(Ordering::SeqCst)),
+            );
         }
         act = act.task(Task::new(
             "conflicts",
@@ -498,6 +525,13 @@ impl Shared {
         let snap = self.poll_snapshot();
         let policy = self.policy();
         self.execute(cycle::decide(&snap, &policy));
+        if lock(&self.config).coordinator.auto_assign {
+            let now = self.clock.now();
+            let st = lock(&self.state);
+            if !cycle::agents::idle(st.agents.values(), &policy, now).is_empty() {
+                self.assign_wanted.store(true, Ordering::SeqCst);
+            }
+        }
     }
 
     /// After a crash, offers that never reached `delivered` are undone (no double assignment:

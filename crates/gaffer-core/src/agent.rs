@@ -12,6 +12,9 @@ pub struct AgentState {
     pub pane_id: String,
     /// Pane index within its window.
     pub pane_index: i64,
+    /// The index of the pane's window.
+    #[serde(default)]
+    pub window_index: i64,
     /// Agent type code: `cc`, `cod`, `gmi`, or another code from the pane title.
     pub agent_type: String,
     /// The agent's Agent Mail identity, when known.
@@ -59,6 +62,7 @@ impl AgentState {
         AgentState {
             pane_id: pane_id.into(),
             pane_index,
+            window_index: 0,
             agent_type: agent_type.into(),
             agent_mail_name: String::new(),
             status: AgentStatus::Unknown,
@@ -75,27 +79,28 @@ impl AgentState {
         }
     }
 
-    /// A unique, readable name for text: the Agent Mail name, else the pane title, else the
-    /// type and pane id (`cc %3`). Pane indexes repeat across windows, so they are not used.
+    /// A unique, readable name for text (see [`display_name`]).
     pub fn display_name(&self) -> String {
         display_name(
-            &self.agent_mail_name,
             &self.title,
-            &self.agent_type,
-            &self.pane_id,
+            &self.agent_mail_name,
+            self.window_index,
+            self.pane_index,
         )
     }
 }
 
-/// The readable name of an agent from its Agent Mail name, pane title, type and pane id (see
-/// [`AgentState::display_name`]); control characters are dropped.
-pub fn display_name(mail_name: &str, title: &str, agent_type: &str, pane_id: &str) -> String {
-    let raw = if !mail_name.trim().is_empty() {
-        mail_name.to_string()
-    } else if !title.trim().is_empty() {
+/// The readable name of an agent: its pane title (gaffer's identity of the pane, e.g.
+/// `proj__cc_3`, unique in a session and shown on the pane's border), else its Agent Mail name,
+/// else `window.pane` (`2.1`). A bare pane index repeats across windows, so it is never the
+/// name. Control characters are dropped, so the name is safe to print.
+pub fn display_name(title: &str, mail_name: &str, window_index: i64, pane_index: i64) -> String {
+    let raw = if !title.trim().is_empty() {
         title.to_string()
+    } else if !mail_name.trim().is_empty() {
+        mail_name.to_string()
     } else {
-        format!("{agent_type} {pane_id}")
+        format!("{window_index}.{pane_index}")
     };
     raw.chars().filter(|c| !c.is_control()).collect()
 }

@@ -44,6 +44,35 @@ pub struct CoordinatorConfig {
     /// answering) before they are handed back (default 2m).
     #[serde(with = "duration_str")]
     pub tmux_grace: Duration,
+    /// Relaunch an agent whose pane went EXITED (its own launch command, same pane and title).
+    pub restart_exited: bool,
+    /// The wait before the second restart of an agent; it doubles with each further restart.
+    #[serde(with = "duration_str")]
+    pub restart_backoff: Duration,
+    /// The longest wait between two restarts.
+    #[serde(with = "duration_str")]
+    pub restart_backoff_max: Duration,
+    /// More restarts than this within `restart_window` is a crash loop: restarting stops.
+    pub restart_limit: u32,
+    /// The window of the crash-loop count.
+    #[serde(with = "duration_str")]
+    pub restart_window: Duration,
+    /// What happens to an exited agent's live assignment: handed back, or re-delivered after
+    /// the restart.
+    pub exited_work: ExitedWork,
+}
+
+/// What happens to the live assignment of an agent that exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitedWork {
+    /// The assignment fails: the claim is undone, reservations are released, and the bead goes
+    /// to the next assignment round.
+    #[default]
+    HandBack,
+    /// The assignment stays with the agent and its prompt is delivered again once the restarted
+    /// agent waits (handed back when restarts are off or stopped).
+    Redeliver,
 }
 
 impl Default for CoordinatorConfig {
@@ -59,6 +88,12 @@ impl Default for CoordinatorConfig {
             send_digests: false,
             human_agent: "Human".into(),
             tmux_grace: Duration::from_secs(120),
+            restart_exited: false,
+            restart_backoff: Duration::from_secs(15),
+            restart_backoff_max: Duration::from_secs(5 * 60),
+            restart_limit: 5,
+            restart_window: Duration::from_secs(10 * 60),
+            exited_work: ExitedWork::HandBack,
         }
     }
 }
@@ -134,6 +169,16 @@ pub struct AssignConfig {
     /// as stalled (time for it to report the end: `br close`, `gaffer done`).
     #[serde(with = "duration_str")]
     pub completion_grace: Duration,
+    /// An assignment whose agent stays STALLED this long is handed back ("0s": never).
+    #[serde(with = "duration_str")]
+    pub takeback_stalled: Duration,
+    /// An assignment whose agent stays BLOCKED this long is handed back ("0s": never).
+    #[serde(with = "duration_str")]
+    pub takeback_blocked: Duration,
+    /// An assignment whose agent stays RATE_LIMITED this long is handed back, unless the limit
+    /// is known to reset sooner ("0s": never).
+    #[serde(with = "duration_str")]
+    pub takeback_rate_limited: Duration,
 }
 
 impl Default for AssignConfig {
@@ -143,6 +188,9 @@ impl Default for AssignConfig {
             max_backoff: Duration::from_secs(30 * 60),
             delivery_deadline: Duration::from_secs(20),
             completion_grace: Duration::from_secs(10),
+            takeback_stalled: Duration::from_secs(10 * 60),
+            takeback_blocked: Duration::from_secs(15 * 60),
+            takeback_rate_limited: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -231,6 +279,49 @@ impl Default for DetectionConfig {
     }
 }
 
+/// The `[fusion]` section: how the screen is weighed against the agents' own signals
+/// ([`crate::fuse`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FusionConfig {
+    /// A non-busy hook signal older than this decides nothing.
+    #[serde(with = "duration_str")]
+    pub signal_max_age: Duration,
+    /// How long the screen may lag behind a hook.
+    #[serde(with = "duration_str")]
+    pub settle: Duration,
+    /// A hook-busy turn whose screen shows the prompt, quiet this long, is over.
+    #[serde(with = "duration_str")]
+    pub turn_quiet: Duration,
+    /// A model request this long after the turn's last progress is a retry.
+    #[serde(with = "duration_str")]
+    pub retry_gap: Duration,
+}
+
+impl Default for FusionConfig {
+    fn default() -> Self {
+        let d = crate::fuse::FuseConfig::default();
+        FusionConfig {
+            signal_max_age: d.max_age,
+            settle: d.settle,
+            turn_quiet: d.turn_quiet,
+            retry_gap: d.retry_gap,
+        }
+    }
+}
+
+impl From<&FusionConfig> for crate::fuse::FuseConfig {
+    fn from(c: &FusionConfig) -> Self {
+        crate::fuse::FuseConfig {
+            max_age: c.signal_max_age,
+            settle: c.settle,
+            turn_quiet: c.turn_quiet,
+            retry_gap: c.retry_gap,
+            ..Default::default()
+        }
+    }
+}
+
 /// Where work comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -282,6 +373,19 @@ pub struct GafferConfig {
     pub detection: DetectionConfig,
     /// Work source.
     pub beads: BeadsConfig,
+    /// Fusion of the screen with hooks, session files and transcripts.
+    pub fusion: FusionConfig,
+    /// Model-name pattern → context window in tokens, on top of the embedded table
+    /// ([`crate::agent_files::DEFAULT_CONTEXT_WINDOWS`]); `*` matches any run of characters.
+    pub context_windows: std::collections::BTreeMap<String, u64>,
+}
+
+impl GafferConfig {
+    /// The context-window table: the embedded one with `[context_windows]` on top.
+    pub fn context_windows(&self) -> crate::agent_files::ContextWindows {
+        crate::agent_files::ContextWindows::builtin()
+            .with(self.context_windows.iter().map(|(k, v)| (k.clone(), *v)))
+    }
 }
 
 /// The embedded defaults as a commented TOML file, written by `gaffer config init`.
@@ -820,6 +924,27 @@ mod tests {
                 "{key} missing from default_config.toml"
             );
         }
+    }
+
+    #[test]
+    fn context_windows_extend_the_embedded_table_and_bad_values_name_their_line() {
+        let text = "[context_windows]\n\"llama-3*\" = 8192\n\"claude-*\" = 500000\n";
+        let (layer, warnings) = parse_layer("p.toml", text).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let cfg = merge_layers(&[layer]).unwrap();
+        let w = cfg.context_windows();
+        assert_eq!(w.window_for("llama-3.1-70b"), Some(8192));
+        assert_eq!(w.window_for("claude-opus-4"), Some(500_000));
+        assert_eq!(
+            w.window_for("gemini-2.5-pro"),
+            Some(1_048_576),
+            "defaults stay"
+        );
+        let bad = "[context_windows]\n\"ok\" = 1\n\"gpt-x\" = \"big\"\n";
+        let err = parse_layer("user.toml", bad).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.to_string().contains("user.toml"), "{err}");
+        assert!(err.to_string().contains("gpt-x"), "{err}");
     }
 
     #[test]

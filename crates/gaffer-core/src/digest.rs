@@ -152,7 +152,7 @@ pub fn generate_digest(input: &DigestInput<'_>) -> DigestSummary {
     };
     if let Reading::Ok { value: agents, .. } = &input.agents {
         let mut agents: Vec<&AgentState> = agents.iter().collect();
-        agents.sort_by_key(|a| (a.pane_index, a.pane_id.clone()));
+        agents.sort_by_key(|a| (a.window_index, a.pane_index, a.pane_id.clone()));
         d.agent_count = agents.len() as i64;
         for a in agents {
             let who = format!("{} ({})", a.display_name(), a.agent_type);
@@ -185,6 +185,7 @@ pub fn generate_digest(input: &DigestInput<'_>) -> DigestSummary {
             d.agent_statuses.push(AgentDigestStatus {
                 name: a.display_name(),
                 pane_index: a.pane_index,
+                window_index: a.window_index,
                 agent_type: a.agent_type.clone(),
                 status: a.status.to_string(),
                 context_usage: a.context_usage,
@@ -270,8 +271,9 @@ pub fn render_markdown(d: &DigestSummary, coordinator: &str) -> String {
             &a.idle_for
         };
         m.push_str(&format!(
-            "| {} | {} | {} | {} | {}% | {} |\n",
+            "| {} | {}.{} | {} | {} | {}% | {} |\n",
             a.name.replace('|', "/"),
+            a.window_index,
             a.pane_index,
             a.agent_type,
             a.status,
@@ -339,6 +341,9 @@ pub struct AgentDigestStatus {
     pub name: String,
     /// Pane index.
     pub pane_index: i64,
+    /// The pane's window index.
+    #[serde(default)]
+    pub window_index: i64,
     /// Agent type code.
     pub agent_type: String,
     /// Status name.

@@ -52,6 +52,17 @@ pub enum CoordinatorEventType {
     AgentExited,
     /// Test results were recorded.
     TestRunRecorded,
+    /// An exited agent was relaunched in its pane.
+    AgentRestarted,
+    /// Relaunching an exited agent failed.
+    AgentRestartFailed,
+    /// An agent exited too often: restarting it stopped.
+    AgentCrashLoop,
+    /// An assignment was taken back from its agent (exited, stalled, blocked, rate-limited)
+    /// and its bead is free for another.
+    WorkHandedBack,
+    /// An assignment's prompt was delivered again to its restarted agent.
+    WorkRedelivered,
     /// The tmux server or the session cannot be reached: no agent can be observed.
     TmuxLost,
     /// tmux answers again after [`CoordinatorEventType::TmuxLost`].
@@ -71,7 +82,7 @@ pub enum CoordinatorEventType {
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 29] = [
+const NAMED: [(&str, CoordinatorEventType); 34] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -106,6 +117,14 @@ const NAMED: [(&str, CoordinatorEventType); 29] = [
     ("agent_stalled", CoordinatorEventType::AgentStalled),
     ("agent_exited", CoordinatorEventType::AgentExited),
     ("test_run_recorded", CoordinatorEventType::TestRunRecorded),
+    ("agent_restarted", CoordinatorEventType::AgentRestarted),
+    (
+        "agent_restart_failed",
+        CoordinatorEventType::AgentRestartFailed,
+    ),
+    ("agent_crash_loop", CoordinatorEventType::AgentCrashLoop),
+    ("work_handed_back", CoordinatorEventType::WorkHandedBack),
+    ("work_redelivered", CoordinatorEventType::WorkRedelivered),
     ("tmux_lost", CoordinatorEventType::TmuxLost),
     ("tmux_restored", CoordinatorEventType::TmuxRestored),
     ("agent_gone", CoordinatorEventType::AgentGone),

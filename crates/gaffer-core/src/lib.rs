@@ -5,6 +5,7 @@
 //! (NTM `internal/coordinator` v1.7.0) exactly.
 
 pub mod agent;
+pub mod agent_files;
 pub mod assign;
 pub mod assignment;
 pub mod beads;
@@ -15,6 +16,7 @@ pub mod cycle;
 pub mod digest;
 pub mod event;
 pub mod exit;
+pub mod fuse;
 pub mod hook_payload;
 pub mod hook_settings;
 pub mod kinds;

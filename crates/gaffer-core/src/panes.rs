@@ -51,6 +51,11 @@ pub struct PaneInfo {
     /// Tags from the title.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// An agent pane whose agent process is gone: the pane is dead, or its foreground command
+    /// is a bare shell with no child process (a CLI killed outright can leave its last screen
+    /// standing, with no shell prompt at the bottom).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub process_gone: bool,
 }
 
 impl PaneInfo {
@@ -254,6 +259,23 @@ pub trait Panes: Send + Sync {
         opts: &DeliveryOptions,
         probe: &mut dyn DeliveryCheck,
     ) -> Result<DeliveryReport, PanesError>;
+
+    /// The command the pane's agent was launched with, as recorded when it was spawned
+    /// (`None` when the pane has no record). Multiplexers without records answer `None`.
+    fn launch_command(&self, pane_id: &str) -> Result<Option<String>, PanesError> {
+        let _ = pane_id;
+        Ok(None)
+    }
+
+    /// Relaunches the pane's agent: whatever runs in the pane is killed and `command` runs in
+    /// its place, in the same pane (same id, title and working directory); when the agent exits
+    /// again the pane returns to a shell. `command` becomes the pane's launch record.
+    fn respawn(&self, pane_id: &str, command: &str) -> Result<(), PanesError> {
+        let _ = (pane_id, command);
+        Err(PanesError::Failed(
+            "this multiplexer cannot restart panes".into(),
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -182,6 +182,43 @@ fn every_screen_fixture_gets_its_expected_verdict() {
     );
 }
 
+/// Fusion with no signals leaves every fixture's verdict as the screen gave it (an agent
+/// without hooks is observed exactly as before), and names the screen as the decider.
+#[test]
+fn every_fixture_fuses_unchanged_without_signals() {
+    use gaffer_core::fuse::{FuseConfig, Source, fuse};
+    let detector = Detector::builtin();
+    let observed_at = parse_rfc3339("2026-11-29T10:00:00Z").unwrap();
+    let all = fixtures();
+    for f in &all {
+        let v = detector.detect(&ScreenInput {
+            agent_type: &f.agent,
+            screen: &f.screen,
+            current_command: &f.command,
+            observed_at,
+        });
+        let fused = fuse(&v, None, observed_at, observed_at, &FuseConfig::default());
+        assert_eq!(fused.fusion.decided_by, Source::Screen, "{:?}", f.path);
+        let context_source = fused.fusion.context_source;
+        let out = fused.apply(v.clone());
+        assert_eq!(out.status, f.status, "{:?}", f.path);
+        assert_eq!(
+            (&out.status, &out.rule, &out.reason, &out.evidence),
+            (&v.status, &v.rule, &v.reason, &v.evidence),
+            "{:?}",
+            f.path
+        );
+        assert_eq!(out.context_usage, v.context_usage, "{:?}", f.path);
+        assert_eq!(out.rate_limit_reset, v.rate_limit_reset, "{:?}", f.path);
+        assert_eq!(
+            context_source,
+            v.context_usage.map(|_| Source::Screen),
+            "{:?}",
+            f.path
+        );
+    }
+}
+
 /// A screen captured with its escapes (`capture-pane -e`, or an agent that prints charset
 /// designations, DCS/APC strings or OSC hyperlinks) gets the verdict of the plain screen.
 #[test]

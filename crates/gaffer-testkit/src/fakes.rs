@@ -76,6 +76,8 @@ pub struct FakeAgent {
     pub tags: Vec<String>,
     /// Title variant.
     pub variant: Option<String>,
+    /// When the current status began.
+    pub since: Timestamp,
 }
 
 impl FakeAgent {
@@ -90,6 +92,7 @@ impl FakeAgent {
             context_usage: (self.context_usage > 0.0).then_some(self.context_usage),
             rate_limit_reset: self.rate_limit_reset,
             observed_at: now,
+            fusion: None,
         };
         let idle = (now - self.last_activity).to_std().unwrap_or_default();
         AgentReport {
@@ -106,7 +109,7 @@ impl FakeAgent {
                 verdict,
                 last_activity: self.last_activity,
                 idle_for: idle,
-                since: now,
+                since: self.since,
                 changed: false,
                 previous: None,
                 pending: None,
@@ -136,6 +139,10 @@ pub struct World {
     pub delivered: Arc<Mutex<Vec<(String, String)>>>,
     /// When set, observing fails with this.
     pub observe_error: Arc<Mutex<Option<String>>>,
+    /// Launch commands recorded on panes (what `Panes::launch_command` answers).
+    pub launches: Arc<Mutex<BTreeMap<String, String>>>,
+    /// Panes restarted: (pane, command). A restarted pane is WAITING again.
+    pub respawned: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl World {
@@ -155,13 +162,17 @@ impl World {
                 rate_limit_reset: None,
                 tags: vec![],
                 variant: None,
+                since: last_activity,
             },
         );
         self.responsive.lock().unwrap().insert(pane.into(), true);
     }
-    /// Sets a pane's status and last activity.
+    /// Sets a pane's status and last activity; a changed status begins at `last_activity`.
     pub fn set(&self, pane: &str, status: AgentStatus, last_activity: Timestamp) {
         if let Some(a) = self.agents.lock().unwrap().get_mut(pane) {
+            if a.status != status {
+                a.since = last_activity;
+            }
             a.status = status;
             a.last_activity = last_activity;
         }
@@ -266,6 +277,25 @@ impl Panes for FakePanes {
             elapsed_ms: 1,
         })
     }
+    fn launch_command(&self, pane_id: &str) -> Result<Option<String>, PanesError> {
+        Ok(self.0.launches.lock().unwrap().get(pane_id).cloned())
+    }
+    fn respawn(&self, pane_id: &str, command: &str) -> Result<(), PanesError> {
+        let at = {
+            let agents = self.0.agents.lock().unwrap();
+            let Some(a) = agents.get(pane_id) else {
+                return Err(PanesError::NotFound(pane_id.into()));
+            };
+            a.last_activity
+        };
+        self.0
+            .respawned
+            .lock()
+            .unwrap()
+            .push((pane_id.into(), command.into()));
+        self.0.set(pane_id, AgentStatus::Waiting, at);
+        Ok(())
+    }
 }
 
 /// A port whose `observe` returns the next scripted snapshot (then "script ended"); it
@@ -353,6 +383,8 @@ impl FakeWork {
             .map(|r| Issue {
                 id: r.id.clone(),
                 title: r.title.clone(),
+                priority: r.priority,
+                issue_type: r.issue_type.clone(),
                 status: if closed.contains(&r.id) {
                     "closed".into()
                 } else {

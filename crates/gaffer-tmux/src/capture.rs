@@ -66,17 +66,21 @@ impl Batch {
 
     /// Splits the output of [`Batch::args`] for `panes`. Returns the complete captures and
     /// whether the end marker was seen. A pane whose capture did not complete (no marker after
-    /// it) is left out.
+    /// it) is left out. Markers come in the order of `panes`: one that does not move forward
+    /// is screen content, so each pane is captured at most once.
     pub fn split(&self, panes: &[String], out: &str) -> (Vec<Captured>, bool) {
         let mut done = Vec::new();
         let mut current: Option<(String, Vec<&str>)> = None;
         let mut ended = false;
+        let mut next = 0usize;
         for line in out.split('\n') {
             let marked = line
                 .strip_prefix(self.begin.as_str())
                 .and_then(|i| i.parse::<usize>().ok())
-                .and_then(|i| panes.get(i));
-            if let Some(id) = marked {
+                .filter(|&i| i >= next)
+                .and_then(|i| Some((i, panes.get(i)?)));
+            if let Some((i, id)) = marked {
+                next = i + 1;
                 if let Some((pid, lines)) = current.take() {
                     done.push(Captured {
                         pane_id: pid,
@@ -177,6 +181,28 @@ mod tests {
         let out = format!("{}0\nGE\n%end 1 2 1\n{}\n", b.begin, b.end);
         let (caps, _) = b.split(&ids(&["%1"]), &out);
         assert_eq!(caps[0].screen, "GE\n%end 1 2 1");
+    }
+
+    #[test]
+    fn a_repeated_marker_is_content_and_no_pane_is_captured_twice() {
+        // found by the control_line fuzz target: markers for panes 0 and 1 twice gave four
+        // captures for two panes
+        let b = Batch::new("tok", 50);
+        let out = format!(
+            "{b1}0\na\n{b1}1\nb\n{b1}0\nc\n{b1}1\nd\n{e}\n",
+            b1 = b.begin,
+            e = b.end
+        );
+        let (caps, ended) = b.split(&ids(&["%1", "%2"]), &out);
+        assert!(ended);
+        assert_eq!(caps.len(), 2);
+        assert_eq!(caps[0].pane_id, "%1");
+        assert_eq!(caps[0].screen, "a");
+        assert_eq!(caps[1].pane_id, "%2");
+        assert_eq!(
+            caps[1].screen,
+            format!("b\n{b1}0\nc\n{b1}1\nd", b1 = b.begin)
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! * [`proctree`] finds an agent under a wrapper command (`node`, `bun`, a shell) for panes
 //!   whose title says nothing.
 //! * `Panes::wait_for_activity` wakes an event-driven loop on the first `%output`.
+//! * [`respawn`] restarts an agent in its own pane from its launch record (`@gaffer_launch`).
 //!
 //! # Change detection
 //!
@@ -37,6 +38,7 @@ pub mod control;
 pub mod deliver;
 pub mod list;
 pub mod proctree;
+pub mod respawn;
 pub mod spawn;
 
 use crate::capture::{Batch, Captured, join_screen};
@@ -261,6 +263,12 @@ impl TmuxPanes {
             if let Some(t) = proctree::agent_under(p.pid) {
                 p.agent_type = t.to_string();
             }
+        }
+        // An agent pane whose process is gone: dead, or a bare shell with nothing under it.
+        for p in panes.iter_mut().filter(|p| p.is_agent()) {
+            p.process_gone = p.dead
+                || (gaffer_core::detect::is_shell_command(&p.current_command)
+                    && proctree::has_children(p.pid) == Some(false));
         }
         Ok(panes)
     }
@@ -613,5 +621,13 @@ impl Panes for TmuxPanes {
     ) -> Result<DeliveryReport, PanesError> {
         let mut ops = TmuxOps { tmux: &self.tmux };
         deliver_with(&mut ops, pane_id, text, opts, probe)
+    }
+
+    fn launch_command(&self, pane_id: &str) -> Result<Option<String>, PanesError> {
+        respawn::launch_command(&self.tmux, pane_id).map_err(Into::into)
+    }
+
+    fn respawn(&self, pane_id: &str, command: &str) -> Result<(), PanesError> {
+        respawn::respawn(&self.tmux, pane_id, command).map_err(Into::into)
     }
 }

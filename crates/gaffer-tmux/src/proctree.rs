@@ -26,6 +26,12 @@ pub fn agent_type_from_argv(argv: &[&str]) -> Option<&'static str> {
         .find(|t| *t != USER_TYPE)
 }
 
+/// Whether `pid` has a child process (false when `/proc` cannot be read: nothing is claimed).
+pub fn has_children(pid: u32) -> Option<bool> {
+    std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    Some(!children(pid).is_empty())
+}
+
 fn children(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {

@@ -83,7 +83,7 @@ pub fn shell_quote(s: &str) -> String {
 }
 
 /// A trailing `;` in a tmux argument is read as a command separator; escape it.
-fn tmux_literal(s: &str) -> String {
+pub(crate) fn tmux_literal(s: &str) -> String {
     match s.strip_suffix(';') {
         Some(head) => format!("{head}\\;"),
         None => s.to_string(),
@@ -140,6 +140,8 @@ pub fn spawn(
         *n += 1;
         let title = format_pane_name(session, &a.agent_type, *n, a.variant.as_deref());
         let script = tmux_literal(&pane_script(&a.command, layout.keep_shell));
+        // The launch record a restart runs again (`crate::respawn`).
+        let record = tmux_literal(&format!("cd {} && {}", shell_quote(&dir_s), a.command));
         let slot = i % per_window;
         let window = (i / per_window) as u32;
         // The first pane of a window makes the window; the others split its first pane. Not
@@ -153,6 +155,13 @@ pub fn spawn(
         argv.push(&script);
         argv.extend([";", "select-pane", "-T", &title]);
         argv.extend([";", "set-option", "-p", "@gaffer_title", &title]);
+        argv.extend([
+            ";",
+            "set-option",
+            "-p",
+            crate::respawn::LAUNCH_OPTION,
+            &record,
+        ]);
         if !layout.keep_shell {
             argv.extend([";", "set-option", "-p", "remain-on-exit", "on"]);
         }

@@ -467,6 +467,130 @@ fn identity_survives_a_title_rewrite() {
     }
 }
 
+/// `spawn` records each pane's launch command; `respawn` runs it again in the same pane (a new
+/// process, the same pane id and title) as the pane's foreground job; a pane whose agent is gone
+/// (a bare shell with no child) is flagged.
+#[test]
+fn spawned_panes_are_respawned_from_their_launch_record() {
+    let s = Server::new("respawn");
+    let dir = std::env::temp_dir();
+    let agents = vec![AgentSpec {
+        agent_type: "cc".into(),
+        variant: None,
+        command: "echo started-cc; sleep 600".into(),
+    }];
+    let layout = gaffer_tmux::spawn::Layout {
+        size: (120, 40),
+        panes_per_window: 4,
+        keep_shell: true,
+    };
+    let made = spawn(s_tmux(&s), "rsp", &dir, &agents, &layout).unwrap();
+    let pane = made[0].pane_id.clone();
+    let panes = polling(&s, Some("rsp"));
+    let record = panes
+        .launch_command(&pane)
+        .unwrap()
+        .expect("a launch record");
+    assert!(
+        record.ends_with("&& echo started-cc; sleep 600"),
+        "{record}"
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        panes.observe().unwrap().panes[0]
+            .screen
+            .contains("started-cc")
+    }));
+    let fmt = |f: &str| {
+        s.run(&["display-message", "-p", "-t", &pane, f])
+            .trim()
+            .to_string()
+    };
+    let pid = fmt("#{pane_pid}");
+    let again = "echo started-again; sleep 600";
+    panes.respawn(&pane, again).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        panes.observe().unwrap().panes[0]
+            .screen
+            .contains("started-again")
+    }));
+    assert_ne!(fmt("#{pane_pid}"), pid, "a new process");
+    assert_eq!(fmt("#{pane_title}"), "rsp__cc_1");
+    assert_eq!(
+        fmt("#{pane_current_command}"),
+        "sleep",
+        "the agent is the foreground job"
+    );
+    assert_eq!(panes.launch_command(&pane).unwrap().as_deref(), Some(again));
+    let listed = panes.list_panes().unwrap();
+    assert!(!listed[0].process_gone);
+    // The agent dies: the user's shell is back, with nothing under it.
+    let sleep_pid = s.run(&["display-message", "-p", "-t", &pane, "#{pane_pid}"]);
+    let shell: u32 = sleep_pid.trim().parse().unwrap();
+    let kids = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+    for k in kids.split_whitespace() {
+        let _ = std::process::Command::new("kill").args(["-9", k]).status();
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || panes
+            .list_panes()
+            .unwrap()
+            .first()
+            .is_some_and(|p| p.process_gone)),
+        "{:?}",
+        panes.list_panes()
+    );
+    // A pane that does not exist cannot be respawned.
+    assert!(panes.respawn("%999", again).is_err());
+}
+
+/// A pane `spawn` keeps dead (`remain-on-exit`) is started again by `respawn`, and is dead again
+/// (no shell) when its agent exits.
+#[test]
+fn a_dead_pane_is_respawned_and_stays_a_dead_pane_on_exit() {
+    let s = Server::new("respawn-dead");
+    let dir = std::env::temp_dir();
+    let agents = vec![AgentSpec {
+        agent_type: "cod".into(),
+        variant: None,
+        command: "echo first-run".into(),
+    }];
+    let layout = gaffer_tmux::spawn::Layout {
+        size: (120, 40),
+        panes_per_window: 4,
+        keep_shell: false,
+    };
+    let made = spawn(s_tmux(&s), "rsd", &dir, &agents, &layout).unwrap();
+    let pane = made[0].pane_id.clone();
+    let panes = polling(&s, Some("rsd"));
+    let dead = || {
+        panes
+            .list_panes()
+            .unwrap()
+            .first()
+            .is_some_and(|p| p.dead && p.process_gone)
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), dead),
+        "the agent exited"
+    );
+    panes.respawn(&pane, "echo second-run; sleep 2").unwrap();
+    assert!(wait_until(Duration::from_secs(5), || {
+        panes.capture(std::slice::from_ref(&pane)).unwrap()[0]
+            .1
+            .contains("second-run")
+    }));
+    assert!(!panes.list_panes().unwrap()[0].dead, "running again");
+    assert!(
+        wait_until(Duration::from_secs(10), dead),
+        "dead again, no shell after it"
+    );
+    assert_eq!(
+        s.run(&["display-message", "-p", "-t", &pane, "#{@gaffer_title}"])
+            .trim(),
+        "rsd__cod_1"
+    );
+}
+
 fn s_tmux(s: &Server) -> &gaffer_tmux::cmd::Tmux {
     &s.tmux
 }

@@ -112,6 +112,16 @@ pub fn find_pane(panes: &[PaneInfo], want: &str) -> Option<PaneInfo> {
 
 // ---- detector ---------------------------------------------------------------------------
 
+/// The agents' own files (transcripts, session files), read from this machine with the
+/// config's context-window table.
+pub fn agent_files(
+    config: &GafferConfig,
+) -> std::sync::Arc<dyn gaffer_core::agent_files::AgentFiles> {
+    std::sync::Arc::new(
+        gaffer_coordinator::observe::agent_files::LocalAgentFiles::new(config.context_windows()),
+    )
+}
+
 /// The user's rules directory: `$XDG_CONFIG_HOME/gaffer/rules` or `~/.config/gaffer/rules`.
 pub fn user_rules_dir() -> Option<PathBuf> {
     crate::kinds::user_config_dir().map(|d| d.join("rules"))

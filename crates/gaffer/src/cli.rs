@@ -70,6 +70,14 @@ pub enum Command {
         #[command(flatten)]
         args: CoordArgs,
     },
+    /// Restart an agent in its pane with its own launch command (same title and Agent Mail
+    /// name); its live assignment is handed back (or kept for re-delivery: `exited_work`).
+    Restart {
+        /// Pane to restart (%3, a title, or session:window.pane).
+        pane: String,
+        #[command(flatten)]
+        args: CoordArgs,
+    },
     /// List overlapping file reservations between agents.
     Conflicts {
         #[command(flatten)]

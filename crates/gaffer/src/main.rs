@@ -92,6 +92,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             commands::coordinate::assign(&cli.global, &args, dry_run)
         }
         Command::Suggest { pane, args } => commands::coordinate::suggest(&cli.global, &args, &pane),
+        Command::Restart { pane, args } => commands::coordinate::restart(&cli.global, &args, &pane),
         Command::Conflicts {
             args,
             notify,

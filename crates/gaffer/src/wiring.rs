@@ -69,11 +69,16 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
     let root = crate::config_load::project_root(b.global);
     let detector = adapters::detector(&config.detection)?;
     let panes: Arc<dyn Panes> = connection.panes.clone();
-    let monitor = Arc::new(AgentMonitor::new(
-        panes.clone(),
-        detector.clone(),
-        MonitorConfig::from(&config.detection),
-    ));
+    let monitor = Arc::new(
+        AgentMonitor::new(
+            panes.clone(),
+            detector.clone(),
+            MonitorConfig::from(&config.detection),
+        )
+        .with_agent_files(adapters::agent_files(&config))
+        .with_signals(adapters::signal_feed(b.global))
+        .with_fuse_config((&config.fusion).into()),
+    );
     let mail = adapters::mailbox(b.mail_url.as_deref(), &config, &root)
         .map_err(|e| ExitError::failure(format!("opening the mailbox: {e}")))?;
     let work = adapters::work(&root, &config.beads, b.native_beads)?;

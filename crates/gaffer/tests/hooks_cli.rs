@@ -466,3 +466,51 @@ fn a_payload_that_never_ends_does_not_block_the_hook() {
     let feed = LedgerSignalFeed::new(&pr.root.join(".gaffer/state.db"));
     assert!(feed.pane_signals().is_empty());
 }
+
+#[test]
+fn gaffer_run_listens_on_the_signal_socket_and_removes_it_on_exit() {
+    let pr = project_with_cc_hooks();
+    let tmux = gaffer_testkit::tmux::TmuxServer::new("hkrun");
+    tmux.session("hkrun", "sh");
+    let mut child = gaffer_testkit::cli::command(BIN, &pr.root)
+        .args([
+            "run",
+            "--socket",
+            &tmux.name,
+            "--session",
+            "hkrun",
+            "--exit-after",
+            "4",
+            "--json",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gaffer run");
+    let sock = pr.root.join(".gaffer/signals.sock");
+    let bound = gaffer_testkit::wait_until(Duration::from_secs(10), || sock.exists());
+    // While it runs, a second coordinator cannot take the socket.
+    let taken = matches!(
+        SignalSocket::bind(&sock),
+        Err(gaffer_coordinator::wake::WakeError::InUse(_))
+    );
+    let out = run_hook(
+        &pr.root,
+        &installed_command(&pr.settings, "Stop"),
+        Some("%9"),
+        b"{}",
+        false,
+    );
+    let status = child.wait().expect("waits");
+    assert!(bound, "gaffer run bound {}", sock.display());
+    assert!(taken, "the running coordinator holds the socket");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(status.code(), Some(0));
+    assert!(!sock.exists(), "removed when gaffer run exits");
+    let feed = LedgerSignalFeed::new(&pr.root.join(".gaffer/state.db"));
+    assert!(
+        feed.pane_signals()["%9"]
+            .last
+            .contains_key(&HookEvent::Stop)
+    );
+}

@@ -285,6 +285,14 @@ fn real_agents_do_the_whole_job() {
         .events_since(0)
         .map(|(v, _)| v.into_iter().map(|(_, e)| e).collect())
         .expect("events");
+    // The fleet figures, under the names the fleet benchmark prints, from this run's ledger.
+    let figures = gaffer_coordinator::fleet::figures(&records, &events);
+    for line in figures.lines() {
+        println!("{line}");
+    }
+    assert!(figures.delivered >= 5, "{figures:?}");
+    assert_eq!(figures.double_assignments, 0, "{figures:?}");
+    assert_eq!(figures.not_ready_prompts, 0, "{figures:?}");
     let mut assigned: BTreeMap<String, usize> = BTreeMap::new();
     for e in events
         .iter()

@@ -9,7 +9,9 @@
 //! - [`ScreenCheck`]: whether a delivered prompt was submitted, from the screen;
 //! - the snapshot builders, one per pass.
 
+pub mod agent_files;
 pub mod monitor;
+pub mod transcript;
 
 use crate::ledger::{AssignmentRecord, AssignmentState};
 use crate::session::{Shared, lock};
@@ -251,8 +253,15 @@ impl Shared {
         self.register_names(&obs);
         self.take_quality_records();
         let mut snap = self.base(Pass::Poll, now);
-        let records = lock(&self.ledger).active().unwrap_or_default();
+        let (records, restarts) = {
+            let ledger = lock(&self.ledger);
+            (
+                ledger.active().unwrap_or_default(),
+                ledger.restart_histories().unwrap_or_default(),
+            )
+        };
         snap.ledger.active = active_views(&records);
+        snap.ledger.restarts = restarts;
         snap.ledger.ended = self.ended(&records);
         {
             let st = lock(&self.state);
@@ -436,6 +445,17 @@ impl Shared {
             });
         }
         snap.reservations = self.reservations_for_conflicts();
+        snap.ledger.restarts = lock(&self.ledger).restart_histories().unwrap_or_default();
+        snap
+    }
+
+    /// A restart by hand of one pane: the tracked agents and the active assignments.
+    pub(crate) fn restart_snapshot(&self, pane_id: &str) -> Snapshot {
+        let pass = Pass::Restart {
+            pane_id: pane_id.to_string(),
+        };
+        let mut snap = self.base(pass, self.clock.now());
+        snap.ledger.active = active_views(&lock(&self.ledger).active().unwrap_or_default());
         snap
     }
 
@@ -489,11 +509,18 @@ impl Shared {
 
     /// Ready work with its triage. Beads done in the ledger but open in the source are ranked
     /// from the overlaid issues, so that they count as closed and their dependents become
-    /// ready. The ranking is kept for digests.
+    /// ready. The capped recommendations are followed by every other claimable bead
+    /// (`triage_engine::with_claimable`), so a large fleet sees all ready work. The ranking is
+    /// kept for digests.
     fn triage(&self, now: Timestamp) -> Result<TriageResponse, String> {
         let triaged = self.work.triage(now).map(|t| match self.issues_now(now) {
-            Ok((issues, n)) if n > 0 => gaffer_core::triage_engine::triage(&issues, now).response,
-            _ => t,
+            Ok((issues, n)) => {
+                let native = gaffer_core::triage_engine::triage(&issues, now);
+                let ranked = if n > 0 { native.response.clone() } else { t };
+                // The ranking's top ten, then every other claimable bead.
+                gaffer_core::triage_engine::with_claimable(ranked, &native)
+            }
+            Err(_) => t,
         });
         match triaged {
             Ok(t) => {

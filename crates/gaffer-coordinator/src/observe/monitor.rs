@@ -3,12 +3,17 @@
 //!
 //! One [`AgentMonitor::refresh`] is one observation cycle: the adapter lists every pane and
 //! captures only panes whose content may have changed; each agent pane's screen goes through
-//! the detector, and the verdict through the pane's tracker (hysteresis, STALLED).
+//! the detector; the verdict is fused with the pane's own signals (hooks, session file,
+//! transcript: [`gaffer_core::fuse`]) when a [`SignalFeed`] or [`AgentFiles`] port is given, and
+//! goes through the pane's tracker (hysteresis, STALLED).
 
 use chrono::Utc;
 use gaffer_core::agent::{AgentStatusResult, HealthCheck};
-use gaffer_core::detect::{AgentTracker, Detector, ScreenInput, TrackerConfig};
-use gaffer_core::panes::{ObserveMode, Panes, PanesError};
+use gaffer_core::agent_files::AgentFiles;
+use gaffer_core::detect::{AgentTracker, Detector, ScreenInput, TrackerConfig, Verdict};
+use gaffer_core::fuse::{FuseConfig, fuse};
+use gaffer_core::panes::{ObserveMode, PaneInfo, Panes, PanesError};
+use gaffer_core::signals::SignalFeed;
 use gaffer_core::status::AgentStatus;
 use gaffer_core::time::{self, Timestamp};
 use serde::Serialize;
@@ -86,6 +91,9 @@ pub struct AgentMonitor {
     panes: Arc<dyn Panes>,
     detector: Detector,
     cfg: MonitorConfig,
+    signals: Option<Arc<dyn SignalFeed>>,
+    files: Option<Arc<dyn AgentFiles>>,
+    fuse_cfg: FuseConfig,
     inner: Mutex<Inner>,
 }
 
@@ -149,6 +157,30 @@ fn unobserved(message: String) -> AgentStatusResult {
     }
 }
 
+/// An agent whose process is gone is EXITED whatever its last screen shows (a CLI killed
+/// outright leaves its busy screen standing).
+pub fn gone_verdict(verdict: Verdict, info: &PaneInfo) -> Verdict {
+    if !info.process_gone || verdict.status == AgentStatus::Exited {
+        return verdict;
+    }
+    Verdict {
+        status: AgentStatus::Exited,
+        reason: "the agent process is gone: the pane is dead, or its command is a shell with \
+                 no child process"
+            .into(),
+        rule: "process.gone".into(),
+        evidence: vec![format!(
+            "pane_current_command = {}, pane_dead = {}",
+            info.current_command, info.dead
+        )],
+        confidence: 0.9,
+        context_usage: None,
+        rate_limit_reset: None,
+        observed_at: verdict.observed_at,
+        fusion: None,
+    }
+}
+
 impl AgentMonitor {
     /// A monitor over `panes`.
     pub fn new(panes: Arc<dyn Panes>, detector: Detector, cfg: MonitorConfig) -> Self {
@@ -156,11 +188,32 @@ impl AgentMonitor {
             panes,
             detector,
             cfg,
+            signals: None,
+            files: None,
+            fuse_cfg: FuseConfig::default(),
             inner: Mutex::new(Inner {
                 entries: HashMap::new(),
                 last: None,
             }),
         }
+    }
+
+    /// This monitor reading the agents' hook signals from `feed`.
+    pub fn with_signals(mut self, feed: Arc<dyn SignalFeed>) -> Self {
+        self.signals = Some(feed);
+        self
+    }
+
+    /// This monitor reading the agents' transcripts and session files through `files`.
+    pub fn with_agent_files(mut self, files: Arc<dyn AgentFiles>) -> Self {
+        self.files = Some(files);
+        self
+    }
+
+    /// This monitor fusing with `cfg`.
+    pub fn with_fuse_config(mut self, cfg: FuseConfig) -> Self {
+        self.fuse_cfg = cfg;
+        self
     }
 
     /// The detector in use.
@@ -176,6 +229,11 @@ impl AgentMonitor {
     /// One observation cycle.
     pub fn refresh(&self) -> Result<MonitorSnapshot, PanesError> {
         let snap = self.panes.observe()?;
+        let mut signals = self
+            .signals
+            .as_ref()
+            .map(|f| f.pane_signals())
+            .unwrap_or_default();
         let mut inner = lock(&self.inner);
         let mut agents = Vec::new();
         for p in snap.panes.iter().filter(|p| p.info.is_agent()) {
@@ -185,12 +243,36 @@ impl AgentMonitor {
                 current_command: &p.info.current_command,
                 observed_at: snap.observed_at,
             };
-            // A dead pane (kept by `remain-on-exit`) still shows the agent's last screen.
+            // A dead pane (kept by `remain-on-exit`) still shows the agent's last screen, and so
+            // may a shell whose agent was killed outright.
             let verdict = if p.info.dead {
                 gaffer_core::detect::dead_pane_verdict(snap.observed_at)
             } else {
-                self.detector.detect(&input)
+                gone_verdict(self.detector.detect(&input), &p.info)
             };
+            let pane_signals = signals.remove(&p.info.pane_id);
+            let pane_signals = match &self.files {
+                Some(files) => {
+                    let mut ps = pane_signals.unwrap_or_default();
+                    let r = files.read(&p.info, &ps);
+                    if ps.context.is_none() {
+                        ps.context = r.context;
+                    }
+                    if ps.session_file.is_none() {
+                        ps.session_file = r.session_file;
+                    }
+                    Some(ps)
+                }
+                None => pane_signals,
+            };
+            let verdict = fuse(
+                &verdict,
+                pane_signals.as_ref(),
+                p.last_change.min(snap.observed_at),
+                snap.observed_at,
+                &self.fuse_cfg,
+            )
+            .apply(verdict);
             let tcfg = TrackerConfig {
                 stall_threshold: self.cfg.stall_threshold,
                 confirm_observations: self.cfg.confirm_observations,
@@ -379,6 +461,33 @@ mod tests {
                 confirm_observations: 2,
             },
         )
+    }
+
+    #[test]
+    fn an_agent_whose_process_is_gone_is_exited_whatever_its_screen() {
+        let busy = Verdict {
+            status: AgentStatus::Generating,
+            reason: "spinner".into(),
+            rule: "cod.busy".into(),
+            evidence: vec![],
+            confidence: 0.9,
+            context_usage: Some(10.0),
+            rate_limit_reset: None,
+            observed_at: t(1),
+            fusion: None,
+        };
+        let mut info = PaneInfo {
+            current_command: "sh".into(),
+            ..PaneInfo::default()
+        };
+        assert_eq!(gone_verdict(busy.clone(), &info), busy);
+        info.process_gone = true;
+        let v = gone_verdict(busy.clone(), &info);
+        assert_eq!(
+            (v.status, v.rule.as_str()),
+            (AgentStatus::Exited, "process.gone")
+        );
+        assert_eq!(v.context_usage, None);
     }
 
     #[test]
@@ -577,5 +686,151 @@ mod tests {
         assert_eq!(m.refresh().unwrap().agents[0].velocity, 0.0);
         assert_eq!(m.refresh().unwrap().agents[0].velocity, 2.0);
         assert_eq!(m.refresh().unwrap().agents[0].velocity, 0.0);
+    }
+
+    use gaffer_core::agent_files::AgentFileReadings;
+    use gaffer_core::fuse::Source;
+    use gaffer_core::signals::{ContextReading, HookEvent, PaneSignals, Signal};
+
+    /// A feed whose signals the test sets between refreshes.
+    #[derive(Default)]
+    struct SetSignals(Mutex<BTreeMap<String, PaneSignals>>);
+
+    impl SignalFeed for SetSignals {
+        fn pane_signals(&self) -> BTreeMap<String, PaneSignals> {
+            lock(&self.0).clone()
+        }
+    }
+
+    impl SetSignals {
+        fn push(&self, pane: &str, event: HookEvent, at: i64) {
+            let mut all = lock(&self.0);
+            let ps = all.entry(pane.to_string()).or_default();
+            let seq = ps.last.len() as i64 + 1;
+            ps.last.insert(
+                event,
+                Signal {
+                    seq,
+                    pane_id: pane.into(),
+                    socket: None,
+                    agent: "cc".into(),
+                    event,
+                    raw_event: String::new(),
+                    at: t(at),
+                    session_id: None,
+                    transcript_path: None,
+                    detail: None,
+                },
+            );
+        }
+    }
+
+    struct FixedFiles(f64);
+
+    impl AgentFiles for FixedFiles {
+        fn read(&self, pane: &PaneInfo, signals: &PaneSignals) -> AgentFileReadings {
+            assert_eq!(pane.pane_id, "%1");
+            let _ = signals;
+            AgentFileReadings {
+                context: Some(ContextReading {
+                    percent: self.0,
+                    tokens: 1000,
+                    window: 200_000,
+                    model: None,
+                    at: t(0),
+                }),
+                session_file: None,
+            }
+        }
+    }
+
+    #[test]
+    fn a_hook_stop_is_adopted_at_once_and_named() {
+        let busy = fixture("cc", "busy_spinner");
+        let idle = fixture("cc", "idle_with_context");
+        let feed = Arc::new(SetSignals::default());
+        let m = monitor(
+            vec![
+                snap(
+                    0,
+                    vec![pane("%1", "s__cc_1", "claude", &busy, true, 0)],
+                    &[],
+                ),
+                snap(
+                    2,
+                    vec![pane("%1", "s__cc_1", "claude", &idle, true, 2)],
+                    &[],
+                ),
+            ],
+            120,
+        )
+        .with_signals(feed.clone());
+        feed.push("%1", HookEvent::TurnStart, 0);
+        let r = m.refresh().unwrap();
+        assert!(r.agents[0].observation.status.is_busy());
+        feed.push("%1", HookEvent::Stop, 2);
+        let r = m.refresh().unwrap();
+        let o = &r.agents[0].observation;
+        // the screen alone would wait for a second WAITING capture (hysteresis)
+        assert_eq!(o.status, AgentStatus::Waiting, "exact: no hysteresis");
+        assert!(o.changed);
+        let fusion = o.verdict.fusion.as_ref().unwrap();
+        assert_eq!(fusion.decided_by, Source::Hook);
+        assert_eq!(fusion.sources[0].what, "stop");
+        assert_eq!(fusion.rule, "agree");
+    }
+
+    #[test]
+    fn without_a_feed_the_screen_decides_with_hysteresis() {
+        let busy = fixture("cc", "busy_spinner");
+        let idle = fixture("cc", "idle_with_context");
+        let m = monitor(
+            vec![
+                snap(
+                    0,
+                    vec![pane("%1", "s__cc_1", "claude", &busy, true, 0)],
+                    &[],
+                ),
+                snap(
+                    2,
+                    vec![pane("%1", "s__cc_1", "claude", &idle, true, 2)],
+                    &[],
+                ),
+            ],
+            120,
+        );
+        m.refresh().unwrap();
+        let r = m.refresh().unwrap();
+        let o = &r.agents[0].observation;
+        assert!(o.status.is_busy(), "one WAITING capture is not adopted");
+        assert_eq!(o.pending, Some(AgentStatus::Waiting));
+        let fusion = o.verdict.fusion.as_ref().unwrap();
+        assert_eq!(fusion.decided_by, Source::Screen);
+        assert_eq!(fusion.rule, "screen only");
+    }
+
+    #[test]
+    fn a_hook_busy_turn_beats_a_spinnerless_screen_and_files_give_context() {
+        let idle = fixture("cod", "idle_after_turn");
+        let feed = Arc::new(SetSignals::default());
+        let m = monitor(
+            vec![snap(
+                10,
+                vec![pane("%1", "s__cod_1", "codex", &idle, true, 10)],
+                &[],
+            )],
+            120,
+        )
+        .with_signals(feed.clone())
+        .with_agent_files(Arc::new(FixedFiles(37.5)));
+        feed.push("%1", HookEvent::TurnStart, 5);
+        let r = m.refresh().unwrap();
+        let a = &r.agents[0];
+        assert_eq!(a.observation.status, AgentStatus::Generating);
+        assert_eq!(a.observation.verdict.context_usage, Some(37.5));
+        let fusion = a.observation.verdict.fusion.as_ref().unwrap();
+        assert_eq!(fusion.context_source, Some(Source::Transcript));
+        assert_eq!(fusion.rule, "R3");
+        assert_eq!(status_result(a).context_usage, 37.5);
     }
 }

@@ -17,6 +17,8 @@ pub enum BackoffReason {
     Stalled,
     /// The prompt could not be delivered.
     DeliveryFailed,
+    /// The task was taken back from the agent (stuck stalled, blocked or rate-limited).
+    TakenBack,
 }
 
 /// The back-off state of one agent–task pair.

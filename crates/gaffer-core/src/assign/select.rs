@@ -198,7 +198,15 @@ pub fn plan_assignments(
         return Vec::new();
     }
     if strategy == AssignmentStrategy::RoundRobin {
-        return round_robin(&open, &available);
+        // Pairs still backing off are dealt no bead (a refused bead is not dealt again to the
+        // agent that refused it).
+        let backing_off = |a: &AgentState, b: &TriageRecommendation| {
+            matches!((options.backoff, options.now), (Some(book), Some(now))
+                if book.is_backing_off(&a.pane_id, &b.id, now))
+        };
+        let mut dealt = round_robin(&open, &available);
+        dealt.retain(|x| !backing_off(&x.agent, &x.bead));
+        return dealt;
     }
     let config = options.config.unwrap_or_else(|| strategy_config(strategy));
     let built: HolderIndex;

@@ -54,7 +54,11 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
             AgentState::new(pane, o.pane.pane_index, o.pane.agent_type.clone(), now)
         });
         let before = agent.status;
+        // An agent held while tmux was lost is announced by `agent_appeared` (with its status),
+        // not by a change from the UNKNOWN it was held as.
+        let was_held = agent.status_reason == TMUX_LOST;
         agent.pane_index = o.pane.pane_index;
+        agent.window_index = o.pane.window_index;
         agent.agent_type.clone_from(&o.pane.agent_type);
         agent.title.clone_from(&o.pane.title);
         agent.status_reason.clear();
@@ -91,7 +95,7 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
         }
         agent.assignments = count;
         agent.current_task = task.to_string();
-        if prev.is_some() {
+        if prev.is_some() && !was_held {
             if let Some(e) = state_change_event(before, &agent, now) {
                 match e.event_type {
                     CoordinatorEventType::AgentError => health.push(QualitySignal::AgentError {
@@ -283,8 +287,8 @@ fn persona(o: &AgentReport) -> Persona {
 }
 
 /// Agents that can take work now: with `assign_only_idle`, fresh WAITING ones (healthy, idle
-/// at least `idle_threshold`); otherwise any available healthy one. Never one that holds an
-/// assignment.
+/// at least `idle_threshold`, or [`finished`]); otherwise any available healthy one. Never one
+/// that holds an assignment.
 pub fn idle<'a>(
     agents: impl IntoIterator<Item = &'a AgentState>,
     policy: &Policy,
@@ -295,10 +299,20 @@ pub fn idle<'a>(
         .filter(|a| {
             if policy.assign_only_idle {
                 is_fresh_waiting(a, now, policy.idle_threshold)
+                    || (finished(a) && is_available(a) && a.healthy)
             } else {
                 is_available(a) && a.healthy
             }
         })
         .filter(|a| a.assignments <= 0)
         .collect()
+}
+
+/// Whether the agent's idleness is the end of gaffer's own work: it was given work and holds
+/// none now (done, refused, handed back). Such an agent is ready as soon as it is WAITING; the
+/// idle threshold guards against prompting an agent (or a human) that only paused, which is
+/// not what happened here. Waiting out the threshold after every bead cost the fleet half a
+/// minute per bead (`cargo bench -p gaffer-coordinator --bench fleet`).
+pub fn finished(agent: &AgentState) -> bool {
+    agent.last_assigned_at.is_some() && agent.assignments == 0 && agent.current_task.is_empty()
 }

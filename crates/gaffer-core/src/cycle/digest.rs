@@ -99,6 +99,16 @@ pub fn build(snap: &Snapshot) -> DigestSummary {
             ));
         }
     }
+    for (pane, h) in snap.ledger.restarts.iter().filter(|(_, h)| h.halted) {
+        let who = snap.agents.get(pane).map_or_else(
+            || pane.clone(),
+            |a| format!("{} (pane {pane})", a.display_name()),
+        );
+        d.alerts.push(format!(
+            "{who} crash-loops: restarting stopped after {} restarts (gaffer restart {pane} to try again)",
+            h.restarts.len()
+        ));
+    }
     for (pane, g) in &snap.gone {
         d.alerts.push(format!(
             "{} ({}) is gone since {}: {} (pane {pane}, last {})",

@@ -12,18 +12,20 @@
 //! | which agents and beads take part, `PlanOptions`, the plan, fail-closed reservations | [`plan`] |
 //! | conflicts: detection by real overlap, the new/gone diff, notices, release requests | [`conflicts`] |
 //! | the digest, its recipient and importance; source alerts | [`digest`] |
+//! | restarting exited agents (back-off, crash loops), taking back stuck work | [`restart`] |
 
 pub mod agents;
 pub mod conflicts;
 pub mod digest;
 pub mod plan;
+pub mod restart;
 pub mod review;
 
 use crate::agent::{AgentState, HealthCheck};
 use crate::assign::BackoffBook;
 use crate::assignment::{AssignmentStrategy, ScoreConfig, WorkAssignment};
 use crate::beads::Issue;
-use crate::config::GafferConfig;
+use crate::config::{ExitedWork, GafferConfig};
 use crate::conflict::{Conflict, Holder};
 use crate::conflicts::DetectedConflict;
 use crate::detect::Observation;
@@ -145,6 +147,11 @@ pub enum Pass {
     Conflicts,
     /// A digest for the human.
     Digest,
+    /// Restart one agent by hand (`gaffer restart <pane>`), whatever its state.
+    Restart {
+        /// The agent's pane.
+        pane_id: String,
+    },
 }
 
 /// An assignment's stage while it is active.
@@ -227,6 +234,19 @@ pub struct LedgerView {
     pub taken: BTreeSet<String>,
     /// Agent–bead back-offs.
     pub backoff: BackoffBook,
+    /// Restarts by pane id.
+    pub restarts: BTreeMap<String, RestartHistory>,
+}
+
+/// The restarts of one agent pane, as the ledger holds them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RestartHistory {
+    /// Automatic restarts since the last restart by hand, oldest first.
+    pub restarts: Vec<Timestamp>,
+    /// The last restart of any kind (automatic or by hand).
+    pub last: Option<Timestamp>,
+    /// Restarting stopped after a crash loop (alerted once); a restart by hand clears it.
+    pub halted: bool,
 }
 
 /// A source whose readings can fail.
@@ -383,6 +403,38 @@ pub struct Policy {
     pub human_agent: String,
     /// Seconds active assignments are held while tmux is lost.
     pub tmux_grace: f64,
+    /// Restarting exited agents.
+    pub restart: RestartPolicy,
+    /// Taking back stuck work.
+    pub takeback: TakebackPolicy,
+}
+
+/// How exited agents are restarted (`[coordinator] restart_*`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestartPolicy {
+    /// Restart agents that went EXITED.
+    pub enabled: bool,
+    /// Seconds before the second restart; doubles with each further one.
+    pub backoff: f64,
+    /// The longest wait between restarts, seconds.
+    pub backoff_max: f64,
+    /// More restarts than this within `window` is a crash loop.
+    pub limit: u32,
+    /// The crash-loop window, seconds.
+    pub window: f64,
+    /// The exited agent's live assignment: handed back or re-delivered.
+    pub exited_work: ExitedWork,
+}
+
+/// When stuck work is taken back (`[assign] takeback_*`), seconds in the state; 0 never.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TakebackPolicy {
+    /// STALLED.
+    pub stalled: f64,
+    /// BLOCKED.
+    pub blocked: f64,
+    /// RATE_LIMITED (a known reset within it is waited out).
+    pub rate_limited: f64,
 }
 
 impl Policy {
@@ -398,6 +450,19 @@ impl Policy {
             conflict_negotiate: cfg.coordinator.conflict_negotiate,
             human_agent: cfg.coordinator.human_agent.clone(),
             tmux_grace: cfg.coordinator.tmux_grace.as_secs_f64(),
+            restart: RestartPolicy {
+                enabled: cfg.coordinator.restart_exited,
+                backoff: cfg.coordinator.restart_backoff.as_secs_f64(),
+                backoff_max: cfg.coordinator.restart_backoff_max.as_secs_f64(),
+                limit: cfg.coordinator.restart_limit,
+                window: cfg.coordinator.restart_window.as_secs_f64(),
+                exited_work: cfg.coordinator.exited_work,
+            },
+            takeback: TakebackPolicy {
+                stalled: cfg.assign.takeback_stalled.as_secs_f64(),
+                blocked: cfg.assign.takeback_blocked.as_secs_f64(),
+                rate_limited: cfg.assign.takeback_rate_limited.as_secs_f64(),
+            },
         }
     }
 }
@@ -547,6 +612,43 @@ pub enum Decision {
         /// The recipient.
         to: String,
     },
+    /// Relaunch an agent in its pane: its own launch command, the same title and identity.
+    Restart {
+        /// The agent's pane.
+        pane_id: String,
+        /// Its agent type (the kind registry's launch command when the pane has no record).
+        agent_type: String,
+        /// Automatic restarts within the crash-loop window, this one included (0 by hand).
+        attempt: u32,
+        /// Why.
+        reason: String,
+    },
+    /// An agent crash-loops: restarting it stops (alerted once).
+    StopRestarts {
+        /// The agent's pane.
+        pane_id: String,
+        /// Restarts within the window.
+        restarts: u32,
+        /// The window, seconds.
+        window: f64,
+    },
+    /// Take an assignment back: it fails, its claim is undone and its reservations released,
+    /// so the bead goes to the next round.
+    HandBack {
+        /// The assignment.
+        assignment: ActiveAssignment,
+        /// The agent's state that made it go back.
+        status: AgentStatus,
+        /// Why.
+        reason: String,
+        /// The agent backs off from the bead and is told through Agent Mail.
+        back_off: bool,
+    },
+    /// Deliver an assignment's prompt again to its restarted agent.
+    Redeliver {
+        /// The assignment.
+        assignment: ActiveAssignment,
+    },
     /// A source became unreadable.
     RaiseAlert {
         /// Which.
@@ -571,13 +673,6 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
                 return out;
             };
             let merged = agents::merge(snap, obs, policy);
-            // While tmux is lost, assignments are held until the grace ends, then handed back.
-            let holding = obs.tmux_lost.is_some()
-                && merged
-                    .tracking
-                    .tmux_loss
-                    .is_some_and(|l| snap.now < l.hand_back_at);
-            let handed_back = obs.tmux_lost.is_some() && !holding;
             // tmux lost or restored comes before the agents' own events.
             let tmux_now = obs.tmux_lost.as_deref().map_or(Ok(()), Err);
             out.extend(source_alert(
@@ -596,31 +691,43 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
             out.extend(merged.quality.into_iter().map(Decision::RecordQuality));
             review::reported(&snap.ledger.ended, &mut out);
             review::unsynced(snap, &mut out);
-            let gone_reason = if handed_back {
-                format!(
-                    "tmux lost for longer than the grace ({}s): handed back",
-                    policy.tmux_grace.round() as i64
-                )
-            } else {
-                "agent pane is gone".to_string()
-            };
-            let reviewed: Vec<ActiveAssignment> = snap
-                .ledger
-                .active
-                .iter()
-                .filter(|a| !holding || merged.tracking.agents.contains_key(&a.pane_id))
-                .cloned()
-                .collect();
-            review::active(
-                &reviewed,
-                &merged.tracking.agents,
-                snap.closed.as_ref(),
-                policy,
-                snap.now,
-                &gone_reason,
-                &mut out,
-            );
-            out.insert(0, Decision::Track(Box::new(merged.tracking)));
+            let mut tracking = merged.tracking;
+            match (&obs.tmux_lost, tracking.tmux_loss) {
+                // tmux lost: nothing is known of the panes, so nothing is restarted and only a
+                // closed bead ends an assignment, until the grace ends (see `review::held`).
+                (Some(error), Some(loss)) => review::held(
+                    &snap.ledger.active,
+                    snap.closed.as_ref(),
+                    &loss,
+                    error,
+                    snap.now,
+                    &mut out,
+                ),
+                _ => {
+                    let since: BTreeMap<String, Timestamp> = obs
+                        .agents
+                        .iter()
+                        .map(|o| (o.pane_id().to_string(), o.observation.since))
+                        .collect();
+                    let view = review::AgentsView {
+                        agents: &tracking.agents,
+                        since: &since,
+                        rate_limits: &tracking.rate_limits,
+                        restarts: &snap.ledger.restarts,
+                    };
+                    review::active(
+                        &snap.ledger.active,
+                        &view,
+                        snap.closed.as_ref(),
+                        policy,
+                        snap.now,
+                        &mut out,
+                    );
+                    restart::exited(&view, policy, snap.now, &mut out);
+                }
+            }
+            review::release_ended(&out, &mut tracking.agents);
+            out.insert(0, Decision::Track(Box::new(tracking)));
         }
         Pass::Assign { strategy, dry_run } => {
             plan::assign(snap, policy, *strategy, *dry_run, &mut out)
@@ -628,6 +735,7 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
         Pass::Suggest { pane_id } => plan::suggest(snap, policy, pane_id, &mut out),
         Pass::Conflicts => conflicts::decide(snap, policy, &mut out),
         Pass::Digest => digest::decide(snap, policy, &mut out),
+        Pass::Restart { pane_id } => restart::by_hand(snap, policy, pane_id, &mut out),
     }
     out
 }

@@ -5,6 +5,7 @@ use super::{AssignOrder, Decision, Policy, Snapshot, Source, agents, source_aler
 use crate::agent::AgentState;
 use crate::assign::{PlanOptions, ReservationMap, is_claimable, plan_assignments};
 use crate::assignment::{AssignmentStrategy, ScoreConfig, WorkAssignment};
+use crate::conflicts::ReservationIndex;
 use crate::mailbox::{PathConflict, Reservation};
 use crate::text::extract_mentioned_files;
 use crate::time::Timestamp;
@@ -93,6 +94,32 @@ pub fn clashing_paths(conflicts: &[PathConflict], actor: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether a bead mentions a file that an active exclusive reservation of someone outside
+/// `own` covers: its reservation would clash and the attempt fail, so it is not planned now
+/// (another bead is, in the same round) and waits until the holder releases.
+pub fn held_elsewhere<'a>(
+    reservations: &'a [Reservation],
+    own: &BTreeSet<&str>,
+    now: Timestamp,
+) -> impl Fn(&TriageRecommendation) -> bool + 'a {
+    let others: Vec<Reservation> = reservations
+        .iter()
+        .filter(|r| r.is_active(now) && !own.contains(r.agent_name.as_str()))
+        .cloned()
+        .collect();
+    let index = ReservationIndex::from_vec(others, now);
+    move |r: &TriageRecommendation| {
+        let description = r
+            .extra
+            .get("description")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        extract_mentioned_files(&r.title, description)
+            .iter()
+            .any(|f| !index.clashes("", f, true).is_empty())
+    }
+}
+
 /// Alerts for the work source and the mailbox as read in this pass.
 fn alerts(snap: &Snapshot, out: &mut Vec<Decision>) {
     if let Some(w) = &snap.work {
@@ -143,9 +170,25 @@ pub fn assign(
         }
         None => ReservationMap::new(),
     };
+    if let Some(Ok(rs)) = &snap.reservations {
+        let own: BTreeSet<&str> = idle
+            .iter()
+            .flat_map(|a| [a.pane_id.as_str(), a.agent_mail_name.as_str()])
+            .collect();
+        let held = held_elsewhere(rs, &own, snap.now);
+        if work.iter().any(&held) {
+            work.to_mut().retain(|r| !held(r));
+        }
+    }
     let strategy = strategy.unwrap_or(policy.strategy);
     let opts = options(snap, scoring_for(policy, strategy));
+    // One bead per agent and round (round-robin deals every bead out, several to an agent;
+    // a second prompt would reach an agent already busy with the first).
+    let mut served: BTreeSet<String> = BTreeSet::new();
     for a in plan_assignments(&work, &idle, strategy, &map, &opts) {
+        if !served.insert(a.agent.pane_id.clone()) {
+            continue;
+        }
         let wa = work_assignment(&a.bead, &a.agent, a.score, snap.now);
         out.push(if dry_run {
             Decision::Propose(Box::new(wa))

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::assign::BackoffReason;
+use crate::config::ExitedWork;
 use crate::event::CoordinatorEventType;
 use crate::mailbox::Reservation;
 use crate::time::parse_rfc3339;
@@ -30,6 +31,7 @@ fn report(pane: &str, status: AgentStatus, last_activity: Timestamp) -> AgentRep
                 context_usage: Some(20.0),
                 rate_limit_reset: None,
                 observed_at: last_activity,
+                fusion: None,
             },
             last_activity,
             idle_for: Duration::ZERO,
@@ -141,7 +143,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
         problems: vec![],
         tmux_lost: None,
     };
-    let m = agents::merge(&snap, &obs);
+    let m = agents::merge(&snap, &obs, &Policy::default());
     assert!(m.events.is_empty(), "a new agent is not a change");
     assert_eq!(m.tracking.agents["%1"].status, AgentStatus::Generating);
     snap.agents = m.tracking.agents;
@@ -150,7 +152,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
         problems: vec!["p".into()],
         tmux_lost: None,
     };
-    let m = agents::merge(&snap, &obs);
+    let m = agents::merge(&snap, &obs, &Policy::default());
     assert_eq!(
         m.events
             .iter()
@@ -167,7 +169,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
     assert!(matches!(m.quality[0], QualitySignal::ContextUsage { usage, .. } if usage == 20.0));
     assert!(matches!(m.quality[1], QualitySignal::AgentError { .. }));
     // A pane no longer observed is dropped.
-    let m = agents::merge(&snap, &AgentsObservation::default());
+    let m = agents::merge(&snap, &AgentsObservation::default(), &Policy::default());
     assert!(m.tracking.agents.is_empty());
 }
 
@@ -190,6 +192,7 @@ fn merge_takes_names_personas_and_the_ledger_s_assignments() {
             problems: vec![],
             tmux_lost: None,
         },
+        &Policy::default(),
     );
     let a = &m.tracking.agents["%1"];
     assert_eq!(a.agent_mail_name, "BlueLake");
@@ -214,18 +217,18 @@ fn a_rate_limit_holds_until_its_first_announced_reset() {
             tmux_lost: None,
         }
     };
-    let m = agents::merge(&snap, &limited(20, 0));
+    let m = agents::merge(&snap, &limited(20, 0), &Policy::default());
     assert_eq!(m.tracking.rate_limits["%1"], t(20));
     assert_eq!(m.tracking.agents["%1"].status, AgentStatus::RateLimited);
     // Read again 15 s later, "20 s" means t(35); the first reading (t(20)) counts.
     snap.rate_limits = m.tracking.rate_limits;
     snap.agents = m.tracking.agents;
     snap.now = t(15);
-    let m = agents::merge(&snap, &limited(20, 15));
+    let m = agents::merge(&snap, &limited(20, 15), &Policy::default());
     assert_eq!(m.tracking.rate_limits["%1"], t(20));
     assert_eq!(m.tracking.agents["%1"].status, AgentStatus::RateLimited);
     snap.now = t(21);
-    let m = agents::merge(&snap, &limited(20, 21));
+    let m = agents::merge(&snap, &limited(20, 21), &Policy::default());
     assert_eq!(m.tracking.agents["%1"].status, AgentStatus::Waiting);
     // Out of the limit, the reading is forgotten.
     snap.rate_limits = m.tracking.rate_limits;
@@ -236,6 +239,7 @@ fn a_rate_limit_holds_until_its_first_announced_reset() {
             problems: vec![],
             tmux_lost: None,
         },
+        &Policy::default(),
     );
     assert!(m.tracking.rate_limits.is_empty());
 }
@@ -265,6 +269,20 @@ fn idle_agents_are_fresh_waiting_and_free() {
 }
 
 // --- the end of assignments ------------------------------------------------------------
+
+fn view_of<'a>(
+    agents: &'a BTreeMap<String, AgentState>,
+    since: &'a BTreeMap<String, Timestamp>,
+    rate_limits: &'a BTreeMap<String, Timestamp>,
+    restarts: &'a BTreeMap<String, RestartHistory>,
+) -> review::AgentsView<'a> {
+    review::AgentsView {
+        agents,
+        since,
+        rate_limits,
+        restarts,
+    }
+}
 
 #[test]
 fn review_done_gone_working_stalled() {
@@ -297,7 +315,9 @@ fn review_done_gone_working_stalled() {
     ];
     let closed: BTreeSet<String> = ["closed".to_string()].into();
     let mut out = Vec::new();
-    review::active(&list, &agents, Some(&closed), &policy, t(wait), &mut out);
+    let (since, limits, restarts) = Default::default();
+    let view = view_of(&agents, &since, &limits, &restarts);
+    review::active(&list, &view, Some(&closed), &policy, t(wait), &mut out);
     let got: Vec<(String, i64)> = out
         .iter()
         .map(|d| match d {
@@ -305,6 +325,9 @@ fn review_done_gone_working_stalled() {
             Decision::MarkGone { assignment, reason } => (format!("gone: {reason}"), assignment.id),
             Decision::MarkStalled { assignment, .. } => ("stalled".into(), assignment.id),
             Decision::MarkWorking { id } => ("working".into(), *id),
+            Decision::HandBack {
+                assignment, reason, ..
+            } => (format!("handed back: {reason}"), assignment.id),
             other => panic!("{other:?}"),
         })
         .collect();
@@ -314,14 +337,14 @@ fn review_done_gone_working_stalled() {
             ("done".to_string(), 1),
             ("working".to_string(), 2),
             ("stalled".to_string(), 4),
-            ("gone: agent exited".to_string(), 5),
+            ("handed back: agent exited".to_string(), 5),
             ("gone: agent pane is gone".to_string(), 6),
         ]
     );
     // Not yet idle long enough: nothing stalls. Issues unreadable: nothing is done.
     let mut out = Vec::new();
-    review::active(&list[..1], &agents, None, &policy, t(wait - 1), &mut out);
-    review::active(&list[3..4], &agents, None, &policy, t(wait - 1), &mut out);
+    review::active(&list[..1], &view, None, &policy, t(wait - 1), &mut out);
+    review::active(&list[3..4], &view, None, &policy, t(wait - 1), &mut out);
     assert!(out.is_empty(), "{out:?}");
 }
 
@@ -801,6 +824,311 @@ fn only_other_agents_holding_a_path_is_a_clash() {
     assert_eq!(got, ["b.rs"]);
 }
 
+// --- restarts and taking work back -----------------------------------------------------
+
+fn restarting(exited_work: ExitedWork) -> Policy {
+    let mut p = Policy::default();
+    p.restart.enabled = true;
+    p.restart.exited_work = exited_work;
+    p
+}
+
+fn history(restarts: &[i64], halted: bool) -> RestartHistory {
+    RestartHistory {
+        restarts: restarts.iter().map(|s| t(*s)).collect(),
+        last: restarts.last().map(|s| t(*s)),
+        halted,
+    }
+}
+
+/// A poll at `now` that observes pane `%1` in `status` (since `since`), holding bead b1.
+fn poll_with(status: AgentStatus, since: i64, now: i64, stage: Stage) -> Snapshot {
+    let mut snap = Snapshot::new(Pass::Poll, t(now));
+    snap.agents.insert("%1".into(), waiting("%1", t(0)));
+    snap.ledger.active = vec![active(1, "b1", "%1", stage, t(0))];
+    let mut r = report("%1", status, t(since));
+    r.observation.since = t(since);
+    snap.observed = Some(AgentsObservation {
+        agents: vec![r],
+        problems: vec![],
+        tmux_lost: None,
+    });
+    snap
+}
+
+fn restart_and_back(ds: &[Decision]) -> Vec<String> {
+    ds.iter()
+        .filter_map(|d| match d {
+            Decision::Restart {
+                pane_id, attempt, ..
+            } => Some(format!("restart {pane_id} #{attempt}")),
+            Decision::StopRestarts {
+                pane_id, restarts, ..
+            } => Some(format!("stop {pane_id} after {restarts}")),
+            Decision::HandBack {
+                assignment,
+                status,
+                back_off,
+                ..
+            } => Some(format!(
+                "hand back {} ({status}{})",
+                assignment.bead_id,
+                if *back_off { ", back off" } else { "" }
+            )),
+            Decision::Redeliver { assignment } => Some(format!("redeliver {}", assignment.bead_id)),
+            Decision::MarkGone { assignment, .. } => Some(format!("gone {}", assignment.bead_id)),
+            Decision::MarkStalled { assignment, .. } => {
+                Some(format!("stalled {}", assignment.bead_id))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn restarts_back_off_exponentially_and_stop_on_a_crash_loop() {
+    let p = restarting(ExitedWork::HandBack).restart;
+    assert_eq!(
+        (p.backoff, p.backoff_max, p.limit, p.window),
+        (15.0, 300.0, 5, 600.0)
+    );
+    use restart::{Due, due};
+    assert_eq!(due(None, &p, t(0)), Due::Now { attempt: 1 });
+    // After the first restart at 0: 15 s; after the second at 15: 30 s; then 60 s, 120 s.
+    assert_eq!(
+        due(Some(&history(&[0], false)), &p, t(14)),
+        Due::Wait { until: t(15) }
+    );
+    assert_eq!(
+        due(Some(&history(&[0], false)), &p, t(15)),
+        Due::Now { attempt: 2 }
+    );
+    assert_eq!(
+        due(Some(&history(&[0, 15], false)), &p, t(44)),
+        Due::Wait { until: t(45) }
+    );
+    assert_eq!(
+        due(Some(&history(&[0, 15, 45], false)), &p, t(104)),
+        Due::Wait { until: t(105) }
+    );
+    assert_eq!(
+        due(Some(&history(&[0, 15, 45, 105], false)), &p, t(225)),
+        Due::Now { attempt: 5 }
+    );
+    // Five restarts within ten minutes, and it exited again: a crash loop.
+    let five = history(&[0, 15, 45, 105, 225], false);
+    assert_eq!(due(Some(&five), &p, t(500)), Due::CrashLoop { restarts: 5 });
+    // Restarts older than the window no longer count (only the one at 225 does at 801).
+    assert_eq!(due(Some(&five), &p, t(801)), Due::Now { attempt: 2 });
+    assert_eq!(due(Some(&history(&[0], true)), &p, t(5000)), Due::Halted);
+    // The wait is capped.
+    assert_eq!(restart::backoff_after(&p, 10), 300.0);
+}
+
+#[test]
+fn an_exited_agent_is_restarted_after_its_work_is_handed_back() {
+    let snap = poll_with(AgentStatus::Exited, 50, 60, Stage::Working);
+    // Restarts off (the default): the work goes back, nothing restarts.
+    assert_eq!(
+        restart_and_back(&decide(&snap, &Policy::default())),
+        ["hand back b1 (EXITED)"]
+    );
+    let policy = restarting(ExitedWork::HandBack);
+    assert_eq!(
+        restart_and_back(&decide(&snap, &policy)),
+        ["hand back b1 (EXITED)", "restart %1 #1"]
+    );
+    // Within the back-off: nothing restarts (the assignment is gone already in the ledger).
+    let mut again = poll_with(AgentStatus::Exited, 70, 74, Stage::Working);
+    again.ledger.active.clear();
+    again
+        .ledger
+        .restarts
+        .insert("%1".into(), history(&[60], false));
+    assert!(restart_and_back(&decide(&again, &policy)).is_empty());
+    // A crash loop: restarting stops, once.
+    again
+        .ledger
+        .restarts
+        .insert("%1".into(), history(&[0, 15, 45, 70, 72], false));
+    assert_eq!(
+        restart_and_back(&decide(&again, &policy)),
+        ["stop %1 after 5"]
+    );
+    again
+        .ledger
+        .restarts
+        .insert("%1".into(), history(&[0], true));
+    assert!(restart_and_back(&decide(&again, &policy)).is_empty());
+    // A live agent is never restarted.
+    let live = poll_with(AgentStatus::Generating, 50, 60, Stage::Working);
+    assert_eq!(
+        restart_and_back(&decide(&live, &policy)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn redelivery_keeps_the_work_until_the_restarted_agent_waits() {
+    let policy = restarting(ExitedWork::Redeliver);
+    let snap = poll_with(AgentStatus::Exited, 50, 60, Stage::Working);
+    assert_eq!(restart_and_back(&decide(&snap, &policy)), ["restart %1 #1"]);
+    // Restarted at 60, waiting at 80: the prompt goes again (not a stall).
+    let mut up = poll_with(AgentStatus::Waiting, 70, 200, Stage::Working);
+    up.ledger
+        .restarts
+        .insert("%1".into(), history(&[60], false));
+    assert_eq!(restart_and_back(&decide(&up, &policy)), ["redeliver b1"]);
+    // Re-delivered (the ledger entry changed after the restart): the usual review again.
+    up.ledger.active[0].updated_at = t(81);
+    assert_eq!(restart_and_back(&decide(&up, &policy)), ["stalled b1"]);
+    // A crash loop, or restarts off: the work goes back after all.
+    let mut looping = poll_with(AgentStatus::Exited, 50, 300, Stage::Working);
+    looping
+        .ledger
+        .restarts
+        .insert("%1".into(), history(&[0, 15, 45, 105, 225], false));
+    assert_eq!(
+        restart_and_back(&decide(&looping, &policy)),
+        ["hand back b1 (EXITED)", "stop %1 after 5"]
+    );
+    let mut off = policy.clone();
+    off.restart.enabled = false;
+    assert_eq!(
+        restart_and_back(&decide(&snap, &off)),
+        ["hand back b1 (EXITED)"]
+    );
+    // An offer interrupted by the exit is never kept.
+    let offered = poll_with(AgentStatus::Exited, 50, 60, Stage::Offered);
+    assert_eq!(
+        restart_and_back(&decide(&offered, &policy)),
+        ["hand back b1 (EXITED)", "restart %1 #1"]
+    );
+}
+
+#[test]
+fn stuck_work_is_taken_back_after_each_state_s_threshold() {
+    let policy = Policy::default();
+    assert_eq!(
+        (
+            policy.takeback.stalled,
+            policy.takeback.blocked,
+            policy.takeback.rate_limited
+        ),
+        (600.0, 900.0, 1800.0)
+    );
+    for (status, threshold) in [
+        (AgentStatus::Stalled, 600),
+        (AgentStatus::Blocked, 900),
+        (AgentStatus::RateLimited, 1800),
+    ] {
+        // In the state since 100 (the assignment is older): due at 100 + threshold.
+        let before = poll_with(status, 100, 100 + threshold - 1, Stage::Working);
+        assert!(
+            restart_and_back(&decide(&before, &policy)).is_empty(),
+            "{status} before its threshold"
+        );
+        let due = poll_with(status, 100, 100 + threshold, Stage::Working);
+        assert_eq!(
+            restart_and_back(&decide(&due, &policy)),
+            [format!("hand back b1 ({status}, back off)")]
+        );
+        // The assignment is younger than the state: counted from the assignment.
+        let mut young = poll_with(status, 100, 100 + threshold, Stage::Delivered);
+        young.ledger.active[0].updated_at = t(200);
+        assert!(restart_and_back(&decide(&young, &policy)).is_empty());
+        // Offers being carried out are left alone.
+        let offered = poll_with(status, 100, 100 + threshold, Stage::Offered);
+        assert!(restart_and_back(&decide(&offered, &policy)).is_empty());
+    }
+    // A threshold of zero never takes work back.
+    let mut never = policy.clone();
+    never.takeback.blocked = 0.0;
+    let blocked = poll_with(AgentStatus::Blocked, 0, 100_000, Stage::Working);
+    assert!(restart_and_back(&decide(&blocked, &never)).is_empty());
+}
+
+#[test]
+fn a_rate_limit_with_a_sooner_known_reset_is_waited_out() {
+    let policy = Policy::default();
+    let (since, mut limits, restarts) = (
+        BTreeMap::from([("%1".to_string(), t(0))]),
+        BTreeMap::new(),
+        BTreeMap::new(),
+    );
+    let mut agents = BTreeMap::new();
+    let mut limited = waiting("%1", t(0));
+    limited.status = AgentStatus::RateLimited;
+    agents.insert("%1".to_string(), limited);
+    let list = vec![active(1, "b1", "%1", Stage::Working, t(0))];
+    let run = |limits: &BTreeMap<String, Timestamp>, now| {
+        let mut out = Vec::new();
+        let view = view_of(&agents, &since, limits, &restarts);
+        review::active(&list, &view, None, &policy, t(now), &mut out);
+        restart_and_back(&out)
+    };
+    // No reset known: back after 30 minutes.
+    assert!(run(&limits, 1799).is_empty());
+    assert_eq!(
+        run(&limits, 1800),
+        ["hand back b1 (RATE_LIMITED, back off)"]
+    );
+    // It resets in 20 minutes: waited for, even past the threshold.
+    limits.insert("%1".to_string(), t(1200));
+    assert!(run(&limits, 1800).is_empty());
+    // It resets in two hours: not waited for.
+    limits.insert("%1".to_string(), t(7200));
+    assert_eq!(
+        run(&limits, 1800),
+        ["hand back b1 (RATE_LIMITED, back off)"]
+    );
+}
+
+#[test]
+fn a_restart_by_hand_hands_the_work_back_and_restarts_whatever_the_state() {
+    let mut snap = Snapshot::new(
+        Pass::Restart {
+            pane_id: "%1".into(),
+        },
+        t(10),
+    );
+    let mut busy = waiting("%1", t(0));
+    busy.status = AgentStatus::Generating;
+    snap.agents.insert("%1".into(), busy);
+    snap.ledger.active = vec![
+        active(1, "b1", "%1", Stage::Working, t(0)),
+        active(2, "b2", "%2", Stage::Working, t(0)),
+    ];
+    assert_eq!(
+        restart_and_back(&decide(&snap, &Policy::default())),
+        ["hand back b1 (GENERATING)", "restart %1 #0"]
+    );
+    assert_eq!(
+        restart_and_back(&decide(&snap, &restarting(ExitedWork::Redeliver))),
+        ["restart %1 #0"]
+    );
+}
+
+#[test]
+fn a_crash_looping_agent_shows_in_the_digest() {
+    let mut snap = Snapshot::new(Pass::Digest, t(10));
+    snap.last_update = Some(t(9));
+    snap.ledger
+        .restarts
+        .insert("%4".into(), history(&[0, 1, 2], true));
+    snap.ledger
+        .restarts
+        .insert("%5".into(), history(&[0], false));
+    let d = digest::build(&snap);
+    let loops: Vec<&String> = d
+        .alerts
+        .iter()
+        .filter(|a| a.contains("crash-loops"))
+        .collect();
+    assert_eq!(loops.len(), 1, "{:?}", d.alerts);
+    assert!(loops[0].starts_with("%4 crash-loops: restarting stopped after 3 restarts"));
+}
+
 // --- tmux and panes going away ----------------------------------------------------------
 
 fn poll(now: Timestamp, obs: AgentsObservation) -> Snapshot {
@@ -816,6 +1144,7 @@ fn adopt(snap: &mut Snapshot, ds: &[Decision]) {
             Decision::Track(t) => {
                 snap.agents = t.agents.clone();
                 snap.gone = t.gone.clone();
+                snap.tmux_loss = t.tmux_loss;
                 snap.last_update = t.observed_at;
             }
             Decision::RaiseAlert {
@@ -838,7 +1167,7 @@ fn two_agents() -> Vec<AgentReport> {
 }
 
 #[test]
-fn tmux_lost_is_one_alert_and_its_return_clears_it_and_brings_the_agents_back() {
+fn tmux_lost_is_one_alert_holds_the_agents_and_its_return_clears_it() {
     let policy = Policy::default();
     let mut snap = poll(
         t(1),
@@ -854,27 +1183,34 @@ fn tmux_lost_is_one_alert_and_its_return_clears_it_and_brings_the_agents_back() 
         kinds(&ds)
     );
     adopt(&mut snap, &ds);
-    // The server goes away: one alert, no agent_gone per agent.
-    let lost = AgentsObservation {
-        problems: vec!["no panes to observe: no server running".into()],
-        tmux_lost: Some("no server running on /tmp/tmux-1/x".into()),
-        ..Default::default()
-    };
+    // The server goes away: one alert, no agent_gone per agent; the agents are held.
     snap.now = t(2);
-    snap.observed = Some(lost.clone());
+    snap.observed = Some(lost_obs());
     let ds = decide(&snap, &policy);
     assert_eq!(kinds(&ds), ["Track", "RaiseAlert"], "{ds:?}");
     adopt(&mut snap, &ds);
-    assert!(snap.agents.is_empty() && snap.gone.is_empty());
-    // Still lost: nothing new.
+    assert!(snap.gone.is_empty());
+    assert_eq!(snap.agents.len(), 2, "held, not dropped");
+    for a in snap.agents.values() {
+        assert_eq!(
+            (a.status, a.status_reason.as_str()),
+            (AgentStatus::Unknown, TMUX_LOST)
+        );
+    }
+    let loss = snap.tmux_loss.expect("the loss is tracked");
+    assert_eq!((loss.since, loss.hand_back_at), (t(2), t(122)));
+    // Still lost: nothing new, and the grace still counts from the first loss.
     snap.now = t(3);
     let ds = decide(&snap, &policy);
     assert_eq!(kinds(&ds), ["Track"]);
     adopt(&mut snap, &ds);
-    // The digest says so.
+    assert_eq!(snap.tmux_loss, Some(loss));
+    // The digest says so, and names the held agents.
     let mut dsnap = Snapshot::new(Pass::Digest, t(3));
     dsnap.health = snap.health.clone();
     dsnap.last_update = snap.last_update;
+    dsnap.agents = snap.agents.clone();
+    dsnap.tmux_loss = snap.tmux_loss;
     let d = digest::build(&dsnap);
     assert!(
         d.alerts
@@ -883,7 +1219,15 @@ fn tmux_lost_is_one_alert_and_its_return_clears_it_and_brings_the_agents_back() 
         "{:?}",
         d.alerts
     );
-    // Back: the alert clears first, then each agent appears.
+    assert!(
+        d.alerts
+            .iter()
+            .any(|a| a.contains("2 agent(s) held as UNKNOWN (0.1, 0.1)")
+                && a.contains("handed back at 2026-01-01T12:02:02Z")),
+        "{:?}",
+        d.alerts
+    );
+    // Back: the alert clears first, then each held agent appears again.
     snap.now = t(4);
     snap.observed = Some(AgentsObservation {
         agents: two_agents(),
@@ -895,9 +1239,216 @@ fn tmux_lost_is_one_alert_and_its_return_clears_it_and_brings_the_agents_back() 
         ["Track", "ClearAlert", "agent_appeared", "agent_appeared"],
         "{ds:?}"
     );
+    assert!(
+        published(&ds, CoordinatorEventType::AgentAppeared)
+            .iter()
+            .all(|e| e.details["after_tmux_lost"] == true)
+    );
     adopt(&mut snap, &ds);
-    assert!(snap.health.tmux.is_none());
+    assert!(snap.health.tmux.is_none() && snap.tmux_loss.is_none());
     assert_eq!(snap.agents.len(), 2);
+    assert!(snap.agents.values().all(|a| a.status_reason.is_empty()));
+}
+
+fn lost_obs() -> AgentsObservation {
+    AgentsObservation {
+        problems: vec!["no panes to observe: no server running".into()],
+        tmux_lost: Some("no server running on /tmp/tmux-1/x".into()),
+        ..Default::default()
+    }
+}
+
+fn published(ds: &[Decision], kind: CoordinatorEventType) -> Vec<&CoordinatorEvent> {
+    ds.iter()
+        .filter_map(|d| match d {
+            Decision::Publish(e) if e.event_type == kind => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Decisions that end an assignment, restart an agent or give out work.
+fn disruptive(ds: &[Decision]) -> Vec<String> {
+    ds.iter()
+        .filter(|d| {
+            matches!(
+                d,
+                Decision::MarkDone { .. }
+                    | Decision::MarkGone { .. }
+                    | Decision::MarkStalled { .. }
+                    | Decision::HandBack { .. }
+                    | Decision::Restart { .. }
+                    | Decision::StopRestarts { .. }
+                    | Decision::Redeliver { .. }
+                    | Decision::Assign(_)
+            )
+        })
+        .map(|d| kinds(std::slice::from_ref(d))[0].clone())
+        .collect()
+}
+
+/// A poll that sees `%1` (titled `p__cc_1`) generating on b1 and `%2` (`p__cod_1`, in window
+/// 1) waiting, with restarts on; grace 60 s.
+fn working_then_lost() -> (Snapshot, Policy) {
+    let mut policy = restarting(ExitedWork::Redeliver);
+    policy.tmux_grace = 60.0;
+    let mut busy = report("%1", AgentStatus::Generating, t(0));
+    busy.pane.title = "p__cc_1".into();
+    let mut idle = report("%2", AgentStatus::Waiting, t(0));
+    idle.pane.title = "p__cod_1".into();
+    idle.pane.window_index = 1;
+    let mut snap = poll(
+        t(1),
+        AgentsObservation {
+            agents: vec![busy, idle],
+            ..Default::default()
+        },
+    );
+    snap.ledger.active = vec![active(1, "b1", "%1", Stage::Working, t(0))];
+    let ds = decide(&snap, &policy);
+    adopt(&mut snap, &ds);
+    assert_eq!(snap.agents["%1"].current_task, "b1");
+    snap.now = t(10);
+    snap.observed = Some(lost_obs());
+    (snap, policy)
+}
+
+#[test]
+fn a_tmux_hiccup_within_the_grace_loses_no_work_and_assigns_nothing() {
+    let (mut snap, policy) = working_then_lost();
+    for now in [10, 30, 69] {
+        snap.now = t(now);
+        let ds = decide(&snap, &policy);
+        assert!(disruptive(&ds).is_empty(), "at {now}: {ds:?}");
+        assert!(published(&ds, CoordinatorEventType::AgentGone).is_empty());
+        adopt(&mut snap, &ds);
+        let a = &snap.agents["%1"];
+        assert_eq!(
+            (a.status, a.assignments, a.current_task.as_str()),
+            (AgentStatus::Unknown, 1, "b1"),
+            "held with its work"
+        );
+    }
+    // An assignment round while tmux is lost gives out nothing, though %2 was idle and work
+    // is free.
+    let mut round = assign_snapshot();
+    round.tmux_loss = snap.tmux_loss;
+    assert!(beads(&decide(&round, &policy)).is_empty());
+    round.tmux_loss = None;
+    round.health.tmux = Some("no server running".into());
+    assert!(beads(&decide(&round, &policy)).is_empty());
+    // tmux answers again within the grace: the agent goes on, its assignment with it.
+    snap.now = t(69);
+    let mut busy = report("%1", AgentStatus::Generating, t(68));
+    busy.pane.title = "p__cc_1".into();
+    snap.observed = Some(AgentsObservation {
+        agents: vec![busy],
+        ..Default::default()
+    });
+    let ds = decide(&snap, &policy);
+    assert!(disruptive(&ds).is_empty(), "{ds:?}");
+    adopt(&mut snap, &ds);
+    assert_eq!(snap.agents["%1"].status, AgentStatus::Generating);
+    assert_eq!(snap.agents["%1"].current_task, "b1");
+    assert!(snap.tmux_loss.is_none());
+    // %2 did not come back with the server: it is gone now (tmux answers), as any vanished
+    // pane.
+    assert_eq!(snap.gone.keys().collect::<Vec<_>>(), ["%2"]);
+}
+
+#[test]
+fn past_the_grace_held_work_is_handed_back_once_with_agent_gone_and_a_digest_line() {
+    let (mut snap, policy) = working_then_lost();
+    let ds = decide(&snap, &policy);
+    adopt(&mut snap, &ds);
+    snap.now = t(70); // 60 s after the loss
+    let ds = decide(&snap, &policy);
+    let back: Vec<&Decision> = ds
+        .iter()
+        .filter(|d| matches!(d, Decision::HandBack { .. }))
+        .collect();
+    assert_eq!(back.len(), 1, "{ds:?}");
+    let Decision::HandBack {
+        assignment,
+        status,
+        reason,
+        back_off,
+    } = back[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (assignment.bead_id.as_str(), *status, *back_off),
+        ("b1", AgentStatus::Unknown, false)
+    );
+    assert!(
+        reason.starts_with("tmux_lost: tmux lost since 2026-01-01T12:00:10Z"),
+        "{reason}"
+    );
+    assert_eq!(disruptive(&ds), ["HandBack"], "nothing restarted");
+    let gone = published(&ds, CoordinatorEventType::AgentGone);
+    assert_eq!(gone.len(), 2);
+    assert_eq!(gone[0].details["name"], "p__cc_1");
+    assert!(
+        gone[0].details["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("longer than the grace")),
+        "{:?}",
+        gone[0].details
+    );
+    adopt(&mut snap, &ds);
+    assert!(snap.agents.is_empty());
+    let mut dsnap = Snapshot::new(Pass::Digest, t(71));
+    dsnap.gone = snap.gone.clone();
+    let d = digest::build(&dsnap);
+    assert!(
+        d.alerts
+            .iter()
+            .any(|a| a.starts_with("p__cc_1 (cc) is gone since 2026-01-01T12:01:10Z: tmux lost")),
+        "{:?}",
+        d.alerts
+    );
+    assert!(
+        d.alerts
+            .iter()
+            .any(|a| a.starts_with("p__cod_1 (cc) is gone")),
+        "{:?}",
+        d.alerts
+    );
+    // The ledger ended it: later polls while still lost hand back nothing more, and announce
+    // nobody again.
+    snap.ledger.active.clear();
+    snap.now = t(80);
+    let ds = decide(&snap, &policy);
+    assert!(disruptive(&ds).is_empty(), "{ds:?}");
+    assert!(published(&ds, CoordinatorEventType::AgentGone).is_empty());
+}
+
+#[test]
+fn a_closed_bead_ends_its_assignment_while_tmux_is_lost() {
+    let (mut snap, policy) = working_then_lost();
+    snap.closed = Some(["b1".to_string()].into());
+    let ds = decide(&snap, &policy);
+    assert_eq!(disruptive(&ds), ["MarkDone"], "{ds:?}");
+}
+
+#[test]
+fn an_agent_exited_before_tmux_was_lost_is_not_restarted_while_it_is_lost() {
+    let mut policy = restarting(ExitedWork::Redeliver);
+    policy.tmux_grace = 60.0;
+    let mut snap = poll_with(AgentStatus::Exited, 0, 1, Stage::Working);
+    // Exited with its work kept for re-delivery: restarted at once while tmux answers.
+    let ds = decide(&snap, &policy);
+    assert_eq!(restart_and_back(&ds), ["restart %1 #1"]);
+    adopt(&mut snap, &ds);
+    snap.now = t(2);
+    snap.observed = Some(lost_obs());
+    for now in [2, 30, 61] {
+        snap.now = t(now);
+        let ds = decide(&snap, &policy);
+        assert!(restart_and_back(&ds).is_empty(), "at {now}: {ds:?}");
+        adopt(&mut snap, &ds);
+    }
 }
 
 #[test]
@@ -939,9 +1490,9 @@ fn a_vanished_pane_is_agent_gone_and_stays_in_the_digest_until_it_returns() {
     dsnap.gone = snap.gone.clone();
     let d = digest::build(&dsnap);
     assert!(
-        d.alerts
-            .iter()
-            .any(|a| a.contains("is gone: pane %2 vanished")),
+        d.alerts.iter().any(|a| a.starts_with(
+            "0.1 (cc) is gone since 2026-01-01T12:00:02Z: the pane vanished (pane %2, last WAITING)"
+        )),
         "{:?}",
         d.alerts
     );
@@ -1021,5 +1572,114 @@ fn a_failing_work_tool_raises_the_alert_on_a_poll_and_only_an_assignment_round_c
         !decide(&snap, &Policy::default())
             .iter()
             .any(|d| matches!(d, Decision::ClearAlert { .. } | Decision::RaiseAlert { .. }))
+    );
+}
+
+// --- what the fleet benchmark found ------------------------------------------------------
+
+#[test]
+fn an_agent_whose_assignment_ended_is_ready_at_once_others_wait_out_the_threshold() {
+    let policy = Policy::default(); // 30 s
+    let mut done = waiting("%1", t(99));
+    done.last_assigned_at = Some(t(10));
+    let never = waiting("%2", t(99));
+    let mut holding = waiting("%3", t(99));
+    holding.last_assigned_at = Some(t(10));
+    holding.assignments = 1;
+    holding.current_task = "b".into();
+    let agents = [done, never, holding];
+    let ids: Vec<&str> = agents::idle(agents.iter(), &policy, t(100))
+        .into_iter()
+        .map(|a| a.pane_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["%1"],
+        "finished: ready; never assigned: 1 s idle is not fresh"
+    );
+    let mut busy = agents[0].clone();
+    busy.status = AgentStatus::Generating;
+    assert!(
+        agents::idle([&busy], &policy, t(100)).is_empty(),
+        "only a WAITING one"
+    );
+}
+
+#[test]
+fn a_poll_that_ends_an_assignment_tracks_the_agent_free() {
+    let mut snap = Snapshot::new(Pass::Poll, t(100));
+    let mut prev = waiting("%1", t(0));
+    prev.status = AgentStatus::Generating;
+    prev.last_assigned_at = Some(t(0));
+    snap.agents.insert("%1".into(), prev);
+    snap.ledger.active = vec![active(1, "b1", "%1", Stage::Working, t(0))];
+    snap.closed = Some(["b1".to_string()].into());
+    snap.observed = Some(AgentsObservation {
+        agents: vec![report("%1", AgentStatus::Waiting, t(99))],
+        problems: vec![],
+        tmux_lost: None,
+    });
+    let out = decide(&snap, &Policy::default());
+    assert!(out.iter().any(|d| matches!(d, Decision::MarkDone { .. })));
+    let Decision::Track(tr) = &out[0] else {
+        panic!("track first: {out:?}")
+    };
+    let a = &tr.agents["%1"];
+    assert_eq!((a.assignments, a.current_task.as_str()), (0, ""));
+    assert_eq!(
+        agents::idle(tr.agents.values(), &Policy::default(), t(100)).len(),
+        1,
+        "an assign round right after this poll gives it work"
+    );
+}
+
+#[test]
+fn beads_whose_files_another_agent_holds_are_not_planned() {
+    let mut snap = assign_snapshot();
+    snap.reservations = Some(Ok(vec![Reservation {
+        id: 1,
+        agent_name: "Other".into(),
+        path_pattern: "src/**".into(),
+        exclusive: true,
+        reason: String::new(),
+        created_ts: Some(t(0)),
+        expires_ts: t(10_000),
+        released_ts: None,
+    }]));
+    let out = decide(&snap, &Policy::default());
+    assert_eq!(beads(&out), ["plain"], "the attempt on `files` would clash");
+    // Held by one of the idle agents themselves: planned.
+    if let Some(Ok(rs)) = &mut snap.reservations {
+        rs[0].agent_name = "%1".into();
+    }
+    assert_eq!(
+        beads(&decide(&snap, &Policy::default())),
+        ["files", "plain"]
+    );
+}
+
+#[test]
+fn round_robin_gives_each_agent_one_bead_a_round_and_respects_back_off() {
+    let mut snap = assign_snapshot();
+    snap.agents.remove("%2");
+    snap.pass = Pass::Assign {
+        strategy: Some(AssignmentStrategy::RoundRobin),
+        dry_run: false,
+    };
+    let out = decide(&snap, &Policy::default());
+    assert_eq!(
+        beads(&out),
+        ["files"],
+        "one bead, not every bead, to the one agent"
+    );
+    snap.ledger.backoff = BackoffBook::new(Duration::from_secs(60), Duration::from_secs(600));
+    snap.ledger
+        .backoff
+        .record("%1", "files", BackoffReason::Refused, t(90));
+    let out = decide(&snap, &Policy::default());
+    assert_eq!(
+        beads(&out),
+        ["plain"],
+        "a refused bead is not dealt to it again"
     );
 }

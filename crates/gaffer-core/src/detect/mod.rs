@@ -67,6 +67,10 @@ pub struct Verdict {
     /// When the screen was captured.
     #[serde(with = "time::rfc3339")]
     pub observed_at: Timestamp,
+    /// How the screen was fused with the agent's own signals ([`crate::fuse`]); absent for a
+    /// bare screen detection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<crate::fuse::Fusion>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
@@ -572,6 +576,7 @@ impl Detector {
                     context_usage: None,
                     rate_limit_reset: reset,
                     observed_at: input.observed_at,
+                    fusion: None,
                 }
             }
             None => {
@@ -613,6 +618,7 @@ pub fn dead_pane_verdict(observed_at: Timestamp) -> Verdict {
         context_usage: None,
         rate_limit_reset: None,
         observed_at,
+        fusion: None,
     }
 }
 
@@ -626,6 +632,7 @@ fn unknown_verdict(input: &ScreenInput<'_>, reason: String) -> Verdict {
         context_usage: None,
         rate_limit_reset: None,
         observed_at: input.observed_at,
+        fusion: None,
     }
 }
 

@@ -248,6 +248,7 @@ mod tracker_tests {
             context_usage: None,
             rate_limit_reset: None,
             observed_at: at() + chrono::Duration::seconds(secs),
+            fusion: None,
         }
     }
 
@@ -280,6 +281,34 @@ mod tracker_tests {
             crate::time::format_rfc3339(&o.since),
             "2026-11-29T10:00:04Z"
         );
+    }
+
+    #[test]
+    fn hook_decided_changes_skip_hysteresis() {
+        use crate::fuse::{Fusion, Source};
+        let fused = |status, secs, source| {
+            let mut x = v(status, secs, 1.0);
+            x.fusion = Some(Fusion {
+                decided_by: source,
+                rule: "agree".into(),
+                sources: Vec::new(),
+                context_source: None,
+            });
+            x
+        };
+        for source in [Source::Hook, Source::SessionFile] {
+            let mut t = tracker();
+            t.observe(v(AgentStatus::Generating, 0, 0.95), true);
+            let o = t.observe(fused(AgentStatus::Waiting, 1, source), false);
+            assert_eq!(o.status, AgentStatus::Waiting, "{source}: exact, at once");
+            assert!(o.changed);
+        }
+        // a screen-decided change still waits for confirmation
+        let mut t = tracker();
+        t.observe(v(AgentStatus::Generating, 0, 0.95), true);
+        let o = t.observe(fused(AgentStatus::Waiting, 1, Source::Screen), false);
+        assert_eq!(o.status, AgentStatus::Generating);
+        assert_eq!(o.pending, Some(AgentStatus::Waiting));
     }
 
     #[test]

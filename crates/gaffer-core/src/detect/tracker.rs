@@ -13,6 +13,8 @@
 //! * Every other change (to WAITING, UNKNOWN, or a weak busy verdict) must be proposed by
 //!   `confirm_observations` consecutive observations. This stops the classic flicker: a redraw
 //!   caught between spinner frames reads as WAITING for one capture.
+//! * A status decided by a hook or the session file (see [`crate::fuse`]) is adopted at once:
+//!   those sources are exact, and flicker is a screen artefact.
 //! * The first verdict is adopted at once.
 //!
 //! STALLED: the status is busy and the content has not changed for `stall_threshold`. Any
@@ -138,7 +140,9 @@ impl AgentTracker {
                 cur
             }
             Some(cur) => {
-                let immediate = urgent(proposed)
+                let exact = verdict.fusion.as_ref().is_some_and(|f| f.is_exact());
+                let immediate = exact
+                    || urgent(proposed)
                     || (proposed.is_busy() && (cur.is_busy() || verdict.confidence >= 0.9))
                     || self.cfg.confirm_observations <= 1;
                 if immediate {

@@ -98,6 +98,28 @@ pub fn triage(issues: &[Issue], now: Timestamp) -> NativeTriage {
     triage_with(issues, now, &TriageOptions::default())
 }
 
+/// The work an assignment round plans over: `response` (bv's or the native triage, capped at
+/// ten recommendations, which may all be blocked or in progress) followed by every other
+/// claimable issue of the full native ranking, in rank order. Without this, a fleet larger
+/// than the claimable part of the top ten starves while ready beads wait further down.
+pub fn with_claimable(mut response: TriageResponse, native: &NativeTriage) -> TriageResponse {
+    let claimable: HashSet<&str> = native.claimable.iter().map(String::as_str).collect();
+    let listed: HashSet<String> = response
+        .triage
+        .recommendations
+        .iter()
+        .map(|r| r.id.clone())
+        .collect();
+    response.triage.recommendations.extend(
+        native
+            .ranked
+            .iter()
+            .filter(|r| claimable.contains(r.id.as_str()) && !listed.contains(&r.id))
+            .cloned(),
+    );
+    response
+}
+
 /// Seconds → days.
 fn days_between(from: Timestamp, to: Timestamp) -> f64 {
     (to - from).num_milliseconds() as f64 / 86_400_000.0
@@ -996,4 +1018,91 @@ fn data_hash(g: &BeadGraph<'_>) -> String {
         }
     }
     format!("{a:016x}{b:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::beads::Dependency;
+    use crate::time::parse_rfc3339;
+
+    #[test]
+    fn with_claimable_appends_every_claimable_bead_beyond_the_top_ten() {
+        let now = parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        // A hub that 20 beads depend on (they rank high and are all blocked), a claimed bead,
+        // and 15 free leaves.
+        let mut issues = vec![Issue {
+            id: "hub".into(),
+            title: "hub".into(),
+            status: "open".into(),
+            issue_type: "task".into(),
+            ..Default::default()
+        }];
+        for i in 0..20 {
+            issues.push(Issue {
+                id: format!("dep-{i:02}"),
+                title: "d".into(),
+                status: "open".into(),
+                issue_type: "task".into(),
+                dependencies: vec![Dependency {
+                    issue_id: format!("dep-{i:02}"),
+                    depends_on_id: "hub".into(),
+                    dep_type: "blocks".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+        }
+        issues.push(Issue {
+            id: "claimed".into(),
+            title: "c".into(),
+            status: "in_progress".into(),
+            assignee: Some("A".into()),
+            issue_type: "task".into(),
+            ..Default::default()
+        });
+        for i in 0..15 {
+            issues.push(Issue {
+                id: format!("leaf-{i:02}"),
+                title: "l".into(),
+                status: "open".into(),
+                issue_type: "task".into(),
+                priority: 4,
+                ..Default::default()
+            });
+        }
+        let native = triage(&issues, now);
+        assert_eq!(native.response.triage.recommendations.len(), 10);
+        let extended = with_claimable(native.response.clone(), &native);
+        let ids: Vec<&str> = extended
+            .triage
+            .recommendations
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(
+            &ids[..10],
+            &native
+                .response
+                .triage
+                .recommendations
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>()[..]
+        );
+        let mut expected: Vec<String> = (0..15).map(|i| format!("leaf-{i:02}")).collect();
+        expected.push("hub".into());
+        for id in &expected {
+            assert_eq!(
+                ids.iter().filter(|x| *x == id).count(),
+                1,
+                "{id} once: {ids:?}"
+            );
+        }
+        assert!(!ids[10..].contains(&"claimed"), "claimed work is not added");
+        assert!(
+            ids[10..].iter().all(|x| !x.starts_with("dep-")),
+            "blocked work is not added"
+        );
+    }
 }

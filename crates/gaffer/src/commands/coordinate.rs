@@ -139,6 +139,37 @@ pub fn suggest(global: &GlobalArgs, args: &CoordArgs, pane: &str) -> anyhow::Res
     Ok(exit::SUCCESS)
 }
 
+/// `gaffer restart <pane>`: hands the agent's live assignment back (per `exited_work`) and
+/// relaunches it in its pane; recorded in the ledger and the event log.
+pub fn restart(global: &GlobalArgs, args: &CoordArgs, pane: &str) -> anyhow::Result<i32> {
+    use gaffer_core::panes::Panes;
+    let out = Output::of(global);
+    let built = wiring::build_for(global, args)?;
+    let panes = built
+        .connection
+        .panes
+        .list_panes()
+        .map_err(|e| ExitError::unavailable(format!("listing panes: {e}")))?;
+    let Some(info) = adapters::find_pane(&panes, pane) else {
+        return Err(ExitError::not_found(format!(
+            "no pane {pane:?} in session {}",
+            built.connection.session
+        ))
+        .into());
+    };
+    let coord = built.coordinator;
+    coord.ensure_project();
+    coord.update_state();
+    coord
+        .restart_agent(&info.pane_id)
+        .map_err(ExitError::from)?;
+    out.print(
+        &json!({"pane_id": info.pane_id, "title": info.title, "restarted": true}),
+        || println!("{} ({}): restarted", info.pane_id, info.title),
+    )?;
+    Ok(exit::SUCCESS)
+}
+
 /// `gaffer conflicts [--notify|--negotiate]`.
 pub fn conflicts(
     global: &GlobalArgs,

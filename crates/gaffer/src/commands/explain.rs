@@ -5,7 +5,9 @@ use crate::cli::{ExplainArgs, GlobalArgs};
 use crate::error::ExitError;
 use gaffer_core::detect::{Detector, Explanation, ScreenInput, canonical_kind};
 use gaffer_core::exit;
+use gaffer_core::fuse::{FuseConfig, fuse};
 use gaffer_core::panes::Panes;
+use gaffer_core::signals::SignalFeed;
 use std::io::Read;
 use std::path::Path;
 
@@ -139,6 +141,27 @@ pub fn explain_live(
         explanation.verdict =
             gaffer_core::detect::dead_pane_verdict(explanation.verdict.observed_at);
     }
+    // fuse with the pane's hook signals and the agent's own files, as the monitor does
+    let mut signals = adapters::signal_feed(global)
+        .pane_signals()
+        .remove(&info.pane_id)
+        .unwrap_or_default();
+    let files = adapters::agent_files(&conn.config).read(&info, &signals);
+    signals.context = files.context;
+    signals.session_file = files.session_file;
+    let now = explanation.verdict.observed_at;
+    let changed = chrono::DateTime::from_timestamp(info.window_activity, 0)
+        .filter(|_| info.window_activity > 0)
+        .map_or(now, |t| t.min(now));
+    let verdict = explanation.verdict.clone();
+    explanation.verdict = fuse(
+        &verdict,
+        Some(&signals),
+        changed,
+        now,
+        &FuseConfig::from(&conn.config.fusion),
+    )
+    .apply(verdict);
     Ok(explanation)
 }
 
@@ -192,6 +215,29 @@ pub fn render_text(e: &Explanation) -> String {
     }
     if let Some(r) = &v.rate_limit_reset {
         let _ = writeln!(s, "resets at:  {}", gaffer_core::time::format_rfc3339(r));
+    }
+    if let Some(f) = &v.fusion {
+        let _ = writeln!(
+            s,
+            "decided by: {}  ({}): {}",
+            f.decided_by,
+            f.rule,
+            f.summary(v.status)
+        );
+        if let Some(c) = f.context_source {
+            let _ = writeln!(s, "context from: {c}");
+        }
+        let _ = writeln!(s, "sources:");
+        for n in &f.sources {
+            let stale = if n.stale { "  (stale)" } else { "" };
+            let _ = writeln!(
+                s,
+                "    {:<12} {:<48} {:>8} ago{stale}",
+                n.source.as_str(),
+                n.what,
+                gaffer_core::fuse::format_age(n.age)
+            );
+        }
     }
     let command = if e.current_command.is_empty() {
         "unknown"

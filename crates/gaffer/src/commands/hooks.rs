@@ -9,6 +9,7 @@ use crate::cli::{GlobalArgs, HooksAction, HooksScope};
 use crate::config_load;
 use crate::error::ExitError;
 use crate::output::Output;
+use crate::output::say;
 use gaffer_core::exit;
 use gaffer_core::hook_payload::{AGENTS, installed_events};
 use gaffer_core::hook_settings::{self, Installed, Node};
@@ -160,7 +161,7 @@ fn install(global: &GlobalArgs, agent: &str, scope: &HooksScope) -> anyhow::Resu
     };
     Output::of(global).print(&change, || {
         if change.written {
-            println!(
+            say!(
                 "{}: installed gaffer's {} hooks ({} added, {} updated, {} already there)",
                 change.file,
                 agent,
@@ -169,19 +170,19 @@ fn install(global: &GlobalArgs, agent: &str, scope: &HooksScope) -> anyhow::Resu
                 change.unchanged.len()
             );
         } else {
-            println!(
+            say!(
                 "{}: gaffer's {agent} hooks are already installed",
                 change.file
             );
         }
         if agent == "cod" {
-            println!(
+            say!(
                 "note: Codex runs new hooks only once they are trusted: review them with /hooks \
                  in Codex (project hooks also need a trusted project)"
             );
         }
         if agent == "gmi" && !scope.user {
-            println!("note: Gemini runs project hooks only in a trusted folder");
+            say!("note: Gemini runs project hooks only in a trusted folder");
         }
     })?;
     Ok(exit::SUCCESS)
@@ -218,9 +219,9 @@ fn uninstall(global: &GlobalArgs, agent: Option<&str>, scope: &HooksScope) -> an
     Output::of(global).print(&changes, || {
         for c in &changes {
             if c.written {
-                println!("{}: removed {} gaffer hooks", c.file, c.removed.len());
+                say!("{}: removed {} gaffer hooks", c.file, c.removed.len());
             } else {
-                println!("{}: no gaffer hooks", c.file);
+                say!("{}: no gaffer hooks", c.file);
             }
         }
     })?;
@@ -306,18 +307,18 @@ fn status(global: &GlobalArgs, agent: Option<&str>) -> anyhow::Result<i32> {
             } else {
                 format!("{}/{} events", r.installed.len(), r.expected)
             };
-            println!("{:<4} {:<8} {:<60} {state}", r.agent, r.scope, r.file);
+            say!("{:<4} {:<8} {:<60} {state}", r.agent, r.scope, r.file);
             for (b, ok) in &r.binaries {
                 if !ok {
-                    println!("     warning: the hooks run {b}, which does not exist");
+                    say!("     warning: the hooks run {b}, which does not exist");
                 }
             }
         }
         if !report.last_signals.is_empty() {
-            println!("last signal per pane:");
+            say!("last signal per pane:");
         }
         for s in &report.last_signals {
-            println!(
+            say!(
                 "  {:<5} {:<4} {:<18} {} {}",
                 s.pane_id,
                 s.agent,

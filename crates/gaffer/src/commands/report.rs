@@ -83,7 +83,31 @@ fn close_in_work_source(global: &GlobalArgs, bead: &str, reason: &str) {
     }
 }
 
-/// Marks the bead's active assignment refused, and backs the agent off from it.
+/// Undoes the claim of a refused assignment in the work source; a failure is reported, not
+/// fatal (the ledger has the refusal).
+fn unclaim_in_work_source(global: &GlobalArgs, rec: &AssignmentRecord) {
+    let Ok(loaded) = config_load::load(global) else {
+        return;
+    };
+    let Ok(work) = adapters::work(&loaded.project_root, &loaded.config.beads, false) else {
+        return;
+    };
+    let a = &rec.assignment;
+    let holder = if a.agent_name.is_empty() {
+        &a.agent_pane_id
+    } else {
+        &a.agent_name
+    };
+    if let Err(e) = work.source.unclaim(&a.bead_id, holder) {
+        eprintln!(
+            "warning: {} is refused in gaffer's ledger, but undoing its claim failed: {e}",
+            a.bead_id
+        );
+    }
+}
+
+/// Marks the bead's active assignment refused, undoes its claim, and backs the agent off from
+/// it.
 pub fn refuse(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i32> {
     let config = config_load::load(global)?.config;
     let mut ledger = adapters::ledger(global)?;
@@ -107,6 +131,11 @@ pub fn refuse(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i
             .with_detail("bead_id", bead)
             .with_detail("reason", reason),
     )?;
+    // The claim gaffer made for the agent is undone, or the bead stays in progress for nobody
+    // and its dependents wait forever (found by the fleet benchmark).
+    if rec.claimed {
+        unclaim_in_work_source(global, &rec);
+    }
     print_result(global, bead, "refused", &rec);
     Ok(exit::SUCCESS)
 }

@@ -30,6 +30,9 @@ pub fn agent_json(a: &AgentReport) -> serde_json::Value {
         "evidence": v.evidence,
         "confidence": v.confidence,
         "context_usage": v.context_usage,
+        "context_source": v.fusion.as_ref().and_then(|f| f.context_source),
+        "decided_by": v.fusion.as_ref().map(|f| f.decided_by),
+        "sources": v.fusion.as_ref().map(|f| f.sources.clone()).unwrap_or_default(),
         "last_activity": gaffer_core::time::format_rfc3339(&a.last_activity),
         "idle_seconds": a.idle_seconds,
         "velocity": a.velocity,
@@ -56,7 +59,10 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
         conn.panes.clone(),
         adapters::detector(&conn.config.detection)?,
         MonitorConfig::from(&conn.config.detection),
-    );
+    )
+    .with_agent_files(adapters::agent_files(&conn.config))
+    .with_signals(adapters::signal_feed(global))
+    .with_fuse_config((&conn.config.fusion).into());
     let snap = monitor
         .refresh()
         .map_err(|e| ExitError::unavailable(format!("observing {}: {e}", conn.session)))?;
@@ -71,13 +77,15 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
         say!("no agent panes in session {}", conn.session);
     } else {
         say!(
-            "{:<6} {:<22} {:<5} {:<12} {:>6} {:>5}  {:<8} REASON",
+            "{:<6} {:<22} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} REASON",
             "PANE",
             "TITLE",
             "TYPE",
             "STATUS",
             "IDLE",
             "CTX",
+            "CTX-SRC",
+            "BY",
             "HEALTH"
         );
         for a in &snap.agents {
@@ -99,14 +107,22 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
             if title.chars().count() > 22 {
                 title = title.chars().take(21).collect::<String>() + "…";
             }
+            let fusion = a.observation.verdict.fusion.as_ref();
+            let ctx_source = fusion
+                .and_then(|f| f.context_source)
+                .map(|s| s.as_str())
+                .unwrap_or("-");
+            let by = fusion.map(|f| f.decided_by.as_str()).unwrap_or("screen");
             say!(
-                "{:<6} {:<22} {:<5} {:<12} {:>6} {:>5}  {:<8} {}",
+                "{:<6} {:<22} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} {}",
                 a.pane.pane_id,
                 title,
                 a.pane.agent_type,
                 a.observation.status.as_str(),
                 idle,
                 ctx,
+                ctx_source,
+                by,
                 health,
                 a.observation.verdict.reason
             );
