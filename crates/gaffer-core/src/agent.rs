@@ -13,7 +13,7 @@ pub struct AgentState {
     /// Pane index within its window.
     pub pane_index: i64,
     /// The index of the pane's window.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub window_index: i64,
     /// Agent type code: `cc`, `cod`, `gmi`, or another code from the pane title.
     pub agent_type: String,
@@ -149,4 +149,9 @@ pub struct ContextSnapshot {
     pub timestamp: Timestamp,
     /// Percent used.
     pub usage: f64,
+}
+
+/// Window 0 is left out of the JSON (the reference has no window index).
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }

@@ -342,7 +342,7 @@ pub struct AgentDigestStatus {
     /// Pane index.
     pub pane_index: i64,
     /// The pane's window index.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub window_index: i64,
     /// Agent type code.
     pub agent_type: String,
@@ -372,4 +372,9 @@ pub struct WorkDigestSummary {
     /// The best ready ids.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub top_ready: Vec<String>,
+}
+
+/// Window 0 is left out of the JSON (the reference has no window index).
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
