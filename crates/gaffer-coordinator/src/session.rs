@@ -65,6 +65,15 @@ pub enum CoordinatorError {
     /// An agent could not be restarted.
     #[error("restart: {0}")]
     Restart(String),
+    /// A human's control action was refused (see `gaffer_core::control`).
+    #[error(transparent)]
+    Control(#[from] gaffer_core::control::ControlError),
+    /// The panes could not be read or typed into.
+    #[error("panes: {0}")]
+    Panes(String),
+    /// An assignment by hand failed (claim, reservation or delivery).
+    #[error("assignment failed: {0}")]
+    Assign(String),
 }
 
 /// The outside world, as the coordinator uses it.
@@ -383,6 +392,15 @@ impl SessionCoordinator {
             .collect()
     }
 
+    /// The conflicts found by the last conflict pass (no new pass is run).
+    pub fn known_conflicts(&self) -> Vec<DetectedConflict> {
+        lock(&self.shared.state)
+            .conflicts
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Observation problems of the last update (session gone, …).
     pub fn problems(&self) -> Vec<String> {
         lock(&self.shared.state).problems.clone()
@@ -505,6 +523,13 @@ impl SessionCoordinator {
     /// Quality figures.
     pub fn quality(&self) -> QualityMonitor {
         lock(&self.shared.state).quality.clone()
+    }
+}
+
+impl SessionCoordinator {
+    /// The runtime's parts (for the other facades of this crate, e.g. `control`).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 }
 

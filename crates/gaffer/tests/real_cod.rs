@@ -662,12 +662,23 @@ fn cod_turn_states() {
     // the context usage, live
     let agents = live.status();
     let shown = context_used_on_screen(&live.capture(&ctx));
-    let read = agents
-        .iter()
-        .find(|a| a["pane_id"] == ctx.id.as_str())
-        .and_then(|a| a["context_usage"].as_f64());
+    let agent = agents.iter().find(|a| a["pane_id"] == ctx.id.as_str());
+    let read = agent.and_then(|a| a["context_usage"].as_f64());
+    let source = agent.and_then(|a| a["context_source"].as_str());
     assert!(shown.is_some(), "the status line shows context use");
-    assert_eq!(read, shown, "gaffer status context_usage");
+    match source {
+        // the rollout's exact figure: the last turn's input tokens over the window. Codex's own
+        // figure leaves a fixed baseline (12,000 tokens) out of both the tokens and the window
+        // and is rounded to a whole percent, so it reads at most ~4.6 points lower.
+        Some("transcript") => {
+            let (read, shown) = (read.unwrap_or(-1.0), shown.unwrap_or(-1.0));
+            assert!(
+                read >= shown - 1.0 && read - shown <= 5.5,
+                "gaffer status context_usage {read} (transcript) vs {shown} on screen"
+            );
+        }
+        _ => assert_eq!(read, shown, "gaffer status context_usage (screen)"),
+    }
     // the compaction was a real one: Codex sent its summary request
     assert!(
         live.model.log().iter().any(|e| e

@@ -208,6 +208,7 @@ impl Gaffer {
                 .map(|e| e.bead.clone())
                 .collect(),
             backoff: self.backoff.clone(),
+            paused: Default::default(),
             restarts: Default::default(),
         }
     }

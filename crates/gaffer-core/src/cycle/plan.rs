@@ -145,8 +145,10 @@ pub fn assign(
     if snap.health.tmux.is_some() || snap.tmux_loss.is_some() {
         return;
     }
+    // Agents a human paused get nothing (`gaffer pause`).
     let idle: Vec<AgentState> = agents::idle(snap.agents.values(), policy, snap.now)
         .into_iter()
+        .filter(|a| !snap.ledger.paused.is_paused(&a.pane_id))
         .cloned()
         .collect();
     if idle.is_empty() {
