@@ -202,6 +202,7 @@ impl Shared {
         let mut st = lock(&self.state);
         st.agents = t.agents;
         st.gone = t.gone;
+        st.tmux_loss = t.tmux_loss;
         st.limit_until = t.rate_limits;
         st.problems = t.problems;
         st.last_update = t.observed_at.or(st.last_update);

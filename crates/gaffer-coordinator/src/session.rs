@@ -120,6 +120,8 @@ pub(crate) struct State {
     pub(crate) work_degraded: Option<String>,
     /// Why tmux (server or session) is lost, while it is.
     pub(crate) tmux_lost: Option<String>,
+    /// Since when tmux is lost and when held assignments are handed back.
+    pub(crate) tmux_loss: Option<gaffer_core::cycle::TmuxLoss>,
     /// Recommendation ids of the last triage, in rank order (for digests).
     pub(crate) last_triage: Vec<String>,
     pub(crate) backoff: BackoffBook,

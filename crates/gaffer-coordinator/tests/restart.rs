@@ -135,7 +135,9 @@ fn restarts_back_off_and_a_crash_loop_stops_them_with_one_alert() {
     // The digest shows it; a restart by hand clears it and restarts at once.
     let d = r.coord.generate_digest();
     assert!(
-        d.alerts.iter().any(|a| a.starts_with("%1 crash-loops")),
+        d.alerts
+            .iter()
+            .any(|a| a.contains("(pane %1) crash-loops: restarting stopped")),
         "{:?}",
         d.alerts
     );

@@ -12,6 +12,9 @@ pub struct AgentState {
     pub pane_id: String,
     /// Pane index within its window.
     pub pane_index: i64,
+    /// The index of the pane's window.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub window_index: i64,
     /// Agent type code: `cc`, `cod`, `gmi`, or another code from the pane title.
     pub agent_type: String,
     /// The agent's Agent Mail identity, when known.
@@ -40,6 +43,12 @@ pub struct AgentState {
     /// When the agent was last given work.
     #[serde(default, with = "time::rfc3339_zero_none")]
     pub last_assigned_at: Option<Timestamp>,
+    /// The pane's title as last observed (its identity, e.g. `proj__cc_3`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// Why the status is what it is when it was not observed (`tmux_lost`); empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status_reason: String,
 }
 
 impl AgentState {
@@ -53,6 +62,7 @@ impl AgentState {
         AgentState {
             pane_id: pane_id.into(),
             pane_index,
+            window_index: 0,
             agent_type: agent_type.into(),
             agent_mail_name: String::new(),
             status: AgentStatus::Unknown,
@@ -64,8 +74,35 @@ impl AgentState {
             profile: None,
             assignments: 0,
             last_assigned_at: None,
+            title: String::new(),
+            status_reason: String::new(),
         }
     }
+
+    /// A unique, readable name for text (see [`display_name`]).
+    pub fn display_name(&self) -> String {
+        display_name(
+            &self.title,
+            &self.agent_mail_name,
+            self.window_index,
+            self.pane_index,
+        )
+    }
+}
+
+/// The readable name of an agent: its pane title (gaffer's identity of the pane, e.g.
+/// `proj__cc_3`, unique in a session and shown on the pane's border), else its Agent Mail name,
+/// else `window.pane` (`2.1`). A bare pane index repeats across windows, so it is never the
+/// name. Control characters are dropped, so the name is safe to print.
+pub fn display_name(title: &str, mail_name: &str, window_index: i64, pane_index: i64) -> String {
+    let raw = if !title.trim().is_empty() {
+        title.to_string()
+    } else if !mail_name.trim().is_empty() {
+        mail_name.to_string()
+    } else {
+        format!("{window_index}.{pane_index}")
+    };
+    raw.chars().filter(|c| !c.is_control()).collect()
 }
 
 /// The result of checking one agent's status (reference `AgentStatusResult`).
@@ -112,4 +149,9 @@ pub struct ContextSnapshot {
     pub timestamp: Timestamp,
     /// Percent used.
     pub usage: f64,
+}
+
+/// Window 0 is left out of the JSON (the reference has no window index).
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }

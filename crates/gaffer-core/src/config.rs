@@ -40,6 +40,10 @@ pub struct CoordinatorConfig {
     pub send_digests: bool,
     /// The Agent Mail name digests go to.
     pub human_agent: String,
+    /// How long active assignments are held while tmux is lost (server gone or not
+    /// answering) before they are handed back (default 2m).
+    #[serde(with = "duration_str")]
+    pub tmux_grace: Duration,
     /// Relaunch an agent whose pane went EXITED (its own launch command, same pane and title).
     pub restart_exited: bool,
     /// The wait before the second restart of an agent; it doubles with each further restart.
@@ -83,6 +87,7 @@ impl Default for CoordinatorConfig {
             conflict_negotiate: false,
             send_digests: false,
             human_agent: "Human".into(),
+            tmux_grace: Duration::from_secs(120),
             restart_exited: false,
             restart_backoff: Duration::from_secs(15),
             restart_backoff_max: Duration::from_secs(5 * 60),

@@ -152,10 +152,10 @@ pub fn generate_digest(input: &DigestInput<'_>) -> DigestSummary {
     };
     if let Reading::Ok { value: agents, .. } = &input.agents {
         let mut agents: Vec<&AgentState> = agents.iter().collect();
-        agents.sort_by_key(|a| (a.pane_index, a.pane_id.clone()));
+        agents.sort_by_key(|a| (a.window_index, a.pane_index, a.pane_id.clone()));
         d.agent_count = agents.len() as i64;
         for a in agents {
-            let who = format!("Agent {} ({})", a.pane_index, a.agent_type);
+            let who = format!("{} ({})", a.display_name(), a.agent_type);
             let mut idle_for = String::new();
             match a.status {
                 AgentStatus::Waiting => {
@@ -183,7 +183,9 @@ pub fn generate_digest(input: &DigestInput<'_>) -> DigestSummary {
                 ));
             }
             d.agent_statuses.push(AgentDigestStatus {
+                name: a.display_name(),
                 pane_index: a.pane_index,
+                window_index: a.window_index,
                 agent_type: a.agent_type.clone(),
                 status: a.status.to_string(),
                 context_usage: a.context_usage,
@@ -261,7 +263,7 @@ pub fn render_markdown(d: &DigestSummary, coordinator: &str) -> String {
         }
         m.push('\n');
     }
-    m.push_str("## Agent Status\n\n| Pane | Type | Status | Context | Idle For |\n|------|------|--------|---------|----------|\n");
+    m.push_str("## Agent Status\n\n| Agent | Pane | Type | Status | Context | Idle For |\n|-------|------|------|--------|---------|----------|\n");
     for a in &d.agent_statuses {
         let idle = if a.idle_for.is_empty() {
             "-"
@@ -269,7 +271,9 @@ pub fn render_markdown(d: &DigestSummary, coordinator: &str) -> String {
             &a.idle_for
         };
         m.push_str(&format!(
-            "| {} | {} | {} | {}% | {} |\n",
+            "| {} | {}.{} | {} | {} | {}% | {} |\n",
+            a.name.replace('|', "/"),
+            a.window_index,
             a.pane_index,
             a.agent_type,
             a.status,
@@ -332,8 +336,14 @@ pub fn render_markdown(d: &DigestSummary, coordinator: &str) -> String {
 /// One agent's line in a digest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentDigestStatus {
+    /// Its unique, readable name (see [`AgentState::display_name`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
     /// Pane index.
     pub pane_index: i64,
+    /// The pane's window index.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub window_index: i64,
     /// Agent type code.
     pub agent_type: String,
     /// Status name.
@@ -362,4 +372,9 @@ pub struct WorkDigestSummary {
     /// The best ready ids.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub top_ready: Vec<String>,
+}
+
+/// Window 0 is left out of the JSON (the reference has no window index).
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }

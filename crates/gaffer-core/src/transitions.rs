@@ -43,7 +43,8 @@ pub fn state_change_event(
             .with_detail("prev_status", prev.as_str())
             .with_detail("new_status", new.as_str())
             .with_detail("pane_index", agent.pane_index)
-            .with_detail("context_usage", agent.context_usage),
+            .with_detail("context_usage", agent.context_usage)
+            .with_detail("name", agent.display_name()),
     )
 }
 
@@ -96,5 +97,12 @@ mod tests {
         assert_eq!(e.details["prev_status"], "GENERATING");
         assert_eq!(e.details["new_status"], "WAITING");
         assert_eq!(e.details["pane_index"], 2);
+        assert_eq!(
+            e.details["name"], "0.2",
+            "no title nor mail name: window.pane"
+        );
+        a.title = "p__cod_1".into();
+        let e = state_change_event(Generating, &a, now).unwrap();
+        assert_eq!(e.details["name"], "p__cod_1");
     }
 }

@@ -17,6 +17,7 @@ fn agent(idx: i64, ty: &str, status: AgentStatus, ctx: f64, idle_secs: i64) -> A
     );
     a.status = status;
     a.context_usage = ctx;
+    a.title = format!("proj__{ty}_{idx}");
     a
 }
 
@@ -84,11 +85,11 @@ fn counts_alerts_and_idle_times() {
     assert_eq!(
         d.alerts,
         vec![
-            "Agent 3 (gmi) in error state",
-            "Agent 3 (gmi) context at 90%",
-            "Agent 4 (cc) appears stalled",
-            "Agent 5 (cc) is rate-limited",
-            "Agent 6 (cc) is waiting for a human decision",
+            "proj__gmi_3 (gmi) in error state",
+            "proj__gmi_3 (gmi) context at 90%",
+            "proj__cc_4 (cc) appears stalled",
+            "proj__cc_5 (cc) is rate-limited",
+            "proj__cc_6 (cc) is waiting for a human decision",
             "Reservation conflict on src/** between A, B",
         ]
     );
@@ -110,9 +111,9 @@ fn counts_alerts_and_idle_times() {
     let md = render_markdown(&d, "gaffer");
     assert!(md.starts_with("# Session Digest: proj\n\n**Generated:** 2026-01-01T12:00:00Z"));
     assert!(md.contains("- **Errors:** 1 ⚠️"));
-    assert!(md.contains("- ⚠️ Agent 3 (gmi) in error state"));
-    assert!(md.contains("| 1 | cc | WAITING | 10% | 42s |"));
-    assert!(md.contains("| 2 | cod | GENERATING | 50% | - |"));
+    assert!(md.contains("- ⚠️ proj__gmi_3 (gmi) in error state"));
+    assert!(md.contains("| proj__cc_1 | 0.1 | cc | WAITING | 10% | 42s |"));
+    assert!(md.contains("| proj__cod_2 | 0.2 | cod | GENERATING | 50% | - |"));
     assert!(md.contains("- Pending: 4"));
     assert!(md.trim_end().ends_with("*Coordinator: gaffer*"));
 }
@@ -170,4 +171,63 @@ fn quiet_session_is_normal_importance() {
     });
     assert!(d.alerts.is_empty());
     assert_eq!(digest_importance(&d), "normal");
+}
+
+#[test]
+fn agents_are_named_uniquely_across_windows() {
+    // 16 panes over 4 windows: pane indexes 0..4 repeat in each window.
+    let mut agents = Vec::new();
+    for w in 0..4i64 {
+        for p in 0..4i64 {
+            let n = w * 4 + p;
+            let mut a = AgentState::new(format!("%{n}"), p, "cc", now());
+            a.window_index = w;
+            a.status = AgentStatus::Error;
+            a.title = format!("proj__cc_{}", n + 1);
+            agents.push(a);
+        }
+    }
+    // No title: the Agent Mail name; neither: window.pane. Escapes in a title are dropped.
+    agents[1].title.clear();
+    agents[1].agent_mail_name = "BlueLake".into();
+    agents[2].title.clear();
+    agents[3].title = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J".into();
+    let d = generate_digest(&DigestInput {
+        session: "proj",
+        now: now(),
+        agents: ok(agents, "tmux", 1),
+        work: Reading::Degraded {
+            source: "br".into(),
+            error: "x".into(),
+        },
+        conflicts: ok(vec![], "agent mail", 1),
+        quality: None,
+    });
+    let names: Vec<&str> = d.agent_statuses.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names.len(), 16);
+    let unique: std::collections::BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(unique.len(), 16, "{names:?}");
+    assert_eq!(
+        &names[..4],
+        ["proj__cc_1", "BlueLake", "0.2", "evil]0;pwned[2J"]
+    );
+    assert_eq!(names[15], "proj__cc_16", "sorted by window, then pane");
+    let errors: Vec<&String> = d
+        .alerts
+        .iter()
+        .filter(|a| a.ends_with("in error state"))
+        .collect();
+    assert_eq!(errors.len(), 16);
+    assert_eq!(errors[4], "proj__cc_5 (cc) in error state");
+    assert!(
+        !d.alerts.iter().any(|a| a.starts_with("Agent ")),
+        "{:?}",
+        d.alerts
+    );
+    let md = render_markdown(&d, "gaffer");
+    assert!(
+        md.contains("| proj__cc_16 | 3.3 | cc | ERROR | 0% | - |"),
+        "{md}"
+    );
+    assert!(!md.contains('\u{1b}'));
 }

@@ -267,12 +267,10 @@ impl ControlClient {
                     Ok(Err(r)) => r,
                     _ => "control client did not start in time".to_string(),
                 };
-                let mut err = String::new();
-                if let Some(mut e) = stderr {
-                    use std::io::Read;
-                    client.shutdown();
-                    let _ = e.read_to_string(&mut err);
-                }
+                client.shutdown();
+                let err = stderr
+                    .map(|e| read_briefly(e, tmux.timeout()))
+                    .unwrap_or_default();
                 let msg = format!("{reason} {}", err.trim()).trim().to_string();
                 if msg.contains("can't find") || msg.contains("no sessions") {
                     Err(TmuxError::NotFound(msg))
@@ -337,28 +335,34 @@ impl ControlClient {
         if !self.is_alive() {
             return Err(TmuxError::NoServer("control client has exited".into()));
         }
+        if lines.iter().any(|l| l.contains('\n')) {
+            return Err(TmuxError::Failed {
+                command: "control".into(),
+                status: -1,
+                stderr: "command line contains a newline".into(),
+                stdout: String::new(),
+            });
+        }
         let mut receivers = Vec::with_capacity(lines.len());
         {
-            let mut shared = lock(&self.shared);
+            // The stdin lock keeps the waiters in the order of the writes. The reader's lock
+            // (`shared`) is held only to queue them, never across the write: a write that
+            // blocks (tmux not reading) must not stop the reader, or nothing would drain the
+            // client's output and neither side could move.
             let mut stdin = lock(&self.stdin);
             let Some(w) = stdin.as_mut() else {
                 return Err(TmuxError::NoServer("control client stdin closed".into()));
             };
             let mut buf = String::new();
-            for l in lines {
-                if l.contains('\n') {
-                    return Err(TmuxError::Failed {
-                        command: "control".into(),
-                        status: -1,
-                        stderr: "command line contains a newline".into(),
-                        stdout: String::new(),
-                    });
+            {
+                let mut shared = lock(&self.shared);
+                for l in lines {
+                    let (tx, rx) = mpsc::channel();
+                    shared.pending.push_back(tx);
+                    receivers.push(rx);
+                    buf.push_str(l);
+                    buf.push('\n');
                 }
-                let (tx, rx) = mpsc::channel();
-                shared.pending.push_back(tx);
-                receivers.push(rx);
-                buf.push_str(l);
-                buf.push('\n');
             }
             if let Err(e) = w.write_all(buf.as_bytes()).and_then(|_| w.flush()) {
                 self.alive.store(false, Ordering::SeqCst);
@@ -398,6 +402,26 @@ impl ControlClient {
 impl Drop for ControlClient {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// What a dead client wrote to stderr, read for at most `wait`: the pipe ends when every
+/// process holding it has, and a server the client started may still hold it for a moment.
+fn read_briefly(mut stderr: std::process::ChildStderr, wait: Duration) -> String {
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::Builder::new()
+        .name("gaffer-tmux-control-stderr".into())
+        .spawn(move || {
+            use std::io::Read;
+            let mut buf = Vec::new();
+            let _ = (&mut stderr)
+                .take(gaffer_core::limits::MAX_CONTROL_LINE_BYTES as u64)
+                .read_to_end(&mut buf);
+            let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+        });
+    match reader {
+        Ok(_) => rx.recv_timeout(wait).unwrap_or_default(),
+        Err(_) => String::new(),
     }
 }
 

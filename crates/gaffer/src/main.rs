@@ -23,7 +23,7 @@ use gaffer_core::exit;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    restore_sigpipe();
+    end_quietly_on_closed_stdout();
     // The hook path skips clap, config and tracing: it must be fast and always exit 0.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "hook") {
@@ -65,12 +65,39 @@ fn main() -> ExitCode {
 }
 
 /// `gaffer status | head` should end quietly, as other Unix tools do, instead of panicking
-/// on a closed pipe: restore the default SIGPIPE action that Rust's runtime ignores.
-fn restore_sigpipe() {
-    // SAFETY: setting a signal disposition to SIG_DFL at start-up, before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+/// on a closed pipe.
+///
+/// SIGPIPE stays ignored (Rust's default): with its default action the whole process dies on
+/// the first write to ANY pipe whose reader is gone, and a coordinator writes to children's
+/// pipes (the tmux control client's stdin, `tmux load-buffer`'s stdin). A tmux server killed
+/// mid-command then killed `gaffer run` silently (the `tmux_events` flake). Only a failed print
+/// to a closed stdout ends the process, the way SIGPIPE would have.
+fn end_quietly_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if is_closed_stdout(msg) {
+            // SAFETY: restoring the default action and raising the signal at the process's
+            // end; no Rust state is used after it.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+            std::process::exit(128 + libc::SIGPIPE);
+        }
+        default(info);
+    }));
+}
+
+/// Whether a panic message is std's print macros failing on a closed stdout (EPIPE).
+fn is_closed_stdout(msg: &str) -> bool {
+    msg.starts_with("failed printing to stdout")
+        && msg.contains(&format!("os error {}", libc::EPIPE))
 }
 
 fn init_tracing() {
@@ -153,5 +180,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             commands::hook::run(&["--agent".into(), agent.into(), event.into()]);
             Ok(exit::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_print_to_a_closed_stdout_ends_quietly() {
+        let epipe = std::io::Error::from_raw_os_error(libc::EPIPE);
+        assert!(super::is_closed_stdout(&format!(
+            "failed printing to stdout: {epipe}"
+        )));
+        let other = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert!(!super::is_closed_stdout(&format!(
+            "failed printing to stdout: {other}"
+        )));
+        assert!(!super::is_closed_stdout(&format!(
+            "control client write: {epipe}"
+        )));
     }
 }

@@ -116,10 +116,16 @@ fn describe_raw(e: &CoordinatorEvent) -> String {
             .unwrap_or_default()
     };
     let t = e.timestamp.format("%H:%M:%S");
-    let who = if e.agent_id.is_empty() {
-        String::new()
-    } else {
-        format!(" {}", e.agent_id)
+    // The pane id, with the agent's readable name when the event carries one (pane indexes
+    // repeat across windows; see `gaffer_core::agent::display_name`).
+    let name = match d("name") {
+        n if n.is_empty() => d("title"),
+        n => n,
+    };
+    let who = match (e.agent_id.is_empty(), name.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => format!(" {}", e.agent_id),
+        (false, false) => format!(" {} {name}", e.agent_id),
     };
     let what = match e.event_type.as_str() {
         "agent_idle" | "agent_busy" | "agent_error" | "agent_recovered" | "agent_blocked"
@@ -158,11 +164,24 @@ fn describe_raw(e: &CoordinatorEvent) -> String {
         "tmux_lost" => format!("session {}: {}", d("session"), d("error")),
         "tmux_restored" => format!("session {} answers again", d("session")),
         "agent_gone" => format!(
-            "{} pane vanished (last {})",
+            "{} gone: {} (last {})",
             d("agent_type"),
+            match d("reason") {
+                r if r.is_empty() => "pane vanished".to_string(),
+                r => r,
+            },
             d("last_status")
         ),
-        "agent_appeared" => format!("{} ({})", d("title"), d("status")),
+        "agent_appeared" => format!(
+            "{} appeared ({}){}",
+            d("agent_type"),
+            d("status"),
+            if d("after_tmux_lost") == "true" {
+                ", back after tmux was lost"
+            } else {
+                ""
+            }
+        ),
         "assign_paused" => format!("auto-assign paused for {}", d("target")),
         "assign_resumed" => format!("auto-assign resumed for {}", d("target")),
         "dialog_answered" => format!("dialog answered: {}. {}", d("option"), d("label")),
@@ -242,10 +261,53 @@ mod tests {
             .with_detail("agent_type", "cc")
             .with_detail("last_status", "WAITING");
         assert!(
-            describe(&gone).ends_with(" %3 cc pane vanished (last WAITING)"),
+            describe(&gone).ends_with(" %3 cc gone: pane vanished (last WAITING)"),
             "{}",
             describe(&gone)
         );
+        let gone = gone
+            .with_detail("name", "big__cc_12")
+            .with_detail("reason", "tmux lost since 12:00, longer than the grace");
+        assert!(
+            describe(&gone).ends_with(
+                " %3 big__cc_12 cc gone: tmux lost since 12:00, longer than the grace (last WAITING)"
+            ),
+            "{}",
+            describe(&gone)
+        );
+        let back = CoordinatorEvent::new(CoordinatorEventType::AgentAppeared, at)
+            .with_agent("%3")
+            .with_detail("agent_type", "cc")
+            .with_detail("title", "big__cc_12")
+            .with_detail("status", "WAITING")
+            .with_detail("after_tmux_lost", true);
+        assert!(
+            describe(&back)
+                .ends_with(" %3 big__cc_12 cc appeared (WAITING), back after tmux was lost"),
+            "{}",
+            describe(&back)
+        );
+    }
+
+    #[test]
+    fn agents_are_named_in_event_lines() {
+        // Two agents at pane index 0 of different windows: their lines tell them apart.
+        let at = chrono::Utc::now();
+        let line = |pane: &str, name: &str| {
+            describe(
+                &CoordinatorEvent::new(CoordinatorEventType::AgentBusy, at)
+                    .with_agent(pane)
+                    .with_detail("pane_index", 0)
+                    .with_detail("name", name)
+                    .with_detail("prev_status", "WAITING")
+                    .with_detail("new_status", "GENERATING"),
+            )
+        };
+        assert!(line("%0", "big__cc_1").ends_with(" %0 big__cc_1 WAITING → GENERATING"));
+        assert!(line("%4", "big__cc_5").ends_with(" %4 big__cc_5 WAITING → GENERATING"));
+        // A name is outside text: escapes never reach the terminal.
+        let evil = line("%4", "x\u{1b}]0;pwned\u{7}");
+        assert!(gaffer_core::escapes::is_inert(&evil), "{evil:?}");
     }
 
     #[test]

@@ -19,6 +19,15 @@ struct Run {
 
 impl Run {
     fn start(project: &std::path::Path, socket: &str, session: &str) -> Run {
+        Run::start_with(project, socket, session, &[])
+    }
+
+    fn start_with(
+        project: &std::path::Path,
+        socket: &str,
+        session: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Run {
         let log = project.join("run.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_gaffer"))
             .arg("--project")
@@ -38,6 +47,7 @@ impl Run {
             .env_remove("AGENT_MAIL_URL")
             .stdout(Stdio::piped())
             .env("GAFFER_LOG", "gaffer_tmux=debug,gaffer_coordinator=debug")
+            .envs(env.iter().copied())
             .stderr(
                 std::fs::File::create(&log)
                     .map(Stdio::from)
@@ -157,4 +167,60 @@ fn killed_pane_and_killed_server_are_events_and_so_is_their_return() {
     let _ = first;
     // The coordinator kept running throughout.
     assert!(run.child.try_wait().expect("try_wait").is_none());
+}
+
+/// A tmux that is there at start (`list-sessions`, `has-session`), whose control client closes
+/// its stdin at once and ends a second later, and that is gone for every other command: the
+/// shape of a server killed while the coordinator writes a command to its control client.
+const VANISHING_TMUX: &str = r#"#!/bin/sh
+for a in "$@"; do
+  case "$a" in
+    -C)
+      exec 0<&-
+      printf '%%begin 1 1 1\n%%end 1 1 1\n'
+      sleep 1
+      exit 0 ;;
+    list-sessions) echo s; exit 0 ;;
+    has-session) exit 0 ;;
+  esac
+done
+echo "no server running on /tmp/vanishing-tmux" >&2
+exit 1
+"#;
+
+/// The flake's cause, made certain: a write to a control client whose reader is gone. With
+/// SIGPIPE's default action that write ended `gaffer run` at once, silently (exit 141); the
+/// coordinator must instead fall back, report `tmux_lost`, and keep running.
+#[test]
+fn a_write_to_a_control_client_that_is_gone_does_not_end_the_coordinator() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("tmux");
+    std::fs::write(&fake, VANISHING_TMUX).expect("fake tmux");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut run = Run::start_with(
+        dir.path(),
+        "vanishing",
+        "s",
+        &[("GAFFER_TMUX", fake.as_os_str())],
+    );
+    let e = run.wait("tmux_lost", |_| true);
+    assert!(
+        e["details"]["error"]
+            .as_str()
+            .is_some_and(|s| s.contains("no server running")),
+        "{e}"
+    );
+    // Several re-attach cycles (every 2 s), each writing to a closed stdin.
+    std::thread::sleep(Duration::from_secs(5));
+    let log = std::fs::read_to_string(&run.log).unwrap_or_default();
+    assert!(
+        log.matches("tmux control client attached").count() >= 2,
+        "the client was attached and written to again: {log}"
+    );
+    assert!(
+        run.child.try_wait().expect("try_wait").is_none(),
+        "gaffer run ended: {:?}\n{log}",
+        run.child.try_wait()
+    );
 }

@@ -222,6 +222,7 @@ impl Shared {
             tmux: st.tmux_lost.clone(),
         };
         snap.gone = st.gone.clone();
+        snap.tmux_loss = st.tmux_loss;
         snap
     }
 

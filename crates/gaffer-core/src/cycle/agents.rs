@@ -2,7 +2,7 @@
 
 use super::{
     AgentReport, AgentsObservation, GONE_KEPT_SECS, GoneAgent, Policy, QualitySignal, Snapshot,
-    Tracking,
+    TMUX_LOST, TmuxLoss, Tracking,
 };
 use crate::agent::AgentState;
 use crate::assign::{is_available, is_fresh_waiting};
@@ -30,10 +30,16 @@ pub struct Merged {
 /// observed are dropped. A changed status of a known agent is an event.
 ///
 /// An agent's pane that vanished while tmux answered is `agent_gone` (kept in
-/// [`Tracking::gone`] for the digest); when tmux itself is lost the agents are dropped without
-/// one event each (the `tmux_lost` alert says it). An agent pane seen for the first time after
-/// an earlier observation is `agent_appeared` (spawned later, or back after tmux restarted).
-pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
+/// [`Tracking::gone`] for the digest). An agent pane seen for the first time after an earlier
+/// observation is `agent_appeared` (spawned later, or back after tmux restarted); so is an
+/// agent held while tmux was lost and seen again (with `after_tmux_lost`).
+///
+/// When tmux itself is lost (see [`lost`]) the agents are held, not dropped, for the
+/// policy's `tmux_grace`.
+pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merged {
+    if let Some(error) = &obs.tmux_lost {
+        return lost(snap, obs, policy, error);
+    }
     let now = snap.now;
     let mut agents = BTreeMap::new();
     let mut limits = BTreeMap::new();
@@ -48,8 +54,14 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
             AgentState::new(pane, o.pane.pane_index, o.pane.agent_type.clone(), now)
         });
         let before = agent.status;
+        // An agent held while tmux was lost is announced by `agent_appeared` (with its status),
+        // not by a change from the UNKNOWN it was held as.
+        let was_held = agent.status_reason == TMUX_LOST;
         agent.pane_index = o.pane.pane_index;
+        agent.window_index = o.pane.window_index;
         agent.agent_type.clone_from(&o.pane.agent_type);
+        agent.title.clone_from(&o.pane.title);
+        agent.status_reason.clear();
         agent.status = o.status();
         if o.status() == AgentStatus::RateLimited {
             // Left alone until the announced reset; after it, the agent is waiting. A relative
@@ -83,7 +95,7 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
         }
         agent.assignments = count;
         agent.current_task = task.to_string();
-        if prev.is_some() {
+        if prev.is_some() && !was_held {
             if let Some(mut e) = state_change_event(before, &agent, now) {
                 if let Some(reset) = limits.get(pane) {
                     if e.event_type == CoordinatorEventType::AgentRateLimited {
@@ -121,6 +133,7 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation) -> Merged {
             observed_at: Some(now),
             agents,
             gone,
+            tmux_loss: None,
             rate_limits: limits,
             problems: obs.problems.clone(),
             assignments: snap.ledger.active.iter().map(|r| r.id).collect(),
@@ -177,24 +190,24 @@ fn gone_and_appeared(
         .collect();
     if obs.tmux_lost.is_none() {
         for (pane, a) in snap.agents.iter().filter(|(p, _)| !agents.contains_key(*p)) {
-            events.push(
-                CoordinatorEvent::new(CoordinatorEventType::AgentGone, now)
-                    .with_agent(pane.as_str())
-                    .with_detail("agent_type", a.agent_type.as_str())
-                    .with_detail("pane_index", a.pane_index)
-                    .with_detail("last_status", a.status.to_string())
-                    .with_detail("reason", "the pane vanished"),
-            );
-            gone.insert(
-                pane.clone(),
-                GoneAgent {
-                    agent_type: a.agent_type.clone(),
-                    pane_index: a.pane_index,
-                    status: a.status,
-                    since: now,
-                },
-            );
+            let (e, g) = went(pane, a, "the pane vanished", now);
+            events.push(e);
+            gone.insert(pane.clone(), g);
         }
+    }
+    for o in obs.agents.iter().filter(|o| {
+        snap.agents
+            .get(o.pane_id())
+            .is_some_and(|a| a.status_reason == TMUX_LOST)
+    }) {
+        events.push(
+            CoordinatorEvent::new(CoordinatorEventType::AgentAppeared, now)
+                .with_agent(o.pane_id())
+                .with_detail("agent_type", o.pane.agent_type.as_str())
+                .with_detail("title", o.pane.title.as_str())
+                .with_detail("status", o.status().to_string())
+                .with_detail("after_tmux_lost", true),
+        );
     }
     if snap.last_update.is_some() {
         for o in obs
@@ -214,6 +227,84 @@ fn gone_and_appeared(
         }
     }
     gone
+}
+
+/// The `agent_gone` event of an agent and what the digest keeps of it.
+fn went(pane: &str, a: &AgentState, reason: &str, now: Timestamp) -> (CoordinatorEvent, GoneAgent) {
+    let name = a.display_name();
+    let e = CoordinatorEvent::new(CoordinatorEventType::AgentGone, now)
+        .with_agent(pane)
+        .with_detail("agent_type", a.agent_type.as_str())
+        .with_detail("pane_index", a.pane_index)
+        .with_detail("name", name.as_str())
+        .with_detail("last_status", a.status.to_string())
+        .with_detail("reason", reason);
+    let g = GoneAgent {
+        agent_type: a.agent_type.clone(),
+        pane_index: a.pane_index,
+        status: a.status,
+        since: now,
+        name,
+        reason: reason.to_string(),
+    };
+    (e, g)
+}
+
+/// The merge while tmux is lost. Within the grace (`Policy::tmux_grace` from the first
+/// observation that found it lost) every tracked agent is kept as UNKNOWN with the reason
+/// `tmux_lost`, its assignment count and task as they were: no event per agent (the
+/// `tmux_lost` alert says it). Once the grace has passed the agents are dropped as gone, each
+/// with an `agent_gone` event and a digest line, and their assignments are handed back.
+pub fn lost(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy, error: &str) -> Merged {
+    let now = snap.now;
+    let loss = snap.tmux_loss.unwrap_or_else(|| TmuxLoss {
+        since: now,
+        hand_back_at: now
+            + chrono::Duration::milliseconds((policy.tmux_grace.max(0.0) * 1000.0) as i64),
+    });
+    let mut gone: BTreeMap<String, GoneAgent> = snap
+        .gone
+        .iter()
+        .filter(|(_, g)| (now - g.since).num_seconds() < GONE_KEPT_SECS)
+        .map(|(p, g)| (p.clone(), g.clone()))
+        .collect();
+    let mut events = Vec::new();
+    let mut agents = BTreeMap::new();
+    if now < loss.hand_back_at {
+        for (pane, a) in &snap.agents {
+            let mut a = a.clone();
+            a.status = AgentStatus::Unknown;
+            a.status_reason = TMUX_LOST.to_string();
+            agents.insert(pane.clone(), a);
+        }
+    } else {
+        let reason = format!(
+            "tmux lost since {} ({error}), longer than the grace",
+            crate::time::format_rfc3339(&loss.since)
+        );
+        for (pane, a) in &snap.agents {
+            let (e, g) = went(pane, a, &reason, now);
+            events.push(e);
+            gone.insert(pane.clone(), g);
+        }
+    }
+    let mut problems = obs.problems.clone();
+    if problems.is_empty() {
+        problems.push(format!("tmux lost: {error}"));
+    }
+    Merged {
+        tracking: Tracking {
+            observed_at: snap.last_update,
+            agents,
+            gone,
+            tmux_loss: Some(loss),
+            rate_limits: snap.rate_limits.clone(),
+            problems,
+            assignments: snap.ledger.active.iter().map(|r| r.id).collect(),
+        },
+        events,
+        quality: Vec::new(),
+    }
 }
 
 fn persona(o: &AgentReport) -> Persona {

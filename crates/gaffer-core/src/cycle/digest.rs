@@ -82,18 +82,40 @@ pub fn build(snap: &Snapshot) -> DigestSummary {
         conflicts,
         quality,
     });
+    if let Some(loss) = &snap.tmux_loss {
+        let held: Vec<String> = snap
+            .agents
+            .values()
+            .filter(|a| a.status_reason == super::TMUX_LOST)
+            .map(|a| a.display_name())
+            .collect();
+        if !held.is_empty() {
+            d.alerts.push(format!(
+                "tmux lost since {}: {} agent(s) held as UNKNOWN ({}); their assignments are handed back at {} unless tmux returns",
+                crate::time::format_rfc3339(&loss.since),
+                held.len(),
+                held.join(", "),
+                crate::time::format_rfc3339(&loss.hand_back_at),
+            ));
+        }
+    }
     for (pane, h) in snap.ledger.restarts.iter().filter(|(_, h)| h.halted) {
+        let who = snap.agents.get(pane).map_or_else(
+            || pane.clone(),
+            |a| format!("{} (pane {pane})", a.display_name()),
+        );
         d.alerts.push(format!(
-            "{pane} crash-loops: restarting stopped after {} restarts (gaffer restart {pane} to try again)",
+            "{who} crash-loops: restarting stopped after {} restarts (gaffer restart {pane} to try again)",
             h.restarts.len()
         ));
     }
     for (pane, g) in &snap.gone {
         d.alerts.push(format!(
-            "Agent {} ({}) is gone: pane {pane} vanished at {} (last {})",
-            g.pane_index,
+            "{} ({}) is gone since {}: {} (pane {pane}, last {})",
+            g.name,
             g.agent_type,
             crate::time::format_rfc3339(&g.since),
+            g.reason,
             g.status
         ));
     }

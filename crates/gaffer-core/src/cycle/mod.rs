@@ -103,7 +103,23 @@ pub struct GoneAgent {
     pub status: AgentStatus,
     /// When its pane was found gone.
     pub since: Timestamp,
+    /// Its readable name (see [`AgentState::display_name`]).
+    pub name: String,
+    /// Why it is gone.
+    pub reason: String,
 }
+
+/// tmux lost: since when, and when the held assignments are handed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TmuxLoss {
+    /// The first observation that found tmux lost.
+    pub since: Timestamp,
+    /// When the grace ends: active assignments are held until then.
+    pub hand_back_at: Timestamp,
+}
+
+/// The status reason of an agent held while tmux is lost.
+pub const TMUX_LOST: &str = "tmux_lost";
 
 /// How long a gone agent stays in the digest's alerts.
 pub const GONE_KEPT_SECS: i64 = 3600;
@@ -290,6 +306,8 @@ pub struct Snapshot {
     pub agents: BTreeMap<String, AgentState>,
     /// Agents whose panes vanished, by pane id.
     pub gone: BTreeMap<String, GoneAgent>,
+    /// tmux lost as tracked before this pass.
+    pub tmux_loss: Option<TmuxLoss>,
     /// When the agents were last observed, and the problems met then.
     pub last_update: Option<Timestamp>,
     /// Problems of the last observation.
@@ -342,6 +360,7 @@ impl Snapshot {
             session: String::new(),
             agents: BTreeMap::new(),
             gone: BTreeMap::new(),
+            tmux_loss: None,
             last_update: None,
             problems: Vec::new(),
             observed: None,
@@ -384,6 +403,8 @@ pub struct Policy {
     pub conflict_negotiate: bool,
     /// The configured digest recipient.
     pub human_agent: String,
+    /// Seconds active assignments are held while tmux is lost.
+    pub tmux_grace: f64,
     /// Restarting exited agents.
     pub restart: RestartPolicy,
     /// Taking back stuck work.
@@ -433,6 +454,7 @@ impl Policy {
             conflict_notify: cfg.coordinator.conflict_notify,
             conflict_negotiate: cfg.coordinator.conflict_negotiate,
             human_agent: cfg.coordinator.human_agent.clone(),
+            tmux_grace: cfg.coordinator.tmux_grace.as_secs_f64(),
             restart: RestartPolicy {
                 enabled: cfg.coordinator.restart_exited,
                 backoff: cfg.coordinator.restart_backoff.as_secs_f64(),
@@ -466,6 +488,8 @@ pub struct Tracking {
     pub agents: BTreeMap<String, AgentState>,
     /// Agents whose panes vanished, by pane id.
     pub gone: BTreeMap<String, GoneAgent>,
+    /// tmux lost, while it is.
+    pub tmux_loss: Option<TmuxLoss>,
     /// Rate-limit ends by pane id.
     pub rate_limits: BTreeMap<String, Timestamp>,
     /// Problems of this observation.
@@ -654,7 +678,7 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
             let Some(obs) = &snap.observed else {
                 return out;
             };
-            let merged = agents::merge(snap, obs);
+            let merged = agents::merge(snap, obs, policy);
             // tmux lost or restored comes before the agents' own events.
             let tmux_now = obs.tmux_lost.as_deref().map_or(Ok(()), Err);
             out.extend(source_alert(
@@ -678,27 +702,41 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
             out.extend(merged.quality.into_iter().map(Decision::RecordQuality));
             review::reported(&snap.ledger.ended, &mut out);
             review::unsynced(snap, &mut out);
-            let since: BTreeMap<String, Timestamp> = obs
-                .agents
-                .iter()
-                .map(|o| (o.pane_id().to_string(), o.observation.since))
-                .collect();
-            let view = review::AgentsView {
-                agents: &merged.tracking.agents,
-                since: &since,
-                rate_limits: &merged.tracking.rate_limits,
-                restarts: &snap.ledger.restarts,
-            };
-            review::active(
-                &snap.ledger.active,
-                &view,
-                snap.closed.as_ref(),
-                policy,
-                snap.now,
-                &mut out,
-            );
-            restart::exited(&view, policy, snap.now, &mut out);
             let mut tracking = merged.tracking;
+            match (&obs.tmux_lost, tracking.tmux_loss) {
+                // tmux lost: nothing is known of the panes, so nothing is restarted and only a
+                // closed bead ends an assignment, until the grace ends (see `review::held`).
+                (Some(error), Some(loss)) => review::held(
+                    &snap.ledger.active,
+                    snap.closed.as_ref(),
+                    &loss,
+                    error,
+                    snap.now,
+                    &mut out,
+                ),
+                _ => {
+                    let since: BTreeMap<String, Timestamp> = obs
+                        .agents
+                        .iter()
+                        .map(|o| (o.pane_id().to_string(), o.observation.since))
+                        .collect();
+                    let view = review::AgentsView {
+                        agents: &tracking.agents,
+                        since: &since,
+                        rate_limits: &tracking.rate_limits,
+                        restarts: &snap.ledger.restarts,
+                    };
+                    review::active(
+                        &snap.ledger.active,
+                        &view,
+                        snap.closed.as_ref(),
+                        policy,
+                        snap.now,
+                        &mut out,
+                    );
+                    restart::exited(&view, policy, snap.now, &mut out);
+                }
+            }
             review::release_ended(&out, &mut tracking.agents);
             out.insert(0, Decision::Track(Box::new(tracking)));
         }

@@ -141,6 +141,10 @@ pub fn assign(
     dry_run: bool,
     out: &mut Vec<Decision>,
 ) {
+    // Nothing is assigned while tmux is lost: no pane can be seen or typed into.
+    if snap.health.tmux.is_some() || snap.tmux_loss.is_some() {
+        return;
+    }
     // Agents a human paused get nothing (`gaffer pause`).
     let idle: Vec<AgentState> = agents::idle(snap.agents.values(), policy, snap.now)
         .into_iter()

@@ -7,7 +7,7 @@
 use super::restart::{self, Due};
 use super::{
     ActiveAssignment, Decision, EndedAssignment, Policy, ReportedEnd, RestartHistory, Snapshot,
-    Stage,
+    Stage, TMUX_LOST, TmuxLoss,
 };
 use crate::agent::AgentState;
 use crate::config::ExitedWork;
@@ -86,7 +86,8 @@ pub struct AgentsView<'a> {
 }
 
 /// Reviews the active assignments against the merged agents and the closed beads (`None`
-/// when the issues could not be read: nothing is taken as done then).
+/// when the issues could not be read: nothing is taken as done then). While tmux is lost
+/// [`held`] reviews them instead.
 pub fn active(
     active: &[ActiveAssignment],
     view: &AgentsView<'_>,
@@ -169,6 +170,39 @@ pub fn active(
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// The review of the active assignments while tmux is lost (`loss`, for `error`): the agents
+/// cannot be seen, so an assignment ends only when its bead is closed (`closed`, as in
+/// [`active`]) until the grace ends at `loss.hand_back_at`; from then on it is handed back
+/// (no back-off: the agent did nothing wrong), once, as the ledger ends it.
+pub fn held(
+    active: &[ActiveAssignment],
+    closed: Option<&BTreeSet<String>>,
+    loss: &TmuxLoss,
+    error: &str,
+    now: Timestamp,
+    out: &mut Vec<Decision>,
+) {
+    let over = now >= loss.hand_back_at;
+    for a in active {
+        if closed.is_some_and(|c| c.contains(&a.bead_id)) {
+            out.push(Decision::MarkDone {
+                assignment: a.clone(),
+                reason: "bead closed".into(),
+            });
+        } else if over {
+            out.push(Decision::HandBack {
+                assignment: a.clone(),
+                status: AgentStatus::Unknown,
+                reason: format!(
+                    "{TMUX_LOST}: tmux lost since {} for longer than the grace ({error})",
+                    crate::time::format_rfc3339(&loss.since)
+                ),
+                back_off: false,
+            });
         }
     }
 }

@@ -143,7 +143,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
         problems: vec![],
         tmux_lost: None,
     };
-    let m = agents::merge(&snap, &obs);
+    let m = agents::merge(&snap, &obs, &Policy::default());
     assert!(m.events.is_empty(), "a new agent is not a change");
     assert_eq!(m.tracking.agents["%1"].status, AgentStatus::Generating);
     snap.agents = m.tracking.agents;
@@ -152,7 +152,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
         problems: vec!["p".into()],
         tmux_lost: None,
     };
-    let m = agents::merge(&snap, &obs);
+    let m = agents::merge(&snap, &obs, &Policy::default());
     assert_eq!(
         m.events
             .iter()
@@ -169,7 +169,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
     assert!(matches!(m.quality[0], QualitySignal::ContextUsage { usage, .. } if usage == 20.0));
     assert!(matches!(m.quality[1], QualitySignal::AgentError { .. }));
     // A pane no longer observed is dropped.
-    let m = agents::merge(&snap, &AgentsObservation::default());
+    let m = agents::merge(&snap, &AgentsObservation::default(), &Policy::default());
     assert!(m.tracking.agents.is_empty());
 }
 
@@ -192,6 +192,7 @@ fn merge_takes_names_personas_and_the_ledger_s_assignments() {
             problems: vec![],
             tmux_lost: None,
         },
+        &Policy::default(),
     );
     let a = &m.tracking.agents["%1"];
     assert_eq!(a.agent_mail_name, "BlueLake");
@@ -216,18 +217,18 @@ fn a_rate_limit_holds_until_its_first_announced_reset() {
             tmux_lost: None,
         }
     };
-    let m = agents::merge(&snap, &limited(20, 0));
+    let m = agents::merge(&snap, &limited(20, 0), &Policy::default());
     assert_eq!(m.tracking.rate_limits["%1"], t(20));
     assert_eq!(m.tracking.agents["%1"].status, AgentStatus::RateLimited);
     // Read again 15 s later, "20 s" means t(35); the first reading (t(20)) counts.
     snap.rate_limits = m.tracking.rate_limits;
     snap.agents = m.tracking.agents;
     snap.now = t(15);
-    let m = agents::merge(&snap, &limited(20, 15));
+    let m = agents::merge(&snap, &limited(20, 15), &Policy::default());
     assert_eq!(m.tracking.rate_limits["%1"], t(20));
     assert_eq!(m.tracking.agents["%1"].status, AgentStatus::RateLimited);
     snap.now = t(21);
-    let m = agents::merge(&snap, &limited(20, 21));
+    let m = agents::merge(&snap, &limited(20, 21), &Policy::default());
     assert_eq!(m.tracking.agents["%1"].status, AgentStatus::Waiting);
     // Out of the limit, the reading is forgotten.
     snap.rate_limits = m.tracking.rate_limits;
@@ -238,6 +239,7 @@ fn a_rate_limit_holds_until_its_first_announced_reset() {
             problems: vec![],
             tmux_lost: None,
         },
+        &Policy::default(),
     );
     assert!(m.tracking.rate_limits.is_empty());
 }
@@ -1167,6 +1169,7 @@ fn adopt(snap: &mut Snapshot, ds: &[Decision]) {
             Decision::Track(t) => {
                 snap.agents = t.agents.clone();
                 snap.gone = t.gone.clone();
+                snap.tmux_loss = t.tmux_loss;
                 snap.last_update = t.observed_at;
             }
             Decision::RaiseAlert {
@@ -1189,7 +1192,7 @@ fn two_agents() -> Vec<AgentReport> {
 }
 
 #[test]
-fn tmux_lost_is_one_alert_and_its_return_clears_it_and_brings_the_agents_back() {
+fn tmux_lost_is_one_alert_holds_the_agents_and_its_return_clears_it() {
     let policy = Policy::default();
     let mut snap = poll(
         t(1),
@@ -1205,27 +1208,34 @@ fn tmux_lost_is_one_alert_and_its_return_clears_it_and_brings_the_agents_back() 
         kinds(&ds)
     );
     adopt(&mut snap, &ds);
-    // The server goes away: one alert, no agent_gone per agent.
-    let lost = AgentsObservation {
-        problems: vec!["no panes to observe: no server running".into()],
-        tmux_lost: Some("no server running on /tmp/tmux-1/x".into()),
-        ..Default::default()
-    };
+    // The server goes away: one alert, no agent_gone per agent; the agents are held.
     snap.now = t(2);
-    snap.observed = Some(lost.clone());
+    snap.observed = Some(lost_obs());
     let ds = decide(&snap, &policy);
     assert_eq!(kinds(&ds), ["Track", "RaiseAlert"], "{ds:?}");
     adopt(&mut snap, &ds);
-    assert!(snap.agents.is_empty() && snap.gone.is_empty());
-    // Still lost: nothing new.
+    assert!(snap.gone.is_empty());
+    assert_eq!(snap.agents.len(), 2, "held, not dropped");
+    for a in snap.agents.values() {
+        assert_eq!(
+            (a.status, a.status_reason.as_str()),
+            (AgentStatus::Unknown, TMUX_LOST)
+        );
+    }
+    let loss = snap.tmux_loss.expect("the loss is tracked");
+    assert_eq!((loss.since, loss.hand_back_at), (t(2), t(122)));
+    // Still lost: nothing new, and the grace still counts from the first loss.
     snap.now = t(3);
     let ds = decide(&snap, &policy);
     assert_eq!(kinds(&ds), ["Track"]);
     adopt(&mut snap, &ds);
-    // The digest says so.
+    assert_eq!(snap.tmux_loss, Some(loss));
+    // The digest says so, and names the held agents.
     let mut dsnap = Snapshot::new(Pass::Digest, t(3));
     dsnap.health = snap.health.clone();
     dsnap.last_update = snap.last_update;
+    dsnap.agents = snap.agents.clone();
+    dsnap.tmux_loss = snap.tmux_loss;
     let d = digest::build(&dsnap);
     assert!(
         d.alerts
@@ -1234,7 +1244,15 @@ fn tmux_lost_is_one_alert_and_its_return_clears_it_and_brings_the_agents_back() 
         "{:?}",
         d.alerts
     );
-    // Back: the alert clears first, then each agent appears.
+    assert!(
+        d.alerts
+            .iter()
+            .any(|a| a.contains("2 agent(s) held as UNKNOWN (0.1, 0.1)")
+                && a.contains("handed back at 2026-01-01T12:02:02Z")),
+        "{:?}",
+        d.alerts
+    );
+    // Back: the alert clears first, then each held agent appears again.
     snap.now = t(4);
     snap.observed = Some(AgentsObservation {
         agents: two_agents(),
@@ -1246,9 +1264,216 @@ fn tmux_lost_is_one_alert_and_its_return_clears_it_and_brings_the_agents_back() 
         ["Track", "ClearAlert", "agent_appeared", "agent_appeared"],
         "{ds:?}"
     );
+    assert!(
+        published(&ds, CoordinatorEventType::AgentAppeared)
+            .iter()
+            .all(|e| e.details["after_tmux_lost"] == true)
+    );
     adopt(&mut snap, &ds);
-    assert!(snap.health.tmux.is_none());
+    assert!(snap.health.tmux.is_none() && snap.tmux_loss.is_none());
     assert_eq!(snap.agents.len(), 2);
+    assert!(snap.agents.values().all(|a| a.status_reason.is_empty()));
+}
+
+fn lost_obs() -> AgentsObservation {
+    AgentsObservation {
+        problems: vec!["no panes to observe: no server running".into()],
+        tmux_lost: Some("no server running on /tmp/tmux-1/x".into()),
+        ..Default::default()
+    }
+}
+
+fn published(ds: &[Decision], kind: CoordinatorEventType) -> Vec<&CoordinatorEvent> {
+    ds.iter()
+        .filter_map(|d| match d {
+            Decision::Publish(e) if e.event_type == kind => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Decisions that end an assignment, restart an agent or give out work.
+fn disruptive(ds: &[Decision]) -> Vec<String> {
+    ds.iter()
+        .filter(|d| {
+            matches!(
+                d,
+                Decision::MarkDone { .. }
+                    | Decision::MarkGone { .. }
+                    | Decision::MarkStalled { .. }
+                    | Decision::HandBack { .. }
+                    | Decision::Restart { .. }
+                    | Decision::StopRestarts { .. }
+                    | Decision::Redeliver { .. }
+                    | Decision::Assign(_)
+            )
+        })
+        .map(|d| kinds(std::slice::from_ref(d))[0].clone())
+        .collect()
+}
+
+/// A poll that sees `%1` (titled `p__cc_1`) generating on b1 and `%2` (`p__cod_1`, in window
+/// 1) waiting, with restarts on; grace 60 s.
+fn working_then_lost() -> (Snapshot, Policy) {
+    let mut policy = restarting(ExitedWork::Redeliver);
+    policy.tmux_grace = 60.0;
+    let mut busy = report("%1", AgentStatus::Generating, t(0));
+    busy.pane.title = "p__cc_1".into();
+    let mut idle = report("%2", AgentStatus::Waiting, t(0));
+    idle.pane.title = "p__cod_1".into();
+    idle.pane.window_index = 1;
+    let mut snap = poll(
+        t(1),
+        AgentsObservation {
+            agents: vec![busy, idle],
+            ..Default::default()
+        },
+    );
+    snap.ledger.active = vec![active(1, "b1", "%1", Stage::Working, t(0))];
+    let ds = decide(&snap, &policy);
+    adopt(&mut snap, &ds);
+    assert_eq!(snap.agents["%1"].current_task, "b1");
+    snap.now = t(10);
+    snap.observed = Some(lost_obs());
+    (snap, policy)
+}
+
+#[test]
+fn a_tmux_hiccup_within_the_grace_loses_no_work_and_assigns_nothing() {
+    let (mut snap, policy) = working_then_lost();
+    for now in [10, 30, 69] {
+        snap.now = t(now);
+        let ds = decide(&snap, &policy);
+        assert!(disruptive(&ds).is_empty(), "at {now}: {ds:?}");
+        assert!(published(&ds, CoordinatorEventType::AgentGone).is_empty());
+        adopt(&mut snap, &ds);
+        let a = &snap.agents["%1"];
+        assert_eq!(
+            (a.status, a.assignments, a.current_task.as_str()),
+            (AgentStatus::Unknown, 1, "b1"),
+            "held with its work"
+        );
+    }
+    // An assignment round while tmux is lost gives out nothing, though %2 was idle and work
+    // is free.
+    let mut round = assign_snapshot();
+    round.tmux_loss = snap.tmux_loss;
+    assert!(beads(&decide(&round, &policy)).is_empty());
+    round.tmux_loss = None;
+    round.health.tmux = Some("no server running".into());
+    assert!(beads(&decide(&round, &policy)).is_empty());
+    // tmux answers again within the grace: the agent goes on, its assignment with it.
+    snap.now = t(69);
+    let mut busy = report("%1", AgentStatus::Generating, t(68));
+    busy.pane.title = "p__cc_1".into();
+    snap.observed = Some(AgentsObservation {
+        agents: vec![busy],
+        ..Default::default()
+    });
+    let ds = decide(&snap, &policy);
+    assert!(disruptive(&ds).is_empty(), "{ds:?}");
+    adopt(&mut snap, &ds);
+    assert_eq!(snap.agents["%1"].status, AgentStatus::Generating);
+    assert_eq!(snap.agents["%1"].current_task, "b1");
+    assert!(snap.tmux_loss.is_none());
+    // %2 did not come back with the server: it is gone now (tmux answers), as any vanished
+    // pane.
+    assert_eq!(snap.gone.keys().collect::<Vec<_>>(), ["%2"]);
+}
+
+#[test]
+fn past_the_grace_held_work_is_handed_back_once_with_agent_gone_and_a_digest_line() {
+    let (mut snap, policy) = working_then_lost();
+    let ds = decide(&snap, &policy);
+    adopt(&mut snap, &ds);
+    snap.now = t(70); // 60 s after the loss
+    let ds = decide(&snap, &policy);
+    let back: Vec<&Decision> = ds
+        .iter()
+        .filter(|d| matches!(d, Decision::HandBack { .. }))
+        .collect();
+    assert_eq!(back.len(), 1, "{ds:?}");
+    let Decision::HandBack {
+        assignment,
+        status,
+        reason,
+        back_off,
+    } = back[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (assignment.bead_id.as_str(), *status, *back_off),
+        ("b1", AgentStatus::Unknown, false)
+    );
+    assert!(
+        reason.starts_with("tmux_lost: tmux lost since 2026-01-01T12:00:10Z"),
+        "{reason}"
+    );
+    assert_eq!(disruptive(&ds), ["HandBack"], "nothing restarted");
+    let gone = published(&ds, CoordinatorEventType::AgentGone);
+    assert_eq!(gone.len(), 2);
+    assert_eq!(gone[0].details["name"], "p__cc_1");
+    assert!(
+        gone[0].details["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("longer than the grace")),
+        "{:?}",
+        gone[0].details
+    );
+    adopt(&mut snap, &ds);
+    assert!(snap.agents.is_empty());
+    let mut dsnap = Snapshot::new(Pass::Digest, t(71));
+    dsnap.gone = snap.gone.clone();
+    let d = digest::build(&dsnap);
+    assert!(
+        d.alerts
+            .iter()
+            .any(|a| a.starts_with("p__cc_1 (cc) is gone since 2026-01-01T12:01:10Z: tmux lost")),
+        "{:?}",
+        d.alerts
+    );
+    assert!(
+        d.alerts
+            .iter()
+            .any(|a| a.starts_with("p__cod_1 (cc) is gone")),
+        "{:?}",
+        d.alerts
+    );
+    // The ledger ended it: later polls while still lost hand back nothing more, and announce
+    // nobody again.
+    snap.ledger.active.clear();
+    snap.now = t(80);
+    let ds = decide(&snap, &policy);
+    assert!(disruptive(&ds).is_empty(), "{ds:?}");
+    assert!(published(&ds, CoordinatorEventType::AgentGone).is_empty());
+}
+
+#[test]
+fn a_closed_bead_ends_its_assignment_while_tmux_is_lost() {
+    let (mut snap, policy) = working_then_lost();
+    snap.closed = Some(["b1".to_string()].into());
+    let ds = decide(&snap, &policy);
+    assert_eq!(disruptive(&ds), ["MarkDone"], "{ds:?}");
+}
+
+#[test]
+fn an_agent_exited_before_tmux_was_lost_is_not_restarted_while_it_is_lost() {
+    let mut policy = restarting(ExitedWork::Redeliver);
+    policy.tmux_grace = 60.0;
+    let mut snap = poll_with(AgentStatus::Exited, 0, 1, Stage::Working);
+    // Exited with its work kept for re-delivery: restarted at once while tmux answers.
+    let ds = decide(&snap, &policy);
+    assert_eq!(restart_and_back(&ds), ["restart %1 #1"]);
+    adopt(&mut snap, &ds);
+    snap.now = t(2);
+    snap.observed = Some(lost_obs());
+    for now in [2, 30, 61] {
+        snap.now = t(now);
+        let ds = decide(&snap, &policy);
+        assert!(restart_and_back(&ds).is_empty(), "at {now}: {ds:?}");
+        adopt(&mut snap, &ds);
+    }
 }
 
 #[test]
@@ -1290,9 +1515,9 @@ fn a_vanished_pane_is_agent_gone_and_stays_in_the_digest_until_it_returns() {
     dsnap.gone = snap.gone.clone();
     let d = digest::build(&dsnap);
     assert!(
-        d.alerts
-            .iter()
-            .any(|a| a.contains("is gone: pane %2 vanished")),
+        d.alerts.iter().any(|a| a.starts_with(
+            "0.1 (cc) is gone since 2026-01-01T12:00:02Z: the pane vanished (pane %2, last WAITING)"
+        )),
         "{:?}",
         d.alerts
     );
