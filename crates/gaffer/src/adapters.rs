@@ -34,26 +34,53 @@ pub struct Connection {
     pub config: GafferConfig,
 }
 
-/// The tmux socket and session in scope: the flags, else config `[tmux]`, else (the session)
-/// the project directory's name.
+/// The tmux socket and session in scope: the flags, else config `[tmux]`, else the session
+/// `gaffer spawn` last made for this project (with its socket), else (the session) the project
+/// directory's name.
 pub fn scope(args: &TmuxArgs, loaded: &config_load::Loaded) -> (Socket, Option<String>) {
+    scope_with(
+        args,
+        loaded,
+        crate::last_spawn::load(&loaded.project_root).as_ref(),
+    )
+}
+
+/// [`scope`] with the last spawn given (`None` for `gaffer spawn` itself, which makes a new one).
+pub fn scope_with(
+    args: &TmuxArgs,
+    loaded: &config_load::Loaded,
+    last: Option<&crate::last_spawn::LastSpawn>,
+) -> (Socket, Option<String>) {
     let cfg = &loaded.config.tmux;
-    let socket = match (&args.socket_path, &args.socket) {
-        (Some(p), _) => Socket::Path(p.clone()),
-        (None, Some(n)) => Socket::Name(n.clone()),
-        (None, None) => Socket::from_config(&cfg.socket_name, &cfg.socket_path),
-    };
-    let session = args
+    let given = args
         .session
         .clone()
         .filter(|s| !s.is_empty())
-        .or_else(|| Some(cfg.session.clone()).filter(|s| !s.is_empty()))
+        .or_else(|| Some(cfg.session.clone()).filter(|s| !s.is_empty()));
+    let session = given
+        .clone()
+        .or_else(|| last.map(|l| l.session.clone()))
         .or_else(|| {
             loaded
                 .project_root
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
         });
+    // The remembered socket goes with the remembered session.
+    let remembered = last.filter(|l| session.as_deref() == Some(l.session.as_str()));
+    let socket = match (&args.socket_path, &args.socket) {
+        (Some(p), _) => Socket::Path(p.clone()),
+        (None, Some(n)) => Socket::Name(n.clone()),
+        (None, None) => match Socket::from_config(&cfg.socket_name, &cfg.socket_path) {
+            Socket::Default => remembered.map(|l| l.socket()).unwrap_or_default(),
+            configured => configured,
+        },
+    };
+    if given.is_none() {
+        if let Some(l) = remembered {
+            tracing::info!(session = %l.session, "using the session gaffer spawn last made here");
+        }
+    }
     (socket, session)
 }
 
@@ -84,7 +111,8 @@ pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitErro
         Ok(true) => {}
         Ok(false) => {
             return Err(ExitError::not_found(format!(
-                "tmux session {session:?} not found (use --session or [tmux] session)"
+                "tmux session {session:?} not found on {} (use --session and --socket, or [tmux] session)",
+                socket_label(panes.tmux().socket())
             )));
         }
         Err(e) => return Err(ExitError::unavailable(format!("tmux: {e}"))),
@@ -94,6 +122,15 @@ pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitErro
         session,
         config: loaded.config,
     })
+}
+
+/// How a socket is named in messages: `the default tmux server`, `socket NAME`, `socket PATH`.
+pub fn socket_label(socket: &Socket) -> String {
+    match socket {
+        Socket::Default => "the default tmux server".into(),
+        Socket::Name(n) => format!("socket {n}"),
+        Socket::Path(p) => format!("socket {}", p.display()),
+    }
 }
 
 /// Finds a pane by id (`%3`), title, or `session:window.pane`.

@@ -8,6 +8,7 @@ mod error;
 mod foreground;
 mod http;
 mod kinds;
+mod last_spawn;
 mod output;
 mod subprocess;
 mod tui;
