@@ -372,6 +372,19 @@ pub fn state_db(global: &GlobalArgs) -> PathBuf {
         .join("state.db")
 }
 
+/// The pauses of auto-assign in the project's ledger (none when it has no ledger yet: reading
+/// them never creates one).
+pub fn pauses(global: &GlobalArgs) -> gaffer_core::control::Pauses {
+    let path = state_db(global);
+    if !path.exists() {
+        return Default::default();
+    }
+    ledger_at(&path)
+        .ok()
+        .and_then(|l| l.pauses().ok())
+        .unwrap_or_default()
+}
+
 /// Opens the project's ledger.
 pub fn ledger(global: &GlobalArgs) -> Result<Ledger, ExitError> {
     ledger_at(&state_db(global))
