@@ -5,6 +5,7 @@
 use crate::cli::{GlobalArgs, TmuxArgs};
 use crate::config_load;
 use crate::error::ExitError;
+use crate::output::esay;
 use gaffer_beads::reader::BeadsProject;
 use gaffer_coordinator::ledger::Ledger;
 use gaffer_coordinator::signal_store::LedgerSignalFeed;
@@ -34,18 +35,39 @@ pub struct Connection {
     pub config: GafferConfig,
 }
 
-/// The tmux socket and session in scope: the flags, else config `[tmux]`, else the session
-/// `gaffer spawn` last made for this project (with its socket), else (the session) the project
-/// directory's name.
-pub fn scope(args: &TmuxArgs, loaded: &config_load::Loaded) -> (Socket, Option<String>) {
-    scope_with(
-        args,
-        loaded,
-        crate::last_spawn::load(&loaded.project_root).as_ref(),
-    )
+/// Where the session in scope came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFrom {
+    /// `--session` or `[tmux] session`.
+    Given,
+    /// The last `gaffer spawn` of this project.
+    LastSpawn,
+    /// The project directory's name (a guess).
+    Directory,
 }
 
-/// [`scope`] with the last spawn given (`None` for `gaffer spawn` itself, which makes a new one).
+/// The tmux socket and session in scope: the flags, else config `[tmux]`, else the session
+/// `gaffer spawn` last made for this project (with its socket), else (the session) the project
+/// directory's name; and where the session came from.
+pub fn resolve(
+    args: &TmuxArgs,
+    loaded: &config_load::Loaded,
+) -> (Socket, Option<String>, SessionFrom) {
+    let last = crate::last_spawn::load(&loaded.project_root);
+    let (socket, session) = scope_with(args, loaded, last.as_ref());
+    let given = args.session.as_deref().is_some_and(|s| !s.is_empty())
+        || !loaded.config.tmux.session.is_empty();
+    let from = if given {
+        SessionFrom::Given
+    } else if last.is_some_and(|l| session.as_deref() == Some(l.session.as_str())) {
+        SessionFrom::LastSpawn
+    } else {
+        SessionFrom::Directory
+    };
+    (socket, session, from)
+}
+
+/// The socket and session with the last spawn given (`None` for `gaffer spawn` itself, which makes a new one).
 pub fn scope_with(
     args: &TmuxArgs,
     loaded: &config_load::Loaded,
@@ -76,11 +98,6 @@ pub fn scope_with(
             configured => configured,
         },
     };
-    if given.is_none() {
-        if let Some(l) = remembered {
-            tracing::info!(session = %l.session, "using the session gaffer spawn last made here");
-        }
-    }
     (socket, session)
 }
 
@@ -89,16 +106,19 @@ pub fn scope_with(
 pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitError> {
     let loaded = config_load::load(global)?;
     let cfg = &loaded.config.tmux;
-    let (socket, session) = scope(args, &loaded);
-    let session = session.unwrap_or_default();
-    let mut opts = TmuxOptions::new(socket, Some(session.clone()));
-    opts.timeout = cfg.command_timeout.max(Duration::from_millis(100));
-    let panes = TmuxPanes::new(opts);
-    match panes
+    let (socket, session, from) = resolve(args, &loaded);
+    let mut session = session.unwrap_or_default();
+    let connect = |session: &str| {
+        let mut opts = TmuxOptions::new(socket.clone(), Some(session.to_string()));
+        opts.timeout = cfg.command_timeout.max(Duration::from_millis(100));
+        TmuxPanes::new(opts)
+    };
+    let mut panes = connect(&session);
+    let sessions: Vec<String> = match panes
         .tmux()
         .run(&["list-sessions", "-F", "#{session_name}"])
     {
-        Ok(_) => {}
+        Ok(out) => out.lines().map(str::to_string).collect(),
         Err(e @ (TmuxError::NoServer(_) | TmuxError::Spawn { .. } | TmuxError::Timeout { .. })) => {
             return Err(ExitError::unavailable(format!("tmux: {e}")));
         }
@@ -106,13 +126,31 @@ pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitErro
             return Err(ExitError::unavailable("tmux server has no sessions"));
         }
         Err(e) => return Err(ExitError::unavailable(format!("tmux: {e}"))),
-    }
+    };
+    let on = socket_label(&socket);
     match panes.tmux().has_session(&session) {
-        Ok(true) => {}
+        Ok(true) => {
+            if from == SessionFrom::LastSpawn && !global.json {
+                esay!("using session {session} on {on} (the last one `gaffer spawn` made here)");
+            }
+        }
+        // Only a guessed name: the one session on the server is the one meant.
+        Ok(false) if from == SessionFrom::Directory && sessions.len() == 1 => {
+            session = sessions[0].clone();
+            if !global.json {
+                esay!("using session {session}, the only one on {on}");
+            }
+            panes = connect(&session);
+        }
+        Ok(false) if from == SessionFrom::Directory && sessions.len() > 1 => {
+            return Err(ExitError::not_found(format!(
+                "no session named {session:?} on {on}; it has {}: choose one with --session",
+                sessions.join(", ")
+            )));
+        }
         Ok(false) => {
             return Err(ExitError::not_found(format!(
-                "tmux session {session:?} not found on {} (use --session and --socket, or [tmux] session)",
-                socket_label(panes.tmux().socket())
+                "tmux session {session:?} not found on {on} (use --session and --socket, or [tmux] session)"
             )));
         }
         Err(e) => return Err(ExitError::unavailable(format!("tmux: {e}"))),

@@ -133,3 +133,33 @@ fn status_finds_the_session_spawn_made_and_the_hint_names_the_socket() {
         "{err}"
     );
 }
+
+/// Without a spawn record, a configured session or a flag, the only session on the server is
+/// used (and named); with several, status lists them.
+#[test]
+fn the_only_session_on_the_server_is_used_and_several_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join(".git")).unwrap();
+    let server = TmuxServer::new("only-session");
+    server.agent("solo", "solo__cc_1", "sleep 60");
+    let gaffer =
+        |args: &[&str]| gaffer_testkit::cli::run(env!("CARGO_BIN_EXE_gaffer"), dir.path(), args);
+    let out = gaffer(&["status", "--socket", &server.name]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("using session solo, the only one on"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("solo__cc_1"));
+    server.agent("duo", "duo__cc_1", "sleep 60");
+    let out = gaffer(&["status", "--socket", &server.name]);
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("it has duo, solo") || err.contains("it has solo, duo"),
+        "{err}"
+    );
+}
