@@ -22,15 +22,20 @@ if ! scripts/install-agents.sh; then
 fi
 scripts/install-br.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+# This includes the cockpit's real-browser test (crates/gaffer/tests/cockpit_browser.rs: headless
+# Chromium, which install-deps.sh installs in about 45 s, against gaffer serve and gaffer run;
+# about 30 s).
 cargo test --workspace --all-targets --locked
 # The fleet benchmark's short run (160 beads, 8 agents, the 5 strategies and the reference
-# baseline; built by the line above, runs in debug in about 40 s on a 2-core machine): it fails on any
-# double assignment, prompt to a not-ready agent or missed conflict, and when the default
-# strategy's throughput ratio against the baseline falls below FLEET_MIN_RATIO (default 1.0; the
-# issue's goal of 1.2 is not met yet, see README "Fleet benchmark").
+# baseline, gaffer with restarts and take-backs; built by the line above, runs in debug in about
+# 35 s on a busy 2-core machine): it fails on any decision gaffer's simulated executor does not
+# carry out (the bench exits non-zero), any double assignment, prompt to a not-ready agent or
+# missed conflict, and when the default strategy's throughput ratio against the baseline falls
+# below FLEET_MIN_RATIO (default 1.05: the short run gives 1.07 on its seed 16, 1.10 to 1.42 on
+# seeds 1 to 3; the full run's 1.33 is in README "Fleet benchmark").
 fleet_out=$(cargo test -p gaffer-coordinator --bench fleet --locked -- --quick)
 echo "$fleet_out" | grep '^fleet'
-echo "$fleet_out" | awk -v min="${FLEET_MIN_RATIO:-1.0}" '
+echo "$fleet_out" | awk -v min="${FLEET_MIN_RATIO:-1.05}" '
   /^fleet: (double assignments|prompts to a not-ready agent|conflicts missed)=/ {
     split($0, a, "="); split(a[2], b, " ");
     if (b[1] + 0 != 0) { print "test.sh: fleet counter not zero: " $0 > "/dev/stderr"; bad = 1 }
@@ -44,6 +49,10 @@ echo "$fleet_out" | awk -v min="${FLEET_MIN_RATIO:-1.0}" '
 # The soak and fault run (hardening issue): 64 sim agents, 2,000 beads, every fault once, about
 # 4 minutes; it builds the release binaries the demo then reuses.
 cargo bench -p gaffer --bench soak --locked -- --minutes 3
+# The agent-latency benchmark's smoke run (issue 12, item 5): 2 turns of the real Claude Code
+# with and without gaffer's hooks, side by side, about 60 s; it fails when the hook path missed a
+# state change or a turn was lost. The full run (20 turns on each CLI) is by hand: docs/hooks.md.
+cargo bench -p gaffer --bench agent_latency --locked -- --smoke
 # A short coverage-guided run of every fuzz target (fuzz/, README "Fuzzing"): builds them
 # (stable toolchain, libFuzzer from C++), then fuzzes each for GAFFER_FUZZ_SECS (default 10) and
 # fails on a crash. About 3 to 4 minutes on a 2-core machine, build included; GAFFER_FUZZ_SECS=0

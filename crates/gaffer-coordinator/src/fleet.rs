@@ -4,7 +4,8 @@
 //!
 //! The ledger's event log gives each pane's state changes (`agent_idle`, `agent_busy`, …) and
 //! each assignment's delivery (`work_assigned`) and end (`work_completed`,
-//! `assignment_refused`); its assignment records give the moment each prompt was offered.
+//! `assignment_refused`, `work_handed_back`); its assignment records give the moment each
+//! prompt was offered.
 //!
 //! - **idle-to-assign**: from the moment a pane was ready (WAITING with no live assignment: its
 //!   `agent_idle`, or the end of its last assignment, whichever came later) to the offer of its
@@ -175,7 +176,8 @@ pub fn figures(records: &[AssignmentRecord], events: &[CoordinatorEvent]) -> Fle
                         pane.ready_since = None;
                     }
                     CoordinatorEventType::WorkCompleted
-                    | CoordinatorEventType::AssignmentRefused => {
+                    | CoordinatorEventType::AssignmentRefused
+                    | CoordinatorEventType::WorkHandedBack => {
                         let Some(bead) = bead_of(e) else { continue };
                         if pane.holding.remove(bead)
                             && pane.holding.is_empty()
@@ -324,6 +326,40 @@ mod tests {
         });
         assert_eq!(f.double_assignments, 0);
         assert_eq!(f.delivered, 2);
+    }
+
+    #[test]
+    fn a_handed_back_bead_given_to_another_agent_is_not_double_and_frees_its_pane() {
+        let mut l = Ledger::open_in_memory().unwrap();
+        // %1 takes b-1, hangs, and the bead is handed back at 700 (the runtime's `hand_back`:
+        // the record fails, `work_handed_back` is logged).
+        l.record_event(&ev(CoordinatorEventType::AgentIdle, 0, "%1", None))
+            .unwrap();
+        assign(&mut l, "b-1", "%1", 10, None);
+        l.record_event(&ev(CoordinatorEventType::AgentStalled, 100, "%1", None))
+            .unwrap();
+        let first = l.by_bead("b-1").unwrap()[0].id;
+        l.set_state(first, AssignmentState::Failed, "taken back", t(700))
+            .unwrap();
+        l.record_event(&ev(
+            CoordinatorEventType::WorkHandedBack,
+            700,
+            "%1",
+            Some("b-1"),
+        ))
+        .unwrap();
+        // %2 gets it at once; %1 wakes up, is idle at 900 and gets b-2 at 902.
+        l.record_event(&ev(CoordinatorEventType::AgentIdle, 0, "%2", None))
+            .unwrap();
+        assign(&mut l, "b-1", "%2", 701, None);
+        l.record_event(&ev(CoordinatorEventType::AgentIdle, 900, "%1", None))
+            .unwrap();
+        assign(&mut l, "b-2", "%1", 902, None);
+        let f = from_ledger(&l).unwrap();
+        assert_eq!(f.delivered, 3);
+        assert_eq!(f.double_assignments, 0, "{f:?}");
+        assert_eq!(f.not_ready_prompts, 0, "{f:?}");
+        assert_eq!(f.idle_to_assign, vec![10.0, 701.0, 2.0]);
     }
 
     #[test]

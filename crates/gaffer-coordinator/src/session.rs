@@ -305,11 +305,11 @@ impl SessionCoordinator {
         let poll = cfg.coordinator.poll_interval;
         // Observation has its own lane, so a slow delivery never delays it.
         let observe =
-            Lane::new("observe").task(Task::new("poll", poll, true, |s| s.update_state()));
+            Lane::new("observe").task(Task::new("poll", poll, true, |s: &Shared| s.update_state()));
         let mut act = Lane::new("act");
         if cfg.coordinator.auto_assign {
             act = act.task(
-                Task::new("assign", poll, false, |s| {
+                Task::new("assign", poll, false, |s: &Shared| {
                     s.assign_wanted.store(false, Ordering::SeqCst);
                     let _ = s.assign_round(None, false);
                 })
@@ -320,7 +320,7 @@ impl SessionCoordinator {
             "conflicts",
             poll.max(Duration::from_secs(1)),
             false,
-            |s| {
+            |s: &Shared| {
                 let _ = s.conflict_pass();
             },
         ));
@@ -329,7 +329,7 @@ impl SessionCoordinator {
                 "digest",
                 cfg.coordinator.digest_interval,
                 false,
-                |s| {
+                |s: &Shared| {
                     if let Err(e) = s.send_digest() {
                         s.emit(
                             CoordinatorEvent::new(

@@ -4,6 +4,7 @@ mod adapters;
 mod cli;
 mod commands;
 mod config_load;
+mod delivery;
 mod error;
 mod foreground;
 mod http;
@@ -13,6 +14,7 @@ mod output;
 mod subprocess;
 mod tui;
 mod view;
+mod web;
 mod wiring;
 
 use clap::Parser;

@@ -10,11 +10,12 @@ use gaffer_core::config::GafferConfig;
 use gaffer_core::conflicts::DetectedConflict;
 use gaffer_core::cycle::{
     self, ActiveAssignment, AgentReport, AgentsObservation, AssignOrder, Decision, EndedAssignment,
-    LedgerView, Pass, Policy, ReportedEnd, Snapshot, Stage,
+    LedgerView, Pass, Policy, ReportedEnd, RestartHistory, Snapshot, Stage,
 };
 use gaffer_core::detect::{Observation, Verdict};
 use gaffer_core::event::CoordinatorEvent;
 use gaffer_core::panes::PaneInfo;
+use gaffer_core::status::AgentStatus;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -80,6 +81,13 @@ pub struct Counts {
     pub assign_passes: u64,
     pub conflict_passes: u64,
     pub notices: u64,
+    /// Assignments taken back (stuck agent, exited agent, failed re-delivery).
+    pub handbacks: u64,
+    /// Of those, from an agent stuck STALLED, BLOCKED or RATE_LIMITED.
+    pub takebacks: u64,
+    pub restarts: u64,
+    pub crash_loops: u64,
+    pub redeliveries: u64,
 }
 
 /// gaffer's coordinator state between passes.
@@ -92,6 +100,8 @@ pub struct Gaffer {
     pub ledger: Vec<Entry>,
     ended: Vec<EndedAssignment>,
     backoff: BackoffBook,
+    /// The ledger's restart history by pane.
+    restarts: BTreeMap<String, RestartHistory>,
     known: BTreeMap<String, DetectedConflict>,
     triage: TriageCache,
     pub events: Vec<CoordinatorEvent>,
@@ -103,11 +113,28 @@ pub struct Gaffer {
     assign_wanted: bool,
 }
 
+/// What gaffer runs with beyond the defaults; both on unless an ablation turns one off.
+#[derive(Debug, Clone, Copy)]
+pub struct Features {
+    /// `restart_exited = true`.
+    pub restarts: bool,
+    /// The default take-back thresholds (off: all 0, never).
+    pub takeback: bool,
+}
+
 impl Gaffer {
-    pub fn new(strategy: AssignmentStrategy) -> Gaffer {
+    pub fn new(strategy: AssignmentStrategy, features: Features) -> Gaffer {
         let mut cfg = GafferConfig::default();
         cfg.assign.strategy = strategy;
         cfg.coordinator.auto_assign = true;
+        // Restarts on; the take-back thresholds and the rest of the restart policy are the
+        // defaults (exited work is handed back).
+        cfg.coordinator.restart_exited = features.restarts;
+        if !features.takeback {
+            cfg.assign.takeback_stalled = Duration::ZERO;
+            cfg.assign.takeback_blocked = Duration::ZERO;
+            cfg.assign.takeback_rate_limited = Duration::ZERO;
+        }
         let policy = Policy::from_config(&cfg);
         Gaffer {
             policy,
@@ -118,6 +145,7 @@ impl Gaffer {
             ledger: Vec::new(),
             ended: Vec::new(),
             backoff: BackoffBook::new(Duration::from_secs(60), cfg.assign.max_backoff),
+            restarts: BTreeMap::new(),
             known: BTreeMap::new(),
             triage: TriageCache::new(),
             events: Vec::new(),
@@ -209,7 +237,7 @@ impl Gaffer {
                 .collect(),
             backoff: self.backoff.clone(),
             paused: Default::default(),
-            restarts: Default::default(),
+            restarts: self.restarts.clone(),
         }
     }
 
@@ -224,6 +252,9 @@ impl Gaffer {
                 let status = a.status();
                 let last = if status.is_busy() { t } else { a.last_activity };
                 let last_activity = world.ts(last);
+                // A hang's screen froze when it began: the state's start is the hang's (the
+                // last activity was when the work started, long before).
+                let since = world.ts(a.status_since().unwrap_or(last));
                 AgentReport {
                     pane: PaneInfo {
                         session: "fleet".into(),
@@ -248,7 +279,7 @@ impl Gaffer {
                         },
                         last_activity,
                         idle_for: Duration::from_millis((t - last).max(0) as u64),
-                        since: last_activity,
+                        since,
                         changed: false,
                         previous: None,
                         pending: None,
@@ -351,7 +382,45 @@ impl Gaffer {
         snap.work = Some(Ok(self.triage.get(world, t).clone()));
         snap.reservations = Some(Ok(world.active_reservations(t)));
         let decisions = cycle::decide(&snap, &self.policy);
+        if std::env::var_os("FLEET_PROBE").is_some()
+            && !decisions.iter().any(|d| matches!(d, Decision::Assign(_)))
+        {
+            self.probe(world, t);
+        }
         self.execute(world, decisions, t);
+    }
+
+    /// Debugging aid: why the world's free beads were not assigned.
+    fn probe(&self, world: &World, t: Ms) {
+        let now = world.ts(t);
+        let idle: Vec<String> = cycle::agents::idle(self.agents.values(), &self.policy, now)
+            .iter()
+            .map(|a| a.pane_id.clone())
+            .collect();
+        let rs = world.active_reservations(t);
+        for b in (0..world.issues.len()).filter(|&b| world.is_free(b)) {
+            let id = bead_id(b);
+            let holders: Vec<String> = world.info[b]
+                .files
+                .iter()
+                .flat_map(|f| {
+                    rs.iter()
+                        .filter(|r| gaffer_core::glob::overlaps(&r.path_pattern, f))
+                        .map(|r| format!("{}:{}:{}", r.agent_name, r.path_pattern, r.reason))
+                })
+                .collect();
+            let backed: Vec<&String> = idle
+                .iter()
+                .filter(|p| self.backoff.is_backing_off(p, &id, now))
+                .collect();
+            let taken = self
+                .ledger
+                .iter()
+                .any(|e| e.bead == id && (e.active() || e.state == State::Done));
+            eprintln!(
+                "probe t={t} idle={idle:?} free={id} taken={taken} held_by={holders:?} backed_off={backed:?}"
+            );
+        }
     }
 
     fn conflicts(&mut self, world: &mut World, t: Ms) {
@@ -465,12 +534,109 @@ impl Gaffer {
                     world.notice(a, t);
                 }
             }
+            Decision::HandBack {
+                assignment,
+                status,
+                back_off,
+                ..
+            } => self.hand_back(world, &assignment, status, back_off, t),
+            Decision::Redeliver { assignment } => self.redeliver(world, &assignment, t),
+            Decision::Restart {
+                pane_id, attempt, ..
+            } => {
+                // The ledger records the attempt first; the pane's own command relaunches it.
+                let h = self.restarts.entry(pane_id.clone()).or_default();
+                if attempt == 0 {
+                    h.restarts.clear();
+                    h.halted = false;
+                } else {
+                    h.restarts.push(now);
+                }
+                h.last = Some(now);
+                if let Some(a) = world.agent_of(&pane_id) {
+                    self.counts.restarts += 1;
+                    world.restart(a, t);
+                }
+            }
+            Decision::StopRestarts { pane_id, .. } => {
+                self.counts.crash_loops += 1;
+                self.restarts.entry(pane_id).or_default().halted = true;
+            }
+            Decision::CloseInSource { bead_id } => {
+                if let Some(b) = bead_index(&bead_id) {
+                    world.close_in_source(b, t);
+                }
+            }
             Decision::SendDigest { .. }
             | Decision::RaiseAlert { .. }
             | Decision::ClearAlert { .. } => {}
             // A decision this executor does not know yet (a newer `decide`): counted, reported.
             #[allow(unreachable_patterns)]
             _ => self.counts.unhandled += 1,
+        }
+    }
+
+    /// Takes an assignment back, as `act::hand_back`: it fails (claim undone, reservations
+    /// released); a stuck agent backs off from the bead and is told by mail.
+    fn hand_back(
+        &mut self,
+        world: &mut World,
+        a: &ActiveAssignment,
+        status: AgentStatus,
+        back_off: bool,
+        t: Ms,
+    ) {
+        if !self.entry(a.id).is_some_and(|e| e.active()) {
+            return;
+        }
+        self.counts.handbacks += 1;
+        if matches!(
+            status,
+            AgentStatus::Stalled | AgentStatus::Blocked | AgentStatus::RateLimited
+        ) {
+            self.counts.takebacks += 1;
+        }
+        self.finish(world, a, State::Failed, t);
+        if back_off {
+            self.backoff.record(
+                &a.pane_id,
+                &a.bead_id,
+                BackoffReason::TakenBack,
+                world.ts(t),
+            );
+            if !a.agent_name.is_empty() {
+                if let (Some(ag), Some(b)) = (world.agent_of(&a.pane_id), bead_index(&a.bead_id)) {
+                    world.handed_back(ag, b, t);
+                }
+            }
+        }
+    }
+
+    /// Delivers an assignment's prompt again to its restarted agent, as `act::redeliver`; when
+    /// it does not take it, the assignment is handed back and the pair backs off.
+    fn redeliver(&mut self, world: &mut World, a: &ActiveAssignment, t: Ms) {
+        let Some(e) = self.entry(a.id) else { return };
+        if !matches!(e.state, State::Delivered | State::Working) {
+            return;
+        }
+        let delivered = match (world.agent_of(&a.pane_id), bead_index(&a.bead_id)) {
+            (Some(ag), Some(b)) => world.prompt(ag, b, t).is_ok(),
+            _ => false,
+        };
+        if delivered {
+            self.counts.redeliveries += 1;
+            if let Some(e) = self.entry(a.id) {
+                e.state = State::Delivered;
+                e.updated = t;
+            }
+        } else {
+            self.backoff.record(
+                &a.pane_id,
+                &a.bead_id,
+                BackoffReason::DeliveryFailed,
+                world.ts(t),
+            );
+            self.hand_back(world, a, AgentStatus::Waiting, false, t);
         }
     }
 

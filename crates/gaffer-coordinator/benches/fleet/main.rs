@@ -14,10 +14,20 @@
 //! fleet: conflicts missed=N strategy=S
 //! ```
 //!
+//! Throughput is beads closed per agent-hour over one window for both: from the start to the
+//! earlier moment one fleet has closed every bead (when neither does, the later last close).
+//!
 //! `cargo bench -p gaffer-coordinator --bench fleet [-- --quick] [--seed N]`: 500 beads and 16
-//! agents (`--quick` or `FLEET_QUICK=1`: 160 beads, 8 agents). Under `cargo test` (no `--bench`)
+//! agents (`--quick` or `FLEET_QUICK=1`: 160 beads, 8 agents). gaffer runs with
+//! `restart_exited = true` and the default take-back thresholds; `--no-restarts` and
+//! `--no-takeback` turn one off (ablations, not the goal's measure). Under `cargo test` (no `--bench`)
 //! it is a 40-bead smoke run unless `--quick` is given. `FLEET_DEBUG=1` prints every gaffer
-//! assignment slower than 2 s.
+//! assignment slower than 2 s; `FLEET_PROBE=1` prints, at every assignment round that assigns
+//! nothing, each free bead and what keeps it (reservations over its files, back-offs).
+//!
+//! Idle-to-assign runs from the later of an agent's readiness and the moment some free bead
+//! could be started without touching files another agent holds, to the agent's next prompt
+//! (`idle_any_free_*` in the detail lines: from the moment any bead was free).
 
 mod gaffer;
 mod reference;
@@ -36,6 +46,7 @@ struct Run {
     end: Ms,
     close_times: Vec<Ms>,
     idle: Vec<Ms>,
+    idle_any: Vec<Ms>,
     double: u64,
     not_ready: u64,
     missed: usize,
@@ -46,6 +57,8 @@ struct Run {
     incidents: [u64; 4],
     triage_runs: u64,
     note: String,
+    /// Decisions the executor did not know (gaffer only; must be 0).
+    unhandled: u64,
 }
 
 impl Run {
@@ -53,6 +66,11 @@ impl Run {
     fn in_window(&self, window: Ms) -> f64 {
         let n = self.close_times.iter().filter(|&&c| c <= window).count();
         n as f64 / (self.agents as f64 * window.max(1) as f64 / 3_600_000.0)
+    }
+
+    /// When the fleet had closed every bead; `None` when it stranded some.
+    fn finished(&self) -> Option<Ms> {
+        (self.closed == self.beads).then_some(self.end)
     }
 
     fn per_agent_hour(&self) -> f64 {
@@ -99,8 +117,8 @@ fn simulate(
     world
 }
 
-fn run_gaffer(w: Workload, strategy: AssignmentStrategy) -> Run {
-    let g = std::cell::RefCell::new(gaffer::Gaffer::new(strategy));
+fn run_gaffer(w: Workload, strategy: AssignmentStrategy, features: gaffer::Features) -> Run {
+    let g = std::cell::RefCell::new(gaffer::Gaffer::new(strategy, features));
     let world = simulate(
         w,
         gaffer::mode(),
@@ -109,11 +127,11 @@ fn run_gaffer(w: Workload, strategy: AssignmentStrategy) -> Run {
     );
     let g = g.into_inner();
     let c = &g.counts;
-    finish(
+    let mut run = finish(
         &world,
         g.triage_runs(),
         format!(
-            "polls={} assign_passes={} conflict_passes={} decisions={} unhandled={} assigned={} failed_attempts={} stalled={} gone={} notices={}",
+            "polls={} assign_passes={} conflict_passes={} decisions={} unhandled={} assigned={} failed_attempts={} stalled={} gone={} notices={} handbacks={} takebacks={} restarts={} crash_loops={} redeliveries={} dropped_after_handback={}",
             c.polls,
             c.assign_passes,
             c.conflict_passes,
@@ -123,9 +141,17 @@ fn run_gaffer(w: Workload, strategy: AssignmentStrategy) -> Run {
             c.assign_failed,
             c.stalled,
             c.gone,
-            c.notices
+            c.notices,
+            c.handbacks,
+            c.takebacks,
+            c.restarts,
+            c.crash_loops,
+            c.redeliveries,
+            world.dropped
         ),
-    )
+    );
+    run.unhandled = c.unhandled;
+    run
 }
 
 fn run_reference(w: Workload) -> Run {
@@ -148,6 +174,7 @@ fn finish(world: &World, triage_runs: u64, note: String) -> Run {
         end: world.last_close,
         close_times: world.close_times.clone(),
         idle: world.idle_to_assign.clone(),
+        idle_any: world.idle_to_assign_any.clone(),
         double: world.double_assignments,
         not_ready: world.not_ready_prompts,
         missed: world.missed_pairs.len(),
@@ -158,12 +185,13 @@ fn finish(world: &World, triage_runs: u64, note: String) -> Run {
         incidents: world.incidents,
         triage_runs,
         note,
+        unhandled: 0,
     }
 }
 
 fn describe(name: &str, r: &Run) {
     println!(
-        "fleet-detail: {name}: closed={}/{} end={:.2}h per_agent_hour={:.3} prompts={} refusals={} reworks={} hangs={} rate_limits={} exits={} abandons={} conflict_pairs={} triage_runs={} idle_p50={:.1}s idle_p95={:.1}s idle_max={:.1}s {}",
+        "fleet-detail: {name}: closed={}/{} end={:.2}h per_agent_hour={:.3} prompts={} refusals={} reworks={} hangs={} rate_limits={} exits={} abandons={} conflict_pairs={} triage_runs={} idle_p50={:.1}s idle_p95={:.1}s idle_max={:.1}s idle_any_free_p50={:.1}s idle_any_free_p95={:.1}s {}",
         r.closed,
         r.beads,
         r.end as f64 / 3_600_000.0,
@@ -180,6 +208,8 @@ fn describe(name: &str, r: &Run) {
         percentile(&r.idle, 0.5),
         percentile(&r.idle, 0.95),
         percentile(&r.idle, 1.0),
+        percentile(&r.idle_any, 0.5),
+        percentile(&r.idle_any, 0.95),
         r.note
     );
 }
@@ -194,6 +224,11 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(16u64);
+    // Ablations: what restarts and take-backs buy (both on by default, as the goal is measured).
+    let features = gaffer::Features {
+        restarts: !args.iter().any(|a| a == "--no-restarts"),
+        takeback: !args.iter().any(|a| a == "--no-takeback"),
+    };
     // `cargo test` runs this without `--bench`: a smoke run, unless `--quick` is asked for.
     let smoke = !quick && !args.iter().any(|a| a == "--bench");
     let w = if smoke {
@@ -220,8 +255,8 @@ fn main() {
     };
     let started = Instant::now();
     println!(
-        "fleet: workload beads={} agents={} seed={} quick={}",
-        w.beads, w.agents, w.seed, quick
+        "fleet: workload beads={} agents={} seed={} quick={} gaffer restarts={} takeback={}",
+        w.beads, w.agents, w.seed, quick, features.restarts, features.takeback
     );
     let reference = run_reference(w);
     describe("reference", &reference);
@@ -233,19 +268,30 @@ fn main() {
         reference.not_ready,
         reference.conflicts,
     );
+    let mut unhandled = Vec::new();
     for s in AssignmentStrategy::ALL {
-        let g = run_gaffer(w, s);
+        let g = run_gaffer(w, s, features);
         describe(s.as_str(), &g);
-        // Both over the same window: until the earlier of the two last closes.
-        let window = g.end.min(reference.end);
+        if g.unhandled > 0 {
+            unhandled.push(format!("{}={}", s.as_str(), g.unhandled));
+        }
+        let window = same_window(&g, &reference, w.horizon);
         let (x, y) = (g.in_window(window), reference.in_window(window));
+        // The measure before restarts (until the earlier of the two last closes), for
+        // comparison only: it ends where a stranded fleet stops, so it hides what it strands.
+        let old = g.end.min(reference.end);
         println!(
-            "fleet-detail: {}: window={:.2}h own-span rates gaffer={:.3} reference={:.3} ratio={:.2}",
+            "fleet-detail: {}: window={:.2}h closed-by-window gaffer={} reference={} earlier-last-close window={:.2}h ratio={:.2}",
             s.as_str(),
             window as f64 / 3_600_000.0,
-            g.per_agent_hour(),
-            reference.per_agent_hour(),
-            g.per_agent_hour() / reference.per_agent_hour().max(1e-9)
+            g.close_times.iter().filter(|&&c| c <= window).count(),
+            reference
+                .close_times
+                .iter()
+                .filter(|&&c| c <= window)
+                .count(),
+            old as f64 / 3_600_000.0,
+            g.in_window(old) / reference.in_window(old).max(1e-9)
         );
         let strategy = s.as_str();
         println!(
@@ -265,4 +311,25 @@ fn main() {
         println!("fleet: conflicts missed={} strategy={strategy}", g.missed);
     }
     println!("fleet: real time {:.1}s", started.elapsed().as_secs_f64());
+    if !unhandled.is_empty() {
+        eprintln!(
+            "fleet: gaffer's executor met decisions it does not carry out: {}",
+            unhandled.join(" ")
+        );
+        std::process::exit(1);
+    }
+}
+
+/// The one window both fleets are measured over: from the start until the earlier of the two
+/// moments a fleet has closed every bead. A fleet that strands beads never finishes, so its
+/// stranded beads count as not closed for the whole window instead of ending the window where
+/// it stopped. When neither finishes, the window ends at the later of the two last closes
+/// (each run stops three hours after its last close): every close of either counts.
+fn same_window(g: &Run, r: &Run, horizon: Ms) -> Ms {
+    let w = match (g.finished(), r.finished()) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => g.end.max(r.end),
+    };
+    w.clamp(1, horizon)
 }

@@ -210,6 +210,9 @@ pub struct Job {
     pub rework: Ms,
     /// An unresolved clash of the extra reservation: when it happened.
     pub clash_at: Option<Ms>,
+    /// The coordinator took the bead back and told the agent: it drops the bead as soon as
+    /// it can read the message (at once, or when its hang or rate limit ends).
+    pub revoked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -225,13 +228,18 @@ pub enum Phase {
         job: Job,
         since: Ms,
     },
-    /// Hung or rate-limited until `until`, then working again.
+    /// Hung or rate-limited from `from` until `until`, then working again.
     Paused {
         job: Job,
+        from: Ms,
         until: Ms,
         status: AgentStatus,
     },
     Exited,
+    /// Relaunched after an exit: the CLI starts up until `until`, then waits at its prompt.
+    Starting {
+        until: Ms,
+    },
 }
 
 /// A simulated agent.
@@ -258,6 +266,16 @@ impl Agent {
             Phase::Reading { .. } | Phase::Working { .. } => AgentStatus::Generating,
             Phase::Paused { status, .. } => *status,
             Phase::Exited => AgentStatus::Exited,
+            // A CLI drawing its start-up screen: a detector cannot tell yet.
+            Phase::Starting { .. } => AgentStatus::Unknown,
+        }
+    }
+    /// When the current status began, as a detector tracks it (`None`: from the last
+    /// activity).
+    pub fn status_since(&self) -> Option<Ms> {
+        match &self.phase {
+            Phase::Paused { from, .. } => Some(*from),
+            _ => None,
         }
     }
     pub fn job(&self) -> Option<&Job> {
@@ -316,13 +334,20 @@ pub struct World {
     pub activity: Option<Ms>,
     /// Since when at least one bead is free (open, unclaimed, unblocked, not in anyone's hands).
     pub free_since: Option<Ms>,
+    /// Since when at least one free bead can be started without touching files another agent
+    /// holds (no active reservation overlaps the files its title mentions).
+    pub startable_since: Option<Ms>,
     pub reports: Vec<Report>,
     pub closed: usize,
     pub last_close: Ms,
     /// When each bead closed, in order.
     pub close_times: Vec<Ms>,
     // Figures.
+    /// From the later of an agent's readiness and the moment a bead could be started, to its
+    /// next prompt.
     pub idle_to_assign: Vec<Ms>,
+    /// The same from the moment any bead was free (files held by others or not).
+    pub idle_to_assign_any: Vec<Ms>,
     pub double_assignments: u64,
     pub not_ready_prompts: u64,
     pub rework_events: u64,
@@ -332,6 +357,9 @@ pub struct World {
     pub missed_pairs: BTreeSet<(String, String, String, String)>,
     pub incidents: [u64; 4],
     pub refusals: u64,
+    /// Agents relaunched, and beads dropped after a hand-back notice.
+    pub restarts: u64,
+    pub dropped: u64,
 }
 
 impl World {
@@ -364,11 +392,13 @@ impl World {
             next_reservation: 1,
             activity: None,
             free_since: None,
+            startable_since: None,
             reports: Vec::new(),
             closed: 0,
             last_close: 0,
             close_times: Vec::new(),
             idle_to_assign: Vec::new(),
+            idle_to_assign_any: Vec::new(),
             double_assignments: 0,
             not_ready_prompts: 0,
             rework_events: 0,
@@ -377,6 +407,8 @@ impl World {
             missed_pairs: BTreeSet::new(),
             incidents: [0; 4],
             refusals: 0,
+            restarts: 0,
+            dropped: 0,
         };
         world.update_free(0);
         world
@@ -391,10 +423,12 @@ impl World {
         self.activity = Some(self.activity.map_or(t, |x| x.min(t)));
     }
 
+    /// Whether an agent holds the bead (a bead taken back and announced to its agent is not
+    /// held: the agent will drop it without touching it again).
     fn in_hands(&self, bead: usize) -> bool {
         self.agents
             .iter()
-            .any(|a| a.job().is_some_and(|j| j.bead == bead))
+            .any(|a| a.job().is_some_and(|j| j.bead == bead && !j.revoked))
     }
 
     /// Whether bead `i` is free: open, unclaimed, every dependency closed, in nobody's hands.
@@ -409,14 +443,27 @@ impl World {
             && !self.in_hands(i)
     }
 
-    /// Keeps `free_since` true to the world.
+    /// Keeps `free_since` and `startable_since` true to the world.
     pub fn update_free(&mut self, t: Ms) {
-        let any = (0..self.issues.len()).any(|i| self.is_free(i));
-        match (any, self.free_since) {
-            (true, None) => self.free_since = Some(t),
-            (false, Some(_)) => self.free_since = None,
-            _ => {}
+        let free: Vec<usize> = (0..self.issues.len())
+            .filter(|&i| self.is_free(i))
+            .collect();
+        let held = self.active_reservations(t);
+        let startable = free.iter().any(|&i| {
+            !self.info[i].files.iter().any(|f| {
+                held.iter()
+                    .any(|r| gaffer_core::glob::overlaps(&r.path_pattern, f))
+            })
+        });
+        fn track(now: bool, since: &mut Option<Ms>, t: Ms) {
+            match (now, *since) {
+                (true, None) => *since = Some(t),
+                (false, Some(_)) => *since = None,
+                _ => {}
+            }
         }
+        track(!free.is_empty(), &mut self.free_since, t);
+        track(startable, &mut self.startable_since, t);
     }
 
     /// Active reservations as the mailbox lists them.
@@ -458,6 +505,7 @@ impl World {
             });
             self.next_reservation += 1;
         }
+        self.update_free(t);
         clash
     }
 
@@ -472,6 +520,7 @@ impl World {
                 r.released_ts = Some(now);
             }
         }
+        self.update_free(t);
     }
 
     /// Claims a bead for `actor` (`br update --claim`): false when someone holds it.
@@ -509,13 +558,16 @@ impl World {
             self.double_assignments += 1;
         }
         if let (Some(r), Some(f)) = (self.agents[a].ready_at, self.free_since) {
+            self.idle_to_assign_any.push(t - r.max(f));
+        }
+        if let (Some(r), Some(f)) = (self.agents[a].ready_at, self.startable_since) {
             self.idle_to_assign.push(t - r.max(f));
             if self.mode == Mode::Gaffer
                 && std::env::var_os("FLEET_DEBUG").is_some()
                 && t - r.max(f) > 2 * SEC
             {
                 eprintln!(
-                    "slow assign: t={t} agent={a} bead={bead} ready_at={r} free_since={f} last_activity={}",
+                    "slow assign: t={t} agent={a} bead={bead} ready_at={r} startable_since={f} last_activity={}",
                     self.agents[a].last_activity
                 );
             }
@@ -531,6 +583,7 @@ impl World {
                 done: 0,
                 rework: 0,
                 clash_at: None,
+                revoked: false,
             },
             until: t + read,
         };
@@ -575,7 +628,9 @@ impl World {
     pub fn next_at(&self, a: usize) -> Option<Ms> {
         let ag = &self.agents[a];
         match &ag.phase {
-            Phase::Reading { until, .. } | Phase::Paused { until, .. } => Some(*until),
+            Phase::Reading { until, .. }
+            | Phase::Paused { until, .. }
+            | Phase::Starting { until } => Some(*until),
             Phase::Working { job, since } => {
                 let total = job.plan.work + job.rework;
                 let mut next = since + (total - job.done).max(0);
@@ -605,9 +660,16 @@ impl World {
             Phase::Reading { job, .. } => self.start(a, job, t),
             Phase::Paused { job, .. } => {
                 self.agents[a].rate_reset = None;
+                if job.revoked {
+                    // Back from the hang or the limit, it reads the hand-back and stops.
+                    self.dropped += 1;
+                    self.go_idle(a, t);
+                    return;
+                }
                 self.agents[a].phase = Phase::Working { job, since: t };
                 self.touch(a, t);
             }
+            Phase::Starting { .. } => self.go_idle(a, t),
             Phase::Working { mut job, since } => {
                 job.done += t - since;
                 self.work_step(a, job, t);
@@ -675,6 +737,7 @@ impl World {
                         self.incidents[0] += 1;
                         self.agents[a].phase = Phase::Paused {
                             job,
+                            from: t,
                             until: t + d,
                             status: AgentStatus::Stalled,
                         };
@@ -685,6 +748,7 @@ impl World {
                         self.agents[a].rate_reset = Some(t + d);
                         self.agents[a].phase = Phase::Paused {
                             job,
+                            from: t,
                             until: t + d,
                             status: AgentStatus::RateLimited,
                         };
@@ -728,6 +792,53 @@ impl World {
         self.agents[a].ready_at = Some(t);
         self.touch(a, t);
         self.update_free(t);
+    }
+
+    /// The coordinator relaunched agent `a` in its pane: whatever it was doing is gone, and
+    /// the CLI is ready after a start-up delay drawn from (seed, agent, restart).
+    pub fn restart(&mut self, a: usize, t: Ms) {
+        self.restarts += 1;
+        let delay = draw(self.w.seed, &[0x5747, a as u64 + 1, self.restarts]).range(8, 21) * SEC;
+        self.agents[a].phase = Phase::Starting { until: t + delay };
+        self.agents[a].rate_reset = None;
+        self.agents[a].ready_at = None;
+        self.touch(a, t);
+        self.update_free(t);
+    }
+
+    /// A hand-back notice about `bead` reached agent `a`: a running agent drops the bead at
+    /// once and is back at its prompt; a hung or rate-limited one drops it when it can read
+    /// again. It keeps whatever it reserved on the side (as when it gives up).
+    pub fn handed_back(&mut self, a: usize, bead: usize, t: Ms) {
+        let Some(job) = self.agents[a].job_mut() else {
+            return;
+        };
+        if job.bead != bead {
+            return;
+        }
+        job.revoked = true;
+        if matches!(
+            self.agents[a].phase,
+            Phase::Reading { .. } | Phase::Working { .. }
+        ) {
+            self.dropped += 1;
+            self.go_idle(a, t);
+        } else {
+            self.update_free(t);
+        }
+    }
+
+    /// `br close` by the coordinator for a bead its ledger says is done.
+    pub fn close_in_source(&mut self, bead: usize, t: Ms) {
+        let is = &mut self.issues[bead];
+        if is.status != "closed" {
+            is.status = "closed".into();
+            self.version += 1;
+            self.closed += 1;
+            self.last_close = t;
+            self.close_times.push(t);
+            self.update_free(t);
+        }
     }
 
     /// A conflict notice reached agent `a`: it gives its clashing extra reservation back.
