@@ -576,9 +576,19 @@ impl Shared {
         self.execute(cycle::decide(&snap, &policy));
         if lock(&self.config).coordinator.auto_assign {
             let now = self.clock.now();
-            let st = lock(&self.state);
-            if !cycle::agents::idle(st.agents.values(), &policy, now).is_empty() {
-                self.assign_wanted.store(true, Ordering::SeqCst);
+            let idle: Vec<String> = {
+                let st = lock(&self.state);
+                cycle::agents::idle(st.agents.values(), &policy, now)
+                    .into_iter()
+                    .map(|a| a.pane_id.clone())
+                    .collect()
+            };
+            // Agents a human paused do not call for a round.
+            if !idle.is_empty() {
+                let pauses = lock(&self.ledger).pauses().unwrap_or_default();
+                if idle.iter().any(|p| !pauses.is_paused(p)) {
+                    self.assign_wanted.store(true, Ordering::SeqCst);
+                }
             }
         }
     }

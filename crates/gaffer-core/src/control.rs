@@ -144,6 +144,8 @@ impl Dialog {
 /// How many non-empty lines may follow a dialog's last option (footer hints, a box border, a
 /// status line); numbered lists further up are transcript, not a dialog.
 const MAX_LINES_BELOW: usize = 6;
+/// How many lines may separate two options (a wrapped label, a description, a blank line).
+const MAX_OPTION_GAP: usize = 3;
 /// How many lines of text above the options are kept at most.
 const MAX_TEXT_LINES: usize = 24;
 
@@ -173,16 +175,16 @@ fn is_frame(c: char) -> bool {
     )
 }
 
-/// A line without its box borders on either side.
+/// A line without its box borders on either side (nested boxes too).
 fn unframe(line: &str) -> &str {
-    let t = line.trim();
-    let t = t
-        .strip_prefix(['│', '┃', '║'])
-        .map(str::trim_start)
-        .unwrap_or(t);
-    t.strip_suffix(['│', '┃', '║'])
-        .map(str::trim_end)
-        .unwrap_or(t)
+    let mut t = line.trim();
+    while let Some(rest) = t.strip_prefix(['│', '┃', '║']) {
+        t = rest.trim_start();
+    }
+    while let Some(rest) = t.strip_suffix(['│', '┃', '║']) {
+        t = rest.trim_end();
+    }
+    t
 }
 
 /// A numbered option line: `❯ 1. Yes`, `  2. No (esc)`, `● 1. Yes, allow once`.
@@ -231,7 +233,8 @@ fn is_text_boundary(line: &str) -> bool {
 
 /// Reads the dialog at the bottom of `screen`: the last run of options numbered 1, 2, … near
 /// the bottom, and the text above it up to the dialog's frame or the transcript. `None` when
-/// the bottom of the screen shows no numbered options. Terminal escapes are stripped.
+/// the bottom of the screen shows no numbered options, or no text above them (scrolled off).
+/// Terminal escapes are stripped.
 pub fn read_dialog(screen: &str) -> Option<Dialog> {
     let clean = escapes::strip(screen);
     let lines: Vec<&str> = clean.lines().collect();
@@ -251,9 +254,10 @@ pub fn read_dialog(screen: &str) -> Option<Dialog> {
         }
     }
     let last = last?;
-    // Walk up from it to option 1, each option numbered one less than the one below it
-    // (a label may wrap onto lines of its own).
+    // Walk up from it to option 1, each option numbered one less than the one below it; an
+    // option may have a wrapped label, a description line or a blank line under it.
     let mut found: Vec<(usize, DialogOption)> = Vec::new();
+    let mut gap = 0;
     let mut i = last as isize;
     while i >= 0 {
         let l = lines[i as usize];
@@ -263,11 +267,15 @@ pub fn read_dialog(screen: &str) -> Option<Dialog> {
                 break;
             }
             found.push((i as usize, o));
+            gap = 0;
             if found.last().is_some_and(|(_, o)| o.number == 1) {
                 break;
             }
-        } else if found.is_empty() || unframe(l).is_empty() || is_text_boundary(l) {
-            break;
+        } else {
+            gap += 1;
+            if gap > MAX_OPTION_GAP || is_text_boundary(l) {
+                break;
+            }
         }
         i -= 1;
     }
@@ -287,6 +295,10 @@ pub fn read_dialog(screen: &str) -> Option<Dialog> {
         }
         let t = unframe(l);
         if t.is_empty() {
+            // blank lines right above the options are padding; two within the text end it
+            if text.is_empty() {
+                continue;
+            }
             blanks += 1;
             if blanks >= 2 {
                 break;
@@ -306,6 +318,10 @@ pub fn read_dialog(screen: &str) -> Option<Dialog> {
     }
     while text.last().is_some_and(String::is_empty) {
         text.pop();
+    }
+    // A dialog whose question scrolled off the top cannot be shown whole: not answerable here.
+    if text.is_empty() {
+        return None;
     }
     Some(Dialog { text, options })
 }

@@ -5,6 +5,7 @@
 use crate::cli::{GlobalArgs, TmuxArgs};
 use crate::config_load;
 use crate::error::ExitError;
+use crate::output::esay;
 use gaffer_beads::reader::BeadsProject;
 use gaffer_coordinator::ledger::Ledger;
 use gaffer_coordinator::signal_store::LedgerSignalFeed;
@@ -34,26 +35,69 @@ pub struct Connection {
     pub config: GafferConfig,
 }
 
-/// The tmux socket and session in scope: the flags, else config `[tmux]`, else (the session)
-/// the project directory's name.
-pub fn scope(args: &TmuxArgs, loaded: &config_load::Loaded) -> (Socket, Option<String>) {
-    let cfg = &loaded.config.tmux;
-    let socket = match (&args.socket_path, &args.socket) {
-        (Some(p), _) => Socket::Path(p.clone()),
-        (None, Some(n)) => Socket::Name(n.clone()),
-        (None, None) => Socket::from_config(&cfg.socket_name, &cfg.socket_path),
+/// Where the session in scope came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFrom {
+    /// `--session` or `[tmux] session`.
+    Given,
+    /// The last `gaffer spawn` of this project.
+    LastSpawn,
+    /// The project directory's name (a guess).
+    Directory,
+}
+
+/// The tmux socket and session in scope: the flags, else config `[tmux]`, else the session
+/// `gaffer spawn` last made for this project (with its socket), else (the session) the project
+/// directory's name; and where the session came from.
+pub fn resolve(
+    args: &TmuxArgs,
+    loaded: &config_load::Loaded,
+) -> (Socket, Option<String>, SessionFrom) {
+    let last = crate::last_spawn::load(&loaded.project_root);
+    let (socket, session) = scope_with(args, loaded, last.as_ref());
+    let given = args.session.as_deref().is_some_and(|s| !s.is_empty())
+        || !loaded.config.tmux.session.is_empty();
+    let from = if given {
+        SessionFrom::Given
+    } else if last.is_some_and(|l| session.as_deref() == Some(l.session.as_str())) {
+        SessionFrom::LastSpawn
+    } else {
+        SessionFrom::Directory
     };
-    let session = args
+    (socket, session, from)
+}
+
+/// The socket and session with the last spawn given (`None` for `gaffer spawn` itself, which makes a new one).
+pub fn scope_with(
+    args: &TmuxArgs,
+    loaded: &config_load::Loaded,
+    last: Option<&crate::last_spawn::LastSpawn>,
+) -> (Socket, Option<String>) {
+    let cfg = &loaded.config.tmux;
+    let given = args
         .session
         .clone()
         .filter(|s| !s.is_empty())
-        .or_else(|| Some(cfg.session.clone()).filter(|s| !s.is_empty()))
+        .or_else(|| Some(cfg.session.clone()).filter(|s| !s.is_empty()));
+    let session = given
+        .clone()
+        .or_else(|| last.map(|l| l.session.clone()))
         .or_else(|| {
             loaded
                 .project_root
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
         });
+    // The remembered socket goes with the remembered session.
+    let remembered = last.filter(|l| session.as_deref() == Some(l.session.as_str()));
+    let socket = match (&args.socket_path, &args.socket) {
+        (Some(p), _) => Socket::Path(p.clone()),
+        (None, Some(n)) => Socket::Name(n.clone()),
+        (None, None) => match Socket::from_config(&cfg.socket_name, &cfg.socket_path) {
+            Socket::Default => remembered.map(|l| l.socket()).unwrap_or_default(),
+            configured => configured,
+        },
+    };
     (socket, session)
 }
 
@@ -62,16 +106,19 @@ pub fn scope(args: &TmuxArgs, loaded: &config_load::Loaded) -> (Socket, Option<S
 pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitError> {
     let loaded = config_load::load(global)?;
     let cfg = &loaded.config.tmux;
-    let (socket, session) = scope(args, &loaded);
-    let session = session.unwrap_or_default();
-    let mut opts = TmuxOptions::new(socket, Some(session.clone()));
-    opts.timeout = cfg.command_timeout.max(Duration::from_millis(100));
-    let panes = TmuxPanes::new(opts);
-    match panes
+    let (socket, session, from) = resolve(args, &loaded);
+    let mut session = session.unwrap_or_default();
+    let connect = |session: &str| {
+        let mut opts = TmuxOptions::new(socket.clone(), Some(session.to_string()));
+        opts.timeout = cfg.command_timeout.max(Duration::from_millis(100));
+        TmuxPanes::new(opts)
+    };
+    let mut panes = connect(&session);
+    let sessions: Vec<String> = match panes
         .tmux()
         .run(&["list-sessions", "-F", "#{session_name}"])
     {
-        Ok(_) => {}
+        Ok(out) => out.lines().map(str::to_string).collect(),
         Err(e @ (TmuxError::NoServer(_) | TmuxError::Spawn { .. } | TmuxError::Timeout { .. })) => {
             return Err(ExitError::unavailable(format!("tmux: {e}")));
         }
@@ -79,12 +126,31 @@ pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitErro
             return Err(ExitError::unavailable("tmux server has no sessions"));
         }
         Err(e) => return Err(ExitError::unavailable(format!("tmux: {e}"))),
-    }
+    };
+    let on = socket_label(&socket);
     match panes.tmux().has_session(&session) {
-        Ok(true) => {}
+        Ok(true) => {
+            if from == SessionFrom::LastSpawn && !global.json {
+                esay!("using session {session} on {on} (the last one `gaffer spawn` made here)");
+            }
+        }
+        // Only a guessed name: the one session on the server is the one meant.
+        Ok(false) if from == SessionFrom::Directory && sessions.len() == 1 => {
+            session = sessions[0].clone();
+            if !global.json {
+                esay!("using session {session}, the only one on {on}");
+            }
+            panes = connect(&session);
+        }
+        Ok(false) if from == SessionFrom::Directory && sessions.len() > 1 => {
+            return Err(ExitError::not_found(format!(
+                "no session named {session:?} on {on}; it has {}: choose one with --session",
+                sessions.join(", ")
+            )));
+        }
         Ok(false) => {
             return Err(ExitError::not_found(format!(
-                "tmux session {session:?} not found (use --session or [tmux] session)"
+                "tmux session {session:?} not found on {on} (use --session and --socket, or [tmux] session)"
             )));
         }
         Err(e) => return Err(ExitError::unavailable(format!("tmux: {e}"))),
@@ -94,6 +160,15 @@ pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitErro
         session,
         config: loaded.config,
     })
+}
+
+/// How a socket is named in messages: `the default tmux server`, `socket NAME`, `socket PATH`.
+pub fn socket_label(socket: &Socket) -> String {
+    match socket {
+        Socket::Default => "the default tmux server".into(),
+        Socket::Name(n) => format!("socket {n}"),
+        Socket::Path(p) => format!("socket {}", p.display()),
+    }
 }
 
 /// Finds a pane by id (`%3`), title, or `session:window.pane`.
@@ -350,6 +425,19 @@ pub fn state_db(global: &GlobalArgs) -> PathBuf {
     config_load::project_root(global)
         .join(".gaffer")
         .join("state.db")
+}
+
+/// The pauses of auto-assign in the project's ledger (none when it has no ledger yet: reading
+/// them never creates one).
+pub fn pauses(global: &GlobalArgs) -> gaffer_core::control::Pauses {
+    let path = state_db(global);
+    if !path.exists() {
+        return Default::default();
+    }
+    ledger_at(&path)
+        .ok()
+        .and_then(|l| l.pauses().ok())
+        .unwrap_or_default()
 }
 
 /// Opens the project's ledger.

@@ -9,6 +9,7 @@ mod error;
 mod foreground;
 mod http;
 mod kinds;
+mod last_spawn;
 mod output;
 mod subprocess;
 mod tui;

@@ -172,6 +172,9 @@ fn pause_resume_reassign_and_unassign_through_the_cli() {
     assert_eq!(code, exit::SUCCESS, "{v}");
     assert_eq!(r.status_of(&r.waiting)["paused"], true);
     assert_eq!(r.status_of(&r.blocked)["paused"], false);
+    let (_, explained) = r.json(&["explain", &r.waiting]);
+    assert_eq!(explained["paused"], true, "{explained}");
+    assert_eq!(explained["status"], "WAITING", "{explained}");
     let (code, v) = r.json(&["pause"]);
     assert_eq!(code, exit::SUCCESS, "{v}");
     assert_eq!(r.status_of(&r.blocked)["paused"], true);

@@ -126,6 +126,18 @@ fn the_dashboard_acts_through_keys_in_a_real_terminal() {
     let log = std::fs::read_to_string(&cod_log).unwrap_or_default();
     assert!(log.contains("say hello from the dashboard"), "{log}");
 
+    // Jump: the dashboard runs inside the agents' tmux server, so it selects the agent's
+    // window and pane there and switches the client (this server has no attached client, so
+    // tmux refuses the switch, and the dashboard says so and goes on).
+    ui.keys(&["g"]);
+    let jumped = wait_until(Duration::from_secs(10), || {
+        let s = ui.screen();
+        s.contains(&format!("switched to {waiting}")) || s.contains("switch-client -t")
+    });
+    assert!(jumped, "{}", ui.screen());
+    let active = tmux.run(&["display-message", "-p", "-t", "ct", "#{pane_id}"]);
+    assert_eq!(active.trim(), waiting, "the agent's pane was selected");
+
     // A smaller terminal is laid out again.
     tmux.run(&["resize-window", "-t", "ui", "-x", "80", "-y", "24"]);
     let fits = wait_until(Duration::from_secs(10), || {

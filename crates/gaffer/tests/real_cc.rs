@@ -812,3 +812,89 @@ fn unwrap_paste(s: &str) -> String {
     let inner = inner.strip_prefix('\n').unwrap_or(inner);
     inner.strip_suffix('\n').unwrap_or(inner).to_string()
 }
+
+/// `gaffer answer` on the real Claude Code: its permission dialog is read with its text and
+/// numbered options, an option it does not have is refused, and typing "1" approves it (the
+/// command runs and the turn ends).
+#[test]
+fn cc_dialog_answered_by_number() {
+    if !isolated("cc_dialog_answered_by_number", 1) {
+        return;
+    }
+    let mut b = Bench::new("ccanswer");
+    let ask = b.start(
+        LaunchOptions::default(),
+        Some(Mode {
+            reply: Reply::Tools {
+                text: "I will run a command.".into(),
+                calls: vec![ToolCall::Shell {
+                    command: "touch gaffer-answer-ok.txt".into(),
+                    escalated: false,
+                }],
+            },
+            then: vec![text("The command ran.")],
+            usage: None,
+            times: Some(1),
+        }),
+    );
+    b.prompt_all(&[(ask, "run the command")]);
+    let title = b.agents[ask].title.clone();
+    let h = b.watch(Duration::from_secs(40), |h| {
+        h.status(&title) == Some("BLOCKED")
+    });
+    b.check(
+        &h,
+        ask,
+        "the permission dialog",
+        h.status(&title) == Some("BLOCKED"),
+    );
+    let pane = b.agents[ask].pane.clone();
+    let scope = ["--socket", &b.tmux.name, "--session", &b.session];
+    let mut args = vec!["--json", "answer", &pane];
+    args.extend_from_slice(&scope);
+    let out = b.gaffer(&args);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let options = shown["dialog"]["options"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        out.status.success() && options.len() >= 2 && options[0]["label"] == "Yes",
+        "{shown}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        b.explain(ask)
+    );
+    let text_lines = shown["dialog"]["text"].to_string();
+    assert!(
+        text_lines.contains("touch gaffer-answer-ok.txt"),
+        "{text_lines}"
+    );
+    let mut args = vec!["--json", "answer", &pane, "9"];
+    args.extend_from_slice(&scope);
+    assert_eq!(
+        b.gaffer(&args).status.code(),
+        Some(1),
+        "option 9 is refused"
+    );
+    let mut args = vec!["--json", "answer", &pane, "1"];
+    args.extend_from_slice(&scope);
+    let out = b.gaffer(&args);
+    let done: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(
+        out.status.success() && done["answered"]["confirmed"] == true,
+        "{done}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        b.explain(ask)
+    );
+    let h = b.watch(Duration::from_secs(40), |h| {
+        h.status(&title) == Some("WAITING")
+            && b.agents[ask].cwd.join("gaffer-answer-ok.txt").exists()
+            && screen_has(&b, ask, "The command ran.")
+    });
+    b.check(
+        &h,
+        ask,
+        "approved by typing 1: the command ran",
+        b.agents[ask].cwd.join("gaffer-answer-ok.txt").exists(),
+    );
+}

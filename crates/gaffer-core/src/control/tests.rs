@@ -276,3 +276,102 @@ fn reassign_refuses_a_busy_or_occupied_target() {
         .contains("it is BLOCKED")
     );
 }
+
+/// Every BLOCKED screen fixture: a dialog whose numbered options are all on screen is read
+/// with options 1..n and its text without borders; one without numbers (Claude Code's trust
+/// and API-key choosers) or scrolled off the top is not, so it cannot be answered by number.
+#[test]
+fn every_blocked_fixture_reads_as_a_whole_dialog_or_none() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/screens");
+    let mut read = 0;
+    let mut unread = Vec::new();
+    for kind in ["cc", "cod", "gmi"] {
+        for entry in std::fs::read_dir(root.join(kind)).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if !text.starts_with("status: BLOCKED") {
+                continue;
+            }
+            let screen = text.split_once("\n---\n").map_or(text.as_str(), |(_, s)| s);
+            match read_dialog(screen) {
+                Some(d) => {
+                    read += 1;
+                    let numbers: Vec<u32> = d.options.iter().map(|o| o.number).collect();
+                    let want: Vec<u32> = (1..=numbers.len() as u32).collect();
+                    assert_eq!(numbers, want, "{}", path.display());
+                    assert!(numbers.len() >= 2, "{}", path.display());
+                    for l in d.text.iter().chain(d.options.iter().map(|o| &o.label)) {
+                        assert!(
+                            !l.starts_with(['│', '╭', '╰']) && !l.ends_with('│'),
+                            "{}: a border in {l:?}",
+                            path.display()
+                        );
+                    }
+                }
+                None => unread.push(path.file_name().unwrap().to_string_lossy().into_owned()),
+            }
+        }
+    }
+    unread.sort();
+    assert!(read >= 25, "{read} read; not: {unread:?}");
+    assert_eq!(
+        unread,
+        [
+            "blocked_partly_scrolled.txt",
+            "blocked_partly_scrolled.txt",
+            "blocked_partly_scrolled.txt",
+            "real_blocked_api_key.txt",
+            "real_blocked_auto_mode_nudge.txt",
+            "real_blocked_trust.txt",
+            "real_blocked_warnings_panel.txt",
+            "real_first_run_key.txt",
+        ]
+    );
+}
+
+#[test]
+fn options_with_descriptions_and_padding_above_them_are_read() {
+    let d = read_dialog(include_str!(
+        "../../tests/screens/cod/real_0.140.0_blocked_signin.txt"
+    ))
+    .unwrap();
+    let labels: Vec<&str> = d.options.iter().map(|o| o.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "Sign in with ChatGPT",
+            "Sign in with Device Code",
+            "Provide your own API key"
+        ]
+    );
+    assert_eq!(
+        d.text.first().map(String::as_str),
+        Some("Welcome to Codex, OpenAI's command-line coding agent")
+    );
+    let d = read_dialog(include_str!(
+        "../../tests/screens/cod/real_blocked_approval.txt"
+    ))
+    .unwrap();
+    assert_eq!(
+        d.text.first().map(String::as_str),
+        Some("Would you like to run the following command?")
+    );
+    assert_eq!(
+        d.text.last().map(String::as_str),
+        Some("$ echo gaffer-shell-ok")
+    );
+}
+
+#[test]
+fn a_nested_box_loses_every_border() {
+    let d = read_dialog(include_str!("../../tests/screens/gmi/real_permission.txt")).unwrap();
+    assert_eq!(
+        d.text,
+        [
+            "? Shell  touch gaffer-shell-ok.txt",
+            "touch gaffer-shell-ok.txt",
+            "Allow execution of [Shell]?"
+        ]
+    );
+    assert_eq!(d.options[1].label, "Allow for this session");
+}

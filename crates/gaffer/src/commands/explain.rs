@@ -65,8 +65,10 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
     let Some(file) = &args.file else {
         if let Some(pane) = &args.pane {
             let detector = adapters::detector(&crate::config_load::load(global)?.config.detection)?;
-            let explanation = explain_live(global, args, pane, &detector)?;
-            return print(global, &explanation);
+            let (explanation, pane_id) = explain_live(global, args, pane, &detector)?;
+            // a human's pause of auto-assign is part of what gaffer does with this agent
+            let paused = adapters::pauses(global).is_paused(&pane_id);
+            return print_with(global, &explanation, Some(paused));
         }
         return Err(ExitError::usage("give a pane, or --agent KIND --file FILE").into());
     };
@@ -98,13 +100,14 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
     print(global, &explanation)
 }
 
-/// `gaffer explain <pane>`: captures a live pane and explains its screen.
-pub fn explain_live(
+/// `gaffer explain <pane>`: captures a live pane and explains its screen; with the pane id it
+/// resolved.
+fn explain_live(
     global: &GlobalArgs,
     args: &ExplainArgs,
     pane: &str,
     detector: &Detector,
-) -> Result<Explanation, ExitError> {
+) -> Result<(Explanation, String), ExitError> {
     let conn = adapters::tmux(global, &args.tmux)?;
     let panes = conn
         .panes
@@ -162,18 +165,33 @@ pub fn explain_live(
         &FuseConfig::from(&conn.config.fusion),
     )
     .apply(verdict);
-    Ok(explanation)
+    Ok((explanation, info.pane_id))
 }
 
 /// Prints an explanation as JSON or as the readable account.
 fn print(global: &GlobalArgs, explanation: &Explanation) -> anyhow::Result<i32> {
+    print_with(global, explanation, None)
+}
+
+/// [`print`], with whether auto-assign is paused for the live agent (`paused` in JSON).
+fn print_with(
+    global: &GlobalArgs,
+    explanation: &Explanation,
+    paused: Option<bool>,
+) -> anyhow::Result<i32> {
     let body = if global.json {
-        format!(
-            "{}\n",
-            crate::output::safe_json(serde_json::to_string_pretty(explanation)?)
-        )
+        let mut json = serde_json::to_string_pretty(explanation)?;
+        // one more field, the others keep their order
+        if let (Some(p), Some(body)) = (paused, json.strip_suffix('}')) {
+            json = format!("{},\n  \"paused\": {p}\n}}", body.trim_end());
+        }
+        format!("{}\n", crate::output::safe_json(json))
     } else {
-        crate::output::safe_text(&render_text(explanation))
+        let mut text = render_text(explanation);
+        if paused == Some(true) {
+            text.push_str("auto-assign: paused by a human (gaffer resume)\n");
+        }
+        crate::output::safe_text(&text)
     };
     // a closed pipe (`| head`) is not an error worth a panic
     let mut out = std::io::stdout().lock();

@@ -69,7 +69,8 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
     let out = Output::of(global);
     let loaded = config_load::load(global)?;
     let cfg = &loaded.config.tmux;
-    let (socket, session) = adapters::scope(&args.tmux, &loaded);
+    // A new session: the last spawn's is not the default here.
+    let (socket, session) = adapters::scope_with(&args.tmux, &loaded, None);
     let session = session.unwrap_or_else(|| "gaffer".into());
     // `--cmd TYPE=COMMAND` replaces the launch command of the --cc/--cod/--gmi panes.
     let mut overrides: Vec<(String, String)> = Vec::new();
@@ -147,18 +148,39 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
         panes_per_window,
         keep_shell: args.keep_shell.unwrap_or(cfg.keep_shell),
     };
+    let last = crate::last_spawn::LastSpawn::new(&session, &socket);
     let tmux = Tmux::new(socket, cfg.command_timeout.max(Duration::from_secs(1)));
     let panes = spawn(&tmux, &session, &dir, &specs, &layout)
         .map_err(|e| ExitError::unavailable(format!("spawning session {session}: {e}")))?;
     let windows = panes.iter().map(|p| p.window + 1).max().unwrap_or(0);
+    // Later commands of this project find the session (and its socket) without flags.
+    if let Err(e) = crate::last_spawn::save(&loaded.project_root, &last) {
+        tracing::warn!(error = %e, "could not record the spawned session in .gaffer/");
+    }
+    let flags = last.flags();
+    let attach: Vec<String> = std::iter::once("tmux".to_string())
+        .chain(
+            last.socket()
+                .args()
+                .iter()
+                .map(|a| crate::last_spawn::word(a)),
+        )
+        .chain([
+            "attach".into(),
+            "-t".into(),
+            crate::last_spawn::word(&session),
+        ])
+        .collect();
+    let attach = attach.join(" ");
     out.print(
-        &json!({"session": session, "windows": windows, "panes": panes}),
+        &json!({"session": session, "windows": windows, "panes": panes,
+            "socket_name": last.socket_name, "socket_path": last.socket_path}),
         || {
             for p in &panes {
                 say!("{}  window {}  {}", p.pane_id, p.window, p.title);
             }
             say!(
-                "session {session} started with {} agent panes in {windows} windows; watch it with `gaffer status --session {session}`",
+                "session {session} started with {} agent panes in {windows} windows; watch it with `gaffer status` (here) or `gaffer status {flags}`, attach with `{attach}`",
                 panes.len()
             );
         },

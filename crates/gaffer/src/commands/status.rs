@@ -6,23 +6,10 @@ use crate::cli::{GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
 use crate::output::{esay, say};
 use gaffer_coordinator::monitor::{AgentMonitor, AgentReport, MonitorConfig, MonitorSnapshot};
-use gaffer_core::control::Pauses;
 use gaffer_core::exit;
 use gaffer_core::time::format_short_duration;
 use serde_json::json;
 use std::time::Duration;
-
-/// The pauses of auto-assign in the project's ledger (none when it has no ledger yet).
-pub fn pauses(global: &GlobalArgs) -> Pauses {
-    let path = adapters::state_db(global);
-    if !path.exists() {
-        return Pauses::default();
-    }
-    adapters::ledger_at(&path)
-        .ok()
-        .and_then(|l| l.pauses().ok())
-        .unwrap_or_default()
-}
 
 /// One agent as JSON.
 pub fn agent_json(a: &AgentReport) -> serde_json::Value {
@@ -79,7 +66,7 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
     let snap = monitor
         .refresh()
         .map_err(|e| ExitError::unavailable(format!("observing {}: {e}", conn.session)))?;
-    let paused = pauses(global);
+    let paused = adapters::pauses(global);
     if global.json {
         let mut doc = snapshot_json(&conn.session, &snap);
         if let Some(agents) = doc["agents"].as_array_mut() {

@@ -158,10 +158,11 @@ impl Reader {
         if self.digest_at.is_none_or(|t| t.elapsed() >= DIGEST_EVERY) {
             self.digest_at = Some(Instant::now());
             let d = s.coord.generate_digest();
+            // the Markdown made plain for a terminal pane
             self.digest = render_markdown(&d, "gaffer")
                 .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(str::to_string)
+                .map(|l| l.replace("**", "").trim_start_matches('#').trim().to_string())
+                .filter(|l| !l.is_empty())
                 .collect();
         }
         Board {

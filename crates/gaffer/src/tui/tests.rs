@@ -409,3 +409,35 @@ fn an_update_keeps_the_selection_on_its_pane() {
     app.update(b);
     assert_eq!(app.selected.as_deref(), Some("%3"));
 }
+
+#[test]
+fn the_mouse_selects_a_clicked_row_and_scrolls() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut app = App::new(board(), true);
+    let ev = |kind, row| MouseEvent {
+        kind,
+        column: 3,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    let first = super::draw::TABLE_FIRST_ROW;
+    super::keys::on_mouse(
+        &mut app,
+        ev(MouseEventKind::Down(MouseButton::Left), first + 2),
+        first,
+    );
+    assert_eq!(app.selected.as_deref(), Some("%3"));
+    super::keys::on_mouse(&mut app, ev(MouseEventKind::ScrollUp, 0), first);
+    assert_eq!(app.selected.as_deref(), Some("%2"));
+    // a click above the table selects nothing new
+    super::keys::on_mouse(
+        &mut app,
+        ev(MouseEventKind::Down(MouseButton::Left), 0),
+        first,
+    );
+    assert_eq!(app.selected.as_deref(), Some("%2"));
+    // the row under the pointer is the drawn row
+    let b = render(&app, 120, 32);
+    let (_, y) = find(&b, "gmi_1");
+    assert_eq!(y, first + 2);
+}
