@@ -164,6 +164,9 @@ pub(crate) struct Shared {
     /// A poll found an agent ready for work: the assign pass runs soon, not a poll interval
     /// later.
     pub(crate) assign_wanted: AtomicBool,
+    /// The last poll left a state change waiting for its confirming observation: the next
+    /// pass runs soon, not when the screen next changes or a poll interval later.
+    pub(crate) confirm_wanted: AtomicBool,
     pub(crate) assign_lock: Mutex<()>,
     /// Extra sources that wake the observation lane early (the hook signal socket).
     pub(crate) wakes: Mutex<Vec<Arc<dyn WakeSource>>>,
@@ -249,6 +252,7 @@ impl SessionCoordinator {
                 reporter,
                 running: AtomicBool::new(false),
                 assign_wanted: AtomicBool::new(false),
+                confirm_wanted: AtomicBool::new(false),
                 assign_lock: Mutex::new(()),
                 wakes: Mutex::new(Vec::new()),
             }),
@@ -330,8 +334,10 @@ impl SessionCoordinator {
         let cfg = self.config();
         let poll = cfg.coordinator.poll_interval;
         // Observation has its own lane, so a slow delivery never delays it.
-        let observe =
-            Lane::new("observe").task(Task::new("poll", poll, true, |s: &Shared| s.update_state()));
+        let observe = Lane::new("observe").task(
+            Task::new("poll", poll, true, |s: &Shared| s.update_state())
+                .when(|s| s.confirm_wanted.load(Ordering::SeqCst)),
+        );
         let mut act = Lane::new("act");
         if cfg.coordinator.auto_assign {
             act = act.task(
@@ -573,6 +579,13 @@ impl Shared {
     pub(crate) fn update_state(&self) {
         let snap = self.poll_snapshot();
         let policy = self.policy();
+        // a change seen once is confirmed by the next observation (the tracker's hysteresis):
+        // when the screen has gone quiet nothing else would wake the lane for it
+        let pending = snap
+            .observed
+            .as_ref()
+            .is_some_and(|o| o.agents.iter().any(|a| a.observation.pending.is_some()));
+        self.confirm_wanted.store(pending, Ordering::SeqCst);
         self.execute(cycle::decide(&snap, &policy));
         if lock(&self.config).coordinator.auto_assign {
             let now = self.clock.now();

@@ -50,3 +50,45 @@ fn a_signal_datagram_runs_an_observation_pass_before_the_poll_is_due() {
     let took = seen.expect("the datagram woke the observation lane");
     assert!(took < Duration::from_secs(1), "{took:?}");
 }
+
+/// A change seen once waits for a confirming observation (the tracker's hysteresis). When the
+/// screen then goes quiet nothing wakes the lane, so the change used to wait for the poll
+/// (5 s here): the lane now runs the confirming pass at once.
+#[test]
+fn a_change_waiting_for_its_confirmation_is_confirmed_before_the_poll() {
+    let mut r = rig();
+    r.world.add("%1", "cc", AgentStatus::Generating, t0());
+    let rx = r.coord.events().subscribe();
+    r.coord.start().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = rx.try_iter().count();
+    let passes = r.world.observations();
+    // quiet: no pass before the poll
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(r.world.observations(), passes, "no pass without a reason");
+
+    // the screen went idle and stayed quiet; a signal's pass sees it once (pending)
+    r.world.set_pending("%1", AgentStatus::Waiting);
+    r.coord.update_state();
+    let seen = Instant::now();
+    let idle = loop {
+        if let Ok(e) = rx.recv_timeout(Duration::from_millis(50))
+            && e.event_type == CoordinatorEventType::AgentIdle
+        {
+            break Some(seen.elapsed());
+        }
+        if seen.elapsed() > Duration::from_secs(3) {
+            break None;
+        }
+    };
+    // once confirmed, nothing more runs before the poll
+    std::thread::sleep(Duration::from_millis(600));
+    let after = r.world.observations();
+    std::thread::sleep(Duration::from_millis(600));
+    let later = r.world.observations();
+    r.coord.stop();
+    let took = idle.expect("the confirming pass ran before the poll");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(r.world.status("%1"), AgentStatus::Waiting);
+    assert_eq!(later, after, "no more passes once the change is confirmed");
+}

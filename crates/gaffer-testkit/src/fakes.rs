@@ -78,6 +78,9 @@ pub struct FakeAgent {
     pub variant: Option<String>,
     /// When the current status began.
     pub since: Timestamp,
+    /// A status seen once and not yet confirmed (the tracker's hysteresis): the next
+    /// observation reports it, and the one after makes it the status.
+    pub pending: Option<AgentStatus>,
 }
 
 impl FakeAgent {
@@ -112,7 +115,7 @@ impl FakeAgent {
                 since: self.since,
                 changed: false,
                 previous: None,
-                pending: None,
+                pending: self.pending,
             },
             last_activity: self.last_activity,
             idle_seconds: idle.as_secs_f64(),
@@ -143,6 +146,10 @@ pub struct World {
     pub launches: Arc<Mutex<BTreeMap<String, String>>>,
     /// Panes restarted: (pane, command). A restarted pane is WAITING again.
     pub respawned: Arc<Mutex<Vec<(String, String)>>>,
+    /// Observations made (see [`World::observations`]).
+    pub observations: Arc<Mutex<usize>>,
+    /// Pending statuses already reported once, by pane: confirmed by the next observation.
+    pub shown_pending: Arc<Mutex<BTreeMap<String, AgentStatus>>>,
 }
 
 impl World {
@@ -163,6 +170,7 @@ impl World {
                 tags: vec![],
                 variant: None,
                 since: last_activity,
+                pending: None,
             },
         );
         self.responsive.lock().unwrap().insert(pane.into(), true);
@@ -176,6 +184,17 @@ impl World {
             a.status = status;
             a.last_activity = last_activity;
         }
+    }
+    /// Shows `status` to the next observation as pending (not yet confirmed); the
+    /// observation after it confirms it, as the tracker's hysteresis does.
+    pub fn set_pending(&self, pane: &str, status: AgentStatus) {
+        if let Some(a) = self.agents.lock().unwrap().get_mut(pane) {
+            a.pending = Some(status);
+        }
+    }
+    /// How many times the agents were observed.
+    pub fn observations(&self) -> usize {
+        *self.observations.lock().unwrap()
     }
     /// A pane's status.
     pub fn status(&self, pane: &str) -> AgentStatus {
@@ -191,15 +210,27 @@ impl AgentObserver for FakeObserver {
         if let Some(e) = self.0.observe_error.lock().unwrap().clone() {
             return Err(e);
         }
+        *self.0.observations.lock().unwrap() += 1;
+        let mut agents = self.0.agents.lock().unwrap();
+        let mut shown = self.0.shown_pending.lock().unwrap();
+        // a pending status reported last time is confirmed now
+        for (pane, status) in std::mem::take(&mut *shown) {
+            if let Some(a) = agents.get_mut(&pane) {
+                if a.status != status {
+                    a.since = now;
+                }
+                a.status = status;
+                a.pending = None;
+            }
+        }
+        let reports = agents.values().map(|a| a.report(now)).collect();
+        for a in agents.values() {
+            if let Some(p) = a.pending {
+                shown.insert(a.pane_id.clone(), p);
+            }
+        }
         Ok(AgentsObservation {
-            agents: self
-                .0
-                .agents
-                .lock()
-                .unwrap()
-                .values()
-                .map(|a| a.report(now))
-                .collect(),
+            agents: reports,
             problems: vec![],
             tmux_lost: None,
         })

@@ -378,3 +378,72 @@ fn codex_streaming_reads_busy_with_the_hook_named() {
         v["status"] == "WAITING" && hook_says(v, "stop")
     });
 }
+
+/// The dialog and the exit with hooks, on a CLI other than Claude Code: the permission hook
+/// (Codex's `PermissionRequest`, Gemini's `Notification` of a `ToolPermission`) is named while
+/// BLOCKED, and `SessionEnd` when the CLI quits (the pane kept, dead, by `remain-on-exit`).
+fn dialog_and_exit_with_hooks(kind: &'static str, prompt: &str, approve: &[&str]) {
+    let rig = Rig::start(kind, LaunchOptions::default());
+    rig.tmux
+        .run(&["set-option", "-p", "-t", &rig.pane, "remain-on-exit", "on"]);
+    rig.expect("WAITING at start", 90, |v| v["status"] == "WAITING");
+    if kind == "gmi" {
+        // `touch` needs a confirmation in Gemini CLI (an `echo` would run without asking)
+        rig.server.set_mode(Some(Mode {
+            reply: Reply::Tools {
+                text: "I will run a command.".into(),
+                calls: vec![ToolCall::Shell {
+                    command: "touch gaffer-shell-ok.txt".into(),
+                    escalated: false,
+                }],
+            },
+            then: vec![Reply::Text {
+                text: "The command ran.".into(),
+                chunks: 1,
+                chunk_delay_ms: 0,
+                first_delay_ms: 0,
+            }],
+            usage: None,
+            times: Some(1),
+        }));
+    }
+    rig.type_prompt(prompt);
+    let v = rig.expect(
+        "BLOCKED at the permission dialog, the hook named",
+        60,
+        |v| v["status"] == "BLOCKED" && hook_says(v, "permission_request"),
+    );
+    eprintln!("{kind} blocked: by {} ({})", v["decided_by"], v["rule"]);
+    rig.keys(approve);
+    rig.expect("WAITING after the approved command ran", 60, |v| {
+        v["status"] == "WAITING" && hook_says(v, "stop")
+    });
+    assert!(
+        rig.server.log().iter().any(|e| e
+            .turn
+            .as_ref()
+            .is_some_and(|t| t.tool_results_since_user > 0)),
+        "the command ran and its result reached the model"
+    );
+    rig.type_prompt("/quit");
+    let v = rig.expect("EXITED after /quit, the session-end hook named", 60, |v| {
+        v["status"] == "EXITED" && hook_says(v, "session_end")
+    });
+    eprintln!("{kind} exited: by {} ({})", v["decided_by"], v["rule"]);
+}
+
+#[test]
+fn codex_with_hooks_reads_the_dialog_and_the_exit() {
+    if !netns::run_isolated("codex_with_hooks_reads_the_dialog_and_the_exit") {
+        return;
+    }
+    dialog_and_exit_with_hooks("cod", "run SHELL now", &["y"]);
+}
+
+#[test]
+fn gemini_with_hooks_reads_the_dialog_and_the_exit() {
+    if !netns::run_isolated("gemini_with_hooks_reads_the_dialog_and_the_exit") {
+        return;
+    }
+    dialog_and_exit_with_hooks("gmi", "run the command", &["Enter"]);
+}
