@@ -16,6 +16,10 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 # The fuzz targets (scripts/fuzz.sh) compile libFuzzer from C++.
 command -v c++ >/dev/null 2>&1 || need+=(g++)
+# The cockpit's real-browser test (crates/gaffer/tests/cockpit_browser.rs) drives headless
+# Chromium, Debian's package, through the DevTools protocol; a font for its screenshots.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

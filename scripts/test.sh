@@ -22,6 +22,9 @@ if ! scripts/install-agents.sh; then
 fi
 scripts/install-br.sh
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+# This includes the cockpit's real-browser test (crates/gaffer/tests/cockpit_browser.rs: headless
+# Chromium, which install-deps.sh installs in about 45 s, against gaffer serve and gaffer run;
+# about 30 s).
 cargo test --workspace --all-targets --locked
 # The fleet benchmark's short run (160 beads, 8 agents, the 5 strategies and the reference
 # baseline, gaffer with restarts and take-backs; built by the line above, runs in debug in 35 to
@@ -46,6 +49,10 @@ echo "$fleet_out" | awk -v min="${FLEET_MIN_RATIO:-1.05}" '
 # The soak and fault run (hardening issue): 64 sim agents, 2,000 beads, every fault once, about
 # 4 minutes; it builds the release binaries the demo then reuses.
 cargo bench -p gaffer --bench soak --locked -- --minutes 3
+# The agent-latency benchmark's smoke run (issue 12, item 5): 2 turns of the real Claude Code
+# with and without gaffer's hooks, side by side, about 60 s; it fails when the hook path missed a
+# state change or a turn was lost. The full run (20 turns on each CLI) is by hand: docs/hooks.md.
+cargo bench -p gaffer --bench agent_latency --locked -- --smoke
 # A short coverage-guided run of every fuzz target (fuzz/, README "Fuzzing"): builds them
 # (stable toolchain, libFuzzer from C++), then fuzzes each for GAFFER_FUZZ_SECS (default 10) and
 # fails on a crash. About 3 to 4 minutes on a 2-core machine, build included; GAFFER_FUZZ_SECS=0

@@ -233,6 +233,10 @@ CREATE TABLE IF NOT EXISTS restarts (
     at TEXT NOT NULL,
     detail TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS pauses (
+    target TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
 ";
 
 /// A row of the restart log.
@@ -726,6 +730,43 @@ impl Ledger {
             params![ts(&now), id],
         )?;
         Ok(())
+    }
+
+    /// Pauses auto-assign for one agent (its pane id) or for all (`*`), as of `now`.
+    pub fn pause(&mut self, target: &str, now: Timestamp) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO pauses (target, at) VALUES (?1, ?2) ON CONFLICT(target) DO NOTHING",
+            params![target, ts(&now)],
+        )?;
+        Ok(())
+    }
+
+    /// Resumes auto-assign for one agent; `*` resumes every agent (the pause of all and each
+    /// agent's own). Returns whether something was paused.
+    pub fn resume(&mut self, target: &str) -> Result<bool, LedgerError> {
+        let n = if target == "*" {
+            self.conn.execute("DELETE FROM pauses", [])?
+        } else {
+            self.conn
+                .execute("DELETE FROM pauses WHERE target = ?1", params![target])?
+        };
+        Ok(n > 0)
+    }
+
+    /// Which agents are paused.
+    pub fn pauses(&self) -> Result<gaffer_core::control::Pauses, LedgerError> {
+        let mut stmt = self.conn.prepare("SELECT target FROM pauses")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = gaffer_core::control::Pauses::default();
+        for r in rows {
+            let t = r?;
+            if t == "*" {
+                out.all = true;
+            } else {
+                out.panes.insert(t);
+            }
+        }
+        Ok(out)
     }
 
     /// Stores one back-off entry.

@@ -5,7 +5,7 @@
 //! delivery never delays observation.
 
 use crate::session::Shared;
-use crate::wake::{WakeSource, Wakeup};
+use crate::wake::{Wake, WakeSource, Wakeup};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
@@ -15,28 +15,32 @@ use std::time::{Duration, Instant};
 const STOP_CHECK: Duration = Duration::from_millis(250);
 /// Activity runs a waking task at most this often.
 const MIN_GAP: Duration = Duration::from_millis(100);
+/// An agent's own signal (a hook) runs a waking task at most this often: sooner than a redraw,
+/// since the hook is the exact moment of a state change (at most 50 passes a second even in a
+/// hook storm, whose datagrams each wake-up drains together).
+const SIGNAL_GAP: Duration = Duration::from_millis(20);
 /// A lane without an activity source sleeps in steps this long.
 const SLEEP_STEP: Duration = Duration::from_millis(20);
 
-/// One pass run at an interval.
-pub(crate) struct Task {
+/// One pass run at an interval, over the lane's context `S` (the coordinator's [`Shared`]).
+pub(crate) struct Task<S = Shared> {
     name: &'static str,
     every: Duration,
     wake_on_activity: bool,
-    run: fn(&Shared),
+    run: fn(&S),
     /// Runs it early (after the gap) when it returns true.
-    wanted: Option<fn(&Shared) -> bool>,
+    wanted: Option<fn(&S) -> bool>,
     last: Instant,
 }
 
-impl Task {
+impl<S> Task<S> {
     /// `run` every `every`, and sooner on pane activity when `wake_on_activity`.
     pub(crate) fn new(
         name: &'static str,
         every: Duration,
         wake_on_activity: bool,
-        run: fn(&Shared),
-    ) -> Task {
+        run: fn(&S),
+    ) -> Task<S> {
         Task {
             name,
             every,
@@ -49,28 +53,42 @@ impl Task {
 
     /// Also runs the task as soon as `wanted` says so (at most every 100 ms): the assign pass
     /// runs right after a poll that found an agent ready, not up to a poll interval later.
-    pub(crate) fn when(mut self, wanted: fn(&Shared) -> bool) -> Task {
+    pub(crate) fn when(mut self, wanted: fn(&S) -> bool) -> Task<S> {
         self.wanted = Some(wanted);
         self
     }
 
-    fn due(&self, active: bool, wanted: bool) -> bool {
+    fn due(&self, wake: Wake, wanted: bool) -> bool {
         let since = self.last.elapsed();
         since >= self.every
-            || (active && self.wake_on_activity && since >= MIN_GAP)
+            || (wake != Wake::None && self.wake_on_activity && since >= gap(wake))
             || (wanted && since >= MIN_GAP)
+    }
+
+    /// How long until a wake-up (or wanting) held back by its gap may run it.
+    fn gap_left(&self, wake: Wake) -> Duration {
+        gap(wake).saturating_sub(self.last.elapsed())
+    }
+}
+
+/// The least time between two runs of a waking task, by what woke it.
+fn gap(wake: Wake) -> Duration {
+    if wake == Wake::Signal {
+        SIGNAL_GAP
+    } else {
+        MIN_GAP
     }
 }
 
 /// A thread running tasks.
-pub(crate) struct Lane {
+pub(crate) struct Lane<S = Shared> {
     name: &'static str,
-    tasks: Vec<Task>,
+    tasks: Vec<Task<S>>,
 }
 
-impl Lane {
+impl<S> Lane<S> {
     /// An empty lane.
-    pub(crate) fn new(name: &'static str) -> Lane {
+    pub(crate) fn new(name: &'static str) -> Lane<S> {
         Lane {
             name,
             tasks: Vec::new(),
@@ -78,11 +96,60 @@ impl Lane {
     }
 
     /// Adds a task after the others.
-    pub(crate) fn task(mut self, t: Task) -> Lane {
+    pub(crate) fn task(mut self, t: Task<S>) -> Lane<S> {
         self.tasks.push(t);
         self
     }
 
+    /// The lane's loop over `ctx` while `running` holds: `wait(timeout)` blocks until a
+    /// wake-up (what woke it) or the timeout ([`Wake::None`]). A wake-up, or a task wanted,
+    /// within its gap of the task's last run ([`MIN_GAP`]; [`SIGNAL_GAP`] for a hook signal) is
+    /// held until the gap has passed, never dropped: a hook signal that lands just after a pass
+    /// still runs the next pass 20 ms after it, not a poll interval later.
+    fn run_with(
+        &mut self,
+        ctx: &S,
+        running: impl Fn() -> bool,
+        mut wait: impl FnMut(Duration) -> Wake,
+    ) {
+        let mut held = Wake::None;
+        while running() {
+            let mut slice = self
+                .tasks
+                .iter()
+                .map(|t| t.every.saturating_sub(t.last.elapsed()))
+                .min()
+                .unwrap_or(STOP_CHECK)
+                .min(STOP_CHECK);
+            for t in &self.tasks {
+                if held != Wake::None && t.wake_on_activity {
+                    slice = slice.min(t.gap_left(held));
+                }
+                if t.wanted.is_some_and(|f| f(ctx)) {
+                    slice = slice.min(t.gap_left(Wake::Activity));
+                }
+            }
+            // a zero wait still looks for a wake-up without blocking
+            let wake = wait(slice).max(held);
+            held = Wake::None;
+            for t in self.tasks.iter_mut() {
+                if !running() {
+                    return;
+                }
+                let wanted = t.wanted.is_some_and(|f| f(ctx));
+                if t.due(wake, wanted) {
+                    t.last = Instant::now();
+                    tracing::trace!(task = t.name, "pass");
+                    (t.run)(ctx);
+                } else if wake != Wake::None && t.wake_on_activity {
+                    held = held.max(wake);
+                }
+            }
+        }
+    }
+}
+
+impl Lane<Shared> {
     /// Runs the lane on its own thread until `shared.running` is cleared; `None` when it has
     /// no task or the thread could not start.
     pub(crate) fn spawn(mut self, shared: Arc<Shared>) -> Option<JoinHandle<()>> {
@@ -116,7 +183,11 @@ impl Lane {
                                     .spawn(move || {
                                         while shared.running.load(Ordering::SeqCst) {
                                             if src.wait(STOP_CHECK) {
-                                                hub.notify();
+                                                if src.is_signal() {
+                                                    hub.notify_signal();
+                                                } else {
+                                                    hub.notify();
+                                                }
                                             }
                                         }
                                     })
@@ -135,38 +206,27 @@ impl Lane {
     }
 
     fn run(&mut self, shared: &Shared, wakes: bool, hub: Option<&Wakeup>) {
-        while shared.running.load(Ordering::SeqCst) {
-            let remaining = self
-                .tasks
-                .iter()
-                .map(|t| t.every.saturating_sub(t.last.elapsed()))
-                .min()
-                .unwrap_or(STOP_CHECK);
-            let slice = remaining.min(STOP_CHECK);
-            let active = if let Some(hub) = hub {
-                hub.wait(slice)
+        let running = || shared.running.load(Ordering::SeqCst);
+        let wait = |slice: Duration| {
+            if let Some(hub) = hub {
+                hub.wait_wake(slice)
             } else if wakes {
                 // An adapter without an event source sleeps the whole timeout, so only
                 // an early return is activity.
                 let started = Instant::now();
-                shared.panes.wait_for_activity(slice)
+                if shared.panes.wait_for_activity(slice)
                     && started.elapsed() + Duration::from_millis(5) < slice
+                {
+                    Wake::Activity
+                } else {
+                    Wake::None
+                }
             } else {
                 std::thread::sleep(slice.min(SLEEP_STEP));
-                false
-            };
-            for t in self.tasks.iter_mut() {
-                if !shared.running.load(Ordering::SeqCst) {
-                    return;
-                }
-                let wanted = t.wanted.is_some_and(|f| f(shared));
-                if t.due(active, wanted) {
-                    t.last = Instant::now();
-                    tracing::trace!(task = t.name, "pass");
-                    (t.run)(shared);
-                }
+                Wake::None
             }
-        }
+        };
+        self.run_with(shared, running, wait);
     }
 }
 
@@ -186,30 +246,126 @@ mod tests {
 
     fn noop(_: &Shared) {}
 
+    /// A lane's context for tests: when each pass ran.
+    #[derive(Default)]
+    struct Runs(std::sync::Mutex<Vec<Instant>>);
+
+    fn record(r: &Runs) {
+        crate::session::lock(&r.0).push(Instant::now());
+    }
+
+    #[test]
+    fn activity_inside_the_gap_is_held_until_the_gap_passes_not_dropped() {
+        // A pass has just run (the task's `last` is now); a hook signal wakes the lane 20 ms
+        // later, inside the 100 ms gap. The pass must run once the gap has passed, not a poll
+        // interval (5 s here) later.
+        let mut lane: Lane<Runs> =
+            Lane::new("t").task(Task::new("poll", Duration::from_secs(5), true, record));
+        let runs = Runs::default();
+        let hub = std::sync::Arc::new(Wakeup::default());
+        let start = Instant::now();
+        let h = {
+            let hub = std::sync::Arc::clone(&hub);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                hub.notify();
+            })
+        };
+        let stop_at = start + Duration::from_millis(1500);
+        lane.run_with(&runs, || Instant::now() < stop_at, |d| hub.wait_wake(d));
+        let _ = h.join();
+        let runs = crate::session::lock(&runs.0).clone();
+        assert_eq!(runs.len(), 1, "one pass for one wake-up: {runs:?}");
+        let after = runs[0] - start;
+        assert!(
+            after >= MIN_GAP && after < Duration::from_millis(600),
+            "the held wake-up ran the pass {after:?} after the last one"
+        );
+    }
+
+    #[test]
+    fn a_signal_inside_its_gap_is_held_too() {
+        let mut lane: Lane<Runs> =
+            Lane::new("t").task(Task::new("poll", Duration::from_secs(5), true, record));
+        let runs = Runs::default();
+        let hub = std::sync::Arc::new(Wakeup::default());
+        let start = Instant::now();
+        hub.notify_signal();
+        let stop_at = start + Duration::from_millis(1000);
+        lane.run_with(&runs, || Instant::now() < stop_at, |d| hub.wait_wake(d));
+        let runs = crate::session::lock(&runs.0).clone();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        let after = runs[0] - start;
+        assert!(
+            after >= SIGNAL_GAP && after < Duration::from_millis(600),
+            "ran {after:?} after the last pass"
+        );
+    }
+
+    #[test]
+    fn activity_after_the_gap_runs_at_once_and_quiet_runs_nothing() {
+        let mut lane: Lane<Runs> =
+            Lane::new("t").task(Task::new("poll", Duration::from_secs(5), true, record));
+        let runs = Runs::default();
+        let hub = std::sync::Arc::new(Wakeup::default());
+        let start = Instant::now();
+        let h = {
+            let hub = std::sync::Arc::clone(&hub);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                hub.notify();
+            })
+        };
+        let stop_at = start + Duration::from_millis(1000);
+        lane.run_with(&runs, || Instant::now() < stop_at, |d| hub.wait_wake(d));
+        let _ = h.join();
+        let runs = crate::session::lock(&runs.0).clone();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        let after = runs[0] - start;
+        assert!(
+            after >= Duration::from_millis(300) && after < Duration::from_millis(550),
+            "ran {after:?} after start"
+        );
+    }
+
     #[test]
     fn a_task_is_due_at_its_interval_or_on_activity_after_the_gap() {
+        let (none, act) = (Wake::None, Wake::Activity);
         let mut t = Task::new("poll", Duration::from_secs(5), true, noop);
-        assert!(!t.due(false, false), "not before its interval");
+        assert!(!t.due(none, false), "not before its interval");
         assert!(
-            !t.due(true, false),
+            !t.due(act, false),
             "activity right after a pass waits for the gap"
         );
         t.last = Instant::now() - MIN_GAP;
-        assert!(t.due(true, false), "activity after the gap runs it early");
-        assert!(!t.due(false, false));
+        assert!(t.due(act, false), "activity after the gap runs it early");
+        assert!(!t.due(none, false));
         t.last = Instant::now() - Duration::from_secs(5);
-        assert!(t.due(false, false), "due at its interval");
+        assert!(t.due(none, false), "due at its interval");
         let mut quiet = Task::new("digest", Duration::from_secs(5), false, noop);
         quiet.last = Instant::now() - Duration::from_secs(1);
         assert!(
-            !quiet.due(true, false),
+            !quiet.due(act, false),
             "activity does not wake a task that does not want it"
         );
         assert!(
-            quiet.due(false, true),
+            quiet.due(none, true),
             "a wanted task runs early after the gap"
         );
         quiet.last = Instant::now();
-        assert!(!quiet.due(false, true), "but not within the gap");
+        assert!(!quiet.due(none, true), "but not within the gap");
+    }
+
+    #[test]
+    fn a_signal_has_a_shorter_gap_than_activity() {
+        let mut t = Task::new("poll", Duration::from_secs(5), true, noop);
+        t.last = Instant::now();
+        assert!(!t.due(Wake::Signal, false), "not right after a pass");
+        // 50 ms after a pass: past the signal's gap, inside activity's
+        t.last = Instant::now() - (SIGNAL_GAP + MIN_GAP) / 2;
+        assert!(t.due(Wake::Signal, false), "a hook signal runs it");
+        assert!(!t.due(Wake::Activity, false), "a redraw waits");
+        assert!(t.gap_left(Wake::Signal).is_zero());
+        assert!(!t.gap_left(Wake::Activity).is_zero());
     }
 }

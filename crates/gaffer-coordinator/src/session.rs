@@ -65,6 +65,15 @@ pub enum CoordinatorError {
     /// An agent could not be restarted.
     #[error("restart: {0}")]
     Restart(String),
+    /// A human's control action was refused (see `gaffer_core::control`).
+    #[error(transparent)]
+    Control(#[from] gaffer_core::control::ControlError),
+    /// The panes could not be read or typed into.
+    #[error("panes: {0}")]
+    Panes(String),
+    /// An assignment by hand failed (claim, reservation or delivery).
+    #[error("assignment failed: {0}")]
+    Assign(String),
 }
 
 /// The outside world, as the coordinator uses it.
@@ -296,11 +305,11 @@ impl SessionCoordinator {
         let poll = cfg.coordinator.poll_interval;
         // Observation has its own lane, so a slow delivery never delays it.
         let observe =
-            Lane::new("observe").task(Task::new("poll", poll, true, |s| s.update_state()));
+            Lane::new("observe").task(Task::new("poll", poll, true, |s: &Shared| s.update_state()));
         let mut act = Lane::new("act");
         if cfg.coordinator.auto_assign {
             act = act.task(
-                Task::new("assign", poll, false, |s| {
+                Task::new("assign", poll, false, |s: &Shared| {
                     s.assign_wanted.store(false, Ordering::SeqCst);
                     let _ = s.assign_round(None, false);
                 })
@@ -311,7 +320,7 @@ impl SessionCoordinator {
             "conflicts",
             poll.max(Duration::from_secs(1)),
             false,
-            |s| {
+            |s: &Shared| {
                 let _ = s.conflict_pass();
             },
         ));
@@ -320,7 +329,7 @@ impl SessionCoordinator {
                 "digest",
                 cfg.coordinator.digest_interval,
                 false,
-                |s| {
+                |s: &Shared| {
                     if let Err(e) = s.send_digest() {
                         s.emit(
                             CoordinatorEvent::new(
@@ -377,6 +386,15 @@ impl SessionCoordinator {
         let st = lock(&self.shared.state);
         cycle::agents::idle(st.agents.values(), &policy, now)
             .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The conflicts found by the last conflict pass (no new pass is run).
+    pub fn known_conflicts(&self) -> Vec<DetectedConflict> {
+        lock(&self.shared.state)
+            .conflicts
+            .values()
             .cloned()
             .collect()
     }
@@ -503,6 +521,13 @@ impl SessionCoordinator {
     /// Quality figures.
     pub fn quality(&self) -> QualityMonitor {
         lock(&self.shared.state).quality.clone()
+    }
+}
+
+impl SessionCoordinator {
+    /// The runtime's parts (for the other facades of this crate, e.g. `control`).
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
     }
 }
 

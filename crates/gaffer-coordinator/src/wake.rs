@@ -18,6 +18,24 @@ pub const SOCKET_NAME: &str = "signals.sock";
 pub trait WakeSource: Send + Sync {
     /// Blocks up to `timeout`; true when woken by activity before it ran out.
     fn wait(&self, timeout: Duration) -> bool;
+
+    /// Whether its wake-ups are agents' own signals (hooks), which the scheduler serves after a
+    /// shorter gap than pane activity: a signal is exact and rare, a screen redraws constantly.
+    fn is_signal(&self) -> bool {
+        false
+    }
+}
+
+/// What woke a lane, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Wake {
+    /// Nothing: the wait timed out.
+    #[default]
+    None,
+    /// Pane activity (a redraw).
+    Activity,
+    /// An agent's own signal (a hook).
+    Signal,
 }
 
 /// Sends one wake-up datagram to `socket`; never blocks, never fails (nobody listening is
@@ -85,6 +103,10 @@ impl SignalSocket {
 }
 
 impl WakeSource for SignalSocket {
+    fn is_signal(&self) -> bool {
+        true
+    }
+
     fn wait(&self, timeout: Duration) -> bool {
         let timeout = timeout.max(Duration::from_millis(1));
         if self.sock.set_read_timeout(Some(timeout)).is_err() {
@@ -117,29 +139,45 @@ impl Drop for SignalSocket {
 /// A latch several forwarder threads set and one lane waits on.
 #[derive(Default)]
 pub struct Wakeup {
-    pending: Mutex<bool>,
+    pending: Mutex<Wake>,
     cv: Condvar,
 }
 
 impl Wakeup {
-    /// Sets the latch and wakes the waiter.
+    /// Sets the latch for pane activity and wakes the waiter.
     pub fn notify(&self) {
-        *crate::session::lock(&self.pending) = true;
+        self.set(Wake::Activity);
+    }
+
+    /// Sets the latch for an agent's signal and wakes the waiter.
+    pub fn notify_signal(&self) {
+        self.set(Wake::Signal);
+    }
+
+    fn set(&self, wake: Wake) {
+        let mut pending = crate::session::lock(&self.pending);
+        *pending = (*pending).max(wake);
+        drop(pending);
         self.cv.notify_all();
     }
 
     /// Waits up to `timeout` for the latch; true (and clears it) when it was set.
     pub fn wait(&self, timeout: Duration) -> bool {
+        self.wait_wake(timeout) != Wake::None
+    }
+
+    /// Waits up to `timeout` for the latch; what set it (the strongest since the last wait),
+    /// and clears it; [`Wake::None`] when it timed out.
+    pub fn wait_wake(&self, timeout: Duration) -> Wake {
         let deadline = Instant::now() + timeout;
         let mut pending = crate::session::lock(&self.pending);
         loop {
-            if *pending {
-                *pending = false;
-                return true;
+            if *pending != Wake::None {
+                return std::mem::take(&mut *pending);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return false;
+                return Wake::None;
             }
             pending = match self.cv.wait_timeout(pending, left) {
                 Ok((g, _)) => g,
@@ -199,5 +237,12 @@ mod tests {
         assert!(t.elapsed() < Duration::from_secs(2));
         let _ = h.join();
         assert!(!w.wait(Duration::from_millis(5)), "cleared after a wait");
+        // a signal outranks activity until the waiter takes it
+        w.notify_signal();
+        w.notify();
+        assert_eq!(w.wait_wake(Duration::from_millis(5)), Wake::Signal);
+        w.notify();
+        assert_eq!(w.wait_wake(Duration::from_millis(5)), Wake::Activity);
+        assert_eq!(w.wait_wake(Duration::from_millis(5)), Wake::None);
     }
 }

@@ -35,8 +35,10 @@ pub struct ContextWindows {
 }
 
 /// The embedded windows (tokens), extended or replaced per pattern by `[context_windows]`.
-pub const DEFAULT_CONTEXT_WINDOWS: [(&str, u64); 9] = [
+pub const DEFAULT_CONTEXT_WINDOWS: [(&str, u64); 10] = [
     ("claude-*", 200_000),
+    // Claude Code's default model (Opus 5.5 in 2.1.332) runs with a 1M window
+    ("claude-opus-5*", 1_000_000),
     ("claude-*[1m]", 1_000_000),
     ("gpt-5*", 272_000),
     ("gpt-4.1*", 1_047_576),

@@ -78,11 +78,19 @@ pub enum CoordinatorEventType {
     LedgerRecovered,
     /// Lines of the beads file could not be read (they are skipped).
     BeadsMalformed,
+    /// A human paused auto-assign for one agent (`agent_id`) or all (`details.target` `*`).
+    AssignPaused,
+    /// A human resumed auto-assign for one agent or all.
+    AssignResumed,
+    /// A human answered a BLOCKED agent's dialog (`details.option`, `label`, `text`).
+    DialogAnswered,
+    /// A human sent a prompt to an agent (`details.outcome`, `bytes`).
+    PromptSent,
     /// Any other type name.
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 34] = [
+const NAMED: [(&str, CoordinatorEventType); 38] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -132,6 +140,10 @@ const NAMED: [(&str, CoordinatorEventType); 34] = [
     ("ledger_degraded", CoordinatorEventType::LedgerDegraded),
     ("ledger_recovered", CoordinatorEventType::LedgerRecovered),
     ("beads_malformed", CoordinatorEventType::BeadsMalformed),
+    ("assign_paused", CoordinatorEventType::AssignPaused),
+    ("assign_resumed", CoordinatorEventType::AssignResumed),
+    ("dialog_answered", CoordinatorEventType::DialogAnswered),
+    ("prompt_sent", CoordinatorEventType::PromptSent),
 ];
 
 impl CoordinatorEventType {

@@ -31,7 +31,9 @@
 //!   removed mid-turn, a crashed hook).
 //! * **R5** H WAITING (stop), S BLOCKED, RATE_LIMITED or ERROR shown at or after the stop: the
 //!   screen (a dialog or an error that appeared after the last hook). Shown before the stop and
-//!   unchanged since: the hook.
+//!   unchanged since: the hook. When H comes from the session file, the screen always: the
+//!   file is a status snapshot rewritten at any time, not an event (Claude Code writes `idle`
+//!   while its screen shows a rate-limit error it is retrying).
 //! * **R6** H WAITING, S busy: the screen when it changed after the stop (a turn no hook
 //!   reported); otherwise the hook (the screen lags behind the stop).
 //! * **R7** H BLOCKED, S not BLOCKED: the screen when it changed after the request (the human
@@ -300,9 +302,11 @@ pub struct Fused {
 
 impl Fused {
     /// The screen verdict rewritten with the fused status, reason, evidence and context.
-    /// When the screen decided, the rule, reason and evidence stay the screen's.
+    /// When the screen decided, or agrees with the structured state, the rule, reason and
+    /// evidence stay the screen's (its rule is the more specific reading); `fusion` names the
+    /// decider either way.
     pub fn apply(self, mut verdict: Verdict) -> Verdict {
-        if self.fusion.decided_by != Source::Screen {
+        if self.fusion.decided_by != Source::Screen && self.fusion.rule != "agree" {
             verdict.rule = format!("fuse.{}.{}", self.fusion.decided_by, self.fusion.rule);
             verdict.reason = self.reason;
             verdict.evidence = self.evidence;
@@ -628,7 +632,11 @@ fn decide(
             if c.state.agrees(s) {
                 return plain("agree");
             }
-            if (urgent_screen || s == AgentStatus::Blocked) && screen_since {
+            // a session file has no turn boundaries: its mtime moves with any rewrite, so an
+            // idle file says nothing about an error or a dialog on screen being old
+            if (urgent_screen || s == AgentStatus::Blocked)
+                && (screen_since || src == Source::SessionFile)
+            {
                 return screen_decides("R5", None);
             }
             if (s.is_busy() || s == AgentStatus::Stalled) && screen_after {

@@ -12,6 +12,7 @@ pub mod beads;
 pub mod clock;
 pub mod config;
 pub mod conflict;
+pub mod control;
 pub mod cycle;
 pub mod digest;
 pub mod event;

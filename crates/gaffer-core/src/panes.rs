@@ -267,6 +267,15 @@ pub trait Panes: Send + Sync {
         Ok(None)
     }
 
+    /// Types `keys` into the pane literally (no Enter), e.g. the number of a dialog's option.
+    /// Multiplexers that cannot type answer an error.
+    fn send_keys(&self, pane_id: &str, keys: &str) -> Result<(), PanesError> {
+        let _ = (pane_id, keys);
+        Err(PanesError::Failed(
+            "this multiplexer cannot type into panes".into(),
+        ))
+    }
+
     /// Relaunches the pane's agent: whatever runs in the pane is killed and `command` runs in
     /// its place, in the same pane (same id, title and working directory); when the agent exits
     /// again the pane returns to a shell. `command` becomes the pane's launch record.

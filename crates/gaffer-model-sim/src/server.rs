@@ -129,8 +129,12 @@ impl HttpResponse {
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntry {
     pub seq: u64,
-    /// Milliseconds since the Unix epoch.
+    /// When the request was received, in milliseconds since the Unix epoch.
     pub at_ms: u64,
+    /// When the response was written to its end (the last chunk of a stream), on the same
+    /// clock; `None` while it is still being written, or when it never is (a hang).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<u64>,
     pub method: String,
     pub path: String,
     /// The body as JSON, or as a string when it is not JSON.
@@ -216,6 +220,7 @@ impl State {
         lock(&self.log).push(LogEntry {
             seq,
             at_ms: now_ms(),
+            finished_ms: None,
             method: method.into(),
             path: path.into(),
             body,
@@ -223,6 +228,14 @@ impl State {
             decision: None,
         });
         seq
+    }
+
+    /// Notes that the response to request `seq` has been written to its end.
+    fn finish(&self, seq: u64) {
+        let at = now_ms();
+        if let Some(e) = lock(&self.log).iter_mut().rev().find(|e| e.seq == seq) {
+            e.finished_ms = Some(at);
+        }
     }
 
     fn set_mode(&self, mode: Option<Mode>) {
@@ -366,7 +379,9 @@ fn serve(mut request: tiny_http::Request, state: &State) {
         body,
     };
     let resp = crate::route(&req, state);
-    respond(request, resp);
+    if respond(request, resp) {
+        state.finish(seq);
+    }
 }
 
 fn control(method: &str, path: &str, body: &[u8], state: &State) -> Option<HttpResponse> {
@@ -421,7 +436,9 @@ fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
 }
 
-fn respond(request: tiny_http::Request, resp: HttpResponse) {
+/// Writes `resp`; true when it was written to its end (a hang never is, nor a stream whose
+/// client went away).
+fn respond(request: tiny_http::Request, resp: HttpResponse) -> bool {
     match resp {
         HttpResponse::Full {
             status,
@@ -434,7 +451,7 @@ fn respond(request: tiny_http::Request, resp: HttpResponse) {
                     r.add_header(h);
                 }
             }
-            let _ = request.respond(r);
+            request.respond(r).is_ok()
         }
         HttpResponse::Stream {
             status,
@@ -455,7 +472,7 @@ fn respond(request: tiny_http::Request, resp: HttpResponse) {
                 .and_then(|_| w.flush())
                 .is_err()
             {
-                return;
+                return false;
             }
             for chunk in rx {
                 if chunk.is_empty() {
@@ -468,15 +485,16 @@ fn respond(request: tiny_http::Request, resp: HttpResponse) {
                 ]
                 .concat();
                 if w.write_all(&framed).and_then(|_| w.flush()).is_err() {
-                    return;
+                    return false;
                 }
             }
-            let _ = w.write_all(b"0\r\n\r\n").and_then(|_| w.flush());
+            w.write_all(b"0\r\n\r\n").and_then(|_| w.flush()).is_ok()
         }
         HttpResponse::Hang => {
             // Hold the request (and its connection) for a bounded time, then drop it.
             std::thread::sleep(std::time::Duration::from_secs(600));
             drop(request);
+            false
         }
     }
 }

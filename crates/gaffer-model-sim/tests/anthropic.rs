@@ -114,6 +114,15 @@ fn chunk_delays_are_honoured() {
         took >= Duration::from_millis(700),
         "300 ms first delay + 2×200 ms, took {took:?}"
     );
+    // the log times the stream's end on the clock of its start
+    let e = &s.log()[0];
+    let finished = e.finished_ms.expect("the stream's end is logged");
+    assert!(
+        finished >= e.at_ms + 700,
+        "finished {finished} at least 700 ms after {}",
+        e.at_ms
+    );
+    assert!(finished <= e.at_ms + took.as_millis() as u64 + 50);
 }
 
 #[test]
@@ -279,4 +288,5 @@ fn hang_holds_the_request() {
         .send(body("x", true).to_string().as_bytes());
     assert!(r.is_err(), "no answer");
     assert!(t.elapsed() >= Duration::from_millis(700));
+    assert_eq!(s.log()[0].finished_ms, None, "a hang never finishes");
 }

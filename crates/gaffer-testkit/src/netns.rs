@@ -28,6 +28,23 @@ pub use gaffer_model_sim::launch::interfaces;
 /// Re-runs test `test_name` (its path as libtest prints it, e.g. `claude_states`) inside a new
 /// loopback-only network namespace, unless this process already is the isolated one.
 pub fn isolate(test_name: &str) -> Isolation {
+    // `--include-ignored`: the parent already chose to run it (an ignored test that was
+    // asked for with `--ignored` must run in the child too, not be skipped as a pass).
+    let args = [
+        test_name,
+        "--exact",
+        "--nocapture",
+        "--include-ignored",
+        "--test-threads",
+        "1",
+    ];
+    isolate_with_args(&args.map(String::from))
+}
+
+/// Re-runs this executable with `args` inside a new loopback-only network namespace, unless
+/// this process already is the isolated one (for a program that is not a libtest harness, such
+/// as a benchmark binary).
+pub fn isolate_with_args(args: &[String]) -> Isolation {
     if std::env::var_os(INSIDE_ENV).is_some() {
         let ifs = interfaces();
         assert!(
@@ -63,16 +80,7 @@ pub fn isolate(test_name: &str) -> Isolation {
             "ip link set lo up && exec \"$0\" \"$@\"",
         ])
         .arg(&exe)
-        // `--include-ignored`: the parent already chose to run it (an ignored test that was
-        // asked for with `--ignored` must run in the child too, not be skipped as a pass).
-        .args([
-            test_name,
-            "--exact",
-            "--nocapture",
-            "--include-ignored",
-            "--test-threads",
-            "1",
-        ])
+        .args(args)
         .env(INSIDE_ENV, "1")
         .status();
     match status {

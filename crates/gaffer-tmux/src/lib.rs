@@ -630,4 +630,11 @@ impl Panes for TmuxPanes {
     fn respawn(&self, pane_id: &str, command: &str) -> Result<(), PanesError> {
         respawn::respawn(&self.tmux, pane_id, command).map_err(Into::into)
     }
+
+    fn send_keys(&self, pane_id: &str, keys: &str) -> Result<(), PanesError> {
+        self.tmux
+            .run(&["send-keys", "-t", pane_id, "-l", "--", keys])
+            .map(|_| ())
+            .map_err(Into::into)
+    }
 }

@@ -127,6 +127,23 @@ pub fn user_rules_dir() -> Option<PathBuf> {
     crate::kinds::user_config_dir().map(|d| d.join("rules"))
 }
 
+/// A monitor of `conn`'s panes as `gaffer status` observes them: the detector, the agents'
+/// files and hook signals fused in.
+pub fn monitor(
+    global: &GlobalArgs,
+    conn: &Connection,
+) -> Result<gaffer_coordinator::monitor::AgentMonitor, ExitError> {
+    use gaffer_coordinator::monitor::{AgentMonitor, MonitorConfig};
+    Ok(AgentMonitor::new(
+        conn.panes.clone(),
+        detector(&conn.config.detection)?,
+        MonitorConfig::from(&conn.config.detection),
+    )
+    .with_agent_files(agent_files(&conn.config))
+    .with_signals(signal_feed(global))
+    .with_fuse_config((&conn.config.fusion).into()))
+}
+
 /// The detector: the embedded rules with the user's overrides (`<rules dir>/<kind>.toml`)
 /// applied, reading reset times in the agents' local zone (`[detection] timezone`).
 pub fn detector(detection: &DetectionConfig) -> Result<Detector, ExitError> {

@@ -78,6 +78,47 @@ pub enum Command {
         #[command(flatten)]
         args: CoordArgs,
     },
+    /// Pause auto-assign for one agent, or for every agent without PANE (kept in the ledger;
+    /// every coordinator of the project honours it).
+    Pause {
+        /// The agent's pane (%3, a title, or session:window.pane); none pauses all.
+        pane: Option<String>,
+        #[command(flatten)]
+        args: CoordArgs,
+    },
+    /// Resume auto-assign for one agent, or for every agent without PANE (clears every pause).
+    Resume {
+        /// The agent's pane; none resumes all.
+        pane: Option<String>,
+        #[command(flatten)]
+        args: CoordArgs,
+    },
+    /// Show a BLOCKED agent's dialog (its text and numbered options), or answer it with OPTION.
+    Answer {
+        /// The agent's pane.
+        pane: String,
+        /// The number of the option to choose; without it the dialog is only shown.
+        option: Option<u32>,
+        #[command(flatten)]
+        args: CoordArgs,
+    },
+    /// Take a bead back from its agent: claim undone, reservations released.
+    Unassign {
+        /// The bead.
+        bead: String,
+        #[command(flatten)]
+        args: CoordArgs,
+    },
+    /// Give a bead to another agent (taken back from its current agent first); the agent must
+    /// be WAITING.
+    Reassign {
+        /// The bead.
+        bead: String,
+        /// The agent's pane.
+        pane: String,
+        #[command(flatten)]
+        args: CoordArgs,
+    },
     /// List overlapping file reservations between agents.
     Conflicts {
         #[command(flatten)]
@@ -143,6 +184,12 @@ pub enum Command {
         /// Stop after this many seconds.
         #[arg(long, value_name = "SECS")]
         exit_after: Option<u64>,
+        /// The plain text table redrawn every second (no keys), as before the interactive view.
+        #[arg(long)]
+        plain: bool,
+        /// Let the mouse select agents (click a row, scroll).
+        #[arg(long)]
+        mouse: bool,
     },
     /// Serve status and events over HTTP and SSE on loopback, behind a token.
     Serve(ServeArgs),

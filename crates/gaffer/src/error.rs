@@ -3,6 +3,7 @@
 
 use gaffer_coordinator::CoordinatorError;
 use gaffer_core::conflicts::ConflictError;
+use gaffer_core::control::ControlError;
 use gaffer_core::exit;
 use gaffer_core::mailbox::MailError;
 use gaffer_core::work_source::WorkSourceError;
@@ -109,7 +110,13 @@ impl From<WorkSourceError> for ExitError {
 impl From<CoordinatorError> for ExitError {
     fn from(e: CoordinatorError) -> Self {
         match e {
-            CoordinatorError::AgentNotFound(_) => ExitError::not_found(e.to_string()),
+            CoordinatorError::AgentNotFound(_)
+            | CoordinatorError::Control(
+                ControlError::AgentNotFound(_)
+                | ControlError::NotAssigned(_)
+                | ControlError::UnknownBead(_),
+            ) => ExitError::not_found(e.to_string()),
+            CoordinatorError::Panes(_) => ExitError::unavailable(e.to_string()),
             other => ExitError::failure(other.to_string()),
         }
     }

@@ -4,13 +4,16 @@ mod adapters;
 mod cli;
 mod commands;
 mod config_load;
+mod delivery;
 mod error;
 mod foreground;
 mod http;
 mod kinds;
 mod output;
 mod subprocess;
+mod tui;
 mod view;
+mod web;
 mod wiring;
 
 use clap::Parser;
@@ -93,6 +96,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Suggest { pane, args } => commands::coordinate::suggest(&cli.global, &args, &pane),
         Command::Restart { pane, args } => commands::coordinate::restart(&cli.global, &args, &pane),
+        Command::Pause { pane, args } => {
+            commands::control::pause(&cli.global, &args, pane.as_deref(), true)
+        }
+        Command::Resume { pane, args } => {
+            commands::control::pause(&cli.global, &args, pane.as_deref(), false)
+        }
+        Command::Answer { pane, option, args } => {
+            commands::control::answer(&cli.global, &args, &pane, option)
+        }
+        Command::Unassign { bead, args } => commands::control::unassign(&cli.global, &args, &bead),
+        Command::Reassign { bead, pane, args } => {
+            commands::control::reassign(&cli.global, &args, &bead, &pane)
+        }
         Command::Conflicts {
             args,
             notify,
@@ -104,7 +120,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             args,
             auto_assign,
             exit_after,
-        } => commands::dashboard::run(&cli.global, &args, auto_assign, exit_after),
+            plain,
+            mouse,
+        } => commands::dashboard::run(
+            &cli.global,
+            &args,
+            commands::dashboard::Options {
+                auto_assign,
+                exit_after,
+                plain,
+                mouse,
+            },
+        ),
         Command::Serve(args) => commands::serve::run(&cli.global, &args),
         Command::Watch {
             from_start,

@@ -163,6 +163,11 @@ fn describe_raw(e: &CoordinatorEvent) -> String {
             d("last_status")
         ),
         "agent_appeared" => format!("{} ({})", d("title"), d("status")),
+        "assign_paused" => format!("auto-assign paused for {}", d("target")),
+        "assign_resumed" => format!("auto-assign resumed for {}", d("target")),
+        "dialog_answered" => format!("dialog answered: {}. {}", d("option"), d("label")),
+        "prompt_sent" => format!("prompt sent by a human: {}", d("outcome")),
+        "work_handed_back" => format!("{} handed back: {}", d("bead_id"), d("reason")),
         _ => serde_json::to_string(&e.details).unwrap_or_default(),
     };
     format!("{t} {:<22}{who} {what}", e.event_type.as_str())

@@ -137,8 +137,8 @@ impl Table {
             // cells hold outside text (titles, names): never let it reach the terminal raw
             let text = crate::output::safe(&cell.text);
             let padded = match col.align {
-                Align::Left => format!("{:<w$}", text, w = col.width),
-                Align::Right => format!("{:>w$}", text, w = col.width),
+                Align::Left => pad_right(&text, col.width),
+                Align::Right => pad_left(&text, col.width),
             };
             match cell.color {
                 Some(c) => {
@@ -151,6 +151,46 @@ impl Table {
         }
         out
     }
+}
+
+/// The display width of `s` in terminal columns (wide characters count 2, combining marks 0).
+pub fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// `s` padded with spaces on the right to `w` columns of display width.
+pub fn pad_right(s: &str, w: usize) -> String {
+    let mut out = s.to_string();
+    out.extend(std::iter::repeat_n(' ', w.saturating_sub(width(s))));
+    out
+}
+
+/// `s` padded with spaces on the left to `w` columns of display width.
+pub fn pad_left(s: &str, w: usize) -> String {
+    let mut out: String = std::iter::repeat_n(' ', w.saturating_sub(width(s))).collect();
+    out.push_str(s);
+    out
+}
+
+/// `s` cut to at most `w` columns of display width, ending in `…` when cut.
+pub fn fit(s: &str, w: usize) -> String {
+    if width(s) <= w {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + cw + 1 > w {
+            break;
+        }
+        used += cw;
+        out.push(c);
+    }
+    if w > 0 {
+        out.push('…');
+    }
+    out
 }
 
 /// The short name in a gaffer pane title (`demo__cc_1` → `cc_1`); the title when it has none.
@@ -204,6 +244,25 @@ mod tests {
             strip_ansi(&row),
             format!("{:<6} {:>5}  {}", "%1", "12%", "bd-1")
         );
+    }
+
+    #[test]
+    fn padding_and_cutting_count_display_width() {
+        // 名前 is 2 characters and 4 columns wide; é written as e + a combining accent is 1.
+        assert_eq!(pad_right("名前", 6), "名前  ");
+        assert_eq!(pad_left("e\u{301}", 3), "  e\u{301}");
+        assert_eq!(width(&pad_right("名前", 6)), 6);
+        assert_eq!(fit("エージェント一号", 9), "エージェ…");
+        assert_eq!(width(&fit("エージェント一号", 9)), 9);
+        assert_eq!(fit("abc", 9), "abc");
+        let t = Table::new(&[Column::left("NAME", 8), Column::left("STATE", 0)]);
+        let rows = [
+            t.row(&[Cell::from("名前"), Cell::from("WAITING")]),
+            t.row(&[Cell::from("ab"), Cell::from("WAITING")]),
+        ];
+        // the state column starts at the same screen column in both rows
+        let col = |r: &str| width(&r[..r.find("WAITING").unwrap()]);
+        assert_eq!(col(&rows[0]), col(&rows[1]));
     }
 
     #[test]

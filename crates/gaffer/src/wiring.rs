@@ -49,6 +49,8 @@ pub struct Built {
     pub work_source: String,
     /// The project root.
     pub project_root: PathBuf,
+    /// The monitor the coordinator observes through (its last verdicts, with evidence).
+    pub monitor: Arc<AgentMonitor>,
 }
 
 /// [`build`] for the coordinator commands (`run`, `assign`, `dashboard`, `serve`, …): their
@@ -96,7 +98,7 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
     let ports = Ports {
         observer: Box::new(MonitorObserver(monitor.clone())),
         probe: Arc::new(DetectorProbe {
-            monitor,
+            monitor: monitor.clone(),
             panes: panes.clone(),
             detector,
         }),
@@ -119,6 +121,7 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
         mail_backend: mail.backend,
         work_source,
         project_root: root,
+        monitor,
     })
 }
 

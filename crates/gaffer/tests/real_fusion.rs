@@ -257,6 +257,15 @@ fn claude_with_hooks_reads_each_state_and_falls_back_when_they_go() {
     rig.expect("WAITING after the dialog is dismissed", 30, |v| {
         v["status"] == "WAITING"
     });
+    // the dismissed call's result travels with the next prompt, which the model server then
+    // reads as a follow-up (a quick reply): spend it on a quick turn, so the slow prompt below
+    // is a fresh turn
+    rig.server.set_mode(None);
+    let before = rig.server.log().len();
+    rig.type_prompt("please answer FAST once more");
+    rig.expect("WAITING after a quick turn", 60, |v| {
+        v["status"] == "WAITING" && rig.server.log().len() > before
+    });
     // the hooks go; the next turn is read right, never wrongly in between
     rig.hooks("uninstall");
     let before = rig.server.log().len();
@@ -266,7 +275,13 @@ fn claude_with_hooks_reads_each_state_and_falls_back_when_they_go() {
         busy_seen |= v["status"] == "GENERATING" || v["status"] == "THINKING";
         busy_seen && v["status"] == "WAITING" && rig.server.log().len() > before
     });
-    assert!(busy_seen, "the slow turn read busy: {}", brief(&seen));
+    assert!(
+        busy_seen,
+        "the slow turn read busy: {}\nrequests before {before}, now {}\n{}",
+        brief(&seen),
+        rig.server.log().len(),
+        rig.tmux.capture(&rig.pane)
+    );
     let wrong: Vec<&Value> = seen
         .iter()
         .filter(|v| {

@@ -110,6 +110,21 @@ impl Rig {
         ]);
         std::thread::sleep(Duration::from_millis(400));
         self.tmux.run(&["send-keys", "-t", &self.pane, "Enter"]);
+        // a CLI still settling can take the first Enter as part of the typed text: press it
+        // again while the prompt still sits in the composer (the bottom lines)
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(1500));
+            if self.server.log().len() > before {
+                break;
+            }
+            let screen = self.tmux.capture(&self.pane);
+            let lines: Vec<&str> = screen.lines().filter(|l| !l.trim().is_empty()).collect();
+            let bottom = &lines[lines.len().saturating_sub(8)..];
+            if !bottom.iter().any(|l| l.contains("count the tokens please")) {
+                break;
+            }
+            self.tmux.run(&["send-keys", "-t", &self.pane, "Enter"]);
+        }
         let answered = wait_until(Duration::from_secs(90), || {
             self.server.log().len() > before && self.tmux.capture(&self.pane).contains("Counted.")
         });

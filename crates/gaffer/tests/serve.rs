@@ -699,3 +699,191 @@ fn strip_colour(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn the_cockpit_page_needs_a_login_and_its_action_needs_the_csrf_token_and_json() {
+    let p = Project::new("srvpage");
+    let s = p.serve(&[]);
+    let html = "Accept: text/html,application/xhtml+xml";
+    // Without credentials a browser gets a page that only says how to log in.
+    let r = s.get("/", &[html]);
+    assert_eq!(r.status, 401, "{}", r.head);
+    assert!(r.head.contains("Content-Type: text/html"), "{}", r.head);
+    assert!(r.body.contains("login-needed") && !r.body.contains("gaffer-csrf"));
+    for path in [
+        "/cockpit",
+        "/cockpit.js",
+        "/cockpit.css",
+        "/screen?pane=%250",
+    ] {
+        assert_eq!(s.get(path, &[]).status, 401, "{path}");
+    }
+    // Logged in: the page, with a CSRF token and a strict CSP; its script and style.
+    let login_path = s.login.split_once(s.addr.as_str()).unwrap().1.to_string();
+    let set_cookie = s
+        .get(&login_path, &[])
+        .head
+        .lines()
+        .find_map(|l| l.strip_prefix("Set-Cookie: ").map(str::to_string))
+        .expect("a cookie");
+    let cookie = format!("Cookie: {}", set_cookie.split(';').next().unwrap());
+    let page = s.get("/", &[&cookie, html]);
+    assert_eq!(page.status, 200, "{}", page.head);
+    assert!(
+        page.head
+            .contains("Content-Security-Policy: default-src 'none'; script-src 'self'")
+    );
+    assert!(page.head.contains("X-Frame-Options: DENY"));
+    let csrf = page
+        .body
+        .split_once("name=\"gaffer-csrf\" content=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(t, _)| t.to_string())
+        .expect("the CSRF meta tag");
+    assert_eq!(csrf.len(), 32, "{csrf}");
+    assert!(
+        !page.body.contains(&s.token),
+        "the page never holds the token"
+    );
+    // A bearer client asking for JSON still gets the routes.
+    let index = s.get("/", &[&s.bearer()]);
+    assert!(
+        index.json()["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "POST /send")
+    );
+    let js = s.get("/cockpit.js", &[&cookie]);
+    assert_eq!(js.status, 200);
+    assert!(js.head.contains("Content-Type: text/javascript"));
+    assert!(js.body.contains("textContent") && !js.body.contains("innerHTML"));
+    assert!(s.get("/cockpit.css", &[&cookie]).head.contains("text/css"));
+    // The view: the session, agents (none here), assignments, the digest, event types.
+    let view = s.get("/cockpit", &[&cookie]).json();
+    assert_eq!(view["session"], "srv");
+    assert!(view["agents"].as_array().unwrap().is_empty(), "{view}");
+    assert!(view["assignments"].is_array() && view["digest"].is_object());
+    assert!(
+        view["event_types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "agent_busy")
+    );
+    // The sleep pane is no agent: nothing to preview.
+    let r = s.get("/screen?pane=%250", &[&cookie]);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (404, Some("no_pane"))
+    );
+    assert_eq!(s.get("/screen", &[&cookie]).status, 400);
+    // The action: the session's CSRF token, JSON, and a well-formed body.
+    let post = |headers: &[&str], body: &str| {
+        let mut raw = format!("POST /send HTTP/1.1\r\nHost: {}\r\n", s.addr);
+        for h in headers {
+            raw.push_str(h);
+            raw.push_str("\r\n");
+        }
+        raw.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        send(&s.addr, &raw)
+    };
+    let json = "Content-Type: application/json";
+    let body = r#"{"pane":"%0","text":"hello"}"#;
+    let with_csrf = format!("X-Gaffer-Csrf: {csrf}");
+    let r = post(&[json], body);
+    assert_eq!(r.status, 401, "no credentials");
+    let r = post(&[&cookie, json], body);
+    assert_eq!((r.status, r.json()["error"].as_str()), (403, Some("csrf")));
+    let wrong = format!("X-Gaffer-Csrf: {}", "0".repeat(32));
+    assert_eq!(post(&[&cookie, json, &wrong], body).status, 403);
+    let r = post(&[&cookie, "Content-Type: text/plain", &with_csrf], body);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (415, Some("not_json"))
+    );
+    let r = post(&[&cookie, json, &with_csrf], "{\"pane\": 3}");
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let r = post(&[&cookie, json, &with_csrf], r#"{"pane":"%0","text":"  "}"#);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("empty_prompt"))
+    );
+    let r = post(&[&cookie, json, &with_csrf], body);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (404, Some("no_pane"))
+    );
+    // A bearer client needs no CSRF token (no browser sends the header by itself).
+    let r = post(&[&s.bearer(), json], body);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (404, Some("no_pane"))
+    );
+    // From another origin, even with every credential: refused.
+    let r = post(
+        &[&cookie, json, &with_csrf, "Origin: http://evil.example"],
+        body,
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (403, Some("cross_origin"))
+    );
+    assert_eq!(s.get("/send", &[&cookie]).status, 405);
+    // The other controls: the same guard, then the control API's answer.
+    for path in ["/answer", "/pause", "/resume", "/unassign", "/reassign"] {
+        let mut raw = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\n{cookie}\r\n{json}\r\n",
+            s.addr
+        );
+        raw.push_str("Content-Length: 2\r\n\r\n{}");
+        let r = send(&s.addr, &raw);
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (403, Some("csrf")),
+            "{path}"
+        );
+        assert_eq!(s.get(path, &[&cookie]).status, 405, "{path}");
+    }
+    let control = |path: &str, body: &str| {
+        let raw = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\n{cookie}\r\n{json}\r\n{with_csrf}\r\nContent-Length: {}\r\n\r\n{body}",
+            s.addr,
+            body.len()
+        );
+        send(&s.addr, &raw)
+    };
+    let r = control("/pause", r#"{"pane":"%0","all":true}"#);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let r = control("/pause", r#"{"all":true}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["all"], true);
+    assert!(p.ledger().pauses().unwrap().all, "kept in the ledger");
+    assert_eq!(s.get("/cockpit", &[&cookie]).json()["pauses"]["all"], true);
+    let r = control("/resume", r#"{"all":true}"#);
+    assert_eq!((r.status, r.json()["all"].as_bool()), (200, Some(false)));
+    let r = control("/unassign", r#"{"bead":"nope-1"}"#);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (404, Some("no_bead"))
+    );
+    let r = control("/answer", r#"{"pane":"%0","option":1}"#);
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (404, Some("no_pane"))
+    );
+    for path in ["/dialog", "/jump"] {
+        assert_eq!(s.get(path, &[&cookie]).status, 400, "{path} needs ?pane=");
+        let r = s.get(&format!("{path}?pane=%250"), &[&cookie]);
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (404, Some("no_pane"))
+        );
+    }
+}

@@ -236,6 +236,7 @@ impl Gaffer {
                 .map(|e| e.bead.clone())
                 .collect(),
             backoff: self.backoff.clone(),
+            paused: Default::default(),
             restarts: self.restarts.clone(),
         }
     }

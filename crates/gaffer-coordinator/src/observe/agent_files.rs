@@ -174,6 +174,17 @@ fn claude_config_dir(pid: u32) -> Option<PathBuf> {
         .or_else(|| environ_var(pid, "HOME").map(|h| PathBuf::from(h).join(".claude")))
 }
 
+/// The context window a Claude Code process was started with
+/// (`CLAUDE_CODE_AUTO_COMPACT_WINDOW` in its environment), if any.
+fn claude_window(pane_pid: u32) -> Option<u64> {
+    let pid = agent_pid(pane_pid, "cc")?;
+    environ_var(pid, "CLAUDE_CODE_AUTO_COMPACT_WINDOW")?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|w| *w > 0)
+}
+
 fn mtime(path: &Path) -> Option<(Timestamp, u64)> {
     let m = std::fs::metadata(path).ok()?;
     Some((Timestamp::from(m.modified().ok()?), m.len()))
@@ -282,8 +293,12 @@ impl AgentFiles for LocalAgentFiles {
         if tail.path() != path {
             *tail = TranscriptTail::new(&path, kind);
         }
+        let process_window = match kind {
+            TranscriptKind::Claude => claude_window(pane.pid),
+            _ => None,
+        };
         match tail.poll() {
-            Ok(()) => out.context = tail.reading(&self.windows),
+            Ok(()) => out.context = tail.reading_with(&self.windows, process_window),
             Err(e) => {
                 tracing::debug!(path = %path.display(), error = %e, "transcript not readable")
             }

@@ -202,7 +202,7 @@ pub(crate) fn active_view(r: &AssignmentRecord) -> Option<ActiveAssignment> {
     })
 }
 
-fn active_views(records: &[AssignmentRecord]) -> Vec<ActiveAssignment> {
+pub(crate) fn active_views(records: &[AssignmentRecord]) -> Vec<ActiveAssignment> {
     records.iter().filter_map(active_view).collect()
 }
 
@@ -347,6 +347,11 @@ impl Shared {
                 let _ = ledger.load_backoff(&mut st.backoff);
             }
             snap.ledger.backoff = st.backoff.clone();
+            // Unreadable pauses fail closed: nobody gets work.
+            snap.ledger.paused = ledger.pauses().unwrap_or(gaffer_core::control::Pauses {
+                all: true,
+                ..Default::default()
+            });
             snap.quality = QualityView {
                 agent_scores: st.quality.agent_quality_scores(),
                 summary: None,

@@ -267,10 +267,32 @@ impl TranscriptTail {
     /// The context reading of the last turn read, with the window from the line (Codex) or
     /// the table.
     pub fn reading(&self, windows: &ContextWindows) -> Option<ContextReading> {
+        self.reading_with(windows, None)
+    }
+
+    /// The reading with the window the agent's process was told (e.g. Claude Code's
+    /// `CLAUDE_CODE_AUTO_COMPACT_WINDOW`), which comes before the table. A window the file
+    /// names comes first. More tokens than the window means the window is not the one in
+    /// use (a model with a larger window): no figure then, so the screen's counts.
+    pub fn reading_with(
+        &self,
+        windows: &ContextWindows,
+        process_window: Option<u64>,
+    ) -> Option<ContextReading> {
         let tokens = self.tokens?;
         let window = self
             .window
+            .or(process_window)
             .or_else(|| self.model.as_deref().and_then(|m| windows.window_for(m)))?;
+        if tokens > window {
+            tracing::debug!(
+                tokens,
+                window,
+                model = self.model.as_deref().unwrap_or(""),
+                "more tokens than the window: the model's window is larger than the table says"
+            );
+            return None;
+        }
         Some(ContextReading {
             percent: percent_of(tokens, window),
             tokens,
@@ -362,6 +384,17 @@ mod tests {
         t.poll().unwrap();
         assert_eq!(t.reading(&w).unwrap().tokens, 60_000);
         assert_eq!(t.skipped, 2);
+        // the process's own window comes before the table
+        let r = t.reading_with(&w, Some(120_000)).unwrap();
+        assert_eq!((r.tokens, r.window), (60_000, 120_000));
+        // more tokens than the window: the table is wrong for this model, no figure
+        writeln!(f, "{}", claude_line("claude-opus-4", 950_000, 0, 0)).unwrap();
+        t.poll().unwrap();
+        assert_eq!(t.reading(&w), None);
+        assert_eq!(
+            t.reading_with(&w, Some(1_000_000)).map(|r| r.percent),
+            Some(95.0)
+        );
         // an unknown model has no window
         writeln!(f, "{}", claude_line("mystery-1", 10, 0, 0)).unwrap();
         t.poll().unwrap();

@@ -220,6 +220,8 @@ pub struct LedgerView {
     pub backoff: BackoffBook,
     /// Restarts by pane id.
     pub restarts: BTreeMap<String, RestartHistory>,
+    /// Agents a human paused: assignment rounds give them nothing.
+    pub paused: crate::control::Pauses,
 }
 
 /// The restarts of one agent pane, as the ledger holds them.

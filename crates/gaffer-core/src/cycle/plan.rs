@@ -141,8 +141,10 @@ pub fn assign(
     dry_run: bool,
     out: &mut Vec<Decision>,
 ) {
+    // Agents a human paused get nothing (`gaffer pause`).
     let idle: Vec<AgentState> = agents::idle(snap.agents.values(), policy, snap.now)
         .into_iter()
+        .filter(|a| !snap.ledger.paused.is_paused(&a.pane_id))
         .cloned()
         .collect();
     if idle.is_empty() {

@@ -537,6 +537,31 @@ fn an_agent_type_bonus_ranks_agents_but_never_leaves_one_idle_beside_work() {
 }
 
 #[test]
+fn paused_agents_get_nothing_and_resumed_ones_work_again() {
+    let mut snap = assign_snapshot();
+    snap.ledger.paused.panes.insert("%1".into());
+    let out = decide(&snap, &Policy::default());
+    let to: Vec<&str> = out
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Assign(o) => Some(o.agent.pane_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(to, ["%2"], "only the agent not paused gets work");
+    snap.ledger.paused.all = true;
+    assert!(
+        beads(&decide(&snap, &Policy::default())).is_empty(),
+        "all paused: nothing is assigned"
+    );
+    snap.ledger.paused = crate::control::Pauses::default();
+    assert_eq!(
+        beads(&decide(&snap, &Policy::default())),
+        ["files", "plain"]
+    );
+}
+
+#[test]
 fn unreadable_reservations_hold_back_tasks_that_need_them() {
     let mut snap = assign_snapshot();
     snap.reservations = Some(Err("connection refused".into()));

@@ -485,3 +485,48 @@ fn ages_read_well() {
     assert_eq!(format_age(600.0), "10 min");
     assert_eq!(format_age(36_000.0), "10 h");
 }
+
+#[test]
+fn an_idle_session_file_never_hides_an_error_or_a_dialog_on_screen() {
+    // Claude Code rewrites its session file as `idle` while the screen shows the rate limit it
+    // is retrying: the file's newer mtime is no turn boundary
+    for (status, rule) in [
+        (AgentStatus::RateLimited, "cc.rate_limited.retrying"),
+        (AgentStatus::Error, "cc.error.api"),
+        (AgentStatus::Blocked, "cc.blocked.permission"),
+    ] {
+        let v = screen(status, rule, 30.0);
+        let p = PaneSignals {
+            session_file: Some(SessionFileStatus {
+                status: "idle".into(),
+                at: t(29.0),
+            }),
+            ..PaneSignals::default()
+        };
+        let f = run(&v, Some(&p), 10.0, 30.0);
+        assert_eq!(f.status, status, "{rule}");
+        assert_eq!(f.fusion.decided_by, Source::Screen);
+        assert_eq!(f.fusion.rule, "R5");
+    }
+    // a hook's Stop after an unchanged error screen still wins: the error is over
+    let v = screen(AgentStatus::Error, "cc.error.api", 30.0);
+    let p = signals(&[(HookEvent::Stop, 20.0)]);
+    assert_eq!(run(&v, Some(&p), 10.0, 30.0).status, AgentStatus::Waiting);
+}
+
+#[test]
+fn when_the_screen_agrees_its_rule_and_evidence_stay() {
+    let v = screen(AgentStatus::Generating, "cc.busy.spinner", 30.0);
+    let p = signals(&[(HookEvent::TurnStart, 20.0)]);
+    let f = run(&v, Some(&p), 29.0, 30.0);
+    assert_eq!(f.fusion.decided_by, Source::Hook);
+    assert_eq!(f.fusion.rule, "agree");
+    let out = f.apply(v.clone());
+    assert_eq!(out.rule, "cc.busy.spinner");
+    assert_eq!(out.evidence, v.evidence);
+    assert_eq!(
+        out.fusion.as_ref().map(|f| f.decided_by),
+        Some(Source::Hook),
+        "the decider is still named"
+    );
+}

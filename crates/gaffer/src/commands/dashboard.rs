@@ -1,5 +1,6 @@
-//! `gaffer dashboard`: a live terminal view of the session — agents, assignments, conflicts and
-//! the latest events — redrawn every second. It runs the coordinator's monitor (and, with
+//! `gaffer dashboard`: the interactive terminal dashboard ([`crate::tui`]) on a terminal; the
+//! plain text table redrawn every second with `--plain` (or when stdout is not a terminal: drawn
+//! once); one JSON snapshot with `--json`. It runs the coordinator's monitor (and, with
 //! `--auto-assign`, assignment) in this process, and shows events from the project's ledger,
 //! so it also shows what a `gaffer run` elsewhere is doing.
 
@@ -13,25 +14,53 @@ use gaffer_coordinator::ledger::AssignmentState;
 use gaffer_core::exit;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Runs the dashboard until Ctrl-C, `--exit-after`, or once when stdout is not a terminal.
-pub fn run(
-    global: &GlobalArgs,
-    args: &CoordArgs,
-    auto_assign: bool,
-    exit_after: Option<u64>,
-) -> anyhow::Result<i32> {
+/// The dashboard's flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Assign work while watching.
+    pub auto_assign: bool,
+    /// Stop after this many seconds.
+    pub exit_after: Option<u64>,
+    /// The plain text table.
+    pub plain: bool,
+    /// Mouse selection.
+    pub mouse: bool,
+}
+
+/// Runs the dashboard until q/Ctrl-C, `--exit-after`, or once when stdout is not a terminal.
+pub fn run(global: &GlobalArgs, args: &CoordArgs, opts: Options) -> anyhow::Result<i32> {
     let built = wiring::build_for(global, args)?;
     let mut cfg = built.coordinator.config();
-    cfg.coordinator.auto_assign = auto_assign;
+    cfg.coordinator.auto_assign = opts.auto_assign;
     cfg.coordinator.send_digests = false;
     let mut coord = built.coordinator.with_config(cfg);
     wiring::wake_on_signals(global, &coord);
     coord.start()?;
     let ledger = adapters::ledger(global)?;
+    let interactive = std::io::stdout().is_terminal()
+        && std::io::stdin().is_terminal()
+        && !global.json
+        && !opts.plain;
+    if interactive {
+        let deadline = opts
+            .exit_after
+            .map(|s| std::time::Instant::now() + Duration::from_secs(s));
+        let sources = crate::tui::Sources {
+            coord: Arc::new(coord),
+            monitor: built.monitor,
+            conn: built.connection,
+            ledger,
+            mail: built.mail_backend,
+            work: built.work_source,
+        };
+        crate::tui::run(sources, opts.mouse, deadline)?;
+        return Ok(exit::SUCCESS);
+    }
     let tty = std::io::stdout().is_terminal() && !global.json;
-    let fg = Foreground::start(exit_after);
+    let fg = Foreground::start(opts.exit_after);
     let table = Table::new(&[
         Column::left("PANE", 6),
         Column::left("TYPE", 5),

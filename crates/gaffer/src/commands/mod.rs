@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod config;
+pub mod control;
 pub mod coordinate;
 pub mod dashboard;
 pub mod demo;

@@ -4,12 +4,9 @@ use crate::adapters;
 use crate::cli::{GlobalArgs, SendArgs};
 use crate::error::ExitError;
 use crate::output::say;
-use gaffer_coordinator::observe::ScreenCheck;
-use gaffer_core::detect::ScreenInput;
 use gaffer_core::exit;
 use gaffer_core::pane::canonical_agent_type;
 use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome, PaneInfo, Panes};
-use gaffer_core::status::AgentStatus;
 use serde_json::json;
 use std::io::Read;
 
@@ -79,38 +76,15 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
                     let opts = &opts;
                     let force = args.force;
                     scope.spawn(move || {
-                        let id = info.pane_id.clone();
-                        let status_now = || -> Option<AgentStatus> {
-                            let caps = panes.capture(std::slice::from_ref(&id)).ok()?;
-                            let (_, screen) = caps.first()?;
-                            let v = det.detect(&ScreenInput {
-                                agent_type: &info.agent_type,
-                                screen,
-                                current_command: &info.current_command,
-                                observed_at: chrono::Utc::now(),
-                            });
-                            Some(v.status)
-                        };
-                        // Only a WAITING agent can confirm a delivery by leaving WAITING.
-                        match status_now() {
-                            Some(AgentStatus::Waiting) => {}
-                            Some(other) if !force => {
-                                return (
-                                    info.clone(),
-                                    Err(format!(
-                                        "agent is {other}, not WAITING; not sent (--force sends anyway)"
-                                    )),
-                                );
-                            }
-                            None if !force => {
-                                return (info.clone(), Err("pane could not be captured".into()));
-                            }
-                            _ => {}
-                        }
-                        let mut check = ScreenCheck::new(panes.as_ref(), det, info, text);
-                        let r = panes
-                            .deliver(&id, text, opts, &mut check)
-                            .map_err(|e| e.to_string());
+                        let r = crate::delivery::send_verified(
+                            panes.as_ref(),
+                            det,
+                            info,
+                            text,
+                            opts,
+                            force,
+                        )
+                        .map_err(|e| e.to_string());
                         (info.clone(), r)
                     })
                 })

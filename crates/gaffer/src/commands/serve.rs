@@ -2,7 +2,16 @@
 //!
 //! - `GET /health`: `{"ok":true}` (no token needed);
 //! - `GET /login?t=NONCE`: a one-time login link; sets the session cookie, redirects to `/`;
-//! - `GET /`: what the server offers;
+//! - `GET /`: the cockpit page for a browser (`Accept: text/html`), else what the server offers;
+//! - `GET /cockpit.css`, `GET /cockpit.js`: the page's style sheet and script;
+//! - `GET /cockpit`: everything the page shows (agents, assignments, conflicts, digest);
+//! - `GET /screen?pane=ID`: the last lines of one agent's screen, the evidence marked;
+//! - `POST /send`: `{"pane", "text", "force"}`, a verified prompt delivery (as `gaffer send`);
+//! - `GET /dialog?pane=ID`: a BLOCKED agent's dialog (text and options);
+//!   `POST /answer`: `{"pane", "option", "shown"}`, one of its options typed;
+//! - `POST /pause`, `POST /resume`: `{"pane"}` or `{"all": true}`, auto-assign;
+//! - `POST /unassign`: `{"bead"}`; `POST /reassign`: `{"bead", "pane"}`;
+//! - `GET /jump?pane=ID`: the pane's tmux target;
 //! - `GET /agents`: every agent's state (JSON array of `AgentState`);
 //! - `GET /assignments`: the ledger's assignments;
 //! - `GET /digest`: a digest of the session now;
@@ -11,18 +20,22 @@
 //! - `POST /login-url`: a new one-time login link.
 //!
 //! Every route but `/health` and `/login` needs the token (`.gaffer/serve.token`) as a bearer
-//! token or the session cookie; see [`crate::http::auth`]. Loopback is the default; another
-//! address needs `--allow-remote`.
+//! token or the session cookie; see [`crate::http::auth`]. An action (every `POST` but
+//! `/login-url`) goes through the coordinator's control API; from a browser session it must
+//! also carry the session's CSRF token (`X-Gaffer-Csrf`, which the page has), and it must be
+//! JSON; the cookie is `SameSite=Strict` and a foreign `Origin` is refused. Loopback is the
+//! default; another address needs `--allow-remote`.
 
 use crate::adapters;
 use crate::cli::ServeArgs;
 use crate::error::ExitError;
 use crate::foreground::Foreground;
-use crate::http::auth::{Auth, Denied, HostPolicy, ignore_in_git, load_or_create_token};
+use crate::http::auth::{Auth, Denied, HostPolicy, Principal, ignore_in_git, load_or_create_token};
 use crate::http::request::{Limits, Request};
 use crate::http::response::Response;
 use crate::http::server::{Connection, Handler, Server, ServerConfig};
 use crate::output::Output;
+use crate::web::{self, Cockpit, WebError};
 use crate::wiring;
 use gaffer_coordinator::SessionCoordinator;
 use gaffer_coordinator::ledger::Ledger;
@@ -51,12 +64,23 @@ struct Api {
     auth: Auth,
     hosts: HostPolicy,
     keepalive: Duration,
+    cockpit: Cockpit,
 }
 
 const ROUTES: &[&str] = &[
     "GET /health",
     "GET /login?t=NONCE",
     "GET /",
+    "GET /cockpit",
+    "GET /screen?pane=ID",
+    "GET /dialog?pane=ID",
+    "GET /jump?pane=ID",
+    "POST /send",
+    "POST /answer",
+    "POST /pause",
+    "POST /resume",
+    "POST /unassign",
+    "POST /reassign",
     "GET /agents",
     "GET /assignments",
     "GET /digest",
@@ -117,23 +141,41 @@ impl Api {
             (_, "/health" | "/login") => return Some(not_allowed("GET")),
             _ => {}
         }
-        if let Err(denied) = self.auth.check(req) {
-            let message = match denied {
-                Denied::Missing => {
-                    "this route needs the token of .gaffer/serve.token as `Authorization: Bearer <token>`, or a browser login through the link `gaffer serve` printed"
-                }
-                Denied::Invalid => "the token or session cookie is not valid",
-            };
-            return Some(
-                Response::error(401, "unauthorized", message)
-                    .with_header("WWW-Authenticate", "Bearer realm=\"gaffer\""),
-            );
-        }
+        let who = match self.auth.check(req) {
+            Ok(who) => who,
+            Err(denied) => return Some(self.unauthorized(req, denied)),
+        };
         Some(match (method, path) {
+            ("GET", "/") if wants_html(req) => {
+                Response::body(200, "text/html; charset=utf-8", web::page(who.csrf()))
+                    .with_header("Content-Security-Policy", web::CSP)
+                    .with_header("Referrer-Policy", "no-referrer")
+                    .with_header("X-Frame-Options", "DENY")
+            }
             ("GET", "/") => Response::json(
                 200,
                 &serde_json::json!({"service": "gaffer", "routes": ROUTES}),
             ),
+            ("GET", "/cockpit.css") => Response::body(200, "text/css; charset=utf-8", web::CSS),
+            ("GET", "/cockpit.js") => {
+                Response::body(200, "text/javascript; charset=utf-8", web::JS)
+            }
+            ("GET", "/cockpit") => Response::json(200, &self.cockpit.view()),
+            ("GET", "/screen") => match pane_query(req) {
+                Ok(p) => web_answer(self.cockpit.screen(&p)),
+                Err(r) => r,
+            },
+            ("GET", "/dialog") => match pane_query(req) {
+                Ok(p) => web_answer(self.cockpit.dialog(&p)),
+                Err(r) => r,
+            },
+            ("GET", "/jump") => match pane_query(req) {
+                Ok(p) => web_answer(self.cockpit.jump(&p)),
+                Err(r) => r,
+            },
+            ("POST", "/send" | "/answer" | "/pause" | "/resume" | "/unassign" | "/reassign") => {
+                self.action(req, &who)
+            }
             ("GET", "/agents") => Response::json(
                 200,
                 &self.coord.get_agents().into_values().collect::<Vec<_>>(),
@@ -145,13 +187,72 @@ impl Api {
             ("GET", "/digest") => Response::json(200, &self.coord.generate_digest()),
             ("GET", "/events") => return self.events(req, conn),
             ("POST", "/login-url") => self.login_url(req),
-            (_, "/" | "/agents" | "/assignments" | "/digest" | "/events") => not_allowed("GET"),
-            (_, "/login-url") => not_allowed("POST"),
+            (
+                _,
+                "/" | "/agents" | "/assignments" | "/digest" | "/events" | "/cockpit"
+                | "/cockpit.css" | "/cockpit.js" | "/screen" | "/dialog" | "/jump",
+            ) => not_allowed("GET"),
+            (
+                _,
+                "/login-url" | "/send" | "/answer" | "/pause" | "/resume" | "/unassign"
+                | "/reassign",
+            ) => not_allowed("POST"),
             _ => Response::error(
                 404,
                 "not_found",
                 &format!("no route {path:?}; the routes: {}", ROUTES.join(", ")),
             ),
+        })
+    }
+
+    /// The answer without valid credentials: JSON, or for a browser asking for the page, a
+    /// page that shows nothing but how to log in.
+    fn unauthorized(&self, req: &Request, denied: Denied) -> Response {
+        if req.method == "GET" && req.path == "/" && wants_html(req) {
+            return Response::body(401, "text/html; charset=utf-8", web::LOGIN_NEEDED)
+                .with_header("Content-Security-Policy", web::CSP);
+        }
+        let message = match denied {
+            Denied::Missing => {
+                "this route needs the token of .gaffer/serve.token as `Authorization: Bearer <token>`, or a browser login through the link `gaffer serve` printed"
+            }
+            Denied::Invalid => "the token or session cookie is not valid",
+        };
+        Response::error(401, "unauthorized", message)
+            .with_header("WWW-Authenticate", "Bearer realm=\"gaffer\"")
+    }
+
+    /// An action (`POST /send`, `/answer`, `/pause`, `/resume`, `/unassign`, `/reassign`): a
+    /// browser session's request must carry its CSRF token; every request must be JSON (a
+    /// cross-site form cannot send that without asking first).
+    fn action(&self, req: &Request, who: &Principal) -> Response {
+        if !who.csrf_ok(req.header("x-gaffer-csrf")) {
+            return Response::error(
+                403,
+                "csrf",
+                "an action from a browser session needs the page's X-Gaffer-Csrf token",
+            );
+        }
+        let json = req.header("content-type").is_some_and(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+        if !json {
+            return Response::error(
+                415,
+                "not_json",
+                "the body must be JSON (Content-Type: application/json)",
+            );
+        }
+        let body = &req.body;
+        web_answer(match req.path.as_str() {
+            "/send" => self.cockpit.send(body),
+            "/answer" => self.cockpit.answer(body),
+            "/pause" => self.cockpit.pause(body),
+            "/resume" => self.cockpit.resume(body),
+            "/unassign" => self.cockpit.unassign(body),
+            _ => self.cockpit.reassign(body),
         })
     }
 
@@ -275,6 +376,28 @@ impl Api {
     }
 }
 
+/// The client asks for HTML (a browser navigating to the page).
+fn wants_html(req: &Request) -> bool {
+    req.header("accept")
+        .is_some_and(|a| a.to_ascii_lowercase().contains("text/html"))
+}
+
+/// The `?pane=` of a request, decoded, or the answer saying it is missing.
+fn pane_query(req: &Request) -> Result<String, Response> {
+    req.query("pane")
+        .and_then(web::percent_decode)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| Response::error(400, "bad_request", "give ?pane=ID"))
+}
+
+/// A cockpit answer as a response.
+fn web_answer(r: Result<serde_json::Value, WebError>) -> Response {
+    match r {
+        Ok(v) => Response::json(200, &v),
+        Err(e) => Response::error(e.status, e.code, &e.message),
+    }
+}
+
 fn not_allowed(allow: &str) -> Response {
     Response::error(
         405,
@@ -358,6 +481,15 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
     }
     coord.start()?;
     let coord = Arc::new(coord);
+    // Built before the address is announced: a client may connect at once.
+    let cockpit = Cockpit::new(
+        coord.clone(),
+        adapters::monitor(global, &built.connection)?,
+        built.connection.panes.clone(),
+        adapters::detector(&built.connection.config.detection)?,
+        adapters::ledger(global)?,
+        built.connection.session.clone(),
+    );
     let auth = Auth::new(token, local.port());
     let nonce = auth
         .mint_nonce()
@@ -388,6 +520,7 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
         },
     )?;
     let api = Arc::new(Api {
+        cockpit,
         coord: coord.clone(),
         ledger: Mutex::new(ledger),
         auth,

@@ -6,10 +6,23 @@ use crate::cli::{GlobalArgs, TmuxArgs};
 use crate::error::ExitError;
 use crate::output::{esay, say};
 use gaffer_coordinator::monitor::{AgentMonitor, AgentReport, MonitorConfig, MonitorSnapshot};
+use gaffer_core::control::Pauses;
 use gaffer_core::exit;
 use gaffer_core::time::format_short_duration;
 use serde_json::json;
 use std::time::Duration;
+
+/// The pauses of auto-assign in the project's ledger (none when it has no ledger yet).
+pub fn pauses(global: &GlobalArgs) -> Pauses {
+    let path = adapters::state_db(global);
+    if !path.exists() {
+        return Pauses::default();
+    }
+    adapters::ledger_at(&path)
+        .ok()
+        .and_then(|l| l.pauses().ok())
+        .unwrap_or_default()
+}
 
 /// One agent as JSON.
 pub fn agent_json(a: &AgentReport) -> serde_json::Value {
@@ -66,11 +79,17 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
     let snap = monitor
         .refresh()
         .map_err(|e| ExitError::unavailable(format!("observing {}: {e}", conn.session)))?;
+    let paused = pauses(global);
     if global.json {
-        println!(
-            "{}",
-            crate::output::safe_json(snapshot_json(&conn.session, &snap).to_string())
-        );
+        let mut doc = snapshot_json(&conn.session, &snap);
+        if let Some(agents) = doc["agents"].as_array_mut() {
+            for a in agents {
+                let pane = a["pane_id"].as_str().unwrap_or_default().to_string();
+                a["paused"] = json!(paused.is_paused(&pane));
+            }
+        }
+        doc["paused_all"] = json!(paused.all);
+        println!("{}", crate::output::safe_json(doc.to_string()));
         return Ok(exit::SUCCESS);
     }
     if snap.agents.is_empty() {
@@ -103,10 +122,11 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
             } else {
                 "unhealthy".to_string()
             };
-            let mut title = a.pane.title.clone();
-            if title.chars().count() > 22 {
-                title = title.chars().take(21).collect::<String>() + "…";
-            }
+            // padded by display width: a wide character takes two columns
+            let title = crate::view::pad_right(
+                &crate::view::fit(&crate::output::safe(&a.pane.title), 22),
+                22,
+            );
             let fusion = a.observation.verdict.fusion.as_ref();
             let ctx_source = fusion
                 .and_then(|f| f.context_source)
@@ -114,7 +134,7 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
                 .unwrap_or("-");
             let by = fusion.map(|f| f.decided_by.as_str()).unwrap_or("screen");
             say!(
-                "{:<6} {:<22} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} {}",
+                "{:<6} {} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} {}",
                 a.pane.pane_id,
                 title,
                 a.pane.agent_type,
@@ -128,6 +148,9 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
             );
             for i in &a.health.issues {
                 say!("{:<6} ! {i}", "");
+            }
+            if paused.is_paused(&a.pane.pane_id) {
+                say!("{:<6} ! auto-assign paused (gaffer resume)", "");
             }
         }
     }

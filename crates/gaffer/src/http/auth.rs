@@ -5,7 +5,8 @@
 //!   as `Authorization: Bearer <token>`.
 //! - A browser logs in once: `/login?t=<nonce>` takes a one-time nonce (printed at start, or
 //!   minted with `POST /login-url`), sets a session cookie (`HttpOnly; SameSite=Strict`) and
-//!   redirects to `/`. The cookie holds a session secret, never the token.
+//!   redirects to `/`. The cookie holds a session secret, never the token. Each session also
+//!   has a CSRF token, which the cockpit page carries and sends back with every action.
 //! - Every secret is compared in constant time.
 //! - The `Host` header must name this server (loopback names with the port, or a name the
 //!   operator allowed), which defeats DNS rebinding; a request with an `Origin` must come
@@ -265,12 +266,51 @@ pub enum Denied {
     Invalid,
 }
 
+/// Who a request comes from, once let in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A client that sent the token (`Authorization: Bearer`): no browser sends that by itself,
+    /// so its actions need no CSRF token.
+    Bearer,
+    /// A browser session (the login cookie), with the CSRF token its actions must carry.
+    Session {
+        /// The session's CSRF token.
+        csrf: String,
+    },
+}
+
+impl Principal {
+    /// Whether `given` (the `X-Gaffer-Csrf` header) may go with an action of this principal.
+    pub fn csrf_ok(&self, given: Option<&str>) -> bool {
+        match self {
+            Principal::Bearer => true,
+            Principal::Session { csrf } => {
+                given.is_some_and(|g| constant_time_eq(g.trim().as_bytes(), csrf.as_bytes()))
+            }
+        }
+    }
+
+    /// The CSRF token for a page (empty for a bearer client).
+    pub fn csrf(&self) -> &str {
+        match self {
+            Principal::Bearer => "",
+            Principal::Session { csrf } => csrf,
+        }
+    }
+}
+
+/// One browser session: the cookie's secret and the session's CSRF token.
+struct Session {
+    secret: String,
+    csrf: String,
+}
+
 /// The server's credentials: the token, the one-time login nonces and the browser sessions.
 pub struct Auth {
     token: String,
     cookie: String,
     nonces: Mutex<VecDeque<String>>,
-    sessions: Mutex<VecDeque<String>>,
+    sessions: Mutex<VecDeque<Session>>,
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -316,11 +356,15 @@ impl Auth {
             return Ok(None);
         }
         let session = random_hex(NONCE_BYTES)?;
+        let csrf = random_hex(NONCE_BYTES)?;
         let mut sessions = locked(&self.sessions);
         if sessions.len() >= MAX_SESSIONS {
             sessions.pop_front();
         }
-        sessions.push_back(session.clone());
+        sessions.push_back(Session {
+            secret: session.clone(),
+            csrf,
+        });
         Ok(Some(session))
     }
 
@@ -332,8 +376,8 @@ impl Auth {
         )
     }
 
-    /// Checks the bearer token or the session cookie of `req`.
-    pub fn check(&self, req: &Request) -> Result<(), Denied> {
+    /// Checks the bearer token or the session cookie of `req`: who sent it.
+    pub fn check(&self, req: &Request) -> Result<Principal, Denied> {
         let mut presented = false;
         if let Some(value) = req.header("authorization") {
             presented = true;
@@ -343,7 +387,7 @@ impl Auth {
             if scheme.eq_ignore_ascii_case("bearer")
                 && constant_time_eq(given.as_bytes(), self.token.as_bytes())
             {
-                return Ok(());
+                return Ok(Principal::Bearer);
             }
         }
         for header in req.headers_named("cookie") {
@@ -357,12 +401,14 @@ impl Auth {
                 presented = true;
                 let value = value.trim().as_bytes();
                 let sessions = locked(&self.sessions);
-                let mut ok = false;
+                let mut found = None;
                 for s in sessions.iter() {
-                    ok |= constant_time_eq(s.as_bytes(), value);
+                    if constant_time_eq(s.secret.as_bytes(), value) {
+                        found = Some(s.csrf.clone());
+                    }
                 }
-                if ok {
-                    return Ok(());
+                if let Some(csrf) = found {
+                    return Ok(Principal::Session { csrf });
                 }
             }
         }
@@ -465,7 +511,10 @@ mod tests {
         let auth = Auth::new(token.clone(), 7878);
         assert_eq!(auth.check(&req(&[])), Err(Denied::Missing));
         let bearer = format!("Bearer {token}");
-        assert_eq!(auth.check(&req(&[("Authorization", &bearer)])), Ok(()));
+        assert_eq!(
+            auth.check(&req(&[("Authorization", &bearer)])),
+            Ok(Principal::Bearer)
+        );
         let wrong = format!("Bearer {}", "ac".repeat(32));
         assert_eq!(
             auth.check(&req(&[("Authorization", &wrong)])),
@@ -491,7 +540,24 @@ mod tests {
             set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/")
         );
         let cookie = format!("other=1; gaffer_session_7878={session}");
-        assert_eq!(auth.check(&req(&[("Cookie", &cookie)])), Ok(()));
+        let who = auth.check(&req(&[("Cookie", &cookie)])).unwrap();
+        let Principal::Session { csrf } = &who else {
+            panic!("a session: {who:?}")
+        };
+        assert_eq!(csrf.len(), 2 * NONCE_BYTES);
+        assert_ne!(csrf, &session, "the CSRF token is not the cookie");
+        assert!(who.csrf_ok(Some(csrf)) && !who.csrf_ok(None));
+        assert!(!who.csrf_ok(Some(&session)) && !who.csrf_ok(Some("")));
+        assert!(Principal::Bearer.csrf_ok(None));
+        // Another login is another session, with its own CSRF token.
+        let second = auth.redeem(&auth.mint_nonce().unwrap()).unwrap().unwrap();
+        let other = auth
+            .check(&req(&[(
+                "Cookie",
+                &format!("gaffer_session_7878={second}"),
+            )]))
+            .unwrap();
+        assert!(!other.csrf_ok(Some(csrf)));
         // Another port's server has its own cookie.
         let elsewhere = Auth::new(token, 7879);
         assert_eq!(

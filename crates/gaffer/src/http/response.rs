@@ -29,6 +29,7 @@ pub fn reason(status: u16) -> &'static str {
         408 => "Request Timeout",
         411 => "Length Required",
         413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",
@@ -47,6 +48,16 @@ impl Response {
                 body,
             },
             Err(e) => Response::error(500, "internal", &format!("encoding the answer: {e}")),
+        }
+    }
+
+    /// A body of another type (a page, a style sheet, a script).
+    pub fn body(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            content_type,
+            body: body.into(),
         }
     }
 

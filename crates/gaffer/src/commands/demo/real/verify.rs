@@ -280,7 +280,7 @@ fn reservations_and_inboxes(s: &Check<'_>, f: &Facts<'_>) -> [Expectation; 2] {
     let mut unreserved = Vec::new();
     let mut unmailed = Vec::new();
     for bead in f.tasks {
-        let Some(rec) = f.records.iter().find(|r| &r.assignment.bead_id == bead) else {
+        let Some(rec) = f.record(bead) else {
             continue;
         };
         let name = &rec.assignment.agent_name;
