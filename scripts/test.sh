@@ -30,8 +30,8 @@ cargo test --workspace --all-targets --locked
 # listener and real scripts take ~3 s, crates/gaffer/tests/notify_live.rs 27 to 45 s (machine load) with a 24 s
 # `gaffer run` over flapping sim agents; the new crate adds ~7 s of build on a loaded 2-core machine.)
 # The fleet benchmark's short run (160 beads, 8 agents, the 5 strategies and the reference
-# baseline, gaffer with restarts and take-backs; built by the line above, runs in debug in about
-# 35 s on a busy 2-core machine): it fails on any decision gaffer's simulated executor does not
+# baseline, gaffer with restarts and take-backs; built by the line above, runs in debug in 35 to
+# 70 s on a busy 2-core machine): it fails on any decision gaffer's simulated executor does not
 # carry out (the bench exits non-zero), any double assignment, prompt to a not-ready agent or
 # missed conflict, and when the default strategy's throughput ratio against the baseline falls
 # below FLEET_MIN_RATIO (default 1.05: the short run gives 1.07 on its seed 16, 1.10 to 1.42 on

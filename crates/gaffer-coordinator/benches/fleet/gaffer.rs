@@ -417,8 +417,23 @@ impl Gaffer {
                 .ledger
                 .iter()
                 .any(|e| e.bead == id && (e.active() || e.state == State::Done));
+            let listed = self
+                .triage
+                .response
+                .as_ref()
+                .and_then(|r| r.triage.recommendations.iter().find(|r| r.id == id))
+                .map(|r| {
+                    format!(
+                        "status={} blocked={} unblocks={} score={:.3}",
+                        r.status,
+                        r.is_blocked(),
+                        r.unblocks_ids.len(),
+                        r.score
+                    )
+                })
+                .unwrap_or_else(|| "not listed".into());
             eprintln!(
-                "probe t={t} idle={idle:?} free={id} taken={taken} held_by={holders:?} backed_off={backed:?}"
+                "probe t={t} idle={idle:?} free={id} taken={taken} held_by={holders:?} backed_off={backed:?} triage: {listed}"
             );
         }
     }

@@ -20,7 +20,8 @@
 //! `cargo bench -p gaffer-coordinator --bench fleet [-- --quick] [--seed N]`: 500 beads and 16
 //! agents (`--quick` or `FLEET_QUICK=1`: 160 beads, 8 agents). gaffer runs with
 //! `restart_exited = true` and the default take-back thresholds; `--no-restarts` and
-//! `--no-takeback` turn one off (ablations, not the goal's measure). Under `cargo test` (no `--bench`)
+//! `--no-takeback` turn one off (ablations, not the goal's measure); `--strategy S` runs only
+//! one strategy. Under `cargo test` (no `--bench`)
 //! it is a 40-bead smoke run unless `--quick` is given. `FLEET_DEBUG=1` prints every gaffer
 //! assignment slower than 2 s; `FLEET_PROBE=1` prints, at every assignment round that assigns
 //! nothing, each free bead and what keeps it (reservations over its files, back-offs).
@@ -269,7 +270,14 @@ fn main() {
         reference.conflicts,
     );
     let mut unhandled = Vec::new();
+    let only = args
+        .iter()
+        .position(|a| a == "--strategy")
+        .and_then(|i| args.get(i + 1));
     for s in AssignmentStrategy::ALL {
+        if only.is_some_and(|o| o != s.as_str()) {
+            continue;
+        }
         let g = run_gaffer(w, s, features);
         describe(s.as_str(), &g);
         if g.unhandled > 0 {

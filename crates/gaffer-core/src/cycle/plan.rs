@@ -3,8 +3,8 @@
 
 use super::{AssignOrder, Decision, Policy, Snapshot, Source, agents, source_alert};
 use crate::agent::AgentState;
-use crate::assign::{PlanOptions, ReservationMap, is_claimable, plan_assignments};
-use crate::assignment::{AssignmentStrategy, ScoreConfig, WorkAssignment};
+use crate::assign::{PlanOptions, ReservationMap, is_claimable, plan_assignments, strategy_config};
+use crate::assignment::{Assignment, AssignmentStrategy, ScoreConfig, WorkAssignment};
 use crate::conflicts::ReservationIndex;
 use crate::mailbox::{PathConflict, Reservation};
 use crate::text::extract_mentioned_files;
@@ -183,13 +183,15 @@ pub fn assign(
         }
     }
     let strategy = strategy.unwrap_or(policy.strategy);
-    let opts = options(snap, scoring_for(policy, strategy));
+    let scoring = scoring_for(policy, strategy);
+    let opts = options(snap, scoring);
     // One bead per agent and round (round-robin deals every bead out, several to an agent;
     // a second prompt would reach an agent already busy with the first).
     let mut served: BTreeSet<String> = BTreeSet::new();
-    for a in plan_assignments(&work, &idle, strategy, &map, &opts) {
-        if !served.insert(a.agent.pane_id.clone()) {
-            continue;
+    let mut given: BTreeSet<String> = BTreeSet::new();
+    let mut emit = |a: Assignment, served: &mut BTreeSet<String>, out: &mut Vec<Decision>| {
+        if !served.insert(a.agent.pane_id.clone()) || !given.insert(a.bead.id.clone()) {
+            return;
         }
         let wa = work_assignment(&a.bead, &a.agent, a.score, snap.now);
         out.push(if dry_run {
@@ -201,6 +203,45 @@ pub fn assign(
                 assignment: wa,
             }))
         });
+    };
+    for a in plan_assignments(&work, &idle, strategy, &map, &opts) {
+        emit(a, &mut served, out);
+    }
+    if strategy == AssignmentStrategy::RoundRobin {
+        return;
+    }
+    // Agent-type and profile bonuses say who is better at a bead, not whether an idle agent
+    // works: one that scored no bead above zero only because of them (a simple-work agent and
+    // only features left) gets the rest on the strategy's other terms.
+    let rest_agents: Vec<AgentState> = idle
+        .iter()
+        .filter(|a| !served.contains(&a.pane_id))
+        .cloned()
+        .collect();
+    let planned: BTreeSet<&str> = out
+        .iter()
+        .filter_map(|d| match d {
+            Decision::Assign(o) => Some(o.bead.id.as_str()),
+            Decision::Propose(wa) => Some(wa.bead_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let rest_work: Vec<TriageRecommendation> = work
+        .iter()
+        .filter(|r| !planned.contains(r.id.as_str()))
+        .cloned()
+        .collect();
+    if rest_agents.is_empty() || rest_work.is_empty() {
+        return;
+    }
+    let mut plain = scoring.unwrap_or_else(|| strategy_config(strategy));
+    if !plain.use_agent_profiles {
+        return;
+    }
+    plain.use_agent_profiles = false;
+    let opts = options(snap, Some(plain));
+    for a in plan_assignments(&rest_work, &rest_agents, strategy, &map, &opts) {
+        emit(a, &mut served, out);
     }
 }
 

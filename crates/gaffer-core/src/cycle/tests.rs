@@ -484,6 +484,61 @@ fn a_round_assigns_free_work_to_idle_agents() {
 }
 
 #[test]
+fn an_agent_type_bonus_ranks_agents_but_never_leaves_one_idle_beside_work() {
+    // A codex agent (simple work, −0.10 on features) and two low-ranked features (triage
+    // score 0.075, as beads past the triage's top ten get): the Claude agent takes one on its
+    // bonus, the codex agent the other, in every scoring strategy.
+    let mut snap = assign_snapshot();
+    snap.agents.clear();
+    snap.agents.insert("%1".into(), waiting("%1", t(0)));
+    let mut cod = waiting("%2", t(0));
+    cod.agent_type = "cod".into();
+    snap.agents.insert("%2".into(), cod.clone());
+    let feature = |id: &str| TriageRecommendation {
+        issue_type: "feature".into(),
+        score: 0.075,
+        ..rec(id, "Add the parser")
+    };
+    snap.work = Some(Ok(triage(vec![feature("f1"), feature("f2")])));
+    for strategy in [
+        AssignmentStrategy::Balanced,
+        AssignmentStrategy::Quality,
+        AssignmentStrategy::Dependency,
+        AssignmentStrategy::Speed,
+    ] {
+        let mut cfg = GafferConfig::default();
+        cfg.assign.strategy = strategy;
+        let out = decide(&snap, &Policy::from_config(&cfg));
+        let panes: BTreeSet<String> = out
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Assign(o) => Some(o.agent.pane_id.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(beads(&out), ["f1", "f2"], "{strategy:?}");
+        assert_eq!(
+            panes,
+            BTreeSet::from(["%1".into(), "%2".into()]),
+            "{strategy:?}"
+        );
+    }
+    // Alone with a feature, the codex agent gets it too; the preference still decides who
+    // gets what when both could: with one feature, the Claude agent.
+    snap.agents.remove("%1");
+    let out = decide(&snap, &Policy::default());
+    assert_eq!(beads(&out).len(), 1, "{out:?}");
+    snap.agents.insert("%1".into(), waiting("%1", t(0)));
+    snap.work = Some(Ok(triage(vec![feature("f1")])));
+    let out = decide(&snap, &Policy::default());
+    let Some(Decision::Assign(o)) = out.iter().find(|d| matches!(d, Decision::Assign(_))) else {
+        panic!("nothing assigned: {out:?}")
+    };
+    assert_eq!(o.agent.pane_id, "%1");
+    assert_eq!(beads(&out), ["f1"]);
+}
+
+#[test]
 fn paused_agents_get_nothing_and_resumed_ones_work_again() {
     let mut snap = assign_snapshot();
     snap.ledger.paused.panes.insert("%1".into());
