@@ -3,8 +3,8 @@
 //!
 //! For each pinned CLI (cc, cod, gmi) two panes run side by side, each against its own scripted
 //! model server, each watched by its own `gaffer run --json`: one with gaffer's hooks installed
-//! (`gaffer hooks install --user` in its throwaway HOME), one without (the screen, plus what
-//! gaffer finds by itself: Claude's session file). Turns alternate between the two panes, FAST
+//! (`gaffer hooks install --user` in its throwaway HOME), one without: the screen alone (Claude
+//! is kept from writing its session file, which gaffer would read). Turns alternate between the two panes, FAST
 //! (an immediate answer) and SLOW (streamed over about 4 s), so load hits both alike. For each
 //! turn:
 //!
@@ -15,13 +15,15 @@
 //!   `agent_idle` event of the turn.
 //!
 //! Both ends are wall-clock milliseconds of this machine. A transition gaffer never reported is
-//! counted as missed; an `agent_idle` before the answer ended as a wrong early idle.
+//! counted as missed; an `agent_idle` before the answer ended as a wrong early idle. With hooks,
+//! the hook's own signal row splits each figure into the CLI's part (event → hook) and gaffer's
+//! (hook → state change).
 //!
 //! `cargo bench -p gaffer --bench agent_latency` (as root: each run is re-executed inside a
 //! loopback-only network namespace); `-- --turns N` (default 20 per CLI and mode), `--agents
 //! cc,gmi`; `--smoke` (CI) runs 2 turns on cc and fails only when the hook path missed a
-//! transition or a turn was lost. It prints `latency: <cli> <mode> <transition> p50=… p99=… n=…` lines and the
-//! screen/hooks ratios, and fails when the hook figures of a CLI miss the targets (p50 ≤
+//! transition or a turn was lost. It prints `latency: <cli> <mode> <transition> p50=… p99=…
+//! n=…` lines and the screen/hooks ratios, and fails when the hook figures of a CLI miss the targets (p50 ≤
 //! 50 ms, p99 ≤ 250 ms). Without `--bench` (as `cargo test --all-targets` runs it) it only says
 //! how to run it.
 
