@@ -161,7 +161,12 @@ impl Reader {
             // the Markdown made plain for a terminal pane
             self.digest = render_markdown(&d, "gaffer")
                 .lines()
-                .map(|l| l.replace("**", "").trim_start_matches('#').trim().to_string())
+                .map(|l| {
+                    l.replace("**", "")
+                        .trim_start_matches('#')
+                        .trim()
+                        .to_string()
+                })
                 .filter(|l| !l.is_empty())
                 .collect();
         }
