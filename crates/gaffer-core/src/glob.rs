@@ -232,12 +232,26 @@ fn parse_class(chars: &[char], start: usize) -> Option<(CharSet, usize)> {
     None
 }
 
+/// A literal segment's text: `\` escapes the next character, as in a wildcard segment; a
+/// trailing `\` has nothing to escape and stays.
+fn unescape(seg: &str) -> String {
+    let mut out = String::with_capacity(seg.len());
+    let mut chars = seg.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next().unwrap_or('\\')),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn parse_segment(seg: &str) -> Seg {
     if seg == "**" {
         return Seg::Globstar;
     }
     if !has_wildcard(seg) {
-        return Seg::Lit(seg.replace('\\', ""));
+        return Seg::Lit(unescape(seg));
     }
     let chars: Vec<char> = seg.chars().collect();
     let mut toks = Vec::new();
