@@ -501,3 +501,19 @@ fn backslash_escapes_the_same_in_literal_and_wildcard_segments() {
     assert!(overlaps("a\\", "[a]\\"));
     assert!(!overlaps("a\\", "a"));
 }
+
+/// Found by the `glob` fuzz target (crash-e43a87ec…: `\.` and `/` overlapped with the witness
+/// `.`). A path never holds the segment `.`, so a pattern can only match it through a longer
+/// segment, and no witness is `.`.
+#[test]
+fn no_witness_is_the_segment_dot() {
+    assert!(!overlaps("\\.", "/"));
+    assert!(intersection_witness("\\.", "**").is_none());
+    assert!(!overlaps("[.]", "**"));
+    assert!(!overlaps("a/\\./b.rs", "a/**"));
+    let w = intersection_witness("[.]*", "*").expect("`..` or `.a` matches both");
+    assert_ne!(w, ".");
+    assert!(matches("[.]*", &w) && matches("*", &w), "witness {w:?}");
+    let w = intersection_witness("?", "[.-]").expect("`-` matches both");
+    assert_eq!(w, "-");
+}
