@@ -48,7 +48,10 @@ fn sweep(dir: &std::path::Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("gaffer-fuzz-ledger-")) else {
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("gaffer-fuzz-ledger-"))
+        else {
             continue;
         };
         let pid = rest.split('.').next().unwrap_or("");
