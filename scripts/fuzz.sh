@@ -73,16 +73,18 @@ run() {
   local log=$fuzz/logs/$target.log
   local -a seed_dirs
   mapfile -t seed_dirs < <(seeds "$target")
-  local rc=0
+  local rc=0 start=$SECONDS
   "$bin_dir/$target" -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=2048 \
     -timeout=10 -artifact_prefix="$fuzz/artifacts/$target/" "$@" \
     "$fuzz/corpus/$target" "${seed_dirs[@]}" >"$log" 2>&1 || rc=$?
-  local runs cov ft corpus
+  local took=$((SECONDS - start)) runs rate rss cov ft corpus
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
   cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
   ft=$(grep -oE 'ft: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
   corpus=$(grep -oE 'corp: [0-9]+' "$log" | tail -1 | cut -d' ' -f2)
-  echo "fuzz $target: ${runs:-?} executions in $secs s, coverage ${cov:-?} edges (${ft:-?} features), corpus ${corpus:-?} inputs"
+  echo "fuzz $target: ${runs:-?} executions in $took s (${rate:-?}/s), coverage ${cov:-?} edges (${ft:-?} features), corpus ${corpus:-?} inputs, peak RSS ${rss:-?} MB"
   if [ "$rc" -ne 0 ]; then
     echo "fuzz $target: CRASH (libFuzzer exit $rc); the log's end:" >&2
     tail -40 "$log" >&2

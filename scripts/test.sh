@@ -58,7 +58,8 @@ cargo bench -p gaffer --bench soak --locked -- --minutes 3
 cargo bench -p gaffer --bench agent_latency --locked -- --smoke
 # A short coverage-guided run of every fuzz target (fuzz/, README "Fuzzing"): builds them
 # (stable toolchain, libFuzzer from C++), then fuzzes each for GAFFER_FUZZ_SECS (default 10) and
-# fails on a crash. About 3 to 4 minutes on a 2-core machine, build included; GAFFER_FUZZ_SECS=0
+# fails on a crash. About 4 to 5 minutes on a 2-core machine: the build is 320 s of CPU time,
+# the runs 8 x ~12 s (README "Fuzzing"); GAFFER_FUZZ_SECS=0
 # skips it.
 if [ "${GAFFER_FUZZ_SECS:-10}" != "0" ]; then
   scripts/fuzz.sh ci "${GAFFER_FUZZ_SECS:-10}"

@@ -11,6 +11,15 @@ use std::sync::OnceLock;
 
 const KINDS: [&str; 5] = ["cc", "cod", "gmi", "shell", "someone-else"];
 const COMMANDS: [&str; 4] = ["", "node", "bash", "claude"];
+/// The agent's local zone for clock times without one: UTC, zones with daylight saving on
+/// either hemisphere, a half-hour offset and a half-hour daylight saving shift.
+const ZONES: [chrono_tz::Tz; 5] = [
+    chrono_tz::UTC,
+    chrono_tz::Europe::Berlin,
+    chrono_tz::America::Los_Angeles,
+    chrono_tz::Asia::Kolkata,
+    chrono_tz::Australia::Lord_Howe,
+];
 
 fn detector() -> &'static Detector {
     static D: OnceLock<Detector> = OnceLock::new();
@@ -41,8 +50,14 @@ fuzz_target!(|data: &[u8]| {
         let explained = detector().explain(&input);
         assert_eq!(explained.verdict, verdict, "explain and detect disagree");
     }
+    // reset times: a local zone and an observation time spread over a year (daylight saving
+    // gaps and overlaps), both picked by the input's length
+    let local = ZONES[data.len() % ZONES.len()];
+    let seen = observed_at + chrono::Duration::seconds((data.len() as i64 * 3_607) % 31_536_000);
     for line in screen.lines().take(64) {
-        let _ = parse_rate_limit_reset(line, observed_at);
+        if let Some(reset) = parse_rate_limit_reset(line, seen, local) {
+            assert!(reset >= seen, "reset {reset} before {seen}: {line:?}");
+        }
     }
     let _ = activity_fingerprint(&screen);
     // the terminal-escape stripper the detector and every printed outside string go through

@@ -26,6 +26,7 @@ fn files() -> Option<&'static Mutex<Files>> {
         } else {
             std::env::temp_dir()
         };
+        sweep(&dir);
         let path = dir.join(format!("gaffer-fuzz-ledger-{}.sqlite", std::process::id()));
         let ledger = Ledger::open(&path).ok()?;
         let raw = Connection::open(&path).ok()?;
@@ -33,6 +34,34 @@ fn files() -> Option<&'static Mutex<Files>> {
         Some(Mutex::new(Files { ledger, raw }))
     })
     .as_ref()
+}
+
+/// Removes the ledger files of earlier runs whose process is gone (libFuzzer ends a run with
+/// `exit`, so a run cannot remove its own; a WAL file is a few MB).
+fn sweep(dir: &std::path::Path) {
+    // without /proc (not Linux) a live run cannot be told from a dead one: keep everything
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("gaffer-fuzz-ledger-"))
+        else {
+            continue;
+        };
+        let pid = rest.split('.').next().unwrap_or("");
+        if !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && !std::path::Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 const NOW: &str = "2027-01-15T10:00:00Z";

@@ -232,12 +232,26 @@ fn parse_class(chars: &[char], start: usize) -> Option<(CharSet, usize)> {
     None
 }
 
+/// A literal segment's text: `\` escapes the next character, as in a wildcard segment; a
+/// trailing `\` has nothing to escape and stays.
+fn unescape(seg: &str) -> String {
+    let mut out = String::with_capacity(seg.len());
+    let mut chars = seg.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next().unwrap_or('\\')),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn parse_segment(seg: &str) -> Seg {
     if seg == "**" {
         return Seg::Globstar;
     }
     if !has_wildcard(seg) {
-        return Seg::Lit(seg.replace('\\', ""));
+        return Seg::Lit(unescape(seg));
     }
     let chars: Vec<char> = seg.chars().collect();
     let mut toks = Vec::new();
@@ -331,6 +345,9 @@ impl Pattern {
     /// Whether some path matches both patterns (as [`Pattern::witness`], without building
     /// the path when one side names a single file).
     pub fn overlaps(&self, other: &Pattern) -> bool {
+        if self.names_nothing() || other.names_nothing() {
+            return false;
+        }
         if other.is_exact() {
             return match_segs(&self.segs, &other.segs);
         }
@@ -338,6 +355,13 @@ impl Pattern {
             return match_segs(&other.segs, &self.segs);
         }
         self.witness(other).is_some()
+    }
+
+    /// Whether a segment is the literal `.` (written `\.`), which no path holds.
+    fn names_nothing(&self) -> bool {
+        self.segs
+            .iter()
+            .any(|s| matches!(s, Seg::Lit(l) if l == "."))
     }
 
     /// Whether the pattern names exactly one path (no wildcard, no cover).
@@ -358,6 +382,9 @@ impl Pattern {
 
     /// A path that both patterns match, if any.
     pub fn witness(&self, other: &Pattern) -> Option<String> {
+        if self.names_nothing() || other.names_nothing() {
+            return None;
+        }
         // fast path: one side is a single file path
         if other.is_exact() {
             return self.exact_witness(other);
@@ -473,13 +500,15 @@ fn seg_toks(seg: &Seg) -> Vec<Tok> {
 /// A non-empty segment both segment patterns match, if any.
 fn seg_witness(a: &Seg, b: &Seg) -> Option<String> {
     match (a, b) {
+        // `\.` is the literal `.`, a segment no path holds
+        (Seg::Lit(x), _) | (_, Seg::Lit(x)) if x == "." => None,
         (Seg::Lit(x), Seg::Lit(y)) => (x == y).then(|| x.clone()),
         (Seg::Lit(x), other) | (other, Seg::Lit(x)) => seg_matches(other, x).then(|| x.clone()),
         _ => {
             let (ta, tb) = (seg_toks(a), seg_toks(b));
             let mut seen = HashSet::new();
             let mut out = Vec::new();
-            if tok_product(&ta, &tb, 0, 0, false, &mut seen, &mut out) {
+            if tok_product(&ta, &tb, 0, 0, SegSoFar::Empty, &mut seen, &mut out) {
                 out.reverse();
                 Some(out.into_iter().collect())
             } else {
@@ -489,6 +518,14 @@ fn seg_witness(a: &Seg, b: &Seg) -> Option<String> {
     }
 }
 
+/// What a witness segment holds so far: a path segment is never empty nor `.`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum SegSoFar {
+    Empty,
+    Dot,
+    Other,
+}
+
 /// Depth-first search in the product of two segment automata; `out` collects the consumed
 /// characters in reverse on success.
 fn tok_product(
@@ -496,14 +533,14 @@ fn tok_product(
     b: &[Tok],
     p: usize,
     q: usize,
-    nonempty: bool,
-    seen: &mut HashSet<(usize, usize, bool)>,
+    state: SegSoFar,
+    seen: &mut HashSet<(usize, usize, SegSoFar)>,
     out: &mut Vec<char>,
 ) -> bool {
-    if !seen.insert((p, q, nonempty)) {
+    if !seen.insert((p, q, state)) {
         return false;
     }
-    if p == a.len() && q == b.len() && nonempty {
+    if p == a.len() && q == b.len() && state == SegSoFar::Other {
         return true;
     }
     // consume one character on both sides
@@ -516,18 +553,35 @@ fn tok_product(
             Tok::Star => (CharSet::any(), q),
             Tok::One(s) => (s.clone(), q + 1),
         };
-        if let Some(c) = sa.common(&sb) {
-            if tok_product(a, b, pa, qb, true, seen, out) {
+        let both = CharSet {
+            ranges: sa.intersect_ranges(&sb.ranges),
+        };
+        // a path never holds the segment `.` (it is dropped as "this directory"): a witness
+        // that starts with `.` must go on
+        let dot = CharSet::lit('.');
+        let steps = if state == SegSoFar::Empty {
+            [
+                both.common(&dot.complement()).map(|c| (c, SegSoFar::Other)),
+                both.common(&dot).map(|c| (c, SegSoFar::Dot)),
+            ]
+        } else {
+            [
+                both.common(&CharSet::any()).map(|c| (c, SegSoFar::Other)),
+                None,
+            ]
+        };
+        for (c, next) in steps.into_iter().flatten() {
+            if tok_product(a, b, pa, qb, next, seen, out) {
                 out.push(c);
                 return true;
             }
         }
     }
     // a star may match nothing more
-    if p < a.len() && a[p] == Tok::Star && tok_product(a, b, p + 1, q, nonempty, seen, out) {
+    if p < a.len() && a[p] == Tok::Star && tok_product(a, b, p + 1, q, state, seen, out) {
         return true;
     }
-    if q < b.len() && b[q] == Tok::Star && tok_product(a, b, p, q + 1, nonempty, seen, out) {
+    if q < b.len() && b[q] == Tok::Star && tok_product(a, b, p, q + 1, state, seen, out) {
         return true;
     }
     false

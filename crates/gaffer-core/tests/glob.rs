@@ -465,3 +465,55 @@ fn property_class_intersection_agrees_with_brute_force() {
         "generator covers both outcomes ({disjoint} disjoint, {overlapping} overlapping)"
     );
 }
+
+/// Found by the `glob` fuzz target (fuzz/artifacts/glob/crash-ca52bc52…: `a\` matched `a`).
+/// `\` escapes the next character in every segment, a wildcard one or a literal one alike: a
+/// trailing `\` has nothing to escape and is itself, `\\` is one backslash, `\*` a star.
+#[test]
+fn backslash_escapes_the_same_in_literal_and_wildcard_segments() {
+    // a trailing backslash is a literal backslash
+    assert!(!matches("a\\", "a"));
+    assert!(matches("a\\", "a\\"));
+    assert!(matches("a\\?", "a?") && !matches("a\\?", "ab"));
+    assert!(
+        !matches("x/a\\", "x/a/b.rs"),
+        "`a\\` is not the directory `a`"
+    );
+    // an escaped backslash is one backslash
+    assert!(matches("a\\\\b.rs", "a\\b.rs"));
+    assert!(!matches("a\\\\b.rs", "ab.rs"));
+    // an escaped wildcard is the character
+    assert!(matches("a\\*.rs", "a*.rs"));
+    assert!(!matches("a\\*.rs", "ab.rs"));
+    // literal and wildcard segments read the same text the same way
+    for (lit, glob, path) in [
+        ("a\\", "[a]\\", "a\\"),
+        ("a\\\\b.rs", "[a]\\\\b.rs", "a\\b.rs"),
+        ("a\\\\b.rs", "[a]\\\\b.rs", "ab.rs"),
+        ("a\\b.rs", "[a]\\b.rs", "ab.rs"),
+    ] {
+        assert_eq!(
+            matches(lit, path),
+            matches(glob, path),
+            "{lit} vs {glob} on {path}"
+        );
+    }
+    assert!(overlaps("a\\", "[a]\\"));
+    assert!(!overlaps("a\\", "a"));
+}
+
+/// Found by the `glob` fuzz target (crash-e43a87ec…: `\.` and `/` overlapped with the witness
+/// `.`). A path never holds the segment `.`, so a pattern can only match it through a longer
+/// segment, and no witness is `.`.
+#[test]
+fn no_witness_is_the_segment_dot() {
+    assert!(!overlaps("\\.", "/"));
+    assert!(intersection_witness("\\.", "**").is_none());
+    assert!(!overlaps("[.]", "**"));
+    assert!(!overlaps("a/\\./b.rs", "a/**"));
+    let w = intersection_witness("[.]*", "*").expect("`..` or `.a` matches both");
+    assert_ne!(w, ".");
+    assert!(matches("[.]*", &w) && matches("*", &w), "witness {w:?}");
+    let w = intersection_witness("?", "[.-]").expect("`-` matches both");
+    assert_eq!(w, "-");
+}
