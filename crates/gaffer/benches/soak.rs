@@ -366,11 +366,14 @@ struct LedgerFigures {
     records: Vec<AssignmentRecord>,
     double: Vec<String>,
     done: BTreeSet<String>,
+    /// The fleet benchmark's figures, from the same ledger.
+    fleet: gaffer_coordinator::fleet::FleetFigures,
 }
 
 fn ledger_figures(path: &Path) -> Result<LedgerFigures, String> {
     let ledger = Ledger::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let records = ledger.all().map_err(|e| e.to_string())?;
+    let fleet = gaffer_coordinator::fleet::from_ledger(&ledger).map_err(|e| e.to_string())?;
     let mut by_bead: BTreeMap<&str, Vec<&AssignmentRecord>> = BTreeMap::new();
     for r in &records {
         by_bead
@@ -398,6 +401,7 @@ fn ledger_figures(path: &Path) -> Result<LedgerFigures, String> {
         records,
         double,
         done,
+        fleet,
     })
 }
 
@@ -449,6 +453,22 @@ fn events(path: &Path) -> Vec<(String, f64)> {
             Some((t, at))
         })
         .collect()
+}
+
+/// The ledger's disk: bytes free, and the sizes of the database and its write-ahead log.
+fn ledger_disk(dir: &Path) -> String {
+    let g = dir.join(".gaffer");
+    let size = |name: &str| {
+        std::fs::metadata(g.join(name))
+            .map(|m| m.len() / 1024)
+            .unwrap_or(0)
+    };
+    format!(
+        "ledger disk: {} kB free, state.db {} kB, state.db-wal {} kB",
+        gaffer_coordinator::disk::available_bytes(&g).unwrap_or(0) / 1024,
+        size("state.db"),
+        size("state.db-wal")
+    )
 }
 
 fn now_secs() -> f64 {
@@ -777,6 +797,7 @@ fn run(args: &Args) -> Result<bool, String> {
                             .stderr(Stdio::null())
                             .status();
                         filler = Some(f);
+                        log(start, &ledger_disk(&dir));
                     }
                     faults_log.push(Fault {
                         name: "ledger disk full",
@@ -842,6 +863,7 @@ fn run(args: &Args) -> Result<bool, String> {
     // Let agents' pending reports land.
     std::thread::sleep(Duration::from_secs(5));
 
+    log(start, &ledger_disk(&dir));
     let lf = ledger_figures(&dir.join(".gaffer/state.db"))?;
     let reported = reported_done(&dir);
     let lost: Vec<&String> = reported.difference(&lf.done).collect();
@@ -890,6 +912,18 @@ fn run(args: &Args) -> Result<bool, String> {
         100.0 * cpu_secs / wall,
         100.0 * cpu_secs / wall / args.agents as f64
     );
+    // The fleet benchmark's figures, under its names, from this run's ledger (issue 16, item 4).
+    for line in lf.fleet.lines() {
+        println!("{line}");
+    }
+    println!("soak: fleet deliveries={}", lf.fleet.delivered);
+    if lf.fleet.double_assignments > 0 {
+        ok = false;
+        println!(
+            "soak: FAIL the fleet figures count {} double assignments",
+            lf.fleet.double_assignments
+        );
+    }
     if !lf.double.is_empty() {
         ok = false;
         println!("soak: FAIL beads assigned twice: {:?}", lf.double);
