@@ -520,6 +520,24 @@ impl Ledger {
         Ok((out, bad))
     }
 
+    /// The newest event of one of `types`, if the log has one that parses.
+    pub fn last_event_of(
+        &self,
+        types: &[CoordinatorEventType],
+    ) -> Result<Option<CoordinatorEvent>, LedgerError> {
+        if types.is_empty() {
+            return Ok(None);
+        }
+        let marks = vec!["?"; types.len()].join(",");
+        let sql = format!("SELECT json FROM events WHERE type IN ({marks}) ORDER BY id DESC LIMIT 1");
+        let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+        let json: Option<String> = self
+            .conn
+            .query_row(&sql, rusqlite::params_from_iter(names), |r| r.get(0))
+            .optional()?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
     /// The id of the newest event in the log, 0 when it is empty.
     pub fn last_event_id(&self) -> Result<i64, LedgerError> {
         Ok(self

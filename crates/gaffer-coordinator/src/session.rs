@@ -181,6 +181,31 @@ impl SessionCoordinator {
         if let Ok(q) = ports.ledger.quality_monitor(false) {
             state.quality = q;
         }
+        // A source the ledger last saw degraded (a coordinator killed before it recovered)
+        // stays degraded until this one reads it: its recovery is then reported.
+        let still_degraded = |down: CoordinatorEventType, up: CoordinatorEventType| {
+            ports
+                .ledger
+                .last_event_of(&[down.clone(), up])
+                .ok()
+                .flatten()
+                .filter(|e| e.event_type == down)
+                .map(|e| {
+                    e.details
+                        .get("error")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("degraded before a restart")
+                        .to_string()
+                })
+        };
+        state.mail_degraded = still_degraded(
+            CoordinatorEventType::MailDegraded,
+            CoordinatorEventType::MailRecovered,
+        );
+        state.work_degraded = still_degraded(
+            CoordinatorEventType::WorkSourceDegraded,
+            CoordinatorEventType::WorkSourceRecovered,
+        );
         let last_row = |rows: Option<i64>| rows.unwrap_or(0);
         state.quality_cursor = (
             last_row(
