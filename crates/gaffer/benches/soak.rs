@@ -962,6 +962,12 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
     if args.keep {
+        // The ledger's tmpfs is unmounted on the way out: keep a copy of the ledger.
+        let copy = dir.join(".soak/ledger");
+        let _ = std::fs::create_dir_all(&copy);
+        for name in ["state.db", "state.db-wal", "state.db-shm"] {
+            let _ = std::fs::copy(dir.join(".gaffer").join(name), copy.join(name));
+        }
         let kept = tmp.keep();
         println!("soak: project kept at {}", kept.display());
     }
