@@ -690,8 +690,22 @@ fn run(args: &Args) -> Result<bool, String> {
                     });
                 }
                 "mail_up" => {
+                    // On a loaded machine the server can take minutes to start: up to three
+                    // tries of 4 minutes each (a failed one is stopped before the next).
                     let m = std::sync::Arc::clone(&mail);
-                    mail_thread = Some(std::thread::spawn(move || m.restart()));
+                    mail_thread = Some(std::thread::spawn(move || {
+                        for attempt in 1..=3 {
+                            match m.try_restart(Duration::from_secs(240)) {
+                                Ok(()) => return,
+                                Err(e) => {
+                                    let first = e.lines().last().unwrap_or_default().to_string();
+                                    println!(
+                                        "soak: restarting Agent Mail failed (try {attempt} of 3): {first}"
+                                    );
+                                }
+                            }
+                        }
+                    }));
                     end_fault(&mut faults_log, "agent mail killed", now);
                 }
                 "pane_exit" => {
