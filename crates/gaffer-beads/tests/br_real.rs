@@ -249,7 +249,10 @@ fn real_br_with_an_unreadable_jsonl_line_keeps_the_line_and_the_work() {
     let project = BeadsProject::discover(&dir).expect("project");
     let src = BrSource::with_program(project, br.clone());
     let claimed = src.claim(&a, "agent-1").expect("claim on the database");
-    assert!(matches!(claimed, ClaimOutcome::Claimed { .. }), "{claimed:?}");
+    assert!(
+        matches!(claimed, ClaimOutcome::Claimed { .. }),
+        "{claimed:?}"
+    );
     let closed = src.close(&b, "done").expect("close on the database");
     assert!(matches!(closed, CloseOutcome::Closed { .. }), "{closed:?}");
     let after = std::fs::read_to_string(&jsonl).expect("jsonl");
@@ -274,6 +277,10 @@ fn real_br_with_an_unreadable_jsonl_line_keeps_the_line_and_the_work() {
             .unwrap_or_else(|| panic!("{id} in the file:\n{file}"))
     };
     assert_eq!(line_of(&b)["status"], "closed", "the close made meanwhile");
-    assert_eq!(line_of(&a)["assignee"], "agent-1", "the claim made meanwhile");
+    assert_eq!(
+        line_of(&a)["assignee"],
+        "agent-1",
+        "the claim made meanwhile"
+    );
     assert_eq!(line_of(&c)["status"], "open");
 }

@@ -529,7 +529,8 @@ impl Ledger {
             return Ok(None);
         }
         let marks = vec!["?"; types.len()].join(",");
-        let sql = format!("SELECT json FROM events WHERE type IN ({marks}) ORDER BY id DESC LIMIT 1");
+        let sql =
+            format!("SELECT json FROM events WHERE type IN ({marks}) ORDER BY id DESC LIMIT 1");
         let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
         let json: Option<String> = self
             .conn

@@ -83,7 +83,10 @@ impl LedgerLog {
 
     /// The log with another reading of the disk's free space.
     #[cfg(test)]
-    fn with_free_space(mut self, f: impl Fn(&Ledger) -> Option<u64> + Send + Sync + 'static) -> Self {
+    fn with_free_space(
+        mut self,
+        f: impl Fn(&Ledger) -> Option<u64> + Send + Sync + 'static,
+    ) -> Self {
         self.free_space = Box::new(f);
         self
     }
@@ -305,7 +308,9 @@ mod tests {
         let log = LedgerLog::with_bus(Arc::clone(&shared), Arc::clone(&bus))
             .with_free_space(move |_| Some(probe.load(Ordering::SeqCst)));
         let kinds = |rx: &std::sync::mpsc::Receiver<CoordinatorEvent>| -> Vec<String> {
-            rx.try_iter().map(|e| e.event_type.as_str().to_string()).collect()
+            rx.try_iter()
+                .map(|e| e.event_type.as_str().to_string())
+                .collect()
         };
         log.consume(&ev(0), Origin::Coordinator);
         assert!(kinds(&rx).is_empty());
@@ -317,8 +322,15 @@ mod tests {
         // Just above the floor is not room again yet: no flapping.
         free.store(LEDGER_MIN_FREE + 1, Ordering::SeqCst);
         log.consume(&ev(3), Origin::Coordinator);
-        assert!(kinds(&rx).is_empty(), "degraded is said once, no early recovery");
-        assert_eq!(log.backlog(), (0, 0), "the writes that worked were not held back");
+        assert!(
+            kinds(&rx).is_empty(),
+            "degraded is said once, no early recovery"
+        );
+        assert_eq!(
+            log.backlog(),
+            (0, 0),
+            "the writes that worked were not held back"
+        );
         free.store(LEDGER_FREE_AGAIN, Ordering::SeqCst);
         log.consume(&ev(4), Origin::Coordinator);
         assert_eq!(kinds(&rx), ["ledger_recovered"]);
@@ -332,7 +344,15 @@ mod tests {
             .collect();
         assert_eq!(
             logged,
-            ["0", "1", "ledger_degraded", "2", "3", "4", "ledger_recovered"],
+            [
+                "0",
+                "1",
+                "ledger_degraded",
+                "2",
+                "3",
+                "4",
+                "ledger_recovered"
+            ],
             "everything in the ledger, in order"
         );
         let degraded = &events[2].1;

@@ -109,7 +109,10 @@ fn launch_with_timeout(
         .arg(port.map(|p| p.to_string()).unwrap_or_default())
         .env_remove("AGENT_MAIL_TOKEN");
     if let Some(t) = timeout {
-        cmd.env("GAFFER_AGENTMAIL_START_TIMEOUT", t.as_secs().max(1).to_string());
+        cmd.env(
+            "GAFFER_AGENTMAIL_START_TIMEOUT",
+            t.as_secs().max(1).to_string(),
+        );
     }
     if let Some(t) = token {
         cmd.env("AGENT_MAIL_TOKEN", t);

@@ -138,7 +138,12 @@ pub fn held_by_idle(
     }
     let by_idle: Vec<Reservation> = reservations
         .iter()
-        .filter(|r| r.is_active(now) && idle.iter().any(|a| names(a).contains(r.agent_name.as_str())))
+        .filter(|r| {
+            r.is_active(now)
+                && idle
+                    .iter()
+                    .any(|a| names(a).contains(r.agent_name.as_str()))
+        })
         .cloned()
         .collect();
     if by_idle.is_empty() {

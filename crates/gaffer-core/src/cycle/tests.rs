@@ -1433,10 +1433,9 @@ fn beads_whose_files_another_agent_holds_are_not_planned() {
         let to: Vec<(String, String)> = out
             .iter()
             .filter_map(|d| match d {
-                Decision::Assign(o) => Some((
-                    o.assignment.bead_id.clone(),
-                    o.agent.pane_id.clone(),
-                )),
+                Decision::Assign(o) => {
+                    Some((o.assignment.bead_id.clone(), o.agent.pane_id.clone()))
+                }
                 _ => None,
             })
             .collect();
