@@ -116,11 +116,15 @@ impl LedgerLog {
     }
 }
 
-impl Consumer for LedgerLog {
-    fn consume(&self, event: &CoordinatorEvent, origin: Origin) {
-        if origin != Origin::Coordinator {
-            return;
-        }
+impl LedgerLog {
+    /// Looks at the ledger without an event to log (each poll): a disk that filled is
+    /// reported degraded, and one with room again has what waited written and is reported
+    /// recovered, even while nothing else happens.
+    pub fn check(&self, now: gaffer_core::time::Timestamp) {
+        self.step(None, now);
+    }
+
+    fn step(&self, event: Option<&CoordinatorEvent>, now: gaffer_core::time::Timestamp) {
         let mut p = lock(&self.pending);
         let mut ledger = lock(&self.ledger);
         let full = self.disk_full(&ledger, p.error.is_some());
@@ -131,24 +135,20 @@ impl Consumer for LedgerLog {
             }
             p.events.pop_front();
         }
-        let write_failed = if p.events.is_empty() {
-            match ledger.record_event(event) {
-                Ok(_) => None,
-                Err(e) => Some(e.to_string()),
-            }
-        } else {
-            Some(p.error.clone().unwrap_or_default())
+        let write_failed = match event {
+            _ if !p.events.is_empty() => Some(p.error.clone().unwrap_or_default()),
+            Some(event) => ledger.record_event(event).err().map(|e| e.to_string()),
+            None => None,
         };
         let written = write_failed.is_none();
+        let at = event.map_or(now, |e| e.timestamp);
         match write_failed.or(full) {
             None => {
                 if let Some(error) = p.error.take() {
-                    let recovered = CoordinatorEvent::new(
-                        CoordinatorEventType::LedgerRecovered,
-                        event.timestamp,
-                    )
-                    .with_detail("error_was", error)
-                    .with_detail("dropped", p.dropped);
+                    let recovered =
+                        CoordinatorEvent::new(CoordinatorEventType::LedgerRecovered, at)
+                            .with_detail("error_was", error)
+                            .with_detail("dropped", p.dropped);
                     p.dropped = 0;
                     if let Err(e) = ledger.record_event(&recovered) {
                         tracing::warn!(error = %e, "could not log an event");
@@ -160,18 +160,15 @@ impl Consumer for LedgerLog {
             Some(error) => {
                 if p.error.is_none() {
                     tracing::warn!(error = %error, "the ledger cannot be written; events wait in memory");
-                    let degraded = CoordinatorEvent::new(
-                        CoordinatorEventType::LedgerDegraded,
-                        event.timestamp,
-                    )
-                    .with_detail("error", error.clone());
+                    let degraded = CoordinatorEvent::new(CoordinatorEventType::LedgerDegraded, at)
+                        .with_detail("error", error.clone());
                     self.publish(&degraded);
                     if !written || ledger.record_event(&degraded).is_err() {
                         p.events.push_back(degraded);
                     }
                     p.error = Some(error);
                 }
-                if !written {
+                if let (false, Some(event)) = (written, event) {
                     p.events.push_back(event.clone());
                 }
                 while p.events.len() > LEDGER_BACKLOG {
@@ -180,6 +177,15 @@ impl Consumer for LedgerLog {
                 }
             }
         }
+    }
+}
+
+impl Consumer for LedgerLog {
+    fn consume(&self, event: &CoordinatorEvent, origin: Origin) {
+        if origin != Origin::Coordinator {
+            return;
+        }
+        self.step(Some(event), event.timestamp);
     }
 }
 
@@ -314,6 +320,15 @@ mod tests {
         };
         log.consume(&ev(0), Origin::Coordinator);
         assert!(kinds(&rx).is_empty());
+        // A poll's check alone, with nothing else to log, sees the disk fill and empty.
+        free.store(0, Ordering::SeqCst);
+        log.check(at(0));
+        assert_eq!(kinds(&rx), ["ledger_degraded"]);
+        log.check(at(0));
+        assert!(kinds(&rx).is_empty(), "said once");
+        free.store(10 << 20, Ordering::SeqCst);
+        log.check(at(0));
+        assert_eq!(kinds(&rx), ["ledger_recovered"]);
         // The disk fills; the writes themselves still work (SQLite's own room).
         free.store(0, Ordering::SeqCst);
         log.consume(&ev(1), Origin::Coordinator);
@@ -346,6 +361,8 @@ mod tests {
             logged,
             [
                 "0",
+                "ledger_degraded",
+                "ledger_recovered",
                 "1",
                 "ledger_degraded",
                 "2",
@@ -355,7 +372,7 @@ mod tests {
             ],
             "everything in the ledger, in order"
         );
-        let degraded = &events[2].1;
+        let degraded = &events[4].1;
         assert!(
             degraded.details["error"]
                 .as_str()

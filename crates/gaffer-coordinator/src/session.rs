@@ -149,6 +149,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) bus: Arc<EventBus>,
     pub(crate) reporter: Reporter,
+    /// The ledger's event log, checked each poll for a full disk.
+    pub(crate) ledger_log: Arc<LedgerLog>,
     pub(crate) running: AtomicBool,
     /// A poll found an agent ready for work: the assign pass runs soon, not a poll interval
     /// later.
@@ -226,10 +228,8 @@ impl SessionCoordinator {
         let ledger = Arc::new(Mutex::new(ports.ledger));
         let bus = Arc::new(EventBus::new());
         let reporter = Reporter::new();
-        reporter.add(Arc::new(LedgerLog::with_bus(
-            Arc::clone(&ledger),
-            Arc::clone(&bus),
-        )));
+        let ledger_log = Arc::new(LedgerLog::with_bus(Arc::clone(&ledger), Arc::clone(&bus)));
+        reporter.add(Arc::clone(&ledger_log) as Arc<dyn Consumer>);
         reporter.add(Arc::clone(&bus) as Arc<dyn Consumer>);
         SessionCoordinator {
             shared: Arc::new(Shared {
@@ -246,6 +246,7 @@ impl SessionCoordinator {
                 clock: ports.clock,
                 bus,
                 reporter,
+                ledger_log,
                 running: AtomicBool::new(false),
                 assign_wanted: AtomicBool::new(false),
                 assign_lock: Mutex::new(()),
@@ -545,6 +546,7 @@ impl Shared {
 
     /// A poll: observe, merge, review the assignments.
     pub(crate) fn update_state(&self) {
+        self.ledger_log.check(self.clock.now());
         let snap = self.poll_snapshot();
         let policy = self.policy();
         self.execute(cycle::decide(&snap, &policy));
