@@ -53,6 +53,9 @@ pub struct LedgerLog {
     bus: Option<Arc<EventBus>>,
     pending: Mutex<Pending>,
     free_space: FreeSpace,
+    /// Stamps `ledger_degraded` / `ledger_recovered` when they are noticed; without it they
+    /// take the time of the event being logged.
+    clock: Option<Arc<dyn gaffer_core::clock::Clock>>,
 }
 
 #[derive(Default)]
@@ -70,6 +73,7 @@ impl LedgerLog {
             bus: None,
             pending: Mutex::new(Pending::default()),
             free_space: Box::new(Ledger::free_bytes),
+            clock: None,
         }
     }
 
@@ -88,6 +92,13 @@ impl LedgerLog {
         f: impl Fn(&Ledger) -> Option<u64> + Send + Sync + 'static,
     ) -> Self {
         self.free_space = Box::new(f);
+        self
+    }
+
+    /// The log, stamping its own events with `clock` (an event being logged may carry the time
+    /// its pass began, seconds before the ledger was found full).
+    pub fn with_clock(mut self, clock: Arc<dyn gaffer_core::clock::Clock>) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -141,7 +152,11 @@ impl LedgerLog {
             None => None,
         };
         let written = write_failed.is_none();
-        let at = event.map_or(now, |e| e.timestamp);
+        let at = match (&self.clock, event) {
+            (Some(c), _) => c.now(),
+            (None, Some(e)) => e.timestamp,
+            (None, None) => now,
+        };
         match write_failed.or(full) {
             None => {
                 if let Some(error) = p.error.take() {
@@ -379,5 +394,27 @@ mod tests {
                 .is_some_and(|s| s.contains("disk is full: 0 bytes free")),
             "{degraded:?}"
         );
+    }
+
+    #[test]
+    fn the_ledger_s_own_events_are_stamped_when_noticed_not_with_the_event_being_logged() {
+        struct At(Timestamp);
+        impl gaffer_core::clock::Clock for At {
+            fn now(&self) -> Timestamp {
+                self.0
+            }
+        }
+        let ledger = Ledger::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let bus = Arc::new(EventBus::new());
+        let rx = bus.subscribe_with(10);
+        let log = LedgerLog::with_bus(Arc::new(Mutex::new(ledger)), Arc::clone(&bus))
+            .with_free_space(|_| Some(0))
+            .with_clock(Arc::new(At(at(30))));
+        // An event of a pass that began at 0, logged once the disk is full, at 30.
+        log.consume(&ev(0), Origin::Coordinator);
+        let got: Vec<CoordinatorEvent> = rx.try_iter().collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].event_type, CoordinatorEventType::LedgerDegraded);
+        assert_eq!(got[0].timestamp, at(30));
     }
 }

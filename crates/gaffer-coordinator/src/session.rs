@@ -228,7 +228,10 @@ impl SessionCoordinator {
         let ledger = Arc::new(Mutex::new(ports.ledger));
         let bus = Arc::new(EventBus::new());
         let reporter = Reporter::new();
-        let ledger_log = Arc::new(LedgerLog::with_bus(Arc::clone(&ledger), Arc::clone(&bus)));
+        let ledger_log = Arc::new(
+            LedgerLog::with_bus(Arc::clone(&ledger), Arc::clone(&bus))
+                .with_clock(Arc::clone(&ports.clock)),
+        );
         reporter.add(Arc::clone(&ledger_log) as Arc<dyn Consumer>);
         reporter.add(Arc::clone(&bus) as Arc<dyn Consumer>);
         SessionCoordinator {

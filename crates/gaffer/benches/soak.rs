@@ -951,9 +951,11 @@ fn run(args: &Args) -> Result<bool, String> {
             println!("soak: fault {:?}: {}", f.name, f.note);
             continue;
         }
+        // An agent's event carries the start of the poll that saw it, which under load can be
+        // seconds before the poll ended: an event up to 5 s older than the fault counts.
         let after = |types: &[&str], from: f64| {
             evs.iter()
-                .filter(|(t, at)| types.contains(&t.as_str()) && *at >= from - 1.0)
+                .filter(|(t, at)| types.contains(&t.as_str()) && *at >= from - 5.0)
                 .map(|(_, at)| at - from)
                 .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.min(d))))
         };
