@@ -669,6 +669,21 @@ fn run(args: &Args) -> Result<bool, String> {
             if frac < *at || done_steps.contains(&(cyc, i)) {
                 continue;
             }
+            // The exited agent stays exited until gaffer has seen it (a poll of 64 panes on a
+            // loaded machine can take longer than the scheduled 9 s), up to 60 s.
+            if *step == "pane_back" {
+                let exited_at = faults_log
+                    .iter()
+                    .rev()
+                    .find(|f| f.name == "agent exited to its shell")
+                    .map_or(0.0, |f| f.start);
+                let seen = events(&world.events)
+                    .iter()
+                    .any(|(t, at)| t == "agent_exited" && *at >= exited_at - 5.0);
+                if !seen && now_secs() - exited_at < 60.0 {
+                    continue;
+                }
+            }
             done_steps.insert((cyc, i));
             let now = now_secs();
             if *step != "end_of_cycle" {
