@@ -49,8 +49,10 @@ echo "$fleet_out" | awk -v min="${FLEET_MIN_RATIO:-1.05}" '
     if (r < min) { print "test.sh: fleet ratio " r " below " min > "/dev/stderr"; bad = 1 }
   }
   END { if (!seen) { print "test.sh: no fleet ratio line" > "/dev/stderr"; bad = 1 } exit bad }'
-# The soak and fault run (hardening issue): 64 sim agents, 2,000 beads, every fault once, about
-# 4 minutes; it builds the release binaries the demo then reuses.
+# The soak and fault run (hardening issue): 64 sim agents, 2,000 beads, every fault once, and
+# the fleet figures from its ledger: 212 s of run (setup 22 s, 180 s, report), after the release
+# build of gaffer and gaffer-sim (6.5 + 3.7 minutes measured at a load of 20 on a shared 2-core
+# machine; the demo then reuses them).
 cargo bench -p gaffer --bench soak --locked -- --minutes 3
 # The agent-latency benchmark's smoke run (issue 12, item 5): 2 turns of the real Claude Code
 # with and without gaffer's hooks, side by side, about 60 s; it fails when the hook path missed a

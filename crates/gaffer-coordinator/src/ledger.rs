@@ -14,7 +14,7 @@ use gaffer_core::time::{Timestamp, format_rfc3339, parse_rfc3339};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Why the ledger failed.
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +178,8 @@ pub struct EventPage {
 /// The SQLite ledger.
 pub struct Ledger {
     conn: Connection,
+    /// The database file; `None` in memory.
+    path: Option<PathBuf>,
 }
 
 const SCHEMA: &str = "
@@ -272,7 +274,21 @@ impl Ledger {
             let _ = std::fs::create_dir_all(dir);
         }
         let conn = Connection::open(path)?;
-        Self::init(conn)
+        let mut ledger = Self::init(conn)?;
+        ledger.path = Some(path.to_path_buf());
+        Ok(ledger)
+    }
+
+    /// Bytes still free on the disk that holds the ledger; `None` in memory or when it cannot
+    /// be read. SQLite can go on writing into room it already holds (its write-ahead log) for
+    /// a while after the disk fills, so a failed write is a late sign of a full disk.
+    pub fn free_bytes(&self) -> Option<u64> {
+        let path = self.path.as_deref()?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crate::disk::available_bytes(dir)
     }
 
     /// An in-memory ledger, for tests and dry runs.
@@ -300,7 +316,7 @@ impl Ledger {
         let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         conn.execute_batch("PRAGMA synchronous=NORMAL;")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Ledger { conn })
+        Ok(Ledger { conn, path: None })
     }
 
     /// Records an offer, unless the bead already has a live (offered, delivered, working or
@@ -506,6 +522,25 @@ impl Ledger {
             }
         }
         Ok((out, bad))
+    }
+
+    /// The newest event of one of `types`, if the log has one that parses.
+    pub fn last_event_of(
+        &self,
+        types: &[CoordinatorEventType],
+    ) -> Result<Option<CoordinatorEvent>, LedgerError> {
+        if types.is_empty() {
+            return Ok(None);
+        }
+        let marks = vec!["?"; types.len()].join(",");
+        let sql =
+            format!("SELECT json FROM events WHERE type IN ({marks}) ORDER BY id DESC LIMIT 1");
+        let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+        let json: Option<String> = self
+            .conn
+            .query_row(&sql, rusqlite::params_from_iter(names), |r| r.get(0))
+            .optional()?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
     }
 
     /// The id of the newest event in the log, 0 when it is empty.

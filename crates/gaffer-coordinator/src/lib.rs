@@ -7,6 +7,7 @@
 pub mod act;
 pub mod bus;
 pub mod control;
+pub mod disk;
 pub mod fleet;
 pub mod ledger;
 pub mod observe;

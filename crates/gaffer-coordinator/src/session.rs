@@ -160,6 +160,8 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) bus: Arc<EventBus>,
     pub(crate) reporter: Reporter,
+    /// The ledger's event log, checked each poll for a full disk.
+    pub(crate) ledger_log: Arc<LedgerLog>,
     pub(crate) running: AtomicBool,
     /// A poll found an agent ready for work: the assign pass runs soon, not a poll interval
     /// later.
@@ -210,6 +212,31 @@ impl SessionCoordinator {
         if let Ok(q) = ports.ledger.quality_monitor(false) {
             state.quality = q;
         }
+        // A source the ledger last saw degraded (a coordinator killed before it recovered)
+        // stays degraded until this one reads it: its recovery is then reported.
+        let still_degraded = |down: CoordinatorEventType, up: CoordinatorEventType| {
+            ports
+                .ledger
+                .last_event_of(&[down.clone(), up])
+                .ok()
+                .flatten()
+                .filter(|e| e.event_type == down)
+                .map(|e| {
+                    e.details
+                        .get("error")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("degraded before a restart")
+                        .to_string()
+                })
+        };
+        state.mail_degraded = still_degraded(
+            CoordinatorEventType::MailDegraded,
+            CoordinatorEventType::MailRecovered,
+        );
+        state.work_degraded = still_degraded(
+            CoordinatorEventType::WorkSourceDegraded,
+            CoordinatorEventType::WorkSourceRecovered,
+        );
         let last_row = |rows: Option<i64>| rows.unwrap_or(0);
         state.quality_cursor = (
             last_row(
@@ -230,10 +257,11 @@ impl SessionCoordinator {
         let ledger = Arc::new(Mutex::new(ports.ledger));
         let bus = Arc::new(EventBus::new());
         let reporter = Reporter::new();
-        reporter.add(Arc::new(LedgerLog::with_bus(
-            Arc::clone(&ledger),
-            Arc::clone(&bus),
-        )));
+        let ledger_log = Arc::new(
+            LedgerLog::with_bus(Arc::clone(&ledger), Arc::clone(&bus))
+                .with_clock(Arc::clone(&ports.clock)),
+        );
+        reporter.add(Arc::clone(&ledger_log) as Arc<dyn Consumer>);
         reporter.add(Arc::clone(&bus) as Arc<dyn Consumer>);
         SessionCoordinator {
             shared: Arc::new(Shared {
@@ -250,6 +278,7 @@ impl SessionCoordinator {
                 clock: ports.clock,
                 bus,
                 reporter,
+                ledger_log,
                 running: AtomicBool::new(false),
                 assign_wanted: AtomicBool::new(false),
                 confirm_wanted: AtomicBool::new(false),
@@ -577,6 +606,7 @@ impl Shared {
 
     /// A poll: observe, merge, review the assignments.
     pub(crate) fn update_state(&self) {
+        self.ledger_log.check(self.clock.now());
         let snap = self.poll_snapshot();
         let policy = self.policy();
         // a change seen once is confirmed by the next observation (the tracker's hysteresis):

@@ -240,6 +240,40 @@ fn unreadable_reservations_fail_closed() {
 }
 
 #[test]
+fn a_source_left_degraded_by_a_killed_coordinator_is_reported_recovered_by_the_next() {
+    use gaffer_core::event::CoordinatorEventType as T;
+    for (history, want_recovered) in [
+        (vec![T::MailDegraded], true),
+        (vec![T::MailDegraded, T::MailRecovered], false),
+        (vec![], false),
+    ] {
+        let mut ledger = Ledger::open_in_memory().unwrap();
+        for kind in &history {
+            ledger
+                .record_event(
+                    &CoordinatorEvent::new(kind.clone(), long_idle())
+                        .with_detail("error", "connection refused"),
+                )
+                .unwrap();
+        }
+        let r = rig_with(ledger, GafferConfig::default(), true);
+        let rx = r.coord.events().subscribe();
+        r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+        r.work.add("files", "Edit src/lib.rs", 0.9);
+        r.coord.update_state();
+        let res = r.coord.assign_now(None, false).unwrap();
+        assert!(res.iter().any(|x| x.success), "{history:?}: {res:?}");
+        let k = kinds(&rx);
+        assert_eq!(
+            k.contains(&"mail_recovered".to_string()),
+            want_recovered,
+            "{history:?}: {k:?}"
+        );
+        assert!(!k.contains(&"mail_degraded".to_string()), "{k:?}");
+    }
+}
+
+#[test]
 fn overlapping_reservations_are_caught_notified_and_negotiated() {
     let mut cfg = GafferConfig::default();
     cfg.coordinator.conflict_negotiate = true;

@@ -72,6 +72,13 @@ impl AgentMail {
             panic!("restarting Agent Mail: {e}");
         }
     }
+
+    /// Starts it again on the same port with the same state, waiting up to `timeout` for it
+    /// to be healthy (`GAFFER_AGENTMAIL_START_TIMEOUT`); on failure what was half started is
+    /// stopped and the reason returned.
+    pub fn try_restart(&self, timeout: std::time::Duration) -> Result<(), String> {
+        launch_with_timeout(&self.state, Some(self.port), None, Some(timeout)).map(|_| ())
+    }
 }
 
 impl Drop for AgentMail {
@@ -85,6 +92,15 @@ fn launch(
     port: Option<u16>,
     token: Option<&str>,
 ) -> Result<String, String> {
+    launch_with_timeout(state, port, token, None)
+}
+
+fn launch_with_timeout(
+    state: &tempfile::TempDir,
+    port: Option<u16>,
+    token: Option<&str>,
+    timeout: Option<std::time::Duration>,
+) -> Result<String, String> {
     let started = Instant::now();
     let mut cmd = Command::new("bash");
     cmd.arg(script())
@@ -92,6 +108,12 @@ fn launch(
         .arg(state.path())
         .arg(port.map(|p| p.to_string()).unwrap_or_default())
         .env_remove("AGENT_MAIL_TOKEN");
+    if let Some(t) = timeout {
+        cmd.env(
+            "GAFFER_AGENTMAIL_START_TIMEOUT",
+            t.as_secs().max(1).to_string(),
+        );
+    }
     if let Some(t) = token {
         cmd.env("AGENT_MAIL_TOKEN", t);
     }
@@ -99,6 +121,9 @@ fn launch(
         .output()
         .map_err(|e| format!("cannot run agentmail.sh: {e}"))?;
     if !out.status.success() {
+        if timeout.is_some() {
+            stop(state);
+        }
         return Err(format!(
             "agentmail.sh start failed: {}",
             String::from_utf8_lossy(&out.stderr)

@@ -469,7 +469,9 @@ impl Shared {
     /// still lists them open). Returns the issues and how many were overlaid.
     pub(crate) fn issues_now(&self, now: Timestamp) -> Result<(Vec<Issue>, usize), String> {
         let reading = (self.issues)(now)?;
-        self.note_skipped_lines(&reading.skipped, now);
+        // Stamped when the lines were read, not at the start of the pass (a poll of many panes
+        // can take seconds, and the lines may have been written meanwhile).
+        self.note_skipped_lines(&reading.skipped, self.clock.now());
         let mut issues = reading.issues;
         let done = lock(&self.ledger).done_beads().unwrap_or_default();
         lock(&self.state).unsynced_done = issues

@@ -3,7 +3,10 @@
 
 use super::{AssignOrder, Decision, Policy, Snapshot, Source, agents, source_alert};
 use crate::agent::AgentState;
-use crate::assign::{PlanOptions, ReservationMap, is_claimable, plan_assignments, strategy_config};
+use crate::assign::{
+    BackoffEntry, BackoffReason, PlanOptions, ReservationMap, is_claimable, plan_assignments,
+    strategy_config,
+};
 use crate::assignment::{Assignment, AssignmentStrategy, ScoreConfig, WorkAssignment};
 use crate::conflicts::ReservationIndex;
 use crate::mailbox::{PathConflict, Reservation};
@@ -120,6 +123,59 @@ pub fn held_elsewhere<'a>(
     }
 }
 
+/// The (idle agent pane, bead) pairs to keep apart this round: the bead mentions a file that an
+/// active exclusive reservation of another idle agent covers.
+pub fn held_by_idle(
+    reservations: &[Reservation],
+    idle: &[AgentState],
+    work: &[TriageRecommendation],
+    now: Timestamp,
+) -> Vec<(String, String)> {
+    fn names(a: &AgentState) -> BTreeSet<&str> {
+        [a.pane_id.as_str(), a.agent_mail_name.as_str()]
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+    let by_idle: Vec<Reservation> = reservations
+        .iter()
+        .filter(|r| {
+            r.is_active(now)
+                && idle
+                    .iter()
+                    .any(|a| names(a).contains(r.agent_name.as_str()))
+        })
+        .cloned()
+        .collect();
+    if by_idle.is_empty() {
+        return Vec::new();
+    }
+    let index = ReservationIndex::from_vec(by_idle, now);
+    let mut out = Vec::new();
+    for r in work {
+        let description = r
+            .extra
+            .get("description")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        let holders: BTreeSet<&str> = extract_mentioned_files(&r.title, description)
+            .iter()
+            .flat_map(|f| index.clashes("", f, true))
+            .filter_map(|i| index.get(i).map(|h| h.agent_name.as_str()))
+            .collect();
+        if holders.is_empty() {
+            continue;
+        }
+        for a in idle {
+            let own = names(a);
+            if holders.iter().any(|h| !own.contains(h)) {
+                out.push((a.pane_id.clone(), r.id.clone()));
+            }
+        }
+    }
+    out
+}
+
 /// Alerts for the work source and the mailbox as read in this pass.
 fn alerts(snap: &Snapshot, out: &mut Vec<Decision>) {
     if let Some(w) = &snap.work {
@@ -184,7 +240,30 @@ pub fn assign(
     }
     let strategy = strategy.unwrap_or(policy.strategy);
     let scoring = scoring_for(policy, strategy);
-    let opts = options(snap, scoring);
+    let mut opts = options(snap, scoring);
+    // A bead whose files an idle agent holds goes to that agent only: for any other, its
+    // reservation would clash, the attempt fail, and the next agent try it in the next round.
+    let kept_back = match &snap.reservations {
+        Some(Ok(rs)) => held_by_idle(rs, &idle, &work, snap.now),
+        _ => Vec::new(),
+    };
+    let book;
+    if !kept_back.is_empty() {
+        let mut b = snap.ledger.backoff.clone();
+        for (pane, bead) in &kept_back {
+            b.restore(
+                pane,
+                bead,
+                BackoffEntry {
+                    failures: b.entry(pane, bead).map_or(0, |e| e.failures),
+                    until: snap.now + chrono::Duration::seconds(1),
+                    reason: BackoffReason::DeliveryFailed,
+                },
+            );
+        }
+        book = b;
+        opts.backoff = Some(&book);
+    }
     // One bead per agent and round (round-robin deals every bead out, several to an agent;
     // a second prompt would reach an agent already busy with the first).
     let mut served: BTreeSet<String> = BTreeSet::new();

@@ -1728,14 +1728,36 @@ fn beads_whose_files_another_agent_holds_are_not_planned() {
     }]));
     let out = decide(&snap, &Policy::default());
     assert_eq!(beads(&out), ["plain"], "the attempt on `files` would clash");
-    // Held by one of the idle agents themselves: planned.
+    // Held by one of the idle agents themselves: planned, to that agent only (for the other
+    // the reservation would clash, the attempt fail, and the bead go round every agent).
+    for holder in ["%1", "%2"] {
+        if let Some(Ok(rs)) = &mut snap.reservations {
+            rs[0].agent_name = holder.into();
+        }
+        let out = decide(&snap, &Policy::default());
+        let to: Vec<(String, String)> = out
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Assign(o) => {
+                    Some((o.assignment.bead_id.clone(), o.agent.pane_id.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(
+            to.contains(&("files".to_string(), holder.to_string())),
+            "held by {holder}: {to:?}"
+        );
+        assert_eq!(beads(&out), ["files", "plain"]);
+    }
+    // Held by two idle agents at once: nobody can take it.
     if let Some(Ok(rs)) = &mut snap.reservations {
         rs[0].agent_name = "%1".into();
+        let mut other = rs[0].clone();
+        other.agent_name = "%2".into();
+        rs.push(other);
     }
-    assert_eq!(
-        beads(&decide(&snap, &Policy::default())),
-        ["files", "plain"]
-    );
+    assert_eq!(beads(&decide(&snap, &Policy::default())), ["plain"]);
 }
 
 #[test]
