@@ -118,6 +118,9 @@ pub(crate) struct State {
     pub(crate) conflicts: BTreeMap<String, DetectedConflict>,
     pub(crate) mail_degraded: Option<String>,
     pub(crate) work_degraded: Option<String>,
+    /// Degradations restored from the ledger at start and not yet announced by this process:
+    /// the first failure seen announces them again (this process's consumers were not told).
+    pub(crate) restored: BTreeSet<gaffer_core::cycle::Source>,
     /// Why tmux (server or session) is lost, while it is.
     pub(crate) tmux_lost: Option<String>,
     /// Since when tmux is lost and when held assignments are handed back.
@@ -237,6 +240,12 @@ impl SessionCoordinator {
             CoordinatorEventType::WorkSourceDegraded,
             CoordinatorEventType::WorkSourceRecovered,
         );
+        if state.mail_degraded.is_some() {
+            state.restored.insert(gaffer_core::cycle::Source::Mail);
+        }
+        if state.work_degraded.is_some() {
+            state.restored.insert(gaffer_core::cycle::Source::Work);
+        }
         let last_row = |rows: Option<i64>| rows.unwrap_or(0);
         state.quality_cursor = (
             last_row(
@@ -359,6 +368,7 @@ impl SessionCoordinator {
         };
         self.shared.ensure_project();
         self.shared.recover_offers();
+        self.shared.announce_restored();
         self.shared.update_state();
         let cfg = self.config();
         let poll = cfg.coordinator.poll_interval;
@@ -605,6 +615,36 @@ impl Shared {
     }
 
     /// A poll: observe, merge, review the assignments.
+    /// Degradations restored from the ledger are announced again to this process's consumers
+    /// (they were told by the coordinator before, which is gone); their recovery follows as
+    /// usual.
+    fn announce_restored(&self) {
+        let (restored, mail, work) = {
+            let mut st = lock(&self.state);
+            (
+                std::mem::take(&mut st.restored),
+                st.mail_degraded.clone(),
+                st.work_degraded.clone(),
+            )
+        };
+        let now = self.clock.now();
+        for source in restored {
+            let event = match (source, &mail, &work) {
+                (gaffer_core::cycle::Source::Mail, Some(e), _) => {
+                    CoordinatorEvent::new(CoordinatorEventType::MailDegraded, now)
+                        .with_detail("error", e.as_str())
+                }
+                (gaffer_core::cycle::Source::Work, _, Some(e)) => {
+                    CoordinatorEvent::new(CoordinatorEventType::WorkSourceDegraded, now)
+                        .with_detail("source", self.work.name())
+                        .with_detail("error", e.as_str())
+                }
+                _ => continue,
+            };
+            self.emit(event.with_detail("before_restart", true));
+        }
+    }
+
     pub(crate) fn update_state(&self) {
         self.ledger_log.check(self.clock.now());
         let snap = self.poll_snapshot();

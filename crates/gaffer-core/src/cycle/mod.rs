@@ -252,7 +252,7 @@ pub struct RestartHistory {
 }
 
 /// A source whose readings can fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {
     /// Agent Mail.
     Mail,
