@@ -318,7 +318,10 @@ pub fn assign(
         return;
     }
     plain.use_agent_profiles = false;
-    let opts = options(snap, Some(plain));
+    // the same back-offs as the first pass (the beads held by an idle agent kept for it)
+    let backoff = opts.backoff;
+    let mut opts = options(snap, Some(plain));
+    opts.backoff = backoff;
     for a in plan_assignments(&rest_work, &rest_agents, strategy, &map, &opts) {
         emit(a, &mut served, out);
     }
