@@ -150,11 +150,18 @@ fn a_killed_codex_is_restarted_and_its_bead_reassigned() {
     let handled = wait_until(Duration::from_secs(50), || prompts_for_bead(&model) >= 2);
     let restart_secs = killed_at.elapsed().as_secs_f64();
     let ledger = Ledger::open(&db).expect("ledger");
-    let (events, _) = ledger.events_since(0).unwrap();
-    let kinds: Vec<String> = events
-        .iter()
-        .map(|(_, e)| e.event_type.as_str().to_string())
-        .collect();
+    let kinds_now = || -> Vec<String> {
+        let (events, _) = ledger.events_since(0).unwrap_or_default();
+        events
+            .iter()
+            .map(|(_, e)| e.event_type.as_str().to_string())
+            .collect()
+    };
+    // `work_assigned` is logged once the delivery is verified, a moment after the prompt
+    // reached the model: wait for it (bounded) before reading the log
+    let assigned_twice = || kinds_now().iter().filter(|k| *k == "work_assigned").count() >= 2;
+    let _ = handled && wait_until(Duration::from_secs(20), assigned_twice);
+    let kinds = kinds_now();
     assert!(handled, "{}", report(&format!("not reassigned: {kinds:?}")));
     drop(run);
     let recs = ledger.all().unwrap();
