@@ -181,6 +181,27 @@ fn hook_says(v: &Value, event: &str) -> bool {
     })
 }
 
+/// One shell tool call that needs a confirmation (`touch`), then a short reply, once.
+fn shell_permission_mode() -> Mode {
+    Mode {
+        reply: Reply::Tools {
+            text: "I will run a command.".into(),
+            calls: vec![ToolCall::Shell {
+                command: "touch gaffer-shell-ok.txt".into(),
+                escalated: false,
+            }],
+        },
+        then: vec![Reply::Text {
+            text: "The command ran.".into(),
+            chunks: 1,
+            chunk_delay_ms: 0,
+            first_delay_ms: 0,
+        }],
+        usage: None,
+        times: Some(1),
+    }
+}
+
 fn structured(v: &Value) -> bool {
     v["decided_by"] == "hook" || v["decided_by"] == "session_file"
 }
@@ -231,23 +252,7 @@ fn claude_with_hooks_reads_each_state_and_falls_back_when_they_go() {
         v["status"] == "WAITING" && hook_says(v, "stop")
     });
     // a tool that needs permission: BLOCKED, the permission hook named
-    rig.server.set_mode(Some(Mode {
-        reply: Reply::Tools {
-            text: "I will run a command.".into(),
-            calls: vec![ToolCall::Shell {
-                command: "touch gaffer-shell-ok.txt".into(),
-                escalated: false,
-            }],
-        },
-        then: vec![Reply::Text {
-            text: "The command ran.".into(),
-            chunks: 1,
-            chunk_delay_ms: 0,
-            first_delay_ms: 0,
-        }],
-        usage: None,
-        times: Some(1),
-    }));
+    rig.server.set_mode(Some(shell_permission_mode()));
     rig.type_prompt("run the command");
     let v = rig.expect("BLOCKED at the permission dialog", 60, |v| {
         v["status"] == "BLOCKED" && hook_says(v, "permission_request")
@@ -389,23 +394,7 @@ fn dialog_and_exit_with_hooks(kind: &'static str, prompt: &str, approve: &[&str]
     rig.expect("WAITING at start", 90, |v| v["status"] == "WAITING");
     if kind == "gmi" {
         // `touch` needs a confirmation in Gemini CLI (an `echo` would run without asking)
-        rig.server.set_mode(Some(Mode {
-            reply: Reply::Tools {
-                text: "I will run a command.".into(),
-                calls: vec![ToolCall::Shell {
-                    command: "touch gaffer-shell-ok.txt".into(),
-                    escalated: false,
-                }],
-            },
-            then: vec![Reply::Text {
-                text: "The command ran.".into(),
-                chunks: 1,
-                chunk_delay_ms: 0,
-                first_delay_ms: 0,
-            }],
-            usage: None,
-            times: Some(1),
-        }));
+        rig.server.set_mode(Some(shell_permission_mode()));
     }
     rig.type_prompt(prompt);
     let v = rig.expect(
