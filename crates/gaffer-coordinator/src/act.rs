@@ -238,20 +238,28 @@ impl Shared {
             if slot.replace(error.to_string()).is_some() {
                 return;
             }
-            match source {
-                Source::Mail => CoordinatorEvent::new(CoordinatorEventType::MailDegraded, now)
-                    .with_detail("error", error),
-                Source::Work => {
-                    CoordinatorEvent::new(CoordinatorEventType::WorkSourceDegraded, now)
-                        .with_detail("source", self.work.name())
-                        .with_detail("error", error)
-                }
-                Source::Tmux => CoordinatorEvent::new(CoordinatorEventType::TmuxLost, now)
-                    .with_detail("session", self.id.session.as_str())
-                    .with_detail("error", error),
-            }
+            self.degraded_event(source, error, now)
         };
         self.emit(event);
+    }
+
+    /// The event that says `source` is degraded (tmux: lost) with `error`.
+    pub(crate) fn degraded_event(
+        &self,
+        source: Source,
+        error: &str,
+        now: Timestamp,
+    ) -> CoordinatorEvent {
+        match source {
+            Source::Mail => CoordinatorEvent::new(CoordinatorEventType::MailDegraded, now)
+                .with_detail("error", error),
+            Source::Work => CoordinatorEvent::new(CoordinatorEventType::WorkSourceDegraded, now)
+                .with_detail("source", self.work.name())
+                .with_detail("error", error),
+            Source::Tmux => CoordinatorEvent::new(CoordinatorEventType::TmuxLost, now)
+                .with_detail("session", self.id.session.as_str())
+                .with_detail("error", error),
+        }
     }
 
     fn clear_alert(&self, source: Source, now: Timestamp) {

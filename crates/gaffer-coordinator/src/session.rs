@@ -614,37 +614,32 @@ impl Shared {
         &self.id.project_key
     }
 
-    /// A poll: observe, merge, review the assignments.
     /// Degradations restored from the ledger are announced again to this process's consumers
     /// (they were told by the coordinator before, which is gone); their recovery follows as
     /// usual.
     fn announce_restored(&self) {
-        let (restored, mail, work) = {
+        let restored: Vec<(gaffer_core::cycle::Source, String)> = {
             let mut st = lock(&self.state);
-            (
-                std::mem::take(&mut st.restored),
-                st.mail_degraded.clone(),
-                st.work_degraded.clone(),
-            )
+            std::mem::take(&mut st.restored)
+                .into_iter()
+                .filter_map(|source| {
+                    let error = match source {
+                        gaffer_core::cycle::Source::Mail => st.mail_degraded.clone(),
+                        gaffer_core::cycle::Source::Work => st.work_degraded.clone(),
+                        gaffer_core::cycle::Source::Tmux => None,
+                    };
+                    Some((source, error?))
+                })
+                .collect()
         };
         let now = self.clock.now();
-        for source in restored {
-            let event = match (source, &mail, &work) {
-                (gaffer_core::cycle::Source::Mail, Some(e), _) => {
-                    CoordinatorEvent::new(CoordinatorEventType::MailDegraded, now)
-                        .with_detail("error", e.as_str())
-                }
-                (gaffer_core::cycle::Source::Work, _, Some(e)) => {
-                    CoordinatorEvent::new(CoordinatorEventType::WorkSourceDegraded, now)
-                        .with_detail("source", self.work.name())
-                        .with_detail("error", e.as_str())
-                }
-                _ => continue,
-            };
+        for (source, error) in restored {
+            let event = self.degraded_event(source, &error, now);
             self.emit(event.with_detail("before_restart", true));
         }
     }
 
+    /// A poll: observe, merge, review the assignments.
     pub(crate) fn update_state(&self) {
         self.ledger_log.check(self.clock.now());
         let snap = self.poll_snapshot();
