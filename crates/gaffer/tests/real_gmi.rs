@@ -377,8 +377,13 @@ fn idle_busy_context(rig: &Rig, a: &Agent) {
     let v = rig.expect(a, "WAITING", 60, "after start");
     assert_eq!(v["rule"], "gmi.waiting.composer");
     rig.type_prompt(a, "answer FAST please");
+    // The screen between the submit and the first spinner frame is the idle composer again, so
+    // WAITING alone does not say the turn is over: wait for the reply, then for the state.
+    let replied = wait_until(Duration::from_secs(30), || {
+        rig.tmux.capture(&a.pane).contains("Here is a fast answer.")
+    });
+    assert!(replied, "the fast reply is shown\n{}", rig.evidence(a));
     rig.expect(a, "WAITING", 30, "after a fast reply");
-    assert!(rig.tmux.capture(&a.pane).contains("Here is a fast answer."));
 
     rig.type_prompt(a, "answer SLOW please");
     let v = rig.expect(a, "GENERATING", 20, "while the slow answer streams");
