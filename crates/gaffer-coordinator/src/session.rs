@@ -728,6 +728,9 @@ impl Shared {
     }
 
     pub(crate) fn send_digest(&self) -> Result<DigestSummary, CoordinatorError> {
+        // A digest counts every test run and scan recorded so far, not only those the last
+        // poll took in.
+        self.take_quality_records();
         let snap = self.digest_snapshot();
         let policy = self.policy();
         let decisions = cycle::decide(&snap, &policy);

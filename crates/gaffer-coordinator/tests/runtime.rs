@@ -540,6 +540,32 @@ fn test_results_recorded_by_agents_feed_scores_and_digests() {
     assert_eq!(d.quality.as_ref().map(|q| q.total_test_runs), Some(3));
 }
 
+/// A digest sent between two polls counts a test run recorded since the last one (the demo's
+/// final digest, sent right after the last agent recorded its tests, missed it).
+#[test]
+fn a_digest_counts_test_runs_recorded_since_the_last_poll() {
+    let (_dir, db, r) = rig_on_disk();
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.coord.update_state();
+    let mut other = Ledger::open(&db).unwrap();
+    other
+        .record_test_run(&gaffer_core::quality::TestRunMetrics {
+            timestamp: t0(),
+            agent_pane_id: "%1".into(),
+            passed: 4,
+            failed: 0,
+            skipped: 0,
+            duration: 2,
+            package: String::new(),
+        })
+        .unwrap();
+    let d = r.coord.send_digest().unwrap();
+    assert_eq!(d.quality.as_ref().map(|q| q.total_test_runs), Some(1));
+    // Taken in once: the next poll does not count it again.
+    r.coord.update_state();
+    assert_eq!(r.coord.quality().test_runs().count(), 1);
+}
+
 #[test]
 fn a_pane_keeps_its_agent_mail_name_across_processes() {
     let (_dir, db, r) = rig_on_disk();

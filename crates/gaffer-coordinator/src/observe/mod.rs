@@ -546,7 +546,7 @@ impl Shared {
     /// Takes test runs and scans recorded since the last look (agents record them with
     /// `gaffer quality record-tests` from their panes) into the quality monitor, so they feed
     /// assignment scores, alerts and digests while the coordinator runs.
-    fn take_quality_records(&self) {
+    pub(crate) fn take_quality_records(&self) {
         let (runs_after, scans_after) = lock(&self.state).quality_cursor;
         let (runs, scans) = {
             let ledger = lock(&self.ledger);
