@@ -25,7 +25,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 # This includes the cockpit's real-browser test (crates/gaffer/tests/cockpit_browser.rs: headless
 # Chromium, which install-deps.sh installs in about 45 s, against gaffer serve and gaffer run;
 # about 30 s).
-cargo test --workspace --all-targets --locked
+cargo test --workspace --all-targets --locked --no-fail-fast
 # (Notifications, README "Notifications": gaffer-notify's delivery tests on a loopback HTTP
 # listener and real scripts take ~3 s, crates/gaffer/tests/notify_live.rs 27 to 45 s (machine load) with a 24 s
 # `gaffer run` over flapping sim agents; the new crate adds ~7 s of build on a loaded 2-core machine.)
