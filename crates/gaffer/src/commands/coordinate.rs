@@ -31,6 +31,8 @@ pub fn run(
     exit_after: Option<u64>,
 ) -> anyhow::Result<i32> {
     let built = wiring::build_for(global, args)?;
+    // One decider per project: held until this function returns.
+    let _lease = wiring::decide_alone(global, &built.connection.session)?;
     let mut cfg = built.coordinator.config();
     if auto_assign {
         cfg.coordinator.auto_assign = true;
