@@ -164,7 +164,14 @@ pub fn decide_alone(
     use gaffer_coordinator::lease::{self, DECIDER_FILE, LeaseError};
     let path = lease_path(global, DECIDER_FILE);
     let me = format!("gaffer run (pid {}, session {session})", std::process::id());
-    lease::acquire(&path, &me).map_err(|e| match e {
+    // A predecessor that was just killed may take a moment to be gone.
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let mut got = lease::acquire(&path, &me);
+    while matches!(got, Err(LeaseError::Held { .. })) && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        got = lease::acquire(&path, &me);
+    }
+    got.map_err(|e| match e {
         LeaseError::Held { holder, .. } => ExitError::failure(format!(
             "{holder} already coordinates this project: a second coordinator would assign,              restart and notify twice. Stop it first; `gaffer serve` and `gaffer dashboard`              beside it show its state."
         )),
