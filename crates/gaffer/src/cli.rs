@@ -225,6 +225,13 @@ pub enum Command {
         #[arg(default_value = "")]
         event: String,
     },
+    /// Print shell completions for bash, zsh, fish, elvish or PowerShell, e.g.
+    /// `gaffer completions bash > ~/.local/share/bash-completion/completions/gaffer`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Where `gaffer hooks` writes: the project (default, or `--project DIR`) or the user's file.

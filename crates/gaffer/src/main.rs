@@ -181,6 +181,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             commands::hook::run(&["--agent".into(), agent.into(), event.into()]);
             Ok(exit::SUCCESS)
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "gaffer", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .map_err(|e| anyhow::anyhow!("failed printing to stdout: {e}"))?;
+            Ok(exit::SUCCESS)
+        }
     }
 }
 

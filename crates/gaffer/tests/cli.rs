@@ -316,3 +316,41 @@ fn config_show_redacts_secrets_in_text_and_json() {
         );
     }
 }
+
+/// The bash completion script, loaded by a real bash, completes gaffer's subcommands and a
+/// subcommand's flags.
+#[test]
+fn bash_completion_completes_commands_and_flags() {
+    let dir = project();
+    let out = gaffer(dir.path(), &["completions", "bash"]);
+    assert_eq!(out.status.code(), Some(exit::SUCCESS), "{}", stderr(&out));
+    let script = dir.path().join("gaffer.bash");
+    std::fs::write(&script, &out.stdout).expect("write the script");
+    let complete = |line: &str| -> String {
+        let words: Vec<&str> = line.split(' ').collect();
+        let probe = format!(
+            "source {script}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{line}'; \
+             COMP_POINT={point}; _gaffer gaffer '{cur}' '{prev}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script = script.display(),
+            words = words.join(" "),
+            cword = words.len() - 1,
+            point = line.len(),
+            cur = words[words.len() - 1],
+            prev = words[words.len() - 2],
+        );
+        let o = Command::new("bash")
+            .args(["--norc", "-c", &probe])
+            .output()
+            .expect("run bash");
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let commands = complete("gaffer sta");
+    assert!(commands.lines().any(|l| l == "status"), "{commands}");
+    assert!(!commands.lines().any(|l| l == "run"), "{commands}");
+    let flags = complete("gaffer spawn --pa");
+    assert!(flags.lines().any(|l| l == "--panes-per-window"), "{flags}");
+    // A shell clap does not know is a usage error.
+    let bad = gaffer(dir.path(), &["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(exit::USAGE));
+}

@@ -473,10 +473,13 @@ fn cc_turn_states() {
         times: Some(1),
     }));
     b.type_prompt(ctx, "one more turn");
+    // The reply reaches the screen before Claude appends it to the transcript (its writes are
+    // queued): the exact figure follows shortly after the screen.
     let h = b.watch(Duration::from_secs(30), |h| {
         h.status(&t(ctx)) == Some("WAITING")
             && screen_has(&b, ctx, "Nearly full.")
             && screen_has(&b, ctx, "auto-compact next")
+            && h.context(&t(ctx)).is_some_and(|c| c >= 99.0)
     });
     b.check(
         &h,
