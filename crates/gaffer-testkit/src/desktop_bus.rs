@@ -265,9 +265,21 @@ impl NotificationBus {
 
 impl Drop for NotificationBus {
     fn drop(&mut self) {
-        // The monitor and dunst first, the bus and the display last.
+        // The monitor and dunst first, the bus and the display last; each asked to end
+        // (Xvfb then removes its lock file and socket), killed if it has not within 2 s.
         for child in self.children.iter_mut().rev() {
-            let _ = child.kill();
+            if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+                // SAFETY: kill(2) on our own child, which has not been waited for yet.
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+            }
+            let ended = crate::wait_until(Duration::from_secs(2), || {
+                matches!(child.try_wait(), Ok(Some(_)))
+            });
+            if !ended {
+                let _ = child.kill();
+            }
             let _ = child.wait();
         }
     }
