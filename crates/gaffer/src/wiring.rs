@@ -136,10 +136,16 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
 /// For the long-running commands (`run`, `dashboard`, `serve`, `demo`): binds
 /// `.gaffer/signals.sock` so `gaffer hook` wakes the observation lane at once. Without it (the
 /// socket is taken by another coordinator, or the path is too long for a Unix socket) signals
-/// are still read from the ledger at every pass; the reason is logged.
-pub fn wake_on_signals(global: &GlobalArgs, coordinator: &SessionCoordinator) {
+/// are still read from the ledger at every pass; the reason is logged. A `decider` (`gaffer
+/// run`) takes the socket over from a view (`serve`, `dashboard`) that listens there.
+pub fn wake_on_signals(global: &GlobalArgs, coordinator: &SessionCoordinator, decider: bool) {
     let path = adapters::signal_socket(global);
-    match SignalSocket::bind(&path) {
+    let bound = if decider {
+        SignalSocket::take(&path)
+    } else {
+        SignalSocket::bind(&path)
+    };
+    match bound {
         Ok(sock) => {
             tracing::debug!(socket = %path.display(), "waking on hook signals");
             coordinator.add_wake_source(Arc::new(sock));

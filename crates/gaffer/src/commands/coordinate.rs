@@ -41,7 +41,7 @@ pub fn run(
         cfg.assign.strategy = s;
     }
     let mut coord = built.coordinator.with_config(cfg.clone());
-    wiring::wake_on_signals(global, &coord);
+    wiring::wake_on_signals(global, &coord, true);
     let notifier = wiring::notifications(
         &coord,
         &built.connection.session,

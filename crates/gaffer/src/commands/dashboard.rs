@@ -43,7 +43,7 @@ pub fn run(global: &GlobalArgs, args: &CoordArgs, opts: Options) -> anyhow::Resu
         "gaffer dashboard",
         &built.connection.session,
     );
-    wiring::wake_on_signals(global, &coord);
+    wiring::wake_on_signals(global, &coord, false);
     let interactive = std::io::stdout().is_terminal()
         && std::io::stdin().is_terminal()
         && !global.json

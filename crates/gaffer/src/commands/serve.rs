@@ -464,7 +464,7 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
     }
     let mut coord = built.coordinator.with_config(cfg);
     wiring::follow_a_running_coordinator(global, &coord, "gaffer serve", &built.connection.session);
-    wiring::wake_on_signals(global, &coord);
+    wiring::wake_on_signals(global, &coord, false);
     let notifier = wiring::notifications(
         &coord,
         &built.connection.session,
