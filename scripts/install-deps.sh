@@ -20,6 +20,13 @@ command -v c++ >/dev/null 2>&1 || need+=(g++)
 # Chromium, Debian's package, through the DevTools protocol; a font for its screenshots.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+# The desktop notification test (crates/gaffer-notify/tests/desktop_bus.rs): the real
+# notify-send, a private D-Bus session bus and monitor, and the dunst daemon on a virtual display.
+command -v notify-send >/dev/null 2>&1 || need+=(libnotify-bin)
+command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
+command -v dbus-monitor >/dev/null 2>&1 || need+=(dbus-bin)
+command -v dunst >/dev/null 2>&1 || need+=(dunst)
+command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -29,6 +29,12 @@ cargo test --workspace --all-targets --locked --no-fail-fast
 # (Notifications, README "Notifications": gaffer-notify's delivery tests on a loopback HTTP
 # listener and real scripts take ~3 s, crates/gaffer/tests/notify_live.rs 27 to 45 s (machine load) with a 24 s
 # `gaffer run` over flapping sim agents; the new crate adds ~7 s of build on a loaded 2-core machine.)
+# (https webhooks and the desktop channel: gaffer-notify's tls.rs, a real rustls server with a CA
+# the test makes, runs in 0.1 s; desktop_bus.rs, the real notify-send and dunst on Xvfb and a
+# private D-Bus bus, in 0.5 s, and notify_live.rs's `gaffer notify test` through it in 0.5 s;
+# install-deps.sh's xvfb, dunst, libnotify-bin and dbus packages took 10 s to install. rustls,
+# ring and rcgen add to the build: ring's C and assembly, rustls and webpki are compiled once
+# per profile. One decider per project: coordinator_live.rs's serve-beside-run test, 16 s.)
 # The fleet benchmark's short run (160 beads, 8 agents, the 5 strategies and the reference
 # baseline, gaffer with restarts and take-backs; built by the line above, runs in debug in 35 to
 # 70 s on a busy 2-core machine): it fails on any decision gaffer's simulated executor does not

@@ -9,6 +9,8 @@ pub mod bus;
 pub mod control;
 pub mod disk;
 pub mod fleet;
+pub mod follow;
+pub mod lease;
 pub mod ledger;
 pub mod observe;
 pub mod report;

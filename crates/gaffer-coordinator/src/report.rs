@@ -8,6 +8,7 @@ use crate::ledger::Ledger;
 use crate::session::lock;
 use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Who reported an event first.
@@ -213,7 +214,10 @@ impl Consumer for EventBus {
 /// Hands events to the consumers.
 #[derive(Default)]
 pub struct Reporter {
-    consumers: RwLock<Vec<Arc<dyn Consumer>>>,
+    /// Each consumer, and whether it is local to this process (the bus): a following
+    /// coordinator's events reach only those ([`crate::follow`]).
+    consumers: RwLock<Vec<(Arc<dyn Consumer>, bool)>>,
+    following: AtomicBool,
 }
 
 impl Reporter {
@@ -227,13 +231,30 @@ impl Reporter {
         self.consumers
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(consumer);
+            .push((consumer, false));
+    }
+
+    /// Adds a consumer local to this process (the bus of its views), which gets the events
+    /// even while the coordinator follows another.
+    pub fn add_local(&self, consumer: Arc<dyn Consumer>) {
+        self.consumers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((consumer, true));
+    }
+
+    /// While following, events reach only the local consumers.
+    pub fn set_following(&self, following: bool) {
+        self.following.store(following, Ordering::SeqCst);
     }
 
     fn send(&self, event: &CoordinatorEvent, origin: Origin) {
+        let following = self.following.load(Ordering::SeqCst);
         let consumers = self.consumers.read().unwrap_or_else(|p| p.into_inner());
-        for c in consumers.iter() {
-            c.consume(event, origin);
+        for (c, local) in consumers.iter() {
+            if *local || !following {
+                c.consume(event, origin);
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 
 use crate::act::Outcome;
 use crate::bus::EventBus;
+use crate::follow::RoleCheck;
 use crate::ledger::{AssignmentRecord, Ledger, LedgerError};
 use crate::observe::{AgentObserver, DeliveryProbe};
 use crate::report::{Consumer, LedgerLog, Reporter};
@@ -175,6 +176,12 @@ pub(crate) struct Shared {
     pub(crate) assign_lock: Mutex<()>,
     /// Extra sources that wake the observation lane early (the hook signal socket).
     pub(crate) wakes: Mutex<Vec<Arc<dyn WakeSource>>>,
+    /// Who leads instead of this coordinator, asked before each poll ([`crate::follow`]).
+    pub(crate) role: Mutex<Option<RoleCheck>>,
+    /// Another process's coordinator decides: this one only observes.
+    pub(crate) following: AtomicBool,
+    /// That coordinator, as its lease says.
+    pub(crate) leader: Mutex<Option<String>>,
 }
 
 /// Reports events into a coordinator from outside its loop ([`SessionCoordinator::event_sink`]).
@@ -271,7 +278,7 @@ impl SessionCoordinator {
                 .with_clock(Arc::clone(&ports.clock)),
         );
         reporter.add(Arc::clone(&ledger_log) as Arc<dyn Consumer>);
-        reporter.add(Arc::clone(&bus) as Arc<dyn Consumer>);
+        reporter.add_local(Arc::clone(&bus) as Arc<dyn Consumer>);
         SessionCoordinator {
             shared: Arc::new(Shared {
                 id,
@@ -293,6 +300,9 @@ impl SessionCoordinator {
                 confirm_wanted: AtomicBool::new(false),
                 assign_lock: Mutex::new(()),
                 wakes: Mutex::new(Vec::new()),
+                role: Mutex::new(None),
+                following: AtomicBool::new(false),
+                leader: Mutex::new(None),
             }),
             threads: Vec::new(),
         }
@@ -325,6 +335,22 @@ impl SessionCoordinator {
     /// hook signal socket). Takes effect at the next `start`.
     pub fn add_wake_source(&self, source: Arc<dyn WakeSource>) {
         lock(&self.shared.wakes).push(source);
+    }
+
+    /// Follows the coordinator of another process while `check` names one (see
+    /// [`crate::follow`]): asked at `start` and before every poll. Set it before `start`.
+    pub fn follow_when(&self, check: RoleCheck) {
+        *lock(&self.shared.role) = Some(check);
+    }
+
+    /// The coordinator this one follows (as its lease names it), or `None` when this one
+    /// decides.
+    pub fn following(&self) -> Option<String> {
+        if self.shared.is_following() {
+            lock(&self.shared.leader).clone()
+        } else {
+            None
+        }
     }
 
     /// The configuration in effect.
@@ -366,9 +392,13 @@ impl SessionCoordinator {
                 .map(|n| n.to_string())
                 .collect()
         };
-        self.shared.ensure_project();
-        self.shared.recover_offers();
-        self.shared.announce_restored();
+        // A follower leaves the start-up work (the project in Agent Mail, half-done offers,
+        // restored sources) to the leader; it does it when it takes over.
+        if !self.shared.refresh_role() {
+            self.shared.ensure_project();
+            self.shared.recover_offers();
+            self.shared.announce_restored();
+        }
         self.shared.update_state();
         let cfg = self.config();
         let poll = cfg.coordinator.poll_interval;
@@ -382,6 +412,9 @@ impl SessionCoordinator {
             act = act.task(
                 Task::new("assign", poll, false, |s: &Shared| {
                     s.assign_wanted.store(false, Ordering::SeqCst);
+                    if s.is_following() {
+                        return;
+                    }
                     let _ = s.assign_round(None, false);
                 })
                 .when(|s| s.assign_wanted.load(Ordering::SeqCst)),
@@ -401,6 +434,9 @@ impl SessionCoordinator {
                 cfg.coordinator.digest_interval,
                 false,
                 |s: &Shared| {
+                    if s.is_following() {
+                        return;
+                    }
                     if let Err(e) = s.send_digest() {
                         s.emit(
                             CoordinatorEvent::new(
@@ -617,6 +653,12 @@ impl Shared {
     /// Degradations restored from the ledger are announced again to this process's consumers
     /// (they were told by the coordinator before, which is gone); their recovery follows as
     /// usual.
+    /// A follower becoming the leader: the start-up work it left to the old leader.
+    pub(crate) fn take_over(&self) {
+        self.ensure_project();
+        self.recover_offers();
+    }
+
     fn announce_restored(&self) {
         let restored: Vec<(gaffer_core::cycle::Source, String)> = {
             let mut st = lock(&self.state);
@@ -641,7 +683,10 @@ impl Shared {
 
     /// A poll: observe, merge, review the assignments.
     pub(crate) fn update_state(&self) {
-        self.ledger_log.check(self.clock.now());
+        self.refresh_role();
+        if !self.is_following() {
+            self.ledger_log.check(self.clock.now());
+        }
         let snap = self.poll_snapshot();
         let policy = self.policy();
         // a change seen once is confirmed by the next observation (the tracker's hysteresis):
@@ -651,8 +696,8 @@ impl Shared {
             .as_ref()
             .is_some_and(|o| o.agents.iter().any(|a| a.observation.pending.is_some()));
         self.confirm_wanted.store(pending, Ordering::SeqCst);
-        self.execute(cycle::decide(&snap, &policy));
-        if lock(&self.config).coordinator.auto_assign {
+        self.execute(self.loop_decisions(cycle::decide(&snap, &policy)));
+        if lock(&self.config).coordinator.auto_assign && !self.is_following() {
             let now = self.clock.now();
             let idle: Vec<String> = {
                 let st = lock(&self.state);
@@ -673,7 +718,7 @@ impl Shared {
 
     /// After a crash, offers that never reached `delivered` are undone (no double assignment:
     /// the old entry is closed before any new one can be made).
-    fn recover_offers(&self) {
+    pub(crate) fn recover_offers(&self) {
         let snap = self.start_snapshot();
         let policy = self.policy();
         self.execute(cycle::decide(&snap, &policy));
@@ -713,7 +758,7 @@ impl Shared {
     pub(crate) fn conflict_pass(&self) -> Result<Vec<DetectedConflict>, CoordinatorError> {
         let snap = self.conflicts_snapshot();
         let policy = self.policy();
-        let outcomes = self.execute(cycle::decide(&snap, &policy));
+        let outcomes = self.execute(self.loop_decisions(cycle::decide(&snap, &policy)));
         match &snap.reservations {
             None => Ok(Vec::new()),
             Some(Err(e)) => Err(CoordinatorError::Mail(e.clone())),

@@ -67,6 +67,16 @@ pub enum WakeError {
 pub struct SignalSocket {
     sock: UnixDatagram,
     path: PathBuf,
+    /// The socket file's device and inode: dropping removes the path only while it is still
+    /// this socket's (the decider may have taken the path over, [`SignalSocket::take`]).
+    file: Option<(u64, u64)>,
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 impl SignalSocket {
@@ -85,7 +95,21 @@ impl SignalSocket {
         Ok(SignalSocket {
             sock,
             path: path.to_path_buf(),
+            file: file_id(path),
         })
+    }
+
+    /// Binds `path` for the coordinator that decides (`gaffer run`), taking it over from a
+    /// view that listens there (`gaffer serve` or `gaffer dashboard`, which then follow): the
+    /// path is unlinked and bound anew, so `gaffer hook` wakes the decider from then on.
+    pub fn take(path: &Path) -> Result<SignalSocket, WakeError> {
+        match SignalSocket::bind(path) {
+            Err(WakeError::InUse(_)) => {
+                std::fs::remove_file(path).map_err(|e| WakeError::Io(path.to_path_buf(), e))?;
+                SignalSocket::bind(path)
+            }
+            other => other,
+        }
     }
 
     /// Where it is bound.
@@ -132,7 +156,9 @@ impl WakeSource for SignalSocket {
 
 impl Drop for SignalSocket {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.file.is_some() && file_id(&self.path) == self.file {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -221,6 +247,23 @@ mod tests {
             SignalSocket::bind(&path).is_ok(),
             "a stale file is replaced"
         );
+    }
+
+    #[test]
+    fn the_decider_takes_the_socket_over_from_a_view() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join(SOCKET_NAME);
+        let view = SignalSocket::bind(&path).unwrap_or_else(|e| panic!("{e}"));
+        let decider = SignalSocket::take(&path).unwrap_or_else(|e| panic!("{e}"));
+        notify(&path);
+        assert!(decider.wait(Duration::from_secs(5)), "the decider is woken");
+        assert!(!view.wait(Duration::from_millis(50)), "the view no longer");
+        drop(view);
+        assert!(path.exists(), "the view leaves the decider's socket alone");
+        notify(&path);
+        assert!(decider.wait(Duration::from_secs(5)));
+        drop(decider);
+        assert!(!path.exists(), "removed when its owner drops it");
     }
 
     #[test]

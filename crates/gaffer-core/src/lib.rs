@@ -27,6 +27,7 @@ pub mod pane;
 pub mod persona;
 pub mod quality;
 pub mod quality_monitor;
+pub mod secrets;
 pub mod signals;
 pub mod status;
 pub mod test_report;

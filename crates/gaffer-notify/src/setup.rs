@@ -38,14 +38,18 @@ pub fn channels(
         out.push((Box::new(Desktop::new()), RetryPolicy::once()));
     }
     if !cfg.webhook_url.is_empty() {
+        let mut hook = Webhook::new(
+            &cfg.webhook_url,
+            cfg.webhook_format,
+            &cfg.webhook_topic,
+            &cfg.webhook_token,
+            cfg.webhook_timeout,
+        );
+        if !cfg.webhook_ca_file.trim().is_empty() {
+            hook = hook.with_ca_file(cfg.webhook_ca_file.trim());
+        }
         out.push((
-            Box::new(Webhook::new(
-                &cfg.webhook_url,
-                cfg.webhook_format,
-                &cfg.webhook_topic,
-                &cfg.webhook_token,
-                cfg.webhook_timeout,
-            )),
+            Box::new(hook),
             RetryPolicy {
                 tries: cfg.webhook_tries.max(1),
                 backoff: cfg.webhook_backoff,

@@ -3,12 +3,19 @@
 //! `agent_id`, `subject`, `timestamp`, `folded`, `event`), for ntfy's root URL or any JSON
 //! receiver; `ntfy` posts the message as a plain body with `Title`, `Priority` and `Tags`
 //! headers, for a topic's URL. A 2xx answer is delivered; a 408, 429 or 5xx answer or a
-//! transport error is worth another try; any other answer is not.
+//! transport error is worth another try; any other answer is not, and neither is a server
+//! certificate that fails verification.
+//!
+//! `https://` goes through rustls (ring) and trusts Mozilla's roots (built in, whatever the
+//! machine has), plus the CAs of `webhook_ca_file` when one is set.
 
 use crate::channel::{Channel, SendError};
 use gaffer_core::notify::{Notification, WebhookFormat};
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 /// Bytes of an answer read (the rest is not needed).
 const ANSWER_KEPT: u64 = 64 * 1024;
@@ -19,11 +26,14 @@ pub struct Webhook {
     format: WebhookFormat,
     topic: String,
     token: String,
-    agent: ureq::Agent,
+    timeout: Duration,
+    /// The agent, or why there is none (a `webhook_ca_file` that cannot be used): then every
+    /// send fails with that reason.
+    agent: Result<ureq::Agent, String>,
 }
 
 impl Webhook {
-    /// Posts to `url` (http://) in `format`, each request bounded by `timeout`.
+    /// Posts to `url` (`http://` or `https://`) in `format`, each request bounded by `timeout`.
     pub fn new(
         url: &str,
         format: WebhookFormat,
@@ -31,23 +41,95 @@ impl Webhook {
         token: &str,
         timeout: Duration,
     ) -> Webhook {
-        let loopback = ["://127.0.0.1", "://localhost", "://[::1]"]
-            .iter()
-            .any(|h| url.contains(h));
-        let mut cfg = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .timeout_connect(Some(timeout.min(Duration::from_secs(3))))
-            .http_status_as_error(false);
-        if loopback {
-            cfg = cfg.proxy(None);
-        }
         Webhook {
             url: url.to_string(),
             format,
             topic: topic.to_string(),
             token: token.to_string(),
-            agent: cfg.build().into(),
+            timeout,
+            agent: Ok(agent(url, timeout, RootCerts::WebPki)),
         }
+    }
+
+    /// Trusts the CA certificates of the PEM file `path` besides Mozilla's roots (`~/` is the
+    /// home directory). A file that cannot be read or holds no certificate is logged now, and
+    /// each notification then fails with that reason (the channel is reported down).
+    pub fn with_ca_file(mut self, path: &str) -> Webhook {
+        self.agent = ca_roots(path).map(|roots| agent(&self.url, self.timeout, roots));
+        if let Err(e) = &self.agent {
+            tracing::warn!(channel = "webhook", error = %e, "the webhook cannot be used");
+        }
+        self
+    }
+}
+
+fn agent(url: &str, timeout: Duration, roots: RootCerts) -> ureq::Agent {
+    let loopback = ["://127.0.0.1", "://localhost", "://[::1]"]
+        .iter()
+        .any(|h| url.contains(h));
+    let mut cfg = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .timeout_connect(Some(timeout.min(Duration::from_secs(3))))
+        .http_status_as_error(false)
+        .tls_config(TlsConfig::builder().root_certs(roots).build());
+    if loopback {
+        cfg = cfg.proxy(None);
+    }
+    cfg.build().into()
+}
+
+/// Mozilla's roots plus the certificates of the PEM file `path`.
+fn ca_roots(path: &str) -> Result<RootCerts, String> {
+    let file = expand_home(path);
+    let what = format!("webhook_ca_file {}", file.display());
+    let pem = std::fs::read(&file).map_err(|e| format!("{what}: cannot read it: {e}"))?;
+    let mut extra = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(c)) => extra.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{what}: not a PEM file: {e}")),
+        }
+    }
+    if extra.is_empty() {
+        return Err(format!(
+            "{what}: holds no certificate (expected PEM blocks \"-----BEGIN CERTIFICATE-----\")"
+        ));
+    }
+    let mut all: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    all.extend(extra);
+    Ok(RootCerts::Specific(Arc::new(all)))
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// A transport error said for the human: a certificate that fails verification names the
+/// remedy, and is not worth another try.
+fn transport_error(url: &str, e: ureq::Error) -> SendError {
+    // rustls' errors come through ureq's TLS stream as io errors that carry them.
+    let tls = match &e {
+        ureq::Error::Rustls(t) => Some(t.clone()),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .cloned(),
+        _ => None,
+    };
+    match tls {
+        Some(rustls::Error::InvalidCertificate(why)) => SendError::Permanent(format!(
+            "{url}: the server's TLS certificate is not trusted ({why:?}); for a private CA \
+             set notify.webhook_ca_file to its PEM file"
+        )),
+        Some(t) => SendError::Transient(format!("{url}: TLS: {t}")),
+        None => SendError::Transient(format!("{url}: {e}")),
     }
 }
 
@@ -77,7 +159,11 @@ impl Channel for Webhook {
     }
 
     fn send(&mut self, n: &Notification) -> Result<(), SendError> {
-        let mut req = self.agent.post(&self.url);
+        let agent = self
+            .agent
+            .as_ref()
+            .map_err(|e| SendError::Permanent(e.clone()))?;
+        let mut req = agent.post(&self.url);
         if !self.token.is_empty() {
             req = req.header("Authorization", format!("Bearer {}", self.token));
         }
@@ -92,7 +178,7 @@ impl Channel for Webhook {
                 .header("Tags", header_value(&n.tags.join(",")))
                 .send(n.message.as_bytes()),
         };
-        let mut resp = sent.map_err(|e| SendError::Transient(format!("{}: {e}", self.url)))?;
+        let mut resp = sent.map_err(|e| transport_error(&self.url, e))?;
         let status = resp.status().as_u16();
         let answer = resp
             .body_mut()

@@ -6,10 +6,12 @@
 //! - [`fakes`]: the fake ports (clock, observer, probe, panes, work source, mailbox) and a rig;
 //! - [`agents`]: the pinned real agent CLIs (`agents.lock`) and where they are installed;
 //! - [`real_agent`]: a throwaway HOME and the exact launch command for each real CLI;
-//! - [`webhook`]: a webhook receiver on loopback that answers by a script.
+//! - [`webhook`]: a webhook receiver on loopback that answers by a script;
+//! - [`desktop_bus`]: a real notification daemon on a private D-Bus session bus.
 
 pub mod agentmail;
 pub mod cli;
+pub mod desktop_bus;
 pub mod fakes;
 pub mod netns;
 pub mod sim;

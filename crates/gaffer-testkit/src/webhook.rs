@@ -1,5 +1,6 @@
 //! A webhook receiver on loopback (std `TcpListener`): records each HTTP request and answers by
-//! a script (a status, or a hang), for the notification tests. Every loop stops by itself.
+//! a script (a status, or a hang), for the notification tests. Every loop stops by itself. Its
+//! connections may be wrapped (a TLS session made by the test: [`Receiver::start_with`]).
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -37,6 +38,14 @@ impl Request {
     }
 }
 
+/// A connection the receiver reads requests from and answers on.
+pub trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
+/// Turns an accepted TCP connection into the one HTTP is spoken on (a TLS session, say); `None`
+/// drops it. It runs on the connection's own thread.
+pub type Wrap = Arc<dyn Fn(TcpStream) -> Option<Box<dyn Conn>> + Send + Sync>;
+
 /// A webhook receiver on 127.0.0.1: answers by its script, then by `then`; stops by itself
 /// after `LIFETIME`.
 pub struct Receiver {
@@ -51,15 +60,26 @@ pub struct Receiver {
 pub const LIFETIME: Duration = Duration::from_secs(60);
 
 impl Receiver {
-    /// Listens on a free loopback port.
+    /// Listens on a free loopback port, plain HTTP.
     pub fn start(script: Vec<Reply>, then: Reply) -> Receiver {
+        Receiver::start_with(
+            script,
+            then,
+            "http",
+            Arc::new(|s| Some(Box::new(s) as Box<dyn Conn>)),
+        )
+    }
+
+    /// Listens on a free loopback port; each connection goes through `wrap` first, and the URL
+    /// has `scheme` (`https` for a TLS wrap).
+    pub fn start_with(script: Vec<Reply>, then: Reply, scheme: &str, wrap: Wrap) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         listener
             .set_nonblocking(true)
             .unwrap_or_else(|e| panic!("{e}"));
         let r = Receiver {
-            url: format!("http://{addr}/gaffer"),
+            url: format!("{scheme}://{addr}/gaffer"),
             requests: Arc::new(Mutex::new(Vec::new())),
             script: Arc::new(Mutex::new(script.into())),
             then: Arc::new(Mutex::new(then)),
@@ -81,7 +101,14 @@ impl Receiver {
                             .flatten()
                             .unwrap_or_else(|| *then.lock().unwrap_or_else(|p| p.into_inner()));
                         let requests = Arc::clone(&requests);
-                        std::thread::spawn(move || handle(stream, reply, requests));
+                        let wrap = Arc::clone(&wrap);
+                        std::thread::spawn(move || {
+                            let _ = stream.set_nonblocking(false);
+                            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                            if let Some(conn) = wrap(stream) {
+                                handle(conn, reply, requests);
+                            }
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -110,9 +137,7 @@ impl Receiver {
     }
 }
 
-fn handle(mut stream: TcpStream, reply: Reply, requests: Arc<Mutex<Vec<Request>>>) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+fn handle(mut stream: Box<dyn Conn>, reply: Reply, requests: Arc<Mutex<Vec<Request>>>) {
     let mut data = Vec::new();
     let mut buf = [0u8; 4096];
     let head_end = loop {
@@ -149,6 +174,7 @@ fn handle(mut stream: TcpStream, reply: Reply, requests: Arc<Mutex<Vec<Request>>
                 stream,
                 "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
             );
+            let _ = stream.flush();
         }
         Reply::Hang(d) => std::thread::sleep(d),
     }

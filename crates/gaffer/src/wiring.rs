@@ -136,16 +136,92 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
 /// For the long-running commands (`run`, `dashboard`, `serve`, `demo`): binds
 /// `.gaffer/signals.sock` so `gaffer hook` wakes the observation lane at once. Without it (the
 /// socket is taken by another coordinator, or the path is too long for a Unix socket) signals
-/// are still read from the ledger at every pass; the reason is logged.
-pub fn wake_on_signals(global: &GlobalArgs, coordinator: &SessionCoordinator) {
+/// are still read from the ledger at every pass; the reason is logged. A `decider` (`gaffer
+/// run`) takes the socket over from a view (`serve`, `dashboard`) that listens there.
+pub fn wake_on_signals(global: &GlobalArgs, coordinator: &SessionCoordinator, decider: bool) {
     let path = adapters::signal_socket(global);
-    match SignalSocket::bind(&path) {
+    let bound = if decider {
+        SignalSocket::take(&path)
+    } else {
+        SignalSocket::bind(&path)
+    };
+    match bound {
         Ok(sock) => {
             tracing::debug!(socket = %path.display(), "waking on hook signals");
             coordinator.add_wake_source(Arc::new(sock));
         }
         Err(e) => tracing::warn!(error = %e, "hook signals are read at each pass only"),
     }
+}
+
+/// The lease file `name` in the project's `.gaffer/` (made when missing).
+fn lease_path(global: &GlobalArgs, name: &str) -> std::path::PathBuf {
+    let dir = crate::config_load::project_root(global).join(".gaffer");
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(name)
+}
+
+/// For `gaffer run`, the decider: takes the project's decider lease (held until the returned
+/// lease is dropped), or refuses when another `gaffer run` holds it: two would decide twice.
+pub fn decide_alone(
+    global: &GlobalArgs,
+    session: &str,
+) -> Result<gaffer_coordinator::lease::Lease, ExitError> {
+    use gaffer_coordinator::lease::{self, DECIDER_FILE, LeaseError};
+    let path = lease_path(global, DECIDER_FILE);
+    let me = format!("gaffer run (pid {}, session {session})", std::process::id());
+    // A predecessor that was just killed may take a moment to be gone.
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let mut got = lease::acquire(&path, &me);
+    while matches!(got, Err(LeaseError::Held { .. })) && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        got = lease::acquire(&path, &me);
+    }
+    got.map_err(|e| match e {
+        LeaseError::Held { holder, .. } => ExitError::failure(format!(
+            "{holder} already coordinates this project: a second coordinator would assign,              restart and notify twice. Stop it first; `gaffer serve` and `gaffer dashboard`              beside it show its state."
+        )),
+        LeaseError::Io(p, e) => ExitError::failure(format!("{}: {e}", p.display())),
+    })
+}
+
+/// For the views (`gaffer serve`, `gaffer dashboard`): their coordinator decides only while no
+/// `gaffer run` holds the decider lease and it holds the views' lease (one view decides, the
+/// others follow); otherwise it follows, showing the state and acting only on a human's
+/// request. Checked before every poll, so a view takes over when `gaffer run` stops.
+pub fn follow_a_running_coordinator(
+    global: &GlobalArgs,
+    coordinator: &SessionCoordinator,
+    what: &str,
+    session: &str,
+) {
+    use gaffer_coordinator::lease::{self, DECIDER_FILE, VIEW_FILE};
+    let decider = lease_path(global, DECIDER_FILE);
+    let view = lease_path(global, VIEW_FILE);
+    let me = format!("{what} (pid {}, session {session})", std::process::id());
+    let held: std::sync::Mutex<Option<gaffer_coordinator::lease::Lease>> =
+        std::sync::Mutex::new(None);
+    coordinator.follow_when(Arc::new(move || {
+        if let Some(run) = lease::holder(&decider) {
+            return Some(run);
+        }
+        let mut mine = held.lock().unwrap_or_else(|p| p.into_inner());
+        if mine.is_none() {
+            match lease::acquire(&view, &me) {
+                Ok(l) => *mine = Some(l),
+                Err(e) => {
+                    return Some(match e {
+                        lease::LeaseError::Held { holder, .. } => holder,
+                        lease::LeaseError::Io(p, e) => {
+                            // Without the views' lease no view can be sure it decides alone.
+                            format!("nobody: {}: {e}", p.display())
+                        }
+                    });
+                }
+            }
+        }
+        None
+    }));
 }
 
 /// How long each notification channel may take to finish at shutdown.

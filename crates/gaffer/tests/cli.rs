@@ -258,6 +258,65 @@ fn a_closed_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+#[test]
+fn config_show_redacts_secrets_in_text_and_json() {
+    let dir = project();
+    std::fs::create_dir_all(dir.path().join(".gaffer")).unwrap();
+    std::fs::write(
+        dir.path().join(".gaffer/config.toml"),
+        "[notify]\nwebhook_url = \"https://ann:pw-in-url@ntfy.example/alerts?auth=QXV0aA\"\n",
+    )
+    .unwrap();
+    for json in [false, true] {
+        let mut args = vec!["config", "show"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_gaffer"))
+            .args(&args)
+            .current_dir(dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+            .env("GAFFER_NOTIFY__WEBHOOK_TOKEN", "tk_from_env_s3cret")
+            .env_remove("AGENT_MAIL_URL")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(exit::SUCCESS), "{}", stderr(&out));
+        let (text, err) = (stdout(&out), stderr(&out));
+        for secret in ["tk_from_env_s3cret", "pw-in-url", "QXV0aA"] {
+            assert!(
+                !text.contains(secret) && !err.contains(secret),
+                "{secret} shown:\n{text}{err}"
+            );
+        }
+        let (token, url) = if json {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            (
+                v["config"]["notify"]["webhook_token"].clone(),
+                v["config"]["notify"]["webhook_url"].clone(),
+            )
+        } else {
+            let v: toml::Value = toml::from_str(
+                &text
+                    .lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+            .unwrap();
+            let j = |x: &toml::Value| serde_json::Value::String(x.as_str().unwrap().to_string());
+            (
+                j(&v["notify"]["webhook_token"]),
+                j(&v["notify"]["webhook_url"]),
+            )
+        };
+        assert_eq!(token, "<redacted>", "json={json}");
+        assert_eq!(
+            url, "https://ann:<redacted>@ntfy.example/alerts?<redacted>",
+            "json={json}"
+        );
+    }
+}
+
 /// The bash completion script, loaded by a real bash, completes gaffer's subcommands and a
 /// subcommand's flags.
 #[test]

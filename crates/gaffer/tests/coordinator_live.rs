@@ -505,3 +505,140 @@ fn spawned_simulated_agents_finish_a_dependency_chain_under_gaffer_run() {
         "the dependent was assigned after its blocker was done"
     );
 }
+
+/// One decider per project: `gaffer serve` beside a running `gaffer run --auto-assign` follows
+/// it (shows the agents, decides nothing, logs nothing), so every event is in the ledger once; a
+/// second `gaffer run` is refused, naming the first; and when `gaffer run` stops, serve takes
+/// over and decides.
+#[test]
+fn serve_beside_gaffer_run_follows_it_and_every_event_is_logged_once() {
+    use std::io::{BufRead, BufReader};
+    let rig = Rig::new("onedecider", 2);
+    rig.wait_ready();
+    let run_out = rig.dir.path().join("run.err");
+    let mut run = rig
+        .gaffer(&["run", "--auto-assign", "--exit-after", "12"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&run_out).expect("run.err"))
+        .spawn()
+        .expect("gaffer run");
+    let lease = rig.dir.path().join(".gaffer/decider.lock");
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            gaffer_coordinator::lease::holder(&lease).is_some()
+        }),
+        "gaffer run took no lease"
+    );
+    let mut serve = rig
+        .gaffer(&[
+            "--json",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--auto-assign",
+            "--exit-after",
+            "40",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut out = BufReader::new(serve.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("listening line");
+    let v: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+    let following = v["following"].as_str().unwrap_or_default().to_string();
+    assert!(
+        following.starts_with("gaffer run (pid ") && following.contains("session live"),
+        "{first}"
+    );
+    let addr = v["listening"]
+        .as_str()
+        .expect("url")
+        .trim_start_matches("http://")
+        .to_string();
+    let token = v["token_file"]
+        .as_str()
+        .map(|f| std::fs::read_to_string(f).expect("the token file"))
+        .expect("token_file")
+        .trim()
+        .to_string();
+
+    // A second decider is refused, and says which one runs.
+    let second = rig.output(&["run", "--exit-after", "2"]);
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("gaffer run (pid ") && err.contains("already coordinates this project"),
+        "{err}"
+    );
+
+    // The follower shows the agents, as the leader moves them through their work.
+    let agents = http_get(&addr, &token, "/agents");
+    assert_eq!(agents.matches("\"pane_id\"").count(), 2, "{agents}");
+
+    // gaffer run ends (--exit-after); its work (2 s per bead) went on meanwhile.
+    let status = run.wait().expect("run ends");
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&run_out).unwrap_or_default()
+    );
+    let l = rig.ledger();
+    let (events, _) = l.events_since(0).unwrap();
+    let run_events = events.len();
+    assert!(run_events > 0);
+    // Every event once: two coordinators would log each state change twice, within a poll.
+    let key = |e: &gaffer_core::event::CoordinatorEvent| {
+        (
+            e.event_type.as_str().to_string(),
+            e.agent_id.clone(),
+            e.details.get("prev_status").cloned(),
+            e.details.get("new_status").cloned(),
+            e.details.get("bead_id").cloned(),
+        )
+    };
+    for (i, (_, a)) in events.iter().enumerate() {
+        for (_, b) in &events[i + 1..] {
+            let close = (b.timestamp - a.timestamp).num_milliseconds().abs() < 1500;
+            assert!(!(close && key(a) == key(b)), "logged twice: {a:?} / {b:?}");
+        }
+    }
+    let assigned: Vec<_> = events
+        .iter()
+        .filter(|(_, e)| e.event_type.as_str() == "work_assigned")
+        .collect();
+    assert_eq!(
+        assigned.len(),
+        l.all().unwrap().len(),
+        "one work_assigned per assignment"
+    );
+
+    // With gaffer run gone, serve decides: the lease is free, and serve's own events reach the
+    // ledger again: a prompt sent by hand (which logs nothing itself) moves the Claude sim, and
+    // serve logs its state changes.
+    assert!(gaffer_coordinator::lease::holder(&lease).is_none());
+    let sent = rig.output(&["send", "--type", "cc", "--force", "hello"]);
+    assert_eq!(
+        sent.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            rig.ledger()
+                .events_since(0)
+                .map(|(e, _)| {
+                    e[run_events..]
+                        .iter()
+                        .any(|(_, e)| e.event_type.as_str().starts_with("agent_"))
+                })
+                .unwrap_or(false)
+        }),
+        "serve never took over: {:?}",
+        rig.ledger().events_since(0).map(|(e, _)| e.len())
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
+}

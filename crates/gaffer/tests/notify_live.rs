@@ -288,3 +288,62 @@ fn the_readme_notifications_example_is_a_valid_config() {
     );
     assert!(stdout.contains("0 warnings"), "{stdout}");
 }
+
+/// `gaffer notify test` with `desktop = true` reaches the real notification daemon (dunst) on a
+/// private D-Bus session bus through the real `notify-send`.
+#[test]
+fn notify_test_reaches_a_real_desktop_daemon_over_d_bus() {
+    use gaffer_testkit::desktop_bus::{NotificationBus, NotifyCall, missing};
+    if !missing().is_empty() {
+        let msg = format!(
+            "the desktop notification stack is not installed ({}; scripts/install-deps.sh installs it)",
+            missing().join(", ")
+        );
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+        eprintln!("skipped: {msg}");
+        return;
+    }
+    let bus = NotificationBus::start().unwrap_or_else(|e| panic!("{e}"));
+    let (_keep, root) = project();
+    std::fs::write(
+        root.join(".gaffer/config.toml"),
+        "[notify]\ndesktop = true\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(env!("CARGO_BIN_EXE_gaffer"))
+        .args(["--project", &root.display().to_string(), "notify", "test"])
+        .env("XDG_CONFIG_HOME", root.join("xdg"))
+        .env("DBUS_SESSION_BUS_ADDRESS", bus.address())
+        .env_remove("DISPLAY")
+        .env_remove("AGENT_MAIL_URL")
+        .output()
+        .unwrap_or_else(|e| panic!("gaffer runs: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "desktop: sent\n");
+    let label = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let summary = format!("gaffer [{label}]: test notification");
+    assert_eq!(
+        bus.wait_for_calls(1, std::time::Duration::from_secs(10)),
+        [NotifyCall {
+            app: "gaffer".into(),
+            summary: summary.clone(),
+            body: "gaffer can reach you through this channel.".into(),
+            urgency: Some(1),
+        }]
+    );
+    let shown = bus.shown().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(
+        (shown[0].summary.as_str(), shown[0].urgency.as_str()),
+        (summary.as_str(), "NORMAL")
+    );
+}

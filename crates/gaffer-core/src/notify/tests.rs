@@ -372,9 +372,9 @@ fn the_config_section_is_checked_with_file_line_and_key() {
             "like \"22:00-07:00\"",
         ),
         (
-            "[notify]\nwebhook_url = \"https://ntfy.sh/x\"\n",
+            "[notify]\nwebhook_url = \"ftp://ntfy.sh/x\"\n",
             "notify.webhook_url",
-            "https webhooks",
+            "http:// or https://",
         ),
         (
             "[notify]\ncontext_above = 120\n",
@@ -411,6 +411,14 @@ fn the_config_section_is_checked_with_file_line_and_key() {
         .unwrap_or_else(|e| panic!("{e}"));
     let cfg = crate::config::merge_layers(&[layer]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cfg.notify.on, [RuleKind::Blocked, RuleKind::Error]);
+    // https, with a private CA's file.
+    let tls =
+        "[notify]\nwebhook_url = \"https://ntfy.example/gaffer\"\nwebhook_ca_file = \"~/ca.pem\"\n";
+    let (layer, warnings) = parse_layer("c.toml", tls).unwrap_or_else(|e| panic!("{e}"));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let cfg = crate::config::merge_layers(&[layer]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.notify.webhook_url, "https://ntfy.example/gaffer");
+    assert_eq!(cfg.notify.webhook_ca_file, "~/ca.pem");
 }
 
 #[test]

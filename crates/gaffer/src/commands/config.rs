@@ -26,6 +26,8 @@ fn print_warnings(warnings: &[ConfigWarning]) {
 
 fn show(global: &GlobalArgs) -> anyhow::Result<i32> {
     let loaded = config_load::load(global)?;
+    // Secrets (the webhook token, credentials in URLs) are shown redacted, never in clear.
+    let config = loaded.config.redacted();
     let mut clamped = loaded.config.coordinator.clone();
     let notices: Vec<String> = clamped
         .clamp_intervals()
@@ -38,7 +40,7 @@ fn show(global: &GlobalArgs) -> anyhow::Result<i32> {
             "layers": loaded.layers,
             "warnings": loaded.warnings,
             "notices": notices,
-            "config": loaded.config,
+            "config": config,
         });
         println!(
             "{}",
@@ -59,8 +61,12 @@ fn show(global: &GlobalArgs) -> anyhow::Result<i32> {
         for n in &notices {
             say!("# note: {n}");
         }
+        say!(
+            "# secrets are shown as \"{}\"",
+            gaffer_core::secrets::REDACTED
+        );
         println!();
-        print!("{}", toml::to_string(&loaded.config)?);
+        print!("{}", toml::to_string(&config)?);
     }
     Ok(exit::SUCCESS)
 }

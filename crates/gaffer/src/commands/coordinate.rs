@@ -31,6 +31,8 @@ pub fn run(
     exit_after: Option<u64>,
 ) -> anyhow::Result<i32> {
     let built = wiring::build_for(global, args)?;
+    // One decider per project: held until this function returns.
+    let _lease = wiring::decide_alone(global, &built.connection.session)?;
     let mut cfg = built.coordinator.config();
     if auto_assign {
         cfg.coordinator.auto_assign = true;
@@ -39,7 +41,7 @@ pub fn run(
         cfg.assign.strategy = s;
     }
     let mut coord = built.coordinator.with_config(cfg.clone());
-    wiring::wake_on_signals(global, &coord);
+    wiring::wake_on_signals(global, &coord, true);
     let notifier = wiring::notifications(
         &coord,
         &built.connection.session,

@@ -37,7 +37,13 @@ pub fn run(global: &GlobalArgs, args: &CoordArgs, opts: Options) -> anyhow::Resu
     cfg.coordinator.auto_assign = opts.auto_assign;
     cfg.coordinator.send_digests = false;
     let mut coord = built.coordinator.with_config(cfg);
-    wiring::wake_on_signals(global, &coord);
+    wiring::follow_a_running_coordinator(
+        global,
+        &coord,
+        "gaffer dashboard",
+        &built.connection.session,
+    );
+    wiring::wake_on_signals(global, &coord, false);
     let interactive = std::io::stdout().is_terminal()
         && std::io::stdin().is_terminal()
         && !global.json
@@ -54,7 +60,8 @@ pub fn run(global: &GlobalArgs, args: &CoordArgs, opts: Options) -> anyhow::Resu
         None
     };
     coord.start()?;
-    if let Some(n) = &notifier {
+    // A follower's notifications are the leader's to send (its events do not reach them).
+    if let (Some(n), None) = (&notifier, coord.following()) {
         n.seed(coord.get_agents().values());
     }
     let ledger = adapters::ledger(global)?;

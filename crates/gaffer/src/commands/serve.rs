@@ -463,7 +463,8 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
         cfg.coordinator.auto_assign = true;
     }
     let mut coord = built.coordinator.with_config(cfg);
-    wiring::wake_on_signals(global, &coord);
+    wiring::follow_a_running_coordinator(global, &coord, "gaffer serve", &built.connection.session);
+    wiring::wake_on_signals(global, &coord, false);
     let notifier = wiring::notifications(
         &coord,
         &built.connection.session,
@@ -486,7 +487,9 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
         tracing::warn!(%local, "serving beyond loopback (--allow-remote)");
     }
     coord.start()?;
-    if let Some(n) = &notifier {
+    let following = coord.following();
+    // A follower's notifications are the leader's to send (its events do not reach them).
+    if let (Some(n), None) = (&notifier, &following) {
         n.seed(coord.get_agents().values());
     }
     let coord = Arc::new(coord);
@@ -515,6 +518,7 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
             "listening": url,
             "login": login,
             "token_file": token_path.display().to_string(),
+            "following": following,
         }),
         || {
             println!(
@@ -522,6 +526,11 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
                 built.connection.session
             );
             println!("  browser (the link works once): {login}");
+            if let Some(leader) = &following {
+                println!(
+                    "  following {leader}: it decides (assigns, notifies, logs the events); this serve shows its state and acts on your requests, and takes over if it stops"
+                );
+            }
             println!(
                 "  curl: curl -H \"Authorization: Bearer $(cat {})\" {url}/agents",
                 gaffer_model_sim::launch::shell_quote(&token_path.display().to_string())
