@@ -20,6 +20,10 @@ command -v c++ >/dev/null 2>&1 || need+=(g++)
 # Chromium, Debian's package, through the DevTools protocol; a font for its screenshots.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+# The simulated hosts of the SSH tests (gaffer_testkit::hosts) each run Debian's sshd, with
+# their own config, inside a network namespace; the machine's own ssh service is not wanted.
+sshd_missing=0
+[ -x /usr/sbin/sshd ] || { need+=(openssh-server); sshd_missing=1; }
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -30,6 +34,10 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq "${need[@]}" >/dev/null
+  # Installing openssh-server may start the machine's ssh service; the tests only run their own.
+  if [ "$sshd_missing" = 1 ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+  fi
 else
   echo "gaffer: missing ${need[*]}. Install it first, for example:" >&2
   echo "  sudo apt-get install ${need[*]}    # Debian/Ubuntu" >&2

@@ -500,48 +500,53 @@ impl SimHost {
             other => return Err(format!("unknown sim kind {other}")),
         };
         let sim = crate::sim::binary().display().to_string();
-        let mut ids = Vec::new();
-        for k in 1..=n {
-            let cmd = format!("{} --agent {kind}", crate::shell_quote(&sim));
-            let exists = self.tmux.tmux.has_session(session).unwrap_or(false);
-            let id = if exists {
-                self.tmux
-                    .tmux
-                    .run(&[
-                        "new-window",
-                        "-t",
-                        &format!("={session}:"),
-                        "-P",
-                        "-F",
-                        "#{pane_id}",
-                        &cmd,
-                    ])
-                    .map_err(|e| e.to_string())?
-            } else {
-                // The server starts inside the host's namespace, so its panes run there.
-                self.in_ns(&[
-                    self.tmux.tmux.binary(),
-                    "-L",
-                    &self.tmux.name,
-                    "new-session",
-                    "-d",
-                    "-s",
-                    session,
-                    "-x",
-                    "120",
-                    "-y",
-                    "40",
+        let cmd = format!("{} --agent {kind}", crate::shell_quote(&sim));
+        (1..=n)
+            .map(|k| self.spawn_pane(session, &cmd, &format!("{session}__{code}_{k}")))
+            .collect()
+    }
+
+    /// Starts `cmd` in a new window of `session` on this host's tmux server (the server and
+    /// session are made inside the host's namespace when missing), titles the pane `title`
+    /// the way gaffer does, and returns its pane id.
+    pub fn spawn_pane(&self, session: &str, cmd: &str, title: &str) -> Result<String, String> {
+        let exists = self.tmux.tmux.has_session(session).unwrap_or(false);
+        let id = if exists {
+            self.tmux
+                .tmux
+                .run(&[
+                    "new-window",
+                    "-t",
+                    &format!("={session}:"),
                     "-P",
                     "-F",
                     "#{pane_id}",
-                    &cmd,
-                ])?
-            };
-            let id = id.trim().to_string();
-            self.tmux.title(&id, &format!("{session}__{code}_{k}"));
-            ids.push(id);
-        }
-        Ok(ids)
+                    cmd,
+                ])
+                .map_err(|e| e.to_string())?
+        } else {
+            // The server starts inside the host's namespace, so its panes run there.
+            self.in_ns(&[
+                self.tmux.tmux.binary(),
+                "-L",
+                &self.tmux.name,
+                "new-session",
+                "-d",
+                "-s",
+                session,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                "-P",
+                "-F",
+                "#{pane_id}",
+                cmd,
+            ])?
+        };
+        let id = id.trim().to_string();
+        self.tmux.title(&id, title);
+        Ok(id)
     }
 }
 
