@@ -36,6 +36,7 @@ pub mod capture;
 pub mod cmd;
 pub mod control;
 pub mod deliver;
+pub mod host;
 pub mod list;
 pub mod proctree;
 pub mod respawn;
