@@ -283,10 +283,14 @@ impl SimHost {
             "Port {port}\nListenAddress {addr}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\n\
              UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nLogLevel ERROR\n\
-             MaxSessions 10\n",
+             MaxSessions 10\nSetEnv SHLVL=1\n",
             host_key.display(),
             authorized.display()
         );
+        // `SetEnv SHLVL=1`: Debian's bash sources ~/.bashrc for a command run by sshd when it
+        // is the top-level shell; the machine's own root ~/.bashrc (pyenv init, whose rehash
+        // takes a lock file and hangs every later shell when a session is killed mid-way) is
+        // not part of a simulated host. With SHLVL set, bash is not top-level and skips it.
         std::fs::write(&sshd_config, config).map_err(|e| format!("sshd config: {e}"))?;
         host.spawn_sshd()?;
         Ok(host)
@@ -314,6 +318,13 @@ impl SimHost {
     }
 
     fn spawn_sshd(&self) -> Result<(), String> {
+        // Its log (the readiness probe's bare connections show there as
+        // `kex_exchange_identification` lines) goes next to its config.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.sshd_config.with_extension("log"))
+            .map_err(|e| format!("sshd log: {e}"))?;
         let child = self
             .ns_command(&[
                 SSHD,
@@ -324,6 +335,7 @@ impl SimHost {
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            .stderr(log)
             .spawn()
             .map_err(|e| format!("sshd: {e}"))?;
         *self.sshd.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);

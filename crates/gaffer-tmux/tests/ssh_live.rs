@@ -74,6 +74,16 @@ fn one_connection_carries_every_command_and_the_control_client() {
     let mut o = TmuxOptions::new(Socket::Name(h.tmux.name.clone()), Some("s".into()));
     o.timeout = Duration::from_secs(10);
     let panes = TmuxPanes::with_tmux(tmux.clone(), o);
+    // A batched capture as one command on a channel (polling's path).
+    let ids: Vec<String> = tmux
+        .run(&["list-panes", "-s", "-t", "=s:", "-F", "#{pane_id}"])
+        .expect("list")
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(ids.len(), 4);
+    let caps = panes.capture_batch(&ids).expect("batched capture over a channel");
+    assert_eq!(caps.len(), 4);
     let mut last = String::new();
     let seen = wait_until(Duration::from_secs(20), || {
         let r = panes.observe();
