@@ -82,7 +82,9 @@ fn one_connection_carries_every_command_and_the_control_client() {
         .map(String::from)
         .collect();
     assert_eq!(ids.len(), 4);
-    let caps = panes.capture_batch(&ids).expect("batched capture over a channel");
+    let caps = panes
+        .capture_batch(&ids)
+        .expect("batched capture over a channel");
     assert_eq!(caps.len(), 4);
     let mut last = String::new();
     let seen = wait_until(Duration::from_secs(20), || {
