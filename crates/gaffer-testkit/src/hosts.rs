@@ -501,6 +501,24 @@ impl SimHost {
         self.relay.drop_all();
     }
 
+    /// Kills every process inside this host's namespace except the holder.
+    fn kill_namespace(&self) {
+        let holder = self.pid() as i32;
+        let ns = std::fs::read_link(format!("/proc/{holder}/ns/net")).ok();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for pid in dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+            if pid != holder
+                && ns.is_some()
+                && std::fs::read_link(format!("/proc/{pid}/ns/net")).ok() == ns
+            {
+                // SAFETY: kill with a pid inside the test's own host namespace.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+
     /// Starts `n` gaffer-sim agents of `kind` (`claude`, `codex`, `gemini`) in `session`
     /// on this host's tmux server, made inside the host's namespace, each titled
     /// `<session>__<code>_<k>`; returns their pane ids.
@@ -585,9 +603,12 @@ impl Drop for SimHost {
             let _ = c.wait();
         }
         self.kill_sessions();
-        // The tmux server (and its sim agents) go with `self.tmux`'s own drop. Killing the
-        // holder ends the namespace, and with it the host's end of the veth pair (the pair
-        // goes too).
+        // Everything else that ran inside the host (its tmux server and sim agents, remote
+        // tmux clients left by killed sessions) is killed by namespace, so nothing outlives
+        // the test even when a tmux server would not answer `kill-server`; `self.tmux`'s own
+        // drop then finds nothing left. Killing the holder ends the namespace, and with it the
+        // veth pair.
+        self.kill_namespace();
         let _ = self.holder.kill();
         let _ = self.holder.wait();
         let _ = ip(&["link", "del", &self.outer_if]);
