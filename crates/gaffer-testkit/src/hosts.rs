@@ -231,8 +231,9 @@ impl SimHost {
         user_key: &Path,
         known_hosts: &Path,
     ) -> Result<SimHost, String> {
-        let holder = Command::new("unshare")
-            .args(["--net", "--", "sleep", "infinity"])
+        let mut holder = Command::new("unshare");
+        holder.args(["--net", "--", "sleep", "infinity"]);
+        let holder = die_with_parent(&mut holder)
             .stdin(Stdio::null())
             .spawn()
             .map_err(|e| format!("unshare: {e}"))?;
@@ -325,14 +326,9 @@ impl SimHost {
             .append(true)
             .open(self.sshd_config.with_extension("log"))
             .map_err(|e| format!("sshd log: {e}"))?;
-        let child = self
-            .ns_command(&[
-                SSHD,
-                "-D",
-                "-e",
-                "-f",
-                &self.sshd_config.display().to_string(),
-            ])
+        let config = self.sshd_config.display().to_string();
+        let mut cmd = self.ns_command(&[SSHD, "-D", "-e", "-f", &config]);
+        let child = die_with_parent(&mut cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -461,7 +457,8 @@ impl SimHost {
     }
 
     /// Restarts sshd the way a service restart does: the listener is stopped and started
-    /// again; connections already open live on (their own sshd processes).
+    /// again; connections already open live on (their own sshd processes). Call it from the
+    /// thread that made the hosts: sshd dies with the thread that started it.
     pub fn restart_sshd(&self) -> Result<(), String> {
         {
             let mut slot = self.sshd.lock().unwrap_or_else(|p| p.into_inner());
@@ -577,6 +574,19 @@ impl SimHost {
         let id = id.trim().to_string();
         self.tmux.title(&id, title);
         Ok(id)
+    }
+}
+
+/// Has the child killed when the thread that started it ends (a test killed outright leaves
+/// no namespace holder or sshd behind; they are the roots of everything a host runs).
+fn die_with_parent(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        })
     }
 }
 
