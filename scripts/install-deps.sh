@@ -27,6 +27,10 @@ command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
 command -v dbus-monitor >/dev/null 2>&1 || need+=(dbus-bin)
 command -v dunst >/dev/null 2>&1 || need+=(dunst)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb)
+# The simulated hosts of the SSH tests (gaffer_testkit::hosts) each run Debian's sshd, with
+# their own config, inside a network namespace; the machine's own ssh service is not wanted.
+sshd_missing=0
+[ -x /usr/sbin/sshd ] || { need+=(openssh-server); sshd_missing=1; }
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -37,6 +41,10 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq "${need[@]}" >/dev/null
+  # Installing openssh-server may start the machine's ssh service; the tests only run their own.
+  if [ "$sshd_missing" = 1 ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+  fi
 else
   echo "gaffer: missing ${need[*]}. Install it first, for example:" >&2
   echo "  sudo apt-get install ${need[*]}    # Debian/Ubuntu" >&2

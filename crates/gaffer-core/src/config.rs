@@ -380,6 +380,97 @@ pub struct GafferConfig {
     pub context_windows: std::collections::BTreeMap<String, u64>,
     /// Notifications for the human: rules and channels.
     pub notify: crate::notify::NotifyConfig,
+    /// Other machines whose agents gaffer coordinates over SSH (`[[hosts]]`); "local" is
+    /// implicit. A later layer's list replaces an earlier one's.
+    pub hosts: Vec<HostConfig>,
+}
+
+/// The name of the implicit host, the machine gaffer runs on.
+pub const LOCAL_HOST: &str = "local";
+
+/// One `[[hosts]]` entry: a machine reached over SSH, and its tmux server there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostConfig {
+    /// The host's name in gaffer (pane keys read `name:%N`): letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// The SSH destination host: a name, an address or a `~/.ssh/config` alias.
+    pub host: String,
+    /// Login user; empty lets ssh decide (`~/.ssh/config`, the local user name).
+    pub user: String,
+    /// Port; 0 lets ssh decide.
+    pub port: u16,
+    /// Private key file (`ssh -i`); empty lets ssh decide (ssh-agent, `~/.ssh/config`).
+    pub identity: String,
+    /// Arguments passed to `ssh` as they are, before the destination
+    /// (for example `["-o", "ProxyJump=bastion"]`).
+    pub ssh_options: Vec<String>,
+    /// The tmux socket name there (`tmux -L`); empty means tmux's default.
+    pub socket_name: String,
+    /// The tmux socket path there (`tmux -S`); wins over `socket_name`.
+    pub socket_path: String,
+    /// The tmux session there; empty means `[tmux] session`.
+    pub session: String,
+}
+
+/// The `[[hosts]]` keys.
+const HOST_KEYS: &[&str] = &[
+    "name",
+    "host",
+    "user",
+    "port",
+    "identity",
+    "ssh_options",
+    "socket_name",
+    "socket_path",
+    "session",
+];
+
+/// Checks `[[hosts]]` entries; on a problem returns the entry's index, the key and what is
+/// wrong.
+pub fn check_hosts(hosts: &[HostConfig]) -> Result<(), (usize, &'static str, String)> {
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (i, h) in hosts.iter().enumerate() {
+        if h.name.is_empty() {
+            return Err((i, "name", "a host needs a name".into()));
+        }
+        if !word(&h.name) {
+            return Err((
+                i,
+                "name",
+                format!("`{}`: use letters, digits, `-`, `_` and `.` only", h.name),
+            ));
+        }
+        if h.name == LOCAL_HOST {
+            return Err((i, "name", "`local` is the machine gaffer runs on".into()));
+        }
+        if !seen.insert(h.name.as_str()) {
+            return Err((i, "name", format!("host `{}` is listed twice", h.name)));
+        }
+        if h.host.is_empty() {
+            return Err((
+                i,
+                "host",
+                format!("host `{}` needs an SSH destination", h.name),
+            ));
+        }
+        if h.host.starts_with('-') || h.host.contains(char::is_whitespace) || h.host.contains('@') {
+            return Err((
+                i,
+                "host",
+                format!("`{}` is not a host name (put the user in `user`)", h.host),
+            ));
+        }
+        if h.user.starts_with('-') || h.user.contains(char::is_whitespace) || h.user.contains('@') {
+            return Err((i, "user", format!("`{}` is not a user name", h.user)));
+        }
+    }
+    Ok(())
 }
 
 impl GafferConfig {
@@ -490,6 +581,18 @@ pub fn parse_layer(
             message: first_line(e.message()).to_string(),
         });
     }
+    if let Ok(cfg) = &checked
+        && let Err((i, key, message)) = check_hosts(&cfg.hosts)
+    {
+        let line = host_entry_offset(&doc, i, key).map(|off| line_col(text, off).0);
+        return Err(ConfigError {
+            source_name: source_name.into(),
+            line,
+            column: None,
+            key: Some(format!("hosts[{i}].{key}")),
+            message,
+        });
+    }
     let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError {
         source_name: source_name.into(),
         line: None,
@@ -509,6 +612,19 @@ pub fn parse_layer(
         },
         warnings,
     ))
+}
+
+/// Byte offset of `key` in the `i`-th `[[hosts]]` entry (or of the entry when the key is absent).
+fn host_entry_offset(doc: &toml_edit::ImDocument<String>, i: usize, key: &str) -> Option<usize> {
+    let entry = match doc.as_table().get("hosts")? {
+        toml_edit::Item::ArrayOfTables(a) => a.get(i)?,
+        _ => return None,
+    };
+    entry
+        .key(key)
+        .and_then(|k| k.span())
+        .or_else(|| entry.span())
+        .map(|s| s.start)
 }
 
 fn first_line(s: &str) -> &str {
@@ -558,6 +674,7 @@ pub fn known_keys() -> Vec<String> {
     for (k, v) in schema_table() {
         match v {
             toml::Value::Table(t) => keys.extend(t.keys().map(|s| format!("{k}.{s}"))),
+            _ if k == "hosts" => keys.extend(HOST_KEYS.iter().map(|s| format!("hosts.{s}"))),
             _ => keys.push(k),
         }
     }
@@ -641,6 +758,16 @@ fn key_at(doc: &toml_edit::ImDocument<String>, offset: usize) -> Option<String> 
                     }
                     if t.span().is_some_and(|s| s.contains(&offset)) {
                         return Some(path);
+                    }
+                }
+                toml_edit::Item::ArrayOfTables(a) => {
+                    for (i, t) in a.iter().enumerate() {
+                        if let Some(found) = walk(t, &format!("{path}[{i}]"), offset) {
+                            return Some(found);
+                        }
+                        if t.span().is_some_and(|s| s.contains(&offset)) {
+                            return Some(format!("{path}[{i}]"));
+                        }
                     }
                 }
                 toml_edit::Item::Value(v) => {
@@ -927,8 +1054,17 @@ mod tests {
         let merged = merge_layers(&[layer]).unwrap();
         assert_eq!(merged, GafferConfig::default());
         // Every known key is documented in the embedded file.
+        assert!(DEFAULT_CONFIG_TOML.contains("\n# [[hosts]]\n"));
         for key in known_keys() {
-            let (_, k) = key.split_once('.').unwrap();
+            let (section, k) = key.split_once('.').unwrap();
+            if section == "hosts" {
+                // An example, commented out: there are no hosts by default.
+                assert!(
+                    DEFAULT_CONFIG_TOML.contains(&format!("\n# {k} = ")),
+                    "{key} missing from default_config.toml"
+                );
+                continue;
+            }
             assert!(
                 DEFAULT_CONFIG_TOML.contains(&format!("\n{k} = ")),
                 "{key} missing from default_config.toml"
@@ -1018,6 +1154,122 @@ mod tests {
         assert!(err.message.contains("unknown strategy"));
         let err = parse_layer("c.toml", "[coordinator]\nidle_threshold = -3\n").unwrap_err();
         assert_eq!(err.key.as_deref(), Some("coordinator.idle_threshold"));
+    }
+
+    #[test]
+    fn hosts_entries_parse_and_merge() {
+        let text = "[tmux]\nsession = \"p\"\n\n[[hosts]]\nname = \"box1\"\nhost = \"10.0.0.5\"\n\
+                    user = \"me\"\nport = 2222\nidentity = \"/k\"\n\
+                    ssh_options = [\"-o\", \"ProxyJump=bastion\"]\nsocket_name = \"g\"\n\n\
+                    [[hosts]]\nname = \"box2\"\nhost = \"box2\"\n";
+        let (layer, warnings) = parse_layer("gaffer.toml", text).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let cfg = merge_layers(&[layer]).unwrap();
+        assert_eq!(cfg.hosts.len(), 2);
+        assert_eq!(
+            cfg.hosts[0],
+            HostConfig {
+                name: "box1".into(),
+                host: "10.0.0.5".into(),
+                user: "me".into(),
+                port: 2222,
+                identity: "/k".into(),
+                ssh_options: vec!["-o".into(), "ProxyJump=bastion".into()],
+                socket_name: "g".into(),
+                socket_path: String::new(),
+                session: String::new(),
+            }
+        );
+        assert_eq!(cfg.hosts[1].port, 0);
+        // A later layer's list replaces the earlier one's.
+        let (a, _) = parse_layer("a", text).unwrap();
+        let (b, _) = parse_layer("b", "[[hosts]]\nname = \"c\"\nhost = \"c\"\n").unwrap();
+        let cfg = merge_layers(&[a, b]).unwrap();
+        assert_eq!(cfg.hosts.len(), 1);
+        assert_eq!(cfg.hosts[0].name, "c");
+        assert!(known_keys().contains(&"hosts.ssh_options".to_string()));
+    }
+
+    #[test]
+    fn malformed_hosts_are_refused_with_file_line_and_key() {
+        let cases: &[(&str, usize, &str, &str)] = &[
+            // (text, line, key, words of the message)
+            (
+                "[[hosts]]\nhost = \"a\"\n",
+                1,
+                "hosts[0].name",
+                "needs a name",
+            ),
+            (
+                "[[hosts]]\nname = \"a\"\nhost = \"a\"\n\n[[hosts]]\nname = \"a\"\nhost = \"b\"\n",
+                6,
+                "hosts[1].name",
+                "listed twice",
+            ),
+            (
+                "[[hosts]]\nname = \"local\"\nhost = \"a\"\n",
+                2,
+                "hosts[0].name",
+                "local",
+            ),
+            (
+                "[[hosts]]\nname = \"a b\"\nhost = \"a\"\n",
+                2,
+                "hosts[0].name",
+                "letters",
+            ),
+            (
+                "[[hosts]]\nname = \"a\"\n",
+                1,
+                "hosts[0].host",
+                "SSH destination",
+            ),
+            (
+                "[[hosts]]\nname = \"a\"\nhost = \"-oProxyCommand=x\"\n",
+                3,
+                "hosts[0].host",
+                "not a host",
+            ),
+            (
+                "[[hosts]]\nname = \"a\"\nhost = \"me@a\"\n",
+                3,
+                "hosts[0].host",
+                "user",
+            ),
+            (
+                "[[hosts]]\nname = \"a\"\nhost = \"a\"\nuser = \"-x\"\n",
+                4,
+                "hosts[0].user",
+                "user name",
+            ),
+            (
+                "[[hosts]]\nname = \"a\"\nhost = \"a\"\nport = 70000\n",
+                4,
+                "hosts[0].port",
+                "",
+            ),
+            (
+                "[[hosts]]\nname = \"a\"\nhost = \"a\"\nport = \"22\"\n",
+                4,
+                "hosts[0].port",
+                "",
+            ),
+        ];
+        for (text, line, key, words) in cases {
+            let err = parse_layer("/etc/g.toml", text).unwrap_err();
+            assert_eq!(err.source_name, "/etc/g.toml");
+            assert_eq!(err.line, Some(*line), "{text}: {err}");
+            assert_eq!(err.key.as_deref(), Some(*key), "{text}: {err}");
+            assert!(err.message.contains(words), "{text}: {err}");
+        }
+        // An unknown key in an entry is refused too (a typo would silently change the target).
+        let err = parse_layer(
+            "g.toml",
+            "[[hosts]]\nname = \"a\"\nhost = \"a\"\nprot = 22\n",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("prot"), "{err}");
+        assert_eq!(err.line, Some(4), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! - [`cli`]: the gaffer binary run with a clean environment;
 //! - [`tmux`]: a private tmux server (`tmux -L gaffer-test-…`) killed on drop;
 //! - [`netns`]: run a test inside a network namespace that has only loopback;
+//! - [`hosts`]: simulated hosts (network namespaces with a real sshd and tmux) for SSH tests;
 //! - [`fakes`]: the fake ports (clock, observer, probe, panes, work source, mailbox) and a rig;
 //! - [`agents`]: the pinned real agent CLIs (`agents.lock`) and where they are installed;
 //! - [`real_agent`]: a throwaway HOME and the exact launch command for each real CLI;
@@ -13,6 +14,7 @@ pub mod agentmail;
 pub mod cli;
 pub mod desktop_bus;
 pub mod fakes;
+pub mod hosts;
 pub mod netns;
 pub mod sim;
 pub mod tmux;

@@ -1,5 +1,6 @@
 //! Running tmux: always an argv (no shell), always a timeout, always the chosen socket.
 
+use crate::ssh::{ChannelSlot, SshHost};
 use gaffer_core::hash::fnv1a64;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -120,13 +121,15 @@ impl From<TmuxError> for gaffer_core::panes::PanesError {
     }
 }
 
-/// A tmux client: binary, socket, timeout, and a count of processes spawned.
+/// A tmux client: binary, socket, timeout, and a count of processes spawned; local, or on
+/// another host over its one SSH connection ([`crate::ssh::SshHost`]).
 #[derive(Debug, Clone)]
 pub struct Tmux {
     binary: String,
     socket: Socket,
     timeout: Duration,
     spawned: Arc<AtomicU64>,
+    remote: Option<Arc<SshHost>>,
 }
 
 /// Finds the tmux binary: `GAFFER_TMUX` when set, else `tmux` on `PATH`.
@@ -145,6 +148,59 @@ impl Tmux {
             socket,
             timeout,
             spawned: Arc::new(AtomicU64::new(0)),
+            remote: None,
+        }
+    }
+
+    /// A client for the tmux server on `socket` of another host, reached over `host`'s
+    /// connection (the remote binary is `tmux` on the remote `PATH`).
+    pub fn remote(socket: Socket, timeout: Duration, host: Arc<SshHost>) -> Self {
+        Tmux {
+            binary: "tmux".to_string(),
+            socket,
+            timeout,
+            spawned: Arc::new(AtomicU64::new(0)),
+            remote: Some(host),
+        }
+    }
+
+    /// The host's connection when this server is on another host.
+    pub fn host(&self) -> Option<&Arc<SshHost>> {
+        self.remote.as_ref()
+    }
+
+    /// Whether the server is on another host (its panes' processes are not in local `/proc`).
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// The process that runs `tmux <socket> args…`: tmux itself, or a channel on the host's
+    /// connection (connecting first when needed). `slot` takes one of the host's command
+    /// channels (not for the long-lived control client).
+    pub(crate) fn command<S: AsRef<str>>(
+        &self,
+        args: &[S],
+        slot: bool,
+    ) -> Result<(Command, Option<ChannelSlot<'_>>), TmuxError> {
+        match &self.remote {
+            None => {
+                let mut cmd = Command::new(&self.binary);
+                cmd.args(self.argv(args)).env_remove("TMUX");
+                Ok((cmd, None))
+            }
+            Some(host) => {
+                let slot = if slot {
+                    Some(host.channel(self.timeout)?)
+                } else {
+                    None
+                };
+                host.connect()?;
+                // `-u`: an ssh session usually has no locale, and without UTF-8 tmux turns
+                // every control character (our list delimiters) and non-ASCII byte into `_`.
+                let mut remote = vec![self.binary.clone(), "-u".to_string()];
+                remote.extend(self.argv(args));
+                Ok((host.command(&remote), slot))
+            }
         }
     }
 
@@ -191,20 +247,50 @@ impl Tmux {
         args: &[S],
         input: Option<&[u8]>,
     ) -> Result<String, TmuxError> {
+        let mut tries = 0;
+        loop {
+            match self.run_once(args, input) {
+                // sshd refused the channel (`MaxSessions`: a channel just closed may still be
+                // counted there): the command never ran, so it is safe to try again.
+                Err(TmuxError::Failed { stderr, .. })
+                    if self.remote.is_some()
+                        && crate::ssh::session_refused(&stderr)
+                        && tries < 5 =>
+                {
+                    tries += 1;
+                    tracing::debug!(tries, "ssh channel refused; trying again");
+                    std::thread::sleep(Duration::from_millis(50 * tries));
+                }
+                Err(TmuxError::Failed {
+                    stderr,
+                    status: 255,
+                    ..
+                }) if self.remote.is_some() => {
+                    // ssh's own failure (the connection is gone, the master refused us).
+                    return Err(TmuxError::NoServer(format!("ssh: {stderr}")));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn run_once<S: AsRef<str>>(
+        &self,
+        args: &[S],
+        input: Option<&[u8]>,
+    ) -> Result<String, TmuxError> {
         let name = args
             .first()
             .map(|a| a.as_ref().to_string())
             .unwrap_or_default();
-        let mut cmd = Command::new(&self.binary);
-        cmd.args(self.argv(args))
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env_remove("TMUX");
+        let (mut cmd, _slot) = self.command(args, true)?;
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| TmuxError::Spawn {
             binary: self.binary.clone(),
             message: e.to_string(),
@@ -294,7 +380,7 @@ impl Tmux {
             Ok(_) | Err(TmuxError::NoServer(_)) => Ok(()),
             Err(e) => Err(e),
         };
-        if !path.is_empty() && !matches!(self.socket, Socket::Default) {
+        if !path.is_empty() && !matches!(self.socket, Socket::Default) && self.remote.is_none() {
             let _ = std::fs::remove_file(&path);
         }
         r

@@ -10,7 +10,7 @@ use crate::cmd::{Tmux, TmuxError};
 use gaffer_core::Timestamp;
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -209,20 +209,20 @@ impl ControlClient {
     /// Attaches read-only to `session` and waits until the client is ready.
     pub fn attach(tmux: &Tmux, session: &str) -> Result<Self, TmuxError> {
         let target = crate::cmd::exact_session(session);
-        let args = tmux.argv(&[
+        let args = [
             "-C",
             "attach-session",
             "-f",
             "read-only,ignore-size",
             "-t",
             &target,
-        ]);
-        let mut child = Command::new(tmux.binary())
-            .args(&args)
+        ];
+        // Over SSH this is one long-lived channel on the host's connection.
+        let (mut cmd, _) = tmux.command(&args, false)?;
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .env_remove("TMUX")
             .spawn()
             .map_err(|e| TmuxError::Spawn {
                 binary: tmux.binary().to_string(),

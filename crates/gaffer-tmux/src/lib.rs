@@ -36,10 +36,12 @@ pub mod capture;
 pub mod cmd;
 pub mod control;
 pub mod deliver;
+pub mod host;
 pub mod list;
 pub mod proctree;
 pub mod respawn;
 pub mod spawn;
+pub mod ssh;
 
 use crate::capture::{Batch, Captured, join_screen};
 use crate::cmd::{Socket, Tmux, TmuxError, unique_token};
@@ -143,6 +145,20 @@ impl TmuxPanes {
     pub fn new(opts: TmuxOptions) -> Self {
         TmuxPanes {
             tmux: Tmux::new(opts.socket.clone(), opts.timeout),
+            opts,
+            state: Mutex::new(State::default()),
+            control: Mutex::new(ControlSlot::default()),
+        }
+    }
+
+    /// An adapter over a given client: a remote host's (`Tmux::remote`), whose connection
+    /// then carries the listing, the captures, the control client and delivery. `opts.socket`
+    /// and `opts.timeout` are the client's.
+    pub fn with_tmux(tmux: Tmux, mut opts: TmuxOptions) -> Self {
+        opts.socket = tmux.socket().clone();
+        opts.timeout = tmux.timeout();
+        TmuxPanes {
+            tmux,
             opts,
             state: Mutex::new(State::default()),
             control: Mutex::new(ControlSlot::default()),
@@ -256,10 +272,12 @@ impl TmuxPanes {
         }
         // A pane whose title says nothing and whose command is a wrapper (node, bun, a
         // shell…) may still run an agent: look at its process tree.
-        for p in panes
-            .iter_mut()
-            .filter(|p| !p.is_agent() && proctree::WRAPPERS.contains(&p.current_command.as_str()))
-        {
+        // On another host the panes' pids are not in this machine's /proc: tmux's own view
+        // (title, command, dead flag) is all there is.
+        let local = !self.tmux.is_remote();
+        for p in panes.iter_mut().filter(|p| {
+            local && !p.is_agent() && proctree::WRAPPERS.contains(&p.current_command.as_str())
+        }) {
             if let Some(t) = proctree::agent_under(p.pid) {
                 p.agent_type = t.to_string();
             }
@@ -267,7 +285,8 @@ impl TmuxPanes {
         // An agent pane whose process is gone: dead, or a bare shell with nothing under it.
         for p in panes.iter_mut().filter(|p| p.is_agent()) {
             p.process_gone = p.dead
-                || (gaffer_core::detect::is_shell_command(&p.current_command)
+                || (local
+                    && gaffer_core::detect::is_shell_command(&p.current_command)
                     && proctree::has_children(p.pid) == Some(false));
         }
         Ok(panes)

@@ -1,0 +1,117 @@
+//! gaffer observing agents on another machine: a simulated host (a network namespace with a
+//! real sshd and its own tmux server, `gaffer_testkit::hosts`) running gaffer-sim agents,
+//! reached through ONE SSH connection built from a `[[hosts]]` entry.
+//!
+//! Needs root (namespaces) and Debian's openssh-server; skips with a message otherwise, and
+//! fails under `CI=true`.
+
+use gaffer_coordinator::monitor::{AgentMonitor, MonitorConfig};
+use gaffer_core::config::{HostConfig, parse_layer};
+use gaffer_core::detect::Detector;
+use gaffer_core::panes::{DeliveryOptions, Panes, ProbeResult};
+use gaffer_core::status::AgentStatus;
+use gaffer_testkit::hosts::{self, SimHost, SimHosts};
+use gaffer_testkit::wait_until;
+use gaffer_tmux::host::{self as remote, split_key};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The `[[hosts]]` entry a user would write for `h` (parsed from TOML, checked like any config).
+fn host_entry(h: &SimHost, session: &str) -> HostConfig {
+    let opts: Vec<String> = h.ssh_options().iter().map(|o| format!("{o:?}")).collect();
+    let text = format!(
+        "[[hosts]]\nname = {:?}\nhost = \"{}\"\nuser = \"root\"\nport = {}\nidentity = {:?}\n\
+         ssh_options = [{}]\nsocket_name = {:?}\nsession = {:?}\n",
+        h.name,
+        h.ssh_addr().ip(),
+        h.ssh_addr().port(),
+        h.identity().display().to_string(),
+        opts.join(", "),
+        h.tmux.name,
+        session
+    );
+    let (layer, warnings) = parse_layer("gaffer.toml", &text).expect("config");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    gaffer_core::config::merge_layers(&[layer])
+        .expect("merge")
+        .hosts
+        .remove(0)
+}
+
+/// A probe that reports submitted at once (the sim takes a prompt immediately).
+struct Submitted;
+impl gaffer_core::panes::DeliveryCheck for Submitted {
+    fn check(&mut self) -> ProbeResult {
+        ProbeResult::Submitted
+    }
+}
+
+#[test]
+fn four_sim_agents_on_a_host_read_waiting_through_one_connection() {
+    if !hosts::run_isolated("four_sim_agents_on_a_host_read_waiting_through_one_connection") {
+        return;
+    }
+    let set = SimHosts::new("box", 1, 81).expect("simulated hosts");
+    let h = set.host(0);
+    let ids = h.spawn_sims("proj", "claude", 4).expect("sim agents");
+    let cfg = host_entry(h, "proj");
+    let panes = Arc::new(remote::connect(&cfg, "unused", Duration::from_secs(10)).expect("host"));
+    let conn = Arc::clone(panes.connection());
+    let monitor = AgentMonitor::new(
+        Arc::clone(&panes) as Arc<dyn Panes>,
+        Detector::builtin(),
+        MonitorConfig {
+            stall_threshold: Duration::from_secs(60),
+            confirm_observations: 2,
+        },
+    );
+    let mut last = String::new();
+    let all_waiting = wait_until(Duration::from_secs(30), || {
+        monitor.refresh().is_ok_and(|snap| {
+            last = snap
+                .agents
+                .iter()
+                .map(|a| format!("{} {:?}", a.pane.pane_id, a.observation.verdict.status))
+                .collect::<Vec<_>>()
+                .join(", ");
+            snap.agents.len() == 4
+                && snap
+                    .agents
+                    .iter()
+                    .all(|a| a.observation.verdict.status == AgentStatus::Waiting)
+        })
+    });
+    assert!(all_waiting, "agents: {last}");
+    // Pane keys are host-qualified: `box-0:%N`, one per sim pane.
+    let snap = monitor.refresh().expect("refresh");
+    let mut keys: Vec<String> = snap.agents.iter().map(|a| a.pane.pane_id.clone()).collect();
+    keys.sort();
+    let mut want: Vec<String> = ids.iter().map(|id| format!("{}:{id}", h.name)).collect();
+    want.sort();
+    assert_eq!(keys, want);
+    assert!(keys.iter().all(|k| split_key(k).0 == Some(h.name.as_str())));
+    // Observation ran through the control-mode client on the one connection.
+    assert_eq!(
+        panes.inner().mode(),
+        gaffer_core::panes::ObserveMode::Control
+    );
+    // Delivery to a host-qualified key reaches the remote pane (over the same connection).
+    let report = panes
+        .deliver(
+            &want[0],
+            "hello from afar",
+            &DeliveryOptions::default(),
+            &mut Submitted,
+        )
+        .expect("deliver");
+    assert_eq!(report.pane_id, want[0]);
+    assert!(wait_until(Duration::from_secs(10), || h
+        .tmux
+        .capture(split_key(&want[0]).1)
+        .contains("hello from afar")));
+    // Exactly one SSH connection: the one master this process started, the one TCP
+    // connection the host accepted, and one `sshd` session process serving it.
+    assert_eq!(conn.connections_started(), 1);
+    assert_eq!(h.connections_opened(), 1);
+    assert_eq!(h.connections_open(), 1);
+}
