@@ -6,6 +6,7 @@
 
 pub mod act;
 pub mod bus;
+pub(crate) mod claims;
 pub mod control;
 pub mod disk;
 pub mod fleet;

@@ -146,6 +146,10 @@ pub(crate) struct State {
     pub(crate) unsynced_done: Vec<String>,
     /// Lines of the beads file last reported unreadable.
     pub(crate) beads_skipped: BTreeSet<String>,
+    /// Beads the work source reported held by someone else: taken for every agent.
+    pub(crate) held: gaffer_core::claims::HeldBeads,
+    /// Back-offs of claim undos that failed.
+    pub(crate) undo: gaffer_core::claims::UndoBook,
 }
 
 /// The runtime's parts, shared by the facade and the scheduler's lanes.
@@ -388,6 +392,12 @@ impl SessionCoordinator {
             );
         }
         act = act.task(Task::new(
+            "claims",
+            poll.max(Duration::from_secs(2)),
+            false,
+            |s: &Shared| s.retry_claim_undos(),
+        ));
+        act = act.task(Task::new(
             "conflicts",
             poll.max(Duration::from_secs(1)),
             false,
@@ -582,6 +592,12 @@ impl SessionCoordinator {
     /// Sends a digest to the human (reference `SendDigest`).
     pub fn send_digest(&self) -> Result<DigestSummary, CoordinatorError> {
         self.shared.send_digest()
+    }
+
+    /// One pass of the claims task: claims of ended assignments whose undo failed are tried
+    /// again when their back-off is over (the running coordinator does this every poll).
+    pub fn undo_left_claims(&self) {
+        self.shared.retry_claim_undos();
     }
 
     /// The ledger's assignments.

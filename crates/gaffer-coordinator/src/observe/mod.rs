@@ -374,6 +374,11 @@ impl Shared {
                     snap.ledger
                         .taken
                         .extend(active.into_iter().map(|r| r.assignment.bead_id));
+                    // Beads the work source said someone else holds, whatever its file shows.
+                    let st = lock(&self.state);
+                    snap.ledger
+                        .taken
+                        .extend(st.held.taken(now).map(str::to_string));
                 }
                 // The ledger cannot say which beads are free: none is.
                 _ => {
