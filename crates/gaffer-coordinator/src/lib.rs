@@ -11,6 +11,7 @@ pub mod control;
 pub mod disk;
 pub mod fleet;
 pub mod ledger;
+pub mod memory;
 pub mod observe;
 pub mod report;
 pub(crate) mod scheduler;

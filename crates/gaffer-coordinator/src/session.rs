@@ -177,6 +177,8 @@ pub(crate) struct Shared {
     /// pass runs soon, not when the screen next changes or a poll interval later.
     pub(crate) confirm_wanted: AtomicBool,
     pub(crate) assign_lock: Mutex<()>,
+    /// Returns freed heap memory to the system after polls (`memory`).
+    pub(crate) trimmer: crate::memory::Trimmer,
     /// Extra sources that wake the observation lane early (the hook signal socket).
     pub(crate) wakes: Mutex<Vec<Arc<dyn WakeSource>>>,
 }
@@ -296,6 +298,7 @@ impl SessionCoordinator {
                 assign_wanted: AtomicBool::new(false),
                 confirm_wanted: AtomicBool::new(false),
                 assign_lock: Mutex::new(()),
+                trimmer: Default::default(),
                 wakes: Mutex::new(Vec::new()),
             }),
             threads: Vec::new(),
@@ -374,12 +377,16 @@ impl SessionCoordinator {
         self.shared.recover_offers();
         self.shared.announce_restored();
         self.shared.update_state();
+        self.shared.announce_start();
         let cfg = self.config();
         let poll = cfg.coordinator.poll_interval;
         // Observation has its own lane, so a slow delivery never delays it.
         let observe = Lane::new("observe").task(
-            Task::new("poll", poll, true, |s: &Shared| s.update_state())
-                .when(|s| s.confirm_wanted.load(Ordering::SeqCst)),
+            Task::new("poll", poll, true, |s: &Shared| {
+                s.update_state();
+                s.trimmer.maybe_trim();
+            })
+            .when(|s| s.confirm_wanted.load(Ordering::SeqCst)),
         );
         let mut act = Lane::new("act");
         if cfg.coordinator.auto_assign {
@@ -653,6 +660,22 @@ impl Shared {
             let event = self.degraded_event(source, &error, now);
             self.emit(event.with_detail("before_restart", true));
         }
+    }
+
+    /// `coordinator_started` with the status of every agent pane the first poll saw: the
+    /// ledger's record of the panes' states after a restart (the events report changes only,
+    /// and the last ones logged were the previous coordinator's).
+    fn announce_start(&self) {
+        let agents: serde_json::Map<String, serde_json::Value> = lock(&self.state)
+            .agents
+            .iter()
+            .map(|(pane, a)| (pane.clone(), serde_json::Value::from(a.status.as_str())))
+            .collect();
+        self.emit(
+            CoordinatorEvent::new(CoordinatorEventType::CoordinatorStarted, self.clock.now())
+                .with_detail("session", self.id.session.as_str())
+                .with_detail("agents", serde_json::Value::Object(agents)),
+        );
     }
 
     /// A poll: observe, merge, review the assignments.

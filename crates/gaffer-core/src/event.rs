@@ -97,11 +97,14 @@ pub enum CoordinatorEventType {
     ClaimUndoFailed,
     /// A claim whose undo had failed was undone.
     ClaimUndone,
+    /// The coordinator started; `details.agents` maps each agent pane it saw on its first
+    /// poll to its status, so the ledger knows the panes' states after a restart.
+    CoordinatorStarted,
     /// Any other type name.
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 43] = [
+const NAMED: [(&str, CoordinatorEventType); 44] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -160,6 +163,10 @@ const NAMED: [(&str, CoordinatorEventType); 43] = [
     ("notify_recovered", CoordinatorEventType::NotifyRecovered),
     ("claim_undo_failed", CoordinatorEventType::ClaimUndoFailed),
     ("claim_undone", CoordinatorEventType::ClaimUndone),
+    (
+        "coordinator_started",
+        CoordinatorEventType::CoordinatorStarted,
+    ),
 ];
 
 impl CoordinatorEventType {
