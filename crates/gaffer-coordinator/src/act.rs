@@ -118,8 +118,11 @@ impl Shared {
             }
             Decision::CloseInSource { bead_id } => {
                 match self.work.close(&bead_id, "done (reported to gaffer)") {
-                    Ok(_) => {
-                        tracing::info!(bead = %bead_id, "closed in the work source (done in the ledger)")
+                    Ok(outcome) => {
+                        tracing::info!(bead = %bead_id, ?outcome, "closed in the work source (done in the ledger)");
+                        // Closed now or already: not asked again, even when a stale file
+                        // still lists it open.
+                        lock(&self.state).closed_in_source.insert(bead_id.clone());
                     }
                     Err(e) => {
                         tracing::warn!(bead = %bead_id, error = %e, "could not close a done bead in the work source; will retry")

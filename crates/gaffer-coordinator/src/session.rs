@@ -144,6 +144,9 @@ pub(crate) struct State {
     pub(crate) limit_until: BTreeMap<String, Timestamp>,
     /// Beads done in the ledger that the work source last listed open.
     pub(crate) unsynced_done: Vec<String>,
+    /// Beads the work source answered a close for (closed, or already closed): not closed
+    /// again when its file still lists them open (`br` stops rewriting a file it cannot read).
+    pub(crate) closed_in_source: BTreeSet<String>,
     /// Lines of the beads file last reported unreadable.
     pub(crate) beads_skipped: BTreeSet<String>,
     /// Beads the work source reported held by someone else: taken for every agent.

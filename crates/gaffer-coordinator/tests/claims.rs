@@ -214,3 +214,34 @@ fn a_claim_of_ours_left_behind_is_found_from_a_lost_claim_and_undone() {
     let got = round(&r);
     assert!(got.len() == 1 && got[0].success, "{got:?}");
 }
+
+#[test]
+fn a_done_bead_a_stale_file_lists_open_is_closed_in_the_source_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let r = rig_with(
+        Ledger::open(&db).unwrap(),
+        gaffer_core::config::GafferConfig::default(),
+        false,
+    );
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle());
+    r.work.add("b1", "Task", 0.5);
+    assert!(round(&r)[0].success);
+    // The file stops being rewritten (br cannot read it), then the agent reports done.
+    *r.work.stale_file.lock().unwrap() = true;
+    let mut other = Ledger::open(&db).unwrap();
+    let rec = other.active().unwrap().remove(0);
+    other
+        .set_state(rec.id, AssignmentState::Done, "done", t0())
+        .unwrap();
+    for _ in 0..6 {
+        r.clock.advance(2);
+        r.world.set("%1", AgentStatus::Waiting, long_idle());
+        round(&r);
+    }
+    assert_eq!(
+        r.work.closes.lock().unwrap().clone(),
+        ["b1"],
+        "asked once, not at every poll"
+    );
+}

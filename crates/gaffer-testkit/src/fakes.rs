@@ -391,6 +391,10 @@ pub struct FakeWork {
     pub unclaim_fails: Arc<Mutex<bool>>,
     /// A claim is written but its answer times out while set.
     pub claim_times_out: Arc<Mutex<bool>>,
+    /// The issues file is stale while set: closes are not seen in [`issues`](Self::issues).
+    pub stale_file: Arc<Mutex<bool>>,
+    /// Closes asked of the source (bead ids).
+    pub closes: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeWork {
@@ -412,7 +416,11 @@ impl FakeWork {
     }
     /// The issues behind the recommendations.
     pub fn issues(&self) -> Vec<Issue> {
-        let closed = self.closed.lock().unwrap().clone();
+        let closed = if *self.stale_file.lock().unwrap() {
+            Vec::new()
+        } else {
+            self.closed.lock().unwrap().clone()
+        };
         self.recs
             .lock()
             .unwrap()
@@ -520,6 +528,13 @@ impl WorkSource for FakeWork {
         })
     }
     fn close(&self, id: &str, _reason: &str) -> Result<CloseOutcome, WorkSourceError> {
+        self.closes.lock().unwrap().push(id.into());
+        if self.closed.lock().unwrap().iter().any(|c| c == id) {
+            return Ok(CloseOutcome::NotClosable {
+                id: id.into(),
+                reason: "already closed".into(),
+            });
+        }
         FakeWork::close(self, id);
         Ok(CloseOutcome::Closed {
             id: id.into(),

@@ -479,11 +479,24 @@ impl Shared {
         self.note_skipped_lines(&reading.skipped, self.clock.now());
         let mut issues = reading.issues;
         let done = lock(&self.ledger).done_beads().unwrap_or_default();
-        lock(&self.state).unsynced_done = issues
-            .iter()
-            .filter(|i| !i.is_closed() && done.contains(&i.id))
-            .map(|i| i.id.clone())
-            .collect();
+        {
+            let mut st = lock(&self.state);
+            let unsynced = issues
+                .iter()
+                .filter(|i| {
+                    !i.is_closed() && done.contains(&i.id) && !st.closed_in_source.contains(&i.id)
+                })
+                .map(|i| i.id.clone())
+                .collect();
+            st.unsynced_done = unsynced;
+            // Only beads still listed open are worth remembering.
+            let open: BTreeSet<&str> = issues
+                .iter()
+                .filter(|i| !i.is_closed())
+                .map(|i| i.id.as_str())
+                .collect();
+            st.closed_in_source.retain(|b| open.contains(b.as_str()));
+        }
         let n = overlay_done(&mut issues, &done, now);
         Ok((issues, n))
     }
