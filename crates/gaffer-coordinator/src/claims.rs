@@ -15,9 +15,13 @@ use gaffer_core::time::Timestamp;
 use gaffer_core::work_source::{Holding, WorkSourceError};
 use std::collections::BTreeSet;
 
-/// The most undos tried by one pass of [`Shared::retry_claim_undos`] (each can take a `br`
-/// call or two).
-pub const UNDOS_PER_PASS: usize = 4;
+/// The most undos tried by one pass of [`Shared::retry_claim_undos`].
+pub const UNDOS_PER_PASS: usize = 64;
+
+/// A pass of [`Shared::retry_claim_undos`] starts no further undo after this long (each takes a
+/// `br` call or two: many while `br` is quick, one while it is slow, and the acting lane's
+/// assignment rounds wait meanwhile).
+pub const UNDO_PASS_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Shared {
     /// Undoes the claim of assignment `id` (bead `bead`, claimed as `actor`). On success the
@@ -142,7 +146,11 @@ impl Shared {
                 .take(UNDOS_PER_PASS)
                 .collect()
         };
+        let started = std::time::Instant::now();
         for r in due {
+            if started.elapsed() >= UNDO_PASS_BUDGET {
+                break;
+            }
             let bead = r.assignment.bead_id.as_str();
             let actor = if r.assignment.agent_name.is_empty() {
                 r.assignment.agent_pane_id.as_str()
