@@ -145,6 +145,14 @@ impl<'a> ScreenCheck<'a> {
 }
 
 impl DeliveryCheck for ScreenCheck<'_> {
+    /// A pane whose agent exited is a shell: the prompt would run as a command. (The round
+    /// planned with the last poll's states; the agent may have exited since.)
+    fn refuse(&mut self) -> Option<String> {
+        let screen = self.screen()?;
+        (self.status(&screen) == AgentStatus::Exited)
+            .then(|| "the agent has exited (the pane is a shell)".to_string())
+    }
+
     fn baseline(&mut self) {
         self.base = self.screen().and_then(|s| {
             self.detector
@@ -162,11 +170,11 @@ impl DeliveryCheck for ScreenCheck<'_> {
         let Some(screen) = self.screen() else {
             return ProbeResult::StillWaiting;
         };
-        if !matches!(
-            self.status(&screen),
-            AgentStatus::Waiting | AgentStatus::Unknown
-        ) {
-            return ProbeResult::LeftWaiting;
+        match self.status(&screen) {
+            AgentStatus::Waiting | AgentStatus::Unknown => {}
+            // Exiting is not taking the prompt.
+            AgentStatus::Exited => return ProbeResult::StillWaiting,
+            _ => return ProbeResult::LeftWaiting,
         }
         let Some(base) = &self.base else {
             return ProbeResult::StillWaiting;
