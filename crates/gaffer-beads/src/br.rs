@@ -8,7 +8,7 @@ use crate::reader::BeadsProject;
 use gaffer_core::beads::Issue;
 use gaffer_core::time::Timestamp;
 use gaffer_core::triage::TriageResponse;
-use gaffer_core::work_source::{ClaimOutcome, CloseOutcome, WorkSource, WorkSourceError};
+use gaffer_core::work_source::{ClaimOutcome, CloseOutcome, Holding, WorkSource, WorkSourceError};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -300,6 +300,16 @@ pub fn holder_from(message: &str) -> Option<String> {
     (!who.is_empty()).then_some(who)
 }
 
+/// Who holds an issue with `status` and `assignee` (br's `show`).
+fn holding_of(status: &str, assignee: &str) -> Holding {
+    match (status, assignee) {
+        ("open", "") => Holding::Free,
+        ("closed" | "tombstone", _) => Holding::Other(status.to_string()),
+        (_, "") => Holding::Other(status.to_string()),
+        (_, who) => Holding::HeldBy(who.to_string()),
+    }
+}
+
 impl WorkSource for BrSource {
     fn name(&self) -> &'static str {
         "br"
@@ -408,6 +418,28 @@ impl WorkSource for BrSource {
         }
         match reply {
             Reply::Ok(_) => Ok(true),
+            Reply::Err(e) if not_found(&e) => Err(WorkSourceError::NotFound {
+                id: id.to_string(),
+                message: e.message,
+            }),
+            Reply::Err(e) => Err(failed(e)),
+        }
+    }
+
+    fn holding(&self, id: &str) -> Result<Holding, WorkSourceError> {
+        match self.call(&["show", id, "--json"])? {
+            Reply::Ok(v) => {
+                let first = list_of(v)?.into_iter().next();
+                let field = |k: &str| {
+                    first
+                        .as_ref()
+                        .and_then(|f| f.get(k))
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                Ok(holding_of(&field("status"), &field("assignee")))
+            }
             Reply::Err(e) if not_found(&e) => Err(WorkSourceError::NotFound {
                 id: id.to_string(),
                 message: e.message,

@@ -46,6 +46,58 @@ pub struct BeadsProject {
     pub root: PathBuf,
     /// `<root>/.beads`.
     pub beads_dir: PathBuf,
+    /// The last reading of the data file, shared by the clones of this project.
+    cache: LoadCache,
+}
+
+/// What identifies one version of the data file: path, size, modification time, inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileKey {
+    path: PathBuf,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileKey {
+    fn of(path: &Path, m: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(m);
+        #[cfg(not(unix))]
+        let inode = 0;
+        FileKey {
+            path: path.to_path_buf(),
+            len: m.len(),
+            modified: m.modified().ok(),
+            inode,
+        }
+    }
+}
+
+/// The last reading of the data file. A file unchanged since (same size, time and inode) is
+/// not read and parsed again: the coordinator reads it several times a pass, and a file `br`
+/// has stopped rewriting (an unreadable line) stays the same for hours. Every project is
+/// equal to every other in this respect (the cache is not part of the value).
+#[derive(Debug, Clone, Default)]
+struct LoadCache(std::sync::Arc<std::sync::Mutex<Option<(FileKey, LoadedIssues)>>>);
+
+impl PartialEq for LoadCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for LoadCache {}
+
+impl LoadCache {
+    fn get(&self, key: &FileKey) -> Option<LoadedIssues> {
+        let c = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        c.as_ref().filter(|(k, _)| k == key).map(|(_, l)| l.clone())
+    }
+
+    fn put(&self, key: FileKey, loaded: &LoadedIssues) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, loaded.clone()));
+    }
 }
 
 impl BeadsProject {
@@ -66,7 +118,11 @@ impl BeadsProject {
     /// The project rooted at `root` (no check that `.beads/` exists).
     pub fn at(root: PathBuf) -> Self {
         let beads_dir = root.join(".beads");
-        BeadsProject { root, beads_dir }
+        BeadsProject {
+            root,
+            beads_dir,
+            cache: LoadCache::default(),
+        }
     }
 
     /// The data file: the first of [`DATA_FILES`] that exists, else `issues.jsonl`.
@@ -79,9 +135,12 @@ impl BeadsProject {
     }
 
     /// Reads the issues. A missing data file is an empty project.
+    /// A file unchanged since the last read (size, modification time, inode) is not read
+    /// again.
     pub fn load(&self) -> Result<LoadedIssues, ReadError> {
         let path = self.jsonl_path();
         let limit = gaffer_core::limits::MAX_ISSUES_FILE_BYTES;
+        let mut key = None;
         match std::fs::metadata(&path) {
             Ok(m) if m.len() > limit => {
                 return Err(ReadError::TooLarge {
@@ -90,12 +149,27 @@ impl BeadsProject {
                     limit: gaffer_core::limits::mib(limit),
                 });
             }
+            Ok(m) => {
+                let k = FileKey::of(&path, &m);
+                if let Some(hit) = self.cache.get(&k) {
+                    return Ok(hit);
+                }
+                key = Some(k);
+            }
             _ => {}
         }
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let mut loaded = parse_issues(&bytes);
-                loaded.path = Some(path);
+                drop(bytes);
+                loaded.path = Some(path.clone());
+                // Kept only when the file did not change while it was read.
+                let same = std::fs::metadata(&path)
+                    .ok()
+                    .map(|m| FileKey::of(&path, &m));
+                if let Some(k) = key.filter(|k| same.as_ref() == Some(k)) {
+                    self.cache.put(k, &loaded);
+                }
                 Ok(loaded)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LoadedIssues {
@@ -278,6 +352,38 @@ pub fn parse_issues(bytes: &[u8]) -> LoadedIssues {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unchanged_file_is_read_once_and_a_changed_one_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join(".beads")).expect("mkdir");
+        let file = dir.path().join(".beads/issues.jsonl");
+        std::fs::write(&file, "{\"id\":\"a-1\",\"title\":\"one\"}\n").expect("write");
+        let p = BeadsProject::at(dir.path().to_path_buf());
+        let first = p.load().expect("load");
+        assert_eq!(first.issues.len(), 1);
+        // A clone shares the reading: the file is not parsed again (its content is replaced by
+        // garbage of the same size with the same times, which a fresh parse would skip).
+        let meta = std::fs::metadata(&file).expect("meta");
+        let same_size = "x".repeat(meta.len() as usize - 1) + "\n";
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .expect("open");
+        std::io::Write::write_all(&mut &f, same_size.as_bytes()).expect("overwrite");
+        f.set_modified(meta.modified().expect("mtime"))
+            .expect("set mtime");
+        drop(f);
+        assert_eq!(p.clone().load().expect("cached").issues, first.issues);
+        // A change of size (or time) is read.
+        let mut text = std::fs::read_to_string(&file).expect("read");
+        text.push_str("{\"id\":\"a-2\",\"title\":\"two\"}\n");
+        std::fs::write(&file, text).expect("append");
+        let again = p.load().expect("load");
+        let ids: Vec<&str> = again.issues.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["a-2"]);
+        assert_eq!(again.skipped.len(), 1);
+    }
 
     #[test]
     fn bad_lines_are_skipped_with_line_and_reason() {

@@ -8,7 +8,7 @@
 use gaffer_beads::{BeadsProject, BrSource, process};
 use gaffer_core::time::Timestamp;
 use gaffer_core::triage_engine::triage;
-use gaffer_core::work_source::{ClaimOutcome, CloseOutcome, WorkSource, WorkSourceError};
+use gaffer_core::work_source::{ClaimOutcome, CloseOutcome, Holding, WorkSource, WorkSourceError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -283,4 +283,70 @@ fn real_br_with_an_unreadable_jsonl_line_keeps_the_line_and_the_work() {
         "the claim made meanwhile"
     );
     assert_eq!(line_of(&c)["status"], "open");
+}
+
+/// While br cannot read its JSONL (an unreadable line), it stops writing the file: a claim
+/// made then is in br's database only, and the file still shows the bead open. `holding`
+/// reads br itself, so gaffer knows who holds a bead whatever the file says (the soak's
+/// claim-lost loop: beads left claimed looked free in the stale file).
+#[test]
+fn real_br_holding_comes_from_the_database_while_the_jsonl_is_stale() {
+    let Some(br) = find_br() else {
+        if in_ci() {
+            panic!("br is not installed but CI is set: scripts/install-br.sh must install it");
+        }
+        eprintln!("SKIPPED real-br test: br not found (run scripts/install-br.sh to install it)");
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("beads-holding");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let _ = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&dir)
+        .status();
+    br_json(&br, &dir, &["init", "--prefix", "hold", "--json"]);
+    let a = create(&br, &dir, &["Edit src/a.rs", "--priority", "1"]);
+    let b = create(&br, &dir, &["Edit src/b.rs", "--priority", "1"]);
+    let jsonl = dir.join(".beads/issues.jsonl");
+    let mut text = std::fs::read_to_string(&jsonl).expect("jsonl");
+    text.push_str("not json at all\n");
+    std::fs::write(&jsonl, &text).expect("append");
+
+    let project = BeadsProject::discover(&dir).expect("project");
+    let src = BrSource::with_program(project.clone(), br.clone());
+    assert_eq!(src.holding(&a).expect("show"), Holding::Free);
+    let claimed = src.claim(&a, "RoseFalcon").expect("claim");
+    assert!(
+        matches!(claimed, ClaimOutcome::Claimed { .. }),
+        "{claimed:?}"
+    );
+    // The file is stale: it still shows the bead open, unassigned.
+    let loaded = project.load().expect("load");
+    let in_file = loaded
+        .issues
+        .iter()
+        .find(|i| i.id == a)
+        .expect("a in the file");
+    assert_eq!(in_file.status, "open", "the file was not rewritten");
+    // br itself knows.
+    assert_eq!(
+        src.holding(&a).expect("show"),
+        Holding::HeldBy("RoseFalcon".into())
+    );
+    let lost = src.claim(&a, "JadeGate").expect("claim");
+    assert!(
+        matches!(&lost, ClaimOutcome::AlreadyClaimed { holder: Some(h), .. } if h == "RoseFalcon"),
+        "{lost:?}"
+    );
+    assert!(src.unclaim(&a, "RoseFalcon").expect("unclaim"));
+    assert_eq!(src.holding(&a).expect("show"), Holding::Free);
+    src.close(&b, "done").expect("close");
+    assert_eq!(
+        src.holding(&b).expect("show"),
+        Holding::Other("closed".into())
+    );
+    // A missing bead is an error (with the unreadable line, br 0.7.6 answers with its
+    // CONFIG_ERROR rather than ISSUE_NOT_FOUND).
+    assert!(src.holding("hold-zzz").is_err());
 }

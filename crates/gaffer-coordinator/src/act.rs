@@ -9,7 +9,7 @@ use gaffer_core::assignment::{AssignmentResult, WorkAssignment};
 use gaffer_core::conflict::{Conflict, Holder};
 use gaffer_core::conflicts::DetectedConflict;
 use gaffer_core::cycle::{
-    ActiveAssignment, AssignOrder, Decision, QualitySignal, Source, Tracking, source_alert,
+    ActiveAssignment, AssignOrder, Decision, QualitySignal, Source, Stage, Tracking, source_alert,
 };
 use gaffer_core::digest::{DigestSummary, render_markdown};
 use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
@@ -118,8 +118,11 @@ impl Shared {
             }
             Decision::CloseInSource { bead_id } => {
                 match self.work.close(&bead_id, "done (reported to gaffer)") {
-                    Ok(_) => {
-                        tracing::info!(bead = %bead_id, "closed in the work source (done in the ledger)")
+                    Ok(outcome) => {
+                        tracing::info!(bead = %bead_id, ?outcome, "closed in the work source (done in the ledger)");
+                        // Closed now or already: not asked again, even when a stale file
+                        // still lists it open.
+                        lock(&self.state).closed_in_source.insert(bead_id.clone());
                     }
                     Err(e) => {
                         tracing::warn!(bead = %bead_id, error = %e, "could not close a done bead in the work source; will retry")
@@ -323,13 +326,18 @@ impl Shared {
                 let _ = mb.release(self.project(), a.holder(), &a.reserved);
             }
         }
+        // An offer ended before its claim was confirmed (a crash mid-attempt) may hold no
+        // claim: it is undone only when the work source says the agent holds the bead.
         if to != AssignmentState::Done && a.claimed {
-            if let Err(e) = self.work.unclaim(&a.bead_id, a.holder()) {
-                tracing::warn!(bead = %a.bead_id, error = %e, "could not undo the claim");
+            if a.stage == Stage::Offered {
+                self.undo_claim_if_held(a.id, &a.bead_id, a.holder());
+            } else {
+                self.undo_claim(a.id, &a.bead_id, a.holder());
             }
         }
         if to == AssignmentState::Done {
             lock(&self.state).backoff.clear_bead(&a.bead_id);
+            self.claim_won(&a.bead_id);
         }
         Some(
             CoordinatorEvent::new(kind, now)
@@ -698,9 +706,7 @@ impl Attempt<'_> {
         let now = s.clock.now();
         let _ = lock(&s.ledger).set_state(self.id, AssignmentState::Failed, &why, now);
         if self.claimed {
-            if let Err(e) = s.work.unclaim(&self.order.bead.id, &self.actor) {
-                tracing::warn!(bead = %self.order.bead.id, error = %e, "could not undo the claim");
-            }
+            s.undo_claim(self.id, &self.order.bead.id, &self.actor);
         }
         if !self.reserved.is_empty() {
             if let Some(mb) = &s.mailbox {
@@ -720,21 +726,43 @@ impl Attempt<'_> {
     }
 
     /// 2. Claim the bead in the work source.
+    ///
+    /// The ledger marks the claim before the work source is asked: a claim whose answer is
+    /// lost (the tool timed out after writing it) is then still undone by the retry pass,
+    /// which first asks who holds the bead. A claim lost to someone else makes the bead taken
+    /// for every agent until its re-check (`Shared::claim_lost`).
     fn claim(&mut self) -> Result<(), String> {
-        match self.shared.work.claim(&self.order.bead.id, &self.actor) {
+        let s = self.shared;
+        let bead = self.order.bead.id.clone();
+        let _ = lock(&s.ledger).set_claimed(self.id, true, self.now);
+        let nothing_held = |s: &Shared, id: i64| {
+            let _ = lock(&s.ledger).set_claim_undone(id);
+        };
+        match s.work.claim(&bead, &self.actor) {
             Ok(ClaimOutcome::Claimed { .. }) => {
                 self.claimed = true;
-                let _ = lock(&self.shared.ledger).set_claimed(self.id, true, self.now);
+                s.claim_won(&bead);
                 Ok(())
             }
-            Ok(ClaimOutcome::ReadOnly) => Ok(()),
-            Ok(ClaimOutcome::AlreadyClaimed { holder, .. }) => Err(self.abort(format!(
-                "claim lost: {} holds it",
-                holder.unwrap_or_else(|| "someone".into())
-            ))),
+            Ok(ClaimOutcome::ReadOnly) => {
+                nothing_held(s, self.id);
+                Ok(())
+            }
+            Ok(ClaimOutcome::AlreadyClaimed { holder, .. }) => {
+                nothing_held(s, self.id);
+                let why = format!(
+                    "claim lost: {} holds it",
+                    holder.as_deref().unwrap_or("someone")
+                );
+                let why = self.abort(why);
+                s.claim_lost(&bead, holder.as_deref(), s.clock.now());
+                Err(why)
+            }
             Ok(ClaimOutcome::NotClaimable { reason, .. }) => {
+                nothing_held(s, self.id);
                 Err(self.abort(format!("not claimable: {reason}")))
             }
+            // The claim may have been written: the ledger keeps it marked for the retry pass.
             Err(e) => Err(self.abort(format!("claim failed: {e}"))),
         }
     }

@@ -13,10 +13,13 @@
 //!   coordinator started) gives no sample.
 //! - **double assignments**: a bead delivered while another delivery of it has not ended.
 //! - **prompts to a not-ready agent**: a delivered assignment offered while the pane's last
-//!   state change said it was not WAITING, or while it held another live assignment.
+//!   state change said it was not WAITING, or while it held another live assignment. A
+//!   coordinator's `coordinator_started` gives each pane's state as its first poll saw it (a
+//!   restarted coordinator logs no change for a pane it finds as it is).
 
 use crate::ledger::{AssignmentRecord, Ledger, LedgerError};
 use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
+use gaffer_core::status::AgentStatus;
 use gaffer_core::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -155,6 +158,23 @@ pub fn figures(records: &[AssignmentRecord], events: &[CoordinatorEvent]) -> Fle
                     .is_some()
                 {
                     out.double_assignments += 1;
+                }
+            }
+            Step::Event(e) if e.event_type == CoordinatorEventType::CoordinatorStarted => {
+                // A (re)started coordinator's first look: each pane's state as it saw it, which
+                // replaces what the previous coordinator last logged.
+                let Some(seen) = e.details.get("agents").and_then(|v| v.as_object()) else {
+                    continue;
+                };
+                for (id, status) in seen {
+                    let pane = panes.entry(id.clone()).or_default();
+                    let waiting = status.as_str() == Some(AgentStatus::Waiting.as_str());
+                    pane.waiting = Some(waiting);
+                    if !waiting {
+                        pane.ready_since = None;
+                    } else if pane.holding.is_empty() && pane.ready_since.is_none() {
+                        pane.ready_since = Some(at);
+                    }
                 }
             }
             Step::Event(e) => {
@@ -360,6 +380,38 @@ mod tests {
         assert_eq!(f.double_assignments, 0, "{f:?}");
         assert_eq!(f.not_ready_prompts, 0, "{f:?}");
         assert_eq!(f.idle_to_assign, vec![10.0, 701.0, 2.0]);
+    }
+
+    #[test]
+    fn a_restarted_coordinator_s_first_look_replaces_the_old_one_s_last_state() {
+        let started = |s: i64, waiting: &[&str]| {
+            let agents: serde_json::Map<String, serde_json::Value> = waiting
+                .iter()
+                .map(|p| (p.to_string(), serde_json::Value::from("WAITING")))
+                .chain([("%9".to_string(), serde_json::Value::from("GENERATING"))])
+                .collect();
+            CoordinatorEvent::new(CoordinatorEventType::CoordinatorStarted, t(s))
+                .with_detail("agents", serde_json::Value::Object(agents))
+        };
+        let mut l = Ledger::open_in_memory().unwrap();
+        // The old coordinator last saw %1 busy; it was SIGKILLed; %1 finished meanwhile and
+        // the new coordinator's first poll found it WAITING, then offered it work.
+        l.record_event(&ev(CoordinatorEventType::AgentBusy, 0, "%1", None))
+            .unwrap();
+        l.record_event(&started(50, &["%1"])).unwrap();
+        assign(&mut l, "b-1", "%1", 60, None);
+        let f = from_ledger(&l).unwrap();
+        assert_eq!(f.not_ready_prompts, 0, "{f:?}");
+        assert_eq!(f.idle_to_assign, vec![10.0]);
+        // %9 was busy at the start (and idle before it): an offer to it is not ready.
+        let mut l = Ledger::open_in_memory().unwrap();
+        l.record_event(&ev(CoordinatorEventType::AgentIdle, 0, "%9", None))
+            .unwrap();
+        l.record_event(&started(50, &[])).unwrap();
+        assign(&mut l, "b-2", "%9", 70, None);
+        let f = from_ledger(&l).unwrap();
+        assert_eq!(f.not_ready_prompts, 1, "{f:?}");
+        assert!(f.idle_to_assign.is_empty(), "{f:?}");
     }
 
     #[test]

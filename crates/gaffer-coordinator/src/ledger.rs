@@ -385,6 +385,35 @@ impl Ledger {
         Ok(())
     }
 
+    /// Records that the claim of an ended assignment was undone in the work source (or that
+    /// there was nothing to undo); the record's times are kept.
+    pub fn set_claim_undone(&mut self, id: i64) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE assignments SET claimed = 0 WHERE id = ?1",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    /// Marks the claim of an ended assignment as left standing in the work source (found held
+    /// by its agent), so the retry undoes it; the record's times are kept.
+    pub fn mark_claim_to_undo(&mut self, id: i64) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE assignments SET claimed = 1 WHERE id = ?1 AND state IN ('failed','refused')",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    /// Ended assignments that did not finish (failed, refused) whose claim in the work source
+    /// may still stand: gaffer claimed (or tried to) and has not undone it. Oldest first, at
+    /// most `limit`.
+    pub fn claims_to_undo(&self, limit: usize) -> Result<Vec<AssignmentRecord>, LedgerError> {
+        let mut out = self.query("WHERE claimed = 1 AND state IN ('failed','refused')", &[])?;
+        out.truncate(limit);
+        Ok(out)
+    }
+
     /// Records the reservations granted.
     pub fn set_reserved(
         &mut self,

@@ -6,12 +6,14 @@
 
 pub mod act;
 pub mod bus;
+pub(crate) mod claims;
 pub mod control;
 pub mod disk;
 pub mod fleet;
 pub mod follow;
 pub mod lease;
 pub mod ledger;
+pub mod memory;
 pub mod observe;
 pub mod report;
 pub(crate) mod scheduler;

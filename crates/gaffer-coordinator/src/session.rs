@@ -145,8 +145,15 @@ pub(crate) struct State {
     pub(crate) limit_until: BTreeMap<String, Timestamp>,
     /// Beads done in the ledger that the work source last listed open.
     pub(crate) unsynced_done: Vec<String>,
+    /// Beads the work source answered a close for (closed, or already closed): not closed
+    /// again when its file still lists them open (`br` stops rewriting a file it cannot read).
+    pub(crate) closed_in_source: BTreeSet<String>,
     /// Lines of the beads file last reported unreadable.
     pub(crate) beads_skipped: BTreeSet<String>,
+    /// Beads the work source reported held by someone else: taken for every agent.
+    pub(crate) held: gaffer_core::claims::HeldBeads,
+    /// Back-offs of claim undos that failed.
+    pub(crate) undo: gaffer_core::claims::UndoBook,
 }
 
 /// The runtime's parts, shared by the facade and the scheduler's lanes.
@@ -174,6 +181,8 @@ pub(crate) struct Shared {
     /// pass runs soon, not when the screen next changes or a poll interval later.
     pub(crate) confirm_wanted: AtomicBool,
     pub(crate) assign_lock: Mutex<()>,
+    /// Returns freed heap memory to the system after polls (`memory`).
+    pub(crate) trimmer: crate::memory::Trimmer,
     /// Extra sources that wake the observation lane early (the hook signal socket).
     pub(crate) wakes: Mutex<Vec<Arc<dyn WakeSource>>>,
     /// Who leads instead of this coordinator, asked before each poll ([`crate::follow`]).
@@ -299,6 +308,7 @@ impl SessionCoordinator {
                 assign_wanted: AtomicBool::new(false),
                 confirm_wanted: AtomicBool::new(false),
                 assign_lock: Mutex::new(()),
+                trimmer: Default::default(),
                 wakes: Mutex::new(Vec::new()),
                 role: Mutex::new(None),
                 following: AtomicBool::new(false),
@@ -400,12 +410,16 @@ impl SessionCoordinator {
             self.shared.announce_restored();
         }
         self.shared.update_state();
+        self.shared.announce_start();
         let cfg = self.config();
         let poll = cfg.coordinator.poll_interval;
         // Observation has its own lane, so a slow delivery never delays it.
         let observe = Lane::new("observe").task(
-            Task::new("poll", poll, true, |s: &Shared| s.update_state())
-                .when(|s| s.confirm_wanted.load(Ordering::SeqCst)),
+            Task::new("poll", poll, true, |s: &Shared| {
+                s.update_state();
+                s.trimmer.maybe_trim();
+            })
+            .when(|s| s.confirm_wanted.load(Ordering::SeqCst)),
         );
         let mut act = Lane::new("act");
         if cfg.coordinator.auto_assign {
@@ -420,6 +434,12 @@ impl SessionCoordinator {
                 .when(|s| s.assign_wanted.load(Ordering::SeqCst)),
             );
         }
+        act = act.task(Task::new(
+            "claims",
+            poll.max(Duration::from_secs(2)),
+            false,
+            |s: &Shared| s.retry_claim_undos(),
+        ));
         act = act.task(Task::new(
             "conflicts",
             poll.max(Duration::from_secs(1)),
@@ -620,6 +640,12 @@ impl SessionCoordinator {
         self.shared.send_digest()
     }
 
+    /// One pass of the claims task: claims of ended assignments whose undo failed are tried
+    /// again when their back-off is over (the running coordinator does this every poll).
+    pub fn undo_left_claims(&self) {
+        self.shared.retry_claim_undos();
+    }
+
     /// The ledger's assignments.
     pub fn assignments(&self) -> Result<Vec<AssignmentRecord>, CoordinatorError> {
         Ok(lock(&self.shared.ledger).all()?)
@@ -679,6 +705,22 @@ impl Shared {
             let event = self.degraded_event(source, &error, now);
             self.emit(event.with_detail("before_restart", true));
         }
+    }
+
+    /// `coordinator_started` with the status of every agent pane the first poll saw: the
+    /// ledger's record of the panes' states after a restart (the events report changes only,
+    /// and the last ones logged were the previous coordinator's).
+    fn announce_start(&self) {
+        let agents: serde_json::Map<String, serde_json::Value> = lock(&self.state)
+            .agents
+            .iter()
+            .map(|(pane, a)| (pane.clone(), serde_json::Value::from(a.status.as_str())))
+            .collect();
+        self.emit(
+            CoordinatorEvent::new(CoordinatorEventType::CoordinatorStarted, self.clock.now())
+                .with_detail("session", self.id.session.as_str())
+                .with_detail("agents", serde_json::Value::Object(agents)),
+        );
     }
 
     /// A poll: observe, merge, review the assignments.

@@ -93,11 +93,18 @@ pub enum CoordinatorEventType {
     NotifyFailed,
     /// A failed notification channel delivered again.
     NotifyRecovered,
+    /// Undoing a claim in the work source failed; it is retried with back-off.
+    ClaimUndoFailed,
+    /// A claim whose undo had failed was undone.
+    ClaimUndone,
+    /// The coordinator started; `details.agents` maps each agent pane it saw on its first
+    /// poll to its status, so the ledger knows the panes' states after a restart.
+    CoordinatorStarted,
     /// Any other type name.
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 41] = [
+const NAMED: [(&str, CoordinatorEventType); 44] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -154,6 +161,12 @@ const NAMED: [(&str, CoordinatorEventType); 41] = [
     ("agent_context_high", CoordinatorEventType::AgentContextHigh),
     ("notify_failed", CoordinatorEventType::NotifyFailed),
     ("notify_recovered", CoordinatorEventType::NotifyRecovered),
+    ("claim_undo_failed", CoordinatorEventType::ClaimUndoFailed),
+    ("claim_undone", CoordinatorEventType::ClaimUndone),
+    (
+        "coordinator_started",
+        CoordinatorEventType::CoordinatorStarted,
+    ),
 ];
 
 impl CoordinatorEventType {

@@ -9,6 +9,7 @@ pub mod agent_files;
 pub mod assign;
 pub mod assignment;
 pub mod beads;
+pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod conflict;

@@ -148,6 +148,12 @@ impl ProbeResult {
 
 /// The checks of one verified delivery, called by the protocol.
 pub trait DeliveryCheck {
+    /// Called once before anything is sent: why the pane must not get the text now, if it
+    /// must not (its agent exited and the pane is a shell, which would run the text as a
+    /// command). The default sends.
+    fn refuse(&mut self) -> Option<String> {
+        None
+    }
     /// Called once after the paste settled, before the first Enter: remember what the screen
     /// shows (the composer holding the prompt), so later checks can tell a turn happened.
     fn baseline(&mut self) {}

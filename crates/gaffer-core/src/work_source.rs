@@ -59,6 +59,28 @@ pub trait WorkSource {
         let _ = (id, actor);
         Ok(false)
     }
+
+    /// Who holds `id` in the source now, read from the tool itself (not a file it may have
+    /// stopped writing). Used before a claim whose undo failed is undone again, so a bead
+    /// someone else claimed since, or that was closed, is left alone. The default does not
+    /// know.
+    fn holding(&self, id: &str) -> Result<Holding, WorkSourceError> {
+        let _ = id;
+        Ok(Holding::Unknown)
+    }
+}
+
+/// Who holds an issue in the work source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holding {
+    /// Open with no assignee.
+    Free,
+    /// In progress, assigned to this actor.
+    HeldBy(String),
+    /// Closed (or another state in which a claim is not undone).
+    Other(String),
+    /// The source cannot tell.
+    Unknown,
 }
 
 /// The result of a claim.

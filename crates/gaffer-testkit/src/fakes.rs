@@ -385,6 +385,16 @@ pub struct FakeWork {
     pub unclaims: Arc<Mutex<Vec<(String, String)>>>,
     /// Triage fails while set.
     pub broken: Arc<Mutex<bool>>,
+    /// Who holds each claimed bead, as the tool would say (a claim by another actor is lost).
+    pub held: Arc<Mutex<BTreeMap<String, String>>>,
+    /// Undoing a claim times out while set (the tool is slow).
+    pub unclaim_fails: Arc<Mutex<bool>>,
+    /// A claim is written but its answer times out while set.
+    pub claim_times_out: Arc<Mutex<bool>>,
+    /// The issues file is stale while set: closes are not seen in [`issues`](Self::issues).
+    pub stale_file: Arc<Mutex<bool>>,
+    /// Closes asked of the source (bead ids).
+    pub closes: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeWork {
@@ -406,7 +416,11 @@ impl FakeWork {
     }
     /// The issues behind the recommendations.
     pub fn issues(&self) -> Vec<Issue> {
-        let closed = self.closed.lock().unwrap().clone();
+        let closed = if *self.stale_file.lock().unwrap() {
+            Vec::new()
+        } else {
+            self.closed.lock().unwrap().clone()
+        };
         self.recs
             .lock()
             .unwrap()
@@ -470,19 +484,57 @@ impl WorkSource for FakeWork {
     }
     fn claim(&self, id: &str, actor: &str) -> Result<ClaimOutcome, WorkSourceError> {
         self.claims.lock().unwrap().push((id.into(), actor.into()));
+        let mut held = self.held.lock().unwrap();
+        if let Some(holder) = held.get(id).filter(|h| *h != actor) {
+            return Ok(ClaimOutcome::AlreadyClaimed {
+                id: id.into(),
+                holder: Some(holder.clone()),
+                message: format!("issue {id} already assigned to {holder}"),
+            });
+        }
+        held.insert(id.into(), actor.into());
+        if *self.claim_times_out.lock().unwrap() {
+            return Err(WorkSourceError::Timeout {
+                tool: "fake".into(),
+                seconds: 10.0,
+            });
+        }
         Ok(ClaimOutcome::Claimed {
             id: id.into(),
             assignee: actor.into(),
         })
     }
     fn unclaim(&self, id: &str, actor: &str) -> Result<bool, WorkSourceError> {
+        if *self.unclaim_fails.lock().unwrap() {
+            return Err(WorkSourceError::Timeout {
+                tool: "fake".into(),
+                seconds: 10.0,
+            });
+        }
+        self.held.lock().unwrap().remove(id);
         self.unclaims
             .lock()
             .unwrap()
             .push((id.into(), actor.into()));
         Ok(true)
     }
+    fn holding(&self, id: &str) -> Result<Holding, WorkSourceError> {
+        if self.closed.lock().unwrap().iter().any(|c| c == id) {
+            return Ok(Holding::Other("closed".into()));
+        }
+        Ok(match self.held.lock().unwrap().get(id) {
+            Some(h) => Holding::HeldBy(h.clone()),
+            None => Holding::Free,
+        })
+    }
     fn close(&self, id: &str, _reason: &str) -> Result<CloseOutcome, WorkSourceError> {
+        self.closes.lock().unwrap().push(id.into());
+        if self.closed.lock().unwrap().iter().any(|c| c == id) {
+            return Ok(CloseOutcome::NotClosable {
+                id: id.into(),
+                reason: "already closed".into(),
+            });
+        }
         FakeWork::close(self, id);
         Ok(CloseOutcome::Closed {
             id: id.into(),

@@ -55,6 +55,9 @@ pub fn deliver_with(
                 .into(),
         ));
     }
+    if let Some(why) = probe.refuse() {
+        return Err(PanesError::Failed(format!("not sent: {why}")));
+    }
     let start = ops.now();
     ops.paste(pane_id, text)?;
     ops.sleep(opts.settle);
@@ -197,6 +200,23 @@ mod tests {
         assert_eq!(f.log.iter().filter(|l| l.starts_with("paste")).count(), 1);
         // settle + two deadlines
         assert!(r.elapsed_ms >= 2200);
+    }
+
+    #[test]
+    fn nothing_is_sent_to_a_pane_the_check_refuses() {
+        struct Exited;
+        impl DeliveryCheck for Exited {
+            fn refuse(&mut self) -> Option<String> {
+                Some("the agent has exited".into())
+            }
+            fn check(&mut self) -> ProbeResult {
+                ProbeResult::LeftWaiting
+            }
+        }
+        let mut f = fake();
+        let err = deliver_with(&mut f, "%1", "hi", &opts(), &mut Exited).expect_err("refused");
+        assert!(err.to_string().contains("the agent has exited"), "{err}");
+        assert!(f.log.is_empty(), "nothing pasted or pressed: {:?}", f.log);
     }
 
     #[test]

@@ -25,6 +25,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     end_quietly_on_closed_stdout();
+    // Few allocator arenas: a long-running coordinator's RSS stays near what it holds.
+    gaffer_coordinator::memory::limit_arenas(2);
     // The hook path skips clap, config and tracing: it must be fast and always exit 0.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "hook") {

@@ -198,6 +198,26 @@ fn describe_raw(e: &CoordinatorEvent) -> String {
             d("channel"),
             d("lost")
         ),
+        "claim_undo_failed" => format!(
+            "could not undo the claim of {} by {} (retried): {}",
+            d("bead_id"),
+            d("actor"),
+            d("error")
+        ),
+        "claim_undone" => format!(
+            "claim of {} by {} undone after {} failed tries",
+            d("bead_id"),
+            d("actor"),
+            d("failures")
+        ),
+        "coordinator_started" => format!(
+            "session {}, {} agent panes",
+            d("session"),
+            e.details
+                .get("agents")
+                .and_then(|a| a.as_object())
+                .map_or(0, |a| a.len())
+        ),
         _ => serde_json::to_string(&e.details).unwrap_or_default(),
     };
     format!("{t} {:<22}{who} {what}", e.event_type.as_str())

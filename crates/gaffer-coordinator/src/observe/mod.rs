@@ -145,6 +145,14 @@ impl<'a> ScreenCheck<'a> {
 }
 
 impl DeliveryCheck for ScreenCheck<'_> {
+    /// A pane whose agent exited is a shell: the prompt would run as a command. (The round
+    /// planned with the last poll's states; the agent may have exited since.)
+    fn refuse(&mut self) -> Option<String> {
+        let screen = self.screen()?;
+        (self.status(&screen) == AgentStatus::Exited)
+            .then(|| "the agent has exited (the pane is a shell)".to_string())
+    }
+
     fn baseline(&mut self) {
         self.base = self.screen().and_then(|s| {
             self.detector
@@ -162,11 +170,11 @@ impl DeliveryCheck for ScreenCheck<'_> {
         let Some(screen) = self.screen() else {
             return ProbeResult::StillWaiting;
         };
-        if !matches!(
-            self.status(&screen),
-            AgentStatus::Waiting | AgentStatus::Unknown
-        ) {
-            return ProbeResult::LeftWaiting;
+        match self.status(&screen) {
+            AgentStatus::Waiting | AgentStatus::Unknown => {}
+            // Exiting is not taking the prompt.
+            AgentStatus::Exited => return ProbeResult::StillWaiting,
+            _ => return ProbeResult::LeftWaiting,
         }
         let Some(base) = &self.base else {
             return ProbeResult::StillWaiting;
@@ -374,6 +382,11 @@ impl Shared {
                     snap.ledger
                         .taken
                         .extend(active.into_iter().map(|r| r.assignment.bead_id));
+                    // Beads the work source said someone else holds, whatever its file shows.
+                    let st = lock(&self.state);
+                    snap.ledger
+                        .taken
+                        .extend(st.held.taken(now).map(str::to_string));
                 }
                 // The ledger cannot say which beads are free: none is.
                 _ => {
@@ -474,11 +487,24 @@ impl Shared {
         self.note_skipped_lines(&reading.skipped, self.clock.now());
         let mut issues = reading.issues;
         let done = lock(&self.ledger).done_beads().unwrap_or_default();
-        lock(&self.state).unsynced_done = issues
-            .iter()
-            .filter(|i| !i.is_closed() && done.contains(&i.id))
-            .map(|i| i.id.clone())
-            .collect();
+        {
+            let mut st = lock(&self.state);
+            let unsynced = issues
+                .iter()
+                .filter(|i| {
+                    !i.is_closed() && done.contains(&i.id) && !st.closed_in_source.contains(&i.id)
+                })
+                .map(|i| i.id.clone())
+                .collect();
+            st.unsynced_done = unsynced;
+            // Only beads still listed open are worth remembering.
+            let open: BTreeSet<&str> = issues
+                .iter()
+                .filter(|i| !i.is_closed())
+                .map(|i| i.id.as_str())
+                .collect();
+            st.closed_in_source.retain(|b| open.contains(b.as_str()));
+        }
         let n = overlay_done(&mut issues, &done, now);
         Ok((issues, n))
     }
