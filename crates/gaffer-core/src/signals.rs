@@ -37,6 +37,9 @@ pub enum HookEvent {
     Compact,
     /// The turn ended (`Stop`, Gemini `AfterAgent`, Codex `notify`).
     Stop,
+    /// The turn ended on an API error (Claude `StopFailure`); the detail is the CLI's error
+    /// class (`rate_limit`, `server_error`, `overloaded`, `billing_error`, …).
+    TurnFailed,
     /// A sub-agent's turn ended (`SubagentStop`).
     SubagentStop,
     /// The session ended (`SessionEnd`).
@@ -45,7 +48,7 @@ pub enum HookEvent {
 
 impl HookEvent {
     /// Every event, in declaration order.
-    pub const ALL: [HookEvent; 13] = [
+    pub const ALL: [HookEvent; 14] = [
         HookEvent::SessionStart,
         HookEvent::TurnStart,
         HookEvent::ModelRequest,
@@ -57,6 +60,7 @@ impl HookEvent {
         HookEvent::Notification,
         HookEvent::Compact,
         HookEvent::Stop,
+        HookEvent::TurnFailed,
         HookEvent::SubagentStop,
         HookEvent::SessionEnd,
     ];
@@ -75,6 +79,7 @@ impl HookEvent {
             HookEvent::Notification => "notification",
             HookEvent::Compact => "compact",
             HookEvent::Stop => "stop",
+            HookEvent::TurnFailed => "turn_failed",
             HookEvent::SubagentStop => "subagent_stop",
             HookEvent::SessionEnd => "session_end",
         }
