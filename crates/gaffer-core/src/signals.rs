@@ -103,7 +103,8 @@ pub struct Signal {
     pub event: HookEvent,
     /// The CLI's own event name (`PreToolUse`, `BeforeAgent`, …).
     pub raw_event: String,
-    /// When `gaffer hook` received it.
+    /// When the CLI fired the hook: the `gaffer hook` process's start (wall clock, the same
+    /// clock as the coordinator's event timestamps).
     #[serde(with = "time::rfc3339")]
     pub at: Timestamp,
     /// The CLI's session id, when the payload names one.
