@@ -577,6 +577,11 @@ impl Rig {
         }
         let Some(end) = call_end else {
             t.lost = true;
+            println!(
+                "agent_latency: {} permission turn {i} lost (no tool call reached the model); the screen:\n{}",
+                self.mode,
+                self.tmux.capture(&self.pane)
+            );
             return t;
         };
         let until = Instant::now() + Duration::from_secs(20);
@@ -599,9 +604,30 @@ impl Rig {
                 .find(|s| s.0 == HookEvent::PermissionRequest)
                 .map(|s| (s.1 - end, b.at - s.1));
         }
-        // approve (Claude and Gemini: Enter on the first option; Codex: y), then let the turn end
+        // approve once the dialog is drawn (the hook fires before it is; a key sent earlier goes
+        // elsewhere): Claude and Gemini take Enter on the first option, Codex y
+        let dialog = |screen: &str| {
+            [
+                "Do you want to proceed",
+                "Would you like to run",
+                "Allow execution",
+            ]
+            .iter()
+            .any(|m| screen.contains(m))
+        };
         let key = if kind == "cod" { "y" } else { "Enter" };
-        self.tmux.run(&["send-keys", "-t", &self.pane, key]);
+        for _ in 0..3 {
+            let until = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < until && !dialog(&self.tmux.capture(&self.pane)) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            self.tmux.run(&["send-keys", "-t", &self.pane, key]);
+            std::thread::sleep(Duration::from_millis(1500));
+            if !dialog(&self.tmux.capture(&self.pane)) {
+                break;
+            }
+        }
         let until = Instant::now() + Duration::from_secs(30);
         while Instant::now() < until {
             let done = self.server.log().iter().skip(logged).any(|e| {
