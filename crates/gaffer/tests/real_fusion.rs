@@ -123,6 +123,23 @@ impl Rig {
         }
     }
 
+    /// Types `text` and makes sure the turn reached the model server: Enter again (at most
+    /// three times, 3 s apart) while no new request arrived (a loaded machine can swallow it).
+    fn submit(&self, text: &str) {
+        let before = self.server.log().len();
+        self.type_prompt(text);
+        for _ in 0..3 {
+            let end = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < end && self.server.log().len() == before {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if self.server.log().len() > before {
+                return;
+            }
+            self.tmux.run(&["send-keys", "-t", &self.pane, "Enter"]);
+        }
+    }
+
     fn keys(&self, keys: &[&str]) {
         for k in keys {
             self.tmux.run(&["send-keys", "-t", &self.pane, k]);
@@ -482,6 +499,24 @@ fn idle_while_failing(seen: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Observations, from the first that names the failed turn's hook (`class`), whose status is
+/// not `want`: from the hook on, the verdict holds, even while the screen still lags.
+fn off_after_failure(seen: &[Value], class: &str, want: &str) -> Vec<String> {
+    let suffix = format!(": {class}");
+    seen.iter()
+        .skip_while(|v| !hook_what(v, "turn_failed").ends_with(&suffix))
+        .filter(|v| v["status"] != want)
+        .map(|v| {
+            format!(
+                "{} by {} ({})",
+                v["status"],
+                v["decided_by"],
+                fusion_rule(v)
+            )
+        })
+        .collect()
+}
+
 /// Claude Code with hooks: a 429 retried (`retry-after`), then its final error, reads
 /// RATE_LIMITED, and a 500 reads ERROR, each decided by the hook the CLI fires as the turn fails
 /// (`StopFailure` with the error class) with the screen agreeing; the next turn is read afresh.
@@ -501,11 +536,14 @@ fn claude_with_hooks_reads_rate_limit_and_error() {
     rig.expect("WAITING at start", 90, |v| v["status"] == "WAITING");
     rig.server
         .set_mode(Some(error_mode(429, ErrorKind::RateLimit, Some(1), true)));
-    rig.type_prompt("hello there");
+    rig.submit("hello there");
+    // until the screen shows the final error too (the hook may come first: R10 holds the
+    // failure while the screen still shows the busy footer or the retry line)
     let seen = rig.watch(40, |v| {
         v["status"] == "RATE_LIMITED"
             && v["decided_by"] == "hook"
             && hook_what(v, "turn_failed").ends_with(": rate_limit")
+            && v["rule"] == "cc.rate_limited"
     });
     let v = seen.last().cloned().unwrap_or_default();
     eprintln!("cc 429: {}", brief(&seen));
@@ -523,14 +561,17 @@ fn claude_with_hooks_reads_rate_limit_and_error() {
     let retried = rig.server.log().len();
     assert!(retried >= 3, "the 429 was retried: {retried} requests");
     assert!(idle_while_failing(&seen).is_empty(), "{}", brief(&seen));
+    let off = off_after_failure(&seen, "rate_limit", "RATE_LIMITED");
+    assert!(off.is_empty(), "{off:?}: {}", brief(&seen));
     // a server error: the turn fails at once
     rig.server
         .set_mode(Some(error_mode(500, ErrorKind::Internal, None, false)));
-    rig.type_prompt("hello again");
+    rig.submit("hello again");
     let seen = rig.watch(30, |v| {
         v["status"] == "ERROR"
             && v["decided_by"] == "hook"
             && hook_what(v, "turn_failed").ends_with(": server_error")
+            && fusion_rule(v) == "agree"
     });
     let v = seen.last().cloned().unwrap_or_default();
     eprintln!("cc 500: {}", brief(&seen));
@@ -544,6 +585,8 @@ fn claude_with_hooks_reads_rate_limit_and_error() {
         rig.tmux.capture(&rig.pane)
     );
     assert!(idle_while_failing(&seen).is_empty(), "{}", brief(&seen));
+    let off = off_after_failure(&seen, "server_error", "ERROR");
+    assert!(off.is_empty(), "{off:?}: {}", brief(&seen));
     // the failure does not stick: the next turn ends WAITING by its stop
     rig.server.set_mode(None);
     rig.type_prompt("please answer FAST");
@@ -564,7 +607,7 @@ fn codex_with_hooks_reads_error() {
     }
     let rig = Rig::start("cod", LaunchOptions::default());
     rig.expect("WAITING at start", 90, |v| v["status"] == "WAITING");
-    rig.type_prompt("fail ERR503 now");
+    rig.submit("fail ERR503 now");
     let final_error = |v: &Value| {
         v["status"] == "ERROR" && v["rule"] == "cod.error.stream" && hook_says(v, "turn_start")
     };
