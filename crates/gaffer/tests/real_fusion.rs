@@ -432,6 +432,16 @@ fn dialog_and_exit_with_hooks(kind: &'static str, prompt: &str, approve: &[&str]
         "the command ran and its result reached the model"
     );
     rig.type_prompt("/quit");
+    // Gemini's slash-command menu can take an Enter to complete the command (the composer then
+    // still holds it, above the menu and the footer): press Enter again while it does
+    for _ in 0..3 {
+        let screen = rig.tmux.capture(&rig.pane);
+        if !screen.lines().any(|l| l.trim_start().ends_with("> /quit")) {
+            break;
+        }
+        rig.tmux.run(&["send-keys", "-t", &rig.pane, "Enter"]);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
     let v = rig.expect("EXITED after /quit, the session-end hook named", 60, |v| {
         v["status"] == "EXITED" && hook_says(v, "session_end")
     });
