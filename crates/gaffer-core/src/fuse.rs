@@ -384,14 +384,25 @@ pub fn fuse(
         .collect();
     hooks.sort_by_key(|g| std::cmp::Reverse((g.0.at, g.0.seq)));
 
-    let hook_claim = hooks.iter().filter(|(_, stale)| !stale).find_map(|(g, _)| {
-        hook_state(g.event, g.detail.as_deref()).map(|state| Claim {
-            state,
-            source: Source::Hook,
-            at: g.at,
-            what: describe_signal(g),
-        })
-    });
+    // Codex fires SessionStart with the first prompt, beside its UserPromptSubmit (in either
+    // order): a session start within `settle` of a turn start began that turn, it is no idle
+    let turn_started = sig.last.get(&HookEvent::TurnStart).map(|g| g.at);
+    let with_a_turn = |g: &Signal| {
+        g.event == HookEvent::SessionStart
+            && turn_started
+                .is_some_and(|t| !after_by(g.at, t, cfg.settle) && !after_by(t, g.at, cfg.settle))
+    };
+    let hook_claim = hooks
+        .iter()
+        .filter(|(g, stale)| !stale && !with_a_turn(g))
+        .find_map(|(g, _)| {
+            hook_state(g.event, g.detail.as_deref()).map(|state| Claim {
+                state,
+                source: Source::Hook,
+                at: g.at,
+                what: describe_signal(g),
+            })
+        });
     let file_claim = sig.session_file.as_ref().and_then(|f| {
         session_state(&f.status).map(|state| Claim {
             state,

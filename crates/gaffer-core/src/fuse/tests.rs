@@ -670,3 +670,24 @@ fn an_idle_session_file_does_not_supersede_a_failed_turn() {
         (AgentStatus::Generating, Source::SessionFile)
     );
 }
+
+#[test]
+fn a_session_start_that_comes_with_the_first_prompt_does_not_end_the_turn() {
+    // Codex 0.171 fires SessionStart at the first prompt, beside UserPromptSubmit, in either
+    // order; its composer is on screen in every state
+    let v = screen(AgentStatus::Waiting, "cod.idle.prompt", 11.0);
+    for (session, turn) in [(10.05, 10.0), (10.0, 10.05)] {
+        let p = signals(&[
+            (HookEvent::TurnStart, turn),
+            (HookEvent::SessionStart, session),
+        ]);
+        let f = run(&v, Some(&p), 10.5, 11.0);
+        assert_eq!(f.status, AgentStatus::Generating, "{session} {turn}");
+        assert_eq!(f.fusion.rule, "R3");
+    }
+    // a session start well after the turn (a new session, e.g. /clear) is a session start
+    let p = signals(&[(HookEvent::TurnStart, 1.0), (HookEvent::SessionStart, 10.0)]);
+    let f = run(&v, Some(&p), 10.5, 11.0);
+    assert_eq!(f.status, AgentStatus::Waiting);
+    assert_eq!(f.fusion.decided_by, Source::Hook);
+}
