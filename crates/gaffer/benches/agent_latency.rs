@@ -525,6 +525,20 @@ impl Rig {
         }
         let idles: Vec<&Seen> = ev.iter().filter(|s| s.kind == "agent_idle").collect();
         t.early_idles = idles.iter().filter(|s| s.at < end).count();
+        if t.early_idles > 0 {
+            let trace: Vec<String> = ev
+                .iter()
+                .map(|s| format!("{} {:+.0}ms", s.kind, s.at - end))
+                .collect();
+            let hooks: Vec<String> = signals
+                .iter()
+                .map(|s| format!("{} {:+.0}ms", s.0.as_str(), s.1 - end))
+                .collect();
+            println!(
+                "agent_latency: {} turn {i} ({word}): agent_idle before the answer's end (times from it): events {trace:?}; hooks {hooks:?}",
+                self.mode
+            );
+        }
         if let Some(last) = idles.last().filter(|s| s.at >= end) {
             t.end = Some((last.at - end, last.read - end));
             t.hook_end = first(HookEvent::Stop).map(|h| (h - end, last.at - h));
