@@ -11,7 +11,9 @@
 //! turn start, model request/response, tool start/end, compaction and a sub-agent's stop ⇒ busy;
 //! a permission request ⇒ BLOCKED; stop, an idle prompt and session start ⇒ WAITING; session
 //! end ⇒ EXITED; a failed turn (Claude's `StopFailure`) ⇒ RATE_LIMITED when its error class is
-//! `rate_limit`, else ERROR. Other notifications are shown as sources but decide nothing. A signal is stale
+//! `rate_limit`, else ERROR. Other notifications are shown as sources but decide nothing. A
+//! session start within [`FuseConfig::settle`] of a turn start is passed over: Codex fires
+//! `SessionStart` with its first prompt, beside `UserPromptSubmit`, and that session is busy. A signal is stale
 //! when it is older than its kind's maximum age ([`FuseConfig::max_age_of`]); busy signals have
 //! none by default (a turn may run for hours: a running turn ends by a later signal or by rule
 //! R4 below). The session file's status (`busy`, `idle`, `waiting` for a dialog) gives the same
