@@ -39,7 +39,8 @@
 //!   file is a status snapshot rewritten at any time, not an event (Claude Code writes `idle`
 //!   while its screen shows a rate-limit error it is retrying).
 //! * **R6** H WAITING, S busy: the screen when it changed after the stop (a turn no hook
-//!   reported); otherwise the hook (the screen lags behind the stop).
+//!   reported), or when H is a session start (no turn boundary); otherwise the hook (the screen
+//!   lags behind the stop).
 //! * **R7** H BLOCKED, S not BLOCKED: the screen when it changed after the request (the human
 //!   answered; the tool runs); otherwise the hook.
 //! * **R8** H EXITED (session end), S not EXITED: the screen when it changed after the end (a
@@ -357,6 +358,8 @@ struct Claim {
     source: Source,
     at: Timestamp,
     what: String,
+    /// The hook event, for a hook's claim.
+    event: Option<HookEvent>,
 }
 
 /// Fuses the screen verdict with the pane's structured signals.
@@ -403,6 +406,7 @@ pub fn fuse(
                 source: Source::Hook,
                 at: g.at,
                 what: describe_signal(g),
+                event: Some(g.event),
             })
         });
     let file_claim = sig.session_file.as_ref().and_then(|f| {
@@ -411,6 +415,7 @@ pub fn fuse(
             source: Source::SessionFile,
             at: f.at,
             what: format!("status {}", f.status),
+            event: None,
         })
     });
     let claim = match (hook_claim, file_claim) {
@@ -685,7 +690,10 @@ fn decide(
             {
                 return screen_decides("R5", None);
             }
-            if (s.is_busy() || s == AgentStatus::Stalled) && screen_after {
+            // a session start is no turn boundary: a busy screen beside it is a turn (Codex
+            // fires SessionStart with the first prompt, just before its UserPromptSubmit)
+            let session_start = c.event == Some(HookEvent::SessionStart);
+            if (s.is_busy() || s == AgentStatus::Stalled) && (screen_after || session_start) {
                 return screen_decides("R6", None);
             }
             plain(if s == AgentStatus::Unknown {

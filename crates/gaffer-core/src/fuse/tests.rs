@@ -685,6 +685,17 @@ fn a_session_start_that_comes_with_the_first_prompt_does_not_end_the_turn() {
         assert_eq!(f.status, AgentStatus::Generating, "{session} {turn}");
         assert_eq!(f.fusion.rule, "R3");
     }
+    // the session start alone, just before the turn start's hook: the busy screen decides
+    let g = screen(AgentStatus::Generating, "cod.busy.status_bar", 10.1);
+    let p = signals(&[(HookEvent::SessionStart, 10.0)]);
+    let f = run(&g, Some(&p), 9.95, 10.1);
+    assert_eq!(
+        (f.status, f.fusion.rule.as_str()),
+        (AgentStatus::Generating, "R6")
+    );
+    // … where a stop would hold (the screen lags behind it)
+    let p = signals(&[(HookEvent::Stop, 10.0)]);
+    assert_eq!(run(&g, Some(&p), 9.95, 10.1).status, AgentStatus::Waiting);
     // a session start well after the turn (a new session, e.g. /clear) is a session start
     let p = signals(&[(HookEvent::TurnStart, 1.0), (HookEvent::SessionStart, 10.0)]);
     let f = run(&v, Some(&p), 10.5, 11.0);
