@@ -10,11 +10,15 @@
 //! The newest *lifecycle* hook signal that is not stale gives the hook state:
 //! turn start, model request/response, tool start/end, compaction and a sub-agent's stop ⇒ busy;
 //! a permission request ⇒ BLOCKED; stop, an idle prompt and session start ⇒ WAITING; session
-//! end ⇒ EXITED. Other notifications are shown as sources but decide nothing. A signal is stale
+//! end ⇒ EXITED; a failed turn (Claude's `StopFailure`) ⇒ RATE_LIMITED when its error class is
+//! `rate_limit`, else ERROR. Other notifications are shown as sources but decide nothing. A
+//! session start within [`FuseConfig::settle`] of a turn start is passed over: Codex fires
+//! `SessionStart` with its first prompt, beside `UserPromptSubmit`, and that session is busy. A signal is stale
 //! when it is older than its kind's maximum age ([`FuseConfig::max_age_of`]); busy signals have
 //! none by default (a turn may run for hours: a running turn ends by a later signal or by rule
 //! R4 below). The session file's status (`busy`, `idle`, `waiting` for a dialog) gives the same
-//! kind of state; the newer of the two is the structured state (a tie goes to the hook).
+//! kind of state; the newer of the two is the structured state (a tie goes to the hook), except
+//! that an `idle` file never supersedes a failed turn (the file goes idle when the turn fails).
 //!
 //! # Who wins when the structured state H and the screen S disagree
 //!
@@ -35,7 +39,8 @@
 //!   file is a status snapshot rewritten at any time, not an event (Claude Code writes `idle`
 //!   while its screen shows a rate-limit error it is retrying).
 //! * **R6** H WAITING, S busy: the screen when it changed after the stop (a turn no hook
-//!   reported); otherwise the hook (the screen lags behind the stop).
+//!   reported), or when H is a session start (no turn boundary); otherwise the hook (the screen
+//!   lags behind the stop).
 //! * **R7** H BLOCKED, S not BLOCKED: the screen when it changed after the request (the human
 //!   answered; the tool runs); otherwise the hook.
 //! * **R8** H EXITED (session end), S not EXITED: the screen when it changed after the end (a
@@ -46,6 +51,12 @@
 //!   re-sends `BeforeModel` on each attempt and shows only a spinner). Unless the screen says
 //!   RATE_LIMITED or ERROR itself (R1, more specific), the state is ERROR with the hook as
 //!   evidence: a hook cannot tell a rate limit from a server error.
+//! * **R10** H failed (the turn ended on an API error), S not the same state: the screen when it
+//!   shows RATE_LIMITED or ERROR itself (its message is the more specific reading, with the
+//!   reset time), when it shows a dialog drawn at or after the failure, or when it changed after
+//!   the failure to WAITING or busy (the human moved on, or a turn no hook reported); otherwise
+//!   the hook: the failure holds although the screen shows the idle prompt (Claude Code draws
+//!   its composer under the error, and an error message no screen rule knows reads WAITING).
 //! * Otherwise (they agree, or S is UNKNOWN) H decides; a busy screen keeps its flavour
 //!   (THINKING or GENERATING).
 //!
@@ -117,7 +128,7 @@ pub struct SourceNote {
 pub struct Fusion {
     /// The source that decided the status.
     pub decided_by: Source,
-    /// The rule of this module that settled a disagreement (`R1`…`R9`), or `agree`, `screen
+    /// The rule of this module that settled a disagreement (`R1`…`R10`), or `agree`, `screen
     /// only`, `hook only`.
     pub rule: String,
     /// Every source consulted, the decider first.
@@ -215,7 +226,7 @@ impl FuseConfig {
         if let Some(d) = self.max_age_by_event.get(&event) {
             return Some(*d);
         }
-        match hook_state(event) {
+        match hook_state(event, None) {
             Some(Structured::Busy) => None,
             _ => Some(self.max_age),
         }
@@ -229,6 +240,10 @@ enum Structured {
     Waiting,
     Blocked,
     Exited,
+    /// The turn ended on an API error: RATE_LIMITED or ERROR.
+    Failed {
+        rate_limited: bool,
+    },
 }
 
 impl Structured {
@@ -238,6 +253,10 @@ impl Structured {
             Structured::Waiting => AgentStatus::Waiting,
             Structured::Blocked => AgentStatus::Blocked,
             Structured::Exited => AgentStatus::Exited,
+            Structured::Failed { rate_limited: true } => AgentStatus::RateLimited,
+            Structured::Failed {
+                rate_limited: false,
+            } => AgentStatus::Error,
         }
     }
 
@@ -249,8 +268,9 @@ impl Structured {
     }
 }
 
-/// The state a hook event implies, if it implies one.
-fn hook_state(e: HookEvent) -> Option<Structured> {
+/// The state a hook event implies, if it implies one; `detail` is the signal's (a failed
+/// turn's error class).
+fn hook_state(e: HookEvent, detail: Option<&str>) -> Option<Structured> {
     use HookEvent::*;
     match e {
         TurnStart | ModelRequest | ModelResponse | ToolStart | ToolEnd | Compact | SubagentStop => {
@@ -259,8 +279,18 @@ fn hook_state(e: HookEvent) -> Option<Structured> {
         PermissionRequest => Some(Structured::Blocked),
         Stop | IdlePrompt | SessionStart => Some(Structured::Waiting),
         SessionEnd => Some(Structured::Exited),
+        TurnFailed => Some(Structured::Failed {
+            rate_limited: is_rate_limit_class(detail),
+        }),
         Notification => None,
     }
+}
+
+/// Whether a failed turn's error class is a rate limit (Claude Code 2.1's `StopFailure` classes:
+/// `rate_limit`; a used-up balance is `billing_error`, an error like the screen's "credit
+/// balance is too low").
+fn is_rate_limit_class(detail: Option<&str>) -> bool {
+    detail.is_some_and(|d| d.trim().eq_ignore_ascii_case("rate_limit"))
 }
 
 /// The state a session file's status field implies (Claude Code 2.1: `busy`, `idle`,
@@ -328,6 +358,8 @@ struct Claim {
     source: Source,
     at: Timestamp,
     what: String,
+    /// The hook event, for a hook's claim.
+    event: Option<HookEvent>,
 }
 
 /// Fuses the screen verdict with the pane's structured signals.
@@ -357,23 +389,42 @@ pub fn fuse(
         .collect();
     hooks.sort_by_key(|g| std::cmp::Reverse((g.0.at, g.0.seq)));
 
-    let hook_claim = hooks.iter().filter(|(_, stale)| !stale).find_map(|(g, _)| {
-        hook_state(g.event).map(|state| Claim {
-            state,
-            source: Source::Hook,
-            at: g.at,
-            what: describe_signal(g),
-        })
-    });
+    // Codex fires SessionStart with the first prompt, beside its UserPromptSubmit (in either
+    // order): a session start within `settle` of a turn start began that turn, it is no idle
+    let turn_started = sig.last.get(&HookEvent::TurnStart).map(|g| g.at);
+    let with_a_turn = |g: &Signal| {
+        g.event == HookEvent::SessionStart
+            && turn_started
+                .is_some_and(|t| !after_by(g.at, t, cfg.settle) && !after_by(t, g.at, cfg.settle))
+    };
+    let hook_claim = hooks
+        .iter()
+        .filter(|(g, stale)| !stale && !with_a_turn(g))
+        .find_map(|(g, _)| {
+            hook_state(g.event, g.detail.as_deref()).map(|state| Claim {
+                state,
+                source: Source::Hook,
+                at: g.at,
+                what: describe_signal(g),
+                event: Some(g.event),
+            })
+        });
     let file_claim = sig.session_file.as_ref().and_then(|f| {
         session_state(&f.status).map(|state| Claim {
             state,
             source: Source::SessionFile,
             at: f.at,
             what: format!("status {}", f.status),
+            event: None,
         })
     });
     let claim = match (hook_claim, file_claim) {
+        // an idle file after a failed turn is that turn's end, not news
+        (Some(h), Some(f))
+            if matches!(h.state, Structured::Failed { .. }) && f.state == Structured::Waiting =>
+        {
+            Some(h)
+        }
         (Some(h), Some(f)) => Some(if f.at > h.at { f } else { h }),
         (h, f) => h.or(f),
     };
@@ -639,7 +690,10 @@ fn decide(
             {
                 return screen_decides("R5", None);
             }
-            if (s.is_busy() || s == AgentStatus::Stalled) && screen_after {
+            // a session start is no turn boundary: a busy screen beside it is a turn (Codex
+            // fires SessionStart with the first prompt, just before its UserPromptSubmit)
+            let session_start = c.event == Some(HookEvent::SessionStart);
+            if (s.is_busy() || s == AgentStatus::Stalled) && (screen_after || session_start) {
                 return screen_decides("R6", None);
             }
             plain(if s == AgentStatus::Unknown {
@@ -659,6 +713,23 @@ fn decide(
                 "hook only"
             } else {
                 "stale screen"
+            })
+        }
+        Structured::Failed { .. } => {
+            if c.state.agrees(s) {
+                return plain("agree");
+            }
+            if urgent_screen
+                || (s == AgentStatus::Blocked && screen_since)
+                || ((s == AgentStatus::Waiting || s.is_busy() || s == AgentStatus::Stalled)
+                    && screen_after)
+            {
+                return screen_decides("R10", None);
+            }
+            plain(if s == AgentStatus::Unknown {
+                "hook only"
+            } else {
+                "R10"
             })
         }
         Structured::Exited => {

@@ -125,8 +125,10 @@ pub fn map_event(agent: &str, event: &str, notification_type: Option<&str>) -> O
             "PermissionRequest" => PermissionRequest,
             "Notification" => notification(notification_type),
             "PreCompact" => Compact,
-            // StopFailure: the turn ended on an API error; Interrupt: the user stopped it.
-            "Stop" | "StopFailure" | "Interrupt" => Stop,
+            // Interrupt (Codex): the user stopped the turn.
+            "Stop" | "Interrupt" => Stop,
+            // the turn ended on an API error (the payload's `error` names its class)
+            "StopFailure" => TurnFailed,
             "SubagentStop" => SubagentStop,
             _ => return None,
         }),
@@ -187,7 +189,7 @@ pub fn parse(agent: &str, event: &str, payload: &[u8]) -> Result<ParsedHook, Pay
         HookEvent::SessionStart => text("source"),
         HookEvent::SessionEnd => text("reason"),
         HookEvent::Compact => text("trigger"),
-        HookEvent::Stop if name == "StopFailure" => text("error").or(Some("api error")),
+        HookEvent::TurnFailed => text("error").or(Some("api error")),
         HookEvent::Stop if name == "Interrupt" => Some("interrupted"),
         _ => None,
     }
@@ -345,7 +347,20 @@ mod tests {
         let failed = ok("cc", "StopFailure", r#"{"error":"rate_limit"}"#);
         assert_eq!(
             (failed.event, failed.detail.as_deref()),
-            (HookEvent::Stop, Some("rate_limit"))
+            (HookEvent::TurnFailed, Some("rate_limit"))
+        );
+        let failed = ok(
+            "cc",
+            "StopFailure",
+            r#"{"error":"server_error","error_details":"500"}"#,
+        );
+        assert_eq!(
+            (failed.event, failed.detail.as_deref()),
+            (HookEvent::TurnFailed, Some("server_error"))
+        );
+        assert_eq!(
+            ok("cc", "StopFailure", "{}").detail.as_deref(),
+            Some("api error")
         );
         assert_eq!(
             ok("cc", "UserPromptSubmit", r#"{"prompt":"hi"}"#).event,

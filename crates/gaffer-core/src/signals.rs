@@ -37,6 +37,9 @@ pub enum HookEvent {
     Compact,
     /// The turn ended (`Stop`, Gemini `AfterAgent`, Codex `notify`).
     Stop,
+    /// The turn ended on an API error (Claude `StopFailure`); the detail is the CLI's error
+    /// class (`rate_limit`, `server_error`, `overloaded`, `billing_error`, …).
+    TurnFailed,
     /// A sub-agent's turn ended (`SubagentStop`).
     SubagentStop,
     /// The session ended (`SessionEnd`).
@@ -45,7 +48,7 @@ pub enum HookEvent {
 
 impl HookEvent {
     /// Every event, in declaration order.
-    pub const ALL: [HookEvent; 13] = [
+    pub const ALL: [HookEvent; 14] = [
         HookEvent::SessionStart,
         HookEvent::TurnStart,
         HookEvent::ModelRequest,
@@ -57,6 +60,7 @@ impl HookEvent {
         HookEvent::Notification,
         HookEvent::Compact,
         HookEvent::Stop,
+        HookEvent::TurnFailed,
         HookEvent::SubagentStop,
         HookEvent::SessionEnd,
     ];
@@ -75,6 +79,7 @@ impl HookEvent {
             HookEvent::Notification => "notification",
             HookEvent::Compact => "compact",
             HookEvent::Stop => "stop",
+            HookEvent::TurnFailed => "turn_failed",
             HookEvent::SubagentStop => "subagent_stop",
             HookEvent::SessionEnd => "session_end",
         }
@@ -98,7 +103,8 @@ pub struct Signal {
     pub event: HookEvent,
     /// The CLI's own event name (`PreToolUse`, `BeforeAgent`, …).
     pub raw_event: String,
-    /// When `gaffer hook` received it.
+    /// When the CLI fired the hook: the `gaffer hook` process's start (wall clock, the same
+    /// clock as the coordinator's event timestamps).
     #[serde(with = "time::rfc3339")]
     pub at: Timestamp,
     /// The CLI's session id, when the payload names one.

@@ -24,13 +24,15 @@ use gaffer_core::exit;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // when a hook process started: the moment its CLI fired the hook (the signal's time)
+    let started = chrono::Utc::now();
     end_quietly_on_closed_stdout();
     // Few allocator arenas: a long-running coordinator's RSS stays near what it holds.
     gaffer_coordinator::memory::limit_arenas(2);
     // The hook path skips clap, config and tracing: it must be fast and always exit 0.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "hook") {
-        commands::hook::run(&args[2..]);
+        commands::hook::run(&args[2..], started);
         return ExitCode::SUCCESS;
     }
     let cli = match Cli::try_parse() {
@@ -180,7 +182,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Notify { action } => commands::notify::run(&cli.global, action),
         Command::Hooks { action } => commands::hooks::run(&cli.global, &action),
         Command::Hook { agent, event } => {
-            commands::hook::run(&["--agent".into(), agent.into(), event.into()]);
+            commands::hook::run(
+                &["--agent".into(), agent.into(), event.into()],
+                chrono::Utc::now(),
+            );
             Ok(exit::SUCCESS)
         }
         Command::Completions { shell } => {

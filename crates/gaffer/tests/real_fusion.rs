@@ -6,7 +6,7 @@
 //! first turn. A pane whose hooks are uninstalled mid-run falls back to the screen with no
 //! wrong verdict in between.
 
-use gaffer_model_sim::{Mode, ModelServer, Reply, Script, ToolCall};
+use gaffer_model_sim::{ErrorKind, Mode, ModelServer, Reply, Script, ToolCall};
 use gaffer_testkit::netns;
 use gaffer_testkit::real_agent::{self, LaunchOptions};
 use gaffer_testkit::tmux::TmuxServer;
@@ -118,6 +118,23 @@ impl Rig {
             let bottom = &lines[lines.len().saturating_sub(6)..];
             if !bottom.iter().any(|l| l.contains(text)) {
                 break;
+            }
+            self.tmux.run(&["send-keys", "-t", &self.pane, "Enter"]);
+        }
+    }
+
+    /// Types `text` and makes sure the turn reached the model server: Enter again (at most
+    /// three times, 3 s apart) while no new request arrived (a loaded machine can swallow it).
+    fn submit(&self, text: &str) {
+        let before = self.server.log().len();
+        self.type_prompt(text);
+        for _ in 0..3 {
+            let end = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < end && self.server.log().len() == before {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if self.server.log().len() > before {
+                return;
             }
             self.tmux.run(&["send-keys", "-t", &self.pane, "Enter"]);
         }
@@ -415,6 +432,16 @@ fn dialog_and_exit_with_hooks(kind: &'static str, prompt: &str, approve: &[&str]
         "the command ran and its result reached the model"
     );
     rig.type_prompt("/quit");
+    // Gemini's slash-command menu can take an Enter to complete the command (the composer then
+    // still holds it, above the menu and the footer): press Enter again while it does
+    for _ in 0..3 {
+        let screen = rig.tmux.capture(&rig.pane);
+        if !screen.lines().any(|l| l.trim_start().ends_with("> /quit")) {
+            break;
+        }
+        rig.tmux.run(&["send-keys", "-t", &rig.pane, "Enter"]);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
     let v = rig.expect("EXITED after /quit, the session-end hook named", 60, |v| {
         v["status"] == "EXITED" && hook_says(v, "session_end")
     });
@@ -435,4 +462,189 @@ fn gemini_with_hooks_reads_the_dialog_and_the_exit() {
         return;
     }
     dialog_and_exit_with_hooks("gmi", "run the command", &["Enter"]);
+}
+
+/// Every reply an HTTP error (`retry_after` seconds; `retry: false` sends `x-should-retry:
+/// false`), until the mode is cleared.
+fn error_mode(status: u16, error: ErrorKind, retry_after: Option<u64>, retry: bool) -> Mode {
+    Mode {
+        reply: Reply::Error {
+            status,
+            error,
+            retry_after,
+            should_retry: (!retry).then_some(false),
+            message: None,
+        },
+        then: vec![],
+        usage: None,
+        times: None,
+    }
+}
+
+/// What the hook source of `event` says (`turn_failed (StopFailure): rate_limit`), if any.
+fn hook_what(v: &Value, event: &str) -> String {
+    v["sources"]
+        .as_array()
+        .and_then(|s| {
+            s.iter().find(|n| {
+                n["source"] == "hook" && n["what"].as_str().is_some_and(|w| w.starts_with(event))
+            })
+        })
+        .and_then(|n| n["what"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The fusion rule that settled the verdict (`agree`, `R1`, …).
+fn fusion_rule(v: &Value) -> &str {
+    v["verdict"]["fusion"]["rule"].as_str().unwrap_or_default()
+}
+
+/// Observations after the first busy one that read WAITING (a failing turn is never idle).
+fn idle_while_failing(seen: &[Value]) -> Vec<String> {
+    seen.iter()
+        .skip_while(|v| v["status"] == "WAITING")
+        .filter(|v| v["status"] == "WAITING")
+        .map(|v| format!("WAITING by {} ({})", v["decided_by"], fusion_rule(v)))
+        .collect()
+}
+
+/// Observations, from the first that names the failed turn's hook (`class`), whose status is
+/// not `want`: from the hook on, the verdict holds, even while the screen still lags.
+fn off_after_failure(seen: &[Value], class: &str, want: &str) -> Vec<String> {
+    let suffix = format!(": {class}");
+    seen.iter()
+        .skip_while(|v| !hook_what(v, "turn_failed").ends_with(&suffix))
+        .filter(|v| v["status"] != want)
+        .map(|v| {
+            format!(
+                "{} by {} ({})",
+                v["status"],
+                v["decided_by"],
+                fusion_rule(v)
+            )
+        })
+        .collect()
+}
+
+/// Claude Code with hooks: a 429 retried (`retry-after`), then its final error, reads
+/// RATE_LIMITED, and a 500 reads ERROR, each decided by the hook the CLI fires as the turn fails
+/// (`StopFailure` with the error class) with the screen agreeing; the next turn is read afresh.
+#[test]
+fn claude_with_hooks_reads_rate_limit_and_error() {
+    if !netns::run_isolated("claude_with_hooks_reads_rate_limit_and_error") {
+        return;
+    }
+    // two retries (1 s apart) instead of ten, so the final error comes within seconds
+    let rig = Rig::start(
+        "cc",
+        LaunchOptions {
+            env: vec![("CLAUDE_CODE_MAX_RETRIES".into(), "2".into())],
+            ..Default::default()
+        },
+    );
+    rig.expect("WAITING at start", 90, |v| v["status"] == "WAITING");
+    rig.server
+        .set_mode(Some(error_mode(429, ErrorKind::RateLimit, Some(1), true)));
+    rig.submit("hello there");
+    // until the screen shows the final error too (the hook may come first: R10 holds the
+    // failure while the screen still shows the busy footer or the retry line)
+    let seen = rig.watch(40, |v| {
+        v["status"] == "RATE_LIMITED"
+            && v["decided_by"] == "hook"
+            && hook_what(v, "turn_failed").ends_with(": rate_limit")
+            && v["rule"] == "cc.rate_limited"
+    });
+    let v = seen.last().cloned().unwrap_or_default();
+    eprintln!("cc 429: {}", brief(&seen));
+    assert!(
+        v["status"] == "RATE_LIMITED"
+            && v["decided_by"] == "hook"
+            && hook_what(&v, "turn_failed") == "turn_failed (StopFailure): rate_limit",
+        "{}\n{v:#}\n{}",
+        brief(&seen),
+        rig.tmux.capture(&rig.pane)
+    );
+    // the screen shows the final error and agrees; its rule (and reset time) stay
+    assert_eq!(fusion_rule(&v), "agree", "{v:#}");
+    assert_eq!(v["rule"], "cc.rate_limited", "{v:#}");
+    let retried = rig.server.log().len();
+    assert!(retried >= 3, "the 429 was retried: {retried} requests");
+    assert!(idle_while_failing(&seen).is_empty(), "{}", brief(&seen));
+    let off = off_after_failure(&seen, "rate_limit", "RATE_LIMITED");
+    assert!(off.is_empty(), "{off:?}: {}", brief(&seen));
+    // a server error: the turn fails at once
+    rig.server
+        .set_mode(Some(error_mode(500, ErrorKind::Internal, None, false)));
+    rig.submit("hello again");
+    let seen = rig.watch(30, |v| {
+        v["status"] == "ERROR"
+            && v["decided_by"] == "hook"
+            && hook_what(v, "turn_failed").ends_with(": server_error")
+            && fusion_rule(v) == "agree"
+    });
+    let v = seen.last().cloned().unwrap_or_default();
+    eprintln!("cc 500: {}", brief(&seen));
+    assert!(
+        v["status"] == "ERROR"
+            && v["decided_by"] == "hook"
+            && hook_what(&v, "turn_failed") == "turn_failed (StopFailure): server_error"
+            && fusion_rule(&v) == "agree",
+        "{}\n{v:#}\n{}",
+        brief(&seen),
+        rig.tmux.capture(&rig.pane)
+    );
+    assert!(idle_while_failing(&seen).is_empty(), "{}", brief(&seen));
+    let off = off_after_failure(&seen, "server_error", "ERROR");
+    assert!(off.is_empty(), "{off:?}: {}", brief(&seen));
+    // the failure does not stick: the next turn ends WAITING by its stop
+    rig.server.set_mode(None);
+    rig.type_prompt("please answer FAST");
+    // (Claude writes its session file `idle` just after the Stop hook: either may decide)
+    rig.expect("WAITING after a good turn, the stop hook named", 30, |v| {
+        v["status"] == "WAITING" && structured(v) && hook_says(v, "stop")
+    });
+}
+
+/// Codex with hooks: a 503, retried (`Reconnecting...`) and then final, reads ERROR all along.
+/// Codex 0.171 fires no hook when a turn fails (no `Stop`, and it has no failure event), so the
+/// turn-start hook is the hook among the sources and the screen's error wins over it (R1); the
+/// error holds (the busy hook never ages it out), and the next turn is read afresh.
+#[test]
+fn codex_with_hooks_reads_error() {
+    if !netns::run_isolated("codex_with_hooks_reads_error") {
+        return;
+    }
+    let rig = Rig::start("cod", LaunchOptions::default());
+    rig.expect("WAITING at start", 90, |v| v["status"] == "WAITING");
+    rig.submit("fail ERR503 now");
+    let final_error = |v: &Value| {
+        v["status"] == "ERROR" && v["rule"] == "cod.error.stream" && hook_says(v, "turn_start")
+    };
+    let mut seen = rig.watch(60, final_error);
+    let v = seen.last().cloned().unwrap_or_default();
+    assert!(
+        final_error(&v) && v["decided_by"] == "screen" && fusion_rule(&v) == "R1",
+        "{}\n{v:#}\n{}",
+        brief(&seen),
+        rig.tmux.capture(&rig.pane)
+    );
+    assert!(
+        rig.tmux
+            .capture(&rig.pane)
+            .contains("unexpected status 503"),
+        "{}",
+        rig.tmux.capture(&rig.pane)
+    );
+    // it holds past the settle window (a stale busy hook must not turn it back)
+    let end = Instant::now() + Duration::from_secs(3);
+    seen.extend(rig.watch(4, |_| Instant::now() >= end));
+    eprintln!("cod 503: {}", brief(&seen));
+    let last = seen.last().cloned().unwrap_or_default();
+    assert!(final_error(&last), "{}", brief(&seen));
+    assert!(idle_while_failing(&seen).is_empty(), "{}", brief(&seen));
+    rig.type_prompt("please answer FAST");
+    rig.expect("WAITING after a good turn, by the stop hook", 30, |v| {
+        v["status"] == "WAITING" && hook_says(v, "stop")
+    });
 }

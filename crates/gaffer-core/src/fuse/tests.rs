@@ -530,3 +530,175 @@ fn when_the_screen_agrees_its_rule_and_evidence_stay() {
         "the decider is still named"
     );
 }
+
+/// A failed turn (Claude Code's `StopFailure`) with its error class.
+fn failed(p: &mut PaneSignals, class: &str, at: f64) {
+    let mut g = sig(HookEvent::TurnFailed, at, 50);
+    g.raw_event = "StopFailure".into();
+    g.detail = Some(class.into());
+    p.last.insert(HookEvent::TurnFailed, g);
+}
+
+#[test]
+fn r10_a_failed_turn_reads_rate_limited_or_error_from_the_hook() {
+    // Claude Code draws the error and fires StopFailure at about the same time; the screen's
+    // last change may come before the hook. Mapped as a plain stop, that read WAITING.
+    for (class, status, rule) in [
+        ("rate_limit", AgentStatus::RateLimited, "cc.rate_limited"),
+        ("server_error", AgentStatus::Error, "cc.error.api"),
+        ("overloaded", AgentStatus::Error, "cc.error.api"),
+        ("billing_error", AgentStatus::Error, "cc.error.api"),
+    ] {
+        let mut p = signals(&[(HookEvent::TurnStart, 1.0)]);
+        failed(&mut p, class, 5.0);
+        let v = screen(status, rule, 6.0);
+        let f = run(&v, Some(&p), 4.9, 6.0);
+        assert_eq!(f.status, status, "{class}");
+        assert_eq!(f.fusion.decided_by, Source::Hook, "{class}");
+        assert_eq!(f.fusion.rule, "agree", "{class}");
+        assert_eq!(
+            f.fusion.sources[0].what,
+            format!("turn_failed (StopFailure): {class}")
+        );
+        let out = f.apply(v.clone());
+        assert_eq!(out.rule, rule, "the screen's reading stays when it agrees");
+        // the screen has not drawn it yet (the prompt still shows), or draws an error no rule
+        // knows: the hook's failure holds
+        for (changed, now) in [(4.9, 5.5), (4.9, 600.0), (6.0, 600.0)] {
+            let w = screen(AgentStatus::Waiting, "cc.idle.prompt", now);
+            let f = run(&w, Some(&p), changed, now);
+            assert_eq!(f.status, status, "{class} {changed} {now}");
+            assert_eq!(f.fusion.decided_by, Source::Hook);
+            assert_eq!(f.fusion.rule, "R10");
+            assert!(f.fusion.is_exact());
+        }
+        // alone on an unknown screen
+        let u = screen(AgentStatus::Unknown, "", 6.0);
+        let f = run(&u, Some(&p), 4.9, 6.0);
+        assert_eq!((f.status, f.fusion.rule.as_str()), (status, "hook only"));
+    }
+}
+
+#[test]
+fn r10_the_screen_wins_over_a_failed_turn_when_it_says_more_or_moved_on() {
+    let mut p = signals(&[(HookEvent::TurnStart, 1.0)]);
+    failed(&mut p, "rate_limit", 5.0);
+    // the screen names another failure: its message is the more specific reading
+    let e = screen(AgentStatus::Error, "cc.error.api", 6.0);
+    let f = run(&e, Some(&p), 4.9, 6.0);
+    assert_eq!(
+        (f.status, f.fusion.decided_by),
+        (AgentStatus::Error, Source::Screen)
+    );
+    assert_eq!(f.fusion.rule, "R10");
+    // a dialog drawn at or after the failure
+    let b = screen(AgentStatus::Blocked, "cc.blocked.permission", 9.0);
+    assert_eq!(run(&b, Some(&p), 5.0, 9.0).status, AgentStatus::Blocked);
+    // … but not one left from before it
+    assert_eq!(run(&b, Some(&p), 4.0, 9.0).status, AgentStatus::RateLimited);
+    // the prompt back after a change well after the failure (the human cleared it)
+    let w = screen(AgentStatus::Waiting, "cc.idle.prompt", 30.0);
+    let f = run(&w, Some(&p), 8.0, 30.0);
+    assert_eq!(
+        (f.status, f.fusion.decided_by),
+        (AgentStatus::Waiting, Source::Screen)
+    );
+    assert_eq!(f.fusion.rule, "R10");
+    // a busy screen: within the settle window it lags, after it a turn no hook reported
+    let g = screen(AgentStatus::Generating, "cc.busy.spinner", 30.0);
+    assert_eq!(run(&g, Some(&p), 6.0, 6.5).status, AgentStatus::RateLimited);
+    let f = run(&g, Some(&p), 20.0, 30.0);
+    assert_eq!(
+        (f.status, f.fusion.rule.as_str()),
+        (AgentStatus::Generating, "R10")
+    );
+    // a shell in the pane: R0
+    let x = screen(AgentStatus::Exited, "cc.exited", 30.0);
+    assert_eq!(run(&x, Some(&p), 4.0, 30.0).fusion.rule, "R0");
+}
+
+#[test]
+fn a_failed_turn_ends_with_the_next_turn_and_ages_out() {
+    let mut p = signals(&[(HookEvent::TurnStart, 1.0)]);
+    failed(&mut p, "server_error", 5.0);
+    // the next prompt starts a turn: busy, then its stop
+    p.last
+        .insert(HookEvent::TurnStart, sig(HookEvent::TurnStart, 40.0, 60));
+    let g = screen(AgentStatus::Generating, "cc.busy.spinner", 41.0);
+    assert_eq!(
+        run(&g, Some(&p), 41.0, 41.0).status,
+        AgentStatus::Generating
+    );
+    p.last
+        .insert(HookEvent::Stop, sig(HookEvent::Stop, 50.0, 61));
+    let w = screen(AgentStatus::Waiting, "cc.idle.prompt", 51.0);
+    assert_eq!(run(&w, Some(&p), 50.0, 51.0).status, AgentStatus::Waiting);
+    // a failure older than the default 30 min decides nothing
+    let mut p = PaneSignals::default();
+    failed(&mut p, "server_error", 5.0);
+    let w = screen(AgentStatus::Waiting, "cc.idle.prompt", 2000.0);
+    let f = run(&w, Some(&p), 4.0, 2000.0);
+    assert_eq!(
+        (f.status, f.fusion.rule.as_str()),
+        (AgentStatus::Waiting, "no fresh signal")
+    );
+}
+
+#[test]
+fn an_idle_session_file_does_not_supersede_a_failed_turn() {
+    // Claude Code writes `idle` into its session file as the failed turn ends, after the hook
+    let mut p = signals(&[(HookEvent::TurnStart, 1.0)]);
+    failed(&mut p, "rate_limit", 5.0);
+    p.session_file = Some(SessionFileStatus {
+        status: "idle".into(),
+        at: t(5.2),
+    });
+    let w = screen(AgentStatus::Waiting, "cc.idle.prompt", 6.0);
+    let f = run(&w, Some(&p), 4.9, 6.0);
+    assert_eq!(
+        (f.status, f.fusion.decided_by),
+        (AgentStatus::RateLimited, Source::Hook)
+    );
+    // a busy file after it is a new turn
+    p.session_file = Some(SessionFileStatus {
+        status: "busy".into(),
+        at: t(9.0),
+    });
+    let f = run(&w, Some(&p), 9.0, 9.5);
+    assert_eq!(
+        (f.status, f.fusion.decided_by),
+        (AgentStatus::Generating, Source::SessionFile)
+    );
+}
+
+#[test]
+fn a_session_start_that_comes_with_the_first_prompt_does_not_end_the_turn() {
+    // Codex 0.171 fires SessionStart at the first prompt, beside UserPromptSubmit, in either
+    // order; its composer is on screen in every state
+    let v = screen(AgentStatus::Waiting, "cod.idle.prompt", 11.0);
+    for (session, turn) in [(10.05, 10.0), (10.0, 10.05)] {
+        let p = signals(&[
+            (HookEvent::TurnStart, turn),
+            (HookEvent::SessionStart, session),
+        ]);
+        let f = run(&v, Some(&p), 10.5, 11.0);
+        assert_eq!(f.status, AgentStatus::Generating, "{session} {turn}");
+        assert_eq!(f.fusion.rule, "R3");
+    }
+    // the session start alone, just before the turn start's hook: the busy screen decides
+    let g = screen(AgentStatus::Generating, "cod.busy.status_bar", 10.1);
+    let p = signals(&[(HookEvent::SessionStart, 10.0)]);
+    let f = run(&g, Some(&p), 9.95, 10.1);
+    assert_eq!(
+        (f.status, f.fusion.rule.as_str()),
+        (AgentStatus::Generating, "R6")
+    );
+    // … where a stop would hold (the screen lags behind it)
+    let p = signals(&[(HookEvent::Stop, 10.0)]);
+    assert_eq!(run(&g, Some(&p), 9.95, 10.1).status, AgentStatus::Waiting);
+    // a session start well after the turn (a new session, e.g. /clear) is a session start
+    let p = signals(&[(HookEvent::TurnStart, 1.0), (HookEvent::SessionStart, 10.0)]);
+    let f = run(&v, Some(&p), 10.5, 11.0);
+    assert_eq!(f.status, AgentStatus::Waiting);
+    assert_eq!(f.fusion.decided_by, Source::Hook);
+}

@@ -11,6 +11,7 @@ use gaffer_coordinator::signal_store::{SignalStore, is_pane_id};
 use gaffer_coordinator::wake;
 use gaffer_core::hook_payload::{self, MAX_PAYLOAD};
 use gaffer_core::signals::Signal;
+use gaffer_core::time::Timestamp;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,15 +20,16 @@ use std::time::{Duration, Instant};
 /// The longest the hook waits for its payload.
 pub const READ_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Runs the hook with the arguments after `hook`; never fails.
-pub fn run(args: &[OsString]) {
+/// Runs the hook with the arguments after `hook`; never fails. `started` is when this process
+/// started (taken first thing in `main`): when the CLI fired the hook, the signal's time.
+pub fn run(args: &[OsString], started: Timestamp) {
     let mut log = Log::new();
-    if let Err(msg) = record(args, &mut log) {
+    if let Err(msg) = record(args, started, &mut log) {
         log.line(&format!("refused: {msg}"));
     }
 }
 
-fn record(args: &[OsString], log: &mut Log) -> Result<(), String> {
+fn record(args: &[OsString], started: Timestamp, log: &mut Log) -> Result<(), String> {
     if log.on {
         log.dir = std::env::current_dir()
             .ok()
@@ -65,7 +67,7 @@ fn record(args: &[OsString], log: &mut Log) -> Result<(), String> {
         agent: agent.clone(),
         event: parsed.event,
         raw_event: parsed.raw_event,
-        at: chrono::Utc::now(),
+        at: started,
         session_id: parsed.session_id,
         transcript_path: parsed.transcript_path,
         detail: parsed.detail,
