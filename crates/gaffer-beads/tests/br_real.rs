@@ -27,6 +27,33 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
+/// The installed br; `None` (the test skips, saying so) when it is missing outside CI. In CI a
+/// missing br fails the test.
+fn br_or_skip() -> Option<PathBuf> {
+    let br = find_br();
+    if br.is_none() {
+        if in_ci() {
+            panic!(
+                "br is not installed but CI is set: scripts/install-br.sh must install it \
+                 (looked on PATH and in $CARGO_HOME/bin)"
+            );
+        }
+        eprintln!("SKIPPED real-br test: br not found (run scripts/install-br.sh to install it)");
+    }
+    br
+}
+
+/// A new directory `name` under `parent`, made a git repository (br works inside one).
+fn git_dir(parent: &Path, name: &str) -> PathBuf {
+    let dir = parent.join(name);
+    std::fs::create_dir(&dir).expect("mkdir");
+    let _ = Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&dir)
+        .status();
+    dir
+}
+
 fn br_json(br: &Path, dir: &Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(br)
         .args(args)
@@ -64,23 +91,9 @@ fn ids(issues: &[gaffer_core::beads::Issue]) -> Vec<String> {
 
 #[test]
 fn real_br_read_rank_claim_race_and_close() {
-    let Some(br) = find_br() else {
-        if in_ci() {
-            panic!(
-                "br is not installed but CI is set: scripts/install-br.sh must install it \
-                 (looked on PATH and in $CARGO_HOME/bin)"
-            );
-        }
-        eprintln!("SKIPPED real-br test: br not found (run scripts/install-br.sh to install it)");
-        return;
-    };
+    let Some(br) = br_or_skip() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("beads-demo");
-    std::fs::create_dir(&dir).expect("mkdir");
-    let _ = Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(&dir)
-        .status();
+    let dir = git_dir(tmp.path(), "beads-demo");
     let init = br_json(&br, &dir, &["init", "--prefix", "demo", "--json"]);
     assert_eq!(init["initialized"], true, "{init}");
 
@@ -221,20 +234,9 @@ fn real_br_read_rank_claim_race_and_close() {
 /// removed the claims and closes made meanwhile reach the file.
 #[test]
 fn real_br_with_an_unreadable_jsonl_line_keeps_the_line_and_the_work() {
-    let Some(br) = find_br() else {
-        if in_ci() {
-            panic!("br is not installed but CI is set: scripts/install-br.sh must install it");
-        }
-        eprintln!("SKIPPED real-br test: br not found (run scripts/install-br.sh to install it)");
-        return;
-    };
+    let Some(br) = br_or_skip() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("beads-bad-line");
-    std::fs::create_dir(&dir).expect("mkdir");
-    let _ = Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(&dir)
-        .status();
+    let dir = git_dir(tmp.path(), "beads-bad-line");
     br_json(&br, &dir, &["init", "--prefix", "bad", "--json"]);
     let a = create(&br, &dir, &["Edit src/a.rs", "--priority", "1"]);
     let b = create(&br, &dir, &["Edit src/b.rs", "--priority", "1"]);
@@ -291,20 +293,9 @@ fn real_br_with_an_unreadable_jsonl_line_keeps_the_line_and_the_work() {
 /// claim-lost loop: beads left claimed looked free in the stale file).
 #[test]
 fn real_br_holding_comes_from_the_database_while_the_jsonl_is_stale() {
-    let Some(br) = find_br() else {
-        if in_ci() {
-            panic!("br is not installed but CI is set: scripts/install-br.sh must install it");
-        }
-        eprintln!("SKIPPED real-br test: br not found (run scripts/install-br.sh to install it)");
-        return;
-    };
+    let Some(br) = br_or_skip() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("beads-holding");
-    std::fs::create_dir(&dir).expect("mkdir");
-    let _ = Command::new("git")
-        .args(["init", "-q"])
-        .current_dir(&dir)
-        .status();
+    let dir = git_dir(tmp.path(), "beads-holding");
     br_json(&br, &dir, &["init", "--prefix", "hold", "--json"]);
     let a = create(&br, &dir, &["Edit src/a.rs", "--priority", "1"]);
     let b = create(&br, &dir, &["Edit src/b.rs", "--priority", "1"]);
