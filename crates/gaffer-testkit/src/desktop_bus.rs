@@ -32,6 +32,22 @@ pub fn missing() -> Vec<&'static str> {
     out
 }
 
+/// Whether the stack is installed. Outside CI a missing stack is reported on stderr (the test
+/// then skips); in CI (`CI=true`) it fails the test, naming the packages.
+pub fn installed_or_skip() -> bool {
+    let missing = missing();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "the desktop notification stack is not installed ({}; scripts/install-deps.sh installs it)",
+        missing.join(", ")
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+    eprintln!("skipped: {msg}");
+    false
+}
+
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
