@@ -359,6 +359,14 @@ mod tests {
             Err(_) => return,
         };
         let pid = child.id();
+        // `spawn` returns once the kernel has switched the child to its new image, a moment
+        // before it fills in the new command line: wait (bounded) until /proc shows it
+        for _ in 0..200 {
+            if !argv(pid).is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let dir = home.path().join(".claude");
         std::fs::create_dir_all(dir.join("sessions")).unwrap();
         let cwd = "/work/proj.x";
