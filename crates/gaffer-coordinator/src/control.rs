@@ -18,6 +18,12 @@ use std::time::{Duration, Instant};
 /// How long an answer waits for the dialog to leave the screen.
 pub const ANSWER_CONFIRM: Duration = Duration::from_secs(3);
 
+/// How long reading a BLOCKED agent's dialog waits for it to be drawn. An agent can be
+/// waiting for permission before its dialog is on screen: Claude Code runs its
+/// `PermissionRequest` hooks first and shows "Waiting for permission…" meanwhile, and the
+/// hook has already told gaffer the agent is BLOCKED.
+pub const DIALOG_APPEAR: Duration = Duration::from_secs(4);
+
 /// A BLOCKED agent's dialog as read from its screen now, to show a human before they answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PendingDialog {
@@ -127,8 +133,8 @@ impl SessionCoordinator {
             }
             .into());
         }
-        let screen = self.screen(pane_id)?;
-        let dialog = control::read_dialog(&screen)
+        let dialog = self
+            .dialog_on_screen(pane_id)?
             .ok_or_else(|| control::ControlError::NoDialog(pane_id.to_string()))?;
         Ok(PendingDialog {
             pane_id: pane_id.to_string(),
@@ -149,8 +155,11 @@ impl SessionCoordinator {
         shown: Option<&Dialog>,
     ) -> Result<Answered, CoordinatorError> {
         let status = self.control_status(pane_id)?;
-        let screen = self.screen(pane_id)?;
-        let on_screen = control::read_dialog(&screen);
+        let on_screen = if status == AgentStatus::Blocked {
+            self.dialog_on_screen(pane_id)?
+        } else {
+            None
+        };
         let chosen = control::choose(pane_id, status, on_screen.as_ref(), shown, option)?.clone();
         let Some(before) = on_screen else {
             return Err(control::ControlError::NoDialog(pane_id.to_string()).into());
@@ -187,6 +196,20 @@ impl SessionCoordinator {
             option: chosen,
             confirmed,
         })
+    }
+
+    /// The dialog on a pane's screen, waiting up to [`DIALOG_APPEAR`] for one to be drawn.
+    fn dialog_on_screen(&self, pane_id: &str) -> Result<Option<Dialog>, CoordinatorError> {
+        let started = Instant::now();
+        loop {
+            if let Some(d) = control::read_dialog(&self.screen(pane_id)?) {
+                return Ok(Some(d));
+            }
+            if started.elapsed() >= DIALOG_APPEAR {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
     }
 
     /// Which agents are paused for auto-assign.

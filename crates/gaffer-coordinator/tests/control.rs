@@ -182,3 +182,35 @@ fn a_human_prompt_needs_a_waiting_agent_unless_forced() {
         Err(CoordinatorError::Control(ControlError::NotBlocked { .. }))
     ));
 }
+
+/// Claude Code runs its `PermissionRequest` hooks before it draws the dialog, and shows
+/// "Waiting for permission…" meanwhile: the agent is BLOCKED (the hook said so) a moment before
+/// its dialog can be read. Reading and answering wait for the dialog to be drawn.
+#[test]
+fn a_dialog_still_being_drawn_is_waited_for() {
+    let r = rig();
+    r.world.add("%2", "cc", AgentStatus::Blocked, long_idle());
+    r.coord.update_state();
+    let waiting = "● Running a command\n\n  Waiting for permission…\n────────────\n❯ \n────────────\n  ⏸ manual mode on · esc to interrupt\n";
+    let dialog = "● Running a command\n────────────\n Bash command\n touch ok.txt\n Do you want to proceed?\n ❯ 1. Yes\n   2. No\n\n Esc to cancel\n";
+    r.world.screens("%2", &[waiting, waiting, dialog]);
+    let d = r.coord.read_dialog("%2").unwrap();
+    assert_eq!(d.dialog.options.len(), 2);
+    assert!(
+        d.dialog.text.iter().any(|l| l.contains("touch ok.txt")),
+        "{:?}",
+        d.dialog.text
+    );
+    // an answer also waits for the dialog (typing into "Waiting for permission…" is refused)
+    r.world.screens("%2", &[waiting, dialog]);
+    let err = r.coord.answer_dialog("%2", 3, Some(&d.dialog)).unwrap_err();
+    assert!(err.to_string().contains('3'), "{err}");
+    // a dialog that never comes is reported, after the bounded wait
+    r.world.screens("%2", &[waiting]);
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        r.coord.read_dialog("%2"),
+        Err(CoordinatorError::Control(ControlError::NoDialog(_)))
+    ));
+    assert!(started.elapsed() >= gaffer_coordinator::control::DIALOG_APPEAR);
+}

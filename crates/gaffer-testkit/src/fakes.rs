@@ -150,9 +150,19 @@ pub struct World {
     pub observations: Arc<Mutex<usize>>,
     /// Pending statuses already reported once, by pane: confirmed by the next observation.
     pub shown_pending: Arc<Mutex<BTreeMap<String, AgentStatus>>>,
+    /// Screens a pane's captures return, in turn; the last one stays (see [`World::screens`]).
+    pub screens: Arc<Mutex<BTreeMap<String, std::collections::VecDeque<String>>>>,
 }
 
 impl World {
+    /// Sets the screens a pane's captures return, one per capture; the last one stays.
+    pub fn screens(&self, pane: &str, screens: &[&str]) {
+        self.screens
+            .lock()
+            .unwrap()
+            .insert(pane.into(), screens.iter().map(|s| s.to_string()).collect());
+    }
+
     /// Adds a responsive agent pane.
     pub fn add(&self, pane: &str, ty: &str, status: AgentStatus, last_activity: Timestamp) {
         self.agents.lock().unwrap().insert(
@@ -260,8 +270,20 @@ impl Panes for FakePanes {
     fn list_panes(&self) -> Result<Vec<PaneInfo>, PanesError> {
         Ok(vec![])
     }
-    fn capture(&self, _: &[String]) -> Result<Vec<(String, String)>, PanesError> {
-        Ok(vec![])
+    fn capture(&self, ids: &[String]) -> Result<Vec<(String, String)>, PanesError> {
+        let mut screens = self.0.screens.lock().unwrap();
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let q = screens.get_mut(id)?;
+                let s = if q.len() > 1 {
+                    q.pop_front()?
+                } else {
+                    q.front()?.clone()
+                };
+                Some((id.clone(), s))
+            })
+            .collect())
     }
     fn observe(&self) -> Result<PaneSnapshot, PanesError> {
         Err(PanesError::Failed("not used".into()))
