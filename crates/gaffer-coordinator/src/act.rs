@@ -583,7 +583,13 @@ impl Shared {
     }
 
     /// A compacted agent's context went down: `agent_compacted`, and the compaction is done.
-    fn compacted(&self, pane: &str, context_before: f64, context_after: f64, now: Timestamp) {
+    fn compacted(
+        &self,
+        pane: &str,
+        context_before: f64,
+        context_after: Option<f64>,
+        now: Timestamp,
+    ) {
         if let Some(c) = lock(&self.state).compactions.get_mut(pane) {
             c.done = true;
         }

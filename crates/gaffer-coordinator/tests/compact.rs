@@ -53,6 +53,7 @@ fn an_idle_agent_above_the_limit_is_compacted_then_gets_work() {
     assert!(events(&rx, "agent_compacting").is_empty());
 
     // The context went down: agent_compacted, and the agent gets work.
+    r.world.set("%1", AgentStatus::Waiting, long_idle);
     r.clock.advance(5);
     set_context(&r, "%1", 30.0);
     r.coord.update_state();

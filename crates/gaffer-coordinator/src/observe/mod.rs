@@ -447,6 +447,7 @@ impl Shared {
             snap.problems = st.problems.clone();
             snap.quality.summary = Some(st.quality.summary(now));
             snap.human = st.human.clone();
+            snap.ledger.compactions = st.compactions.clone();
             st.last_triage.clone()
         };
         let issues = match self.issues_now(now) {

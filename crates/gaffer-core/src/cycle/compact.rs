@@ -71,9 +71,11 @@ pub fn idle(
     }
 }
 
-/// A `Compacted` for every pending compaction whose agent now shows less context than when the
-/// command was sent (an unknown reading, 0, does not count).
+/// A `Compacted` for every pending compaction whose agent is WAITING again (tracked and on this
+/// screen) and reads less context than when the command was sent. No reading counts as less:
+/// Claude Code shows its context only when little is left, so a compacted one shows none.
 pub fn finished(
+    obs: &AgentsObservation,
     agents: &BTreeMap<String, AgentState>,
     compactions: &BTreeMap<String, Compaction>,
     out: &mut Vec<Decision>,
@@ -82,11 +84,17 @@ pub fn finished(
         let Some(agent) = agents.get(pane) else {
             continue;
         };
-        if agent.context_usage > 0.0 && agent.context_usage < c.context_before {
+        let waiting_on_screen = obs.agents.iter().any(|o| {
+            o.pane_id() == pane.as_str() && o.observation.verdict.status == AgentStatus::Waiting
+        });
+        if agent.status != AgentStatus::Waiting || !waiting_on_screen {
+            continue;
+        }
+        if agent.context_usage < c.context_before {
             out.push(Decision::Compacted {
                 pane_id: pane.clone(),
                 context_before: c.context_before,
-                context_after: agent.context_usage,
+                context_after: (agent.context_usage > 0.0).then_some(agent.context_usage),
             });
         }
     }

@@ -703,8 +703,9 @@ pub enum Decision {
         pane_id: String,
         /// Percent of context used when the command was sent.
         context_before: f64,
-        /// Percent of context used now.
-        context_after: f64,
+        /// Percent of context used now; `None` when the screen shows none (Claude Code shows it
+        /// only when little is left).
+        context_after: Option<f64>,
     },
     /// A source became unreadable.
     RaiseAlert {
@@ -786,7 +787,7 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
                         &mut out,
                     );
                     restart::exited(&view, policy, snap.now, &mut out);
-                    compact::finished(&tracking.agents, &snap.ledger.compactions, &mut out);
+                    compact::finished(obs, &tracking.agents, &snap.ledger.compactions, &mut out);
                     compact::idle(snap, obs, &tracking.agents, policy, &mut out);
                 }
             }

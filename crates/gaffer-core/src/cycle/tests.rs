@@ -2001,7 +2001,7 @@ fn a_compaction_is_done_when_the_context_goes_down() {
         context_before: 95.0,
         done: false,
     };
-    let compacted = |ds: &[Decision]| -> Vec<(String, f64, f64)> {
+    let compacted = |ds: &[Decision]| -> Vec<(String, f64, Option<f64>)> {
         ds.iter()
             .filter_map(|d| match d {
                 Decision::Compacted {
@@ -2013,24 +2013,54 @@ fn a_compaction_is_done_when_the_context_goes_down() {
             })
             .collect()
     };
-    let mut snap = compact_poll(1000, vec![at_context("%1", AgentStatus::Waiting, 30.0)]);
-    snap.ledger.compactions.insert("%1".into(), pending);
+    let with = |r: AgentReport, c: Compaction| {
+        let mut snap = compact_poll(1000, vec![r]);
+        snap.ledger.compactions.insert("%1".into(), c);
+        compacted(&decide(&snap, &policy))
+    };
     assert_eq!(
-        compacted(&decide(&snap, &policy)),
-        vec![("%1".into(), 95.0, 30.0)]
+        with(at_context("%1", AgentStatus::Waiting, 30.0), pending),
+        vec![("%1".into(), 95.0, Some(30.0))]
     );
-    // Still as full, or unknown (0): not yet. Already done: not again.
-    for ctx in [95.0, 0.0] {
-        let mut snap = compact_poll(1000, vec![at_context("%1", AgentStatus::Waiting, ctx)]);
-        snap.ledger.compactions.insert("%1".into(), pending);
-        assert!(compacted(&decide(&snap, &policy)).is_empty(), "{ctx}");
-    }
-    snap.ledger.compactions.insert(
-        "%1".into(),
-        Compaction {
-            done: true,
-            ..pending
-        },
-    );
-    assert!(compacted(&decide(&snap, &policy)).is_empty());
+    // No figure on screen (Claude Code shows it only when little is left): done, unknown after.
+    let mut r = at_context("%1", AgentStatus::Waiting, 0.0);
+    r.observation.verdict.context_usage = None;
+    assert_eq!(with(r, pending), vec![("%1".into(), 95.0, None)]);
+    // Still as full, still compacting (busy, or busy on screen): not yet.
+    assert!(with(at_context("%1", AgentStatus::Waiting, 95.0), pending).is_empty());
+    assert!(with(at_context("%1", AgentStatus::Generating, 10.0), pending).is_empty());
+    let mut r = at_context("%1", AgentStatus::Waiting, 10.0);
+    r.observation.verdict.status = AgentStatus::Generating;
+    assert!(with(r, pending).is_empty());
+    // Already done: not again.
+    let done = Compaction {
+        done: true,
+        ..pending
+    };
+    assert!(with(at_context("%1", AgentStatus::Waiting, 30.0), done).is_empty());
+}
+
+#[test]
+fn the_digest_shows_compactions_pending_and_those_that_did_not_help() {
+    let mut snap = Snapshot::new(Pass::Digest, t(10));
+    snap.last_update = Some(t(9));
+    let mut full = waiting("%1", t(0));
+    full.context_usage = 96.0;
+    let mut light = waiting("%2", t(0));
+    light.context_usage = 20.0;
+    snap.agents.insert("%1".into(), full);
+    snap.agents.insert("%2".into(), light);
+    let c = |done: bool| Compaction {
+        at: t(5),
+        context_before: 95.0,
+        done,
+    };
+    snap.ledger.compactions.insert("%1".into(), c(true));
+    snap.ledger.compactions.insert("%2".into(), c(true));
+    snap.ledger.compactions.insert("%3".into(), c(false));
+    let d = digest::build(&snap);
+    let about: Vec<&String> = d.alerts.iter().filter(|a| a.contains("compact")).collect();
+    assert_eq!(about.len(), 2, "{:?}", d.alerts);
+    assert!(about[0].contains("(pane %1) was compacted") && about[0].contains("96%"));
+    assert!(about[1].starts_with("%3 is compacting since") && about[1].contains("95%"));
 }
