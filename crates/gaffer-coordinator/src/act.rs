@@ -550,7 +550,9 @@ impl Shared {
         };
         let Some(command) = command else {
             tracing::debug!(pane, agent_type, "no compact command for this kind");
-            lock(&self.state).compactions.insert(pane.to_string(), record);
+            lock(&self.state)
+                .compactions
+                .insert(pane.to_string(), record);
             return;
         };
         let opts = DeliveryOptions {
@@ -579,7 +581,9 @@ impl Shared {
                 record.done = true;
             }
         }
-        lock(&self.state).compactions.insert(pane.to_string(), record);
+        lock(&self.state)
+            .compactions
+            .insert(pane.to_string(), record);
     }
 
     /// A compacted agent's context went down: `agent_compacted`, and the compaction is done.

@@ -89,7 +89,9 @@ fn an_agent_above_the_context_limit_is_compacted_by_gaffer_run_and_then_gets_wor
         1,
         "{k:?}"
     );
-    let before = events[compacted].details["context_before"].as_f64().unwrap();
+    let before = events[compacted].details["context_before"]
+        .as_f64()
+        .unwrap();
     // Claude Code (and the sim) shows no context figure with much left: after is unknown.
     let after = &events[compacted].details["context_after"];
     assert!(before > 90.0 && after.is_null(), "{before} → {after}");

@@ -27,12 +27,15 @@ pub fn eligible(
     let Some(seen) = obs.agents.iter().find(|o| o.pane_id() == agent.pane_id) else {
         return false;
     };
-    if seen.observation.verdict.status != AgentStatus::Waiting
-        || seen.observation.pending.is_some()
+    if seen.observation.verdict.status != AgentStatus::Waiting || seen.observation.pending.is_some()
     {
         return false;
     }
-    if snap.ledger.active.iter().any(|a| a.pane_id == agent.pane_id)
+    if snap
+        .ledger
+        .active
+        .iter()
+        .any(|a| a.pane_id == agent.pane_id)
         || snap.ledger.paused.is_paused(&agent.pane_id)
     {
         return false;
