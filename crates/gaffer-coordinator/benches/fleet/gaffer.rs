@@ -238,6 +238,7 @@ impl Gaffer {
             backoff: self.backoff.clone(),
             paused: Default::default(),
             restarts: self.restarts.clone(),
+            compactions: Default::default(),
         }
     }
 
