@@ -153,6 +153,16 @@ impl Shared {
                 restarts,
                 window,
             } => self.stop_restarts(&pane_id, restarts, window, now),
+            Decision::Compact {
+                pane_id,
+                agent_type,
+                context_before,
+            } => self.compact(&pane_id, &agent_type, context_before, now),
+            Decision::Compacted {
+                pane_id,
+                context_before,
+                context_after,
+            } => self.compacted(&pane_id, context_before, context_after, now),
             Decision::ReleaseReservations { holder, patterns } => {
                 if let Some(mb) = &self.mailbox {
                     let _ = mb.release(self.project(), &holder, &patterns);
@@ -526,6 +536,73 @@ impl Shared {
                 self.hand_back(a, AgentStatus::Waiting, &why, false, now);
             }
         }
+    }
+
+    /// Sends an idle agent its kind's compact command, delivered like a prompt. The attempt is
+    /// remembered whatever its outcome, so the back-off holds for a failed one too; a kind
+    /// without a command is remembered done (nothing to wait for).
+    fn compact(&self, pane: &str, agent_type: &str, context_before: f64, now: Timestamp) {
+        let command = gaffer_core::kinds::registry().compact(agent_type);
+        let mut record = gaffer_core::cycle::Compaction {
+            at: now,
+            context_before,
+            done: command.is_none(),
+        };
+        let Some(command) = command else {
+            tracing::debug!(pane, agent_type, "no compact command for this kind");
+            lock(&self.state)
+                .compactions
+                .insert(pane.to_string(), record);
+            return;
+        };
+        let opts = DeliveryOptions {
+            deadline: lock(&self.config).assign.delivery_deadline,
+            ..Default::default()
+        };
+        let probe = Arc::clone(&self.probe);
+        let mut check = probe.start(pane, command);
+        let outcome = self.panes.deliver(pane, command, &opts, check.as_mut());
+        match outcome {
+            Ok(r) if r.outcome == DeliveryOutcome::Delivered => {
+                self.emit(
+                    CoordinatorEvent::new(CoordinatorEventType::AgentCompacting, now)
+                        .with_agent(pane.to_string())
+                        .with_detail("agent_type", agent_type.to_string())
+                        .with_detail("command", command.to_string())
+                        .with_detail("context_before", context_before),
+                );
+            }
+            other => {
+                let why = match other {
+                    Err(e) => e.to_string(),
+                    Ok(r) => format!("the agent did not take it ({:?})", r.outcome),
+                };
+                tracing::warn!(pane, command, "compact command not delivered: {why}");
+                record.done = true;
+            }
+        }
+        lock(&self.state)
+            .compactions
+            .insert(pane.to_string(), record);
+    }
+
+    /// A compacted agent's context went down: `agent_compacted`, and the compaction is done.
+    fn compacted(
+        &self,
+        pane: &str,
+        context_before: f64,
+        context_after: Option<f64>,
+        now: Timestamp,
+    ) {
+        if let Some(c) = lock(&self.state).compactions.get_mut(pane) {
+            c.done = true;
+        }
+        self.emit(
+            CoordinatorEvent::new(CoordinatorEventType::AgentCompacted, now)
+                .with_agent(pane.to_string())
+                .with_detail("context_before", context_before)
+                .with_detail("context_after", context_after),
+        );
     }
 
     fn back_off(&self, pane: &str, bead: &str, reason: BackoffReason, now: Timestamp) {

@@ -154,6 +154,9 @@ pub(crate) struct State {
     pub(crate) held: gaffer_core::claims::HeldBeads,
     /// Back-offs of claim undos that failed.
     pub(crate) undo: gaffer_core::claims::UndoBook,
+    /// The last compact command sent to each idle agent, by pane id (this process's memory:
+    /// a restarted coordinator may compact an agent once more before its back-off).
+    pub(crate) compactions: BTreeMap<String, gaffer_core::cycle::Compaction>,
 }
 
 /// The runtime's parts, shared by the facade and the scheduler's lanes.

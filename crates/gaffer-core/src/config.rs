@@ -60,6 +60,15 @@ pub struct CoordinatorConfig {
     /// What happens to an exited agent's live assignment: handed back, or re-delivered after
     /// the restart.
     pub exited_work: ExitedWork,
+    /// Send the kind's compact command to an idle agent above `compact_above` percent context
+    /// (it gets no work up there, and idle agents never compact by themselves).
+    pub compact_idle: bool,
+    /// Context use, percent, above which an idle agent is compacted (default: the work limit,
+    /// 90).
+    pub compact_above: f64,
+    /// The least time between two compactions of one agent.
+    #[serde(with = "duration_str")]
+    pub compact_backoff: Duration,
 }
 
 /// What happens to the live assignment of an agent that exited.
@@ -94,6 +103,9 @@ impl Default for CoordinatorConfig {
             restart_limit: 5,
             restart_window: Duration::from_secs(10 * 60),
             exited_work: ExitedWork::HandBack,
+            compact_idle: true,
+            compact_above: crate::assign::select::MAX_CONTEXT_FOR_WORK,
+            compact_backoff: Duration::from_secs(10 * 60),
         }
     }
 }

@@ -88,6 +88,11 @@ pub enum CoordinatorEventType {
     PromptSent,
     /// An agent's context use went above `[notify] context_above` percent.
     AgentContextHigh,
+    /// The coordinator sent an idle agent above the context limit its kind's compact command
+    /// (`details.command`, `context_before`).
+    AgentCompacting,
+    /// A compacted agent's context went down (`details.context_before`, `context_after`).
+    AgentCompacted,
     /// A notification channel failed (its tries are spent, or its tool is missing); said once
     /// until it works again.
     NotifyFailed,
@@ -104,7 +109,7 @@ pub enum CoordinatorEventType {
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 44] = [
+const NAMED: [(&str, CoordinatorEventType); 46] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -159,6 +164,8 @@ const NAMED: [(&str, CoordinatorEventType); 44] = [
     ("dialog_answered", CoordinatorEventType::DialogAnswered),
     ("prompt_sent", CoordinatorEventType::PromptSent),
     ("agent_context_high", CoordinatorEventType::AgentContextHigh),
+    ("agent_compacting", CoordinatorEventType::AgentCompacting),
+    ("agent_compacted", CoordinatorEventType::AgentCompacted),
     ("notify_failed", CoordinatorEventType::NotifyFailed),
     ("notify_recovered", CoordinatorEventType::NotifyRecovered),
     ("claim_undo_failed", CoordinatorEventType::ClaimUndoFailed),

@@ -64,6 +64,9 @@ pub struct AgentKind {
     pub processes: Vec<String>,
     /// Whether the CLI runs user lifecycle hooks.
     pub hooks: bool,
+    /// The slash command that compacts its context (`/compact`); `None`: it has none, and an
+    /// idle agent of the kind is not compacted.
+    pub compact: Option<String>,
     /// The assignment bonus by task complexity; the first band that holds wins.
     pub type_bonus: Vec<BonusBand>,
 }
@@ -191,6 +194,7 @@ impl KindRegistry {
                         launch: code.clone(),
                         processes: Vec::new(),
                         hooks: false,
+                        compact: None,
                         type_bonus: Vec::new(),
                     });
                     self.kinds.len() - 1
@@ -275,6 +279,20 @@ impl KindRegistry {
             }
             if let Some(h) = r.hooks {
                 k.hooks = h;
+            }
+            if let Some(c) = &r.compact {
+                let v = c.get_ref().trim();
+                if v.is_empty() {
+                    k.compact = None;
+                } else if !v.starts_with('/') || v.contains(['\n', '\r']) {
+                    return Err(cx.value_err(
+                        c.span(),
+                        &key("compact"),
+                        format!("{v:?} is not a slash command like `/compact`"),
+                    ));
+                } else {
+                    k.compact = Some(v.to_string());
+                }
             }
             if let Some(bands) = &r.type_bonus {
                 let mut out = Vec::new();
@@ -400,6 +418,11 @@ impl KindRegistry {
         }
     }
 
+    /// The compact command of a kind (`/compact`), if it has one.
+    pub fn compact(&self, agent_type: &str) -> Option<&str> {
+        self.get(agent_type).and_then(|k| k.compact.as_deref())
+    }
+
     /// The launch command of a kind; an unknown name is its own command.
     pub fn launch(&self, agent_type: &str) -> String {
         match self.get(agent_type) {
@@ -455,6 +478,8 @@ struct RawKind {
     #[serde(default)]
     hooks: Option<bool>,
     #[serde(default)]
+    compact: Option<Spanned<String>>,
+    #[serde(default)]
     type_bonus: Option<Vec<Spanned<RawBand>>>,
 }
 
@@ -486,6 +511,29 @@ mod tests {
         assert_eq!(r.rules_kind("aider"), SHELL_KIND);
         assert_eq!(r.rules_kind("Claude"), "cc");
         assert_eq!(r.rules_kind("vim"), SHELL_KIND);
+    }
+
+    #[test]
+    fn each_agent_cli_has_its_compact_command_and_users_can_change_it() {
+        let r = KindRegistry::builtin();
+        assert_eq!(r.compact("cc"), Some("/compact"));
+        assert_eq!(r.compact("codex"), Some("/compact"));
+        assert_eq!(r.compact("gmi"), Some("/compress"));
+        assert_eq!(r.compact("aider"), None);
+        assert_eq!(r.compact("vim"), None);
+        let r = r
+            .with_overrides("u.toml", "[[kind]]\ncode = \"cc\"\ncompact = \"/squash\"\n")
+            .unwrap();
+        assert_eq!(r.compact("cc"), Some("/squash"));
+        let r = r
+            .with_overrides("u.toml", "[[kind]]\ncode = \"cc\"\ncompact = \"\"\n")
+            .unwrap();
+        assert_eq!(r.compact("cc"), None);
+        let err = KindRegistry::builtin()
+            .with_overrides("u.toml", "[[kind]]\ncode = \"cc\"\ncompact = \"compact\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kind[0].compact"), "{err}");
     }
 
     #[test]

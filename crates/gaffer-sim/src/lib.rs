@@ -18,7 +18,7 @@ pub mod state;
 
 pub use input::{Decoder, Input};
 pub use script::{Hook, Step, parse_script};
-pub use sim::{Action, Sim, prompt_bead, prompt_mail_name};
+pub use sim::{Action, COMPACT_SECS, CONTEXT_AFTER_COMPACT, Sim, prompt_bead, prompt_mail_name};
 pub use state::{Agent, SimState};
 
 #[cfg(test)]

@@ -240,6 +240,13 @@ impl Sim {
         let frame = (now * 8.0) as usize;
         let verb = SPINNER_VERBS[self.prompts as usize % SPINNER_VERBS.len()];
         let thinking = self.state == SimState::Thinking;
+        if self.compacting {
+            return match self.agent {
+                Agent::Cc => format!("✻ Compacting conversation… ({elapsed}s · esc to interrupt)"),
+                Agent::Cod => format!("• Compacting ({elapsed}s • esc to interrupt)"),
+                Agent::Gmi => format!("⠋ Compressing chat history (esc to cancel, {elapsed}s)"),
+            };
+        }
         match self.agent {
             Agent::Cc => {
                 let glyphs = ['·', '✢', '✳', '✶', '✻', '✽'];

@@ -62,7 +62,15 @@ pub struct Sim {
     pub finished: Vec<String>,
     /// Hooks the script reached (the host runs them and drains this).
     pub hooks: Vec<Hook>,
+    /// The current turn is the agent's compact command (`/compact`, `/compress`).
+    pub compacting: bool,
 }
+
+/// How long a compaction turn shows its spinner, seconds.
+pub const COMPACT_SECS: f64 = 1.5;
+
+/// Percent of context left after a compaction.
+pub const CONTEXT_AFTER_COMPACT: u32 = 88;
 
 /// The bead an assignment prompt names: `gaffer assigned you <BEAD> …`.
 pub fn prompt_bead(text: &str) -> Option<String> {
@@ -151,6 +159,15 @@ impl Sim {
             mail_name: None,
             finished: Vec::new(),
             hooks: Vec::new(),
+            compacting: false,
+        }
+    }
+
+    /// The agent's compact command: `/compact` (Claude Code, Codex), `/compress` (Gemini).
+    pub fn compact_command(&self) -> &'static str {
+        match self.agent {
+            Agent::Cc | Agent::Cod => "/compact",
+            Agent::Gmi => "/compress",
         }
     }
 
@@ -205,7 +222,7 @@ impl Sim {
         if self.busy() {
             let elapsed = now - self.turn_started;
             let want = (elapsed / 0.8) as u32;
-            while self.progress < want.min(4) {
+            while !self.compacting && self.progress < want.min(4) {
                 self.progress += 1;
                 let lines = self.tool_lines(self.progress);
                 self.push_lines(lines);
@@ -216,7 +233,16 @@ impl Sim {
         if let Some(secs) = self.state_secs {
             if now - self.state_started >= secs {
                 self.state_secs = None;
-                if self.script.is_empty() && self.state == SimState::Thinking {
+                if self.compacting {
+                    // the summary replaces the conversation: the context left goes back up
+                    self.compacting = false;
+                    self.context_left = self.context_left.max(CONTEXT_AFTER_COMPACT);
+                    self.push_lines(vec!["  ⎿  Conversation compacted".into(), String::new()]);
+                    self.state_secs = None;
+                    self.state_started = now;
+                    self.state = SimState::Waiting;
+                    self.changed = true;
+                } else if self.script.is_empty() && self.state == SimState::Thinking {
                     // default turn: think, then generate for the rest of the work time
                     let rest = (self.work_secs - (now - self.turn_started)).max(0.5);
                     self.enter(SimState::Generating, Some(rest), now);
@@ -236,6 +262,13 @@ impl Sim {
     }
 
     pub(crate) fn start_turn(&mut self, text: &str, now: f64) {
+        if text.trim() == self.compact_command() {
+            self.push_lines(self.echo_lines(text));
+            self.compacting = true;
+            self.current_bead = None;
+            self.enter(SimState::Generating, Some(COMPACT_SECS), now);
+            return;
+        }
         self.prompts += 1;
         self.current_bead = prompt_bead(text);
         if let Some(name) = prompt_mail_name(text) {

@@ -120,3 +120,32 @@ fn hooks_and_finished_beads() {
     assert_eq!(sim.state, SimState::Waiting);
     assert!(sim.finished.is_empty());
 }
+
+#[test]
+fn the_compact_command_shows_a_spinner_then_gives_context_back() {
+    for (agent, cmd, spinner) in [
+        (Agent::Cc, "/compact", "Compacting conversation"),
+        (Agent::Cod, "/compact", "Compacting"),
+        (Agent::Gmi, "/compress", "Compressing chat history"),
+    ] {
+        let mut s = Sim::new(agent, 2.0, 5);
+        s.key(Input::Text(cmd.into()), 0.0);
+        s.key(Input::Enter, 0.1);
+        assert_eq!(s.state, SimState::Generating, "{agent:?}");
+        let screen = s.render(80, 24, 0.5).join("\n");
+        assert!(screen.contains(spinner), "{agent:?}: {screen}");
+        s.tick(1.0);
+        assert_eq!(s.context_left, 5, "no context is given back before it ends");
+        s.tick(0.1 + COMPACT_SECS + 0.1);
+        assert_eq!(s.state, SimState::Waiting, "{agent:?}");
+        assert_eq!(s.context_left, CONTEXT_AFTER_COMPACT);
+        assert!(s.finished.is_empty(), "a compaction finishes no bead");
+        assert_eq!(s.prompts, 0, "a compaction is not a prompt");
+    }
+    // Another agent's command is a plain prompt.
+    let mut s = Sim::new(Agent::Gmi, 2.0, 5);
+    s.key(Input::Text("/compact".into()), 0.0);
+    s.key(Input::Enter, 0.1);
+    assert_eq!(s.state, SimState::Thinking);
+    assert_eq!(s.prompts, 1);
+}

@@ -238,6 +238,7 @@ impl Gaffer {
             backoff: self.backoff.clone(),
             paused: Default::default(),
             restarts: self.restarts.clone(),
+            compactions: Default::default(),
         }
     }
 
@@ -577,6 +578,8 @@ impl Gaffer {
                 self.counts.crash_loops += 1;
                 self.restarts.entry(pane_id).or_default().halted = true;
             }
+            // The simulated agents always read 30% context: never above the compact limit.
+            Decision::Compact { .. } | Decision::Compacted { .. } => {}
             Decision::CloseInSource { bead_id } => {
                 if let Some(b) = bead_index(&bead_id) {
                     world.close_in_source(b, t);

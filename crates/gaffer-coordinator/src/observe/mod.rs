@@ -271,8 +271,16 @@ impl Shared {
         snap.ledger.active = active_views(&records);
         snap.ledger.restarts = restarts;
         snap.ledger.ended = self.ended(&records);
+        // Paused agents are not compacted; unreadable pauses fail closed.
+        snap.ledger.paused = lock(&self.ledger)
+            .pauses()
+            .unwrap_or(gaffer_core::control::Pauses {
+                all: true,
+                ..Default::default()
+            });
         {
             let st = lock(&self.state);
+            snap.ledger.compactions = st.compactions.clone();
             snap.names = st.names.clone();
             snap.rate_limits = st.limit_until.clone();
             snap.last_update = st.last_update;
@@ -439,6 +447,7 @@ impl Shared {
             snap.problems = st.problems.clone();
             snap.quality.summary = Some(st.quality.summary(now));
             snap.human = st.human.clone();
+            snap.ledger.compactions = st.compactions.clone();
             st.last_triage.clone()
         };
         let issues = match self.issues_now(now) {

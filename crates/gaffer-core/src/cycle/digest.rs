@@ -109,6 +109,25 @@ pub fn build(snap: &Snapshot) -> DigestSummary {
             h.restarts.len()
         ));
     }
+    for (pane, c) in &snap.ledger.compactions {
+        let who = snap.agents.get(pane).map_or_else(
+            || pane.clone(),
+            |a| format!("{} (pane {pane})", a.display_name()),
+        );
+        let context = snap.agents.get(pane).map_or(0.0, |a| a.context_usage);
+        if !c.done {
+            d.alerts.push(format!(
+                "{who} is compacting since {} ({:.0}% context then)",
+                crate::time::format_rfc3339(&c.at),
+                c.context_before
+            ));
+        } else if context > 0.0 && context >= c.context_before {
+            d.alerts.push(format!(
+                "{who} was compacted at {} and still reads {context:.0}% context: it gets no work above the limit",
+                crate::time::format_rfc3339(&c.at),
+            ));
+        }
+    }
     for (pane, g) in &snap.gone {
         d.alerts.push(format!(
             "{} ({}) is gone since {}: {} (pane {pane}, last {})",

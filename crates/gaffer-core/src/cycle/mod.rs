@@ -13,8 +13,10 @@
 //! | conflicts: detection by real overlap, the new/gone diff, notices, release requests | [`conflicts`] |
 //! | the digest, its recipient and importance; source alerts | [`digest`] |
 //! | restarting exited agents (back-off, crash loops), taking back stuck work | [`restart`] |
+//! | compacting idle agents above the context limit (back-off), noticing it worked | [`compact`] |
 
 pub mod agents;
+pub mod compact;
 pub mod conflicts;
 pub mod digest;
 pub mod plan;
@@ -236,8 +238,21 @@ pub struct LedgerView {
     pub backoff: BackoffBook,
     /// Restarts by pane id.
     pub restarts: BTreeMap<String, RestartHistory>,
-    /// Agents a human paused: assignment rounds give them nothing.
+    /// Agents a human paused: assignment rounds give them nothing, and they are not compacted.
     pub paused: crate::control::Pauses,
+    /// The last compaction sent to each agent, by pane id.
+    pub compactions: BTreeMap<String, Compaction>,
+}
+
+/// A compact command sent to an idle agent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Compaction {
+    /// When it was sent.
+    pub at: Timestamp,
+    /// Percent of context used when it was sent.
+    pub context_before: f64,
+    /// Whether its context was seen going down since (`agent_compacted` published).
+    pub done: bool,
 }
 
 /// The restarts of one agent pane, as the ledger holds them.
@@ -412,6 +427,19 @@ pub struct Policy {
     /// Context use above this percent is an `agent_context_high` event (`[notify]
     /// context_above`); 0 is off.
     pub context_alert: f64,
+    /// Compacting idle agents above the context limit.
+    pub compact: CompactPolicy,
+}
+
+/// When an idle agent is compacted (`[coordinator] compact_*`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompactPolicy {
+    /// Compact idle agents at all.
+    pub enabled: bool,
+    /// Context use, percent, above which an idle agent is compacted.
+    pub above: f64,
+    /// Seconds between two compactions of one agent, at least.
+    pub backoff: f64,
 }
 
 /// How exited agents are restarted (`[coordinator] restart_*`).
@@ -469,6 +497,11 @@ impl Policy {
                 rate_limited: cfg.assign.takeback_rate_limited.as_secs_f64(),
             },
             context_alert: cfg.notify.context_above,
+            compact: CompactPolicy {
+                enabled: cfg.coordinator.compact_idle,
+                above: cfg.coordinator.compact_above,
+                backoff: cfg.coordinator.compact_backoff.as_secs_f64(),
+            },
         }
     }
 }
@@ -655,6 +688,25 @@ pub enum Decision {
         /// The assignment.
         assignment: ActiveAssignment,
     },
+    /// Send an idle agent above the context limit its kind's compact command, like a prompt.
+    Compact {
+        /// The agent's pane.
+        pane_id: String,
+        /// Its agent type (the kind registry gives the command).
+        agent_type: String,
+        /// Percent of context used now.
+        context_before: f64,
+    },
+    /// A compacted agent's context went down: `agent_compacted`, and the compaction is done.
+    Compacted {
+        /// The agent's pane.
+        pane_id: String,
+        /// Percent of context used when the command was sent.
+        context_before: f64,
+        /// Percent of context used now; `None` when the screen shows none (Claude Code shows it
+        /// only when little is left).
+        context_after: Option<f64>,
+    },
     /// A source became unreadable.
     RaiseAlert {
         /// Which.
@@ -735,6 +787,8 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
                         &mut out,
                     );
                     restart::exited(&view, policy, snap.now, &mut out);
+                    compact::finished(obs, &tracking.agents, &snap.ledger.compactions, &mut out);
+                    compact::idle(snap, obs, &tracking.agents, policy, &mut out);
                 }
             }
             review::release_ended(&out, &mut tracking.agents);

@@ -1857,3 +1857,210 @@ fn a_rate_limit_event_names_its_reset_and_context_crossings_are_events() {
             .all(|d| !matches!(d, Decision::Publish(_)))
     );
 }
+
+// --- compacting idle agents ---------------------------------------------------------------
+
+/// An agent pane at `context` percent, tracked and read as `status`.
+fn at_context(pane: &str, status: AgentStatus, context: f64) -> AgentReport {
+    let mut r = report(pane, status, t(0));
+    r.observation.verdict.context_usage = Some(context);
+    r
+}
+
+fn compact_poll(now: i64, agents: Vec<AgentReport>) -> Snapshot {
+    poll(
+        t(now),
+        AgentsObservation {
+            agents,
+            ..Default::default()
+        },
+    )
+}
+
+fn compacts(ds: &[Decision]) -> Vec<(String, f64)> {
+    ds.iter()
+        .filter_map(|d| match d {
+            Decision::Compact {
+                pane_id,
+                agent_type,
+                context_before,
+            } => {
+                assert_eq!(agent_type, "cc");
+                Some((pane_id.clone(), *context_before))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_compact_policy_defaults_to_on_at_the_work_limit() {
+    let p = Policy::default();
+    assert!(p.compact.enabled);
+    assert_eq!(p.compact.above, crate::assign::select::MAX_CONTEXT_FOR_WORK);
+    assert_eq!(p.compact.backoff, 600.0);
+}
+
+#[test]
+fn an_idle_agent_above_the_limit_is_compacted_once_per_backoff() {
+    let policy = Policy::default();
+    let agents = || {
+        vec![
+            at_context("%1", AgentStatus::Waiting, 95.0),
+            at_context("%2", AgentStatus::Waiting, 85.0),
+        ]
+    };
+    let snap = compact_poll(1000, agents());
+    assert_eq!(compacts(&decide(&snap, &policy)), vec![("%1".into(), 95.0)]);
+    // Compacted 5 minutes ago: not again; 11 minutes ago: again.
+    let mut snap = compact_poll(1000, agents());
+    let sent = |ago: i64| Compaction {
+        at: t(1000 - ago),
+        context_before: 97.0,
+        done: false,
+    };
+    snap.ledger.compactions.insert("%1".into(), sent(300));
+    assert!(compacts(&decide(&snap, &policy)).is_empty());
+    snap.ledger.compactions.insert("%1".into(), sent(660));
+    assert_eq!(compacts(&decide(&snap, &policy)), vec![("%1".into(), 95.0)]);
+    // The limit is configurable.
+    let higher = Policy {
+        compact: CompactPolicy {
+            above: 96.0,
+            ..policy.compact
+        },
+        ..policy.clone()
+    };
+    assert!(compacts(&decide(&compact_poll(1000, agents()), &higher)).is_empty());
+}
+
+#[test]
+fn busy_held_paused_blocked_or_unhealthy_agents_are_not_compacted() {
+    let policy = Policy::default();
+    let none = |snap: &Snapshot, policy: &Policy, why: &str| {
+        let got = compacts(&decide(snap, policy));
+        assert!(got.is_empty(), "{why}: {got:?}");
+    };
+    for status in [
+        AgentStatus::Generating,
+        AgentStatus::Blocked,
+        AgentStatus::Stalled,
+        AgentStatus::RateLimited,
+        AgentStatus::Error,
+    ] {
+        none(
+            &compact_poll(1000, vec![at_context("%1", status, 95.0)]),
+            &policy,
+            &format!("{status:?}"),
+        );
+    }
+    // A dialog read on screen while hysteresis still says WAITING, or a change pending.
+    let mut r = at_context("%1", AgentStatus::Waiting, 95.0);
+    r.observation.verdict.status = AgentStatus::Blocked;
+    none(&compact_poll(1000, vec![r]), &policy, "dialog on screen");
+    let mut r = at_context("%1", AgentStatus::Waiting, 95.0);
+    r.observation.pending = Some(AgentStatus::Generating);
+    none(&compact_poll(1000, vec![r]), &policy, "change pending");
+    // Unhealthy.
+    let mut r = at_context("%1", AgentStatus::Waiting, 95.0);
+    r.health.healthy = false;
+    none(&compact_poll(1000, vec![r]), &policy, "unhealthy");
+    // Holding an assignment (its work may still need the context).
+    let mut snap = compact_poll(1000, vec![at_context("%1", AgentStatus::Waiting, 95.0)]);
+    snap.ledger.active = vec![active(1, "b-1", "%1", Stage::Delivered, t(900))];
+    none(&snap, &policy, "holding work");
+    // Paused, one by one or all.
+    let mut snap = compact_poll(1000, vec![at_context("%1", AgentStatus::Waiting, 95.0)]);
+    snap.ledger.paused.panes.insert("%1".into());
+    none(&snap, &policy, "paused");
+    snap.ledger.paused = crate::control::Pauses {
+        all: true,
+        ..Default::default()
+    };
+    none(&snap, &policy, "all paused");
+    // Off.
+    let off = Policy {
+        compact: CompactPolicy {
+            enabled: false,
+            ..policy.compact
+        },
+        ..policy.clone()
+    };
+    none(
+        &compact_poll(1000, vec![at_context("%1", AgentStatus::Waiting, 95.0)]),
+        &off,
+        "off",
+    );
+}
+
+#[test]
+fn a_compaction_is_done_when_the_context_goes_down() {
+    let policy = Policy::default();
+    let pending = Compaction {
+        at: t(990),
+        context_before: 95.0,
+        done: false,
+    };
+    let compacted = |ds: &[Decision]| -> Vec<(String, f64, Option<f64>)> {
+        ds.iter()
+            .filter_map(|d| match d {
+                Decision::Compacted {
+                    pane_id,
+                    context_before,
+                    context_after,
+                } => Some((pane_id.clone(), *context_before, *context_after)),
+                _ => None,
+            })
+            .collect()
+    };
+    let with = |r: AgentReport, c: Compaction| {
+        let mut snap = compact_poll(1000, vec![r]);
+        snap.ledger.compactions.insert("%1".into(), c);
+        compacted(&decide(&snap, &policy))
+    };
+    assert_eq!(
+        with(at_context("%1", AgentStatus::Waiting, 30.0), pending),
+        vec![("%1".into(), 95.0, Some(30.0))]
+    );
+    // No figure on screen (Claude Code shows it only when little is left): done, unknown after.
+    let mut r = at_context("%1", AgentStatus::Waiting, 0.0);
+    r.observation.verdict.context_usage = None;
+    assert_eq!(with(r, pending), vec![("%1".into(), 95.0, None)]);
+    // Still as full, still compacting (busy, or busy on screen): not yet.
+    assert!(with(at_context("%1", AgentStatus::Waiting, 95.0), pending).is_empty());
+    assert!(with(at_context("%1", AgentStatus::Generating, 10.0), pending).is_empty());
+    let mut r = at_context("%1", AgentStatus::Waiting, 10.0);
+    r.observation.verdict.status = AgentStatus::Generating;
+    assert!(with(r, pending).is_empty());
+    // Already done: not again.
+    let done = Compaction {
+        done: true,
+        ..pending
+    };
+    assert!(with(at_context("%1", AgentStatus::Waiting, 30.0), done).is_empty());
+}
+
+#[test]
+fn the_digest_shows_compactions_pending_and_those_that_did_not_help() {
+    let mut snap = Snapshot::new(Pass::Digest, t(10));
+    snap.last_update = Some(t(9));
+    let mut full = waiting("%1", t(0));
+    full.context_usage = 96.0;
+    let mut light = waiting("%2", t(0));
+    light.context_usage = 20.0;
+    snap.agents.insert("%1".into(), full);
+    snap.agents.insert("%2".into(), light);
+    let c = |done: bool| Compaction {
+        at: t(5),
+        context_before: 95.0,
+        done,
+    };
+    snap.ledger.compactions.insert("%1".into(), c(true));
+    snap.ledger.compactions.insert("%2".into(), c(true));
+    snap.ledger.compactions.insert("%3".into(), c(false));
+    let d = digest::build(&snap);
+    let about: Vec<&String> = d.alerts.iter().filter(|a| a.contains("compact")).collect();
+    assert_eq!(about.len(), 2, "{:?}", d.alerts);
+    assert!(about[0].contains("(pane %1) was compacted") && about[0].contains("96%"));
+    assert!(about[1].starts_with("%3 is compacting since") && about[1].contains("95%"));
+}
