@@ -56,7 +56,7 @@ pub fn snapshot_json(session: &str, snap: &MonitorSnapshot) -> serde_json::Value
 pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
     let conn = adapters::tmux(global, args)?;
     let monitor = AgentMonitor::new(
-        conn.panes.clone(),
+        conn.all.clone(),
         adapters::detector(&conn.config.detection)?,
         MonitorConfig::from(&conn.config.detection),
     )

@@ -1,0 +1,151 @@
+//! The local session plus every `[[hosts]]` host's session, as one [`Panes`].
+//!
+//! [`MultiPanes`] routes each call by the pane key: a bare `%N` goes to the local adapter, a
+//! `host:%N` key to that host's [`HostPanes`] (which speaks `host:%N` itself). A listing or an
+//! observation covers every host; a host that cannot answer does not hide the others: its
+//! failure becomes a problem of the observation (`host box1: …`) and its panes are left out.
+
+use crate::host::{HostPanes, split_key};
+use gaffer_core::panes::{
+    DeliveryCheck, DeliveryOptions, DeliveryReport, ObserveMode, PaneInfo, PaneSnapshot, Panes,
+    PanesError,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long one wait slice lasts when several sources are watched: the worst added delay
+/// before activity on a host wakes a waiting loop.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+
+/// The local panes and the panes of each host.
+pub struct MultiPanes {
+    local: Arc<dyn Panes>,
+    hosts: Vec<Arc<HostPanes>>,
+}
+
+impl MultiPanes {
+    /// The local adapter (bare `%N` keys) and the hosts (`host:%N` keys).
+    pub fn new(local: Arc<dyn Panes>, hosts: Vec<Arc<HostPanes>>) -> Self {
+        MultiPanes { local, hosts }
+    }
+
+    /// The hosts, in configuration order.
+    pub fn hosts(&self) -> &[Arc<HostPanes>] {
+        &self.hosts
+    }
+
+    /// The adapter a pane key belongs to.
+    fn route(&self, key: &str) -> Result<&dyn Panes, PanesError> {
+        match split_key(key) {
+            (None, _) => Ok(self.local.as_ref()),
+            (Some(host), _) => self
+                .hosts
+                .iter()
+                .find(|h| h.name() == host)
+                .map(|h| h.as_ref() as &dyn Panes)
+                .ok_or_else(|| {
+                    PanesError::NotFound(format!("pane {key}: no host {host:?} in [[hosts]]"))
+                }),
+        }
+    }
+}
+
+impl Panes for MultiPanes {
+    fn list_panes(&self) -> Result<Vec<PaneInfo>, PanesError> {
+        let mut all = self.local.list_panes()?;
+        for h in &self.hosts {
+            match h.list_panes() {
+                Ok(v) => all.extend(v),
+                Err(e) => tracing::warn!(host = h.name(), error = %e, "listing a host's panes"),
+            }
+        }
+        Ok(all)
+    }
+
+    fn capture(&self, pane_ids: &[String]) -> Result<Vec<(String, String)>, PanesError> {
+        // One batch per adapter, in the order the keys first name them.
+        let mut groups: Vec<(Option<&str>, Vec<String>)> = Vec::new();
+        for key in pane_ids {
+            let host = split_key(key).0;
+            match groups.iter_mut().find(|(h, _)| *h == host) {
+                Some((_, keys)) => keys.push(key.clone()),
+                None => groups.push((host, vec![key.clone()])),
+            }
+        }
+        let mut out = Vec::with_capacity(pane_ids.len());
+        for (_, keys) in groups {
+            out.extend(self.route(&keys[0])?.capture(&keys)?);
+        }
+        Ok(out)
+    }
+
+    fn observe(&self) -> Result<PaneSnapshot, PanesError> {
+        let mut snap = self.local.observe()?;
+        for h in &self.hosts {
+            match h.observe() {
+                Ok(s) => {
+                    snap.panes.extend(s.panes);
+                    snap.vanished.extend(s.vanished);
+                    snap.problems.extend(
+                        s.problems
+                            .into_iter()
+                            .map(|p| format!("host {}: {p}", h.name())),
+                    );
+                    if let Some(lost) = s.lost {
+                        snap.problems.push(format!("host {}: {lost}", h.name()));
+                    }
+                }
+                Err(e) => snap.problems.push(format!("host {}: {e}", h.name())),
+            }
+        }
+        Ok(snap)
+    }
+
+    fn wait_for_activity(&self, timeout: Duration) -> bool {
+        if self.hosts.is_empty() {
+            return self.local.wait_for_activity(timeout);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let slice = left.min(WAIT_SLICE);
+            let started = Instant::now();
+            // Woken before the slice ended: an event, not the end of a polling sleep.
+            if self.local.wait_for_activity(slice) && started.elapsed() < slice {
+                return true;
+            }
+            // Only a host with an event source (its control client) reports activity; one
+            // without is polled when the whole timeout has passed.
+            if self.hosts.iter().any(|h| {
+                h.inner().mode() == ObserveMode::Control && h.wait_for_activity(Duration::ZERO)
+            }) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return true;
+            }
+        }
+    }
+
+    fn deliver(
+        &self,
+        pane_id: &str,
+        text: &str,
+        opts: &DeliveryOptions,
+        probe: &mut dyn DeliveryCheck,
+    ) -> Result<DeliveryReport, PanesError> {
+        self.route(pane_id)?.deliver(pane_id, text, opts, probe)
+    }
+
+    fn launch_command(&self, pane_id: &str) -> Result<Option<String>, PanesError> {
+        self.route(pane_id)?.launch_command(pane_id)
+    }
+
+    fn send_keys(&self, pane_id: &str, keys: &str) -> Result<(), PanesError> {
+        self.route(pane_id)?.send_keys(pane_id, keys)
+    }
+
+    fn respawn(&self, pane_id: &str, command: &str) -> Result<(), PanesError> {
+        self.route(pane_id)?.respawn(pane_id, command)
+    }
+}

@@ -1,0 +1,132 @@
+//! The gaffer binary over `[[hosts]]`: a local tmux session plus a simulated host (a network
+//! namespace with a real sshd and its own tmux server, `gaffer_testkit::hosts`), each running
+//! gaffer-sim agents. `gaffer status --json` and `gaffer explain` see both, with local panes
+//! keyed `%N` and the host's `box-0:%N`, through one SSH connection per run.
+//!
+//! Needs root (namespaces) and Debian's openssh-server; skips with a message otherwise, and
+//! fails under `CI=true`.
+
+use gaffer_testkit::hosts::{self, SimHost, SimHosts};
+use gaffer_testkit::tmux::TmuxServer;
+use gaffer_testkit::{cli, wait_until};
+use std::path::Path;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gaffer");
+
+/// The project's `.gaffer/config.toml`: the local tmux server, and `h` as a `[[hosts]]` entry
+/// (its session is the `[tmux]` one, "proj", by default).
+fn write_config(dir: &Path, local: &TmuxServer, h: &SimHost) {
+    let opts: Vec<String> = h.ssh_options().iter().map(|o| format!("{o:?}")).collect();
+    let text = format!(
+        "[tmux]\nsocket_name = {:?}\nsession = \"proj\"\n\n\
+         [[hosts]]\nname = {:?}\nhost = \"{}\"\nuser = \"root\"\nport = {}\nidentity = {:?}\n\
+         ssh_options = [{}]\nsocket_name = {:?}\n",
+        local.name,
+        h.name,
+        h.ssh_addr().ip(),
+        h.ssh_addr().port(),
+        h.identity().display().to_string(),
+        opts.join(", "),
+        h.tmux.name,
+    );
+    std::fs::create_dir_all(dir.join(".gaffer")).expect("mkdir");
+    std::fs::write(dir.join(".gaffer/config.toml"), text).expect("config");
+}
+
+/// `gaffer --json status`, parsed.
+fn status(dir: &Path) -> Result<serde_json::Value, String> {
+    let out = cli::run(BIN, dir, &["--json", "status"]);
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}"))
+}
+
+#[test]
+fn status_and_explain_list_local_and_remote_agents_with_their_keys() {
+    if !hosts::run_isolated("status_and_explain_list_local_and_remote_agents_with_their_keys") {
+        return;
+    }
+    let set = SimHosts::new("box", 1, 82).expect("simulated hosts");
+    let h = set.host(0);
+    let remote = h.spawn_sims("proj", "claude", 2).expect("remote sims");
+    let local = TmuxServer::new("hcli");
+    let sim = gaffer_testkit::sim::binary().display().to_string();
+    let local_id = local.agent(
+        "proj",
+        "proj__cc_9",
+        &format!("{} --agent claude", gaffer_testkit::shell_quote(&sim)),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), &local, h);
+
+    let mut want: Vec<String> = remote.iter().map(|id| format!("{}:{id}", h.name)).collect();
+    want.push(local_id.clone());
+    want.sort();
+
+    // Every agent, local and remote, read WAITING under its key.
+    let mut runs = 0u64;
+    let mut last = String::new();
+    let all_waiting = wait_until(Duration::from_secs(60), || {
+        runs += 1;
+        match status(dir.path()) {
+            Err(e) => {
+                last = e;
+                false
+            }
+            Ok(doc) => {
+                let agents = doc["agents"].as_array().cloned().unwrap_or_default();
+                let mut keys: Vec<String> = agents
+                    .iter()
+                    .filter_map(|a| a["pane_id"].as_str().map(str::to_string))
+                    .collect();
+                keys.sort();
+                last = doc.to_string();
+                keys == want && agents.iter().all(|a| a["status"] == "WAITING")
+            }
+        }
+    });
+    assert!(
+        all_waiting,
+        "status never listed {want:?} all waiting: {last}"
+    );
+    let doc = status(dir.path()).expect("status");
+    runs += 1;
+    let problems = doc["problems"].as_array().cloned().unwrap_or_default();
+    assert!(problems.is_empty(), "{problems:?}");
+    let by_key = |k: &str| {
+        doc["agents"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["pane_id"] == k).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(by_key(&local_id)["title"], "proj__cc_9");
+    assert_eq!(by_key(&want[0])["agent_type"], "cc");
+    assert_eq!(by_key(&want[0])["session"], "proj");
+
+    // One SSH connection per run (two remote panes, one connection), closed when gaffer exits.
+    assert_eq!(h.connections_opened(), runs);
+    assert!(wait_until(Duration::from_secs(10), || h.connections_open() == 0));
+
+    // `explain` takes a host-qualified key, and names it.
+    let key = format!("{}:{}", h.name, remote[0]);
+    let out = cli::run(BIN, dir.path(), &["--json", "explain", &key]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).expect("explain json");
+    assert_eq!(e["pane_id"], key.as_str());
+    assert_eq!(e["status"], "WAITING", "{e}");
+
+    // A key naming no configured host is refused with a clear message.
+    let out = cli::run(BIN, dir.path(), &["explain", "nowhere:%1"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nowhere:%1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
