@@ -536,6 +536,7 @@ impl TmuxPanes {
             vanished,
             problems,
             lost,
+            unreachable: Vec::new(),
         })
     }
 }

@@ -2,15 +2,17 @@
 //!
 //! [`MultiPanes`] routes each call by the pane key: a bare `%N` goes to the local adapter, a
 //! `host:%N` key to that host's [`HostPanes`] (which speaks `host:%N` itself). A listing or an
-//! observation covers every host; a host that cannot answer does not hide the others: its
-//! failure becomes a problem of the observation (`host box1: …`) and its panes are left out.
+//! observation covers every host; a host that cannot answer does not hide the others: it is
+//! reported in [`PaneSnapshot::unreachable`] with its panes as last observed (neither observed
+//! nor vanished), and as a problem of the observation (`host box1: unreachable: …`).
 
 use crate::host::{HostPanes, split_key};
 use gaffer_core::panes::{
     DeliveryCheck, DeliveryOptions, DeliveryReport, ObserveMode, PaneInfo, PaneSnapshot, Panes,
-    PanesError,
+    PanesError, UnreachableHost,
 };
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long one wait slice lasts when several sources are watched: the worst added delay
@@ -21,12 +23,18 @@ const WAIT_SLICE: Duration = Duration::from_millis(50);
 pub struct MultiPanes {
     local: Arc<dyn Panes>,
     hosts: Vec<Arc<HostPanes>>,
+    /// Each host's panes at its last successful observation.
+    last: Mutex<HashMap<String, Vec<PaneInfo>>>,
 }
 
 impl MultiPanes {
     /// The local adapter (bare `%N` keys) and the hosts (`host:%N` keys).
     pub fn new(local: Arc<dyn Panes>, hosts: Vec<Arc<HostPanes>>) -> Self {
-        MultiPanes { local, hosts }
+        MultiPanes {
+            local,
+            hosts,
+            last: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The hosts, in configuration order.
@@ -81,21 +89,38 @@ impl Panes for MultiPanes {
 
     fn observe(&self) -> Result<PaneSnapshot, PanesError> {
         let mut snap = self.local.observe()?;
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         for h in &self.hosts {
-            match h.observe() {
-                Ok(s) => {
-                    snap.panes.extend(s.panes);
-                    snap.vanished.extend(s.vanished);
-                    snap.problems.extend(
-                        s.problems
-                            .into_iter()
-                            .map(|p| format!("host {}: {p}", h.name())),
-                    );
-                    if let Some(lost) = s.lost {
-                        snap.problems.push(format!("host {}: {lost}", h.name()));
+            // A lost connection reads as "no server" over ssh: the host's panes are then held
+            // as they were, not reported vanished.
+            let down = match h.observe() {
+                Ok(s) => match s.lost {
+                    Some(lost) => Some(lost),
+                    None => {
+                        last.insert(
+                            h.name().to_string(),
+                            s.panes.iter().map(|p| p.info.clone()).collect(),
+                        );
+                        snap.panes.extend(s.panes);
+                        snap.vanished.extend(s.vanished);
+                        snap.problems.extend(
+                            s.problems
+                                .into_iter()
+                                .map(|p| format!("host {}: {p}", h.name())),
+                        );
+                        None
                     }
-                }
-                Err(e) => snap.problems.push(format!("host {}: {e}", h.name())),
+                },
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(error) = down {
+                snap.problems
+                    .push(format!("host {}: unreachable: {error}", h.name()));
+                snap.unreachable.push(UnreachableHost {
+                    host: h.name().to_string(),
+                    error,
+                    panes: last.get(h.name()).cloned().unwrap_or_default(),
+                });
             }
         }
         Ok(snap)

@@ -10,7 +10,9 @@
 use chrono::Utc;
 use gaffer_core::agent::{AgentStatusResult, HealthCheck};
 use gaffer_core::agent_files::AgentFiles;
-use gaffer_core::detect::{AgentTracker, Detector, ScreenInput, TrackerConfig, Verdict};
+use gaffer_core::detect::{
+    AgentTracker, Detector, Observation, ScreenInput, TrackerConfig, Verdict,
+};
 use gaffer_core::fuse::{FuseConfig, fuse};
 use gaffer_core::panes::{ObserveMode, PaneInfo, Panes, PanesError};
 use gaffer_core::signals::SignalFeed;
@@ -336,6 +338,55 @@ impl AgentMonitor {
             );
             agents.push(report);
         }
+        // Agents on a host that cannot be reached: UNKNOWN (`host_unreachable`), as last seen,
+        // their trackers kept for when the host answers again.
+        for u in &snap.unreachable {
+            for info in u.panes.iter().filter(|p| p.is_agent()) {
+                let verdict = gaffer_core::detect::host_unreachable_verdict(
+                    &u.host,
+                    &u.error,
+                    snap.observed_at,
+                );
+                let last_activity = inner
+                    .entries
+                    .get(&info.pane_id)
+                    .map_or(snap.observed_at, |e| e.at.min(snap.observed_at));
+                let idle_for = (snap.observed_at - last_activity)
+                    .to_std()
+                    .unwrap_or_default();
+                let observation = Observation {
+                    status: AgentStatus::Unknown,
+                    verdict,
+                    last_activity,
+                    idle_for,
+                    since: snap.observed_at,
+                    changed: false,
+                    previous: None,
+                    pending: None,
+                };
+                let mut report = AgentReport {
+                    pane: info.clone(),
+                    observation,
+                    last_activity,
+                    idle_seconds: idle_for.as_secs_f64(),
+                    velocity: 0.0,
+                    health: HealthCheck {
+                        pane_id: info.pane_id.clone(),
+                        agent_type: info.agent_type.clone(),
+                        healthy: false,
+                        issues: Vec::new(),
+                        timestamp: snap.observed_at,
+                    },
+                };
+                report.health = health_of(
+                    &info.pane_id,
+                    &info.agent_type,
+                    &status_result(&report),
+                    snap.observed_at,
+                );
+                agents.push(report);
+            }
+        }
         for v in &snap.vanished {
             inner.entries.remove(v);
         }
@@ -449,6 +500,7 @@ mod tests {
             vanished: vanished.iter().map(|s| s.to_string()).collect(),
             problems: Vec::new(),
             lost: None,
+            unreachable: Vec::new(),
         })
     }
 

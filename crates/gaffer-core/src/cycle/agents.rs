@@ -6,12 +6,14 @@ use super::{
 };
 use crate::agent::AgentState;
 use crate::assign::{is_available, is_fresh_waiting};
+use crate::detect::HOST_UNREACHABLE;
 use crate::event::{CoordinatorEvent, CoordinatorEventType};
+use crate::panes::pane_host;
 use crate::persona::Persona;
 use crate::status::AgentStatus;
 use crate::time::Timestamp;
 use crate::transitions::state_change_event;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The merge's result.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -57,11 +59,18 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
         // An agent held while tmux was lost is announced by `agent_appeared` (with its status),
         // not by a change from the UNKNOWN it was held as.
         let was_held = agent.status_reason == TMUX_LOST;
+        // An agent whose host went down or came back is announced once for the host
+        // (`host_unreachable` / `host_reachable`), not by a status change per agent.
+        let unreachable = o.observation.verdict.rule == HOST_UNREACHABLE;
+        let host_flip = unreachable || agent.status_reason == HOST_UNREACHABLE;
         agent.pane_index = o.pane.pane_index;
         agent.window_index = o.pane.window_index;
         agent.agent_type.clone_from(&o.pane.agent_type);
         agent.title.clone_from(&o.pane.title);
         agent.status_reason.clear();
+        if unreachable {
+            agent.status_reason = HOST_UNREACHABLE.to_string();
+        }
         agent.status = o.status();
         if o.status() == AgentStatus::RateLimited {
             // Left alone until the announced reset; after it, the agent is waiting. A relative
@@ -95,7 +104,7 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
         }
         agent.assignments = count;
         agent.current_task = task.to_string();
-        if prev.is_some() && !was_held {
+        if prev.is_some() && !was_held && !host_flip {
             if let Some(mut e) = state_change_event(before, &agent, now) {
                 if let Some(reset) = limits.get(pane) {
                     if e.event_type == CoordinatorEventType::AgentRateLimited {
@@ -127,6 +136,10 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
         agents.insert(pane.to_string(), agent);
     }
     quality.append(&mut health);
+    // A host going down or coming back comes before its agents' own events.
+    let mut host_events = host_changes(snap, obs);
+    host_events.append(&mut events);
+    let mut events = host_events;
     let gone = gone_and_appeared(snap, obs, &agents, &mut events);
     Merged {
         tracking: Tracking {
@@ -141,6 +154,55 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
         events,
         quality,
     }
+}
+
+/// `host_unreachable` for each host whose agents were observed before and are not now (their
+/// connection is down: held as UNKNOWN, reason `host_unreachable`), with the count of its
+/// agents and the error; `host_reachable` for each host whose held agents are observed again.
+pub fn host_changes(snap: &Snapshot, obs: &AgentsObservation) -> Vec<CoordinatorEvent> {
+    let down_before: BTreeSet<&str> = snap
+        .agents
+        .iter()
+        .filter(|(_, a)| a.status_reason == HOST_UNREACHABLE)
+        .filter_map(|(p, _)| pane_host(p))
+        .collect();
+    // host -> (agents held, the error)
+    let mut down_now: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
+    let mut up_now: BTreeSet<&str> = BTreeSet::new();
+    for o in &obs.agents {
+        let Some(host) = pane_host(o.pane_id()) else {
+            continue;
+        };
+        let v = &o.observation.verdict;
+        if v.rule == HOST_UNREACHABLE {
+            let error = v.evidence.first().map_or("", String::as_str);
+            let e = down_now.entry(host).or_insert((0, error));
+            e.0 += 1;
+        } else {
+            up_now.insert(host);
+        }
+    }
+    let mut events = Vec::new();
+    for (host, (count, error)) in &down_now {
+        if !down_before.contains(host) {
+            events.push(
+                CoordinatorEvent::new(CoordinatorEventType::HostUnreachable, snap.now)
+                    .with_detail("host", *host)
+                    .with_detail("agents", *count)
+                    .with_detail("error", *error),
+            );
+        }
+    }
+    for host in down_before
+        .iter()
+        .filter(|h| !down_now.contains_key(*h) && up_now.contains(*h))
+    {
+        events.push(
+            CoordinatorEvent::new(CoordinatorEventType::HostReachable, snap.now)
+                .with_detail("host", *host),
+        );
+    }
+    events
 }
 
 /// `agent_context_high` for each agent whose context use went above `threshold` percent since

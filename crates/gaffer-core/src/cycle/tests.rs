@@ -173,6 +173,73 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
     assert!(m.tracking.agents.is_empty());
 }
 
+/// `report` for an agent on a host that cannot be reached, as the monitor makes it.
+fn unreachable(pane: &str, at: Timestamp) -> AgentReport {
+    let mut r = report(pane, AgentStatus::Unknown, at);
+    r.observation.verdict = crate::detect::host_unreachable_verdict("box1", "ssh: timed out", at);
+    r
+}
+
+#[test]
+fn a_host_going_down_holds_its_agents_unknown_and_is_announced_once_each_way() {
+    let mut snap = Snapshot::new(Pass::Poll, t(10));
+    snap.last_update = Some(t(5));
+    snap.agents.insert("%1".into(), waiting("%1", t(1)));
+    snap.agents
+        .insert("box1:%1".into(), waiting("box1:%1", t(1)));
+    snap.agents
+        .insert("box1:%2".into(), waiting("box1:%2", t(1)));
+    let types = |m: &agents::Merged| {
+        m.events
+            .iter()
+            .map(|e| e.event_type.clone())
+            .collect::<Vec<_>>()
+    };
+    // The host goes down: its two agents are held UNKNOWN, one event for the host.
+    let obs = AgentsObservation {
+        agents: vec![
+            report("%1", AgentStatus::Waiting, t(9)),
+            unreachable("box1:%1", t(10)),
+            unreachable("box1:%2", t(10)),
+        ],
+        problems: vec![],
+        tmux_lost: None,
+    };
+    let m = agents::merge(&snap, &obs, &Policy::default());
+    assert_eq!(types(&m), [CoordinatorEventType::HostUnreachable]);
+    let e = &m.events[0];
+    assert_eq!(e.details["host"], "box1");
+    assert_eq!(e.details["agents"], 2);
+    assert_eq!(e.details["error"], "host box1: ssh: timed out");
+    for pane in ["box1:%1", "box1:%2"] {
+        let a = &m.tracking.agents[pane];
+        assert_eq!(a.status, AgentStatus::Unknown);
+        assert_eq!(a.status_reason, "host_unreachable");
+    }
+    assert_eq!(m.tracking.agents["%1"].status_reason, "");
+    assert!(!crate::assign::is_available(&m.tracking.agents["box1:%1"]));
+    // Still down: nothing new.
+    snap.agents = m.tracking.agents;
+    let m = agents::merge(&snap, &obs, &Policy::default());
+    assert!(m.events.is_empty(), "{:?}", m.events);
+    // Back: one event for the host, none per agent, the reason cleared.
+    snap.agents = m.tracking.agents;
+    let obs = AgentsObservation {
+        agents: vec![
+            report("%1", AgentStatus::Waiting, t(11)),
+            report("box1:%1", AgentStatus::Waiting, t(11)),
+            report("box1:%2", AgentStatus::Generating, t(11)),
+        ],
+        problems: vec![],
+        tmux_lost: None,
+    };
+    let m = agents::merge(&snap, &obs, &Policy::default());
+    assert_eq!(types(&m), [CoordinatorEventType::HostReachable]);
+    assert_eq!(m.events[0].details["host"], "box1");
+    assert_eq!(m.tracking.agents["box1:%2"].status, AgentStatus::Generating);
+    assert_eq!(m.tracking.agents["box1:%2"].status_reason, "");
+}
+
 #[test]
 fn merge_takes_names_personas_and_the_ledger_s_assignments() {
     let mut snap = Snapshot::new(Pass::Poll, t(10));
