@@ -109,6 +109,18 @@ fn status_and_explain_list_local_and_remote_agents_with_their_keys() {
     assert_eq!(h.connections_opened(), runs);
     assert!(wait_until(Duration::from_secs(10), || h.connections_open() == 0));
 
+    // The table names the remote agents by their keys too.
+    let out = cli::run(BIN, dir.path(), &["status"]);
+    runs += 1;
+    let text = String::from_utf8_lossy(&out.stdout);
+    for k in &want {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{k} "))),
+            "{k} missing:\n{text}"
+        );
+    }
+    assert_eq!(h.connections_opened(), runs);
+
     // `explain` takes a host-qualified key, and names it.
     let key = format!("{}:{}", h.name, remote[0]);
     let out = cli::run(BIN, dir.path(), &["--json", "explain", &key]);
