@@ -6,6 +6,8 @@
 //! Needs root (namespaces) and Debian's openssh-server; skips with a message otherwise, and
 //! fails under `CI=true`.
 
+use gaffer_coordinator::ledger::Ledger;
+use gaffer_core::event::CoordinatorEvent;
 use gaffer_testkit::hosts::{self, SimHost, SimHosts};
 use gaffer_testkit::tmux::TmuxServer;
 use gaffer_testkit::{cli, wait_until};
@@ -140,5 +142,112 @@ fn status_and_explain_list_local_and_remote_agents_with_their_keys() {
         String::from_utf8_lossy(&out.stderr).contains("nowhere:%1"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The events in the project's ledger.
+fn events(dir: &Path) -> Vec<CoordinatorEvent> {
+    Ledger::open(&dir.join(".gaffer/state.db"))
+        .ok()
+        .and_then(|l| l.events_since(0).ok())
+        .map(|(events, _)| events.into_iter().map(|(_, e)| e).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn gaffer_run_records_a_partitioned_host_as_unreachable_then_reachable() {
+    if !hosts::run_isolated("gaffer_run_records_a_partitioned_host_as_unreachable_then_reachable") {
+        return;
+    }
+    let set = SimHosts::new("box", 1, 84).expect("simulated hosts");
+    let h = set.host(0);
+    let remote = h.spawn_sims("proj", "claude", 2).expect("remote sims");
+    let keys: Vec<String> = remote.iter().map(|id| format!("{}:{id}", h.name)).collect();
+    let local = TmuxServer::new("hrun");
+    let sim = gaffer_testkit::sim::binary().display().to_string();
+    let local_id = local.agent(
+        "proj",
+        "proj__cc_9",
+        &format!("{} --agent claude", gaffer_testkit::shell_quote(&sim)),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join(".beads")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join(".git")).expect("mkdir");
+    std::fs::write(dir.path().join(".beads/issues.jsonl"), "").expect("issues");
+    write_config(dir.path(), &local, h);
+
+    let mut run = cli::command(BIN, dir.path())
+        .args(["--project", &dir.path().display().to_string()])
+        .args(["run", "--exit-after", "90"])
+        .args(["--set", "coordinator.poll_interval=300ms"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gaffer run");
+    let has = |kind: &str| {
+        events(dir.path())
+            .iter()
+            .any(|e| e.event_type.as_str() == kind)
+    };
+    let result = (|| -> Result<(), String> {
+        if !wait_until(Duration::from_secs(30), || has("coordinator_started")) {
+            return Err("no coordinator_started".into());
+        }
+        h.partition()?;
+        if !wait_until(Duration::from_secs(60), || has("host_unreachable")) {
+            return Err("no host_unreachable".into());
+        }
+        h.heal()?;
+        if !wait_until(Duration::from_secs(90), || has("host_reachable")) {
+            return Err("no host_reachable".into());
+        }
+        Ok(())
+    })();
+    // SAFETY: signalling the child this test started, by its pid.
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    let out = run.wait_with_output().expect("gaffer run ends");
+    let evs = events(dir.path());
+    let kinds: Vec<&str> = evs.iter().map(|e| e.event_type.as_str()).collect();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: String = stderr
+        .lines()
+        .rev()
+        .take(30)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(result.is_ok(), "{result:?}: events {kinds:?}\n{tail}");
+
+    // The first poll saw the local agent and the host's under their keys.
+    let started = evs
+        .iter()
+        .find(|e| e.event_type.as_str() == "coordinator_started")
+        .expect("coordinator_started");
+    let seen = started.details["agents"].to_string();
+    for k in keys.iter().chain([&local_id]) {
+        assert!(seen.contains(&format!("\"{k}\"")), "{k} not in {seen}");
+    }
+    // One event each way for the host, the agents held (not gone) in between.
+    let down: Vec<&CoordinatorEvent> = evs
+        .iter()
+        .filter(|e| e.event_type.as_str() == "host_unreachable")
+        .collect();
+    assert_eq!(down.len(), 1, "{kinds:?}");
+    assert_eq!(down[0].details["host"], h.name.as_str());
+    assert_eq!(down[0].details["agents"], 2);
+    let up = evs
+        .iter()
+        .position(|e| e.event_type.as_str() == "host_reachable")
+        .expect("host_reachable");
+    let at_down = evs
+        .iter()
+        .position(|e| e.event_type.as_str() == "host_unreachable")
+        .expect("host_unreachable");
+    assert!(at_down < up, "{kinds:?}");
+    assert!(
+        !evs.iter().any(|e| e.event_type.as_str() == "agent_gone"),
+        "{kinds:?}"
     );
 }
