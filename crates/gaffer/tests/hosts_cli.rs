@@ -176,7 +176,7 @@ fn gaffer_run_records_a_partitioned_host_as_unreachable_then_reachable() {
     std::fs::write(dir.path().join(".beads/issues.jsonl"), "").expect("issues");
     write_config(dir.path(), &local, h);
 
-    let mut run = cli::command(BIN, dir.path())
+    let run = cli::command(BIN, dir.path())
         .args(["--project", &dir.path().display().to_string()])
         .args(["run", "--exit-after", "90"])
         .args(["--set", "coordinator.poll_interval=300ms"])
