@@ -174,3 +174,72 @@ impl Panes for MultiPanes {
         self.route(pane_id)?.respawn(pane_id, command)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gaffer_core::config::HostConfig;
+    use gaffer_testkit::fakes::ScriptedPanes;
+
+    fn local_snapshot() -> PaneSnapshot {
+        PaneSnapshot {
+            observed_at: chrono::Utc::now(),
+            mode: ObserveMode::Polling,
+            panes: Vec::new(),
+            vanished: vec!["%7".into()],
+            problems: Vec::new(),
+            lost: None,
+            unreachable: Vec::new(),
+        }
+    }
+
+    /// A host nobody listens for (port 1 on loopback): its connection fails at once.
+    fn dead_host(name: &str) -> Arc<HostPanes> {
+        let cfg = HostConfig {
+            name: name.into(),
+            host: "127.0.0.1".into(),
+            port: 1,
+            ssh_options: vec!["-o".into(), "BatchMode=yes".into()],
+            ..Default::default()
+        };
+        Arc::new(crate::host::connect(&cfg, "s", Duration::from_secs(5)).unwrap())
+    }
+
+    #[test]
+    fn keys_of_unknown_hosts_are_refused_without_touching_the_network() {
+        let host = dead_host("b");
+        let multi = MultiPanes::new(
+            Arc::new(ScriptedPanes::new(Vec::new())),
+            vec![Arc::clone(&host)],
+        );
+        let err = multi.send_keys("nowhere:%1", "x").unwrap_err();
+        assert!(
+            matches!(&err, PanesError::NotFound(m) if m.contains("nowhere")),
+            "{err:?}"
+        );
+        // A local key goes to the local adapter (this fake captures nothing).
+        assert_eq!(multi.capture(&["%1".into()]).unwrap(), Vec::new());
+        assert_eq!(host.connection().connections_started(), 0);
+    }
+
+    #[test]
+    fn a_host_that_cannot_be_reached_is_reported_and_does_not_hide_the_local_panes() {
+        let host = dead_host("b");
+        let multi = MultiPanes::new(
+            Arc::new(ScriptedPanes::new(vec![Ok(local_snapshot())])),
+            vec![host],
+        );
+        let snap = multi.observe().unwrap();
+        assert_eq!(snap.vanished, ["%7"], "the local observation is kept");
+        assert_eq!(snap.unreachable.len(), 1);
+        assert_eq!(snap.unreachable[0].host, "b");
+        assert!(!snap.unreachable[0].error.is_empty());
+        assert!(
+            snap.problems
+                .iter()
+                .any(|p| p.starts_with("host b: unreachable: ")),
+            "{:?}",
+            snap.problems
+        );
+    }
+}
