@@ -4,7 +4,8 @@
 //! `host:%N` key to that host's [`HostPanes`] (which speaks `host:%N` itself). A listing or an
 //! observation covers every host; a host that cannot answer does not hide the others: it is
 //! reported in [`PaneSnapshot::unreachable`] with its panes as last observed (neither observed
-//! nor vanished), and as a problem of the observation (`host box1: unreachable: …`).
+//! nor vanished), and as a problem of the observation (`host box1: unreachable: …`). Hosts are
+//! observed in parallel (a scoped thread each) beside the local session.
 
 use crate::host::{HostPanes, split_key};
 use gaffer_core::panes::{
@@ -88,12 +89,34 @@ impl Panes for MultiPanes {
     }
 
     fn observe(&self) -> Result<PaneSnapshot, PanesError> {
-        let mut snap = self.local.observe()?;
+        if self.hosts.is_empty() {
+            return self.local.observe();
+        }
+        // Every host at once, each on its own connection, beside the local session: a slow or
+        // partitioned host delays the observation by its own timeout, not by the sum.
+        let (local, remote) = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .hosts
+                .iter()
+                .map(|h| s.spawn(move || h.observe()))
+                .collect();
+            let local = self.local.observe();
+            let remote: Vec<Result<PaneSnapshot, PanesError>> = handles
+                .into_iter()
+                .map(|j| {
+                    j.join().unwrap_or_else(|_| {
+                        Err(PanesError::Failed("the host's observation panicked".into()))
+                    })
+                })
+                .collect();
+            (local, remote)
+        });
+        let mut snap = local?;
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        for h in &self.hosts {
+        for (h, observed) in self.hosts.iter().zip(remote) {
             // A lost connection reads as "no server" over ssh: the host's panes are then held
             // as they were, not reported vanished.
-            let down = match h.observe() {
+            let down = match observed {
                 Ok(s) => match s.lost {
                     Some(lost) => Some(lost),
                     None => {
