@@ -72,6 +72,9 @@ pub struct MonitorSnapshot {
     /// Why nothing could be observed (tmux server or session gone), when so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost: Option<String>,
+    /// `[[hosts]]` hosts that could not be observed: host name → error.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unreachable: BTreeMap<String, String>,
 }
 
 struct Entry {
@@ -406,6 +409,11 @@ impl AgentMonitor {
             vanished: snap.vanished.clone(),
             problems: snap.problems.clone(),
             lost: snap.lost.clone(),
+            unreachable: snap
+                .unreachable
+                .iter()
+                .map(|u| (u.host.clone(), u.error.clone()))
+                .collect(),
         };
         inner.last = Some(out.clone());
         Ok(out)

@@ -147,6 +147,17 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
             agents,
             gone,
             tmux_loss: None,
+            hosts_down: obs
+                .unreachable_hosts
+                .keys()
+                .cloned()
+                .chain(
+                    obs.agents
+                        .iter()
+                        .filter(|o| o.observation.verdict.rule == HOST_UNREACHABLE)
+                        .filter_map(|o| pane_host(o.pane_id()).map(str::to_string)),
+                )
+                .collect(),
             rate_limits: limits,
             problems: obs.problems.clone(),
             assignments: snap.ledger.active.iter().map(|r| r.id).collect(),
@@ -156,30 +167,29 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
     }
 }
 
-/// `host_unreachable` for each host whose agents were observed before and are not now (their
-/// connection is down: held as UNKNOWN, reason `host_unreachable`), with the count of its
-/// agents and the error; `host_reachable` for each host whose held agents are observed again.
+/// `host_unreachable` for each `[[hosts]]` host unreachable now and not at the last pass
+/// (`host`, `agents`: how many of its agents are held as UNKNOWN, `error`); `host_reachable`
+/// for each host unreachable at the last pass and not now. A host is unreachable when the
+/// observation says so, or when its agents are held as `host_unreachable`.
 pub fn host_changes(snap: &Snapshot, obs: &AgentsObservation) -> Vec<CoordinatorEvent> {
-    let down_before: BTreeSet<&str> = snap
-        .agents
-        .iter()
-        .filter(|(_, a)| a.status_reason == HOST_UNREACHABLE)
-        .filter_map(|(p, _)| pane_host(p))
-        .collect();
+    let mut down_before: BTreeSet<&str> = snap.hosts_down.iter().map(String::as_str).collect();
+    down_before.extend(
+        snap.agents
+            .iter()
+            .filter(|(_, a)| a.status_reason == HOST_UNREACHABLE)
+            .filter_map(|(p, _)| pane_host(p)),
+    );
     // host -> (agents held, the error)
-    let mut down_now: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
-    let mut up_now: BTreeSet<&str> = BTreeSet::new();
+    let mut down_now: BTreeMap<&str, (usize, &str)> = obs
+        .unreachable_hosts
+        .iter()
+        .map(|(h, e)| (h.as_str(), (0, e.as_str())))
+        .collect();
     for o in &obs.agents {
-        let Some(host) = pane_host(o.pane_id()) else {
-            continue;
-        };
         let v = &o.observation.verdict;
-        if v.rule == HOST_UNREACHABLE {
+        if let Some(host) = pane_host(o.pane_id()).filter(|_| v.rule == HOST_UNREACHABLE) {
             let error = v.evidence.first().map_or("", String::as_str);
-            let e = down_now.entry(host).or_insert((0, error));
-            e.0 += 1;
-        } else {
-            up_now.insert(host);
+            down_now.entry(host).or_insert((0, error)).0 += 1;
         }
     }
     let mut events = Vec::new();
@@ -193,10 +203,7 @@ pub fn host_changes(snap: &Snapshot, obs: &AgentsObservation) -> Vec<Coordinator
             );
         }
     }
-    for host in down_before
-        .iter()
-        .filter(|h| !down_now.contains_key(*h) && up_now.contains(*h))
-    {
+    for host in down_before.iter().filter(|h| !down_now.contains_key(*h)) {
         events.push(
             CoordinatorEvent::new(CoordinatorEventType::HostReachable, snap.now)
                 .with_detail("host", *host),
@@ -360,6 +367,7 @@ pub fn lost(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy, error: &s
             agents,
             gone,
             tmux_loss: Some(loss),
+            hosts_down: snap.hosts_down.clone(),
             rate_limits: snap.rate_limits.clone(),
             problems,
             assignments: snap.ledger.active.iter().map(|r| r.id).collect(),

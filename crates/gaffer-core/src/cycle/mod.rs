@@ -89,6 +89,8 @@ pub struct AgentsObservation {
     /// Why tmux could not be observed at all (server or session gone, tmux not answering);
     /// `None` when it answered.
     pub tmux_lost: Option<String>,
+    /// `[[hosts]]` hosts that could not be observed, with the error: host name → error.
+    pub unreachable_hosts: BTreeMap<String, String>,
 }
 
 /// An agent whose pane vanished while tmux answered, kept for the digest for
@@ -308,6 +310,8 @@ pub struct Snapshot {
     pub gone: BTreeMap<String, GoneAgent>,
     /// tmux lost as tracked before this pass.
     pub tmux_loss: Option<TmuxLoss>,
+    /// `[[hosts]]` hosts found unreachable by the last pass.
+    pub hosts_down: BTreeSet<String>,
     /// When the agents were last observed, and the problems met then.
     pub last_update: Option<Timestamp>,
     /// Problems of the last observation.
@@ -361,6 +365,7 @@ impl Snapshot {
             agents: BTreeMap::new(),
             gone: BTreeMap::new(),
             tmux_loss: None,
+            hosts_down: BTreeSet::new(),
             last_update: None,
             problems: Vec::new(),
             observed: None,
@@ -490,6 +495,8 @@ pub struct Tracking {
     pub gone: BTreeMap<String, GoneAgent>,
     /// tmux lost, while it is.
     pub tmux_loss: Option<TmuxLoss>,
+    /// `[[hosts]]` hosts unreachable at this pass.
+    pub hosts_down: BTreeSet<String>,
     /// Rate-limit ends by pane id.
     pub rate_limits: BTreeMap<String, Timestamp>,
     /// Problems of this observation.

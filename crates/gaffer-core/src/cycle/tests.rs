@@ -142,6 +142,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
         agents: vec![report("%1", AgentStatus::Generating, t(9))],
         problems: vec![],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     };
     let m = agents::merge(&snap, &obs, &Policy::default());
     assert!(m.events.is_empty(), "a new agent is not a change");
@@ -151,6 +152,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
         agents: vec![report("%1", AgentStatus::Error, t(10))],
         problems: vec!["p".into()],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     };
     let m = agents::merge(&snap, &obs, &Policy::default());
     assert_eq!(
@@ -204,6 +206,7 @@ fn a_host_going_down_holds_its_agents_unknown_and_is_announced_once_each_way() {
         ],
         problems: vec![],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     };
     let m = agents::merge(&snap, &obs, &Policy::default());
     assert_eq!(types(&m), [CoordinatorEventType::HostUnreachable]);
@@ -232,12 +235,57 @@ fn a_host_going_down_holds_its_agents_unknown_and_is_announced_once_each_way() {
         ],
         problems: vec![],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     };
     let m = agents::merge(&snap, &obs, &Policy::default());
     assert_eq!(types(&m), [CoordinatorEventType::HostReachable]);
     assert_eq!(m.events[0].details["host"], "box1");
     assert_eq!(m.tracking.agents["box1:%2"].status, AgentStatus::Generating);
     assert_eq!(m.tracking.agents["box1:%2"].status_reason, "");
+}
+
+#[test]
+fn a_host_down_from_the_start_is_announced_once_and_its_return_too() {
+    let mut snap = Snapshot::new(Pass::Poll, t(10));
+    let down = AgentsObservation {
+        agents: vec![report("%1", AgentStatus::Waiting, t(9))],
+        problems: vec![],
+        tmux_lost: None,
+        unreachable_hosts: [("box2".to_string(), "ssh: refused".to_string())].into(),
+    };
+    let m = agents::merge(&snap, &down, &Policy::default());
+    assert_eq!(m.events.len(), 1, "{:?}", m.events);
+    assert_eq!(
+        m.events[0].event_type,
+        CoordinatorEventType::HostUnreachable
+    );
+    assert_eq!(m.events[0].details["host"], "box2");
+    assert_eq!(m.events[0].details["agents"], 0);
+    assert_eq!(m.events[0].details["error"], "ssh: refused");
+    assert!(m.tracking.hosts_down.contains("box2"));
+    snap.agents = m.tracking.agents;
+    snap.hosts_down = m.tracking.hosts_down;
+    snap.last_update = Some(t(10));
+    let m = agents::merge(&snap, &down, &Policy::default());
+    assert!(m.events.is_empty(), "still down: {:?}", m.events);
+    snap.hosts_down = m.tracking.hosts_down;
+    let up = AgentsObservation {
+        agents: vec![
+            report("%1", AgentStatus::Waiting, t(11)),
+            report("box2:%0", AgentStatus::Waiting, t(11)),
+        ],
+        ..Default::default()
+    };
+    let m = agents::merge(&snap, &up, &Policy::default());
+    let kinds: Vec<_> = m.events.iter().map(|e| e.event_type.clone()).collect();
+    assert_eq!(
+        kinds,
+        [
+            CoordinatorEventType::HostReachable,
+            CoordinatorEventType::AgentAppeared
+        ]
+    );
+    assert!(m.tracking.hosts_down.is_empty());
 }
 
 #[test]
@@ -258,6 +306,7 @@ fn merge_takes_names_personas_and_the_ledger_s_assignments() {
             agents: vec![r],
             problems: vec![],
             tmux_lost: None,
+            unreachable_hosts: Default::default(),
         },
         &Policy::default(),
     );
@@ -282,6 +331,7 @@ fn a_rate_limit_holds_until_its_first_announced_reset() {
             agents: vec![r],
             problems: vec![],
             tmux_lost: None,
+            unreachable_hosts: Default::default(),
         }
     };
     let m = agents::merge(&snap, &limited(20, 0), &Policy::default());
@@ -305,6 +355,7 @@ fn a_rate_limit_holds_until_its_first_announced_reset() {
             agents: vec![report("%1", AgentStatus::Waiting, t(0))],
             problems: vec![],
             tmux_lost: None,
+            unreachable_hosts: Default::default(),
         },
         &Policy::default(),
     );
@@ -483,6 +534,7 @@ fn a_poll_tracks_first_then_reports_then_reviews() {
         agents: vec![report("%1", AgentStatus::Generating, t(99))],
         problems: vec![],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     });
     assert_eq!(
         kinds(&decide(&snap, &Policy::default())),
@@ -999,6 +1051,7 @@ fn poll_with(status: AgentStatus, since: i64, now: i64, stage: Stage) -> Snapsho
         agents: vec![r],
         problems: vec![],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     });
     snap
 }
@@ -1765,6 +1818,7 @@ fn a_poll_that_ends_an_assignment_tracks_the_agent_free() {
         agents: vec![report("%1", AgentStatus::Waiting, t(99))],
         problems: vec![],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     });
     let out = decide(&snap, &Policy::default());
     assert!(out.iter().any(|d| matches!(d, Decision::MarkDone { .. })));
@@ -1863,6 +1917,7 @@ fn a_rate_limit_event_names_its_reset_and_context_crossings_are_events() {
             agents: vec![r],
             problems: vec![],
             tmux_lost: None,
+            unreachable_hosts: Default::default(),
         }
     };
     let mut snap = Snapshot::new(Pass::Poll, t(0));
