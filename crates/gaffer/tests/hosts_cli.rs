@@ -197,6 +197,23 @@ fn gaffer_run_records_a_partitioned_host_as_unreachable_then_reachable() {
         if !wait_until(Duration::from_secs(60), || has("host_unreachable")) {
             return Err("no host_unreachable".into());
         }
+        // A one-shot status meanwhile lists the local agent and warns about the host.
+        let out = cli::run(BIN, dir.path(), &["--json", "status"]);
+        let doc: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("status json: {e}"))?;
+        let listed: Vec<&str> = doc["agents"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["pane_id"].as_str()).collect())
+            .unwrap_or_default();
+        let warned = doc["problems"].as_array().is_some_and(|p| {
+            p.iter().any(|x| {
+                x.as_str()
+                    .is_some_and(|x| x.starts_with(&format!("host {}: unreachable", h.name)))
+            })
+        });
+        if !out.status.success() || listed != [local_id.as_str()] || !warned {
+            return Err(format!("status while down: {doc}"));
+        }
         h.heal()?;
         if !wait_until(Duration::from_secs(90), || has("host_reachable")) {
             return Err("no host_reachable".into());
