@@ -135,6 +135,19 @@ fn status_and_explain_list_local_and_remote_agents_with_their_keys() {
     assert_eq!(e["pane_id"], key.as_str());
     assert_eq!(e["status"], "WAITING", "{e}");
 
+    // `send` delivers to a remote agent by its key, verified, over the host's connection.
+    let out = cli::run(BIN, dir.path(), &["send", &key, "hello from afar"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(wait_until(Duration::from_secs(10), || h
+        .tmux
+        .capture(&remote[0])
+        .contains("hello from afar")));
+
     // A key naming no configured host is refused with a clear message.
     let out = cli::run(BIN, dir.path(), &["explain", "nowhere:%1"]);
     assert!(!out.status.success());
