@@ -157,6 +157,10 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
                         .filter(|o| o.observation.verdict.rule == HOST_UNREACHABLE)
                         .filter_map(|o| pane_host(o.pane_id()).map(str::to_string)),
                 )
+                .map(|h| {
+                    let since = snap.hosts_down.get(&h).copied().unwrap_or(now);
+                    (h, since)
+                })
                 .collect(),
             rate_limits: limits,
             problems: obs.problems.clone(),
@@ -172,7 +176,7 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
 /// for each host unreachable at the last pass and not now. A host is unreachable when the
 /// observation says so, or when its agents are held as `host_unreachable`.
 pub fn host_changes(snap: &Snapshot, obs: &AgentsObservation) -> Vec<CoordinatorEvent> {
-    let mut down_before: BTreeSet<&str> = snap.hosts_down.iter().map(String::as_str).collect();
+    let mut down_before: BTreeSet<&str> = snap.hosts_down.keys().map(String::as_str).collect();
     down_before.extend(
         snap.agents
             .iter()

@@ -310,8 +310,8 @@ pub struct Snapshot {
     pub gone: BTreeMap<String, GoneAgent>,
     /// tmux lost as tracked before this pass.
     pub tmux_loss: Option<TmuxLoss>,
-    /// `[[hosts]]` hosts found unreachable by the last pass.
-    pub hosts_down: BTreeSet<String>,
+    /// `[[hosts]]` hosts found unreachable by the last pass, with when each went down.
+    pub hosts_down: BTreeMap<String, Timestamp>,
     /// When the agents were last observed, and the problems met then.
     pub last_update: Option<Timestamp>,
     /// Problems of the last observation.
@@ -365,7 +365,7 @@ impl Snapshot {
             agents: BTreeMap::new(),
             gone: BTreeMap::new(),
             tmux_loss: None,
-            hosts_down: BTreeSet::new(),
+            hosts_down: BTreeMap::new(),
             last_update: None,
             problems: Vec::new(),
             observed: None,
@@ -495,8 +495,8 @@ pub struct Tracking {
     pub gone: BTreeMap<String, GoneAgent>,
     /// tmux lost, while it is.
     pub tmux_loss: Option<TmuxLoss>,
-    /// `[[hosts]]` hosts unreachable at this pass.
-    pub hosts_down: BTreeSet<String>,
+    /// `[[hosts]]` hosts unreachable at this pass, with when each went down.
+    pub hosts_down: BTreeMap<String, Timestamp>,
     /// Rate-limit ends by pane id.
     pub rate_limits: BTreeMap<String, Timestamp>,
     /// Problems of this observation.
@@ -732,6 +732,7 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
                         since: &since,
                         rate_limits: &tracking.rate_limits,
                         restarts: &snap.ledger.restarts,
+                        hosts_down: &tracking.hosts_down,
                     };
                     review::active(
                         &snap.ledger.active,

@@ -262,7 +262,7 @@ fn a_host_down_from_the_start_is_announced_once_and_its_return_too() {
     assert_eq!(m.events[0].details["host"], "box2");
     assert_eq!(m.events[0].details["agents"], 0);
     assert_eq!(m.events[0].details["error"], "ssh: refused");
-    assert!(m.tracking.hosts_down.contains("box2"));
+    assert_eq!(m.tracking.hosts_down.get("box2"), Some(&t(10)));
     snap.agents = m.tracking.agents;
     snap.hosts_down = m.tracking.hosts_down;
     snap.last_update = Some(t(10));
@@ -286,6 +286,62 @@ fn a_host_down_from_the_start_is_announced_once_and_its_return_too() {
         ]
     );
     assert!(m.tracking.hosts_down.is_empty());
+}
+
+#[test]
+fn work_on_an_unreachable_host_is_held_for_the_grace_then_handed_back_once() {
+    let policy = Policy {
+        tmux_grace: 60.0,
+        ..Policy::default()
+    };
+    let poll = |now: i64, hosts_down: &BTreeMap<String, Timestamp>| {
+        let mut snap = Snapshot::new(Pass::Poll, t(now));
+        let mut held = waiting("box1:%1", t(0));
+        held.status = AgentStatus::Unknown;
+        held.status_reason = "host_unreachable".into();
+        snap.agents.insert("box1:%1".into(), held);
+        snap.hosts_down = hosts_down.clone();
+        snap.ledger.active = vec![active(1, "b1", "box1:%1", Stage::Working, t(0))];
+        snap.observed = Some(AgentsObservation {
+            agents: vec![unreachable("box1:%1", t(now))],
+            ..Default::default()
+        });
+        decide(&snap, &policy)
+    };
+    let hand_backs = |ds: &[Decision]| -> Vec<String> {
+        ds.iter()
+            .filter_map(|d| match d {
+                Decision::HandBack {
+                    assignment,
+                    status,
+                    reason,
+                    back_off,
+                } => {
+                    assert_eq!(*status, AgentStatus::Unknown);
+                    assert!(!back_off, "the agent did nothing wrong");
+                    Some(format!("{} {reason}", assignment.bead_id))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    // The host went down at t(100): held within the grace.
+    let since: BTreeMap<String, Timestamp> = [("box1".to_string(), t(100))].into();
+    assert!(hand_backs(&poll(100, &BTreeMap::new())).is_empty());
+    assert!(hand_backs(&poll(159, &since)).is_empty());
+    // The grace is over: handed back, saying why.
+    let back = hand_backs(&poll(160, &since));
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert!(
+        back[0].starts_with("b1 host_unreachable: host box1 unreachable since "),
+        "{back:?}"
+    );
+    // The down time is kept from pass to pass, not restarted.
+    let ds = poll(130, &since);
+    let Some(Decision::Track(tracking)) = ds.first() else {
+        panic!("{ds:?}")
+    };
+    assert_eq!(tracking.hosts_down.get("box1"), Some(&t(100)));
 }
 
 #[test]
@@ -388,6 +444,9 @@ fn idle_agents_are_fresh_waiting_and_free() {
 
 // --- the end of assignments ------------------------------------------------------------
 
+/// No host down.
+static NO_HOSTS_DOWN: BTreeMap<String, Timestamp> = BTreeMap::new();
+
 fn view_of<'a>(
     agents: &'a BTreeMap<String, AgentState>,
     since: &'a BTreeMap<String, Timestamp>,
@@ -399,6 +458,7 @@ fn view_of<'a>(
         since,
         rate_limits,
         restarts,
+        hosts_down: &NO_HOSTS_DOWN,
     }
 }
 
