@@ -281,3 +281,110 @@ fn gaffer_run_records_a_partitioned_host_as_unreachable_then_reachable() {
         "{kinds:?}"
     );
 }
+
+#[test]
+fn work_on_a_host_partitioned_past_the_grace_is_handed_back_once() {
+    if !hosts::run_isolated("work_on_a_host_partitioned_past_the_grace_is_handed_back_once") {
+        return;
+    }
+    let set = SimHosts::new("box", 1, 85).expect("simulated hosts");
+    let h = set.host(0);
+    let sim = gaffer_testkit::sim::binary().display().to_string();
+    // One remote agent that works a long time on what it gets; the local session has no agent.
+    let pane = h
+        .spawn_pane(
+            "proj",
+            &format!(
+                "{} --agent cc --work-secs 120",
+                gaffer_testkit::shell_quote(&sim)
+            ),
+            "proj__cc_1",
+        )
+        .expect("remote sim");
+    let key = format!("{}:{pane}", h.name);
+    let local = TmuxServer::new("hgrace");
+    local.session("proj", "sleep 600");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join(".beads")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join(".git")).expect("mkdir");
+    std::fs::write(
+        dir.path().join(".beads/issues.jsonl"),
+        r#"{"id":"hg-1","title":"Implement the lexer in src/lexer.rs","status":"open","priority":1,"issue_type":"feature","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:00Z"}
+"#,
+    )
+    .expect("issues");
+    write_config(dir.path(), &local, h);
+    let records = || {
+        Ledger::open(&dir.path().join(".gaffer/state.db"))
+            .ok()
+            .and_then(|l| l.all().ok())
+            .unwrap_or_default()
+    };
+    let run = cli::command(BIN, dir.path())
+        .args(["--project", &dir.path().display().to_string()])
+        .args(["run", "--auto-assign", "--exit-after", "90"])
+        .args(["--set", "coordinator.poll_interval=300ms"])
+        .args(["--set", "coordinator.idle_threshold=0.5"])
+        .args(["--set", "coordinator.tmux_grace=3s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gaffer run");
+    let handed_back = |evs: &[CoordinatorEvent]| {
+        evs.iter()
+            .any(|e| e.event_type.as_str() == "work_handed_back")
+    };
+    let result = (|| -> Result<(), String> {
+        let working = wait_until(Duration::from_secs(40), || {
+            records().iter().any(|r| {
+                r.assignment.agent_pane_id == key
+                    && r.state == gaffer_coordinator::ledger::AssignmentState::Working
+            })
+        });
+        if !working {
+            return Err(format!("never working: {:?}", records()));
+        }
+        h.partition()?;
+        if !wait_until(Duration::from_secs(60), || handed_back(&events(dir.path()))) {
+            return Err("never handed back".into());
+        }
+        h.heal()?;
+        Ok(())
+    })();
+    // SAFETY: signalling the child this test started, by its pid.
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    let out = run.wait_with_output().expect("gaffer run ends");
+    let evs = events(dir.path());
+    let kinds: Vec<&str> = evs.iter().map(|e| e.event_type.as_str()).collect();
+    assert!(
+        result.is_ok(),
+        "{result:?}: {kinds:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pos = |k: &str| kinds.iter().position(|x| *x == k).unwrap_or(usize::MAX);
+    assert!(
+        pos("host_unreachable") < pos("work_handed_back"),
+        "{kinds:?}"
+    );
+    let backs: Vec<&CoordinatorEvent> = evs
+        .iter()
+        .filter(|e| e.event_type.as_str() == "work_handed_back")
+        .collect();
+    assert_eq!(backs.len(), 1, "{kinds:?}");
+    assert_eq!(backs[0].details["status"], "UNKNOWN");
+    let reason = backs[0].details["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with(&format!(
+            "host_unreachable: host {} unreachable since",
+            h.name
+        )),
+        "{reason}"
+    );
+    // The record ended; nothing else holds the bead (the one agent was away).
+    let recs = records();
+    assert!(
+        recs.iter()
+            .all(|r| r.state != gaffer_coordinator::ledger::AssignmentState::Working),
+        "{recs:?}"
+    );
+}
