@@ -216,6 +216,7 @@ impl Shared {
         st.agents = t.agents;
         st.gone = t.gone;
         st.tmux_loss = t.tmux_loss;
+        st.hosts_down = t.hosts_down;
         st.limit_until = t.rate_limits;
         st.problems = t.problems;
         st.last_update = t.observed_at.or(st.last_update);

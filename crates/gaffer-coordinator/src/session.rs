@@ -126,6 +126,8 @@ pub(crate) struct State {
     pub(crate) tmux_lost: Option<String>,
     /// Since when tmux is lost and when held assignments are handed back.
     pub(crate) tmux_loss: Option<gaffer_core::cycle::TmuxLoss>,
+    /// `[[hosts]]` hosts unreachable at the last pass.
+    pub(crate) hosts_down: BTreeMap<String, Timestamp>,
     /// Recommendation ids of the last triage, in rank order (for digests).
     pub(crate) last_triage: Vec<String>,
     pub(crate) backoff: BackoffBook,

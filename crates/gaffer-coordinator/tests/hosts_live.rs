@@ -13,6 +13,7 @@ use gaffer_core::status::AgentStatus;
 use gaffer_testkit::hosts::{self, SimHost, SimHosts};
 use gaffer_testkit::wait_until;
 use gaffer_tmux::host::{self as remote, split_key};
+use gaffer_tmux::multi::MultiPanes;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,4 +115,121 @@ fn four_sim_agents_on_a_host_read_waiting_through_one_connection() {
     assert_eq!(conn.connections_started(), 1);
     assert_eq!(h.connections_opened(), 1);
     assert_eq!(h.connections_open(), 1);
+}
+
+/// The statuses of the monitor's agents by key, with their rules.
+fn statuses(monitor: &AgentMonitor) -> Vec<(String, AgentStatus, String)> {
+    let mut v: Vec<_> = monitor
+        .refresh()
+        .map(|s| {
+            s.agents
+                .iter()
+                .map(|a| {
+                    (
+                        a.pane.pane_id.clone(),
+                        a.observation.status,
+                        a.observation.verdict.rule.clone(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_partitioned_host_s_agents_are_unknown_host_unreachable_and_come_back_after_the_heal() {
+    if !hosts::run_isolated(
+        "a_partitioned_host_s_agents_are_unknown_host_unreachable_and_come_back_after_the_heal",
+    ) {
+        return;
+    }
+    let set = SimHosts::new("box", 1, 83).expect("simulated hosts");
+    let h = set.host(0);
+    let ids = h.spawn_sims("proj", "claude", 2).expect("sim agents");
+    let keys: Vec<String> = ids.iter().map(|id| format!("{}:{id}", h.name)).collect();
+    // The local session: one local sim agent, on a private tmux server.
+    let local_srv = gaffer_testkit::tmux::TmuxServer::new("hpart");
+    let sim = gaffer_testkit::sim::binary().display().to_string();
+    let local_id = local_srv.agent(
+        "proj",
+        "proj__cc_9",
+        &format!("{} --agent claude", gaffer_testkit::shell_quote(&sim)),
+    );
+    let local = gaffer_tmux::TmuxPanes::new(gaffer_tmux::TmuxOptions::new(
+        local_srv.socket(),
+        Some("proj".to_string()),
+    ));
+    let host = Arc::new(
+        remote::connect(&host_entry(h, "proj"), "unused", Duration::from_secs(3)).expect("host"),
+    );
+    let panes = Arc::new(MultiPanes::new(Arc::new(local), vec![Arc::clone(&host)]));
+    let monitor = AgentMonitor::new(
+        Arc::clone(&panes) as Arc<dyn Panes>,
+        Detector::builtin(),
+        MonitorConfig {
+            stall_threshold: Duration::from_secs(60),
+            confirm_observations: 2,
+        },
+    );
+    let waiting = |v: &[(String, AgentStatus, String)]| {
+        v.len() == 3 && v.iter().all(|(_, s, _)| *s == AgentStatus::Waiting)
+    };
+    let mut last = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            last = statuses(&monitor);
+            waiting(&last)
+        }),
+        "{last:?}"
+    );
+
+    // Partitioned: the host's agents stay, UNKNOWN with reason host_unreachable; the local
+    // agent is still observed.
+    h.partition().expect("partition");
+    let held = |v: &[(String, AgentStatus, String)]| {
+        v.len() == 3
+            && v.iter().all(|(k, s, r)| {
+                if keys.contains(k) {
+                    *s == AgentStatus::Unknown && r == "host_unreachable"
+                } else {
+                    *k == local_id && *s == AgentStatus::Waiting
+                }
+            })
+    };
+    let ok = wait_until(Duration::from_secs(60), || {
+        last = statuses(&monitor);
+        held(&last)
+    });
+    assert!(ok, "{last:?}");
+    let snap = monitor.last().expect("a snapshot");
+    assert!(snap.vanished.is_empty(), "{:?}", snap.vanished);
+    assert!(
+        snap.problems
+            .iter()
+            .any(|p| p.starts_with(&format!("host {}: unreachable", h.name))),
+        "{:?}",
+        snap.problems
+    );
+    let report = snap
+        .agents
+        .iter()
+        .find(|a| a.pane.pane_id == keys[0])
+        .expect("held agent");
+    assert_eq!(report.observation.verdict.reason, "host_unreachable");
+
+    // Healed: the same keys read WAITING again.
+    h.heal().expect("heal");
+    let ok = wait_until(Duration::from_secs(90), || {
+        last = statuses(&monitor);
+        waiting(&last)
+    });
+    assert!(ok, "{last:?}");
+    let mut seen: Vec<String> = last.iter().map(|(k, _, _)| k.clone()).collect();
+    let mut want = keys.clone();
+    want.push(local_id.clone());
+    seen.sort();
+    want.sort();
+    assert_eq!(seen, want);
 }

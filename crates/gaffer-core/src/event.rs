@@ -67,6 +67,11 @@ pub enum CoordinatorEventType {
     TmuxLost,
     /// tmux answers again after [`CoordinatorEventType::TmuxLost`].
     TmuxRestored,
+    /// A `[[hosts]]` host cannot be observed (its SSH connection is down): its agents are
+    /// UNKNOWN with reason `host_unreachable` until it answers.
+    HostUnreachable,
+    /// A host answers again after [`CoordinatorEventType::HostUnreachable`].
+    HostReachable,
     /// An agent's pane vanished while tmux still answered (pane or window killed).
     AgentGone,
     /// An agent pane appeared after the first observation (spawned later, or back after tmux
@@ -154,6 +159,8 @@ const NAMED: [(&str, CoordinatorEventType); 46] = [
     ("work_redelivered", CoordinatorEventType::WorkRedelivered),
     ("tmux_lost", CoordinatorEventType::TmuxLost),
     ("tmux_restored", CoordinatorEventType::TmuxRestored),
+    ("host_unreachable", CoordinatorEventType::HostUnreachable),
+    ("host_reachable", CoordinatorEventType::HostReachable),
     ("agent_gone", CoordinatorEventType::AgentGone),
     ("agent_appeared", CoordinatorEventType::AgentAppeared),
     ("ledger_degraded", CoordinatorEventType::LedgerDegraded),

@@ -120,6 +120,30 @@ pub struct PaneSnapshot {
     /// tmux answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<String>,
+    /// Hosts (`[[hosts]]`) that could not be observed this time, with their panes as last
+    /// seen: those panes are neither observed nor vanished.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<UnreachableHost>,
+}
+
+/// A host whose panes could not be observed (its connection is down, or its tmux does not
+/// answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnreachableHost {
+    /// The host's name (`[[hosts]] name`).
+    pub host: String,
+    /// Why it could not be observed.
+    pub error: String,
+    /// Its panes as last observed (keys `host:%N`).
+    pub panes: Vec<PaneInfo>,
+}
+
+/// The host of a pane key: `Some("box1")` for `box1:%3`, `None` for a local `%3`.
+pub fn pane_host(key: &str) -> Option<&str> {
+    match key.rsplit_once(':') {
+        Some((host, id)) if id.starts_with('%') && !host.is_empty() => Some(host),
+        _ => None,
+    }
 }
 
 /// What a delivery probe saw after Enter was pressed.

@@ -243,6 +243,7 @@ impl AgentObserver for FakeObserver {
             agents: reports,
             problems: vec![],
             tmux_lost: None,
+            unreachable_hosts: Default::default(),
         })
     }
 }

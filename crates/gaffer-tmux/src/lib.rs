@@ -38,6 +38,7 @@ pub mod control;
 pub mod deliver;
 pub mod host;
 pub mod list;
+pub mod multi;
 pub mod proctree;
 pub mod respawn;
 pub mod spawn;
@@ -535,6 +536,7 @@ impl TmuxPanes {
             vanished,
             problems,
             lost,
+            unreachable: Vec::new(),
         })
     }
 }

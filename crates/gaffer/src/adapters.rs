@@ -13,11 +13,12 @@ use gaffer_core::beads::Issue;
 use gaffer_core::config::{BeadsConfig, DetectionConfig, GafferConfig};
 use gaffer_core::detect::Detector;
 use gaffer_core::mailbox::{MailError, Mailbox};
-use gaffer_core::panes::PaneInfo;
+use gaffer_core::panes::{PaneInfo, Panes};
 use gaffer_core::time::Timestamp;
 use gaffer_core::triage::TriageResponse;
 use gaffer_core::work_source::{ClaimOutcome, CloseOutcome, WorkSource, WorkSourceError};
 use gaffer_tmux::cmd::{Socket, TmuxError};
+use gaffer_tmux::multi::MultiPanes;
 use gaffer_tmux::{TmuxOptions, TmuxPanes};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,8 +28,11 @@ use std::time::Duration;
 
 /// A live connection to the tmux session in scope.
 pub struct Connection {
-    /// The adapter.
+    /// The local adapter (this machine's session, bare `%N` keys).
     pub panes: Arc<TmuxPanes>,
+    /// Every pane in scope: the local session plus each `[[hosts]]` host's session
+    /// (`host:%N` keys), one SSH connection per host; the local adapter alone without hosts.
+    pub all: Arc<dyn Panes>,
     /// The session name.
     pub session: String,
     /// The merged configuration.
@@ -155,11 +159,37 @@ pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitErro
         }
         Err(e) => return Err(ExitError::unavailable(format!("tmux: {e}"))),
     }
+    let panes = Arc::new(panes);
+    let all = with_hosts(&panes, &session, &loaded.config)?;
     Ok(Connection {
-        panes: Arc::new(panes),
+        panes,
+        all,
         session,
         config: loaded.config,
     })
+}
+
+/// The local panes plus each `[[hosts]]` entry's (a host's connection is made on first use, so
+/// an unreachable host does not stop the local session from being observed).
+fn with_hosts(
+    local: &Arc<TmuxPanes>,
+    session: &str,
+    config: &GafferConfig,
+) -> Result<Arc<dyn Panes>, ExitError> {
+    if config.hosts.is_empty() {
+        return Ok(local.clone());
+    }
+    let timeout = config.tmux.command_timeout.max(Duration::from_secs(1));
+    let hosts = config
+        .hosts
+        .iter()
+        .map(|h| {
+            gaffer_tmux::host::connect(h, session, timeout)
+                .map(Arc::new)
+                .map_err(|e| ExitError::unavailable(format!("host {}: {e}", h.name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(MultiPanes::new(local.clone(), hosts)))
 }
 
 /// How a socket is named in messages: `the default tmux server`, `socket NAME`, `socket PATH`.
@@ -210,7 +240,7 @@ pub fn monitor(
 ) -> Result<gaffer_coordinator::monitor::AgentMonitor, ExitError> {
     use gaffer_coordinator::monitor::{AgentMonitor, MonitorConfig};
     Ok(AgentMonitor::new(
-        conn.panes.clone(),
+        conn.all.clone(),
         detector(&conn.config.detection)?,
         MonitorConfig::from(&conn.config.detection),
     )

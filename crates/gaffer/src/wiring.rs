@@ -76,7 +76,7 @@ pub fn build(b: Build<'_>) -> Result<Built, ExitError> {
     let config = connection.config.clone();
     let root = crate::config_load::project_root(b.global);
     let detector = adapters::detector(&config.detection)?;
-    let panes: Arc<dyn Panes> = connection.panes.clone();
+    let panes: Arc<dyn Panes> = connection.all.clone();
     let monitor = Arc::new(
         AgentMonitor::new(
             panes.clone(),

@@ -302,6 +302,7 @@ impl Gaffer {
             agents,
             problems: vec![],
             tmux_lost: None,
+            unreachable_hosts: Default::default(),
         }
     }
 

@@ -55,6 +55,7 @@ impl AgentObserver for MonitorObserver {
             agents: snap.agents,
             problems: snap.problems,
             tmux_lost: snap.lost,
+            unreachable_hosts: snap.unreachable,
         })
     }
 }
@@ -231,6 +232,7 @@ impl Shared {
         };
         snap.gone = st.gone.clone();
         snap.tmux_loss = st.tmux_loss;
+        snap.hosts_down = st.hosts_down.clone();
         snap
     }
 
@@ -257,6 +259,7 @@ impl Shared {
             agents: Vec::new(),
             problems: vec![e.clone()],
             tmux_lost: Some(e),
+            unreachable_hosts: Default::default(),
         });
         self.register_names(&obs);
         self.take_quality_records();

@@ -10,7 +10,9 @@
 use chrono::Utc;
 use gaffer_core::agent::{AgentStatusResult, HealthCheck};
 use gaffer_core::agent_files::AgentFiles;
-use gaffer_core::detect::{AgentTracker, Detector, ScreenInput, TrackerConfig, Verdict};
+use gaffer_core::detect::{
+    AgentTracker, Detector, Observation, ScreenInput, TrackerConfig, Verdict,
+};
 use gaffer_core::fuse::{FuseConfig, fuse};
 use gaffer_core::panes::{ObserveMode, PaneInfo, Panes, PanesError};
 use gaffer_core::signals::SignalFeed;
@@ -70,6 +72,9 @@ pub struct MonitorSnapshot {
     /// Why nothing could be observed (tmux server or session gone), when so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost: Option<String>,
+    /// `[[hosts]]` hosts that could not be observed: host name → error.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unreachable: BTreeMap<String, String>,
 }
 
 struct Entry {
@@ -251,8 +256,11 @@ impl AgentMonitor {
                 gone_verdict(self.detector.detect(&input), &p.info)
             };
             let pane_signals = signals.remove(&p.info.pane_id);
+            // The agents' files are read on this machine: a remote pane's pid and files are
+            // on its host, so they are not read for `host:%N` panes.
+            let local_pane = gaffer_core::panes::pane_host(&p.info.pane_id).is_none();
             let pane_signals = match &self.files {
-                Some(files) => {
+                Some(files) if local_pane => {
                     let mut ps = pane_signals.unwrap_or_default();
                     let r = files.read(&p.info, &ps);
                     if ps.context.is_none() {
@@ -263,7 +271,7 @@ impl AgentMonitor {
                     }
                     Some(ps)
                 }
-                None => pane_signals,
+                _ => pane_signals,
             };
             let verdict = fuse(
                 &verdict,
@@ -336,6 +344,61 @@ impl AgentMonitor {
             );
             agents.push(report);
         }
+        // Agents on a host that cannot be reached: UNKNOWN (`host_unreachable`), as last seen,
+        // their trackers kept for when the host answers again.
+        for u in &snap.unreachable {
+            for info in u.panes.iter().filter(|p| p.is_agent()) {
+                let verdict = gaffer_core::detect::host_unreachable_verdict(
+                    &u.host,
+                    &u.error,
+                    snap.observed_at,
+                );
+                let last_activity = inner
+                    .entries
+                    .get(&info.pane_id)
+                    .map_or(snap.observed_at, |e| e.at.min(snap.observed_at));
+                let idle_for = (snap.observed_at - last_activity)
+                    .to_std()
+                    .unwrap_or_default();
+                let observation = Observation {
+                    status: AgentStatus::Unknown,
+                    verdict,
+                    last_activity,
+                    idle_for,
+                    since: snap.observed_at,
+                    changed: false,
+                    previous: None,
+                    pending: None,
+                };
+                let mut report = AgentReport {
+                    pane: info.clone(),
+                    observation,
+                    last_activity,
+                    idle_seconds: idle_for.as_secs_f64(),
+                    velocity: 0.0,
+                    health: HealthCheck {
+                        pane_id: info.pane_id.clone(),
+                        agent_type: info.agent_type.clone(),
+                        healthy: false,
+                        issues: Vec::new(),
+                        timestamp: snap.observed_at,
+                    },
+                };
+                report.health = health_of(
+                    &info.pane_id,
+                    &info.agent_type,
+                    &status_result(&report),
+                    snap.observed_at,
+                );
+                // Not observed: not healthy (AgentState::healthy), and the health says why.
+                report.health.healthy = false;
+                report
+                    .health
+                    .issues
+                    .push(format!("host {} unreachable: {}", u.host, u.error));
+                agents.push(report);
+            }
+        }
         for v in &snap.vanished {
             inner.entries.remove(v);
         }
@@ -346,6 +409,11 @@ impl AgentMonitor {
             vanished: snap.vanished.clone(),
             problems: snap.problems.clone(),
             lost: snap.lost.clone(),
+            unreachable: snap
+                .unreachable
+                .iter()
+                .map(|u| (u.host.clone(), u.error.clone()))
+                .collect(),
         };
         inner.last = Some(out.clone());
         Ok(out)
@@ -449,6 +517,7 @@ mod tests {
             vanished: vanished.iter().map(|s| s.to_string()).collect(),
             problems: Vec::new(),
             lost: None,
+            unreachable: Vec::new(),
         })
     }
 
@@ -832,5 +901,58 @@ mod tests {
         assert_eq!(fusion.context_source, Some(Source::Transcript));
         assert_eq!(fusion.rule, "R3");
         assert_eq!(status_result(a).context_usage, 37.5);
+    }
+
+    #[test]
+    fn remote_panes_read_no_local_files_and_unreachable_ones_are_unknown() {
+        let idle = fixture("cod", "idle_after_turn");
+        let mut first = snap(
+            10,
+            vec![
+                pane("%1", "s__cod_1", "codex", &idle, true, 10),
+                pane("b:%1", "s__cod_2", "codex", &idle, true, 10),
+            ],
+            &[],
+        )
+        .unwrap();
+        let mut down = first.clone();
+        down.observed_at = t(20);
+        down.panes.truncate(1);
+        down.unreachable = vec![gaffer_core::panes::UnreachableHost {
+            host: "b".into(),
+            error: "ssh: timed out".into(),
+            panes: vec![first.panes[1].info.clone()],
+        }];
+        first.observed_at = t(10);
+        let m =
+            monitor(vec![Ok(first), Ok(down)], 120).with_agent_files(Arc::new(FixedFiles(37.5)));
+        let r = m.refresh().unwrap();
+        let source = |i: usize| {
+            r.agents[i]
+                .observation
+                .verdict
+                .fusion
+                .as_ref()
+                .and_then(|f| f.context_source)
+        };
+        assert_eq!(r.agents[0].pane.pane_id, "%1");
+        assert_eq!(source(0), Some(Source::Transcript));
+        assert_eq!(r.agents[1].pane.pane_id, "b:%1");
+        assert_ne!(
+            source(1),
+            Some(Source::Transcript),
+            "no local file for a remote pane"
+        );
+        // The host is down: its agent is listed UNKNOWN, host_unreachable, not vanished.
+        let r = m.refresh().unwrap();
+        assert_eq!(r.agents.len(), 2);
+        let a = &r.agents[1];
+        assert_eq!(a.pane.pane_id, "b:%1");
+        assert_eq!(a.observation.status, AgentStatus::Unknown);
+        assert_eq!(a.observation.verdict.reason, "host_unreachable");
+        assert_eq!(a.observation.verdict.evidence, ["host b: ssh: timed out"]);
+        assert!(!a.health.healthy);
+        assert_eq!(a.health.issues, ["host b unreachable: ssh: timed out"]);
+        assert!(r.vanished.is_empty());
     }
 }

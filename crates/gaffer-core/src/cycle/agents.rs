@@ -6,12 +6,14 @@ use super::{
 };
 use crate::agent::AgentState;
 use crate::assign::{is_available, is_fresh_waiting};
+use crate::detect::HOST_UNREACHABLE;
 use crate::event::{CoordinatorEvent, CoordinatorEventType};
+use crate::panes::pane_host;
 use crate::persona::Persona;
 use crate::status::AgentStatus;
 use crate::time::Timestamp;
 use crate::transitions::state_change_event;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The merge's result.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -57,11 +59,18 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
         // An agent held while tmux was lost is announced by `agent_appeared` (with its status),
         // not by a change from the UNKNOWN it was held as.
         let was_held = agent.status_reason == TMUX_LOST;
+        // An agent whose host went down or came back is announced once for the host
+        // (`host_unreachable` / `host_reachable`), not by a status change per agent.
+        let unreachable = o.observation.verdict.rule == HOST_UNREACHABLE;
+        let host_flip = unreachable || agent.status_reason == HOST_UNREACHABLE;
         agent.pane_index = o.pane.pane_index;
         agent.window_index = o.pane.window_index;
         agent.agent_type.clone_from(&o.pane.agent_type);
         agent.title.clone_from(&o.pane.title);
         agent.status_reason.clear();
+        if unreachable {
+            agent.status_reason = HOST_UNREACHABLE.to_string();
+        }
         agent.status = o.status();
         if o.status() == AgentStatus::RateLimited {
             // Left alone until the announced reset; after it, the agent is waiting. A relative
@@ -95,7 +104,7 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
         }
         agent.assignments = count;
         agent.current_task = task.to_string();
-        if prev.is_some() && !was_held {
+        if prev.is_some() && !was_held && !host_flip {
             if let Some(mut e) = state_change_event(before, &agent, now) {
                 if let Some(reset) = limits.get(pane) {
                     if e.event_type == CoordinatorEventType::AgentRateLimited {
@@ -127,6 +136,10 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
         agents.insert(pane.to_string(), agent);
     }
     quality.append(&mut health);
+    // A host going down or coming back comes before its agents' own events.
+    let mut host_events = host_changes(snap, obs);
+    host_events.append(&mut events);
+    let mut events = host_events;
     let gone = gone_and_appeared(snap, obs, &agents, &mut events);
     Merged {
         tracking: Tracking {
@@ -134,6 +147,21 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
             agents,
             gone,
             tmux_loss: None,
+            hosts_down: obs
+                .unreachable_hosts
+                .keys()
+                .cloned()
+                .chain(
+                    obs.agents
+                        .iter()
+                        .filter(|o| o.observation.verdict.rule == HOST_UNREACHABLE)
+                        .filter_map(|o| pane_host(o.pane_id()).map(str::to_string)),
+                )
+                .map(|h| {
+                    let since = snap.hosts_down.get(&h).copied().unwrap_or(now);
+                    (h, since)
+                })
+                .collect(),
             rate_limits: limits,
             problems: obs.problems.clone(),
             assignments: snap.ledger.active.iter().map(|r| r.id).collect(),
@@ -141,6 +169,51 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
         events,
         quality,
     }
+}
+
+/// `host_unreachable` for each `[[hosts]]` host unreachable now and not at the last pass
+/// (`host`, `agents`: how many of its agents are held as UNKNOWN, `error`); `host_reachable`
+/// for each host unreachable at the last pass and not now. A host is unreachable when the
+/// observation says so, or when its agents are held as `host_unreachable`.
+pub fn host_changes(snap: &Snapshot, obs: &AgentsObservation) -> Vec<CoordinatorEvent> {
+    let mut down_before: BTreeSet<&str> = snap.hosts_down.keys().map(String::as_str).collect();
+    down_before.extend(
+        snap.agents
+            .iter()
+            .filter(|(_, a)| a.status_reason == HOST_UNREACHABLE)
+            .filter_map(|(p, _)| pane_host(p)),
+    );
+    // host -> (agents held, the error)
+    let mut down_now: BTreeMap<&str, (usize, &str)> = obs
+        .unreachable_hosts
+        .iter()
+        .map(|(h, e)| (h.as_str(), (0, e.as_str())))
+        .collect();
+    for o in &obs.agents {
+        let v = &o.observation.verdict;
+        if let Some(host) = pane_host(o.pane_id()).filter(|_| v.rule == HOST_UNREACHABLE) {
+            let error = v.evidence.first().map_or("", String::as_str);
+            down_now.entry(host).or_insert((0, error)).0 += 1;
+        }
+    }
+    let mut events = Vec::new();
+    for (host, (count, error)) in &down_now {
+        if !down_before.contains(host) {
+            events.push(
+                CoordinatorEvent::new(CoordinatorEventType::HostUnreachable, snap.now)
+                    .with_detail("host", *host)
+                    .with_detail("agents", *count)
+                    .with_detail("error", *error),
+            );
+        }
+    }
+    for host in down_before.iter().filter(|h| !down_now.contains_key(*h)) {
+        events.push(
+            CoordinatorEvent::new(CoordinatorEventType::HostReachable, snap.now)
+                .with_detail("host", *host),
+        );
+    }
+    events
 }
 
 /// `agent_context_high` for each agent whose context use went above `threshold` percent since
@@ -298,6 +371,7 @@ pub fn lost(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy, error: &s
             agents,
             gone,
             tmux_loss: Some(loss),
+            hosts_down: snap.hosts_down.clone(),
             rate_limits: snap.rate_limits.clone(),
             problems,
             assignments: snap.ledger.active.iter().map(|r| r.id).collect(),

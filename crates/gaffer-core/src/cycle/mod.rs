@@ -91,6 +91,8 @@ pub struct AgentsObservation {
     /// Why tmux could not be observed at all (server or session gone, tmux not answering);
     /// `None` when it answered.
     pub tmux_lost: Option<String>,
+    /// `[[hosts]]` hosts that could not be observed, with the error: host name → error.
+    pub unreachable_hosts: BTreeMap<String, String>,
 }
 
 /// An agent whose pane vanished while tmux answered, kept for the digest for
@@ -323,6 +325,8 @@ pub struct Snapshot {
     pub gone: BTreeMap<String, GoneAgent>,
     /// tmux lost as tracked before this pass.
     pub tmux_loss: Option<TmuxLoss>,
+    /// `[[hosts]]` hosts found unreachable by the last pass, with when each went down.
+    pub hosts_down: BTreeMap<String, Timestamp>,
     /// When the agents were last observed, and the problems met then.
     pub last_update: Option<Timestamp>,
     /// Problems of the last observation.
@@ -376,6 +380,7 @@ impl Snapshot {
             agents: BTreeMap::new(),
             gone: BTreeMap::new(),
             tmux_loss: None,
+            hosts_down: BTreeMap::new(),
             last_update: None,
             problems: Vec::new(),
             observed: None,
@@ -523,6 +528,8 @@ pub struct Tracking {
     pub gone: BTreeMap<String, GoneAgent>,
     /// tmux lost, while it is.
     pub tmux_loss: Option<TmuxLoss>,
+    /// `[[hosts]]` hosts unreachable at this pass, with when each went down.
+    pub hosts_down: BTreeMap<String, Timestamp>,
     /// Rate-limit ends by pane id.
     pub rate_limits: BTreeMap<String, Timestamp>,
     /// Problems of this observation.
@@ -777,6 +784,7 @@ pub fn decide(snap: &Snapshot, policy: &Policy) -> Vec<Decision> {
                         since: &since,
                         rate_limits: &tracking.rate_limits,
                         restarts: &snap.ledger.restarts,
+                        hosts_down: &tracking.hosts_down,
                     };
                     review::active(
                         &snap.ledger.active,

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::agent::AgentState;
 use crate::config::ExitedWork;
+use crate::detect::HOST_UNREACHABLE;
 use crate::event::{CoordinatorEvent, CoordinatorEventType};
 use crate::status::AgentStatus;
 use crate::time::Timestamp;
@@ -83,6 +84,8 @@ pub struct AgentsView<'a> {
     pub rate_limits: &'a BTreeMap<String, Timestamp>,
     /// Restarts by pane id (from the ledger).
     pub restarts: &'a BTreeMap<String, RestartHistory>,
+    /// `[[hosts]]` hosts unreachable now, with when each went down.
+    pub hosts_down: &'a BTreeMap<String, Timestamp>,
 }
 
 /// Reviews the active assignments against the merged agents and the closed beads (`None`
@@ -167,6 +170,28 @@ pub fn active(
                         assignment: a.clone(),
                         reason: STALLED.into(),
                     });
+                }
+            }
+            // On a host that cannot be reached: held for the grace (`tmux_grace`) from when the
+            // host went down, then handed back once (no back-off: the agent did nothing wrong).
+            AgentStatus::Unknown if agent.status_reason == HOST_UNREACHABLE => {
+                let down = crate::panes::pane_host(&a.pane_id)
+                    .and_then(|h| view.hosts_down.get(h).map(|since| (h, *since)));
+                if let Some((host, since)) = down {
+                    let grace = chrono::Duration::milliseconds(
+                        (policy.tmux_grace.max(0.0) * 1000.0) as i64,
+                    );
+                    if now >= since + grace {
+                        out.push(Decision::HandBack {
+                            assignment: a.clone(),
+                            status: AgentStatus::Unknown,
+                            reason: format!(
+                                "{HOST_UNREACHABLE}: host {host} unreachable since {} for longer than the grace",
+                                crate::time::format_rfc3339(&since)
+                            ),
+                            back_off: false,
+                        });
+                    }
                 }
             }
             _ => {}

@@ -142,6 +142,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
         agents: vec![report("%1", AgentStatus::Generating, t(9))],
         problems: vec![],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     };
     let m = agents::merge(&snap, &obs, &Policy::default());
     assert!(m.events.is_empty(), "a new agent is not a change");
@@ -151,6 +152,7 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
         agents: vec![report("%1", AgentStatus::Error, t(10))],
         problems: vec!["p".into()],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     };
     let m = agents::merge(&snap, &obs, &Policy::default());
     assert_eq!(
@@ -173,6 +175,175 @@ fn merge_tracks_new_agents_quietly_and_reports_changes_of_known_ones() {
     assert!(m.tracking.agents.is_empty());
 }
 
+/// `report` for an agent on a host that cannot be reached, as the monitor makes it.
+fn unreachable(pane: &str, at: Timestamp) -> AgentReport {
+    let mut r = report(pane, AgentStatus::Unknown, at);
+    r.observation.verdict = crate::detect::host_unreachable_verdict("box1", "ssh: timed out", at);
+    r
+}
+
+#[test]
+fn a_host_going_down_holds_its_agents_unknown_and_is_announced_once_each_way() {
+    let mut snap = Snapshot::new(Pass::Poll, t(10));
+    snap.last_update = Some(t(5));
+    snap.agents.insert("%1".into(), waiting("%1", t(1)));
+    snap.agents
+        .insert("box1:%1".into(), waiting("box1:%1", t(1)));
+    snap.agents
+        .insert("box1:%2".into(), waiting("box1:%2", t(1)));
+    let types = |m: &agents::Merged| {
+        m.events
+            .iter()
+            .map(|e| e.event_type.clone())
+            .collect::<Vec<_>>()
+    };
+    // The host goes down: its two agents are held UNKNOWN, one event for the host.
+    let obs = AgentsObservation {
+        agents: vec![
+            report("%1", AgentStatus::Waiting, t(9)),
+            unreachable("box1:%1", t(10)),
+            unreachable("box1:%2", t(10)),
+        ],
+        problems: vec![],
+        tmux_lost: None,
+        unreachable_hosts: Default::default(),
+    };
+    let m = agents::merge(&snap, &obs, &Policy::default());
+    assert_eq!(types(&m), [CoordinatorEventType::HostUnreachable]);
+    let e = &m.events[0];
+    assert_eq!(e.details["host"], "box1");
+    assert_eq!(e.details["agents"], 2);
+    assert_eq!(e.details["error"], "host box1: ssh: timed out");
+    for pane in ["box1:%1", "box1:%2"] {
+        let a = &m.tracking.agents[pane];
+        assert_eq!(a.status, AgentStatus::Unknown);
+        assert_eq!(a.status_reason, "host_unreachable");
+    }
+    assert_eq!(m.tracking.agents["%1"].status_reason, "");
+    assert!(!crate::assign::is_available(&m.tracking.agents["box1:%1"]));
+    // Still down: nothing new.
+    snap.agents = m.tracking.agents;
+    let m = agents::merge(&snap, &obs, &Policy::default());
+    assert!(m.events.is_empty(), "{:?}", m.events);
+    // Back: one event for the host, none per agent, the reason cleared.
+    snap.agents = m.tracking.agents;
+    let obs = AgentsObservation {
+        agents: vec![
+            report("%1", AgentStatus::Waiting, t(11)),
+            report("box1:%1", AgentStatus::Waiting, t(11)),
+            report("box1:%2", AgentStatus::Generating, t(11)),
+        ],
+        problems: vec![],
+        tmux_lost: None,
+        unreachable_hosts: Default::default(),
+    };
+    let m = agents::merge(&snap, &obs, &Policy::default());
+    assert_eq!(types(&m), [CoordinatorEventType::HostReachable]);
+    assert_eq!(m.events[0].details["host"], "box1");
+    assert_eq!(m.tracking.agents["box1:%2"].status, AgentStatus::Generating);
+    assert_eq!(m.tracking.agents["box1:%2"].status_reason, "");
+}
+
+#[test]
+fn a_host_down_from_the_start_is_announced_once_and_its_return_too() {
+    let mut snap = Snapshot::new(Pass::Poll, t(10));
+    let down = AgentsObservation {
+        agents: vec![report("%1", AgentStatus::Waiting, t(9))],
+        problems: vec![],
+        tmux_lost: None,
+        unreachable_hosts: [("box2".to_string(), "ssh: refused".to_string())].into(),
+    };
+    let m = agents::merge(&snap, &down, &Policy::default());
+    assert_eq!(m.events.len(), 1, "{:?}", m.events);
+    assert_eq!(
+        m.events[0].event_type,
+        CoordinatorEventType::HostUnreachable
+    );
+    assert_eq!(m.events[0].details["host"], "box2");
+    assert_eq!(m.events[0].details["agents"], 0);
+    assert_eq!(m.events[0].details["error"], "ssh: refused");
+    assert_eq!(m.tracking.hosts_down.get("box2"), Some(&t(10)));
+    snap.agents = m.tracking.agents;
+    snap.hosts_down = m.tracking.hosts_down;
+    snap.last_update = Some(t(10));
+    let m = agents::merge(&snap, &down, &Policy::default());
+    assert!(m.events.is_empty(), "still down: {:?}", m.events);
+    snap.hosts_down = m.tracking.hosts_down;
+    let up = AgentsObservation {
+        agents: vec![
+            report("%1", AgentStatus::Waiting, t(11)),
+            report("box2:%0", AgentStatus::Waiting, t(11)),
+        ],
+        ..Default::default()
+    };
+    let m = agents::merge(&snap, &up, &Policy::default());
+    let kinds: Vec<_> = m.events.iter().map(|e| e.event_type.clone()).collect();
+    assert_eq!(
+        kinds,
+        [
+            CoordinatorEventType::HostReachable,
+            CoordinatorEventType::AgentAppeared
+        ]
+    );
+    assert!(m.tracking.hosts_down.is_empty());
+}
+
+#[test]
+fn work_on_an_unreachable_host_is_held_for_the_grace_then_handed_back_once() {
+    let policy = Policy {
+        tmux_grace: 60.0,
+        ..Policy::default()
+    };
+    let poll = |now: i64, hosts_down: &BTreeMap<String, Timestamp>| {
+        let mut snap = Snapshot::new(Pass::Poll, t(now));
+        let mut held = waiting("box1:%1", t(0));
+        held.status = AgentStatus::Unknown;
+        held.status_reason = "host_unreachable".into();
+        snap.agents.insert("box1:%1".into(), held);
+        snap.hosts_down = hosts_down.clone();
+        snap.ledger.active = vec![active(1, "b1", "box1:%1", Stage::Working, t(0))];
+        snap.observed = Some(AgentsObservation {
+            agents: vec![unreachable("box1:%1", t(now))],
+            ..Default::default()
+        });
+        decide(&snap, &policy)
+    };
+    let hand_backs = |ds: &[Decision]| -> Vec<String> {
+        ds.iter()
+            .filter_map(|d| match d {
+                Decision::HandBack {
+                    assignment,
+                    status,
+                    reason,
+                    back_off,
+                } => {
+                    assert_eq!(*status, AgentStatus::Unknown);
+                    assert!(!back_off, "the agent did nothing wrong");
+                    Some(format!("{} {reason}", assignment.bead_id))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    // The host went down at t(100): held within the grace.
+    let since: BTreeMap<String, Timestamp> = [("box1".to_string(), t(100))].into();
+    assert!(hand_backs(&poll(100, &BTreeMap::new())).is_empty());
+    assert!(hand_backs(&poll(159, &since)).is_empty());
+    // The grace is over: handed back, saying why.
+    let back = hand_backs(&poll(160, &since));
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert!(
+        back[0].starts_with("b1 host_unreachable: host box1 unreachable since "),
+        "{back:?}"
+    );
+    // The down time is kept from pass to pass, not restarted.
+    let ds = poll(130, &since);
+    let Some(Decision::Track(tracking)) = ds.first() else {
+        panic!("{ds:?}")
+    };
+    assert_eq!(tracking.hosts_down.get("box1"), Some(&t(100)));
+}
+
 #[test]
 fn merge_takes_names_personas_and_the_ledger_s_assignments() {
     let mut snap = Snapshot::new(Pass::Poll, t(10));
@@ -191,6 +362,7 @@ fn merge_takes_names_personas_and_the_ledger_s_assignments() {
             agents: vec![r],
             problems: vec![],
             tmux_lost: None,
+            unreachable_hosts: Default::default(),
         },
         &Policy::default(),
     );
@@ -215,6 +387,7 @@ fn a_rate_limit_holds_until_its_first_announced_reset() {
             agents: vec![r],
             problems: vec![],
             tmux_lost: None,
+            unreachable_hosts: Default::default(),
         }
     };
     let m = agents::merge(&snap, &limited(20, 0), &Policy::default());
@@ -238,6 +411,7 @@ fn a_rate_limit_holds_until_its_first_announced_reset() {
             agents: vec![report("%1", AgentStatus::Waiting, t(0))],
             problems: vec![],
             tmux_lost: None,
+            unreachable_hosts: Default::default(),
         },
         &Policy::default(),
     );
@@ -270,6 +444,9 @@ fn idle_agents_are_fresh_waiting_and_free() {
 
 // --- the end of assignments ------------------------------------------------------------
 
+/// No host down.
+static NO_HOSTS_DOWN: BTreeMap<String, Timestamp> = BTreeMap::new();
+
 fn view_of<'a>(
     agents: &'a BTreeMap<String, AgentState>,
     since: &'a BTreeMap<String, Timestamp>,
@@ -281,6 +458,7 @@ fn view_of<'a>(
         since,
         rate_limits,
         restarts,
+        hosts_down: &NO_HOSTS_DOWN,
     }
 }
 
@@ -416,6 +594,7 @@ fn a_poll_tracks_first_then_reports_then_reviews() {
         agents: vec![report("%1", AgentStatus::Generating, t(99))],
         problems: vec![],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     });
     assert_eq!(
         kinds(&decide(&snap, &Policy::default())),
@@ -932,6 +1111,7 @@ fn poll_with(status: AgentStatus, since: i64, now: i64, stage: Stage) -> Snapsho
         agents: vec![r],
         problems: vec![],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     });
     snap
 }
@@ -1698,6 +1878,7 @@ fn a_poll_that_ends_an_assignment_tracks_the_agent_free() {
         agents: vec![report("%1", AgentStatus::Waiting, t(99))],
         problems: vec![],
         tmux_lost: None,
+        unreachable_hosts: Default::default(),
     });
     let out = decide(&snap, &Policy::default());
     assert!(out.iter().any(|d| matches!(d, Decision::MarkDone { .. })));
@@ -1796,6 +1977,7 @@ fn a_rate_limit_event_names_its_reset_and_context_crossings_are_events() {
             agents: vec![r],
             problems: vec![],
             tmux_lost: None,
+            unreachable_hosts: Default::default(),
         }
     };
     let mut snap = Snapshot::new(Pass::Poll, t(0));

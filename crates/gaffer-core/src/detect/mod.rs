@@ -606,6 +606,25 @@ impl Detector {
 /// The rule id of [`dead_pane_verdict`].
 pub const DEAD_PANE_RULE: &str = "pane.dead";
 
+/// The rule and the reason of an agent whose host cannot be reached (`[[hosts]]`).
+pub const HOST_UNREACHABLE: &str = "host_unreachable";
+
+/// The verdict for an agent on a host that cannot be observed now: UNKNOWN, reason
+/// [`HOST_UNREACHABLE`], the host and the error as evidence.
+pub fn host_unreachable_verdict(host: &str, error: &str, observed_at: Timestamp) -> Verdict {
+    Verdict {
+        status: AgentStatus::Unknown,
+        reason: HOST_UNREACHABLE.into(),
+        rule: HOST_UNREACHABLE.into(),
+        evidence: vec![format!("host {host}: {error}")],
+        confidence: 1.0,
+        context_usage: None,
+        rate_limit_reset: None,
+        observed_at,
+        fusion: None,
+    }
+}
+
 /// The verdict for a pane whose process has exited and that tmux keeps (`pane_dead`, with
 /// `remain-on-exit`): EXITED whatever the screen still shows.
 pub fn dead_pane_verdict(observed_at: Timestamp) -> Verdict {

@@ -10,7 +10,7 @@ use crate::wiring;
 use gaffer_coordinator::SessionCoordinator;
 use gaffer_core::control::PauseTarget;
 use gaffer_core::exit;
-use gaffer_core::panes::{PaneInfo, Panes};
+use gaffer_core::panes::PaneInfo;
 use serde_json::json;
 
 /// The coordinator, observed once, and the pane `want` resolved (when given).
@@ -25,7 +25,7 @@ fn connect(
         Some(p) => {
             let panes = built
                 .connection
-                .panes
+                .all
                 .list_panes()
                 .map_err(|e| ExitError::unavailable(format!("listing panes: {e}")))?;
             Some(adapters::find_pane(&panes, p).ok_or_else(|| {

@@ -156,12 +156,11 @@ pub fn suggest(global: &GlobalArgs, args: &CoordArgs, pane: &str) -> anyhow::Res
 /// `gaffer restart <pane>`: hands the agent's live assignment back (per `exited_work`) and
 /// relaunches it in its pane; recorded in the ledger and the event log.
 pub fn restart(global: &GlobalArgs, args: &CoordArgs, pane: &str) -> anyhow::Result<i32> {
-    use gaffer_core::panes::Panes;
     let out = Output::of(global);
     let built = wiring::build_for(global, args)?;
     let panes = built
         .connection
-        .panes
+        .all
         .list_panes()
         .map_err(|e| ExitError::unavailable(format!("listing panes: {e}")))?;
     let Some(info) = adapters::find_pane(&panes, pane) else {

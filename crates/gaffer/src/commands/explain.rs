@@ -6,7 +6,6 @@ use crate::error::ExitError;
 use gaffer_core::detect::{Detector, Explanation, ScreenInput, canonical_kind};
 use gaffer_core::exit;
 use gaffer_core::fuse::{FuseConfig, fuse};
-use gaffer_core::panes::Panes;
 use gaffer_core::signals::SignalFeed;
 use std::io::Read;
 use std::path::Path;
@@ -68,7 +67,7 @@ pub fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<i32> {
             let (explanation, pane_id) = explain_live(global, args, pane, &detector)?;
             // a human's pause of auto-assign is part of what gaffer does with this agent
             let paused = adapters::pauses(global).is_paused(&pane_id);
-            return print_with(global, &explanation, Some(paused));
+            return print_with(global, &explanation, Some((&pane_id, paused)));
         }
         return Err(ExitError::usage("give a pane, or --agent KIND --file FILE").into());
     };
@@ -110,14 +109,14 @@ fn explain_live(
 ) -> Result<(Explanation, String), ExitError> {
     let conn = adapters::tmux(global, &args.tmux)?;
     let panes = conn
-        .panes
+        .all
         .list_panes()
         .map_err(|e| ExitError::unavailable(format!("listing panes: {e}")))?;
     let info = adapters::find_pane(&panes, pane).ok_or_else(|| {
         ExitError::not_found(format!("no pane {pane:?} in session {}", conn.session))
     })?;
     let caps = conn
-        .panes
+        .all
         .capture(std::slice::from_ref(&info.pane_id))
         .map_err(|e| ExitError::unavailable(format!("capturing {}: {e}", info.pane_id)))?;
     let (_, screen) = caps
@@ -177,13 +176,18 @@ fn print(global: &GlobalArgs, explanation: &Explanation) -> anyhow::Result<i32> 
 fn print_with(
     global: &GlobalArgs,
     explanation: &Explanation,
-    paused: Option<bool>,
+    live: Option<(&str, bool)>,
 ) -> anyhow::Result<i32> {
+    let paused = live.map(|(_, p)| p);
     let body = if global.json {
         let mut json = serde_json::to_string_pretty(explanation)?;
-        // one more field, the others keep their order
-        if let (Some(p), Some(body)) = (paused, json.strip_suffix('}')) {
-            json = format!("{},\n  \"paused\": {p}\n}}", body.trim_end());
+        // two more fields (the pane's key, `host:%N` on another host), the others keep their order
+        if let (Some((pane, p)), Some(body)) = (live, json.strip_suffix('}')) {
+            let pane = serde_json::to_string(pane)?;
+            json = format!(
+                "{},\n  \"pane_id\": {pane},\n  \"paused\": {p}\n}}",
+                body.trim_end()
+            );
         }
         format!("{}\n", crate::output::safe_json(json))
     } else {

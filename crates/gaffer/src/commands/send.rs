@@ -6,7 +6,7 @@ use crate::error::ExitError;
 use crate::output::say;
 use gaffer_core::exit;
 use gaffer_core::pane::canonical_agent_type;
-use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome, PaneInfo, Panes};
+use gaffer_core::panes::{DeliveryOptions, DeliveryOutcome, PaneInfo};
 use serde_json::json;
 use std::io::Read;
 
@@ -35,7 +35,7 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
     }
     let conn = adapters::tmux(global, &args.tmux)?;
     let panes = conn
-        .panes
+        .all
         .list_panes()
         .map_err(|e| ExitError::unavailable(format!("listing panes: {e}")))?;
     let targets: Vec<PaneInfo> = match (&pane_arg, &args.agent_type) {
@@ -70,7 +70,7 @@ pub fn run(global: &GlobalArgs, args: &SendArgs) -> anyhow::Result<i32> {
             let handles: Vec<_> = targets
                 .iter()
                 .map(|info| {
-                    let panes = conn.panes.clone();
+                    let panes = conn.all.clone();
                     let det = &det;
                     let text = &text;
                     let opts = &opts;

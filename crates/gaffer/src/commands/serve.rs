@@ -497,7 +497,7 @@ pub fn run(global: &crate::cli::GlobalArgs, args: &ServeArgs) -> anyhow::Result<
     let cockpit = Cockpit::new(
         coord.clone(),
         adapters::monitor(global, &built.connection)?,
-        built.connection.panes.clone(),
+        built.connection.all.clone(),
         adapters::detector(&built.connection.config.detection)?,
         adapters::ledger(global)?,
         built.connection.session.clone(),

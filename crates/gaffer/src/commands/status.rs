@@ -56,7 +56,7 @@ pub fn snapshot_json(session: &str, snap: &MonitorSnapshot) -> serde_json::Value
 pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
     let conn = adapters::tmux(global, args)?;
     let monitor = AgentMonitor::new(
-        conn.panes.clone(),
+        conn.all.clone(),
         adapters::detector(&conn.config.detection)?,
         MonitorConfig::from(&conn.config.detection),
     )
@@ -82,8 +82,16 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
     if snap.agents.is_empty() {
         say!("no agent panes in session {}", conn.session);
     } else {
+        // host-qualified keys (`box1:%3`) widen the first column
+        let w = snap
+            .agents
+            .iter()
+            .map(|a| a.pane.pane_id.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(6);
         say!(
-            "{:<6} {:<22} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} REASON",
+            "{:<w$} {:<22} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} REASON",
             "PANE",
             "TITLE",
             "TYPE",
@@ -121,8 +129,8 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
                 .unwrap_or("-");
             let by = fusion.map(|f| f.decided_by.as_str()).unwrap_or("screen");
             say!(
-                "{:<6} {} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} {}",
-                a.pane.pane_id,
+                "{:<w$} {} {:<5} {:<12} {:>6} {:>5} {:<10} {:<8} {:<8} {}",
+                crate::output::safe(&a.pane.pane_id),
                 title,
                 a.pane.agent_type,
                 a.observation.status.as_str(),
@@ -134,10 +142,10 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
                 a.observation.verdict.reason
             );
             for i in &a.health.issues {
-                say!("{:<6} ! {i}", "");
+                say!("{:<w$} ! {i}", "");
             }
             if paused.is_paused(&a.pane.pane_id) {
-                say!("{:<6} ! auto-assign paused (gaffer resume)", "");
+                say!("{:<w$} ! auto-assign paused (gaffer resume)", "");
             }
         }
     }

@@ -16,7 +16,6 @@ use gaffer_coordinator::SessionCoordinator;
 use gaffer_coordinator::ledger::Ledger;
 use gaffer_coordinator::monitor::AgentMonitor;
 use gaffer_core::digest::render_markdown;
-use gaffer_core::panes::Panes;
 use keys::Command;
 use model::{AgentRow, App, Board, Mode};
 use std::collections::VecDeque;
@@ -114,7 +113,7 @@ impl Reader {
             })
             .collect();
         let preview = selected
-            .and_then(|p| s.conn.panes.capture(&[p.to_string()]).ok())
+            .and_then(|p| s.conn.all.capture(&[p.to_string()]).ok())
             .and_then(|c| c.into_iter().next())
             .map(|(_, screen)| {
                 let mut lines: Vec<String> = screen.lines().map(str::to_string).collect();

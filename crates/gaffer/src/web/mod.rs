@@ -720,6 +720,7 @@ mod tests {
             vanished: Vec::new(),
             problems: Vec::new(),
             lost: None,
+            unreachable: Default::default(),
         };
         let agents = merge_agents(&states, Some(&snap));
         let ids: Vec<&str> = agents
