@@ -114,7 +114,7 @@ pub enum CoordinatorEventType {
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 46] = [
+const NAMED: [(&str, CoordinatorEventType); 48] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
