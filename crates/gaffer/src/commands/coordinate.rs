@@ -49,6 +49,21 @@ pub fn run(
         &built.project_key,
     )?;
     let rx = coord.events().subscribe();
+    // Agents on `[[hosts]]` with a `project` report home over their host's connection.
+    let home_hosts = crate::home::link::HomeHost::of(&cfg, &built.connection.hosts);
+    let applier = std::sync::Arc::new(crate::home::apply::Applier::new(
+        global,
+        Some(coord.event_sink()),
+    ));
+    let mut links = crate::home::link::HomeLinks::start(
+        home_hosts,
+        applier,
+        Some(coord.event_sink()),
+        cfg.coordinator
+            .poll_interval
+            .clamp(Duration::from_millis(200), Duration::from_secs(2)),
+    )
+    .map_err(|e| ExitError::failure(format!("agents on hosts cannot report home: {e}")))?;
     if !global.json {
         esay!(
             "gaffer: coordinating session {}, mail: {}, work: {}, auto-assign {}",
@@ -81,6 +96,7 @@ pub fn run(
             Recv::Done | Recv::Closed => break,
         }
     }
+    links.stop();
     coord.stop();
     if let Some(n) = notifier {
         n.stop(wiring::NOTIFY_GRACE);
