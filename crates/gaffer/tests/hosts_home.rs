@@ -274,8 +274,8 @@ fn reports_from_a_host_reach_the_coordinator_or_wait_in_its_spool_and_arrive_onc
         }
         Ok(slow_bead)
     })();
-    // SAFETY: signalling the child this test started, by its pid.
-    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    // SAFETY: signalling the child this test started, by its pid (SIGINT: it stops cleanly).
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
     let out = run.wait_with_output().expect("gaffer run ends");
     let evs = events(dir);
     let kinds: Vec<&str> = evs.iter().map(|e| e.event_type.as_str()).collect();
@@ -405,8 +405,8 @@ fn a_hook_in_a_host_s_pane_becomes_a_signal_of_its_host_key() {
         }
         Ok(key)
     })();
-    // SAFETY: signalling the child this test started, by its pid.
-    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    // SAFETY: signalling the child this test started, by its pid (SIGINT: it stops cleanly).
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
     let out = run.wait_with_output().expect("gaffer run ends");
     let key = match result {
         Ok(k) => k,
@@ -434,4 +434,164 @@ fn a_hook_in_a_host_s_pane_becomes_a_signal_of_its_host_key() {
             .map(|e| e.event_type.as_str())
             .collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn spawn_on_a_host_lays_out_sim_agents_there_that_take_work_and_report_it_home() {
+    if !hosts::run_isolated(
+        "spawn_on_a_host_lays_out_sim_agents_there_that_take_work_and_report_it_home",
+    ) {
+        return;
+    }
+    let set = SimHosts::new("box", 1, 89).expect("simulated hosts");
+    let h = set.host(0);
+    let remote_dir = tempfile::tempdir().expect("tempdir");
+    let remote = remote_dir.path().join("proj");
+    std::fs::create_dir_all(&remote).expect("mkdir");
+    let local = TmuxServer::new("hspawn");
+    local.session("proj", "sleep 600");
+    let project = tempfile::tempdir().expect("tempdir");
+    let dir = project.path();
+    std::fs::create_dir_all(dir.join(".beads")).expect("mkdir");
+    std::fs::create_dir_all(dir.join(".git")).expect("mkdir");
+    std::fs::write(
+        dir.join(".beads/issues.jsonl"),
+        format!(
+            "{}\n",
+            bead_line("hs-1", "Implement the lexer in src/lexer.rs")
+        ),
+    )
+    .expect("issues");
+    write_config(dir, &local, h, &remote);
+
+    // Three simulated agents on the host, two panes per window, over one SSH connection.
+    let out = cli::run(
+        BIN,
+        dir,
+        &[
+            "--json",
+            "spawn",
+            "--host",
+            &h.name,
+            "--sim",
+            "--cc",
+            "3",
+            "--panes-per-window",
+            "2",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("spawn json");
+    assert_eq!(doc["host"], h.name.as_str());
+    assert_eq!(doc["session"], "proj");
+    assert_eq!(doc["windows"], 2);
+    let panes = doc["panes"].as_array().cloned().unwrap_or_default();
+    let keys: Vec<String> = panes
+        .iter()
+        .filter_map(|p| p["pane_id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(keys.len(), 3, "{doc}");
+    assert!(
+        keys.iter().all(|k| k.starts_with(&format!("{}:%", h.name))),
+        "{keys:?}"
+    );
+    assert_eq!(h.connections_opened(), 1);
+    // On the host: each pane titled, its agent as the pane's own command, in the host's
+    // project directory, with the launch record for restarts.
+    let listed = h
+        .tmux
+        .tmux
+        .run(&[
+            "list-panes",
+            "-s",
+            "-t",
+            "=proj",
+            "-F",
+            "#{pane_id} #{window_index} #{@gaffer_title} #{pane_current_path} #{@gaffer_launch}",
+        ])
+        .expect("list-panes on the host");
+    let mut titles: Vec<&str> = Vec::new();
+    for line in listed.lines() {
+        let f: Vec<&str> = line.splitn(5, ' ').collect();
+        assert_eq!(f.len(), 5, "{listed}");
+        assert!(keys.contains(&format!("{}:{}", h.name, f[0])), "{listed}");
+        titles.push(f[2]);
+        assert_eq!(Path::new(f[3]), remote.as_path(), "{listed}");
+        assert!(f[4].contains("gaffer-sim"), "{listed}");
+    }
+    titles.sort();
+    assert_eq!(titles, ["proj__cc_1", "proj__cc_2", "proj__cc_3"]);
+
+    // The coordinator sees them under their keys, gives one the bead, and its `gaffer done`
+    // (the simulated agent's own, in its pane on the host) comes home.
+    let run = cli::command(BIN, dir)
+        .args(["--project", &dir.display().to_string()])
+        .args(["run", "--auto-assign", "--exit-after", "90"])
+        .args(["--set", "coordinator.poll_interval=300ms"])
+        .args(["--set", "coordinator.idle_threshold=0.5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gaffer run");
+    // Done, and the reports recorded (the done and the simulated agent's test run).
+    let home = || {
+        Ledger::open(&dir.join(".gaffer/state.db"))
+            .ok()
+            .and_then(|l| l.home_reports().ok())
+            .unwrap_or_default()
+    };
+    let done = wait_until(Duration::from_secs(60), || {
+        state_of(dir, "hs-1") == Some(AssignmentState::Done)
+            && home().iter().any(|r| r.kind == "test_run")
+    });
+    // SAFETY: signalling the child this test started, by its pid (SIGINT: it stops cleanly).
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let out = run.wait_with_output().expect("gaffer run ends");
+    let evs = events(dir);
+    let kinds: Vec<&str> = evs.iter().map(|e| e.event_type.as_str()).collect();
+    assert!(
+        done,
+        "hs-1 never done: {kinds:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started = evs
+        .iter()
+        .find(|e| e.event_type.as_str() == "coordinator_started")
+        .expect("coordinator_started");
+    for k in &keys {
+        assert!(
+            started.details["agents"].to_string().contains(k.as_str()),
+            "{k}: {:?}",
+            started.details
+        );
+    }
+    let assigned = evs
+        .iter()
+        .find(|e| e.event_type.as_str() == "work_assigned")
+        .expect("work_assigned");
+    assert!(keys.contains(&assigned.agent_id), "{assigned:?}");
+    let ledger = Ledger::open(&dir.join(".gaffer/state.db")).expect("ledger");
+    let reports = ledger.home_reports().expect("reports");
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.kind == "done" && r.host == h.name && r.outcome.contains("hs-1: done")),
+        "{reports:?} {kinds:?} {:?} {} {listed} remote db: {}",
+        evs.iter()
+            .find(|e| e.event_type.as_str() == "work_completed"),
+        String::from_utf8_lossy(&out.stderr),
+        remote.join(".gaffer/state.db").exists()
+    );
+    // The simulated agent's test report came home too, under its host key.
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.kind == "test_run" && r.outcome.starts_with("recorded")),
+        "{reports:?}"
+    );
+    assert!(!remote.join(".gaffer/state.db").exists());
 }
