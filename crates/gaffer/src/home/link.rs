@@ -14,6 +14,7 @@
 
 use super::apply::Applier;
 use gaffer_coordinator::session::EventSink;
+use gaffer_core::cycle::SpoolTrouble;
 use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
 use gaffer_core::home::{
     self, HomeMessage, MARKER_FILE, MAX_LINE, RemoteMarker, SOCKET_FILE, SPOOL_FILE, TAKEN_FILE,
@@ -112,6 +113,7 @@ impl HomeLinks {
                 sink: sink.clone(),
                 forwarded_for: None,
                 drain_failures: 0,
+                failing_since: None,
                 reported: false,
             };
             let stop = stop.clone();
@@ -155,6 +157,7 @@ struct Link {
     /// The connection (count of masters started) the socket was forwarded on.
     forwarded_for: Option<u64>,
     drain_failures: u32,
+    failing_since: Option<gaffer_core::time::Timestamp>,
     reported: bool,
 }
 
@@ -247,13 +250,29 @@ impl Link {
                     tracing::info!(host = %self.host.name, reports = n, "spool drained");
                 }
                 self.drain_failures = 0;
-                self.reported = false;
+                self.failing_since = None;
+                if self.reported {
+                    self.reported = false;
+                    if let Some(s) = &self.sink {
+                        s.spool_trouble(&self.host.name, None);
+                    }
+                }
             }
             Err(e) => {
                 self.drain_failures += 1;
+                let since = *self.failing_since.get_or_insert_with(chrono::Utc::now);
                 tracing::warn!(host = %self.host.name, error = %e, "draining the spool");
                 if self.drain_failures >= DRAIN_FAILURES && !self.reported && conn.is_connected() {
                     self.reported = true;
+                    if let Some(s) = &self.sink {
+                        s.spool_trouble(
+                            &self.host.name,
+                            Some(SpoolTrouble {
+                                since,
+                                error: e.clone(),
+                            }),
+                        );
+                    }
                     self.report(
                         CoordinatorEvent::new(
                             CoordinatorEventType::ReportSpoolFailed,
