@@ -403,6 +403,22 @@ fn a_hook_in_a_host_s_pane_becomes_a_signal_of_its_host_key() {
         }) {
             return Err(format!("the hook's exit: {}", h.tmux.capture(&pane)));
         }
+        // A spool that cannot be drained (here: its taken copy is a directory, which `cat`
+        // cannot read) is reported once, while the host answers.
+        std::fs::create_dir(remote.join(".gaffer/outbox.taken")).map_err(|e| e.to_string())?;
+        let failed = |evs: &[CoordinatorEvent]| {
+            evs.iter()
+                .filter(|e| e.event_type.as_str() == "report_spool_failed")
+                .count()
+        };
+        if !wait_until(Duration::from_secs(20), || failed(&events(dir)) == 1) {
+            return Err("no report_spool_failed".into());
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        if failed(&events(dir)) != 1 {
+            return Err("report_spool_failed said more than once".into());
+        }
+        std::fs::remove_dir(remote.join(".gaffer/outbox.taken")).map_err(|e| e.to_string())?;
         Ok(key)
     })();
     // SAFETY: signalling the child this test started, by its pid (SIGINT: it stops cleanly).
@@ -423,6 +439,17 @@ fn a_hook_in_a_host_s_pane_becomes_a_signal_of_its_host_key() {
     assert!(!signals().iter().any(|s| !s.pane_id.contains(':')));
     assert!(!remote.join(".gaffer/state.db").exists());
     let evs = events(dir);
+    let spool = evs
+        .iter()
+        .find(|e| e.event_type.as_str() == "report_spool_failed")
+        .expect("report_spool_failed");
+    assert_eq!(spool.details["host"], h.name.as_str());
+    assert!(
+        spool.details["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("outbox.taken")),
+        "{spool:?}"
+    );
     assert!(
         evs.iter()
             .any(|e| e.event_type.as_str() == "report_received"
