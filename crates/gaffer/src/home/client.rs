@@ -226,3 +226,136 @@ pub fn report_home(global: &GlobalArgs, report: Report) -> Result<Option<i32>, E
     }
     Ok(Some(code))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::io::AsRawFd;
+
+    /// Writers appending while a drainer takes the spool the way the coordinator's drain does
+    /// (`flock` on the spool, rename, unlock, then read what was taken): every line is read
+    /// whole, once; none lands in a taken file after it was read.
+    #[test]
+    fn appends_racing_drains_lose_and_tear_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join(SPOOL_FILE);
+        let writers = 4;
+        let lines = 200;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let drainer = {
+            let spool = spool.clone();
+            let dir = dir.path().to_path_buf();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut read: Vec<String> = Vec::new();
+                let mut takes = 0;
+                let mut drain = |read: &mut Vec<String>| {
+                    let to = dir.join(format!("taken-{takes}"));
+                    let took = match std::fs::File::open(&spool) {
+                        Ok(f) => {
+                            // SAFETY: flock on a descriptor this closure owns.
+                            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+                            std::fs::rename(&spool, &to).is_ok()
+                            // The lock goes with `f` here, before the read.
+                        }
+                        Err(_) => false,
+                    };
+                    if took {
+                        takes += 1;
+                        let text = std::fs::read_to_string(&to).unwrap();
+                        read.extend(text.lines().map(str::to_string));
+                    }
+                };
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    drain(&mut read);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                drain(&mut read);
+                (read, takes)
+            })
+        };
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let spool = spool.clone();
+                std::thread::spawn(move || {
+                    for i in 0..lines {
+                        let line =
+                            format!("{{\"w\":{w},\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(300));
+                        append_locked(&spool, &line).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (read, takes) = drainer.join().unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for l in &read {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a whole line");
+            assert!(seen.insert((v["w"].as_i64().unwrap(), v["i"].as_i64().unwrap())));
+        }
+        assert_eq!(
+            seen.len(),
+            writers * lines,
+            "lines lost after their file was read"
+        );
+        assert!(takes > 1, "the drainer took the spool while writers wrote");
+    }
+
+    #[test]
+    fn without_a_coordinator_the_report_is_spooled_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = RemoteMarker {
+            host: "box1".into(),
+            socket: dir.path().join("home.sock").display().to_string(),
+            spool: String::new(),
+        };
+        let sent = send_or_spool(
+            dir.path(),
+            &marker,
+            Report::Done {
+                bead_id: "b-1".into(),
+                reason: String::new(),
+            },
+            Duration::from_millis(200),
+        );
+        let Sent::Spooled(path, why) = sent else {
+            panic!("{sent}")
+        };
+        assert!(why.contains("no coordinator at"), "{why}");
+        let (msgs, bad) = gaffer_core::home::parse_spool(&std::fs::read_to_string(path).unwrap());
+        assert!(bad.is_empty());
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].id.starts_with("box1-"));
+        assert_eq!(msgs[0].report.kind(), "done");
+    }
+
+    #[test]
+    fn a_listener_that_never_acks_is_given_up_on_within_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("home.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let marker = RemoteMarker {
+            host: "box1".into(),
+            socket: sock.display().to_string(),
+            spool: String::new(),
+        };
+        let t0 = Instant::now();
+        let sent = send_or_spool(
+            dir.path(),
+            &marker,
+            Report::Refuse {
+                bead_id: "b-1".into(),
+                reason: "no".into(),
+            },
+            Duration::from_millis(300),
+        );
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        assert!(
+            matches!(&sent, Sent::Spooled(_, why) if why.contains("no ack within 300 ms")),
+            "{sent}"
+        );
+    }
+}
