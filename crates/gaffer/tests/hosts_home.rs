@@ -419,6 +419,38 @@ fn a_hook_in_a_host_s_pane_becomes_a_signal_of_its_host_key() {
             return Err("report_spool_failed said more than once".into());
         }
         std::fs::remove_dir(remote.join(".gaffer/outbox.taken")).map_err(|e| e.to_string())?;
+        // sshd killed with every connection: the coordinator's new connection forwards the
+        // socket again (and rewrites the marker), and a hook goes over it as before.
+        let marker = remote.join(".gaffer/remote.json");
+        let written = || std::fs::metadata(&marker).and_then(|m| m.modified()).ok();
+        let before = written();
+        let opened = h.connections_opened();
+        h.kill_sshd()?;
+        if !wait_until(Duration::from_secs(40), || {
+            h.connections_opened() > opened && written() > before
+        }) {
+            return Err("the socket was not forwarded again after sshd was killed".into());
+        }
+        let again = format!(
+            "cd {} && printf '%s' {} | {} hook --agent cc Stop; echo hook-exit=$?; sleep 600",
+            shell_quote(&remote.display().to_string()),
+            shell_quote(&payload),
+            shell_quote(BIN)
+        );
+        let pane2 = h.spawn_pane("proj", &again, "proj__sh_2")?;
+        let key2 = format!("{}:{pane2}", h.name);
+        let via_socket = wait_until(Duration::from_secs(20), || {
+            events(dir).iter().any(|e| {
+                e.event_type.as_str() == "report_received"
+                    && e.agent_id == key2
+                    && e.details["via"] == "socket"
+            })
+        });
+        if !via_socket {
+            return Err(format!(
+                "no signal of {key2} over the socket after the reconnect"
+            ));
+        }
         Ok(key)
     })();
     // SAFETY: signalling the child this test started, by its pid (SIGINT: it stops cleanly).
