@@ -75,6 +75,15 @@ impl HomeHost {
 }
 
 impl HomeLinks {
+    /// No links.
+    pub fn none() -> HomeLinks {
+        HomeLinks {
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+            dir: None,
+        }
+    }
+
     /// Starts one link per host, applying through `applier`, a pass every `every`.
     pub fn start(
         hosts: Vec<HomeHost>,
@@ -82,14 +91,10 @@ impl HomeLinks {
         sink: Option<EventSink>,
         every: Duration,
     ) -> Result<HomeLinks, String> {
-        let stop = Arc::new(AtomicBool::new(false));
         if hosts.is_empty() {
-            return Ok(HomeLinks {
-                stop,
-                threads: Vec::new(),
-                dir: None,
-            });
+            return Ok(HomeLinks::none());
         }
+        let stop = Arc::new(AtomicBool::new(false));
         // A short private directory: a unix socket path has at most 107 bytes.
         let dir =
             std::env::temp_dir().join(format!("gaffer-home-{}", gaffer_tmux::cmd::unique_token()));
