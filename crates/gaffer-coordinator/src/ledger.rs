@@ -883,6 +883,39 @@ impl Ledger {
         Ok(n == 1)
     }
 
+    /// Per host: how many reports were applied, the last one and when.
+    pub fn home_reports_by_host(
+        &self,
+    ) -> Result<BTreeMap<String, (u64, HomeReportRow, Timestamp)>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT h.host, c.n, h.id, h.kind, h.via, h.outcome, h.at
+             FROM home_reports h
+             JOIN (SELECT host, COUNT(*) AS n, MAX(rowid) AS last FROM home_reports GROUP BY host) c
+               ON h.rowid = c.last",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                HomeReportRow {
+                    id: r.get(2)?,
+                    host: r.get(0)?,
+                    kind: r.get(3)?,
+                    via: r.get(4)?,
+                    outcome: r.get(5)?,
+                },
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (host, n, last, at) = row?;
+            let at = parse_rfc3339(&at).unwrap_or_default();
+            out.insert(host, (n.max(0) as u64, last, at));
+        }
+        Ok(out)
+    }
+
     /// Every applied host report, oldest first.
     pub fn home_reports(&self) -> Result<Vec<HomeReportRow>, LedgerError> {
         let mut stmt = self

@@ -327,6 +327,23 @@ fn reports_from_a_host_reach_the_coordinator_or_wait_in_its_spool_and_arrive_onc
         1,
         "{received:?}"
     );
+    // `gaffer status` says what came from the host.
+    let out = cli::run(BIN, dir, &["--json", "status"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    let host = &doc["hosts"][0];
+    assert_eq!(host["name"], h.name.as_str(), "{doc}");
+    assert_eq!(host["reports"], reports.len() as u64, "{doc}");
+    assert_eq!(host["last_report"]["kind"], "done", "{doc}");
+    let out = cli::run(BIN, dir, &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "host {}: {} report(s) from its agents, the last ",
+            h.name,
+            reports.len()
+        )),
+        "{text}"
+    );
 }
 
 #[test]
