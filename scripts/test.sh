@@ -30,7 +30,9 @@ cargo test --workspace --all-targets --locked --no-fail-fast
 # in its own network namespace with a real sshd: gaffer-tmux's ssh_live.rs (4 tests, ~3 s each,
 # in parallel), gaffer-coordinator's hosts_live.rs (2 tests in parallel, ~7 s: the partition
 # test), gaffer's hosts_cli.rs (3 tests in parallel, ~27 s: `gaffer run` over a partitioned
-# host, healed, and past the grace), and the ssh_transport bench's tiny round (~15 s); openssh-server comes from
+# host, healed, and past the grace), gaffer's hosts_home.rs (3 tests in parallel, ~13 s: agents'
+# reports coming home over the host's connection, queued through a partition, spawn --host),
+# and the ssh_transport bench's tiny round (~15 s); openssh-server comes from
 # install-deps.sh.)
 # (Notifications, README "Notifications": gaffer-notify's delivery tests on a loopback HTTP
 # listener and real scripts take ~3 s, crates/gaffer/tests/notify_live.rs 27 to 45 s (machine load) with a 24 s

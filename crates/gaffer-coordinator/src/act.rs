@@ -217,6 +217,7 @@ impl Shared {
         st.gone = t.gone;
         st.tmux_loss = t.tmux_loss;
         st.hosts_down = t.hosts_down;
+        st.hosts_back = t.hosts_back;
         st.limit_until = t.rate_limits;
         st.problems = t.problems;
         st.last_update = t.observed_at.or(st.last_update);

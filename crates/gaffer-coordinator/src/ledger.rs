@@ -175,6 +175,21 @@ pub struct EventPage {
     pub rows: usize,
 }
 
+/// A report from an agent on another host, as applied (the dedupe record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeReportRow {
+    /// The message id.
+    pub id: String,
+    /// The host it arrived from.
+    pub host: String,
+    /// `done`, `refuse`, `test_run`, `signal`.
+    pub kind: String,
+    /// `socket` or `spool`.
+    pub via: String,
+    /// `applied`, or why it could not be (`error: …`).
+    pub outcome: String,
+}
+
 /// The SQLite ledger.
 pub struct Ledger {
     conn: Connection,
@@ -237,6 +252,14 @@ CREATE TABLE IF NOT EXISTS restarts (
 );
 CREATE TABLE IF NOT EXISTS pauses (
     target TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS home_reports (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    via TEXT NOT NULL,
+    outcome TEXT NOT NULL,
     at TEXT NOT NULL
 );
 ";
@@ -831,6 +854,83 @@ impl Ledger {
             }
         }
         Ok(out)
+    }
+
+    /// The outcome recorded for a host's report `id`, when it was applied already.
+    pub fn home_report(&self, id: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT outcome FROM home_reports WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Records that a host's report `id` was applied (`via` `socket` or `spool`), so it is
+    /// never applied again; false when it was recorded already.
+    pub fn record_home_report(
+        &mut self,
+        r: &HomeReportRow,
+        now: Timestamp,
+    ) -> Result<bool, LedgerError> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO home_reports (id, host, kind, via, outcome, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![r.id, r.host, r.kind, r.via, r.outcome, ts(&now)],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Per host: how many reports were applied, the last one and when.
+    pub fn home_reports_by_host(
+        &self,
+    ) -> Result<BTreeMap<String, (u64, HomeReportRow, Timestamp)>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT h.host, c.n, h.id, h.kind, h.via, h.outcome, h.at
+             FROM home_reports h
+             JOIN (SELECT host, COUNT(*) AS n, MAX(rowid) AS last FROM home_reports GROUP BY host) c
+               ON h.rowid = c.last",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                HomeReportRow {
+                    id: r.get(2)?,
+                    host: r.get(0)?,
+                    kind: r.get(3)?,
+                    via: r.get(4)?,
+                    outcome: r.get(5)?,
+                },
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (host, n, last, at) = row?;
+            let at = parse_rfc3339(&at).unwrap_or_default();
+            out.insert(host, (n.max(0) as u64, last, at));
+        }
+        Ok(out)
+    }
+
+    /// Every applied host report, oldest first.
+    pub fn home_reports(&self) -> Result<Vec<HomeReportRow>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, host, kind, via, outcome FROM home_reports ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(HomeReportRow {
+                id: r.get(0)?,
+                host: r.get(1)?,
+                kind: r.get(2)?,
+                via: r.get(3)?,
+                outcome: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Stores one back-off entry.

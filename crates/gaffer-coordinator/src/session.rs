@@ -128,6 +128,10 @@ pub(crate) struct State {
     pub(crate) tmux_loss: Option<gaffer_core::cycle::TmuxLoss>,
     /// `[[hosts]]` hosts unreachable at the last pass.
     pub(crate) hosts_down: BTreeMap<String, Timestamp>,
+    /// Hosts that answered again within the hour.
+    pub(crate) hosts_back: BTreeMap<String, gaffer_core::cycle::HostOutage>,
+    /// Hosts whose spool of reports cannot be drained (set from outside: [`EventSink`]).
+    pub(crate) spool_troubles: BTreeMap<String, gaffer_core::cycle::SpoolTrouble>,
     /// Recommendation ids of the last triage, in rank order (for digests).
     pub(crate) last_triage: Vec<String>,
     pub(crate) backoff: BackoffBook,
@@ -209,6 +213,22 @@ impl EventSink {
     pub fn report(&self, event: &CoordinatorEvent) {
         if let Some(shared) = self.shared.upgrade() {
             shared.reporter.report(event);
+        }
+    }
+
+    /// Says whether `host`'s spool of reports cannot be drained (`Some`: since when and why),
+    /// for the digest; `None` once a drain works.
+    pub fn spool_trouble(&self, host: &str, trouble: Option<gaffer_core::cycle::SpoolTrouble>) {
+        if let Some(shared) = self.shared.upgrade() {
+            let mut st = lock(&shared.state);
+            match trouble {
+                Some(t) => {
+                    st.spool_troubles.insert(host.to_string(), t);
+                }
+                None => {
+                    st.spool_troubles.remove(host);
+                }
+            }
         }
     }
 }

@@ -423,6 +423,10 @@ pub struct HostConfig {
     pub socket_path: String,
     /// The tmux session there; empty means `[tmux] session`.
     pub session: String,
+    /// The project's directory there (absolute), where its agents run. When set, gaffer writes
+    /// `.gaffer/remote.json` there and the agents' `gaffer done`, `refuse`, `quality
+    /// record-tests` and `hook` report home over the host's connection; empty: they cannot.
+    pub project: String,
 }
 
 /// The `[[hosts]]` keys.
@@ -436,6 +440,7 @@ const HOST_KEYS: &[&str] = &[
     "socket_name",
     "socket_path",
     "session",
+    "project",
 ];
 
 /// Checks `[[hosts]]` entries; on a problem returns the entry's index, the key and what is
@@ -480,6 +485,18 @@ pub fn check_hosts(hosts: &[HostConfig]) -> Result<(), (usize, &'static str, Str
         }
         if h.user.starts_with('-') || h.user.contains(char::is_whitespace) || h.user.contains('@') {
             return Err((i, "user", format!("`{}` is not a user name", h.user)));
+        }
+        if !h.project.is_empty()
+            && (!h.project.starts_with('/') || h.project.chars().any(char::is_control))
+        {
+            return Err((
+                i,
+                "project",
+                format!(
+                    "`{}`: give the project's absolute path on the host",
+                    h.project
+                ),
+            ));
         }
     }
     Ok(())
@@ -1172,7 +1189,8 @@ mod tests {
     fn hosts_entries_parse_and_merge() {
         let text = "[tmux]\nsession = \"p\"\n\n[[hosts]]\nname = \"box1\"\nhost = \"10.0.0.5\"\n\
                     user = \"me\"\nport = 2222\nidentity = \"/k\"\n\
-                    ssh_options = [\"-o\", \"ProxyJump=bastion\"]\nsocket_name = \"g\"\n\n\
+                    ssh_options = [\"-o\", \"ProxyJump=bastion\"]\nsocket_name = \"g\"\n\
+                    project = \"/srv/p\"\n\n\
                     [[hosts]]\nname = \"box2\"\nhost = \"box2\"\n";
         let (layer, warnings) = parse_layer("gaffer.toml", text).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -1190,6 +1208,7 @@ mod tests {
                 socket_name: "g".into(),
                 socket_path: String::new(),
                 session: String::new(),
+                project: "/srv/p".into(),
             }
         );
         assert_eq!(cfg.hosts[1].port, 0);
@@ -1253,6 +1272,12 @@ mod tests {
                 4,
                 "hosts[0].user",
                 "user name",
+            ),
+            (
+                "[[hosts]]\nname = \"a\"\nhost = \"a\"\nproject = \"proj\"\n",
+                4,
+                "hosts[0].project",
+                "absolute path",
             ),
             (
                 "[[hosts]]\nname = \"a\"\nhost = \"a\"\nport = 70000\n",

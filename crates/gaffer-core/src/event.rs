@@ -72,6 +72,12 @@ pub enum CoordinatorEventType {
     HostUnreachable,
     /// A host answers again after [`CoordinatorEventType::HostUnreachable`].
     HostReachable,
+    /// An agent on a host reported home (`details.host`, `kind`, `via`: `socket` or `spool`,
+    /// `id`, `outcome`).
+    ReportReceived,
+    /// A host's spool of reports could not be drained (`details.host`, `error`): said once
+    /// until a drain works again.
+    ReportSpoolFailed,
     /// An agent's pane vanished while tmux still answered (pane or window killed).
     AgentGone,
     /// An agent pane appeared after the first observation (spawned later, or back after tmux
@@ -114,7 +120,7 @@ pub enum CoordinatorEventType {
     Other(String),
 }
 
-const NAMED: [(&str, CoordinatorEventType); 48] = [
+const NAMED: [(&str, CoordinatorEventType); 50] = [
     ("agent_idle", CoordinatorEventType::AgentIdle),
     ("agent_busy", CoordinatorEventType::AgentBusy),
     ("agent_error", CoordinatorEventType::AgentError),
@@ -161,6 +167,11 @@ const NAMED: [(&str, CoordinatorEventType); 48] = [
     ("tmux_restored", CoordinatorEventType::TmuxRestored),
     ("host_unreachable", CoordinatorEventType::HostUnreachable),
     ("host_reachable", CoordinatorEventType::HostReachable),
+    ("report_received", CoordinatorEventType::ReportReceived),
+    (
+        "report_spool_failed",
+        CoordinatorEventType::ReportSpoolFailed,
+    ),
     ("agent_gone", CoordinatorEventType::AgentGone),
     ("agent_appeared", CoordinatorEventType::AgentAppeared),
     ("ledger_degraded", CoordinatorEventType::LedgerDegraded),

@@ -19,6 +19,7 @@ pub mod digest;
 pub mod event;
 pub mod exit;
 pub mod fuse;
+pub mod home;
 pub mod hook_payload;
 pub mod hook_settings;
 pub mod kinds;

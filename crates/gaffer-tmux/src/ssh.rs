@@ -365,6 +365,63 @@ impl SshHost {
         Ok(ChannelSlot { host: self })
     }
 
+    /// Runs `sh -c script` on the host as one channel of its connection (connecting first when
+    /// needed), `input` on its stdin; returns stdout. Killed after `timeout`.
+    pub fn shell(
+        &self,
+        script: &str,
+        input: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<String, TmuxError> {
+        let _slot = self.channel(timeout)?;
+        self.connect()?;
+        let mut cmd = self.command(&["sh".into(), "-c".into(), script.to_string()]);
+        let out = run_bounded(&mut cmd, input, timeout, "ssh sh -c")?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            Err(match out.status.code() {
+                Some(255) => TmuxError::NoServer(format!("ssh to {}: {stderr}", self.name)),
+                code => TmuxError::Failed {
+                    command: "sh -c".into(),
+                    status: code.unwrap_or(-1),
+                    stderr,
+                    stdout: String::new(),
+                },
+            })
+        }
+    }
+
+    /// Asks the running master to forward the unix socket `remote` on the host to `local` here
+    /// (`ssh -O forward -R remote:local`): the same connection, no new session. Lost with the
+    /// master; forward again after a reconnect ([`connections_started`](Self::connections_started)
+    /// tells). The remote path must not exist (sshd does not replace it by default).
+    pub fn forward_socket(
+        &self,
+        remote: &str,
+        local: &Path,
+        timeout: Duration,
+    ) -> Result<(), TmuxError> {
+        let mut cmd = Command::new("ssh");
+        cmd.args(["-F", "none", "-S"])
+            .arg(&self.control_path)
+            .args(["-O", "forward", "-R"])
+            .arg(format!("{remote}:{}", local.display()))
+            .arg(format!("gaffer-host-{}", self.name));
+        let out = run_bounded(&mut cmd, None, timeout, "ssh -O forward")?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(TmuxError::Failed {
+                command: "ssh -O forward".into(),
+                status: out.status.code().unwrap_or(-1),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                stdout: String::new(),
+            })
+        }
+    }
+
     /// Ends the connection.
     pub fn disconnect(&self) {
         let mut m = lock(&self.master);
@@ -374,6 +431,87 @@ impl SshHost {
         }
         let _ = std::fs::remove_file(&self.control_path);
     }
+}
+
+/// Runs `cmd` with `input` on stdin, collecting its output (at most 64 MiB each), killing it
+/// after `timeout`.
+fn run_bounded(
+    cmd: &mut Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+    what: &str,
+) -> Result<std::process::Output, TmuxError> {
+    use std::io::{Read, Write};
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| TmuxError::Spawn {
+        binary: "ssh".into(),
+        message: e.to_string(),
+    })?;
+    let writer = match (input, child.stdin.take()) {
+        (Some(data), Some(mut stdin)) => {
+            let data = data.to_vec();
+            Some(std::thread::spawn(move || {
+                let _ = stdin.write_all(&data);
+            }))
+        }
+        _ => None,
+    };
+    let read = |r: Option<Box<dyn Read + Send>>| {
+        r.map(|mut r| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = (&mut r).take(64 << 20).read_to_end(&mut buf);
+                buf
+            })
+        })
+    };
+    let out = read(
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>),
+    );
+    let err = read(
+        child
+            .stderr
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>),
+    );
+    let end = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if Instant::now() >= end => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(TmuxError::Timeout {
+                    command: what.to_string(),
+                    timeout,
+                });
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                return Err(TmuxError::Spawn {
+                    binary: "ssh".into(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    };
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    Ok(std::process::Output {
+        status,
+        stdout: out.and_then(|h| h.join().ok()).unwrap_or_default(),
+        stderr: err.and_then(|h| h.join().ok()).unwrap_or_default(),
+    })
 }
 
 /// A command slot on a host's connection, given back on drop.

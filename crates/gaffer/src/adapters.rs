@@ -33,6 +33,8 @@ pub struct Connection {
     /// Every pane in scope: the local session plus each `[[hosts]]` host's session
     /// (`host:%N` keys), one SSH connection per host; the local adapter alone without hosts.
     pub all: Arc<dyn Panes>,
+    /// Each `[[hosts]]` host's panes and connection, in configuration order.
+    pub hosts: Vec<Arc<gaffer_tmux::host::HostPanes>>,
     /// The session name.
     pub session: String,
     /// The merged configuration.
@@ -160,24 +162,26 @@ pub fn tmux(global: &GlobalArgs, args: &TmuxArgs) -> Result<Connection, ExitErro
         Err(e) => return Err(ExitError::unavailable(format!("tmux: {e}"))),
     }
     let panes = Arc::new(panes);
-    let all = with_hosts(&panes, &session, &loaded.config)?;
+    let (all, hosts) = with_hosts(&panes, &session, &loaded.config)?;
     Ok(Connection {
         panes,
         all,
+        hosts,
         session,
         config: loaded.config,
     })
 }
 
 /// The local panes plus each `[[hosts]]` entry's (a host's connection is made on first use, so
-/// an unreachable host does not stop the local session from being observed).
+/// an unreachable host does not stop the local session from being observed), and the hosts.
+#[allow(clippy::type_complexity)]
 fn with_hosts(
     local: &Arc<TmuxPanes>,
     session: &str,
     config: &GafferConfig,
-) -> Result<Arc<dyn Panes>, ExitError> {
+) -> Result<(Arc<dyn Panes>, Vec<Arc<gaffer_tmux::host::HostPanes>>), ExitError> {
     if config.hosts.is_empty() {
-        return Ok(local.clone());
+        return Ok((local.clone(), Vec::new()));
     }
     let timeout = config.tmux.command_timeout.max(Duration::from_secs(1));
     let hosts = config
@@ -189,7 +193,10 @@ fn with_hosts(
                 .map_err(|e| ExitError::unavailable(format!("host {}: {e}", h.name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Arc::new(MultiPanes::new(local.clone(), hosts)))
+    Ok((
+        Arc::new(MultiPanes::new(local.clone(), hosts.clone())),
+        hosts,
+    ))
 }
 
 /// How a socket is named in messages: `the default tmux server`, `socket NAME`, `socket PATH`.

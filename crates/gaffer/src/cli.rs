@@ -475,6 +475,11 @@ pub struct SpawnArgs {
     /// pane is kept dead). `--keep-shell=false` turns it off.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub keep_shell: Option<bool>,
+    /// Start the agents on this `[[hosts]]` host, through its SSH connection, in its tmux
+    /// session (the entry's `session`, else the session named here) and in its `project`
+    /// (or --dir, a path on that host). Pane keys read `host:%N`.
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
     #[command(flatten)]
     pub tmux: TmuxArgs,
 }

@@ -7,6 +7,7 @@ mod config_load;
 mod delivery;
 mod error;
 mod foreground;
+mod home;
 mod http;
 mod kinds;
 mod last_spawn;

@@ -163,6 +163,27 @@ fn describe_raw(e: &CoordinatorEvent) -> String {
         "mail_degraded" | "work_source_degraded" | "digest_failed" => d("error"),
         "tmux_lost" => format!("session {}: {}", d("session"), d("error")),
         "tmux_restored" => format!("session {} answers again", d("session")),
+        "host_unreachable" => format!(
+            "host {} unreachable ({} agents held): {}",
+            d("host"),
+            d("agents"),
+            d("error")
+        ),
+        "host_reachable" => format!("host {} answers again", d("host")),
+        "report_received" => format!(
+            "{} report from host {} (via {}): {}",
+            d("kind"),
+            d("host"),
+            d("via"),
+            d("outcome")
+        ),
+        "report_spool_failed" => {
+            format!(
+                "host {}: its spool of reports cannot be drained: {}",
+                d("host"),
+                d("error")
+            )
+        }
         "agent_gone" => format!(
             "{} gone: {} (last {})",
             d("agent_type"),

@@ -233,6 +233,8 @@ impl Shared {
         snap.gone = st.gone.clone();
         snap.tmux_loss = st.tmux_loss;
         snap.hosts_down = st.hosts_down.clone();
+        snap.hosts_back = st.hosts_back.clone();
+        snap.spool_troubles = st.spool_troubles.clone();
         snap
     }
 

@@ -162,6 +162,7 @@ pub fn merge(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy) -> Merge
                     (h, since)
                 })
                 .collect(),
+            hosts_back: hosts_back(snap, obs),
             rate_limits: limits,
             problems: obs.problems.clone(),
             assignments: snap.ledger.active.iter().map(|r| r.id).collect(),
@@ -214,6 +215,42 @@ pub fn host_changes(snap: &Snapshot, obs: &AgentsObservation) -> Vec<Coordinator
         );
     }
     events
+}
+
+/// The hosts that came back: those of the last hour still up, and those down at the last pass
+/// that answer now (with when they went down).
+fn hosts_back(snap: &Snapshot, obs: &AgentsObservation) -> BTreeMap<String, super::HostOutage> {
+    let now = snap.now;
+    let down_now: BTreeSet<&str> = obs
+        .unreachable_hosts
+        .keys()
+        .map(String::as_str)
+        .chain(
+            obs.agents
+                .iter()
+                .filter(|o| o.observation.verdict.rule == HOST_UNREACHABLE)
+                .filter_map(|o| pane_host(o.pane_id())),
+        )
+        .collect();
+    let kept = chrono::Duration::seconds(super::HOST_BACK_KEPT_SECS);
+    let mut back: BTreeMap<String, super::HostOutage> = snap
+        .hosts_back
+        .iter()
+        .filter(|(h, o)| now - o.back_at < kept && !down_now.contains(h.as_str()))
+        .map(|(h, o)| (h.clone(), *o))
+        .collect();
+    for (h, since) in &snap.hosts_down {
+        if !down_now.contains(h.as_str()) {
+            back.insert(
+                h.clone(),
+                super::HostOutage {
+                    since: *since,
+                    back_at: now,
+                },
+            );
+        }
+    }
+    back
 }
 
 /// `agent_context_high` for each agent whose context use went above `threshold` percent since
@@ -372,6 +409,7 @@ pub fn lost(snap: &Snapshot, obs: &AgentsObservation, policy: &Policy, error: &s
             gone,
             tmux_loss: Some(loss),
             hosts_down: snap.hosts_down.clone(),
+            hosts_back: snap.hosts_back.clone(),
             rate_limits: snap.rate_limits.clone(),
             problems,
             assignments: snap.ledger.active.iter().map(|r| r.id).collect(),

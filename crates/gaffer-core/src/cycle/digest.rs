@@ -128,6 +128,7 @@ pub fn build(snap: &Snapshot) -> DigestSummary {
             ));
         }
     }
+    hosts(snap, &mut d.alerts);
     for (pane, g) in &snap.gone {
         d.alerts.push(format!(
             "{} ({}) is gone since {}: {} (pane {pane}, last {})",
@@ -139,6 +140,66 @@ pub fn build(snap: &Snapshot) -> DigestSummary {
         ));
     }
     d
+}
+
+/// A line per `[[hosts]]` host down (since when, the agents held, the work held and when it is
+/// handed back), per host that came back within the hour, and per host whose spool of reports
+/// cannot be drained.
+fn hosts(snap: &Snapshot, alerts: &mut Vec<String>) {
+    use crate::panes::pane_host;
+    let t = crate::time::format_rfc3339;
+    for (host, since) in &snap.hosts_down {
+        let on_host = |pane: &str| pane_host(pane) == Some(host.as_str());
+        let held: Vec<String> = snap
+            .agents
+            .iter()
+            .filter(|(p, a)| on_host(p) && a.status_reason == crate::detect::HOST_UNREACHABLE)
+            .map(|(p, a)| format!("{} ({p})", a.display_name()))
+            .collect();
+        let work: Vec<&str> = snap
+            .ledger
+            .active
+            .iter()
+            .filter(|a| on_host(&a.pane_id))
+            .map(|a| a.bead_id.as_str())
+            .collect();
+        let work = if work.is_empty() {
+            "no work held there".to_string()
+        } else {
+            format!(
+                "{} assignment(s) held ({}), handed back once the host has been down for \
+                 coordinator.tmux_grace",
+                work.len(),
+                work.join(", ")
+            )
+        };
+        alerts.push(format!(
+            "host {host} unreachable since {}: {} agent(s) held as UNKNOWN{}; {work}",
+            t(since),
+            held.len(),
+            if held.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", held.join(", "))
+            }
+        ));
+    }
+    for (host, o) in &snap.hosts_back {
+        let secs = (o.back_at - o.since).num_seconds().max(0);
+        alerts.push(format!(
+            "host {host} answers again since {} (unreachable from {}, {secs} s)",
+            t(&o.back_at),
+            t(&o.since)
+        ));
+    }
+    for (host, s) in &snap.spool_troubles {
+        alerts.push(format!(
+            "host {host}: its spool of reports (.gaffer/outbox.jsonl in its project) cannot be \
+             drained since {}: {}; its agents' reports wait there",
+            t(&s.since),
+            s.error
+        ));
+    }
 }
 
 /// A digest's importance as a message.

@@ -122,6 +122,28 @@ pub struct TmuxLoss {
     pub hand_back_at: Timestamp,
 }
 
+/// A `[[hosts]]` host that was unreachable and answers again: when it went down and came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostOutage {
+    /// When it was found unreachable.
+    pub since: Timestamp,
+    /// When it answered again.
+    pub back_at: Timestamp,
+}
+
+/// How long a host that came back stays in the digest, in seconds.
+pub const HOST_BACK_KEPT_SECS: i64 = 3600;
+
+/// A host's spool of reports (its agents' `gaffer done`, … made while the coordinator was not
+/// reachable) that cannot be drained: since when, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolTrouble {
+    /// The first failed drain of this run of failures.
+    pub since: Timestamp,
+    /// The last error.
+    pub error: String,
+}
+
 /// The status reason of an agent held while tmux is lost.
 pub const TMUX_LOST: &str = "tmux_lost";
 
@@ -327,6 +349,10 @@ pub struct Snapshot {
     pub tmux_loss: Option<TmuxLoss>,
     /// `[[hosts]]` hosts found unreachable by the last pass, with when each went down.
     pub hosts_down: BTreeMap<String, Timestamp>,
+    /// Hosts that answered again within the last hour ([`HOST_BACK_KEPT_SECS`]).
+    pub hosts_back: BTreeMap<String, HostOutage>,
+    /// Hosts whose spool of reports cannot be drained.
+    pub spool_troubles: BTreeMap<String, SpoolTrouble>,
     /// When the agents were last observed, and the problems met then.
     pub last_update: Option<Timestamp>,
     /// Problems of the last observation.
@@ -381,6 +407,8 @@ impl Snapshot {
             gone: BTreeMap::new(),
             tmux_loss: None,
             hosts_down: BTreeMap::new(),
+            hosts_back: BTreeMap::new(),
+            spool_troubles: BTreeMap::new(),
             last_update: None,
             problems: Vec::new(),
             observed: None,
@@ -530,6 +558,8 @@ pub struct Tracking {
     pub tmux_loss: Option<TmuxLoss>,
     /// `[[hosts]]` hosts unreachable at this pass, with when each went down.
     pub hosts_down: BTreeMap<String, Timestamp>,
+    /// Hosts that answered again within the last hour.
+    pub hosts_back: BTreeMap<String, HostOutage>,
     /// Rate-limit ends by pane id.
     pub rate_limits: BTreeMap<String, Timestamp>,
     /// Problems of this observation.

@@ -345,6 +345,92 @@ fn work_on_an_unreachable_host_is_held_for_the_grace_then_handed_back_once() {
 }
 
 #[test]
+fn the_digest_has_a_line_per_host_down_per_host_back_and_per_spool_not_drained() {
+    // box1 down since t(100) with one agent held and its work; box2 fine.
+    let mut snap = Snapshot::new(Pass::Poll, t(130));
+    let mut held = waiting("box1:%1", t(0));
+    held.status = AgentStatus::Unknown;
+    held.status_reason = "host_unreachable".into();
+    snap.agents.insert("box1:%1".into(), held);
+    snap.agents
+        .insert("box2:%1".into(), waiting("box2:%1", t(120)));
+    snap.hosts_down = [("box1".to_string(), t(100))].into();
+    snap.ledger.active = vec![active(1, "b1", "box1:%1", Stage::Working, t(0))];
+    snap.last_update = Some(t(129));
+    let d = digest::build(&snap);
+    let down: Vec<&String> = d.alerts.iter().filter(|a| a.starts_with("host ")).collect();
+    assert_eq!(down.len(), 1, "{:?}", d.alerts);
+    assert!(
+        down[0].starts_with(&format!(
+            "host box1 unreachable since {}: 1 agent(s) held as UNKNOWN (",
+            crate::time::format_rfc3339(&t(100))
+        )),
+        "{down:?}"
+    );
+    assert!(down[0].contains("box1:%1"), "{down:?}");
+    assert!(down[0].contains("1 assignment(s) held (b1)"), "{down:?}");
+
+    // It answers again at t(140): the merge remembers the outage, the digest says it.
+    snap.observed = None;
+    let obs = AgentsObservation {
+        agents: vec![
+            report("box1:%1", AgentStatus::Waiting, t(140)),
+            report("box2:%1", AgentStatus::Waiting, t(140)),
+        ],
+        ..Default::default()
+    };
+    snap.now = t(140);
+    let m = agents::merge(&snap, &obs, &Policy::default());
+    assert!(m.tracking.hosts_down.is_empty());
+    let back = m
+        .tracking
+        .hosts_back
+        .get("box1")
+        .copied()
+        .expect("box1 back");
+    assert_eq!((back.since, back.back_at), (t(100), t(140)));
+    let mut later = Snapshot::new(Pass::Digest, t(200));
+    later.agents = m.tracking.agents.clone();
+    later.hosts_back = m.tracking.hosts_back.clone();
+    later.last_update = Some(t(199));
+    later.spool_troubles = [(
+        "box2".to_string(),
+        SpoolTrouble {
+            since: t(150),
+            error: "sh -c: Permission denied".into(),
+        },
+    )]
+    .into();
+    let d = digest::build(&later);
+    let hosts: Vec<&String> = d.alerts.iter().filter(|a| a.starts_with("host ")).collect();
+    assert_eq!(hosts.len(), 2, "{:?}", d.alerts);
+    assert!(
+        hosts[0].starts_with("host box1 answers again since ") && hosts[0].contains("40 s"),
+        "{hosts:?}"
+    );
+    assert!(
+        hosts[1].starts_with("host box2: its spool of reports")
+            && hosts[1].contains("Permission denied"),
+        "{hosts:?}"
+    );
+    // Kept for an hour, then dropped; a host that goes down again is not "back".
+    let mut snap = Snapshot::new(Pass::Poll, t(140 + HOST_BACK_KEPT_SECS - 1));
+    snap.hosts_back = m.tracking.hosts_back.clone();
+    let m2 = agents::merge(&snap, &obs, &Policy::default());
+    assert!(m2.tracking.hosts_back.contains_key("box1"));
+    snap.now = t(140 + HOST_BACK_KEPT_SECS);
+    let m2 = agents::merge(&snap, &obs, &Policy::default());
+    assert!(m2.tracking.hosts_back.is_empty());
+    snap.now = t(150);
+    let down_again = AgentsObservation {
+        unreachable_hosts: [("box1".to_string(), "ssh: refused".to_string())].into(),
+        ..Default::default()
+    };
+    let m3 = agents::merge(&snap, &down_again, &Policy::default());
+    assert!(m3.tracking.hosts_back.is_empty());
+}
+
+#[test]
 fn merge_takes_names_personas_and_the_ledger_s_assignments() {
     let mut snap = Snapshot::new(Pass::Poll, t(10));
     snap.names.insert("%1".into(), "BlueLake".into());

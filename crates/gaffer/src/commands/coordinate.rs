@@ -49,6 +49,32 @@ pub fn run(
         &built.project_key,
     )?;
     let rx = coord.events().subscribe();
+    // Agents on `[[hosts]]` with a `project` report home over their host's connection.
+    let home_hosts = crate::home::link::HomeHost::of(&cfg, &built.connection.hosts);
+    for h in cfg.hosts.iter().filter(|h| h.project.is_empty()) {
+        esay!(
+            "note: host {}: no `project` in its [[hosts]] entry, so its agents' gaffer done, \
+             refuse, quality record-tests and hooks cannot reach this coordinator",
+            h.name
+        );
+    }
+    let applier = std::sync::Arc::new(crate::home::apply::Applier::new(
+        global,
+        Some(coord.event_sink()),
+    ));
+    let mut links = crate::home::link::HomeLinks::start(
+        home_hosts,
+        applier,
+        Some(coord.event_sink()),
+        cfg.coordinator
+            .poll_interval
+            .clamp(Duration::from_millis(200), Duration::from_secs(2)),
+    )
+    .unwrap_or_else(|e| {
+        // The coordinator still runs; the reports wait in the hosts' spools.
+        esay!("warning: agents on hosts cannot report home: {e}");
+        crate::home::link::HomeLinks::none()
+    });
     if !global.json {
         esay!(
             "gaffer: coordinating session {}, mail: {}, work: {}, auto-assign {}",
@@ -81,6 +107,7 @@ pub fn run(
             Recv::Done | Recv::Closed => break,
         }
     }
+    links.stop();
     coord.stop();
     if let Some(n) = notifier {
         n.stop(wiring::NOTIFY_GRACE);

@@ -2,6 +2,9 @@
 //! (at most 1 MiB, for at most [`READ_TIMEOUT`]), records a `Signal` for the pane in
 //! `TMUX_PANE` in the project's ledger, and wakes a running coordinator.
 //!
+//! On a remote host (its `.gaffer/remote.json`, written by the coordinator) the signal is sent
+//! home over the host's forwarded socket instead, or spooled (`crate::home::client`).
+//!
 //! It always exits 0 and never writes to stdout, whatever fails: a hook must never change the
 //! agent's turn. With `GAFFER_LOG` set, it appends what it did or refused to
 //! `.gaffer/hook.log` (or stderr when no project is found). It reads no config and calls no
@@ -72,11 +75,23 @@ fn record(args: &[OsString], started: Timestamp, log: &mut Log) -> Result<(), St
         transcript_path: parsed.transcript_path,
         detail: parsed.detail,
     };
-    let db = gaffer_dir.join("state.db");
-    let seq = SignalStore::open(&db)
-        .and_then(|s| s.record(&signal))
-        .map_err(|e| format!("{}: {e}", db.display()))?;
-    wake::notify(&gaffer_dir.join(wake::SOCKET_NAME));
+    // On a remote host (the coordinator left its marker there) the signal goes home.
+    if let Some(marker) = crate::home::client::marker_in(&gaffer_dir) {
+        let what = format!(
+            "{agent} {} ({}) from {pane}",
+            signal.event.as_str(),
+            signal.raw_event
+        );
+        let sent = crate::home::client::send_or_spool(
+            &gaffer_dir,
+            &marker,
+            gaffer_core::home::Report::Signal { signal },
+            crate::home::client::HOOK_ACK,
+        );
+        log.line(&format!("{what}: {sent}"));
+        return Ok(());
+    }
+    let seq = store_signal(&gaffer_dir, &signal)?;
     log.line(&format!(
         "recorded {} {} ({}) from {pane} as #{seq}",
         agent,
@@ -84,6 +99,17 @@ fn record(args: &[OsString], started: Timestamp, log: &mut Log) -> Result<(), St
         signal.raw_event
     ));
     Ok(())
+}
+
+/// Records `signal` in the ledger under `gaffer_dir` and wakes the coordinator there: what a
+/// hook does on the coordinator's machine, and what a signal from a host does.
+pub fn store_signal(gaffer_dir: &Path, signal: &Signal) -> Result<i64, String> {
+    let db = gaffer_dir.join("state.db");
+    let seq = SignalStore::open(&db)
+        .and_then(|s| s.record(signal))
+        .map_err(|e| format!("{}: {e}", db.display()))?;
+    wake::notify(&gaffer_dir.join(wake::SOCKET_NAME));
+    Ok(seq)
 }
 
 /// `--agent KIND EVENT` (either order; `--agent=KIND` too).

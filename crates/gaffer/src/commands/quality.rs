@@ -7,6 +7,7 @@ use crate::error::ExitError;
 use crate::output::Output;
 use crate::output::{esay, say};
 use gaffer_core::exit;
+use gaffer_core::home::Report;
 use gaffer_core::limits;
 use gaffer_core::quality::{ScanMetrics, TestRunMetrics};
 use gaffer_core::test_report::{TestCounts, parse_report};
@@ -164,8 +165,13 @@ fn record_tests(
         duration: duration_ms,
         package,
     };
-    let mut ledger = adapters::ledger(global)?;
-    ledger.record_test_run(&run)?;
+    // On a remote host the run goes home (`format` is only for this process's output).
+    if let Some(code) =
+        crate::home::client::report_home(global, Report::TestRun { run: run.clone() })?
+    {
+        return Ok(code);
+    }
+    apply_test_run(global, &run)?;
     out.print_line(&json!({"recorded": run, "format": format}), || {
         say!(
             "recorded {} passed, {} failed, {} skipped ({format}){}",
@@ -180,6 +186,15 @@ fn record_tests(
         );
     })?;
     Ok(exit::SUCCESS)
+}
+
+/// Records a test run in this project's ledger: what `gaffer quality record-tests` does here,
+/// and what a report from a host does.
+pub fn apply_test_run(global: &GlobalArgs, run: &TestRunMetrics) -> Result<(), ExitError> {
+    let mut ledger = adapters::ledger(global)?;
+    ledger
+        .record_test_run(run)
+        .map_err(|e| ExitError::failure(e.to_string()))
 }
 
 /// A test report from a file or stdin (`-`), at most [`limits::MAX_REPORT_BYTES`]; bytes that

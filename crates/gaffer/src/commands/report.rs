@@ -4,12 +4,14 @@ use crate::adapters;
 use crate::cli::GlobalArgs;
 use crate::config_load;
 use crate::error::ExitError;
+use crate::home;
 use crate::output::Output;
 use crate::output::{esay, say};
 use gaffer_coordinator::ledger::{AssignmentRecord, AssignmentState, Ledger};
 use gaffer_core::assign::{BackoffBook, BackoffReason};
 use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
 use gaffer_core::exit;
+use gaffer_core::home::Report;
 use gaffer_core::work_source::CloseOutcome;
 use serde_json::json;
 use std::time::Duration;
@@ -24,23 +26,49 @@ fn active_for(ledger: &Ledger, bead: &str) -> Result<AssignmentRecord, ExitError
         .ok_or_else(|| ExitError::not_found(format!("bead {bead} has no active assignment")))
 }
 
-/// Marks the bead's active assignment done.
+/// Marks the bead's active assignment done; on a remote host, reports it home.
 pub fn done(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i32> {
+    let report = Report::Done {
+        bead_id: bead.to_string(),
+        reason: reason.to_string(),
+    };
+    if let Some(code) = home::client::report_home(global, report)? {
+        return Ok(code);
+    }
+    let rec = apply_done(global, bead, reason)?;
+    print_result(global, bead, "done", &rec);
+    Ok(exit::SUCCESS)
+}
+
+/// Marks the bead's active assignment done in this project's ledger (and closes the bead in
+/// the work source): what `gaffer done` does here, and what a report from a host does.
+pub fn apply_done(
+    global: &GlobalArgs,
+    bead: &str,
+    reason: &str,
+) -> Result<AssignmentRecord, ExitError> {
     let mut ledger = adapters::ledger(global)?;
     let rec = active_for(&ledger, bead)?;
     let now = chrono::Utc::now();
-    ledger.set_state(rec.id, AssignmentState::Done, "", now)?;
-    ledger.record_event(
-        &CoordinatorEvent::new(CoordinatorEventType::WorkCompleted, now)
-            .with_agent(rec.assignment.agent_pane_id.clone())
-            .with_detail("bead_id", bead)
-            .with_detail("reason", reason)
-            .with_detail("reported_by", "agent"),
-    )?;
+    ledger
+        .set_state(rec.id, AssignmentState::Done, "", now)
+        .map_err(failed)?;
+    ledger
+        .record_event(
+            &CoordinatorEvent::new(CoordinatorEventType::WorkCompleted, now)
+                .with_agent(rec.assignment.agent_pane_id.clone())
+                .with_detail("bead_id", bead)
+                .with_detail("reason", reason)
+                .with_detail("reported_by", "agent"),
+        )
+        .map_err(failed)?;
     // With `br`, the bead is closed there too, so its dependents become ready for every tool.
     close_in_work_source(global, bead, reason);
-    print_result(global, bead, "done", &rec);
-    Ok(exit::SUCCESS)
+    Ok(rec)
+}
+
+fn failed(e: impl std::fmt::Display) -> ExitError {
+    ExitError::failure(e.to_string())
 }
 
 /// Closes the bead through the project's work source when it can write (`br`); a read-only
@@ -107,15 +135,36 @@ fn unclaim_in_work_source(global: &GlobalArgs, rec: &AssignmentRecord) {
 }
 
 /// Marks the bead's active assignment refused, undoes its claim, and backs the agent off from
-/// it.
+/// it; on a remote host, reports it home.
 pub fn refuse(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i32> {
+    let report = Report::Refuse {
+        bead_id: bead.to_string(),
+        reason: reason.to_string(),
+    };
+    if let Some(code) = home::client::report_home(global, report)? {
+        return Ok(code);
+    }
+    let rec = apply_refuse(global, bead, reason)?;
+    print_result(global, bead, "refused", &rec);
+    Ok(exit::SUCCESS)
+}
+
+/// What `gaffer refuse` does to this project's ledger and work source (also for a report from
+/// a host).
+pub fn apply_refuse(
+    global: &GlobalArgs,
+    bead: &str,
+    reason: &str,
+) -> Result<AssignmentRecord, ExitError> {
     let config = config_load::load(global)?.config;
     let mut ledger = adapters::ledger(global)?;
     let rec = active_for(&ledger, bead)?;
     let now = chrono::Utc::now();
-    ledger.set_state(rec.id, AssignmentState::Refused, reason, now)?;
+    ledger
+        .set_state(rec.id, AssignmentState::Refused, reason, now)
+        .map_err(failed)?;
     let mut book = BackoffBook::new(Duration::from_secs(60), config.assign.max_backoff);
-    ledger.load_backoff(&mut book)?;
+    ledger.load_backoff(&mut book).map_err(failed)?;
     book.record(
         &rec.assignment.agent_pane_id,
         bead,
@@ -123,21 +172,24 @@ pub fn refuse(global: &GlobalArgs, bead: &str, reason: &str) -> anyhow::Result<i
         now,
     );
     if let Some(entry) = book.entry(&rec.assignment.agent_pane_id, bead) {
-        ledger.save_backoff(&rec.assignment.agent_pane_id, bead, entry)?;
+        ledger
+            .save_backoff(&rec.assignment.agent_pane_id, bead, entry)
+            .map_err(failed)?;
     }
-    ledger.record_event(
-        &CoordinatorEvent::new(CoordinatorEventType::AssignmentRefused, now)
-            .with_agent(rec.assignment.agent_pane_id.clone())
-            .with_detail("bead_id", bead)
-            .with_detail("reason", reason),
-    )?;
+    ledger
+        .record_event(
+            &CoordinatorEvent::new(CoordinatorEventType::AssignmentRefused, now)
+                .with_agent(rec.assignment.agent_pane_id.clone())
+                .with_detail("bead_id", bead)
+                .with_detail("reason", reason),
+        )
+        .map_err(failed)?;
     // The claim gaffer made for the agent is undone, or the bead stays in progress for nobody
     // and its dependents wait forever (found by the fleet benchmark).
     if rec.claimed {
         unclaim_in_work_source(global, &rec);
     }
-    print_result(global, bead, "refused", &rec);
-    Ok(exit::SUCCESS)
+    Ok(rec)
 }
 
 fn print_result(global: &GlobalArgs, bead: &str, state: &str, rec: &AssignmentRecord) {

@@ -72,6 +72,33 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
     // A new session: the last spawn's is not the default here.
     let (socket, session) = adapters::scope_with(&args.tmux, &loaded, None);
     let session = session.unwrap_or_else(|| "gaffer".into());
+    let host = match &args.host {
+        None => None,
+        Some(name) => Some(
+            loaded
+                .config
+                .hosts
+                .iter()
+                .find(|h| &h.name == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = loaded
+                        .config
+                        .hosts
+                        .iter()
+                        .map(|h| h.name.as_str())
+                        .collect();
+                    ExitError::usage(format!(
+                        "--host {name:?}: no such [[hosts]] entry (configured: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ))
+                })?
+                .clone(),
+        ),
+    };
     // `--cmd TYPE=COMMAND` replaces the launch command of the --cc/--cod/--gmi panes.
     let mut overrides: Vec<(String, String)> = Vec::new();
     for c in &args.cmds {
@@ -106,6 +133,16 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
             .map_err(|_| ExitError::usage(format!("--kind {k:?}: the count must be a number")))?;
         counts.push((kind.code.clone(), n));
     }
+    // Simulated agents report to the project they run in: here, or the host's directory
+    // (where the coordinator's marker sends their reports home).
+    let sim_dir = match &host {
+        None => Some(loaded.project_root.clone()),
+        Some(h) => args
+            .dir
+            .clone()
+            .or_else(|| (!h.project.is_empty()).then(|| h.project.clone().into())),
+    };
+    let sim_project = sim_dir.as_deref();
     let mut specs: Vec<AgentSpec> = Vec::new();
     for (ty, n) in counts {
         let ty = ty.as_str();
@@ -114,7 +151,7 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
             .rev()
             .find(|(t, _)| t == ty)
             .map(|(_, c)| c.clone())
-            .unwrap_or_else(|| launch(ty, args.sim.then_some(loaded.project_root.as_path())));
+            .unwrap_or_else(|| launch(ty, sim_project.filter(|_| args.sim)));
         for _ in 0..n {
             specs.push(AgentSpec {
                 agent_type: ty.into(),
@@ -132,10 +169,18 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
         )
         .into());
     }
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| loaded.project_root.clone());
+    let dir = match (&args.dir, &host) {
+        (Some(d), _) => d.clone(),
+        (None, None) => loaded.project_root.clone(),
+        (None, Some(h)) if !h.project.is_empty() => std::path::PathBuf::from(&h.project),
+        (None, Some(h)) => {
+            return Err(ExitError::usage(format!(
+                "--host {}: give the directory there with --dir, or `project` in its [[hosts]] entry",
+                h.name
+            ))
+            .into());
+        }
+    };
     let panes_per_window = args.panes_per_window.unwrap_or(cfg.panes_per_window);
     if panes_per_window == 0 {
         return Err(ExitError::usage(
@@ -148,6 +193,9 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
         panes_per_window,
         keep_shell: args.keep_shell.unwrap_or(cfg.keep_shell),
     };
+    if let Some(h) = &host {
+        return spawn_on_host(global, h, &session, &dir, &specs, &layout, cfg);
+    }
     let last = crate::last_spawn::LastSpawn::new(&session, &socket);
     let tmux = Tmux::new(socket, cfg.command_timeout.max(Duration::from_secs(1)));
     let panes = spawn(&tmux, &session, &dir, &specs, &layout)
@@ -182,6 +230,74 @@ pub fn run(global: &GlobalArgs, args: &SpawnArgs) -> anyhow::Result<i32> {
             say!(
                 "session {session} started with {} agent panes in {windows} windows; watch it with `gaffer status` (here) or `gaffer status {flags}`, attach with `{attach}`",
                 panes.len()
+            );
+        },
+    )?;
+    Ok(exit::SUCCESS)
+}
+
+/// `gaffer spawn --host`: the same layout, made over the host's one SSH connection in its tmux
+/// server; the panes are printed with their `host:%N` keys. The last-spawn record (for the
+/// local session) is left alone.
+fn spawn_on_host(
+    global: &GlobalArgs,
+    h: &gaffer_core::config::HostConfig,
+    session: &str,
+    dir: &std::path::Path,
+    specs: &[AgentSpec],
+    layout: &Layout,
+    cfg: &gaffer_core::config::TmuxConfig,
+) -> anyhow::Result<i32> {
+    use gaffer_tmux::cmd::Socket;
+    use gaffer_tmux::ssh::{SshHost, SshMode};
+    let out = Output::of(global);
+    let timeout = cfg.command_timeout.max(Duration::from_secs(5));
+    let session = if h.session.is_empty() {
+        session
+    } else {
+        h.session.as_str()
+    };
+    let conn = std::sync::Arc::new(
+        SshHost::new(
+            &h.name,
+            gaffer_tmux::host::destination(h),
+            SshMode::Multiplexed,
+            timeout,
+        )
+        .map_err(|e| ExitError::unavailable(format!("host {}: {e}", h.name)))?,
+    );
+    let tmux = Tmux::remote(
+        Socket::from_config(&h.socket_name, &h.socket_path),
+        timeout,
+        conn.clone(),
+    );
+    let spawned = spawn(&tmux, session, dir, specs, layout).map_err(|e| {
+        ExitError::unavailable(format!(
+            "spawning session {session} on host {}: {e}",
+            h.name
+        ))
+    });
+    let connections = conn.connections_started();
+    conn.disconnect();
+    let mut panes = spawned?;
+    for p in &mut panes {
+        p.pane_id = gaffer_tmux::host::qualify(&h.name, &p.pane_id);
+    }
+    let windows = panes.iter().map(|p| p.window + 1).max().unwrap_or(0);
+    out.print(
+        &json!({"host": h.name, "session": session, "windows": windows, "panes": panes,
+            "dir": dir.display().to_string(), "ssh_connections": connections}),
+        || {
+            for p in &panes {
+                say!("{}  window {}  {}", p.pane_id, p.window, p.title);
+            }
+            say!(
+                "session {session} started on host {} with {} agent panes in {windows} windows \
+                 (in {}); `gaffer status` and `gaffer run` here see them as {}:%N",
+                h.name,
+                panes.len(),
+                dir.display(),
+                h.name
             );
         },
     )?;

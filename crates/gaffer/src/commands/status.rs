@@ -76,6 +76,19 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
             }
         }
         doc["paused_all"] = json!(paused.all);
+        if !conn.config.hosts.is_empty() {
+            doc["hosts"] = json!(
+                host_reports(global, &conn.config)
+                    .into_iter()
+                    .map(|(name, r)| match r {
+                        Some((n, last, at)) => json!({"name": name, "reports": n,
+                            "last_report": {"at": gaffer_core::time::format_rfc3339(&at),
+                                "kind": last.kind, "via": last.via, "outcome": last.outcome}}),
+                        None => json!({"name": name, "reports": 0}),
+                    })
+                    .collect::<Vec<_>>()
+            );
+        }
         println!("{}", crate::output::safe_json(doc.to_string()));
         return Ok(exit::SUCCESS);
     }
@@ -149,8 +162,45 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    let now = chrono::Utc::now();
+    for (name, r) in host_reports(global, &conn.config) {
+        match r {
+            Some((n, last, at)) => say!(
+                "host {name}: {n} report(s) from its agents, the last {} ago ({} via {})",
+                format_short_duration((now - at).to_std().unwrap_or_default()),
+                last.kind,
+                last.via
+            ),
+            None => say!("host {name}: no report from its agents yet"),
+        }
+    }
     for p in &snap.problems {
         esay!("warning: {p}");
     }
     Ok(exit::SUCCESS)
+}
+
+/// For each `[[hosts]]` entry, the reports its agents sent home (count, last, when), from the
+/// ledger; `None` when none (or the ledger cannot be read).
+#[allow(clippy::type_complexity)]
+fn host_reports(
+    global: &GlobalArgs,
+    config: &gaffer_core::config::GafferConfig,
+) -> Vec<(
+    String,
+    Option<(
+        u64,
+        gaffer_coordinator::ledger::HomeReportRow,
+        gaffer_core::time::Timestamp,
+    )>,
+)> {
+    let mut by_host = adapters::ledger(global)
+        .ok()
+        .and_then(|l| l.home_reports_by_host().ok())
+        .unwrap_or_default();
+    config
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), by_host.remove(&h.name)))
+        .collect()
 }
