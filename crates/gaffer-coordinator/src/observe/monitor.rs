@@ -75,6 +75,9 @@ pub struct MonitorSnapshot {
     /// `[[hosts]]` hosts that could not be observed: host name → error.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub unreachable: BTreeMap<String, String>,
+    /// How each `[[hosts]]` host answered (latency, late); empty without hosts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<gaffer_core::panes::HostObservation>,
 }
 
 struct Entry {
@@ -399,6 +402,29 @@ impl AgentMonitor {
                 agents.push(report);
             }
         }
+        // Agents on a host that has not answered in time this pass keep their last report (not
+        // observed again: their trackers see no repeated, stale screen).
+        let late: Vec<&str> = snap
+            .hosts
+            .iter()
+            .filter(|h| h.late && !snap.unreachable.iter().any(|u| u.host == h.host))
+            .map(|h| h.host.as_str())
+            .collect();
+        if !late.is_empty()
+            && let Some(prev) = &inner.last
+        {
+            let kept: Vec<AgentReport> = prev
+                .agents
+                .iter()
+                .filter(|a| {
+                    gaffer_core::panes::pane_host(&a.pane.pane_id)
+                        .is_some_and(|h| late.contains(&h))
+                        && !agents.iter().any(|b| b.pane.pane_id == a.pane.pane_id)
+                })
+                .cloned()
+                .collect();
+            agents.extend(kept);
+        }
         for v in &snap.vanished {
             inner.entries.remove(v);
         }
@@ -414,6 +440,7 @@ impl AgentMonitor {
                 .iter()
                 .map(|u| (u.host.clone(), u.error.clone()))
                 .collect(),
+            hosts: snap.hosts.clone(),
         };
         inner.last = Some(out.clone());
         Ok(out)
@@ -518,6 +545,7 @@ mod tests {
             problems: Vec::new(),
             lost: None,
             unreachable: Vec::new(),
+            hosts: Vec::new(),
         })
     }
 

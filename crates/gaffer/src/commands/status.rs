@@ -43,13 +43,40 @@ pub fn agent_json(a: &AgentReport) -> serde_json::Value {
 
 /// The whole snapshot as JSON.
 pub fn snapshot_json(session: &str, snap: &MonitorSnapshot) -> serde_json::Value {
-    json!({
+    let mut doc = json!({
         "session": session,
         "observed_at": gaffer_core::time::format_rfc3339(&snap.observed_at),
         "mode": snap.mode,
         "agents": snap.agents.iter().map(agent_json).collect::<Vec<_>>(),
         "problems": snap.problems,
-    })
+    });
+    if !snap.hosts.is_empty() {
+        doc["hosts"] = json!(snap.hosts);
+    }
+    doc
+}
+
+/// One line per `[[hosts]]` host: how long its observation took, or why it is not current.
+pub fn host_lines(snap: &MonitorSnapshot) -> Vec<String> {
+    snap.hosts
+        .iter()
+        .map(|h| {
+            let latency = h
+                .latency_ms
+                .map_or_else(|| "-".to_string(), |ms| format!("{ms} ms"));
+            if let Some(e) = snap.unreachable.get(&h.host) {
+                format!("host {}: unreachable ({e})", h.host)
+            } else if h.late {
+                format!(
+                    "host {}: late (waiting {} ms; last observation {latency})",
+                    h.host,
+                    h.waiting_ms.unwrap_or(0)
+                )
+            } else {
+                format!("host {}: observed in {latency}", h.host)
+            }
+        })
+        .collect()
 }
 
 /// Runs `gaffer status`.
@@ -148,6 +175,9 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
                 say!("{:<w$} ! auto-assign paused (gaffer resume)", "");
             }
         }
+    }
+    for l in host_lines(&snap) {
+        say!("{l}");
     }
     for p in &snap.problems {
         esay!("warning: {p}");
