@@ -983,4 +983,41 @@ mod tests {
         assert_eq!(a.health.issues, ["host b unreachable: ssh: timed out"]);
         assert!(r.vanished.is_empty());
     }
+
+    #[test]
+    fn a_late_host_s_agents_keep_their_last_report() {
+        let idle = fixture("cod", "idle_after_turn");
+        let first = snap(
+            10,
+            vec![
+                pane("%1", "s__cod_1", "codex", &idle, true, 10),
+                pane("b:%1", "s__cod_2", "codex", &idle, true, 10),
+            ],
+            &[],
+        )
+        .unwrap();
+        let mut late = first.clone();
+        late.observed_at = t(20);
+        late.panes.truncate(1);
+        late.hosts = vec![gaffer_core::panes::HostObservation {
+            host: "b".into(),
+            latency_ms: Some(40),
+            late: true,
+            waiting_ms: Some(1000),
+        }];
+        let mut gone = late.clone();
+        gone.observed_at = t(30);
+        gone.hosts.clear();
+        let m = monitor(vec![Ok(first), Ok(late), Ok(gone)], 120);
+        let before = m.refresh().unwrap();
+        let kept = m.refresh().unwrap();
+        // The late host's agent is listed as last reported (not observed again), not vanished.
+        assert_eq!(kept.agents.len(), 2);
+        assert_eq!(kept.agents[1], before.agents[1]);
+        assert!(kept.vanished.is_empty());
+        assert!(kept.hosts[0].late);
+        // Without the host marked late, its missing agent is not listed from memory.
+        let after = m.refresh().unwrap();
+        assert_eq!(after.agents.len(), 1);
+    }
 }
