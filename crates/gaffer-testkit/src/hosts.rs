@@ -198,6 +198,15 @@ impl SimHosts {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Lets the public key `pub_line` (an `authorized_keys` line) log in to every host.
+    pub fn authorize(&self, pub_line: &str) -> Result<(), String> {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("authorized_keys"))
+            .map_err(|e| format!("authorized_keys: {e}"))?;
+        writeln!(f, "{}", pub_line.trim()).map_err(|e| format!("authorized_keys: {e}"))
+    }
 }
 
 /// One simulated host.

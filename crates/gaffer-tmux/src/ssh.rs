@@ -5,7 +5,9 @@
 //! and the control-mode client is one long-lived channel too, so the host costs one TCP
 //! connection and one authentication whatever the number of panes. The channel clients run
 //! with `-F none` and `ProxyCommand=false`: when the master is gone they fail, they never open
-//! a connection of their own. The user's `ssh_options` (and `~/.ssh/config`) apply to the
+//! a connection of their own. Everything runs with `BatchMode=yes`, placed before the user's
+//! options so it cannot be undone: nothing ever prompts (a passphrase-protected key works
+//! through ssh-agent, `SSH_AUTH_SOCK` of gaffer's environment). The user's `ssh_options` (and `~/.ssh/config`) apply to the
 //! master, which makes the connection.
 //!
 //! sshd allows `MaxSessions` (default 10) channels at once per connection; at most
@@ -279,7 +281,11 @@ impl SshHost {
     fn start_master(&self) -> Result<Child, TmuxError> {
         let secs = self.connect_timeout.as_secs().max(1).to_string();
         let mut cmd = Command::new("ssh");
-        cmd.args(["-M", "-N", "-T", "-o", "ControlMaster=yes", "-o"])
+        // BatchMode first (ssh keeps the first value given): a key that needs a passphrase, a
+        // password or an unknown host key fails at once instead of prompting on the terminal
+        // (or through SSH_ASKPASS) and blocking; keys come from the agent or unencrypted files.
+        cmd.args(["-o", "BatchMode=yes"])
+            .args(["-M", "-N", "-T", "-o", "ControlMaster=yes", "-o"])
             .arg(format!("ControlPath={}", self.control_path.display()))
             .args(["-o", "ControlPersist=no", "-o", "ServerAliveInterval=5"])
             .args(["-o", "ServerAliveCountMax=3", "-o"])
