@@ -370,7 +370,9 @@ fn run(s: &Scale) -> Result<(), String> {
         .collect();
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let beads = beads(2000, &mut rng);
-    let res = reservations(5000, observed.len(), &mut rng);
+    // The reservations are held by the agents of each case (`AgentN`), 5,000 in both.
+    let res = reservations(5000, observed.len(), &mut Rng(0x5eed_0000_0000_0001));
+    let res64 = reservations(5000, 64, &mut Rng(0x5eed_0000_0000_0001));
     let policy = Policy {
         assign_only_idle: false,
         ..Policy::default()
@@ -383,16 +385,29 @@ fn run(s: &Scale) -> Result<(), String> {
             a
         })
         .collect();
-    let single = decision_snapshot(&one_host, &beads, &res);
+    // The same agents with local keys (`%N`): what the host-qualified keys cost, if anything.
+    let local_keys: Vec<AgentState> = observed
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut a = a.clone();
+            a.pane_id = format!("%{i}");
+            a
+        })
+        .collect();
+    let single = decision_snapshot(&one_host, &beads, &res64);
     let multi = decision_snapshot(&observed, &beads, &res);
+    let flat = decision_snapshot(&local_keys, &beads, &res);
     let (d64, _) = time(s.decide_iters, || decide(&single, &policy).len());
     let (dall, dmax) = time(s.decide_iters, || decide(&multi, &policy).len());
+    let (dflat, _) = time(s.decide_iters, || decide(&flat, &policy).len());
     println!(
         "hosts_scale: decide agents={} beads=2000 reservations=5000 cpu_p50_ms={} cpu_max_ms={} \
-         single_host_64_p50_ms={} ratio={:.2} target_ms=10",
+         same_agents_local_keys_p50_ms={} single_host_64_p50_ms={} ratio_to_64={:.2} target_ms=10",
         observed.len(),
         ms(dall),
         ms(dmax),
+        ms(dflat),
         ms(d64),
         dall.as_secs_f64() / d64.as_secs_f64().max(1e-9)
     );
