@@ -32,7 +32,8 @@ const WAIT_SLICE: Duration = Duration::from_millis(50);
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 
 /// The longest an observation waits for a host's first answer (its own timeouts end it
-/// sooner: the connect timeout, then the command timeout).
+/// sooner: the connect timeout, then the command timeout); a host whose observation has run
+/// longer than this is reported unreachable.
 const FIRST_ANSWER_CAP: Duration = Duration::from_secs(120);
 
 /// One finished observation of a host, not yet taken by a pass.
@@ -257,6 +258,18 @@ impl Panes for MultiPanes {
         for (h, st) in self.hosts.iter().zip(states.iter_mut()) {
             let took = take_answers(h.name(), st, &mut snap);
             let late = !took && st.in_flight.is_some();
+            // An observation that never ends (it should: every command has a timeout) does not
+            // keep the host's agents as they were forever.
+            if let Some(since) = st
+                .in_flight
+                .filter(|s| late && s.elapsed() > FIRST_ANSWER_CAP)
+                && st.down.is_none()
+            {
+                st.down = Some(format!(
+                    "no answer for {} s",
+                    now.saturating_duration_since(since).as_secs()
+                ));
+            }
             if let Some(error) = &st.down {
                 snap.problems
                     .push(format!("host {}: unreachable: {error}", h.name()));
@@ -295,9 +308,17 @@ impl Panes for MultiPanes {
                 return true;
             }
             // Only a host with an event source (its control client) reports activity; one
-            // without is polled when the whole timeout has passed.
-            if self.hosts.iter().any(|h| {
-                h.inner().mode() == ObserveMode::Control && h.wait_for_activity(Duration::ZERO)
+            // without is polled when the whole timeout has passed. A host whose observation is
+            // under way is skipped: that observation may hold its control client's lock while
+            // it re-attaches over a slow connection, and the next pass takes its answer anyway.
+            let busy: Vec<bool> = lock(&self.shared.hosts)
+                .iter()
+                .map(|s| s.in_flight.is_some())
+                .collect();
+            if self.hosts.iter().zip(busy).any(|(h, busy)| {
+                !busy
+                    && h.inner().mode() == ObserveMode::Control
+                    && h.wait_for_activity(Duration::ZERO)
             }) {
                 return true;
             }
