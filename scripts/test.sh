@@ -28,12 +28,15 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 cargo test --workspace --all-targets --locked --no-fail-fast
 # (Agents on several machines, README: the line above also runs the simulated-host tests, each
 # in its own network namespace with a real sshd: gaffer-tmux's ssh_live.rs (4 tests, ~3 s each,
-# in parallel), gaffer-coordinator's hosts_live.rs (2 tests in parallel, ~7 s: the partition
-# test), gaffer's hosts_cli.rs (3 tests in parallel, ~27 s: `gaffer run` over a partitioned
-# host, healed, and past the grace), gaffer's hosts_home.rs (3 tests in parallel, ~13 s: agents'
-# reports coming home over the host's connection, queued through a partition, spawn --host),
-# and the ssh_transport bench's tiny round (~15 s); openssh-server comes from
-# install-deps.sh.)
+# in parallel), gaffer-coordinator's hosts_live.rs (3 tests in parallel, ~11 s: a pass that
+# does not wait for a partitioned host), gaffer's hosts_cli.rs (3 tests in parallel, ~27 s:
+# `gaffer run` over a partitioned host, healed, and past the grace), gaffer's hosts_home.rs (3
+# tests in parallel, ~13 s: agents' reports coming home over the host's connection, queued
+# through a partition, spawn --host), gaffer's hosts_scenarios.rs (3 tests in parallel, ~12 s:
+# sshd restarted, 100 ms added, a passphrase key through ssh-agent), hosts_demo.rs (3 hosts x 4
+# agents to completion, ~14 s), the ssh_transport bench's tiny round (~15 s) and the hosts_scale
+# bench's --quick round (4 hosts x 4 agents, ~15 s; the full 8 x 16 run is by hand,
+# docs/hosts-scale.md); openssh-server comes from install-deps.sh.)
 # (Notifications, README "Notifications": gaffer-notify's delivery tests on a loopback HTTP
 # listener and real scripts take ~3 s, crates/gaffer/tests/notify_live.rs 27 to 45 s (machine load) with a 24 s
 # `gaffer run` over flapping sim agents; the new crate adds ~7 s of build on a loaded 2-core machine.)

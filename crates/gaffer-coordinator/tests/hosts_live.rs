@@ -233,3 +233,119 @@ fn a_partitioned_host_s_agents_are_unknown_host_unreachable_and_come_back_after_
     want.sort();
     assert_eq!(seen, want);
 }
+
+#[test]
+fn a_pass_does_not_wait_for_a_partitioned_host() {
+    if !hosts::run_isolated("a_pass_does_not_wait_for_a_partitioned_host") {
+        return;
+    }
+    let set = SimHosts::new("box", 1, 86).expect("simulated hosts");
+    let h = set.host(0);
+    let ids = h.spawn_sims("proj", "claude", 2).expect("sim agents");
+    let keys: Vec<String> = ids.iter().map(|id| format!("{}:{id}", h.name)).collect();
+    let local_srv = gaffer_testkit::tmux::TmuxServer::new("hslow");
+    let sim = gaffer_testkit::sim::binary().display().to_string();
+    let local_id = local_srv.agent(
+        "proj",
+        "proj__cc_9",
+        &format!("{} --agent claude", gaffer_testkit::shell_quote(&sim)),
+    );
+    let local = gaffer_tmux::TmuxPanes::new(gaffer_tmux::TmuxOptions::new(
+        local_srv.socket(),
+        Some("proj".to_string()),
+    ));
+    // The command timeout a user gets by default ([tmux] command_timeout).
+    let command_timeout = Duration::from_secs(5);
+    let host =
+        Arc::new(remote::connect(&host_entry(h, "proj"), "unused", command_timeout).expect("host"));
+    let panes = Arc::new(MultiPanes::new(Arc::new(local), vec![Arc::clone(&host)]));
+    let monitor = AgentMonitor::new(
+        Arc::clone(&panes) as Arc<dyn Panes>,
+        Detector::builtin(),
+        MonitorConfig {
+            stall_threshold: Duration::from_secs(60),
+            confirm_observations: 2,
+        },
+    );
+    let mut last = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            last = statuses(&monitor);
+            last.len() == 3 && last.iter().all(|(_, s, _)| *s == AgentStatus::Waiting)
+        }),
+        "{last:?}"
+    );
+    let snap = monitor.last().expect("snapshot");
+    assert_eq!(snap.hosts.len(), 1);
+    assert!(!snap.hosts[0].late);
+    assert!(snap.hosts[0].latency_ms.is_some(), "{:?}", snap.hosts);
+
+    h.partition().expect("partition");
+    // Every pass ends well within the command timeout, the local agent observed each time;
+    // the host's agents first keep their last observation (the host is late), then are held
+    // host_unreachable once its observation fails.
+    let mut passes = Vec::new();
+    let mut saw_late = false;
+    let mut saw_unreachable = false;
+    let end = std::time::Instant::now() + Duration::from_secs(40);
+    while std::time::Instant::now() < end && !saw_unreachable {
+        let t = std::time::Instant::now();
+        let snap = monitor.refresh().expect("refresh");
+        passes.push(t.elapsed());
+        let local = snap
+            .agents
+            .iter()
+            .find(|a| a.pane.pane_id == local_id)
+            .expect("the local agent is observed");
+        assert_eq!(local.observation.status, AgentStatus::Waiting);
+        let remote: Vec<_> = snap
+            .agents
+            .iter()
+            .filter(|a| keys.contains(&a.pane.pane_id))
+            .collect();
+        assert_eq!(
+            remote.len(),
+            2,
+            "the host's agents are kept: {:?}",
+            snap.agents
+        );
+        if snap.unreachable.contains_key(&h.name) {
+            saw_unreachable = true;
+            assert!(
+                remote
+                    .iter()
+                    .all(|a| a.observation.verdict.rule == "host_unreachable")
+            );
+        } else if snap.hosts.iter().any(|x| x.late) {
+            saw_late = true;
+            assert!(
+                remote
+                    .iter()
+                    .all(|a| a.observation.status == AgentStatus::Waiting),
+                "late: last observation kept"
+            );
+            assert!(snap.hosts[0].waiting_ms.is_some());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(saw_late, "the host was never passed over as late");
+    assert!(saw_unreachable, "the host never became unreachable");
+    let slowest = passes.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "passes during the partition: {} slowest {slowest:?}",
+        passes.len()
+    );
+    assert!(
+        slowest < command_timeout / 2,
+        "a pass took {slowest:?} (command timeout {command_timeout:?}): {passes:?}"
+    );
+
+    h.heal().expect("heal");
+    assert!(
+        wait_until(Duration::from_secs(90), || {
+            last = statuses(&monitor);
+            last.len() == 3 && last.iter().all(|(_, s, _)| *s == AgentStatus::Waiting)
+        }),
+        "{last:?}"
+    );
+}

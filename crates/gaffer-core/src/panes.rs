@@ -124,6 +124,27 @@ pub struct PaneSnapshot {
     /// seen: those panes are neither observed nor vanished.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreachable: Vec<UnreachableHost>,
+    /// How each `[[hosts]]` host answered this time (none without hosts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostObservation>,
+}
+
+/// How one `[[hosts]]` host answered an observation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostObservation {
+    /// The host's name (`[[hosts]] name`).
+    pub host: String,
+    /// How long its most recent completed observation took (the round trips over its
+    /// connection included), in milliseconds; `None` before its first answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// It has not answered in time this pass: its panes are neither observed nor vanished,
+    /// and its agents keep their last observation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
+    /// How long the pass has been waiting for its current observation, when late (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_ms: Option<u64>,
 }
 
 /// A host whose panes could not be observed (its connection is down, or its tmux does not

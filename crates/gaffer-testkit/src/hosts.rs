@@ -198,6 +198,15 @@ impl SimHosts {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Lets the public key `pub_line` (an `authorized_keys` line) log in to every host.
+    pub fn authorize(&self, pub_line: &str) -> Result<(), String> {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("authorized_keys"))
+            .map_err(|e| format!("authorized_keys: {e}"))?;
+        writeln!(f, "{}", pub_line.trim()).map_err(|e| format!("authorized_keys: {e}"))
+    }
 }
 
 /// One simulated host.
@@ -739,18 +748,24 @@ impl Relay {
 /// Copies `from` to `to`, each chunk held until its arrival time plus the current delay.
 fn pipe(mut from: TcpStream, mut to: TcpStream, delay_us: &AtomicU64) {
     let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
-    let writer = std::thread::spawn(move || {
-        for (due, chunk) in rx {
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
+    // Named like the relay's other threads, so a benchmark can tell their CPU time apart.
+    let writer = std::thread::Builder::new()
+        .name("relay-write".into())
+        .spawn(move || {
+            for (due, chunk) in rx {
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                if to.write_all(&chunk).is_err() {
+                    break;
+                }
             }
-            if to.write_all(&chunk).is_err() {
-                break;
-            }
-        }
-        let _ = to.shutdown(Shutdown::Write);
-    });
+            let _ = to.shutdown(Shutdown::Write);
+        });
+    let Ok(writer) = writer else {
+        return;
+    };
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match from.read(&mut buf) {

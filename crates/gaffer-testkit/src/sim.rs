@@ -27,8 +27,11 @@ pub fn binary() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            // A benchmark (`cargo bench`) runs from target/release: build the sim there too.
+            let release = target_dir().ends_with("release");
             let ok = Command::new(cargo)
                 .args(["build", "-p", "gaffer-sim", "--bin", "gaffer-sim"])
+                .args(release.then_some("--release"))
                 .current_dir(crate::workspace_root())
                 .status()
                 .map(|s| s.success())

@@ -537,6 +537,7 @@ impl TmuxPanes {
             problems,
             lost,
             unreachable: Vec::new(),
+            hosts: Vec::new(),
         })
     }
 }

@@ -5,7 +5,9 @@
 //! and the control-mode client is one long-lived channel too, so the host costs one TCP
 //! connection and one authentication whatever the number of panes. The channel clients run
 //! with `-F none` and `ProxyCommand=false`: when the master is gone they fail, they never open
-//! a connection of their own. The user's `ssh_options` (and `~/.ssh/config`) apply to the
+//! a connection of their own. Everything runs with `BatchMode=yes`, placed before the user's
+//! options so it cannot be undone: nothing ever prompts (a passphrase-protected key works
+//! through ssh-agent, `SSH_AUTH_SOCK` of gaffer's environment). The user's `ssh_options` (and `~/.ssh/config`) apply to the
 //! master, which makes the connection.
 //!
 //! sshd allows `MaxSessions` (default 10) channels at once per connection; at most
@@ -13,7 +15,10 @@
 //! burst of deliveries waits for a free channel instead of being refused.
 //!
 //! A master that died (network down, sshd restarted, host rebooted) is started again on the
-//! next command, no sooner than its back-off (1 s doubling to 30 s) after a failed attempt.
+//! next command, no sooner than its back-off ([`backoff`]: 1 s doubling to 30 s) after a
+//! failed attempt. A master that dies within [`STABLE_AFTER`] of connecting counts as a failed
+//! attempt too, so a host that accepts and drops connections is not hammered; the count goes
+//! back to zero once a connection has stayed up that long.
 //!
 //! [`SshMode::Direct`] (a new connection per command, no master) exists only to measure the
 //! alternatives side by side (`benches/ssh_transport.rs`).
@@ -33,6 +38,17 @@ pub const MAX_CHANNELS: usize = 8;
 pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// Longest back-off between connection attempts.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A master that dies sooner than this after connecting counts as a failed attempt (a host
+/// that accepts and then drops the connection is retried with back-off, not in a tight loop).
+pub const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// The wait before the next attempt after `failures` failed ones in a row (at least one):
+/// [`BACKOFF_MIN`] doubling up to [`BACKOFF_MAX`].
+pub fn backoff(failures: u32) -> Duration {
+    BACKOFF_MIN
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(5))
+        .min(BACKOFF_MAX)
+}
 
 /// Where and how to reach a host (a `[[hosts]]` entry's SSH part).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -83,6 +99,8 @@ pub enum SshMode {
 #[derive(Default)]
 struct Master {
     child: Option<Child>,
+    /// When the running master connected.
+    up_since: Option<Instant>,
     failures: u32,
     retry_at: Option<Instant>,
     last_error: String,
@@ -208,8 +226,19 @@ impl SshHost {
                 Ok(None) if self.control_path.exists() => return Ok(()),
                 Ok(None) => {}
                 _ => {
-                    tracing::info!(host = %self.name, "ssh connection lost");
                     m.child = None;
+                    let lived = m.up_since.take().map(|t| t.elapsed()).unwrap_or_default();
+                    if lived < STABLE_AFTER {
+                        // Dropped right after connecting: back off as after a failed attempt.
+                        m.failures = m.failures.saturating_add(1);
+                        let wait = backoff(m.failures);
+                        m.retry_at = Some(Instant::now() + wait);
+                        m.last_error = format!("the connection dropped after {lived:.1?}");
+                        tracing::warn!(host = %self.name, ?lived, ?wait, "ssh connection lost soon after connecting");
+                    } else {
+                        m.failures = 0;
+                        tracing::info!(host = %self.name, ?lived, "ssh connection lost");
+                    }
                 }
             }
         }
@@ -231,19 +260,19 @@ impl SshHost {
         match self.start_master() {
             Ok(child) => {
                 m.child = Some(child);
-                m.failures = 0;
+                m.up_since = Some(Instant::now());
+                // The failure count is reset when this connection is found lost after staying
+                // up STABLE_AFTER: one that drops at once keeps the back-off growing.
                 m.retry_at = None;
                 tracing::info!(host = %self.name, "ssh connection up");
                 Ok(())
             }
             Err(e) => {
                 m.failures = m.failures.saturating_add(1);
-                let backoff = BACKOFF_MIN
-                    .saturating_mul(1u32 << (m.failures - 1).min(5))
-                    .min(BACKOFF_MAX);
-                m.retry_at = Some(Instant::now() + backoff);
+                let wait = backoff(m.failures);
+                m.retry_at = Some(Instant::now() + wait);
                 m.last_error = e.to_string();
-                tracing::warn!(host = %self.name, error = %e, ?backoff, "ssh connection failed");
+                tracing::warn!(host = %self.name, error = %e, backoff = ?wait, "ssh connection failed");
                 Err(e)
             }
         }
@@ -252,7 +281,11 @@ impl SshHost {
     fn start_master(&self) -> Result<Child, TmuxError> {
         let secs = self.connect_timeout.as_secs().max(1).to_string();
         let mut cmd = Command::new("ssh");
-        cmd.args(["-M", "-N", "-T", "-o", "ControlMaster=yes", "-o"])
+        // BatchMode first (ssh keeps the first value given): a key that needs a passphrase, a
+        // password or an unknown host key fails at once instead of prompting on the terminal
+        // (or through SSH_ASKPASS) and blocking; keys come from the agent or unencrypted files.
+        cmd.args(["-o", "BatchMode=yes"])
+            .args(["-M", "-N", "-T", "-o", "ControlMaster=yes", "-o"])
             .arg(format!("ControlPath={}", self.control_path.display()))
             .args(["-o", "ControlPersist=no", "-o", "ServerAliveInterval=5"])
             .args(["-o", "ServerAliveCountMax=3", "-o"])
@@ -425,6 +458,7 @@ impl SshHost {
     /// Ends the connection.
     pub fn disconnect(&self) {
         let mut m = lock(&self.master);
+        m.up_since = None;
         if let Some(mut c) = m.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -578,6 +612,14 @@ mod tests {
                 "me@box"
             ]
         );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let secs: Vec<u64> = (1..=8).map(|f| backoff(f).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(backoff(0), BACKOFF_MIN);
+        assert_eq!(backoff(u32::MAX), BACKOFF_MAX);
     }
 
     #[test]

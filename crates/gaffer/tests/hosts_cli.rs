@@ -106,6 +106,9 @@ fn status_and_explain_list_local_and_remote_agents_with_their_keys() {
     assert_eq!(by_key(&local_id)["title"], "proj__cc_9");
     assert_eq!(by_key(&want[0])["agent_type"], "cc");
     assert_eq!(by_key(&want[0])["session"], "proj");
+    // Each host's observation latency is reported.
+    assert_eq!(doc["hosts"][0]["host"], h.name.as_str(), "{doc}");
+    assert!(doc["hosts"][0]["latency_ms"].is_u64(), "{doc}");
 
     // One SSH connection per run (two remote panes, one connection), closed when gaffer exits.
     assert_eq!(h.connections_opened(), runs);
@@ -121,6 +124,8 @@ fn status_and_explain_list_local_and_remote_agents_with_their_keys() {
             "{k} missing:\n{text}"
         );
     }
+    let line = format!("host {}: observed in ", h.name);
+    assert!(text.lines().any(|l| l.starts_with(&line)), "{text}");
     assert_eq!(h.connections_opened(), runs);
 
     // `explain` takes a host-qualified key, and names it.

@@ -331,7 +331,7 @@ fn reports_from_a_host_reach_the_coordinator_or_wait_in_its_spool_and_arrive_onc
     let out = cli::run(BIN, dir, &["--json", "status"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
     let host = &doc["hosts"][0];
-    assert_eq!(host["name"], h.name.as_str(), "{doc}");
+    assert_eq!(host["host"], h.name.as_str(), "{doc}");
     assert_eq!(host["reports"], reports.len() as u64, "{doc}");
     assert_eq!(host["last_report"]["kind"], "done", "{doc}");
     let out = cli::run(BIN, dir, &["status"]);

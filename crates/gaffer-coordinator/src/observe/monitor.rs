@@ -75,6 +75,9 @@ pub struct MonitorSnapshot {
     /// `[[hosts]]` hosts that could not be observed: host name → error.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub unreachable: BTreeMap<String, String>,
+    /// How each `[[hosts]]` host answered (latency, late); empty without hosts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<gaffer_core::panes::HostObservation>,
 }
 
 struct Entry {
@@ -399,6 +402,29 @@ impl AgentMonitor {
                 agents.push(report);
             }
         }
+        // Agents on a host that has not answered in time this pass keep their last report (not
+        // observed again: their trackers see no repeated, stale screen).
+        let late: Vec<&str> = snap
+            .hosts
+            .iter()
+            .filter(|h| h.late && !snap.unreachable.iter().any(|u| u.host == h.host))
+            .map(|h| h.host.as_str())
+            .collect();
+        if !late.is_empty()
+            && let Some(prev) = &inner.last
+        {
+            let kept: Vec<AgentReport> = prev
+                .agents
+                .iter()
+                .filter(|a| {
+                    gaffer_core::panes::pane_host(&a.pane.pane_id)
+                        .is_some_and(|h| late.contains(&h))
+                        && !agents.iter().any(|b| b.pane.pane_id == a.pane.pane_id)
+                })
+                .cloned()
+                .collect();
+            agents.extend(kept);
+        }
         for v in &snap.vanished {
             inner.entries.remove(v);
         }
@@ -414,6 +440,7 @@ impl AgentMonitor {
                 .iter()
                 .map(|u| (u.host.clone(), u.error.clone()))
                 .collect(),
+            hosts: snap.hosts.clone(),
         };
         inner.last = Some(out.clone());
         Ok(out)
@@ -518,6 +545,7 @@ mod tests {
             problems: Vec::new(),
             lost: None,
             unreachable: Vec::new(),
+            hosts: Vec::new(),
         })
     }
 
@@ -954,5 +982,42 @@ mod tests {
         assert!(!a.health.healthy);
         assert_eq!(a.health.issues, ["host b unreachable: ssh: timed out"]);
         assert!(r.vanished.is_empty());
+    }
+
+    #[test]
+    fn a_late_host_s_agents_keep_their_last_report() {
+        let idle = fixture("cod", "idle_after_turn");
+        let first = snap(
+            10,
+            vec![
+                pane("%1", "s__cod_1", "codex", &idle, true, 10),
+                pane("b:%1", "s__cod_2", "codex", &idle, true, 10),
+            ],
+            &[],
+        )
+        .unwrap();
+        let mut late = first.clone();
+        late.observed_at = t(20);
+        late.panes.truncate(1);
+        late.hosts = vec![gaffer_core::panes::HostObservation {
+            host: "b".into(),
+            latency_ms: Some(40),
+            late: true,
+            waiting_ms: Some(1000),
+        }];
+        let mut gone = late.clone();
+        gone.observed_at = t(30);
+        gone.hosts.clear();
+        let m = monitor(vec![Ok(first), Ok(late), Ok(gone)], 120);
+        let before = m.refresh().unwrap();
+        let kept = m.refresh().unwrap();
+        // The late host's agent is listed as last reported (not observed again), not vanished.
+        assert_eq!(kept.agents.len(), 2);
+        assert_eq!(kept.agents[1], before.agents[1]);
+        assert!(kept.vanished.is_empty());
+        assert!(kept.hosts[0].late);
+        // Without the host marked late, its missing agent is not listed from memory.
+        let after = m.refresh().unwrap();
+        assert_eq!(after.agents.len(), 1);
     }
 }

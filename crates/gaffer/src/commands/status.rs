@@ -43,13 +43,40 @@ pub fn agent_json(a: &AgentReport) -> serde_json::Value {
 
 /// The whole snapshot as JSON.
 pub fn snapshot_json(session: &str, snap: &MonitorSnapshot) -> serde_json::Value {
-    json!({
+    let mut doc = json!({
         "session": session,
         "observed_at": gaffer_core::time::format_rfc3339(&snap.observed_at),
         "mode": snap.mode,
         "agents": snap.agents.iter().map(agent_json).collect::<Vec<_>>(),
         "problems": snap.problems,
-    })
+    });
+    if !snap.hosts.is_empty() {
+        doc["hosts"] = json!(snap.hosts);
+    }
+    doc
+}
+
+/// One line per `[[hosts]]` host: how long its observation took, or why it is not current.
+pub fn host_lines(snap: &MonitorSnapshot) -> Vec<String> {
+    snap.hosts
+        .iter()
+        .map(|h| {
+            let latency = h
+                .latency_ms
+                .map_or_else(|| "-".to_string(), |ms| format!("{ms} ms"));
+            if let Some(e) = snap.unreachable.get(&h.host) {
+                format!("host {}: unreachable ({e})", h.host)
+            } else if h.late {
+                format!(
+                    "host {}: late (waiting {} ms; last observation {latency})",
+                    h.host,
+                    h.waiting_ms.unwrap_or(0)
+                )
+            } else {
+                format!("host {}: observed in {latency}", h.host)
+            }
+        })
+        .collect()
 }
 
 /// Runs `gaffer status`.
@@ -77,14 +104,25 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
         }
         doc["paused_all"] = json!(paused.all);
         if !conn.config.hosts.is_empty() {
+            // one entry per host: its observation (`host`, `latency_ms`, `late`, …) and the
+            // reports its agents sent home
+            let observed = doc["hosts"].as_array().cloned().unwrap_or_default();
             doc["hosts"] = json!(
                 host_reports(global, &conn.config)
                     .into_iter()
-                    .map(|(name, r)| match r {
-                        Some((n, last, at)) => json!({"name": name, "reports": n,
-                            "last_report": {"at": gaffer_core::time::format_rfc3339(&at),
-                                "kind": last.kind, "via": last.via, "outcome": last.outcome}}),
-                        None => json!({"name": name, "reports": 0}),
+                    .map(|(name, r)| {
+                        let mut entry = observed
+                            .iter()
+                            .find(|h| h["host"] == name.as_str())
+                            .cloned()
+                            .unwrap_or_else(|| json!({"host": name}));
+                        entry["reports"] = json!(r.as_ref().map_or(0, |(n, _, _)| *n));
+                        if let Some((_, last, at)) = r {
+                            entry["last_report"] = json!({
+                                "at": gaffer_core::time::format_rfc3339(&at),
+                                "kind": last.kind, "via": last.via, "outcome": last.outcome});
+                        }
+                        entry
                     })
                     .collect::<Vec<_>>()
             );
@@ -161,6 +199,9 @@ pub fn run(global: &GlobalArgs, args: &TmuxArgs) -> anyhow::Result<i32> {
                 say!("{:<w$} ! auto-assign paused (gaffer resume)", "");
             }
         }
+    }
+    for l in host_lines(&snap) {
+        say!("{l}");
     }
     let now = chrono::Utc::now();
     for (name, r) in host_reports(global, &conn.config) {

@@ -721,6 +721,7 @@ mod tests {
             problems: Vec::new(),
             lost: None,
             unreachable: Default::default(),
+            hosts: Vec::new(),
         };
         let agents = merge_agents(&states, Some(&snap));
         let ids: Vec<&str> = agents
