@@ -355,6 +355,18 @@ impl SshHost {
     /// a channel on the master, or a new connection in direct mode. Call
     /// [`connect`](Self::connect) first.
     pub fn command(&self, remote: &[String]) -> Command {
+        self.build(remote, false)
+    }
+
+    /// Like [`command`](Self::command), with a terminal (`ssh -t`): for a human at this
+    /// terminal, such as attaching to the host's tmux session. Call
+    /// [`connect`](Self::connect) first.
+    pub fn interactive(&self, remote: &[String]) -> Command {
+        self.build(remote, true)
+    }
+
+    fn build(&self, remote: &[String], tty: bool) -> Command {
+        let tty = if tty { "-t" } else { "-T" };
         let line = remote
             .iter()
             .map(|w| sh_quote(w))
@@ -363,14 +375,14 @@ impl SshHost {
         let mut cmd = Command::new("ssh");
         match self.mode {
             SshMode::Multiplexed => {
-                cmd.args(["-F", "none", "-T", "-o", "ControlMaster=no", "-o"])
+                cmd.args(["-F", "none", tty, "-o", "ControlMaster=no", "-o"])
                     .arg(format!("ControlPath={}", self.control_path.display()))
                     .args(["-o", "ProxyCommand=false", "-o", "BatchMode=yes"])
                     .arg(format!("gaffer-host-{}", self.name));
             }
             SshMode::Direct => {
                 self.connections.fetch_add(1, Ordering::SeqCst);
-                cmd.arg("-T").args(self.dest.args());
+                cmd.arg(tty).args(self.dest.args());
             }
         }
         cmd.arg("--").arg(line);

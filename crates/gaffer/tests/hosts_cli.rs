@@ -393,3 +393,80 @@ fn work_on_a_host_partitioned_past_the_grace_is_handed_back_once() {
         "{recs:?}"
     );
 }
+
+/// The dashboard's jump (`g`) on an agent of a host attaches to the host's tmux session at that
+/// pane, over a channel of the host's one SSH connection with a terminal, and the dashboard
+/// comes back when the human detaches there.
+#[test]
+fn the_dashboard_jumps_to_a_remote_agent_and_comes_back() {
+    if !hosts::run_isolated("the_dashboard_jumps_to_a_remote_agent_and_comes_back") {
+        return;
+    }
+    let set = SimHosts::new("box", 1, 96).expect("simulated hosts");
+    let h = set.host(0);
+    let remote = h.spawn_sims("proj", "claude", 1).expect("remote sims");
+    let key = format!("{}:{}", h.name, remote[0]);
+    let local = TmuxServer::new("hjump");
+    let sim = gaffer_testkit::sim::binary().display().to_string();
+    local.agent(
+        "proj",
+        "proj__cc_9",
+        &format!("{} --agent claude", gaffer_testkit::shell_quote(&sim)),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), &local, h);
+    let d = gaffer_testkit::shell_quote(&dir.path().display().to_string());
+    let cmd = format!(
+        "cd {d} && AGENT_MAIL_URL= TERM=xterm-256color {} --project {d} dashboard ; sleep 30",
+        gaffer_testkit::shell_quote(BIN),
+    );
+    let ui = local.agent_sized("ui", "dashboard", &cmd, 140, 40);
+    let screen = || local.capture(&ui);
+    let shown = wait_until(Duration::from_secs(60), || {
+        let s = screen();
+        s.contains(&key) && s.matches("WAITING").count() >= 2
+    });
+    assert!(shown, "the dashboard never listed {key}:\n{}", screen());
+    // the clients with a terminal attached there (gaffer's own control-mode client is not one)
+    let clients = || {
+        h.tmux
+            .run(&[
+                "list-clients",
+                "-F",
+                "#{client_control_mode} #{session_name}",
+            ])
+            .lines()
+            .filter_map(|l| l.strip_prefix("0 ").map(str::to_string))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(clients(), "", "nobody attached to the host yet");
+
+    // The local agent (`%N`) sorts first: select the host's, then jump.
+    local.run(&["send-keys", "-t", &ui, "Down"]);
+    local.run(&["send-keys", "-t", &ui, "g"]);
+    let attached = wait_until(Duration::from_secs(20), || clients() == "proj");
+    assert!(attached, "no client attached on the host:\n{}", screen());
+    let active = h
+        .tmux
+        .run(&["display-message", "-p", "-t", "proj", "#{pane_id}"]);
+    assert_eq!(
+        active.trim(),
+        remote[0],
+        "the agent's pane is the active one"
+    );
+    assert_eq!(
+        h.connections_open(),
+        1,
+        "the jump rode the host's one connection"
+    );
+
+    // Detach there (tmux's prefix, then d): the dashboard is back and says where it was.
+    local.run(&["send-keys", "-t", &ui, "C-b", "d"]);
+    let back = wait_until(Duration::from_secs(20), || {
+        screen().contains(&format!("back from {key}"))
+    });
+    assert!(back, "{}", screen());
+    assert_eq!(clients(), "");
+    local.run(&["send-keys", "-t", &ui, "q"]);
+}

@@ -208,8 +208,17 @@ fn agents(f: &mut Frame<'_>, app: &App, area: Rect) {
         })
         .collect();
     let empty = rows.is_empty();
+    // host-qualified keys (`box1:%3`) widen the first column
+    let pane_width = app
+        .board
+        .agents
+        .iter()
+        .map(|a| safe(&a.pane_id).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(5, 32) as u16;
     let widths = [
-        Constraint::Length(5),
+        Constraint::Length(pane_width),
         Constraint::Length(18),
         Constraint::Length(4),
         Constraint::Length(12),
