@@ -16,9 +16,36 @@ impl GafferConfig {
         if !c.notify.webhook_token.is_empty() {
             c.notify.webhook_token = REDACTED.to_string();
         }
-        c.notify.webhook_url = redact_url(&c.notify.webhook_url);
+        // a webhook's path is often its secret (an ntfy topic, Slack's and Discord's keys)
+        c.notify.webhook_url = redact_path(&redact_url(&c.notify.webhook_url));
+        if !c.notify.webhook_topic.is_empty() {
+            c.notify.webhook_topic = REDACTED.to_string();
+        }
+        c.notify.command = redact_command(&c.notify.command);
         c.mail.url = redact_url(&c.mail.url);
         c
+    }
+}
+
+/// `url` with its path (after the host) redacted, when it has one beyond `/`.
+pub fn redact_path(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => return url.to_string(),
+    };
+    match rest.find('/') {
+        Some(i) if rest.len() > i + 1 => format!("{scheme}{}/{REDACTED}", &rest[..i]),
+        _ => url.to_string(),
+    }
+}
+
+/// A shell command with everything after its program redacted (its arguments may carry
+/// tokens: `curl -H 'Authorization: Bearer …'`).
+pub fn redact_command(command: &str) -> String {
+    let t = command.trim();
+    match t.split_once(char::is_whitespace) {
+        Some((program, _)) => format!("{program} {REDACTED}"),
+        None => t.to_string(),
     }
 }
 
@@ -83,10 +110,34 @@ mod tests {
         c.notify.webhook_url = "https://u:p@ntfy.example/t".into();
         let r = c.redacted();
         assert_eq!(r.notify.webhook_token, REDACTED);
-        assert_eq!(r.notify.webhook_url, "https://u:<redacted>@ntfy.example/t");
+        assert_eq!(
+            r.notify.webhook_url,
+            "https://u:<redacted>@ntfy.example/<redacted>"
+        );
         assert_eq!(
             c.notify.webhook_token, "tk_s3cret",
             "the original is untouched"
         );
+    }
+
+    #[test]
+    fn webhook_paths_topics_and_command_arguments_are_redacted() {
+        let mut c = GafferConfig::default();
+        c.notify.webhook_url = "https://hooks.slack.com/services/T0/B0/XXXXsecret".into();
+        c.notify.webhook_topic = "my-private-topic".into();
+        c.notify.command = "curl -s -H 'Authorization: Bearer tk' https://x".into();
+        let r = c.redacted();
+        assert_eq!(r.notify.webhook_url, "https://hooks.slack.com/<redacted>");
+        assert_eq!(r.notify.webhook_topic, REDACTED);
+        assert_eq!(r.notify.command, "curl <redacted>");
+        assert!(!format!("{r:?}").contains("secret") && !format!("{r:?}").contains("tk'"));
+        // nothing to hide stays as it is
+        assert_eq!(
+            redact_path("https://ntfy.example/"),
+            "https://ntfy.example/"
+        );
+        assert_eq!(redact_path("https://ntfy.example"), "https://ntfy.example");
+        assert_eq!(redact_command("notify-me"), "notify-me");
+        assert_eq!(redact_command(""), "");
     }
 }

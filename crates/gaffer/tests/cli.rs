@@ -311,7 +311,7 @@ fn config_show_redacts_secrets_in_text_and_json() {
         };
         assert_eq!(token, "<redacted>", "json={json}");
         assert_eq!(
-            url, "https://ann:<redacted>@ntfy.example/alerts?<redacted>",
+            url, "https://ann:<redacted>@ntfy.example/<redacted>",
             "json={json}"
         );
     }
