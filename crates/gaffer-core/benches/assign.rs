@@ -4,6 +4,10 @@
 //! - global assignment of 200 agents × 5,000 beads (target ≤ 50 ms);
 //! - one full decision pass over 64 agents, 2,000 beads and 5,000 reservations (target ≤ 10 ms):
 //!   the plan alone, and `cycle::decide` over a `Snapshot` (what the runtime runs), side by side.
+//!
+//! `GAFFER_BENCH_DIGEST=1` prints fingerprints of the plans and of `decide`'s decisions (over
+//! variants of the snapshot): compare them between builds to check that a change keeps every
+//! decision identical.
 
 mod support;
 use gaffer_core::assign::{PlanOptions, ReservationMap, matching, plan_assignments};
