@@ -294,7 +294,9 @@ fn decide_digest(base: &Snapshot) -> String {
             a.agent_mail_name.clear();
         }
     }
-    if let Some(Ok(list)) = &mut mixed.reservations {
+    if let Some(Ok(list)) = &mut mixed.reservations
+        && let Some(first) = list.first().cloned()
+    {
         let extra = [
             ("Outsider", "src/mod7/**"),
             ("%5", "src/mod8/*.rs"),
@@ -304,7 +306,7 @@ fn decide_digest(base: &Snapshot) -> String {
             ("Agent4", "src/mod11/file3.rs"),
         ];
         for (holder, pattern) in extra {
-            let mut r = list[0].clone();
+            let mut r = first.clone();
             r.id = list.len() as i64;
             r.agent_name = holder.into();
             r.path_pattern = pattern.into();
