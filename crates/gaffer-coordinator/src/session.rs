@@ -586,7 +586,9 @@ impl SessionCoordinator {
                 &t.triage.recommendations,
                 &snap.ledger.taken,
             )
-            .into_owned()),
+            .into_iter()
+            .cloned()
+            .collect()),
             Some(Err(e)) => Err(CoordinatorError::WorkSource(e.clone())),
             None => Ok(Vec::new()),
         }

@@ -4,6 +4,10 @@
 //! - global assignment of 200 agents × 5,000 beads (target ≤ 50 ms);
 //! - one full decision pass over 64 agents, 2,000 beads and 5,000 reservations (target ≤ 10 ms):
 //!   the plan alone, and `cycle::decide` over a `Snapshot` (what the runtime runs), side by side.
+//!
+//! `GAFFER_BENCH_DIGEST=1` prints fingerprints of the plans and of `decide`'s decisions (over
+//! variants of the snapshot): compare them between builds to check that a change keeps every
+//! decision identical.
 
 mod support;
 use gaffer_core::assign::{PlanOptions, ReservationMap, matching, plan_assignments};
@@ -227,7 +231,116 @@ fn main() {
     );
     if std::env::var("GAFFER_BENCH_DIGEST").is_ok() {
         println!("plan digest: {}", plan_digest(&bd, &ag, &res));
+        println!("decide digest: {}", decide_digest(&snap));
     }
+}
+
+/// FNV-1a of `bytes`.
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in bytes {
+        h ^= u64::from(*x);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// A fingerprint of `decide` over variants of the snapshot (every strategy, dry run or not,
+/// ledger back-offs, holders outside the round, agents without a mail name, reservations
+/// held by pane ids, unreadable reservations), for checking that a change keeps every decision
+/// identical (compare the line between builds).
+fn decide_digest(base: &Snapshot) -> String {
+    let policy = Policy {
+        assign_only_idle: false,
+        ..Policy::default()
+    };
+    let mut variants: Vec<(String, Snapshot)> = Vec::new();
+    for s in [
+        AssignmentStrategy::Balanced,
+        AssignmentStrategy::Quality,
+        AssignmentStrategy::Dependency,
+        AssignmentStrategy::Speed,
+        AssignmentStrategy::RoundRobin,
+    ] {
+        for dry_run in [true, false] {
+            let mut snap = base.clone();
+            snap.pass = Pass::Assign {
+                strategy: Some(s),
+                dry_run,
+            };
+            variants.push((format!("{s:?}{}", if dry_run { "" } else { "!" }), snap));
+        }
+    }
+    // Mixed: back-offs on planned and held pairs, an outside holder, a pane-id holder, two
+    // idle holders of one file, agents without a mail name.
+    let mut mixed = base.clone();
+    let now = mixed.now;
+    let mut book =
+        gaffer_core::assign::BackoffBook::new(Duration::from_secs(60), Duration::from_secs(600));
+    for (k, pane) in mixed.agents.keys().enumerate() {
+        for b in (k * 7..k * 7 + 40).step_by(3) {
+            let at = now - chrono::Duration::seconds((b % 5) as i64 * 40);
+            book.record(
+                pane,
+                &format!("bd-{b}"),
+                gaffer_core::assign::BackoffReason::Refused,
+                at,
+            );
+        }
+    }
+    mixed.ledger.backoff = book;
+    for (i, a) in mixed.agents.values_mut().enumerate() {
+        if i % 9 == 0 {
+            a.agent_mail_name.clear();
+        }
+    }
+    if let Some(Ok(list)) = &mut mixed.reservations
+        && let Some(first) = list.first().cloned()
+    {
+        let extra = [
+            ("Outsider", "src/mod7/**"),
+            ("%5", "src/mod8/*.rs"),
+            ("%9", "src/mod9/file9.rs"),
+            ("%18", "src/mod9/file9.rs"),
+            ("Agent3", "src/mod11/**"),
+            ("Agent4", "src/mod11/file3.rs"),
+        ];
+        for (holder, pattern) in extra {
+            let mut r = first.clone();
+            r.id = list.len() as i64;
+            r.agent_name = holder.into();
+            r.path_pattern = pattern.into();
+            list.push(r);
+        }
+    }
+    for s in [
+        AssignmentStrategy::Balanced,
+        AssignmentStrategy::Quality,
+        AssignmentStrategy::Dependency,
+        AssignmentStrategy::RoundRobin,
+    ] {
+        let mut snap = mixed.clone();
+        snap.pass = Pass::Assign {
+            strategy: Some(s),
+            dry_run: false,
+        };
+        variants.push((format!("mixed {s:?}"), snap));
+    }
+    let mut unreadable = base.clone();
+    unreadable.reservations = Some(Err("down".into()));
+    variants.push(("unreadable".into(), unreadable));
+    variants
+        .iter()
+        .map(|(name, snap)| {
+            let d = decide(snap, &policy);
+            format!(
+                "{name} {} {:016x}",
+                d.len(),
+                fnv(format!("{d:?}").as_bytes())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A fingerprint of plans over the decision data, for checking that a change keeps results

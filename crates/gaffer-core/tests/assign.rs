@@ -257,6 +257,61 @@ fn backoff_keeps_a_refused_task_away_until_it_expires() {
 }
 
 #[test]
+fn a_bead_for_some_agents_only_goes_to_none_other() {
+    // %1 is the better agent for `x` (quality strategy, type bonus on tests), but `x` may go
+    // to %2 only; `y` to nobody.
+    let agents = [agent("%1", "cc"), agent("%2", "cod")];
+    let beads = [
+        bead("x", "Write tests for the parser", "task", 2, 0.5),
+        bead("y", "t", "task", 2, 0.5),
+        bead("z", "u", "task", 2, 0.3),
+    ];
+    let only: std::collections::BTreeMap<String, Vec<String>> = [
+        ("x".to_string(), vec!["%2".to_string()]),
+        ("y".to_string(), vec![]),
+    ]
+    .into();
+    let opts = PlanOptions {
+        only_for: Some(&only),
+        ..Default::default()
+    };
+    for strategy in [
+        AssignmentStrategy::Quality,
+        AssignmentStrategy::Balanced,
+        AssignmentStrategy::Speed,
+    ] {
+        let got = plan_assignments(&beads, &agents, strategy, &ReservationMap::new(), &opts);
+        assert_eq!(
+            pairs(&got),
+            [("%1".into(), "z".into()), ("%2".into(), "x".into())],
+            "{strategy:?}"
+        );
+    }
+    let free = plan_assignments(
+        &beads,
+        &agents,
+        AssignmentStrategy::Quality,
+        &ReservationMap::new(),
+        &PlanOptions::default(),
+    );
+    assert!(
+        pairs(&free).contains(&("%1".into(), "x".into())),
+        "without the rule %1 takes x: {:?}",
+        pairs(&free)
+    );
+    // Round-robin deals no bead to an agent it is not for (borrowed beads plan alike).
+    let refs: Vec<&TriageRecommendation> = beads.iter().collect();
+    let dealt = plan_assignments(
+        &refs,
+        &agents,
+        AssignmentStrategy::RoundRobin,
+        &ReservationMap::new(),
+        &opts,
+    );
+    assert_eq!(pairs(&dealt), [("%1".into(), "z".into())]);
+}
+
+#[test]
 fn persona_focus_limits_scope() {
     let mut docs = agent("%1", "cc");
     docs.profile = Some(Persona {

@@ -17,6 +17,7 @@ use crate::status::AgentStatus;
 use crate::text::extract_mentioned_files;
 use crate::time::Timestamp;
 use crate::triage::{TriageRecommendation, TriageResponse};
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 /// Highest context usage (percent) at which an agent is still available.
@@ -81,6 +82,9 @@ pub struct PlanOptions<'a> {
     /// A prebuilt overlap index of the same reservation map (to share it between passes);
     /// without one, the pass builds its own.
     pub holder_index: Option<&'a HolderIndex<'a>>,
+    /// Beads that go to some agents only: bead id → the pane ids that may take it (possibly
+    /// none). Any other agent is not offered it, as if the pair were backing off.
+    pub only_for: Option<&'a BTreeMap<String, Vec<String>>>,
 }
 
 /// The weight of agent quality in scores: ±0.10 at the extremes (±0.20 under `quality`).
@@ -184,8 +188,9 @@ impl FocusOwners {
 
 /// Plans assignments with a strategy: filters available agents and unblocked beads, scores every
 /// pair, and selects a matching. Each agent gets at most one bead and each bead one agent.
-pub fn plan_assignments(
-    beads: &[TriageRecommendation],
+/// The beads are owned or borrowed (`&[TriageRecommendation]` or `&[&TriageRecommendation]`).
+pub fn plan_assignments<B: Borrow<TriageRecommendation>>(
+    beads: &[B],
     agents: &[AgentState],
     strategy: AssignmentStrategy,
     reservations: &ReservationMap,
@@ -193,7 +198,11 @@ pub fn plan_assignments(
 ) -> Vec<Assignment> {
     let mut available: Vec<&AgentState> = agents.iter().filter(|a| is_available(a)).collect();
     available.sort_by(|a, b| a.pane_id.cmp(&b.pane_id));
-    let open: Vec<&TriageRecommendation> = beads.iter().filter(|b| !b.is_blocked()).collect();
+    let open: Vec<&TriageRecommendation> = beads
+        .iter()
+        .map(Borrow::borrow)
+        .filter(|b| !b.is_blocked())
+        .collect();
     if available.is_empty() || open.is_empty() {
         return Vec::new();
     }
@@ -203,6 +212,10 @@ pub fn plan_assignments(
         let backing_off = |a: &AgentState, b: &TriageRecommendation| {
             matches!((options.backoff, options.now), (Some(book), Some(now))
                 if book.is_backing_off(&a.pane_id, &b.id, now))
+                || options
+                    .only_for
+                    .and_then(|only| only.get(&b.id))
+                    .is_some_and(|panes| !panes.contains(&a.pane_id))
         };
         let mut dealt = round_robin(&open, &available);
         dealt.retain(|x| !backing_off(&x.agent, &x.bead));
@@ -256,9 +269,11 @@ pub fn plan_assignments(
         b
     };
     let mut totals: Vec<f64> = Vec::with_capacity(available.len() * open.len());
-    // Pairs still backing off, by index (the book holds few entries).
-    let mut backed_off: Vec<(usize, usize)> = Vec::new();
-    if let (Some(book), Some(now)) = (options.backoff, options.now) {
+    // Pairs not offered (backing off, or a bead for other agents only), by `a * beads + b`;
+    // empty when there are none.
+    let mut kept_apart: Vec<bool> = Vec::new();
+    let backoff = options.backoff.zip(options.now);
+    if backoff.is_some() || options.only_for.is_some_and(|o| !o.is_empty()) {
         let agent_ix: std::collections::HashMap<&str, usize> = available
             .iter()
             .enumerate()
@@ -269,14 +284,30 @@ pub fn plan_assignments(
             .enumerate()
             .map(|(i, b)| (b.id.as_str(), i))
             .collect();
-        for (agent, bead, entry) in book.entries() {
-            if now < entry.until {
-                if let (Some(&a), Some(&b)) = (agent_ix.get(agent), bead_ix.get(bead)) {
-                    backed_off.push((a, b));
+        let mut keep_apart = |a: usize, b: usize| {
+            if kept_apart.is_empty() {
+                kept_apart = vec![false; available.len() * open.len()];
+            }
+            kept_apart[a * open.len() + b] = true;
+        };
+        if let Some((book, now)) = backoff {
+            for (agent, bead, entry) in book.entries() {
+                if now < entry.until {
+                    if let (Some(&a), Some(&b)) = (agent_ix.get(agent), bead_ix.get(bead)) {
+                        keep_apart(a, b);
+                    }
                 }
             }
         }
-        backed_off.sort_unstable();
+        for (bead, panes) in options.only_for.into_iter().flatten() {
+            if let Some(&b) = bead_ix.get(bead.as_str()) {
+                for (a, agent) in available.iter().enumerate() {
+                    if !panes.contains(&agent.pane_id) {
+                        keep_apart(a, b);
+                    }
+                }
+            }
+        }
     }
     let has_focus: Vec<bool> = available
         .iter()
@@ -288,7 +319,7 @@ pub fn plan_assignments(
         .collect();
     for (ai, &focused) in has_focus.iter().enumerate() {
         for bi in 0..open.len() {
-            if !backed_off.is_empty() && backed_off.binary_search(&(ai, bi)).is_ok() {
+            if !kept_apart.is_empty() && kept_apart[ai * open.len() + bi] {
                 totals.push(f64::NAN);
                 continue;
             }

@@ -3,18 +3,14 @@
 
 use super::{AssignOrder, Decision, Policy, Snapshot, Source, agents, source_alert};
 use crate::agent::AgentState;
-use crate::assign::{
-    BackoffEntry, BackoffReason, PlanOptions, ReservationMap, is_claimable, plan_assignments,
-    strategy_config,
-};
+use crate::assign::paths::{HolderId, HolderIndex};
+use crate::assign::{PlanOptions, ReservationMap, is_claimable, plan_assignments, strategy_config};
 use crate::assignment::{Assignment, AssignmentStrategy, ScoreConfig, WorkAssignment};
-use crate::conflicts::ReservationIndex;
 use crate::mailbox::{PathConflict, Reservation};
-use crate::text::extract_mentioned_files;
+use crate::text::{extract_mentioned_files, mentioned_files};
 use crate::time::Timestamp;
 use crate::triage::TriageRecommendation;
-use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The planning options of a pass: back-offs and agent quality from the snapshot, and the
 /// scoring terms given (the configured ones apply to the configured strategy only).
@@ -34,17 +30,13 @@ pub fn scoring_for(policy: &Policy, strategy: AssignmentStrategy) -> Option<Scor
 }
 
 /// Work that can be offered: claimable recommendations no active or done assignment holds.
-/// Borrows when every recommendation qualifies.
 pub fn assignable<'a>(
     recs: &'a [TriageRecommendation],
     taken: &BTreeSet<String>,
-) -> Cow<'a, [TriageRecommendation]> {
-    let ok = |r: &TriageRecommendation| is_claimable(r) && !taken.contains(&r.id);
-    if recs.iter().all(ok) {
-        Cow::Borrowed(recs)
-    } else {
-        Cow::Owned(recs.iter().filter(|r| ok(r)).cloned().collect())
-    }
+) -> Vec<&'a TriageRecommendation> {
+    recs.iter()
+        .filter(|r| is_claimable(r) && !taken.contains(&r.id))
+        .collect()
 }
 
 /// Active reservations as holder → patterns.
@@ -97,83 +89,88 @@ pub fn clashing_paths(conflicts: &[PathConflict], actor: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether a bead mentions a file that an active exclusive reservation of someone outside
-/// `own` covers: its reservation would clash and the attempt fail, so it is not planned now
-/// (another bead is, in the same round) and waits until the holder releases.
-pub fn held_elsewhere<'a>(
-    reservations: &'a [Reservation],
-    own: &BTreeSet<&str>,
-    now: Timestamp,
-) -> impl Fn(&TriageRecommendation) -> bool + 'a {
-    let others: Vec<Reservation> = reservations
-        .iter()
-        .filter(|r| r.is_active(now) && !own.contains(r.agent_name.as_str()))
-        .cloned()
-        .collect();
-    let index = ReservationIndex::from_vec(others, now);
-    move |r: &TriageRecommendation| {
-        let description = r
-            .extra
-            .get("description")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        extract_mentioned_files(&r.title, description)
-            .iter()
-            .any(|f| !index.clashes("", f, true).is_empty())
-    }
+/// The files a bead mentions (in its title and description).
+fn files_of(r: &TriageRecommendation) -> impl Iterator<Item = &str> {
+    let description = r
+        .extra
+        .get("description")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    mentioned_files(&r.title, description)
 }
 
-/// The (idle agent pane, bead) pairs to keep apart this round: the bead mentions a file that an
-/// active exclusive reservation of another idle agent covers.
-pub fn held_by_idle(
-    reservations: &[Reservation],
+/// The holders (named, ascending, distinct) of the active reservations that overlap a file
+/// the bead mentions, into `out`; `buf` is scratch space.
+fn holders_of(
+    index: &HolderIndex<'_>,
+    r: &TriageRecommendation,
+    buf: &mut Vec<HolderId>,
+    out: &mut Vec<HolderId>,
+) {
+    out.clear();
+    for f in files_of(r) {
+        index.holder_ids_into(f, buf);
+        out.extend_from_slice(buf);
+    }
+    out.retain(|&id| index.name(id).is_some_and(|n| !n.is_empty()));
+    out.sort_unstable();
+    out.dedup();
+}
+
+/// The reservation rules over a round's work (`index` holds the active reservations,
+/// [`reservation_map`] at the pass's moment):
+/// - a bead that mentions a file an active reservation of someone other than the idle agents
+///   covers is dropped from `work`: its reservation would clash and the attempt fail, so it
+///   waits until the holder releases (another bead is planned in the same round);
+/// - a bead whose files idle agents hold goes only to an idle agent holding every such
+///   reservation (for any other, its reservation would clash, the attempt fail, and the next
+///   agent try it in the next round): returned as bead id → the panes that may take it
+///   (possibly none).
+pub fn held_work(
+    index: &HolderIndex<'_>,
     idle: &[AgentState],
-    work: &[TriageRecommendation],
-    now: Timestamp,
-) -> Vec<(String, String)> {
-    fn names(a: &AgentState) -> BTreeSet<&str> {
-        [a.pane_id.as_str(), a.agent_mail_name.as_str()]
-            .into_iter()
-            .filter(|n| !n.is_empty())
-            .collect()
-    }
-    let by_idle: Vec<Reservation> = reservations
+    work: &mut Vec<&TriageRecommendation>,
+) -> BTreeMap<String, Vec<String>> {
+    // Each idle agent's names (pane id, Agent Mail name) as holder ids, when it holds anything.
+    let agents: Vec<(&AgentState, [Option<HolderId>; 2])> = idle
         .iter()
-        .filter(|r| {
-            r.is_active(now)
-                && idle
-                    .iter()
-                    .any(|a| names(a).contains(r.agent_name.as_str()))
+        .map(|a| {
+            let id = |n: &str| (!n.is_empty()).then(|| index.id_of(n)).flatten();
+            (a, [id(&a.pane_id), id(&a.agent_mail_name)])
         })
-        .cloned()
         .collect();
-    if by_idle.is_empty() {
-        return Vec::new();
-    }
-    let index = ReservationIndex::from_vec(by_idle, now);
-    let mut out = Vec::new();
-    for r in work {
-        let description = r
-            .extra
-            .get("description")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        let holders: BTreeSet<&str> = extract_mentioned_files(&r.title, description)
-            .iter()
-            .flat_map(|f| index.clashes("", f, true))
-            .filter_map(|i| index.get(i).map(|h| h.agent_name.as_str()))
-            .collect();
+    let mut idle_ids: Vec<HolderId> = agents
+        .iter()
+        .flat_map(|(_, ids)| ids.iter().flatten())
+        .copied()
+        .collect();
+    idle_ids.sort_unstable();
+    idle_ids.dedup();
+    let mut only_for: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let (mut buf, mut holders) = (Vec::new(), Vec::new());
+    work.retain(|r| {
+        holders_of(index, r, &mut buf, &mut holders);
         if holders.is_empty() {
-            continue;
+            return true;
         }
-        for a in idle {
-            let own = names(a);
-            if holders.iter().any(|h| !own.contains(h)) {
-                out.push((a.pane_id.clone(), r.id.clone()));
+        if holders.iter().any(|h| idle_ids.binary_search(h).is_err()) {
+            return false;
+        }
+        let allowed: Vec<String> = agents
+            .iter()
+            .filter(|(_, own)| holders.iter().all(|h| own.contains(&Some(*h))))
+            .map(|(a, _)| a.pane_id.clone())
+            .collect();
+        // A bead id listed twice: kept from every agent kept from either.
+        match only_for.get_mut(&r.id) {
+            Some(before) => before.retain(|p| allowed.contains(p)),
+            None => {
+                only_for.insert(r.id.clone(), allowed);
             }
         }
-    }
-    out
+        true
+    });
+    only_for
 }
 
 /// Alerts for the work source and the mailbox as read in this pass.
@@ -219,50 +216,25 @@ pub fn assign(
         Some(Ok(rs)) => reservation_map(rs, snap.now),
         Some(Err(_)) => {
             // Fail closed: tasks that need reservations wait until Agent Mail is readable.
-            let needs =
-                |r: &TriageRecommendation| !extract_mentioned_files(&r.title, "").is_empty();
-            if work.iter().any(needs) {
-                work.to_mut().retain(|r| !needs(r));
-            }
+            let needs = |r: &TriageRecommendation| mentioned_files(&r.title, "").next().is_some();
+            work.retain(|r| !needs(r));
             ReservationMap::new()
         }
         None => ReservationMap::new(),
     };
-    if let Some(Ok(rs)) = &snap.reservations {
-        let own: BTreeSet<&str> = idle
-            .iter()
-            .flat_map(|a| [a.pane_id.as_str(), a.agent_mail_name.as_str()])
-            .collect();
-        let held = held_elsewhere(rs, &own, snap.now);
-        if work.iter().any(&held) {
-            work.to_mut().retain(|r| !held(r));
-        }
-    }
+    // One overlap index of the active reservations serves the reservation rules and both
+    // rounds.
+    let index = HolderIndex::new(&map);
+    let only_for = match &snap.reservations {
+        Some(Ok(_)) => held_work(&index, &idle, &mut work),
+        _ => BTreeMap::new(),
+    };
     let strategy = strategy.unwrap_or(policy.strategy);
     let scoring = scoring_for(policy, strategy);
     let mut opts = options(snap, scoring);
-    // A bead whose files an idle agent holds goes to that agent only: for any other, its
-    // reservation would clash, the attempt fail, and the next agent try it in the next round.
-    let kept_back = match &snap.reservations {
-        Some(Ok(rs)) => held_by_idle(rs, &idle, &work, snap.now),
-        _ => Vec::new(),
-    };
-    let book;
-    if !kept_back.is_empty() {
-        let mut b = snap.ledger.backoff.clone();
-        for (pane, bead) in &kept_back {
-            b.restore(
-                pane,
-                bead,
-                BackoffEntry {
-                    failures: b.entry(pane, bead).map_or(0, |e| e.failures),
-                    until: snap.now + chrono::Duration::seconds(1),
-                    reason: BackoffReason::DeliveryFailed,
-                },
-            );
-        }
-        book = b;
-        opts.backoff = Some(&book);
+    opts.holder_index = Some(&index);
+    if !only_for.is_empty() {
+        opts.only_for = Some(&only_for);
     }
     // One bead per agent and round (round-robin deals every bead out, several to an agent;
     // a second prompt would reach an agent already busy with the first).
@@ -305,10 +277,10 @@ pub fn assign(
             _ => None,
         })
         .collect();
-    let rest_work: Vec<TriageRecommendation> = work
+    let rest_work: Vec<&TriageRecommendation> = work
         .iter()
+        .copied()
         .filter(|r| !planned.contains(r.id.as_str()))
-        .cloned()
         .collect();
     if rest_agents.is_empty() || rest_work.is_empty() {
         return;
@@ -318,10 +290,11 @@ pub fn assign(
         return;
     }
     plain.use_agent_profiles = false;
-    // the same back-offs as the first pass (the beads held by an idle agent kept for it)
-    let backoff = opts.backoff;
+    // the beads held by an idle agent kept for it, as in the first pass
+    let only_for = opts.only_for;
     let mut opts = options(snap, Some(plain));
-    opts.backoff = backoff;
+    opts.holder_index = Some(&index);
+    opts.only_for = only_for;
     for a in plan_assignments(&rest_work, &rest_agents, strategy, &map, &opts) {
         emit(a, &mut served, out);
     }

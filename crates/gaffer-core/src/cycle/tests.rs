@@ -917,13 +917,14 @@ fn plan_options_apply_the_configured_scoring_to_the_configured_strategy_only() {
 }
 
 #[test]
-fn assignable_work_borrows_when_nothing_is_filtered() {
+fn assignable_work_is_claimable_and_not_taken() {
     let recs = vec![rec("a", "A"), rec("b", "B")];
     let none = BTreeSet::new();
-    assert!(matches!(
-        plan::assignable(&recs, &none),
-        std::borrow::Cow::Borrowed(_)
-    ));
+    let got: Vec<&str> = plan::assignable(&recs, &none)
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(got, ["a", "b"]);
     let mut epic = rec("e", "E");
     epic.issue_type = "epic".into();
     let recs = vec![rec("a", "A"), epic, rec("b", "B")];
@@ -2025,6 +2026,60 @@ fn beads_whose_files_another_agent_holds_are_not_planned() {
         rs.push(other);
     }
     assert_eq!(beads(&decide(&snap, &Policy::default())), ["plain"]);
+}
+
+#[test]
+fn held_work_drops_beads_held_outside_and_keeps_the_rest_for_their_idle_holders() {
+    let mut one = waiting("%1", t(0));
+    one.agent_mail_name = "Blue".into();
+    let two = waiting("%2", t(0));
+    let three = waiting("%3", t(0));
+    let idle = [one, two, three];
+    let active = [
+        held("Other", "src/out.rs", t(0)),
+        held("Blue", "src/blue/**", t(0)),
+        held("%2", "src/two.rs", t(0)),
+        held("%2", "src/both.rs", t(0)),
+        held("Blue", "src/both.rs", t(0)),
+        held("", "src/nobody.rs", t(0)),
+    ];
+    let map = plan::reservation_map(&active, t(10));
+    let index = crate::assign::paths::HolderIndex::new(&map);
+    let mut described = rec("desc", "Edit the notes");
+    described.extra.insert(
+        "description".into(),
+        serde_json::json!("see src/blue/notes.md"),
+    );
+    let recs = [
+        rec("out", "Fix src/out.rs"),
+        rec("blue", "Fix src/blue/a.rs"),
+        rec("two", "Fix src/two.rs"),
+        rec("both", "Fix src/both.rs"),
+        rec("blue-two", "Move src/blue/a.rs to src/two.rs"),
+        rec("blue-out", "Move src/blue/a.rs to src/out.rs"),
+        rec("nobody", "Fix src/nobody.rs"),
+        rec("plain", "Think about naming"),
+        described,
+    ];
+    let mut work: Vec<&TriageRecommendation> = recs.iter().collect();
+    let only = plan::held_work(&index, &idle, &mut work);
+    let ids: Vec<&str> = work.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["blue", "two", "both", "blue-two", "nobody", "plain", "desc"],
+        "beads someone outside the round holds wait"
+    );
+    let want: BTreeMap<String, Vec<String>> = [
+        ("blue", vec!["%1"]),
+        ("two", vec!["%2"]),
+        ("both", vec![]),
+        ("blue-two", vec![]),
+        ("desc", vec!["%1"]),
+    ]
+    .into_iter()
+    .map(|(b, ps)| (b.to_string(), ps.into_iter().map(String::from).collect()))
+    .collect();
+    assert_eq!(only, want);
 }
 
 #[test]
