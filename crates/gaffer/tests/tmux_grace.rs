@@ -60,6 +60,8 @@ impl Rig {
     /// A fresh session with one agent pane running `cmd` (the pane's own process), titled
     /// [`TITLE`]; its pane id. On a fresh server this is `%0` again.
     fn session(&self, cmd: &str) -> String {
+        // The pane gets its title in the same tmux command that makes it: a coordinator looking
+        // in between would see a titleless pane, which is no agent (and the agent gone).
         let pane = self.tmux.run(&[
             "new-session",
             "-d",
@@ -73,6 +75,19 @@ impl Rig {
             "-F",
             "#{pane_id}",
             cmd,
+            ";",
+            "select-pane",
+            "-t",
+            SESSION,
+            "-T",
+            TITLE,
+            ";",
+            "set-option",
+            "-p",
+            "-t",
+            SESSION,
+            "@gaffer_title",
+            TITLE,
         ]);
         let pane = pane.trim().to_string();
         self.tmux.title(&pane, TITLE);
