@@ -1,5 +1,5 @@
-//! Compaction on the real Claude Code (the pinned version in `agents.lock`), in a loopback-only
-//! network namespace against the scripted model server: one turn whose reported usage fills 95%
+//! Compaction on the real Claude Code and Codex (the pinned versions in `agents.lock`), in a loopback-only
+//! network namespace against the scripted model server: one turn whose reported usage fills over 90%
 //! of a 200k window leaves the agent idle above gaffer's work limit; `gaffer run` sends it
 //! `/compact`; Claude Code compacts (the summary is a model call the scripted server answers),
 //! writes its compact boundary into the transcript, and the context figure gaffer reads from
@@ -17,9 +17,8 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-/// The model's window the CLI is told, and the input tokens of the one turn: 95% of it.
+/// The model's window the CLI is told.
 const WINDOW: u64 = 200_000;
-const FULL: u64 = 190_000;
 
 const ISSUES: &str = r#"{"id":"rc-1","title":"Implement the lexer in src/lexer.rs","status":"open","priority":1,"issue_type":"feature","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:00Z"}
 "#;
@@ -50,18 +49,19 @@ fn ledger_events(dir: &Path) -> Vec<CoordinatorEvent> {
         .unwrap_or_default()
 }
 
-/// Every line of every Claude Code transcript under `home`.
-fn transcript_lines(home: &Path) -> Vec<String> {
+/// Every line of every transcript under `dir` (Claude Code's projects, Codex's sessions).
+fn transcript_lines(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(projects) = std::fs::read_dir(home.join(".claude/projects")) else {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return out;
     };
-    for p in projects.flatten() {
-        for f in std::fs::read_dir(p.path()).into_iter().flatten().flatten() {
-            if f.path().extension().is_some_and(|e| e == "jsonl") {
-                let text = std::fs::read_to_string(f.path()).unwrap_or_default();
-                out.extend(text.lines().map(str::to_string));
-            }
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            out.extend(transcript_lines(&path));
+        } else if path.extension().is_some_and(|x| x == "jsonl") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            out.extend(text.lines().map(str::to_string));
         }
     }
     out
@@ -77,18 +77,58 @@ impl Drop for Run {
     }
 }
 
+/// What differs between the CLIs.
+struct Cli {
+    /// Agent kind code.
+    kind: &'static str,
+    /// Where its transcripts are, under its HOME.
+    transcripts: &'static str,
+    /// The model API path.
+    api: &'static str,
+    /// A word of its compaction prompt.
+    summary_word: &'static str,
+    /// The input tokens of the one turn: above 90% of the window the CLI works with (Codex
+    /// states 95% of the configured one in its rollout).
+    full: u64,
+}
+
 #[test]
 fn gaffer_run_compacts_an_idle_claude_code_above_the_limit() {
     if !netns::run_isolated("gaffer_run_compacts_an_idle_claude_code_above_the_limit") {
         return;
     }
+    compaction(&Cli {
+        kind: "cc",
+        transcripts: ".claude/projects",
+        api: "/v1/messages",
+        summary_word: "summary",
+        full: 190_000,
+    });
+}
+
+#[test]
+fn gaffer_run_compacts_an_idle_codex_above_the_limit() {
+    if !netns::run_isolated("gaffer_run_compacts_an_idle_codex_above_the_limit") {
+        return;
+    }
+    compaction(&Cli {
+        kind: "cod",
+        transcripts: ".codex/sessions",
+        api: "/v1/responses",
+        summary_word: "COMPACTION",
+        full: 178_000,
+    });
+}
+
+fn compaction(cli: &Cli) {
+    let kind = cli.kind;
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     std::fs::create_dir(root.join(".git")).expect("project marker");
     std::fs::create_dir(root.join(".beads")).expect("beads dir");
     std::fs::write(root.join(".beads/issues.jsonl"), ISSUES).expect("one bead");
     let server = ModelServer::start("127.0.0.1:0", Script::builtin(), None).expect("model server");
-    // The first turn reports 95% of the window; everything after it (the compaction's summary
+    // The first turn fills over 90% of the window; everything after it (the compaction's summary
     // call included) gets the script's quick answers with small usage.
     server.set_mode(Some(Mode {
         reply: Reply::Text {
@@ -99,13 +139,13 @@ fn gaffer_run_compacts_an_idle_claude_code_above_the_limit() {
         },
         then: Vec::new(),
         usage: Some(Usage {
-            input_tokens: FULL,
+            input_tokens: cli.full,
             output_tokens: 20,
         }),
         times: Some(1),
     }));
     let launch = real_agent::prepare(
-        "cc",
+        kind,
         &root.join("home"),
         &root.join("proj"),
         &server.url(),
@@ -114,16 +154,17 @@ fn gaffer_run_compacts_an_idle_claude_code_above_the_limit() {
             ..Default::default()
         },
     )
-    .expect("prepare Claude Code");
-    let session = "rcmp";
+    .expect("prepare the CLI");
+    let session = format!("rcmp{kind}");
+    let session = session.as_str();
     let tmux = TmuxServer::new(session);
     let pane = tmux.agent(
         session,
-        &format!("{session}__cc_1"),
+        &format!("{session}__{kind}_1"),
         &launch.shell_command(),
     );
 
-    // One turn: the agent is then idle with 95% of its window used, read from its transcript.
+    // One turn: the agent is then idle above the limit, read from its transcript.
     let ready = wait_until(Duration::from_secs(90), || {
         status(root, &tmux, session)["status"] == "WAITING"
     });
@@ -202,6 +243,14 @@ fn gaffer_run_compacts_an_idle_claude_code_above_the_limit() {
     let _ = run.0.kill();
     let _ = run.0.wait();
 
+    let lines = transcript_lines(&root.join("home").join(cli.transcripts));
+    for l in lines
+        .iter()
+        .filter(|l| l.contains("compact") || l.contains("token_count"))
+    {
+        let head: String = l.chars().take(400).collect();
+        eprintln!("{kind} transcript: {head}");
+    }
     // gaffer sent `/compact` once, at the figure it read.
     let sent: Vec<&CoordinatorEvent> = events
         .iter()
@@ -210,8 +259,11 @@ fn gaffer_run_compacts_an_idle_claude_code_above_the_limit() {
     assert_eq!(sent.len(), 1, "{kinds:?}");
     assert_eq!(sent[0].details["command"], "/compact");
     let before = sent[0].details["context_before"].as_f64().unwrap_or(0.0);
-    let want = FULL as f64 * 100.0 / WINDOW as f64;
-    assert!((before - want).abs() < 1e-6, "context_before {before}");
+    let want = last["context_usage"].as_f64().unwrap_or(-1.0);
+    assert!(
+        (before - want).abs() < 1e-6 && before > 90.0,
+        "context_before {before}, read before the run {want}"
+    );
     // It compacted: the transcript's figure after is a number, and lower.
     let done = events
         .iter()
@@ -219,17 +271,27 @@ fn gaffer_run_compacts_an_idle_claude_code_above_the_limit() {
         .expect("seen above");
     assert_eq!(done.details["context_before"].as_f64(), Some(before));
     let after = done.details["context_after"].as_f64();
-    assert!(
-        after.is_some_and(|a| a < 90.0 && a < before),
-        "context_after {:?}",
-        done.details["context_after"]
-    );
+    if kind == "cc" {
+        assert!(
+            after.is_some_and(|a| a < 90.0 && a < before),
+            "context_after {:?}",
+            done.details["context_after"]
+        );
+    } else {
+        // Codex states 0 input tokens after compacting, until its next turn: gaffer reads 0%,
+        // which it counts as no figure (`context_after` absent).
+        assert!(
+            after.is_none_or(|a| a < before),
+            "context_after {:?}",
+            done.details["context_after"]
+        );
+    }
     // The compaction was a model call gaffer's command caused (after the run started): Claude
     // Code asks the model for a summary of the conversation.
     let log = server.log();
     let calls: Vec<_> = log[before_run..]
         .iter()
-        .filter(|e| e.path.starts_with("/v1/messages") && !e.path.contains("count_tokens"))
+        .filter(|e| e.path.starts_with(cli.api) && !e.path.contains("count_tokens"))
         .filter(|e| {
             !e.turn
                 .as_ref()
@@ -239,7 +301,7 @@ fn gaffer_run_compacts_an_idle_claude_code_above_the_limit() {
     let summary = calls.iter().find(|e| {
         e.turn
             .as_ref()
-            .is_some_and(|t| t.last_user_text.contains("summary"))
+            .is_some_and(|t| t.last_user_text.contains(cli.summary_word))
     });
     for e in &calls {
         let t = e.turn.clone().unwrap_or_default();
@@ -256,19 +318,35 @@ fn gaffer_run_compacts_an_idle_claude_code_above_the_limit() {
         "no summary call among {} calls",
         calls.len()
     );
-    // Claude Code wrote its boundary with the figure gaffer read.
-    let boundary = transcript_lines(&root.join("home"))
-        .into_iter()
-        .find(|l| l.contains("\"compact_boundary\""))
-        .unwrap_or_default();
-    let v: Value = serde_json::from_str(&boundary).unwrap_or_default();
-    let post = v["compactMetadata"]["postTokens"].as_u64().unwrap_or(0);
-    assert!(post > 0, "no compact boundary with postTokens: {boundary}");
-    let read = post as f64 * 100.0 / WINDOW as f64;
-    assert!(
-        after.is_some_and(|a| (a - read).abs() < 1e-6),
-        "after {after:?} vs the boundary's {post} tokens"
-    );
+    if kind == "cod" {
+        // Codex wrote its `compacted` record, then a token count of 0 input tokens.
+        let at = lines
+            .iter()
+            .position(|l| l.contains("\"type\":\"compacted\""))
+            .unwrap_or_else(|| panic!("no compacted record"));
+        let zero = lines[at..].iter().any(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_default();
+            v["payload"]["type"] == "token_count"
+                && v["payload"]["info"]["last_token_usage"]["input_tokens"] == 0
+        });
+        assert!(zero, "no token count of 0 after the compacted record");
+    }
+    if kind == "cc" {
+        // Claude Code wrote its boundary with the figure gaffer read.
+        let boundary = lines
+            .iter()
+            .find(|l| l.contains("\"compact_boundary\""))
+            .cloned()
+            .unwrap_or_default();
+        let v: Value = serde_json::from_str(&boundary).unwrap_or_default();
+        let post = v["compactMetadata"]["postTokens"].as_u64().unwrap_or(0);
+        assert!(post > 0, "no compact boundary with postTokens: {boundary}");
+        let read = post as f64 * 100.0 / WINDOW as f64;
+        assert!(
+            after.is_some_and(|a| (a - read).abs() < 1e-6),
+            "after {after:?} vs the boundary's {post} tokens"
+        );
+    }
     // The bead's prompt reached the model: the compacted agent took the work.
     let took = wait_until(Duration::from_secs(30), || {
         server.log().iter().any(|e| {
@@ -291,8 +369,8 @@ fn gaffer_run_compacts_an_idle_claude_code_above_the_limit() {
     });
     assert!(low, "after: {now:#}\n{}", tmux.capture(&pane));
     eprintln!(
-        "cc: {before:.1}% before /compact, {:.1}% after ({post} tokens, {} model calls); now {}",
-        after.unwrap_or(0.0),
+        "{kind}: {before:.1}% before /compact, {} after ({} model calls); now {}",
+        after.map_or("no figure".to_string(), |a| format!("{a:.1}%")),
         calls.len(),
         now["context_usage"]
     );
