@@ -188,3 +188,54 @@ fn compactions_are_delivered_concurrently_at_most_the_parallel_limit() {
         "deliveries at once: {peak}"
     );
 }
+
+#[test]
+fn a_follower_that_takes_over_keeps_the_leaders_backoff() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let long_idle = t0() - chrono::Duration::seconds(120);
+    let open = || {
+        rig_with(
+            gaffer_coordinator::ledger::Ledger::open(&db).unwrap(),
+            gaffer_core::config::GafferConfig::default(),
+            true,
+        )
+    };
+    // The follower starts first, so it loads no compaction at start.
+    let follower = open();
+    let leads = Arc::new(AtomicBool::new(false));
+    let l = Arc::clone(&leads);
+    follower.coord.follow_when(Arc::new(move || {
+        (!l.load(Ordering::SeqCst)).then(|| "the leader".to_string())
+    }));
+    follower
+        .world
+        .add("%1", "cc", AgentStatus::Waiting, long_idle);
+    set_context(&follower, "%1", 95.0);
+    follower.coord.update_state();
+    assert!(
+        delivered(&follower).is_empty(),
+        "a follower compacts nothing"
+    );
+    // The leader compacts the agent.
+    let leader = open();
+    leader
+        .world
+        .add("%1", "cc", AgentStatus::Waiting, long_idle);
+    set_context(&leader, "%1", 95.0);
+    leader.coord.update_state();
+    assert_eq!(delivered(&leader).len(), 1);
+    drop(leader);
+    // The leader is gone: the follower decides now, within the back-off.
+    leads.store(true, Ordering::SeqCst);
+    follower.clock.advance(60);
+    follower.coord.update_state();
+    follower.coord.update_state();
+    assert!(
+        delivered(&follower).is_empty(),
+        "{:?}",
+        delivered(&follower)
+    );
+}
