@@ -602,13 +602,39 @@ impl Shared {
         }
     }
 
-    /// Keeps a pane's last compaction in memory and in the ledger (a failed write is logged:
-    /// memory still holds the back-off for this process).
+    /// Keeps a pane's last compaction in memory and in the ledger. A failed write (a full
+    /// disk) is logged and tried again at the next poll ([`Shared::save_unsaved_compactions`]):
+    /// memory holds the back-off meanwhile.
     fn record_compaction(&self, pane: &str, c: &gaffer_core::cycle::Compaction) {
-        if let Err(e) = lock(&self.ledger).save_compaction(pane, c) {
-            tracing::warn!(pane, error = %e, "could not record a compaction in the ledger");
+        let saved = lock(&self.ledger).save_compaction(pane, c);
+        let mut st = lock(&self.state);
+        st.compactions.insert(pane.to_string(), *c);
+        match saved {
+            Ok(()) => {
+                st.unsaved_compactions.remove(pane);
+            }
+            Err(e) => {
+                tracing::warn!(pane, error = %e, "could not record a compaction in the ledger; will retry");
+                st.unsaved_compactions.insert(pane.to_string());
+            }
         }
-        lock(&self.state).compactions.insert(pane.to_string(), *c);
+    }
+
+    /// Writes the compactions whose ledger write failed (so a restarted coordinator does not
+    /// report a compaction it saw done as done again, or compact within the back-off).
+    pub(crate) fn save_unsaved_compactions(&self) {
+        let pending: Vec<(String, gaffer_core::cycle::Compaction)> = {
+            let st = lock(&self.state);
+            st.unsaved_compactions
+                .iter()
+                .filter_map(|p| Some((p.clone(), *st.compactions.get(p)?)))
+                .collect()
+        };
+        for (pane, c) in pending {
+            if lock(&self.ledger).save_compaction(&pane, &c).is_ok() {
+                lock(&self.state).unsaved_compactions.remove(&pane);
+            }
+        }
     }
 
     /// A compacted agent's context went down: `agent_compacted`, and the compaction is done.

@@ -159,6 +159,8 @@ pub(crate) struct State {
     /// The last compact command sent to each idle agent, by pane id; kept in the ledger too
     /// and loaded at start, so a restarted coordinator keeps the back-off.
     pub(crate) compactions: BTreeMap<String, gaffer_core::cycle::Compaction>,
+    /// Panes whose last compaction the ledger could not be written with (retried each poll).
+    pub(crate) unsaved_compactions: BTreeSet<String>,
 }
 
 /// The runtime's parts, shared by the facade and the scheduler's lanes.
@@ -734,6 +736,9 @@ impl Shared {
         self.refresh_role();
         if !self.is_following() {
             self.ledger_log.check(self.clock.now());
+        }
+        if !self.is_following() {
+            self.save_unsaved_compactions();
         }
         let snap = self.poll_snapshot();
         let policy = self.policy();

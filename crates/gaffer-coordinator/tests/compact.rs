@@ -239,3 +239,59 @@ fn a_follower_that_takes_over_keeps_the_leaders_backoff() {
         delivered(&follower)
     );
 }
+
+#[test]
+fn a_compaction_seen_done_while_the_ledger_failed_is_written_later_and_not_reported_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let long_idle = t0() - chrono::Duration::seconds(120);
+    let open = || {
+        rig_with(
+            gaffer_coordinator::ledger::Ledger::open(&db).unwrap(),
+            gaffer_core::config::GafferConfig::default(),
+            true,
+        )
+    };
+    let sql = rusqlite::Connection::open(&db).unwrap();
+    {
+        let r = open();
+        let rx = r.coord.events().subscribe();
+        r.world.add("%1", "cc", AgentStatus::Waiting, long_idle);
+        r.world.responsive.lock().unwrap().insert("%1".into(), true);
+        set_context(&r, "%1", 95.0);
+        r.coord.update_state();
+        assert_eq!(delivered(&r).len(), 1);
+        // The ledger refuses compaction writes (as on a full disk) when the agent is seen done.
+        sql.execute_batch(
+            "CREATE TRIGGER full_u BEFORE UPDATE ON compactions BEGIN SELECT RAISE(FAIL, 'disk full'); END;
+             CREATE TRIGGER full_i BEFORE INSERT ON compactions BEGIN SELECT RAISE(FAIL, 'disk full'); END;",
+        )
+        .unwrap();
+        r.world.set("%1", AgentStatus::Waiting, long_idle);
+        set_context(&r, "%1", 30.0);
+        r.clock.advance(5);
+        r.coord.update_state();
+        assert_eq!(events(&rx, "agent_compacted").len(), 1);
+        // Room again: the next poll writes it.
+        sql.execute_batch("DROP TRIGGER full_u; DROP TRIGGER full_i;")
+            .unwrap();
+        r.clock.advance(1);
+        r.coord.update_state();
+    }
+    let done: bool = sql
+        .query_row(
+            "SELECT done FROM compactions WHERE pane_id = '%1'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(done, "the compaction seen done is in the ledger");
+    // A restarted coordinator does not report it again.
+    let r = open();
+    let rx = r.coord.events().subscribe();
+    r.world.add("%1", "cc", AgentStatus::Waiting, long_idle);
+    set_context(&r, "%1", 30.0);
+    r.clock.advance(30);
+    r.coord.update_state();
+    assert!(events(&rx, "agent_compacted").is_empty());
+}
