@@ -122,6 +122,8 @@ fn gaffer_run_compacts_an_idle_codex_above_the_limit() {
 
 fn compaction(cli: &Cli) {
     let kind = cli.kind;
+    let began = std::time::Instant::now();
+    let phase = |what: &str| eprintln!("{kind}: {what} at {:.1}s", began.elapsed().as_secs_f64());
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     std::fs::create_dir(root.join(".git")).expect("project marker");
@@ -169,6 +171,7 @@ fn compaction(cli: &Cli) {
         status(root, &tmux, session)["status"] == "WAITING"
     });
     assert!(ready, "never WAITING: {}", tmux.capture(&pane));
+    phase("ready");
     let asked = server.log().len();
     tmux.run(&["send-keys", "-t", &pane, "-l", "count the tokens please"]);
     std::thread::sleep(Duration::from_millis(400));
@@ -194,6 +197,7 @@ fn compaction(cli: &Cli) {
         "not idle above the limit: {last:#}\n{}",
         tmux.capture(&pane)
     );
+    phase("idle above the limit");
     let before_run = server.log().len();
 
     // `gaffer run` with auto-assign: the bead waits until the agent is compacted.
@@ -202,7 +206,7 @@ fn compaction(cli: &Cli) {
             "run",
             "--auto-assign",
             "--exit-after",
-            "150",
+            "240",
             "--json",
             "--socket",
             &tmux.name,
@@ -220,13 +224,22 @@ fn compaction(cli: &Cli) {
         .expect("gaffer run starts");
     let mut run = Run(child);
     let mut events = Vec::new();
-    let assigned = wait_until(Duration::from_secs(120), || {
+    let assigned = wait_until(Duration::from_secs(200), || {
         events = ledger_events(root);
         events
             .iter()
             .any(|e| e.event_type.as_str() == "work_assigned")
             || run.0.try_wait().ok().flatten().is_some()
     });
+    phase("work assigned");
+    for e in &events {
+        eprintln!(
+            "{kind} event {} {} {}",
+            e.timestamp.format("%H:%M:%S%.3f"),
+            e.event_type.as_str(),
+            serde_json::to_string(&e.details).unwrap_or_default()
+        );
+    }
     let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     let pos = |name: &str| kinds.iter().position(|k| *k == name);
     let (Some(compacting), Some(compacted), Some(work)) = (
