@@ -27,6 +27,17 @@ use std::sync::Arc;
 /// Assignments of one round carried out at once, at most.
 pub const PARALLEL_DELIVERIES: usize = 8;
 
+/// Whether a decision is a delivery carried out beside others of its run: an assignment, or a
+/// compaction.
+fn concurrent(d: &Decision) -> bool {
+    matches!(d, Decision::Assign(_) | Decision::Compact { .. })
+}
+
+/// Whether two decisions belong to one concurrent run (both assignments, or both compactions).
+fn same_run(a: &Decision, b: &Decision) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
 /// What an executor yields for the caller of a pass.
 pub(crate) enum Outcome {
     /// Nothing to return.
@@ -45,25 +56,28 @@ pub(crate) enum Outcome {
 
 impl Shared {
     /// Carries the decisions out in order. A run of assignments (one round's matching: each to
-    /// a different agent, each of a different bead) is carried out concurrently, up to
-    /// [`PARALLEL_DELIVERIES`] at once, since each waits seconds for its agent to take the
-    /// prompt; their outcomes keep the decisions' order.
+    /// a different agent, each of a different bead) or of compactions (each to a different
+    /// agent) is carried out concurrently, up to [`PARALLEL_DELIVERIES`] at once, since each
+    /// waits seconds for its agent to take the prompt; their outcomes keep the decisions' order.
     pub(crate) fn execute(&self, decisions: Vec<Decision>) -> Vec<Outcome> {
         let mut out = Vec::with_capacity(decisions.len());
         let mut run: Vec<Decision> = Vec::new();
         for d in decisions {
-            if matches!(d, Decision::Assign(_)) {
+            if run.first().is_some_and(|r| !same_run(r, &d)) {
+                out.extend(self.execute_concurrently(std::mem::take(&mut run)));
+            }
+            if concurrent(&d) {
                 run.push(d);
                 continue;
             }
-            out.extend(self.execute_assignments(std::mem::take(&mut run)));
             out.push(self.act(d));
         }
-        out.extend(self.execute_assignments(run));
+        out.extend(self.execute_concurrently(run));
         out
     }
 
-    fn execute_assignments(&self, run: Vec<Decision>) -> Vec<Outcome> {
+    /// Carries out a run of deliveries to different agents, [`PARALLEL_DELIVERIES`] at a time.
+    fn execute_concurrently(&self, run: Vec<Decision>) -> Vec<Outcome> {
         if run.len() <= 1 {
             return run.into_iter().map(|d| self.act(d)).collect();
         }
@@ -80,7 +94,7 @@ impl Shared {
                     .into_iter()
                     .map(|h| {
                         h.join().unwrap_or_else(|_| {
-                            tracing::error!("an assignment's thread panicked");
+                            tracing::error!("a delivery's thread panicked");
                             Outcome::Done
                         })
                     })
@@ -156,8 +170,9 @@ impl Shared {
             Decision::Compact {
                 pane_id,
                 agent_type,
+                command,
                 context_before,
-            } => self.compact(&pane_id, &agent_type, context_before, now),
+            } => self.compact(&pane_id, &agent_type, &command, context_before, now),
             Decision::Compacted {
                 pane_id,
                 context_before,
@@ -541,22 +556,24 @@ impl Shared {
     }
 
     /// Sends an idle agent its kind's compact command, delivered like a prompt. The attempt is
-    /// remembered whatever its outcome, so the back-off holds for a failed one too; a kind
-    /// without a command is remembered done (nothing to wait for).
-    fn compact(&self, pane: &str, agent_type: &str, context_before: f64, now: Timestamp) {
-        let command = gaffer_core::kinds::registry().compact(agent_type);
+    /// recorded (ledger and memory) whatever its outcome, so the back-off holds for a failed one
+    /// too, and across a restart of the coordinator.
+    fn compact(
+        &self,
+        pane: &str,
+        agent_type: &str,
+        command: &str,
+        context_before: f64,
+        now: Timestamp,
+    ) {
         let mut record = gaffer_core::cycle::Compaction {
             at: now,
             context_before,
-            done: command.is_none(),
+            done: false,
         };
-        let Some(command) = command else {
-            tracing::debug!(pane, agent_type, "no compact command for this kind");
-            lock(&self.state)
-                .compactions
-                .insert(pane.to_string(), record);
-            return;
-        };
+        // Recorded before it is sent: a coordinator killed while it waits does not send it again
+        // within the back-off.
+        self.record_compaction(pane, &record);
         let opts = DeliveryOptions {
             deadline: lock(&self.config).assign.delivery_deadline,
             ..Default::default()
@@ -581,11 +598,44 @@ impl Shared {
                 };
                 tracing::warn!(pane, command, "compact command not delivered: {why}");
                 record.done = true;
+                self.record_compaction(pane, &record);
             }
         }
-        lock(&self.state)
-            .compactions
-            .insert(pane.to_string(), record);
+    }
+
+    /// Keeps a pane's last compaction in memory and in the ledger. A failed write (a full
+    /// disk) is logged and tried again at the next poll ([`Shared::save_unsaved_compactions`]):
+    /// memory holds the back-off meanwhile.
+    fn record_compaction(&self, pane: &str, c: &gaffer_core::cycle::Compaction) {
+        let saved = lock(&self.ledger).save_compaction(pane, c);
+        let mut st = lock(&self.state);
+        st.compactions.insert(pane.to_string(), *c);
+        match saved {
+            Ok(()) => {
+                st.unsaved_compactions.remove(pane);
+            }
+            Err(e) => {
+                tracing::warn!(pane, error = %e, "could not record a compaction in the ledger; will retry");
+                st.unsaved_compactions.insert(pane.to_string());
+            }
+        }
+    }
+
+    /// Writes the compactions whose ledger write failed (so a restarted coordinator does not
+    /// report a compaction it saw done as done again, or compact within the back-off).
+    pub(crate) fn save_unsaved_compactions(&self) {
+        let pending: Vec<(String, gaffer_core::cycle::Compaction)> = {
+            let st = lock(&self.state);
+            st.unsaved_compactions
+                .iter()
+                .filter_map(|p| Some((p.clone(), *st.compactions.get(p)?)))
+                .collect()
+        };
+        for (pane, c) in pending {
+            if lock(&self.ledger).save_compaction(&pane, &c).is_ok() {
+                lock(&self.state).unsaved_compactions.remove(&pane);
+            }
+        }
     }
 
     /// A compacted agent's context went down: `agent_compacted`, and the compaction is done.
@@ -596,8 +646,12 @@ impl Shared {
         context_after: Option<f64>,
         now: Timestamp,
     ) {
-        if let Some(c) = lock(&self.state).compactions.get_mut(pane) {
+        let done = lock(&self.state).compactions.get_mut(pane).map(|c| {
             c.done = true;
+            *c
+        });
+        if let Some(c) = done {
+            self.record_compaction(pane, &c);
         }
         self.emit(
             CoordinatorEvent::new(CoordinatorEventType::AgentCompacted, now)

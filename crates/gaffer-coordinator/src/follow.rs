@@ -50,9 +50,16 @@ impl Shared {
                 leader = leader.as_deref().unwrap_or_default(),
                 "following the coordinator that decides; this one only observes"
             ),
-            (true, false) if self.running.load(Ordering::SeqCst) => {
-                tracing::info!("the coordinator that decided is gone: this one decides now");
-                self.take_over();
+            (true, false) => {
+                // The compactions the old leader sent: their back-off holds here too.
+                let sent = lock(&self.ledger).compactions();
+                if let Ok(sent) = sent {
+                    lock(&self.state).compactions.extend(sent);
+                }
+                if self.running.load(Ordering::SeqCst) {
+                    tracing::info!("the coordinator that decided is gone: this one decides now");
+                    self.take_over();
+                }
             }
             _ => {}
         }

@@ -6,7 +6,7 @@
 //! cannot be offered again.
 
 use gaffer_core::assign::{BackoffBook, BackoffEntry, BackoffReason};
-use gaffer_core::cycle::RestartHistory;
+use gaffer_core::cycle::{Compaction, RestartHistory};
 use gaffer_core::event::{CoordinatorEvent, CoordinatorEventType};
 use gaffer_core::quality::{ScanMetrics, TestRunMetrics};
 use gaffer_core::quality_monitor::QualityMonitor;
@@ -261,6 +261,12 @@ CREATE TABLE IF NOT EXISTS home_reports (
     via TEXT NOT NULL,
     outcome TEXT NOT NULL,
     at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS compactions (
+    pane_id TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    context_before REAL NOT NULL,
+    done INTEGER NOT NULL
 );
 ";
 
@@ -916,6 +922,48 @@ impl Ledger {
         Ok(out)
     }
 
+    /// Stores the last compaction of an agent pane (replacing the one before).
+    pub fn save_compaction(&mut self, pane_id: &str, c: &Compaction) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO compactions (pane_id, at, context_before, done) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(pane_id) DO UPDATE SET at = ?2, context_before = ?3, done = ?4",
+            params![pane_id, ts(&c.at), c.context_before, c.done],
+        )?;
+        Ok(())
+    }
+
+    /// The last compaction of every agent pane ever compacted (rows whose time no longer
+    /// parses are left out).
+    pub fn compactions(&self) -> Result<BTreeMap<String, Compaction>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT pane_id, at, context_before, done FROM compactions")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, f64>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
+        })?;
+        let mut out = BTreeMap::new();
+        for r in rows {
+            let (pane, at, context_before, done) = r?;
+            let Ok(at) = parse_rfc3339(&at) else {
+                continue;
+            };
+            out.insert(
+                pane,
+                Compaction {
+                    at,
+                    context_before,
+                    done,
+                },
+            );
+        }
+        Ok(out)
+    }
+
     /// Every applied host report, oldest first.
     pub fn home_reports(&self) -> Result<Vec<HomeReportRow>, LedgerError> {
         let mut stmt = self
@@ -993,6 +1041,24 @@ mod tests {
 
     fn now() -> Timestamp {
         parse_rfc3339("2026-01-01T00:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn the_last_compaction_of_each_pane_is_kept() {
+        let mut l = Ledger::open_in_memory().unwrap();
+        assert!(l.compactions().unwrap().is_empty());
+        let c = |secs: i64, done: bool| Compaction {
+            at: now() + chrono::Duration::seconds(secs),
+            context_before: 95.5,
+            done,
+        };
+        l.save_compaction("%1", &c(0, false)).unwrap();
+        l.save_compaction("%2", &c(5, true)).unwrap();
+        l.save_compaction("%1", &c(10, true)).unwrap();
+        let got = l.compactions().unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got["%1"], c(10, true));
+        assert_eq!(got["%2"], c(5, true));
     }
 
     #[test]

@@ -160,9 +160,11 @@ pub(crate) struct State {
     pub(crate) held: gaffer_core::claims::HeldBeads,
     /// Back-offs of claim undos that failed.
     pub(crate) undo: gaffer_core::claims::UndoBook,
-    /// The last compact command sent to each idle agent, by pane id (this process's memory:
-    /// a restarted coordinator may compact an agent once more before its back-off).
+    /// The last compact command sent to each idle agent, by pane id; kept in the ledger too
+    /// and loaded at start, so a restarted coordinator keeps the back-off.
     pub(crate) compactions: BTreeMap<String, gaffer_core::cycle::Compaction>,
+    /// Panes whose last compaction the ledger could not be written with (retried each poll).
+    pub(crate) unsaved_compactions: BTreeSet<String>,
 }
 
 /// The runtime's parts, shared by the facade and the scheduler's lanes.
@@ -253,6 +255,7 @@ impl SessionCoordinator {
             ..Default::default()
         };
         let _ = ports.ledger.load_backoff(&mut state.backoff);
+        state.compactions = ports.ledger.compactions().unwrap_or_default();
         if let Ok(q) = ports.ledger.quality_monitor(false) {
             state.quality = q;
         }
@@ -755,6 +758,9 @@ impl Shared {
         self.refresh_role();
         if !self.is_following() {
             self.ledger_log.check(self.clock.now());
+        }
+        if !self.is_following() {
+            self.save_unsaved_compactions();
         }
         let snap = self.poll_snapshot();
         let policy = self.policy();

@@ -152,6 +152,10 @@ pub struct World {
     pub shown_pending: Arc<Mutex<BTreeMap<String, AgentStatus>>>,
     /// Screens a pane's captures return, in turn; the last one stays (see [`World::screens`]).
     pub screens: Arc<Mutex<BTreeMap<String, std::collections::VecDeque<String>>>>,
+    /// How long each delivery takes (the agent taking the prompt); zero unless set.
+    pub deliver_delay: Arc<Mutex<Duration>>,
+    /// Deliveries under way now, and the most there were at once.
+    pub in_flight: Arc<Mutex<(usize, usize)>>,
 }
 
 impl World {
@@ -306,6 +310,16 @@ impl Panes for FakePanes {
             .lock()
             .unwrap()
             .push((pane_id.into(), text.into()));
+        let delay = *self.0.deliver_delay.lock().unwrap();
+        if !delay.is_zero() {
+            {
+                let mut f = self.0.in_flight.lock().unwrap();
+                f.0 += 1;
+                f.1 = f.1.max(f.0);
+            }
+            std::thread::sleep(delay);
+            self.0.in_flight.lock().unwrap().0 -= 1;
+        }
         let responsive = self
             .0
             .responsive

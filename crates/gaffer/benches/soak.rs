@@ -405,6 +405,74 @@ fn ledger_figures(path: &Path) -> Result<LedgerFigures, String> {
     })
 }
 
+/// Assignments made and beads done per 5-minute slice from the coordinator's first start.
+fn slices(
+    records: &[AssignmentRecord],
+    from: chrono::DateTime<chrono::Utc>,
+    wall_secs: f64,
+) -> Vec<String> {
+    const SLICE: i64 = 300;
+    let n = ((wall_secs / SLICE as f64).ceil() as usize).max(1);
+    let slot = |t: &chrono::DateTime<chrono::Utc>| {
+        let secs = (*t - from).num_seconds().max(0);
+        ((secs / SLICE) as usize).min(n - 1)
+    };
+    let mut made = vec![0usize; n];
+    let mut done = vec![0usize; n];
+    for r in records {
+        made[slot(&r.created_at)] += 1;
+        if r.state == AssignmentState::Done {
+            done[slot(&r.updated_at)] += 1;
+        }
+    }
+    (0..n)
+        .map(|i| {
+            format!(
+                "soak: slice {:>3}-{:<3} min assigned={:>4} done={:>4}",
+                i * 5,
+                (i + 1) * 5,
+                made[i],
+                done[i]
+            )
+        })
+        .collect()
+}
+
+/// The compactions the ledger's events record: commands sent, agents they went to, and how
+/// many were seen done (`agent_compacted`).
+fn compactions(path: &Path) -> String {
+    let Ok(ledger) = Ledger::open(path) else {
+        return "soak: compactions unknown (ledger unreadable)".into();
+    };
+    let mut sent = 0usize;
+    let mut done = 0usize;
+    let mut agents = BTreeSet::new();
+    let mut cursor = 0;
+    loop {
+        let Ok(page) = ledger.events_page(cursor, 5000) else {
+            break;
+        };
+        for (_, e) in &page.events {
+            match e.event_type.as_str() {
+                "agent_compacting" => {
+                    sent += 1;
+                    agents.insert(e.agent_id.clone());
+                }
+                "agent_compacted" => done += 1,
+                _ => {}
+            }
+        }
+        if page.rows < 5000 {
+            break;
+        }
+        cursor = page.last_id;
+    }
+    format!(
+        "soak: compactions sent={sent} agents={} compacted={done}",
+        agents.len()
+    )
+}
+
 /// Beads the agents reported done (their `gaffer done` exited 0), from the sims' command logs.
 fn reported_done(dir: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -598,6 +666,7 @@ fn run(args: &Args) -> Result<bool, String> {
     );
     let (panes, titles) = start_agents(&world, &sim, args.agents, work)?;
     std::thread::sleep(Duration::from_secs(2));
+    let coord_started = chrono::Utc::now();
     let mut coord = world.start_coordinator()?;
     let tps = ticks_per_sec();
     let mut rss_start = 0u64;
@@ -930,6 +999,12 @@ fn run(args: &Args) -> Result<bool, String> {
     for (e, n) in errors.iter().take(6) {
         println!("soak: {n:>4} × {e}");
     }
+    // Throughput over time: a fleet that drains (agents out of context, never compacted) shows
+    // falling slices.
+    for line in slices(&lf.records, coord_started, wall) {
+        println!("{line}");
+    }
+    println!("{}", compactions(&dir.join(".gaffer/state.db")));
     println!("soak: double assignments={}", lf.double.len());
     println!("soak: completed work lost={}", lost.len());
     println!(

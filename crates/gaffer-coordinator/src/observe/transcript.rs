@@ -5,7 +5,9 @@
 //! Formats (verified on the pinned CLIs, see `crates/gaffer/tests/real_transcripts.rs`):
 //! * Claude Code JSONL: an `assistant` record's `message.usage`; the context is
 //!   `input_tokens + cache_creation_input_tokens + cache_read_input_tokens`, the model
-//!   `message.model`.
+//!   `message.model`. A compaction writes a `system` record with subtype `compact_boundary`
+//!   whose `compactMetadata.postTokens` is the context left (Claude Code's own figure until the
+//!   next turn); without it the last figure is forgotten (the screen's counts).
 //! * Codex rollout JSONL: an `event_msg` whose payload is `token_count`; the context is
 //!   `info.last_token_usage.input_tokens` (cached tokens are part of it), the window
 //!   `info.model_context_window` when given; the model from the latest `turn_context`.
@@ -59,6 +61,8 @@ pub struct LineUsage {
     pub model: Option<String>,
     /// The window, when the line states it (Codex).
     pub window: Option<u64>,
+    /// The line marks a compaction that states no figure: the last one no longer holds.
+    pub reset: bool,
 }
 
 fn u(v: &Value, key: &str) -> u64 {
@@ -78,7 +82,15 @@ pub fn parse_line(kind: TranscriptKind, line: &str) -> Option<LineUsage> {
     let mut out = LineUsage::default();
     match kind {
         TranscriptKind::Claude => {
-            if v.get("type").and_then(Value::as_str) == Some("assistant")
+            if v.get("type").and_then(Value::as_str) == Some("system")
+                && v.get("subtype").and_then(Value::as_str) == Some("compact_boundary")
+            {
+                out.tokens = v
+                    .get("compactMetadata")
+                    .and_then(|m| m.get("postTokens"))
+                    .and_then(Value::as_u64);
+                out.reset = out.tokens.is_none();
+            } else if v.get("type").and_then(Value::as_str) == Some("assistant")
                 && let Some(msg) = v.get("message")
             {
                 out.model = s(msg, "model").filter(|m| m != "<synthetic>");
@@ -261,6 +273,9 @@ impl TranscriptTail {
         if let Some(t) = usage.tokens {
             self.tokens = Some(t);
             self.at = mtime;
+        } else if usage.reset {
+            self.tokens = None;
+            self.at = mtime;
         }
     }
 
@@ -349,6 +364,42 @@ mod tests {
             (Some(4242), Some("gemini-2.5-pro"))
         );
         assert_eq!(parse_line(TranscriptKind::Gemini, "{not json"), None);
+    }
+
+    #[test]
+    fn a_claude_compact_boundary_gives_the_context_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut f = File::create(&path).unwrap();
+        writeln!(f, "{}", claude_line("claude-opus-4", 190_000, 0, 0)).unwrap();
+        let mut t = TranscriptTail::new(&path, TranscriptKind::Claude);
+        let w = ContextWindows::builtin();
+        t.poll().unwrap();
+        assert_eq!(t.reading(&w).map(|r| r.tokens), Some(190_000));
+        // The boundary Claude Code writes when it compacts (trimmed): the figure it states.
+        let boundary = serde_json::json!({
+            "type": "system", "subtype": "compact_boundary", "content": "Conversation compacted",
+            "compactMetadata": {"trigger": "manual", "preTokens": 190_000, "postTokens": 4_321}
+        });
+        writeln!(f, "{boundary}").unwrap();
+        t.poll().unwrap();
+        let r = t.reading(&w).unwrap();
+        assert_eq!((r.tokens, r.window), (4_321, 200_000));
+        // The next turn's usage counts again.
+        writeln!(f, "{}", claude_line("claude-opus-4", 9_000, 0, 0)).unwrap();
+        t.poll().unwrap();
+        assert_eq!(t.reading(&w).map(|r| r.tokens), Some(9_000));
+        // A boundary without a figure: the last one no longer holds (the screen's counts).
+        let bare = r#"{"type":"system","subtype":"compact_boundary","compactMetadata":{"trigger":"auto","preTokens":9000}}"#;
+        writeln!(f, "{bare}").unwrap();
+        t.poll().unwrap();
+        assert_eq!(t.reading(&w), None);
+        // Another system record changes nothing.
+        let u = parse_line(
+            TranscriptKind::Claude,
+            r#"{"type":"system","subtype":"informational","content":"x"}"#,
+        );
+        assert_eq!(u, Some(LineUsage::default()));
     }
 
     #[test]

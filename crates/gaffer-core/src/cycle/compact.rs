@@ -8,9 +8,10 @@ use crate::status::AgentStatus;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 
-/// Whether an agent may be compacted now: WAITING as tracked and as read on this screen (no
-/// dialog shown, no change pending), healthy, above `policy.above` percent context, holding no
-/// active assignment, not paused, and not compacted within the back-off.
+/// Whether an agent may be compacted now: its kind has a compact command, it is WAITING as
+/// tracked and as read on this screen (no dialog shown, no change pending), healthy, above
+/// `policy.above` percent context, holding no active assignment, not paused, and not compacted
+/// within the back-off.
 pub fn eligible(
     snap: &Snapshot,
     obs: &AgentsObservation,
@@ -18,7 +19,11 @@ pub fn eligible(
     policy: &Policy,
 ) -> bool {
     let p = &policy.compact;
-    if !p.enabled || agent.status != AgentStatus::Waiting || !agent.healthy {
+    if !p.enabled
+        || p.command(&agent.agent_type).is_none()
+        || agent.status != AgentStatus::Waiting
+        || !agent.healthy
+    {
         return false;
     }
     if agent.context_usage <= p.above {
@@ -64,10 +69,14 @@ pub fn idle(
     out: &mut Vec<Decision>,
 ) {
     for agent in agents.values() {
-        if eligible(snap, obs, agent, policy) {
+        if !eligible(snap, obs, agent, policy) {
+            continue;
+        }
+        if let Some(command) = policy.compact.command(&agent.agent_type) {
             out.push(Decision::Compact {
                 pane_id: agent.pane_id.clone(),
                 agent_type: agent.agent_type.clone(),
+                command: command.to_string(),
                 context_before: agent.context_usage,
             });
         }

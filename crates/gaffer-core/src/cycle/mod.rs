@@ -465,7 +465,7 @@ pub struct Policy {
 }
 
 /// When an idle agent is compacted (`[coordinator] compact_*`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CompactPolicy {
     /// Compact idle agents at all.
     pub enabled: bool,
@@ -473,6 +473,16 @@ pub struct CompactPolicy {
     pub above: f64,
     /// Seconds between two compactions of one agent, at least.
     pub backoff: f64,
+    /// Each kind's compact command by kind code (kinds.toml `compact`); an agent of a kind not
+    /// listed is never compacted.
+    pub commands: BTreeMap<String, String>,
+}
+
+impl CompactPolicy {
+    /// The compact command of an agent type, if its kind has one.
+    pub fn command(&self, agent_type: &str) -> Option<&str> {
+        self.commands.get(agent_type).map(String::as_str)
+    }
 }
 
 /// How exited agents are restarted (`[coordinator] restart_*`).
@@ -504,7 +514,8 @@ pub struct TakebackPolicy {
 }
 
 impl Policy {
-    /// The policy of a configuration.
+    /// The policy of a configuration (and of the process's kind registry, for the compact
+    /// commands).
     pub fn from_config(cfg: &GafferConfig) -> Policy {
         Policy {
             assign_only_idle: cfg.coordinator.assign_only_idle,
@@ -534,6 +545,11 @@ impl Policy {
                 enabled: cfg.coordinator.compact_idle,
                 above: cfg.coordinator.compact_above,
                 backoff: cfg.coordinator.compact_backoff.as_secs_f64(),
+                commands: crate::kinds::registry()
+                    .kinds()
+                    .iter()
+                    .filter_map(|k| Some((k.code.clone(), k.compact.clone()?)))
+                    .collect(),
             },
         }
     }
@@ -729,8 +745,10 @@ pub enum Decision {
     Compact {
         /// The agent's pane.
         pane_id: String,
-        /// Its agent type (the kind registry gives the command).
+        /// Its agent type.
         agent_type: String,
+        /// Its kind's compact command (`/compact`).
+        command: String,
         /// Percent of context used now.
         context_before: f64,
     },

@@ -2206,9 +2206,10 @@ fn compacts(ds: &[Decision]) -> Vec<(String, f64)> {
             Decision::Compact {
                 pane_id,
                 agent_type,
+                command,
                 context_before,
             } => {
-                assert_eq!(agent_type, "cc");
+                assert_eq!((agent_type.as_str(), command.as_str()), ("cc", "/compact"));
                 Some((pane_id.clone(), *context_before))
             }
             _ => None,
@@ -2250,7 +2251,7 @@ fn an_idle_agent_above_the_limit_is_compacted_once_per_backoff() {
     let higher = Policy {
         compact: CompactPolicy {
             above: 96.0,
-            ..policy.compact
+            ..policy.compact.clone()
         },
         ..policy.clone()
     };
@@ -2305,7 +2306,7 @@ fn busy_held_paused_blocked_or_unhealthy_agents_are_not_compacted() {
     let off = Policy {
         compact: CompactPolicy {
             enabled: false,
-            ..policy.compact
+            ..policy.compact.clone()
         },
         ..policy.clone()
     };
@@ -2313,6 +2314,35 @@ fn busy_held_paused_blocked_or_unhealthy_agents_are_not_compacted() {
         &compact_poll(1000, vec![at_context("%1", AgentStatus::Waiting, 95.0)]),
         &off,
         "off",
+    );
+}
+
+#[test]
+fn a_kind_without_a_compact_command_is_never_compacted() {
+    // The defaults come from the built-in kinds: Claude Code, Codex and Gemini have one.
+    let policy = Policy::default();
+    assert_eq!(policy.compact.command("cc"), Some("/compact"));
+    assert_eq!(policy.compact.command("cod"), Some("/compact"));
+    assert_eq!(policy.compact.command("gmi"), Some("/compress"));
+    assert_eq!(policy.compact.command("user"), None);
+    // A kind whose command was cleared (`compact = ""`) or an unknown type: no decision, at
+    // any pass, whatever the back-off.
+    let mut cleared = policy.clone();
+    cleared.compact.commands.remove("cc");
+    let full = || vec![at_context("%1", AgentStatus::Waiting, 99.0)];
+    assert!(compacts(&decide(&compact_poll(1000, full()), &cleared)).is_empty());
+    assert!(compacts(&decide(&compact_poll(5000, full()), &cleared)).is_empty());
+    let mut other = at_context("%2", AgentStatus::Waiting, 99.0);
+    other.pane.agent_type = "aider".into();
+    let ds = decide(&compact_poll(1000, vec![other]), &policy);
+    assert!(
+        !ds.iter().any(|d| matches!(d, Decision::Compact { .. })),
+        "{ds:?}"
+    );
+    // The same agent with the command: compacted.
+    assert_eq!(
+        compacts(&decide(&compact_poll(1000, full()), &policy)),
+        vec![("%1".into(), 99.0)]
     );
 }
 
