@@ -19,18 +19,7 @@ use std::time::Duration;
 
 /// The `[[hosts]]` entry a user would write for `h` (parsed from TOML, checked like any config).
 fn host_entry(h: &SimHost, session: &str) -> HostConfig {
-    let opts: Vec<String> = h.ssh_options().iter().map(|o| format!("{o:?}")).collect();
-    let text = format!(
-        "[[hosts]]\nname = {:?}\nhost = \"{}\"\nuser = \"root\"\nport = {}\nidentity = {:?}\n\
-         ssh_options = [{}]\nsocket_name = {:?}\nsession = {:?}\n",
-        h.name,
-        h.ssh_addr().ip(),
-        h.ssh_addr().port(),
-        h.identity().display().to_string(),
-        opts.join(", "),
-        h.tmux.name,
-        session
-    );
+    let text = h.hosts_entry(&format!("session = {session:?}\n"));
     let (layer, warnings) = parse_layer("gaffer.toml", &text).expect("config");
     assert!(warnings.is_empty(), "{warnings:?}");
     gaffer_core::config::merge_layers(&[layer])

@@ -397,6 +397,27 @@ impl SimHost {
         &self.user_key
     }
 
+    /// The `[[hosts]]` TOML entry a user would write for this host (root, the test's key and
+    /// options, the host's tmux server), followed by the `extra` lines (`project = "/p"\n`).
+    pub fn hosts_entry(&self, extra: &str) -> String {
+        self.hosts_entry_with(self.identity(), &self.ssh_options(), extra)
+    }
+
+    /// [`hosts_entry`](Self::hosts_entry) with another `identity` and `ssh_options`.
+    pub fn hosts_entry_with(&self, identity: &Path, ssh_options: &[String], extra: &str) -> String {
+        let opts: Vec<String> = ssh_options.iter().map(|o| format!("{o:?}")).collect();
+        format!(
+            "[[hosts]]\nname = {:?}\nhost = \"{}\"\nuser = \"root\"\nport = {}\nidentity = {:?}\n\
+             ssh_options = [{}]\nsocket_name = {:?}\n{extra}",
+            self.name,
+            self.ssh_addr().ip(),
+            self.ssh_addr().port(),
+            identity.display().to_string(),
+            opts.join(", "),
+            self.tmux.name,
+        )
+    }
+
     /// A full `ssh` argv (without the remote command) reaching this host directly, for setup
     /// and checks in tests (each call is a new connection, counted by the relay).
     pub fn ssh_argv(&self) -> Vec<String> {
@@ -781,4 +802,16 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, delay_us: &AtomicU64) {
     drop(tx);
     let _ = writer.join();
     let _ = from.shutdown(Shutdown::Read);
+}
+
+/// Writes `dir/.gaffer/config.toml`: `[tmux]` on the local server `local_socket`, session
+/// "proj", then each `[[hosts]]` entry ([`SimHost::hosts_entry`]).
+pub fn write_config(dir: &Path, local_socket: &str, entries: &[String]) {
+    let mut text = format!("[tmux]\nsocket_name = {local_socket:?}\nsession = \"proj\"\n");
+    for e in entries {
+        text.push('\n');
+        text.push_str(e);
+    }
+    std::fs::create_dir_all(dir.join(".gaffer")).expect("mkdir .gaffer");
+    std::fs::write(dir.join(".gaffer/config.toml"), text).expect("write config.toml");
 }

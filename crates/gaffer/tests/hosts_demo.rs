@@ -28,26 +28,13 @@ const BEADS: usize = 20;
 /// The coordinator's `.gaffer/config.toml`: the local tmux server (no agents) and each host
 /// with its project directory.
 fn write_config(dir: &Path, local: &TmuxServer, hosts: &[(&SimHost, PathBuf)]) {
-    let mut text = format!(
-        "[tmux]\nsocket_name = {:?}\nsession = \"proj\"\n",
-        local.name
-    );
-    for (h, remote) in hosts {
-        let opts: Vec<String> = h.ssh_options().iter().map(|o| format!("{o:?}")).collect();
-        text.push_str(&format!(
-            "\n[[hosts]]\nname = {:?}\nhost = \"{}\"\nuser = \"root\"\nport = {}\n\
-             identity = {:?}\nssh_options = [{}]\nsocket_name = {:?}\nproject = {:?}\n",
-            h.name,
-            h.ssh_addr().ip(),
-            h.ssh_addr().port(),
-            h.identity().display().to_string(),
-            opts.join(", "),
-            h.tmux.name,
-            remote.display().to_string(),
-        ));
-    }
-    std::fs::create_dir_all(dir.join(".gaffer")).expect("mkdir");
-    std::fs::write(dir.join(".gaffer/config.toml"), text).expect("config");
+    let entries: Vec<String> = hosts
+        .iter()
+        .map(|(h, remote)| {
+            h.hosts_entry(&format!("project = {:?}\n", remote.display().to_string()))
+        })
+        .collect();
+    hosts::write_config(dir, &local.name, &entries);
 }
 
 /// 20 beads: `hd-1`…`hd-12` ready, `hd-13`…`hd-20` each blocked by one of the first wave.

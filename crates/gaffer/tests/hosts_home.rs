@@ -26,22 +26,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_gaffer");
 /// The coordinator's project: `.gaffer/config.toml` with the local tmux server and `h` as a
 /// `[[hosts]]` entry whose project is `remote` (a directory the host's agents run in).
 fn write_config(dir: &Path, local: &TmuxServer, h: &SimHost, remote: &Path) {
-    let opts: Vec<String> = h.ssh_options().iter().map(|o| format!("{o:?}")).collect();
-    let text = format!(
-        "[tmux]\nsocket_name = {:?}\nsession = \"proj\"\n\n\
-         [[hosts]]\nname = {:?}\nhost = \"{}\"\nuser = \"root\"\nport = {}\nidentity = {:?}\n\
-         ssh_options = [{}]\nsocket_name = {:?}\nproject = {:?}\n",
-        local.name,
-        h.name,
-        h.ssh_addr().ip(),
-        h.ssh_addr().port(),
-        h.identity().display().to_string(),
-        opts.join(", "),
-        h.tmux.name,
-        remote.display().to_string(),
-    );
-    std::fs::create_dir_all(dir.join(".gaffer")).expect("mkdir");
-    std::fs::write(dir.join(".gaffer/config.toml"), text).expect("config");
+    let project = format!("project = {:?}\n", remote.display().to_string());
+    hosts::write_config(dir, &local.name, &[h.hosts_entry(&project)]);
 }
 
 fn events(dir: &Path) -> Vec<CoordinatorEvent> {

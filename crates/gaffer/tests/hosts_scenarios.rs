@@ -26,21 +26,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_gaffer");
 /// The project's `.gaffer/config.toml`: the local tmux server and `h` as a `[[hosts]]` entry
 /// with `identity` and `ssh_options` as given.
 fn write_config(dir: &Path, local: &TmuxServer, h: &SimHost, identity: &Path, opts: &[String]) {
-    let opts: Vec<String> = opts.iter().map(|o| format!("{o:?}")).collect();
-    let text = format!(
-        "[tmux]\nsocket_name = {:?}\nsession = \"proj\"\n\n\
-         [[hosts]]\nname = {:?}\nhost = \"{}\"\nuser = \"root\"\nport = {}\nidentity = {:?}\n\
-         ssh_options = [{}]\nsocket_name = {:?}\n",
-        local.name,
-        h.name,
-        h.ssh_addr().ip(),
-        h.ssh_addr().port(),
-        identity.display().to_string(),
-        opts.join(", "),
-        h.tmux.name,
-    );
-    std::fs::create_dir_all(dir.join(".gaffer")).expect("mkdir");
-    std::fs::write(dir.join(".gaffer/config.toml"), text).expect("config");
+    hosts::write_config(dir, &local.name, &[h.hosts_entry_with(identity, opts, "")]);
 }
 
 /// A project directory with a beads file holding `beads` open beads `hs-1`…
